@@ -1,0 +1,62 @@
+"""Rule-based extraction of the entities whose form is fixed: phone numbers, SMS codes,
+money amounts and bare numbers. Works on normalised text (see nlu.normalize)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from nlu.numbers import CHINESE_NUMERAL, parse_number
+
+PHONE = re.compile(r"(?<![\d])1[3-9]\d(?:[ -]?\d){8}(?![\d])")
+SMS_CODE = re.compile(r"(?<![\d])\d{6}(?![\d])")
+_NUM = rf"(\d+(?:\.\d+)?|[{CHINESE_NUMERAL}]+)"
+AMOUNT_WITH_UNIT = re.compile(_NUM + r"\s*(?:块钱|块|元钱|元|圆|rmb|RMB)")
+AMOUNT_AFTER_VERB = re.compile(r"(?:充值|充|冲|交|缴费|缴|存)(?:个|了|上|一下|点)?\s*" + _NUM)
+BARE_NUMBER = re.compile(r"^\s*" + _NUM + r"\s*[。.!！?？~]*\s*$")
+
+
+@dataclass(frozen=True)
+class Entity:
+    entity: str
+    value: str | int
+    start: int
+    end: int
+
+
+def extract_entities(text: str) -> list[Entity]:
+    found: list[Entity] = []
+    phone_spans: list[tuple[int, int]] = []
+    for match in PHONE.finditer(text):
+        digits = re.sub(r"[ -]", "", match.group())
+        found.append(Entity("phone", digits, match.start(), match.end()))
+        phone_spans.append(match.span())
+
+    def inside_phone(start: int) -> bool:
+        return any(s <= start < e for s, e in phone_spans)
+
+    for match in SMS_CODE.finditer(text):
+        if not inside_phone(match.start()):
+            found.append(Entity("sms_code", match.group(), match.start(), match.end()))
+
+    amount = _first_amount(text, inside_phone)
+    if amount is not None:
+        found.append(amount)
+
+    bare = BARE_NUMBER.match(text)
+    if bare and not phone_spans:
+        value = parse_number(bare.group(1))
+        if value is not None:
+            found.append(Entity("number", value, bare.start(1), bare.end(1)))
+    return found
+
+
+def _first_amount(text: str, inside_phone) -> Entity | None:  # type: ignore[no-untyped-def]
+    for pattern in (AMOUNT_WITH_UNIT, AMOUNT_AFTER_VERB):
+        for match in pattern.finditer(text):
+            if inside_phone(match.start(1)):
+                continue
+            value = parse_number(match.group(1))
+            if value:
+                return Entity("amount", value, match.start(1), match.end(1))
+    return None
