@@ -1,0 +1,257 @@
+"""Held-out NLU evaluation: train an NLU-only model, predict every held-out utterance, print figures.
+
+    .venv/bin/python bench/nlu_eval.py                      # train into a temp dir, then evaluate
+    .venv/bin/python bench/nlu_eval.py --min-accuracy 0.95  # exit 1 below 95 % intent accuracy
+    .venv/bin/python bench/nlu_eval.py --model models/x.tar.gz   # reuse a trained model
+    .venv/bin/python bench/nlu_eval.py --keep-model var/nlu-eval # keep the trained model there
+
+Before training it checks that no held-out utterance occurs in the training data once both
+are normalised (annotations dropped, NFKC full-width -> half-width, traditional -> simplified,
+lower case, whitespace and punctuation removed), and fails if one does: a held-out set that
+leaks into training measures nothing.
+
+The data-loading helpers at the top import neither Rasa nor TensorFlow, so that
+tests/test_nlu_data.py can use them cheaply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "nlu" / "config.yml"
+DEFAULT_TRAINING_DIR = PROJECT_ROOT / "data" / "rasa" / "nlu"
+DEFAULT_HELDOUT = PROJECT_ROOT / "data" / "eval" / "heldout.yml"
+
+# [text](entity), [text]{"entity": ...}, [text][{...}] -> text
+_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\}|\[[^\]]*\])")
+_IGNORED_FOR_OVERLAP = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Example:
+    intent: str
+    text: str  # annotations removed
+    source: str  # file name, for messages
+
+
+def strip_annotations(text: str) -> str:
+    return _ANNOTATION.sub(r"\1", text)
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+def normalise_for_overlap(text: str) -> str:
+    """The form two utterances are compared in: 「查詢 話費！」 and 「查询话费」 are the same."""
+    text = unicodedata.normalize("NFKC", strip_annotations(text)).strip()
+    text = _t2s().convert(text).lower()
+    return _IGNORED_FOR_OVERLAP.sub("", text)
+
+
+def _block_items(block: str) -> list[str]:
+    items = []
+    for line in block.splitlines():
+        line = line.strip()
+        if line.startswith("- "):
+            items.append(line[2:].strip())
+        elif line == "-":
+            raise ValueError("empty example line")
+    return items
+
+
+def load_nlu_file(path: Path) -> dict:
+    """Parse one Rasa 3 NLU YAML file into intents, lookups and synonyms (text only)."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    parsed: dict = {"intents": defaultdict(list), "lookups": {}, "synonyms": {}}
+    for entry in document.get("nlu") or []:
+        examples = _block_items(entry.get("examples") or "")
+        if "intent" in entry:
+            parsed["intents"][entry["intent"]].extend(
+                Example(entry["intent"], strip_annotations(raw), path.name) for raw in examples
+            )
+        elif "lookup" in entry:
+            parsed["lookups"].setdefault(entry["lookup"], []).extend(examples)
+        elif "synonym" in entry:
+            parsed["synonyms"].setdefault(str(entry["synonym"]), []).extend(examples)
+    return parsed
+
+
+def load_examples(path: Path) -> list[Example]:
+    """Every intent example in a file, or in every .yml file of a directory."""
+    files = sorted(path.glob("*.yml")) if path.is_dir() else [path]
+    examples: list[Example] = []
+    for file in files:
+        for intent_examples in load_nlu_file(file)["intents"].values():
+            examples.extend(intent_examples)
+    return examples
+
+
+def find_overlap(heldout: list[Example], training: list[Example]) -> list[tuple[Example, Example]]:
+    """(held-out, training) pairs that are the same utterance after normalisation."""
+    by_form: dict[str, Example] = {}
+    for example in training:
+        form = normalise_for_overlap(example.text)
+        if form:
+            by_form.setdefault(form, example)
+    return [
+        (example, by_form[form])
+        for example in heldout
+        if (form := normalise_for_overlap(example.text)) in by_form
+    ]
+
+
+# --- training and prediction (imports Rasa) --------------------------------------------------
+
+
+def train_model(config: Path, training_dir: Path, output_dir: Path) -> Path:
+    from rasa.model_training import train_nlu
+
+    model = train_nlu(
+        config=str(config),
+        nlu_data=str(training_dir),
+        output=str(output_dir),
+        fixed_model_name="nlu-eval",
+    )
+    if not model:
+        raise RuntimeError("Rasa NLU training produced no model")
+    return Path(model)
+
+
+async def predict_intents(model_path: Path, texts: list[str]) -> list[tuple[str, float]]:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model_path))
+    predictions = []
+    for text in texts:
+        parsed = await agent.parse_message(text)
+        intent = parsed.get("intent") or {}
+        predictions.append((intent.get("name") or "<none>", float(intent.get("confidence") or 0.0)))
+    return predictions
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    example: Example
+    predicted: str
+    confidence: float
+
+    @property
+    def correct(self) -> bool:
+        return self.predicted == self.example.intent
+
+
+def print_report(results: list[Result], top_confusions: int) -> float:
+    total = len(results)
+    correct = sum(result.correct for result in results)
+    accuracy = correct / total if total else 0.0
+    print(f"held-out utterances: {total}")
+    print(f"intent accuracy: {accuracy:.4f} ({correct}/{total})")
+
+    print("\nper-intent recall:")
+    by_intent: dict[str, list[Result]] = defaultdict(list)
+    for result in results:
+        by_intent[result.example.intent].append(result)
+    for intent in sorted(by_intent):
+        group = by_intent[intent]
+        hits = sum(result.correct for result in group)
+        print(f"  {intent:<16} {hits / len(group):6.1%}  ({hits}/{len(group)})")
+
+    confusions = Counter(
+        (result.example.intent, result.predicted) for result in results if not result.correct
+    )
+    print("\ntop confusions (gold -> predicted):")
+    if not confusions:
+        print("  none")
+    for (gold, predicted), count in confusions.most_common(top_confusions):
+        print(f"  {gold} -> {predicted}: {count}")
+
+    wrong = [result for result in results if not result.correct]
+    print(f"\nwrong predictions ({len(wrong)}):")
+    for result in wrong:
+        print(
+            f"  {result.example.text!r}: gold {result.example.intent}, "
+            f"predicted {result.predicted} ({result.confidence:.2f})"
+        )
+    return accuracy
+
+
+def print_overlap(overlap: list[tuple[Example, Example]]) -> None:
+    if not overlap:
+        print("held-out/training overlap after normalisation: none")
+        return
+    print(f"held-out/training overlap after normalisation: {len(overlap)} utterance(s)")
+    for held, trained in overlap:
+        print(f"  held-out {held.text!r} ({held.intent}) == training {trained.text!r} "
+              f"({trained.intent}, {trained.source})")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="NLU pipeline config")
+    parser.add_argument("--data", type=Path, default=DEFAULT_TRAINING_DIR, help="training data (dir or file)")
+    parser.add_argument("--heldout", type=Path, default=DEFAULT_HELDOUT, help="held-out NLU YAML")
+    parser.add_argument("--model", type=Path, help="evaluate this trained model instead of training")
+    parser.add_argument("--keep-model", type=Path, help="train into this directory and keep the model")
+    parser.add_argument("--min-accuracy", type=float, help="exit 1 if intent accuracy is below this (0-1)")
+    parser.add_argument("--top-confusions", type=int, default=10)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))  # the pipeline's custom components live in nlu/
+    os.chdir(PROJECT_ROOT)  # nlu/config.yml names its jieba dictionary relative to the repo root
+
+    heldout = load_examples(args.heldout)
+    training = load_examples(args.data)
+    print(f"training examples: {len(training)} ({args.data})")
+    overlap = find_overlap(heldout, training)
+    print_overlap(overlap)
+    if overlap:
+        print("FAIL: the held-out set must not occur in the training data", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="nlu-eval-") as scratch:
+        model_path = args.model
+        if model_path is None:
+            output_dir = args.keep_model or Path(scratch)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            started = time.monotonic()
+            model_path = train_model(args.config, args.data, output_dir)
+            print(f"trained {model_path} in {time.monotonic() - started:.0f} s")
+        started = time.monotonic()
+        predictions = asyncio.run(predict_intents(model_path, [example.text for example in heldout]))
+        print(f"loaded and predicted in {time.monotonic() - started:.0f} s\n")
+
+    results = [Result(example, *prediction) for example, prediction in zip(heldout, predictions)]
+    accuracy = print_report(results, args.top_confusions)
+    if args.min_accuracy is not None and accuracy < args.min_accuracy:
+        print(f"\nFAIL: intent accuracy {accuracy:.4f} < {args.min_accuracy}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
