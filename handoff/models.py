@@ -1,0 +1,187 @@
+"""Tables of the handoff area: agents and their sessions, chats, queue entries, the
+transcript, call-back / follow-up tasks and the audit log of agent actions.
+
+The database is the only source of truth: a gateway restart loses nothing, and every
+worker reads the same queue. Redis holds only presence (which consoles are open) and the
+pub/sub channel that pushes live updates to consoles.
+Timestamps are timezone-aware UTC (`UtcDateTime`, re-attached on SQLite).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out (SQLite keeps no offset, so UTC is re-attached)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+ho_agents = Table(
+    "ho_agents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("password_hash", String(128), nullable=False),
+    Column("role", String(16), nullable=False),  # agent | supervisor
+    Column("skills", String(256), nullable=False, default=""),  # comma-separated, e.g. "elder,sichuanese"
+    Column("capacity", Integer, nullable=False, default=3),
+    Column("ready", Boolean, nullable=False, default=False),  # 就绪: takes chats automatically
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+ho_agent_sessions = Table(
+    "ho_agent_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # HMAC of the cookie's token: a copy of this table does not let anyone log in
+    Column("token_digest", String(64), nullable=False, unique=True),
+    Column("agent_id", Integer, ForeignKey("ho_agents.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+# One row per handoff: from the request until the chat goes back to the bot.
+ho_chats = Table(
+    "ho_chats",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("openid", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # waiting | assigned | closed
+    Column("queue", String(16), nullable=False),  # elder | general
+    Column("reason", String(32), nullable=False),
+    Column("summary", Text, nullable=True),
+    Column("dialect", String(32), nullable=True),
+    Column("is_elder", Boolean, nullable=False, default=False),
+    Column("age", Integer, nullable=True),
+    Column("phone", String(20), nullable=True),
+    Column("agent_id", Integer, ForeignKey("ho_agents.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("assigned_at", UtcDateTime, nullable=True),
+    Column("first_agent_reply_at", UtcDateTime, nullable=True),
+    Column("callback_promised_at", UtcDateTime, nullable=True),
+    Column("closed_at", UtcDateTime, nullable=True),
+    Column("close_reason", String(32), nullable=True),  # handed_back | closed | callback | unsubscribed
+    # Rasa is paused for this subscriber and not yet resumed (a failed resume is retried)
+    Column("bot_paused", Boolean, nullable=False, default=False),
+    Index("ix_ho_chats_openid", "openid"),
+    Index("ix_ho_chats_status", "status"),
+    Index("ix_ho_chats_agent", "agent_id", "status"),
+    # at most one open chat per subscriber, even with several workers racing
+    Index(
+        "uq_ho_chats_open_openid",
+        "openid",
+        unique=True,
+        postgresql_where=text("status IN ('waiting', 'assigned')"),
+        sqlite_where=text("status IN ('waiting', 'assigned')"),
+    ),
+)
+
+ho_queue_entries = Table(
+    "ho_queue_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", Integer, ForeignKey("ho_chats.id", ondelete="CASCADE"), nullable=False),
+    Column("queue", String(16), nullable=False),
+    Column("dialect", String(32), nullable=True),
+    Column("enqueued_at", UtcDateTime, nullable=False),
+    Column("left_at", UtcDateTime, nullable=True),
+    Column("left_reason", String(32), nullable=True),  # assigned | taken | callback | closed | transferred
+    Index("ix_ho_queue_entries_waiting", "left_at", "queue", "enqueued_at"),
+    Index("ix_ho_queue_entries_chat", "chat_id"),
+)
+
+# The transcript: the bot's turns before the handoff (copied from Rasa's tracker), every
+# subscriber message during it, agent replies (with their delivery state) and notes.
+ho_messages = Table(
+    "ho_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", Integer, ForeignKey("ho_chats.id", ondelete="CASCADE"), nullable=False),
+    Column("sender", String(16), nullable=False),  # subscriber | bot | agent | system
+    Column("msg_type", String(16), nullable=False),  # text | voice | image | location | link | video | note
+    Column("text", Text, nullable=True),
+    Column("audio_id", Integer, nullable=True),  # voice/store.py row (no FK across areas)
+    Column("media_url", Text, nullable=True),
+    Column("agent_id", Integer, ForeignKey("ho_agents.id"), nullable=True),
+    Column("delivery", String(16), nullable=True),  # pending | queued | refused (agent/system messages)
+    Column("delivery_note", Text, nullable=True),
+    Column("outbox_id", Integer, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_ho_messages_chat", "chat_id", "id"),
+)
+
+# Call-backs (来电必复) and next-day follow-ups (次日回访): open until an agent records an outcome.
+ho_tasks = Table(
+    "ho_tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # callback | follow_up
+    Column("openid", String(64), nullable=False),
+    Column("phone", String(20), nullable=True),
+    Column("chat_id", Integer, ForeignKey("ho_chats.id", ondelete="SET NULL"), nullable=True),
+    Column("reason", String(32), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("is_elder", Boolean, nullable=False, default=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("outcome", String(32), nullable=True),
+    Column("outcome_note", Text, nullable=True),
+    Column("done_at", UtcDateTime, nullable=True),
+    Column("done_by", String(64), nullable=True),
+    UniqueConstraint("chat_id", "kind", name="uq_ho_tasks_chat_kind"),
+    Index("ix_ho_tasks_open", "done_at", "due_at"),
+    Index("ix_ho_tasks_openid", "openid"),
+)
+
+ho_audit_log = Table(
+    "ho_audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("openid", String(64), nullable=True),
+    Column("phone", String(20), nullable=True),
+    Column("chat_id", Integer, nullable=True),
+    Column("detail", Text, nullable=True),
+    Index("ix_ho_audit_log_at", "at"),
+)

@@ -1,0 +1,61 @@
+"""The bot's side of the conversation before a handoff, read from Rasa's tracker.
+
+The gateway's hooks see only what happens once a chat is with a human; the turns before it
+(what the subscriber asked, what the bot answered) live in Rasa's tracker store. At handoff
+time we copy the recent turns into our own transcript, so the agent sees them at once and
+the record stays complete even if Rasa is down later or its tracker is pruned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+MAX_TURNS = 30
+
+
+@dataclass(frozen=True)
+class Turn:
+    sender: str  # subscriber | bot
+    text: str
+    at: dt.datetime
+    source: str | None = None  # "voice" when the subscriber's turn was a transcribed voice note
+
+
+class RasaHistory:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str | None = None, timeout_s: float = 2.0):
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def recent_turns(self, openid: str, limit: int = MAX_TURNS) -> list[Turn]:
+        """Raises aiohttp.ClientError / asyncio.TimeoutError when Rasa cannot be read."""
+        url = f"{self.base_url}/conversations/{quote(openid, safe='')}/tracker"
+        params = {"include_events": "ALL"}
+        if self.token:
+            params["token"] = self.token
+        async with self.session.get(url, params=params, timeout=self.timeout) as response:
+            response.raise_for_status()
+            tracker = await response.json(content_type=None)
+        return turns_from_events(tracker.get("events") or [], limit)
+
+
+def turns_from_events(events: list[dict], limit: int = MAX_TURNS) -> list[Turn]:
+    turns: list[Turn] = []
+    for event in events:
+        kind = event.get("event")
+        text = event.get("text")
+        if kind not in ("user", "bot") or not text:
+            continue
+        at = dt.datetime.fromtimestamp(float(event.get("timestamp") or 0), tz=dt.timezone.utc)
+        metadata = event.get("metadata") or {}
+        source = metadata.get("source") if isinstance(metadata, dict) else None
+        turns.append(Turn(sender="subscriber" if kind == "user" else "bot", text=str(text), at=at, source=source))
+    return turns[-limit:]

@@ -1,0 +1,614 @@
+"""The handoff service: the gateway's `HandoffService` hook and every console action.
+
+The gateway calls `is_with_human`, `on_subscriber_message` and `request_handoff` (see
+bot/hooks.py); the console calls the agent actions (take, reply, transfer, hand back, close,
+call-back tasks, green channel). State lives in the database (handoff/store.py); Redis only
+carries presence and live-update hints (handoff/live.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from actions.billing.backend import BillingError
+from actions.privacy import mask_phone
+from handoff import hours, texts
+from handoff.config import HandoffSettings
+from handoff.live import ConsoleEvent, LiveState
+from handoff.profile import Profile, ProfileSource
+from handoff.rasa_history import RasaHistory
+from handoff.routing import (
+    QUEUE_LABELS,
+    QUEUES,
+    REASON_LABELS,
+    AgentState,
+    WaitingChat,
+    people_ahead,
+    plan_assignments,
+    route,
+    suitable_agent_online,
+)
+from handoff.store import Agent, Chat, HandoffStore, Task
+
+log = logging.getLogger(__name__)
+
+MAX_REPLY_CHARS = 600
+NO_ANSWER_RETRY = dt.timedelta(hours=2)
+TASK_OUTCOMES = {
+    "reached": "已联系，问题已解决",
+    "resolved_online": "已在微信里解决",
+    "no_answer": "未接通，稍后再打",
+    "closed_other": "其他（见备注）",
+}
+
+
+class RasaControl(Protocol):
+    async def pause(self, openid: str) -> None: ...
+
+    async def resume(self, openid: str) -> None: ...
+
+
+class OutboxLike(Protocol):
+    async def enqueue(self, openid: str, message: dict, *, origin: str) -> int: ...
+
+
+class WindowLike(Protocol):
+    async def state(self, openid: str) -> Any: ...
+
+
+class ConsoleError(Exception):
+    """An agent action that cannot be done; the message is shown to the agent as is."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    sent: bool
+    message_id: int
+    reason: str | None = None  # Chinese, for the agent, when not sent
+    offer_callback: bool = False
+
+
+@dataclass(frozen=True)
+class WindowView:
+    open: bool
+    seconds_left: int
+    messages_left: int
+    known: bool = True
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _is_exception_named(exc: BaseException, *names: str) -> bool:
+    return any(cls.__name__ in names for cls in type(exc).__mro__)
+
+
+class HandoffService:
+    def __init__(
+        self,
+        *,
+        store: HandoffStore,
+        live: LiveState,
+        settings: HandoffSettings,
+        profiles: ProfileSource,
+        rasa: RasaControl | None,
+        outbox: OutboxLike | None,
+        window: WindowLike | None,
+        history: RasaHistory | None = None,
+        voice_store: Any = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.live = live
+        self.settings = settings
+        self.profiles = profiles
+        self.rasa = rasa
+        self.outbox = outbox
+        self.window = window
+        self.history = history
+        self.voice_store = voice_store
+        self.clock = clock
+
+    # ==== the gateway's hooks ================================================================
+
+    async def is_with_human(self, openid: str) -> bool:
+        return await self.store.open_chat_for(openid) is not None
+
+    async def request_handoff(self, openid: str, reason: str, queue: str, summary: str | None) -> list[str]:
+        now = self.clock()
+        existing = await self.store.open_chat_for(openid)
+        if existing is not None:
+            return await self._status_texts(existing, first=False)
+
+        profile = await self.profiles.lookup(openid)
+        decision = route(reason, queue, profile.age, profile.dialect, self.settings.elder_age)
+        agents = await self.agent_states()
+        desk_open = hours.is_open(now, self.settings.service_hours, self.settings.timezone)
+        waits = desk_open and suitable_agent_online(decision.queue, agents)
+
+        values = {
+            "openid": openid,
+            "status": "waiting" if waits else "closed",
+            "queue": decision.queue,
+            "reason": decision.reason,
+            "summary": (summary or "").strip()[:500] or None,
+            "dialect": decision.dialect,
+            "is_elder": decision.is_elder,
+            "age": profile.age,
+            "phone": profile.phone,
+            "bot_paused": False,
+        }
+        if not waits:
+            values.update(closed_at=now, close_reason="callback", callback_promised_at=now)
+        chat = await self.store.create_chat(values, queued=waits, now=now)
+        if chat is None:  # another worker opened one a moment ago
+            existing = await self.store.open_chat_for(openid)
+            return await self._status_texts(existing, first=False) if existing else []
+
+        await self._copy_bot_history(chat)
+        await self.store.add_message(
+            chat.id, "system", "note", self.clock(), text=f"转人工：{_reason_label(decision.reason)}" + (
+                f"。摘要：{chat.summary}" if chat.summary else ""
+            )
+        )
+        if decision.follow_up:
+            await self._create_task(chat, "follow_up", "system", note="用户表示不会用，次日回访教一教")
+
+        if not waits:
+            why = "closed" if not desk_open else "busy"
+            text = await self._promise_callback(chat, why)
+            await self.live.publish(ConsoleEvent("tasks", chat_id=chat.id))
+            return [text]
+
+        await self._pause_bot(chat)
+        await self.live.publish(ConsoleEvent("queue", chat_id=chat.id))
+        await self.dispatch()
+        refreshed = await self.store.chat(chat.id)
+        return await self._status_texts(refreshed or chat, first=True)
+
+    async def on_subscriber_message(self, msg: Any, text: str | None, audio_id: int | None) -> list[str]:
+        chat = await self.store.open_chat_for(msg.openid)
+        if chat is None:
+            # handed back between the gateway's check and this call: the bot answers from now on
+            return ["已为您转回智能助手，请再说一次您的问题。"]
+        if msg.msg_type == "event" and (msg.event or "") == "unsubscribe":
+            await self._end_chat(chat, "unsubscribed", actor="system", farewell=None)
+            return []
+        msg_type, fields = _transcript_fields(msg, text, audio_id)
+        await self.store.add_message(chat.id, "subscriber", msg_type, self.clock(), **fields)
+        await self.live.publish(ConsoleEvent("message", chat_id=chat.id, agent_id=chat.agent_id))
+        if chat.status == "waiting":
+            return await self._status_texts(chat, first=False)
+        return []
+
+    # ==== console actions ===================================================================
+
+    async def take(self, chat_id: int, agent: Agent) -> Chat:
+        chat = await self._require_chat(chat_id)
+        if chat.status != "waiting":
+            raise ConsoleError("这个会话已经被接走或已结束。")
+        if not await self.store.assign(chat_id, agent.id, self.clock(), how="taken"):
+            raise ConsoleError("这个会话刚被其他客服接走了。")
+        await self._note(chat_id, f"客服{agent.name}接入")
+        await self.live.publish(ConsoleEvent("queue", chat_id=chat_id), ConsoleEvent("chat", chat_id, agent.id))
+        return await self._require_chat(chat_id)
+
+    async def reply(self, chat_id: int, agent: Agent, text: str) -> Delivery:
+        chat = await self._require_own_open_chat(chat_id, agent)
+        body = (text or "").strip()
+        if not body:
+            raise ConsoleError("回复内容不能为空。")
+        if len(body) > MAX_REPLY_CHARS:
+            raise ConsoleError(f"回复太长了（最多{MAX_REPLY_CHARS}字），请分开发或精简。")
+        now = self.clock()
+        message_id = await self.store.add_message(
+            chat.id, "agent", "text", now, text=body, agent_id=agent.id, delivery="pending"
+        )
+        delivery = await self._send(chat, message_id, body, origin="agent")
+        if delivery.sent:
+            await self.store.note_first_reply(chat.id, now)
+        await self.live.publish(ConsoleEvent("message", chat_id=chat.id, agent_id=agent.id))
+        return delivery
+
+    async def transfer_to_agent(self, chat_id: int, agent: Agent, target_agent_id: int) -> Chat:
+        chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
+        target = await self.store.agent(target_agent_id)
+        if target is None or target.disabled:
+            raise ConsoleError("找不到这位客服。")
+        if target.id not in await self.live.online_agent_ids():
+            raise ConsoleError(f"客服{target.name}不在线，不能转给他/她。")
+        if not await self.store.transfer_to_agent(chat.id, agent.id, target.id, self.clock()):
+            raise ConsoleError("这个会话已经结束了。")
+        await self._note(chat.id, f"客服{agent.name}转给客服{target.name}")
+        await self.live.publish(
+            ConsoleEvent("chat", chat.id, target.id), ConsoleEvent("queue", chat.id), ConsoleEvent("agents")
+        )
+        await self.dispatch()
+        return await self._require_chat(chat.id)
+
+    async def transfer_to_queue(self, chat_id: int, agent: Agent, queue: str) -> Chat:
+        if queue not in QUEUES:
+            raise ConsoleError("没有这个队列。")
+        chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
+        if not await self.store.requeue(chat.id, queue, self.clock()):
+            raise ConsoleError("这个会话已经结束了。")
+        await self._note(chat.id, f"客服{agent.name}转到{_queue_label(queue)}")
+        await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("chat", chat.id), ConsoleEvent("agents"))
+        await self.dispatch()
+        return await self._require_chat(chat.id)
+
+    async def hand_back(self, chat_id: int, agent: Agent) -> Chat:
+        chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
+        farewell = texts.HANDED_BACK_ELDER if chat.is_elder else texts.HANDED_BACK
+        return await self._end_chat(chat, "handed_back", actor=agent.name, farewell=farewell)
+
+    async def close(self, chat_id: int, agent: Agent) -> Chat:
+        chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
+        farewell = texts.CLOSED_ELDER if chat.is_elder else texts.CLOSED
+        return await self._end_chat(chat, "closed", actor=agent.name, farewell=farewell)
+
+    async def create_callback(self, chat_id: int, agent: Agent, note: str | None) -> Task:
+        chat = await self._require_chat(chat_id)
+        task = await self._create_task(chat, "callback", agent.name, note=(note or "").strip() or "客服创建的回电任务")
+        await self._note(chat.id, f"客服{agent.name}创建了回电任务（{_local(task.due_at, self.settings)}前）")
+        await self.live.publish(ConsoleEvent("tasks", chat_id=chat.id), ConsoleEvent("message", chat_id=chat.id))
+        return task
+
+    async def record_task_outcome(self, task_id: int, agent: Agent, outcome: str, note: str | None) -> Task:
+        if outcome not in TASK_OUTCOMES:
+            raise ConsoleError("请选择处理结果。")
+        task = await self.store.task(task_id)
+        if task is None:
+            raise ConsoleError("找不到这个任务。")
+        if not task.is_open:
+            raise ConsoleError("这个任务已经处理过了。")
+        clean_note = (note or "").strip()[:500] or None
+        if outcome == "closed_other" and not clean_note:
+            raise ConsoleError("选择“其他”时请写明备注。")
+        now = self.clock()
+        if outcome == "no_answer":
+            done = await self.store.retry_task_later(task.id, clean_note, agent.name, now + NO_ANSWER_RETRY)
+        else:
+            done = await self.store.finish_task(task.id, outcome, clean_note, agent.name, now)
+        if not done:
+            raise ConsoleError("这个任务刚被其他客服处理了。")
+        await self.store.audit(
+            agent.name, f"task_{outcome}", now, openid=task.openid, phone=task.phone, chat_id=task.chat_id,
+            detail=f"task {task.id} ({task.kind})" + (f": {clean_note}" if clean_note else ""),
+        )
+        await self.live.publish(ConsoleEvent("tasks"))
+        updated = await self.store.task(task.id)
+        assert updated is not None
+        return updated
+
+    async def set_ready(self, agent: Agent, ready: bool) -> None:
+        await self.store.set_ready(agent.id, ready)
+        await self.live.publish(ConsoleEvent("agents", agent_id=agent.id))
+        if ready:
+            await self.dispatch()
+
+    async def green_channel(self, chat_id: int, agent: Agent) -> str:
+        """One-click reactivation of an elderly subscriber's line (audited with the agent's name)."""
+        chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
+        profile = await self.profiles.lookup(chat.openid, chat.phone)
+        if not profile.green_channel_allowed(self.settings.elder_age):
+            raise ConsoleError("只有65岁以上客户、因挂失或停机保号停机的号码可以走绿色通道。")
+        billing = self.profiles.billing
+        assert billing is not None and profile.phone is not None
+        now = self.clock()
+        try:
+            balance = await billing.reactivate_line(profile.phone, actor=agent.name)
+        except BillingError as exc:
+            await self.store.audit(agent.name, "green_channel_refused", now, openid=chat.openid,
+                                   phone=profile.phone, chat_id=chat.id, detail=str(exc))
+            raise ConsoleError("计费系统拒绝了复机：" + str(exc)) from None
+        outcome = "已复机" if balance.status.value == "active" else "已解除挂失/保号，但仍欠费停机"
+        await self.store.audit(
+            agent.name, "green_channel_reactivate", now, openid=chat.openid, phone=profile.phone, chat_id=chat.id,
+            detail=f"{profile.suspend_reason.value if profile.suspend_reason else ''} -> {balance.status.value}",
+        )
+        await self._note(chat.id, f"绿色通道：客服{agent.name}为{mask_phone(profile.phone)}办理复机，结果：{outcome}")
+        await self.live.publish(ConsoleEvent("message", chat_id=chat.id))
+        return outcome
+
+    # ==== background work ===================================================================
+
+    async def dispatch(self) -> int:
+        """Assign waiting chats to ready agents with free slots (elder queue first)."""
+        lock = self.live.dispatch_lock()
+        if not await lock.acquire():
+            return 0
+        assigned = 0
+        try:
+            waiting = await self.store.waiting()
+            if not waiting:
+                return 0
+            agents = await self.agent_states()
+            plan = plan_assignments([_waiting(q.chat, q.enqueued_at) for q in waiting], agents)
+            names = {agent.agent_id: agent.name for agent in agents}
+            for chat_id, agent_id in plan:
+                if await self.store.assign(chat_id, agent_id, self.clock(), how="assigned"):
+                    assigned += 1
+                    await self._note(chat_id, f"自动分配给客服{names[agent_id]}")
+                    await self.live.publish(ConsoleEvent("chat", chat_id, agent_id))
+            if assigned:
+                await self.live.publish(ConsoleEvent("queue"), ConsoleEvent("agents"))
+        finally:
+            try:
+                await lock.release()
+            except Exception:  # the lock expired while we worked: nothing to release
+                pass
+        return assigned
+
+    async def sweep(self) -> None:
+        """Periodic: promise call-backs to chats that waited too long or outlived the desk's
+        hours, retry failed Rasa resumes, and assign what can be assigned."""
+        now = self.clock()
+        desk_open = hours.is_open(now, self.settings.service_hours, self.settings.timezone)
+        limit = dt.timedelta(minutes=self.settings.max_wait_minutes)
+        for queued in await self.store.waiting():
+            if desk_open and now - queued.enqueued_at < limit:
+                continue
+            if not await self.store.claim_callback_promise(queued.chat.id, now):
+                continue
+            chat = await self.store.close(queued.chat.id, "callback", now)
+            if chat is None:
+                continue
+            await self._resume_bot(chat)
+            text = await self._promise_callback(chat, "waited" if desk_open else "closed")
+            await self._send_system(chat, text)
+            await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("tasks", chat_id=chat.id))
+        for chat in await self.store.closed_with_bot_paused():
+            await self._resume_bot(chat)
+        await self.dispatch()
+
+    async def run_sweeper(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("handoff sweep failed; retrying on the next tick")
+            await asyncio.sleep(self.settings.sweep_seconds)
+
+    # ==== read models for the console ========================================================
+
+    async def agent_states(self) -> list[AgentState]:
+        agents = [a for a in await self.store.list_agents() if not a.disabled]
+        online = await self.live.online_agent_ids()
+        active = await self.store.active_chat_counts()
+        return [
+            AgentState(
+                agent_id=a.id,
+                name=a.name,
+                skills=a.skills,
+                capacity=a.capacity,
+                active_chats=active.get(a.id, 0),
+                online=a.id in online,
+                ready=a.ready,
+            )
+            for a in agents
+        ]
+
+    async def window_view(self, openid: str) -> WindowView:
+        if self.window is None:
+            return WindowView(open=False, seconds_left=0, messages_left=0, known=False)
+        try:
+            state = await self.window.state(openid)
+        except Exception as exc:
+            log.warning("customer-service window state unavailable: %s", exc)
+            return WindowView(open=False, seconds_left=0, messages_left=0, known=False)
+        expires_at = getattr(state, "expires_at", None)
+        seconds_left = 0
+        if expires_at is not None:
+            if isinstance(expires_at, (int, float)):
+                seconds_left = int(expires_at - self.clock().timestamp())
+            else:
+                seconds_left = int((expires_at - self.clock()).total_seconds())
+        return WindowView(
+            open=bool(getattr(state, "open", False)),
+            seconds_left=max(0, seconds_left),
+            messages_left=max(0, int(getattr(state, "remaining", 0) or 0)),
+        )
+
+    async def profile_of(self, chat: Chat) -> Profile:
+        return await self.profiles.lookup(chat.openid, chat.phone)
+
+    # ==== internals ==========================================================================
+
+    async def _status_texts(self, chat: Chat, first: bool) -> list[str]:
+        if chat.status == "assigned":
+            if not first:
+                return []
+            agent = await self.store.agent(chat.agent_id) if chat.agent_id else None
+            return [texts.assigned(agent.name if agent else "", chat.is_elder)]
+        waiting = [_waiting(q.chat, q.enqueued_at) for q in await self.store.waiting()]
+        ahead = people_ahead(chat.id, waiting)
+        return [texts.waiting(ahead, chat.is_elder) if first else texts.still_waiting(ahead, chat.is_elder)]
+
+    async def _promise_callback(self, chat: Chat, why: str) -> str:
+        task = await self._create_task(chat, "callback", "system", note=chat.summary)
+        deadline = hours.describe_deadline(task.due_at, self.clock(), self.settings.timezone)
+        text = (
+            texts.callback_promise(deadline, why, chat.is_elder)
+            if chat.phone
+            else texts.callback_without_number(deadline, chat.is_elder)
+        )
+        await self._note(chat.id, f"已承诺回电（{deadline}前），回电任务#{task.id}")
+        return text
+
+    async def _create_task(self, chat: Chat, kind: str, actor: str, note: str | None) -> Task:
+        now = self.clock()
+        settings = self.settings
+        if kind == "follow_up":
+            due = hours.follow_up_due(now, settings.service_hours, settings.timezone, settings.callback_promise_hours)
+        else:
+            due = hours.callback_due(now, settings.service_hours, settings.timezone, settings.callback_promise_hours)
+        values = {
+            "kind": kind,
+            "openid": chat.openid,
+            "phone": chat.phone,
+            "chat_id": chat.id,
+            "reason": chat.reason,
+            "note": note,
+            "is_elder": chat.is_elder,
+            "due_at": due,
+            "created_by": actor,
+        }
+        return await self.store.create_task(values, now)
+
+    async def _end_chat(self, chat: Chat, reason: str, actor: str, farewell: str | None) -> Chat:
+        # Resume the bot before closing: a message arriving in between still reaches the
+        # agent's transcript instead of a paused bot.
+        await self._resume_bot(chat)
+        closed = await self.store.close(chat.id, reason, self.clock())
+        if closed is None:
+            raise ConsoleError("这个会话已经结束了。")
+        label = {"handed_back": "转回智能助手", "closed": "结束会话", "unsubscribed": "用户已取消关注"}.get(reason, reason)
+        await self._note(chat.id, f"{actor}：{label}")
+        if farewell:
+            await self._send_system(closed, farewell)
+        await self.live.publish(ConsoleEvent("chat", chat.id, chat.agent_id), ConsoleEvent("queue"), ConsoleEvent("agents"))
+        await self.dispatch()
+        return await self._require_chat(chat.id)
+
+    async def _pause_bot(self, chat: Chat) -> None:
+        if self.rasa is None:
+            return
+        try:
+            await self.rasa.pause(chat.openid)
+            await self.store.set_bot_paused(chat.id, True)
+        except Exception as exc:
+            # The gateway already keeps the bot silent while the chat is open; the pause is a
+            # second guard, so a failure is logged and the handoff goes on.
+            log.warning("could not pause Rasa for chat %s: %s", chat.id, exc)
+
+    async def _resume_bot(self, chat: Chat) -> None:
+        if self.rasa is None:
+            return
+        current = await self.store.chat(chat.id)
+        if current is not None and not current.bot_paused:
+            return
+        try:
+            await self.rasa.resume(chat.openid)
+            await self.store.set_bot_paused(chat.id, False)
+        except Exception as exc:
+            log.warning("could not resume Rasa for chat %s (retried by the sweep): %s", chat.id, exc)
+
+    async def _send(self, chat: Chat, message_id: int, body: str, origin: str) -> Delivery:
+        if self.outbox is None:
+            await self.store.set_delivery(message_id, "refused", "网关发件箱未接通，消息未发出", None)
+            return Delivery(sent=False, message_id=message_id, reason="网关发件箱未接通，消息未发出。")
+        try:
+            outbox_id = await self.outbox.enqueue(chat.openid, _text_message(body), origin=origin)
+        except Exception as exc:
+            if _is_exception_named(exc, "QuotaExhausted"):
+                reason = "未发送：微信规定用户每发一条消息，最多只能回复5条。已经用完，请等用户回复后再发。"
+                offer = False
+            elif _is_exception_named(exc, "WindowClosed"):
+                reason = "未发送：用户超过48小时没有发消息，微信不允许再主动发消息。可以创建回电任务。"
+                offer = True
+            else:
+                raise
+            await self.store.set_delivery(message_id, "refused", reason, None)
+            return Delivery(sent=False, message_id=message_id, reason=reason, offer_callback=offer)
+        await self.store.set_delivery(message_id, "queued", None, outbox_id)
+        return Delivery(sent=True, message_id=message_id)
+
+    async def _send_system(self, chat: Chat, body: str) -> Delivery:
+        message_id = await self.store.add_message(chat.id, "system", "text", self.clock(), text=body, delivery="pending")
+        delivery = await self._send(chat, message_id, body, origin="system")
+        await self.live.publish(ConsoleEvent("message", chat_id=chat.id))
+        return delivery
+
+    async def _copy_bot_history(self, chat: Chat) -> None:
+        if self.history is None:
+            return
+        try:
+            turns = await self.history.recent_turns(chat.openid)
+        except Exception as exc:
+            log.warning("could not read Rasa's tracker for chat %s: %s", chat.id, exc)
+            await self._note(chat.id, "机器人对话记录暂时读不到")
+            return
+        rows = [
+            {
+                "chat_id": chat.id,
+                "sender": turn.sender,
+                "msg_type": "voice" if turn.source == "voice" else "text",
+                "text": turn.text,
+                "created_at": turn.at,
+            }
+            for turn in turns
+        ]
+        await self.store.add_messages(rows)
+
+    async def _note(self, chat_id: int, text: str) -> None:
+        await self.store.add_message(chat_id, "system", "note", self.clock(), text=text)
+
+    async def _require_chat(self, chat_id: int) -> Chat:
+        chat = await self.store.chat(chat_id)
+        if chat is None:
+            raise ConsoleError("找不到这个会话。")
+        return chat
+
+    async def _require_own_open_chat(self, chat_id: int, agent: Agent, allow_waiting: bool = False) -> Chat:
+        chat = await self._require_chat(chat_id)
+        if not chat.is_open:
+            raise ConsoleError("这个会话已经结束了。")
+        if chat.status == "waiting":
+            if allow_waiting:
+                return chat
+            raise ConsoleError("请先接入这个会话。")
+        if chat.agent_id != agent.id and not agent.is_supervisor:
+            raise ConsoleError("这个会话由其他客服负责。")
+        return chat
+
+
+def _waiting(chat: Chat, enqueued_at: dt.datetime) -> WaitingChat:
+    return WaitingChat(chat_id=chat.id, queue=chat.queue, dialect=chat.dialect, enqueued_at=enqueued_at)
+
+
+def _transcript_fields(msg: Any, text: str | None, audio_id: int | None) -> tuple[str, dict]:
+    kind = msg.msg_type
+    if kind == "text":
+        return "text", {"text": text if text is not None else msg.content}
+    if kind == "voice":
+        return "voice", {"text": text or msg.recognition, "audio_id": audio_id}
+    if kind == "image":
+        return "image", {"text": text, "media_url": msg.pic_url}
+    if kind == "location":
+        raw = msg.raw or {}
+        where = raw.get("Label") or f"{raw.get('Location_X', '')},{raw.get('Location_Y', '')}"
+        return "location", {"text": f"位置：{where}"}
+    if kind == "link":
+        raw = msg.raw or {}
+        return "link", {"text": raw.get("Title") or "链接", "media_url": raw.get("Url")}
+    if kind == "event":
+        return "note", {"text": f"用户操作：{msg.event or ''} {msg.event_key or ''}".strip()}
+    return kind if kind in ("video", "shortvideo") else "text", {"text": text or f"（{kind}消息）"}
+
+
+def _text_message(body: str) -> dict:
+    try:
+        from bot.messages import text_message
+    except ImportError:  # the gateway's module is the authority on the message shape
+        return {"msgtype": "text", "text": {"content": body}}
+    return text_message(body)
+
+
+def _reason_label(reason: str) -> str:
+    return REASON_LABELS.get(reason, reason)
+
+
+def _queue_label(queue: str) -> str:
+    return QUEUE_LABELS.get(queue, queue)
+
+
+def _local(moment: dt.datetime, settings: HandoffSettings) -> str:
+    return moment.astimezone(settings.timezone).strftime("%m-%d %H:%M")

@@ -1,0 +1,582 @@
+"""Database access for the handoff area (agents, sessions, chats, queue, transcript, tasks, audit).
+
+Every state change is one transaction with a condition on the current state (for example
+"assign only while waiting"), so two gateway workers acting on the same chat cannot both win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from handoff.models import (
+    ho_agent_sessions,
+    ho_agents,
+    ho_audit_log,
+    ho_chats,
+    ho_messages,
+    ho_queue_entries,
+    ho_tasks,
+)
+from handoff.routing import normalise_skills
+
+OPEN_STATUSES = ("waiting", "assigned")
+DONE_OUTCOMES = ("reached", "resolved_online", "closed_other")
+
+
+class AgentExists(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    name: str
+    role: str
+    skills: tuple[str, ...]
+    capacity: int
+    ready: bool
+    disabled: bool
+    password_hash: str
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
+
+
+@dataclass(frozen=True)
+class Chat:
+    id: int
+    openid: str
+    status: str
+    queue: str
+    reason: str
+    summary: str | None
+    dialect: str | None
+    is_elder: bool
+    age: int | None
+    phone: str | None
+    agent_id: int | None
+    created_at: dt.datetime
+    assigned_at: dt.datetime | None
+    first_agent_reply_at: dt.datetime | None
+    callback_promised_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    close_reason: str | None
+    bot_paused: bool
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class QueuedChat:
+    chat: Chat
+    entry_id: int
+    enqueued_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    chat_id: int
+    sender: str
+    msg_type: str
+    text: str | None
+    audio_id: int | None
+    media_url: str | None
+    agent_id: int | None
+    delivery: str | None
+    delivery_note: str | None
+    outbox_id: int | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    kind: str
+    openid: str
+    phone: str | None
+    chat_id: int | None
+    reason: str
+    note: str | None
+    is_elder: bool
+    due_at: dt.datetime
+    attempts: int
+    created_at: dt.datetime
+    created_by: str
+    outcome: str | None
+    outcome_note: str | None
+    done_at: dt.datetime | None
+    done_by: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.done_at is None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    openid: str | None
+    phone: str | None
+    chat_id: int | None
+    detail: str | None
+
+
+def _agent(row) -> Agent:  # type: ignore[no-untyped-def]
+    return Agent(
+        id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        skills=normalise_skills(row["skills"] or ""),
+        capacity=row["capacity"],
+        ready=bool(row["ready"]),
+        disabled=bool(row["disabled"]),
+        password_hash=row["password_hash"],
+    )
+
+
+def _chat(row) -> Chat:  # type: ignore[no-untyped-def]
+    return Chat(**{name: row[name] for name in Chat.__dataclass_fields__})
+
+
+def _message(row) -> Message:  # type: ignore[no-untyped-def]
+    return Message(**{name: row[name] for name in Message.__dataclass_fields__})
+
+
+def _task(row) -> Task:  # type: ignore[no-untyped-def]
+    return Task(**{name: row[name] for name in Task.__dataclass_fields__})
+
+
+class HandoffStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # ---- agents -------------------------------------------------------------------------
+
+    async def add_agent(
+        self, name: str, password_hash: str, role: str, skills: tuple[str, ...], capacity: int, now: dt.datetime
+    ) -> Agent:
+        values = {
+            "name": name,
+            "password_hash": password_hash,
+            "role": role,
+            "skills": ",".join(skills),
+            "capacity": capacity,
+            "ready": False,
+            "disabled": False,
+            "created_at": now,
+        }
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(ho_agents).values(**values))
+        except IntegrityError:
+            raise AgentExists(name) from None
+        agent = await self.agent_by_name(name)
+        assert agent is not None
+        return agent
+
+    async def update_agent(
+        self, agent_id: int, *, password_hash: str | None, role: str, skills: tuple[str, ...], capacity: int
+    ) -> None:
+        values: dict = {"role": role, "skills": ",".join(skills), "capacity": capacity}
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        async with self.engine.begin() as conn:
+            await conn.execute(update(ho_agents).where(ho_agents.c.id == agent_id).values(**values))
+
+    async def agent(self, agent_id: int) -> Agent | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(ho_agents).where(ho_agents.c.id == agent_id))).mappings().first()
+        return _agent(row) if row else None
+
+    async def agent_by_name(self, name: str) -> Agent | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(ho_agents).where(ho_agents.c.name == name))).mappings().first()
+        return _agent(row) if row else None
+
+    async def list_agents(self) -> list[Agent]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(ho_agents).order_by(ho_agents.c.id))).mappings().all()
+        return [_agent(row) for row in rows]
+
+    async def set_ready(self, agent_id: int, ready: bool) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(ho_agents).where(ho_agents.c.id == agent_id).values(ready=ready))
+
+    async def active_chat_counts(self) -> dict[int, int]:
+        query = (
+            select(ho_chats.c.agent_id, func.count())
+            .where(ho_chats.c.status == "assigned")
+            .group_by(ho_chats.c.agent_id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {agent_id: count for agent_id, count in rows if agent_id is not None}
+
+    # ---- sessions -----------------------------------------------------------------------
+
+    async def create_session(self, digest: str, agent_id: int, now: dt.datetime, expires_at: dt.datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(ho_agent_sessions).values(
+                    token_digest=digest, agent_id=agent_id, created_at=now, expires_at=expires_at
+                )
+            )
+
+    async def session_agent(self, digest: str, now: dt.datetime) -> Agent | None:
+        query = (
+            select(ho_agents)
+            .select_from(ho_agent_sessions.join(ho_agents, ho_agents.c.id == ho_agent_sessions.c.agent_id))
+            .where(
+                ho_agent_sessions.c.token_digest == digest,
+                ho_agent_sessions.c.revoked_at.is_(None),
+                ho_agent_sessions.c.expires_at > now,
+                ho_agents.c.disabled.is_(False),
+            )
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return _agent(row) if row else None
+
+    async def revoke_session(self, digest: str, now: dt.datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(ho_agent_sessions)
+                .where(ho_agent_sessions.c.token_digest == digest, ho_agent_sessions.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+
+    # ---- chats and the queue ------------------------------------------------------------
+
+    async def open_chat_for(self, openid: str) -> Chat | None:
+        query = select(ho_chats).where(ho_chats.c.openid == openid, ho_chats.c.status.in_(OPEN_STATUSES))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return _chat(row) if row else None
+
+    async def chat(self, chat_id: int) -> Chat | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(ho_chats).where(ho_chats.c.id == chat_id))).mappings().first()
+        return _chat(row) if row else None
+
+    async def create_chat(self, values: dict, *, queued: bool, now: dt.datetime) -> Chat | None:
+        """Insert a chat (and its queue entry when it waits) in one transaction.
+        None when the subscriber already has an open chat (another worker was first)."""
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(insert(ho_chats).values(created_at=now, **values))
+                chat_id = result.inserted_primary_key[0]
+                if queued:
+                    await conn.execute(
+                        insert(ho_queue_entries).values(
+                            chat_id=chat_id, queue=values["queue"], dialect=values.get("dialect"), enqueued_at=now
+                        )
+                    )
+        except IntegrityError:
+            return None
+        return await self.chat(chat_id)
+
+    async def waiting(self) -> list[QueuedChat]:
+        query = (
+            select(ho_chats, ho_queue_entries.c.id.label("entry_id"), ho_queue_entries.c.enqueued_at)
+            .select_from(ho_queue_entries.join(ho_chats, ho_chats.c.id == ho_queue_entries.c.chat_id))
+            .where(ho_queue_entries.c.left_at.is_(None), ho_chats.c.status == "waiting")
+            .order_by(ho_queue_entries.c.enqueued_at, ho_queue_entries.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [QueuedChat(chat=_chat(row), entry_id=row["entry_id"], enqueued_at=row["enqueued_at"]) for row in rows]
+
+    async def assign(self, chat_id: int, agent_id: int, now: dt.datetime, how: str) -> bool:
+        """Waiting -> assigned to this agent. False when the chat was no longer waiting."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(ho_chats)
+                .where(ho_chats.c.id == chat_id, ho_chats.c.status == "waiting")
+                .values(status="assigned", agent_id=agent_id, assigned_at=now)
+            )
+            if result.rowcount != 1:
+                return False
+            await _leave_queue(conn, chat_id, now, how)
+        return True
+
+    async def transfer_to_agent(self, chat_id: int, from_agent_id: int | None, to_agent_id: int, now: dt.datetime) -> bool:
+        """An open chat goes to a named agent (out of the queue if it was waiting)."""
+        condition = [ho_chats.c.id == chat_id, ho_chats.c.status.in_(OPEN_STATUSES)]
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(ho_chats).where(*condition).values(status="assigned", agent_id=to_agent_id, assigned_at=now)
+            )
+            if result.rowcount != 1:
+                return False
+            await _leave_queue(conn, chat_id, now, "transferred")
+        return True
+
+    async def requeue(self, chat_id: int, queue: str, now: dt.datetime) -> bool:
+        """An open chat goes (back) to the end of a queue."""
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(ho_chats.c.dialect).where(ho_chats.c.id == chat_id, ho_chats.c.status.in_(OPEN_STATUSES))
+                )
+            ).first()
+            if row is None:
+                return False
+            await conn.execute(
+                update(ho_chats)
+                .where(ho_chats.c.id == chat_id)
+                .values(status="waiting", queue=queue, agent_id=None, assigned_at=None)
+            )
+            await _leave_queue(conn, chat_id, now, "transferred")
+            await conn.execute(
+                insert(ho_queue_entries).values(chat_id=chat_id, queue=queue, dialect=row[0], enqueued_at=now)
+            )
+        return True
+
+    async def close(self, chat_id: int, reason: str, now: dt.datetime) -> Chat | None:
+        """Open -> closed. None when it was already closed (someone else closed it)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(ho_chats)
+                .where(ho_chats.c.id == chat_id, ho_chats.c.status.in_(OPEN_STATUSES))
+                .values(status="closed", closed_at=now, close_reason=reason)
+            )
+            if result.rowcount != 1:
+                return None
+            await _leave_queue(conn, chat_id, now, reason)
+        return await self.chat(chat_id)
+
+    async def claim_callback_promise(self, chat_id: int, now: dt.datetime) -> bool:
+        """Only one worker may promise a call-back for a chat."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(ho_chats)
+                .where(ho_chats.c.id == chat_id, ho_chats.c.callback_promised_at.is_(None))
+                .values(callback_promised_at=now)
+            )
+        return result.rowcount == 1
+
+    async def note_first_reply(self, chat_id: int, now: dt.datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(ho_chats)
+                .where(ho_chats.c.id == chat_id, ho_chats.c.first_agent_reply_at.is_(None))
+                .values(first_agent_reply_at=now)
+            )
+
+    async def set_bot_paused(self, chat_id: int, paused: bool) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(ho_chats).where(ho_chats.c.id == chat_id).values(bot_paused=paused))
+
+    async def closed_with_bot_paused(self) -> list[Chat]:
+        query = select(ho_chats).where(ho_chats.c.status == "closed", ho_chats.c.bot_paused.is_(True))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_chat(row) for row in rows]
+
+    async def chats_of_agent(self, agent_id: int) -> list[Chat]:
+        query = (
+            select(ho_chats)
+            .where(ho_chats.c.agent_id == agent_id, ho_chats.c.status == "assigned")
+            .order_by(ho_chats.c.assigned_at)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_chat(row) for row in rows]
+
+    async def assigned_chats(self) -> list[Chat]:
+        query = select(ho_chats).where(ho_chats.c.status == "assigned").order_by(ho_chats.c.assigned_at)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_chat(row) for row in rows]
+
+    async def chats_of_openid(self, openid: str, limit: int = 20) -> list[Chat]:
+        query = (
+            select(ho_chats).where(ho_chats.c.openid == openid).order_by(ho_chats.c.id.desc()).limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_chat(row) for row in rows]
+
+    async def chats_since(self, since: dt.datetime) -> list[Chat]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(ho_chats).where(ho_chats.c.created_at >= since))).mappings().all()
+        return [_chat(row) for row in rows]
+
+    # ---- transcript ---------------------------------------------------------------------
+
+    async def add_message(self, chat_id: int, sender: str, msg_type: str, now: dt.datetime, **fields: object) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                insert(ho_messages).values(chat_id=chat_id, sender=sender, msg_type=msg_type, created_at=now, **fields)
+            )
+        return int(result.inserted_primary_key[0])
+
+    async def add_messages(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(ho_messages), rows)
+
+    async def set_delivery(self, message_id: int, delivery: str, note: str | None, outbox_id: int | None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(ho_messages)
+                .where(ho_messages.c.id == message_id)
+                .values(delivery=delivery, delivery_note=note, outbox_id=outbox_id)
+            )
+
+    async def transcript(self, chat_id: int) -> list[Message]:
+        query = select(ho_messages).where(ho_messages.c.chat_id == chat_id).order_by(ho_messages.c.id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_message(row) for row in rows]
+
+    async def last_subscriber_message_at(self, chat_ids: list[int]) -> dict[int, dt.datetime]:
+        if not chat_ids:
+            return {}
+        query = (
+            select(ho_messages.c.chat_id, func.max(ho_messages.c.created_at))
+            .where(ho_messages.c.chat_id.in_(chat_ids), ho_messages.c.sender == "subscriber")
+            .group_by(ho_messages.c.chat_id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {chat_id: _aware(at) for chat_id, at in rows}
+
+    # ---- call-back and follow-up tasks --------------------------------------------------
+
+    async def create_task(self, values: dict, now: dt.datetime) -> Task:
+        """Idempotent per (chat, kind): a second request returns the task already there."""
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(insert(ho_tasks).values(created_at=now, attempts=0, **values))
+                task_id = result.inserted_primary_key[0]
+        except IntegrityError:
+            async with self.engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        select(ho_tasks).where(
+                            ho_tasks.c.chat_id == values["chat_id"], ho_tasks.c.kind == values["kind"]
+                        )
+                    )
+                ).mappings().first()
+            if row is None:
+                raise
+            return _task(row)
+        task = await self.task(task_id)
+        assert task is not None
+        return task
+
+    async def task(self, task_id: int) -> Task | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(ho_tasks).where(ho_tasks.c.id == task_id))).mappings().first()
+        return _task(row) if row else None
+
+    async def open_tasks(self) -> list[Task]:
+        query = select(ho_tasks).where(ho_tasks.c.done_at.is_(None)).order_by(ho_tasks.c.due_at, ho_tasks.c.id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_task(row) for row in rows]
+
+    async def recent_done_tasks(self, limit: int = 20) -> list[Task]:
+        query = select(ho_tasks).where(ho_tasks.c.done_at.is_not(None)).order_by(ho_tasks.c.done_at.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_task(row) for row in rows]
+
+    async def tasks_of_chats(self, chat_ids: list[int]) -> list[Task]:
+        if not chat_ids:
+            return []
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(ho_tasks).where(ho_tasks.c.chat_id.in_(chat_ids)))).mappings().all()
+        return [_task(row) for row in rows]
+
+    async def tasks_of_openid(self, openid: str) -> list[Task]:
+        query = select(ho_tasks).where(ho_tasks.c.openid == openid).order_by(ho_tasks.c.id.desc())
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_task(row) for row in rows]
+
+    async def finish_task(self, task_id: int, outcome: str, note: str | None, actor: str, now: dt.datetime) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(ho_tasks)
+                .where(ho_tasks.c.id == task_id, ho_tasks.c.done_at.is_(None))
+                .values(
+                    outcome=outcome,
+                    outcome_note=note,
+                    done_at=now,
+                    done_by=actor,
+                    attempts=ho_tasks.c.attempts + 1,
+                )
+            )
+        return result.rowcount == 1
+
+    async def retry_task_later(self, task_id: int, note: str | None, actor: str, due_at: dt.datetime) -> bool:
+        """未接通: the task stays open, one more attempt counted, due again later."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(ho_tasks)
+                .where(ho_tasks.c.id == task_id, ho_tasks.c.done_at.is_(None))
+                .values(
+                    attempts=ho_tasks.c.attempts + 1,
+                    due_at=due_at,
+                    outcome="no_answer",
+                    outcome_note=note,
+                    done_by=actor,
+                )
+            )
+        return result.rowcount == 1
+
+    # ---- audit --------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        actor: str,
+        action: str,
+        now: dt.datetime,
+        *,
+        openid: str | None = None,
+        phone: str | None = None,
+        chat_id: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(ho_audit_log).values(
+                    at=now, actor=actor, action=action, openid=openid, phone=phone, chat_id=chat_id, detail=detail
+                )
+            )
+
+    async def audit_entries(self, limit: int = 50, action: str | None = None) -> list[AuditEntry]:
+        query = select(ho_audit_log).order_by(ho_audit_log.c.id.desc()).limit(limit)
+        if action:
+            query = query.where(ho_audit_log.c.action == action)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [AuditEntry(**{name: row[name] for name in AuditEntry.__dataclass_fields__}) for row in rows]
+
+
+async def _leave_queue(conn: AsyncConnection, chat_id: int, now: dt.datetime, reason: str) -> None:
+    await conn.execute(
+        update(ho_queue_entries)
+        .where(and_(ho_queue_entries.c.chat_id == chat_id, ho_queue_entries.c.left_at.is_(None)))
+        .values(left_at=now, left_reason=reason)
+    )
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # aggregates bypass the column type, so SQLite hands back naive UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
