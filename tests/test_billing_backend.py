@@ -1,0 +1,493 @@
+"""SqlBillingBackend against real PostgreSQL, with the demo data loaded.
+
+Seeded subscribers are only read here; tests that change accounts create their own
+subscribers (numbers starting 139) so that they never disturb one another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from actions.billing import load_backend
+from actions.billing.backend import (
+    BillingError,
+    InvalidAmount,
+    LineStatus,
+    OrderNotFound,
+    OrderStatus,
+    PlanChangeOutcome,
+    SuspendReason,
+    UnknownSubscriber,
+)
+from actions.billing.demo import DEMO_DIR, seed_demo_data
+from actions.billing.models import audit_log, bill_items, fault_tickets, plan_changes, subscribers, usage_records
+from actions.billing.periods import first_of_next_month, local_date, month_of, shift_month, utc_now
+from actions.billing.sql import SqlBillingBackend
+
+DEMO_PHONES = [f"138000000{n:02d}" for n in range(1, 25)]
+
+
+@pytest.fixture
+def backend(seeded_engine: AsyncEngine) -> SqlBillingBackend:
+    return SqlBillingBackend(seeded_engine)
+
+
+async def make_subscriber(
+    engine: AsyncEngine,
+    *,
+    plan: str = "LIVE29",
+    balance_fen: int = 0,
+    status: LineStatus = LineStatus.ACTIVE,
+    reason: SuspendReason | None = None,
+) -> str:
+    phone = f"139{secrets.randbelow(10**8):08d}"
+    now = utc_now()
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(subscribers).values(
+                phone=phone,
+                name="测试用户",
+                birth_date=dt.date(1990, 1, 1),
+                plan_code=plan,
+                balance_fen=balance_fen,
+                status=status.value,
+                suspend_reason=reason.value if reason else None,
+                tags=[],
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return phone
+
+
+def this_month() -> str:
+    return month_of(local_date(utc_now()))
+
+
+async def audit_rows(engine: AsyncEngine, phone: str) -> list:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(audit_log).where(audit_log.c.phone == phone).order_by(audit_log.c.id))).all()
+
+
+# ---- subscribers, balances, bills and usage from the seed --------------------------------
+
+
+async def test_demo_subscriber_of_the_readme(backend: SqlBillingBackend) -> None:
+    sub = await backend.get_subscriber("13800000001")
+    assert sub is not None
+    assert (sub.name, sub.plan_code, sub.balance_fen, sub.status) == ("张伟", "LIVE39", 5830, LineStatus.ACTIVE)
+    assert 33 <= sub.age(local_date(utc_now())) <= 35
+    assert sub.suspend_reason is None
+    assert await backend.get_subscriber("13899999999") is None
+
+
+async def test_demo_population(backend: SqlBillingBackend) -> None:
+    demo = [s for s in await backend.list_subscribers() if s.phone in DEMO_PHONES]
+    today = local_date(utc_now())
+    assert [s.phone for s in demo] == DEMO_PHONES
+    ages = [s.age(today) for s in demo]
+    assert min(ages) >= 19 and max(ages) <= 86
+    assert sum(age >= 65 for age in ages) >= 6
+    by_phone = {s.phone: s for s in demo}
+    assert by_phone["13800000002"].plan_code == "ELDER10" and by_phone["13800000002"].age(today) >= 65
+    assert 0 < by_phone["13800000002"].balance_fen < 2000
+    assert by_phone["13800000003"].dialect == "sichuanese"
+    assert by_phone["13800000003"].suspend_reason == SuspendReason.REPORTED_LOST
+    assert by_phone["13800000006"].dialect == "cantonese" and by_phone["13800000006"].age(today) >= 65
+    assert by_phone["13800000007"].suspend_reason == SuspendReason.REAL_NAME
+    assert {"FAMILY99", "CAMPUS25"} <= {s.plan_code for s in demo}
+    assert "老年客户" in by_phone["13800000002"].tags
+
+
+async def test_balance_with_arrears_and_suspension(backend: SqlBillingBackend) -> None:
+    balance = await backend.get_balance("13800000004")
+    assert balance.balance_fen == -2350
+    assert balance.arrears_fen == 2350
+    assert (balance.status, balance.suspend_reason) == (LineStatus.SUSPENDED, SuspendReason.ARREARS)
+    lost = await backend.get_balance("13800000003")
+    assert (lost.status, lost.suspend_reason, lost.arrears_fen) == (LineStatus.SUSPENDED, SuspendReason.REPORTED_LOST, 0)
+    with pytest.raises(UnknownSubscriber):
+        await backend.get_balance("13899999999")
+
+
+async def test_last_months_bill_with_overage(backend: SqlBillingBackend) -> None:
+    bill = await backend.get_bill("13800000004")
+    assert bill.month == shift_month(this_month(), -1)
+    # 6350 MB on a 5GB plan: 1230 MB over = 2 started GB at 5元; 63 minutes on 50: 13 × 0.15元.
+    assert [(item.name, item.amount_fen) for item in bill.items] == [
+        ("套餐月费（畅享19元卡）", 1900),
+        ("套餐外流量费（超出1.2GB）", 1000),
+        ("套餐外通话费（超出13分钟）", 195),
+    ]
+    assert bill.total_fen == 3095
+
+
+async def test_bill_of_a_given_month_and_extras(backend: SqlBillingBackend) -> None:
+    two_months_ago = shift_month(this_month(), -2)
+    bill = await backend.get_bill("13800000016", two_months_ago)
+    assert bill.month == two_months_ago
+    assert [(i.name, i.amount_fen) for i in bill.items] == [("套餐月费（5G尊享199元套餐）", 19900), ("国际漫游费", 4560)]
+    assert bill.total_fen == 24460
+    assert (await backend.get_bill("13800000016")).total_fen == 19900
+    empty = await backend.get_bill("13800000016", "2001-01")
+    assert (empty.items, empty.total_fen) == ((), 0)
+    with pytest.raises(BillingError):
+        await backend.get_bill("13800000016", "2026-13")
+    with pytest.raises(UnknownSubscriber):
+        await backend.get_bill("13899999999")
+
+
+async def test_usage_near_its_limit(backend: SqlBillingBackend) -> None:
+    usage = await backend.get_usage("13800000005")
+    assert usage.month == this_month()
+    assert (usage.data_used_mb, usage.data_total_mb) == (14336, 15360)
+    assert usage.data_used_mb * 100 > usage.data_total_mb * 90
+    assert usage.data_left_mb == 1024
+    assert (usage.voice_used_minutes, usage.voice_total_minutes, usage.voice_left_minutes) == (48, 100, 52)
+
+
+async def test_usage_history_of_completed_months(backend: SqlBillingBackend) -> None:
+    history = await backend.get_usage_history("13800000010")
+    current = this_month()
+    assert [u.month for u in history] == [shift_month(current, -3), shift_month(current, -2), shift_month(current, -1)]
+    assert [u.data_used_mb for u in history] == [11020, 12480, 11790]
+    assert [u.voice_used_minutes for u in history] == [45, 61, 38]
+    assert {u.data_total_mb for u in history} == {5120}
+    assert [u.month for u in await backend.get_usage_history("13800000010", 1)] == [shift_month(current, -1)]
+
+
+async def test_usage_follows_the_china_calendar_month(seeded_engine: AsyncEngine) -> None:
+    phone = await make_subscriber(seeded_engine, plan="MINI19")
+    async with seeded_engine.begin() as conn:
+        await conn.execute(
+            insert(usage_records),
+            [
+                {"phone": phone, "month": "2031-11", "plan_code": "MINI19", "data_used_mb": 4000, "voice_used_minutes": 40},
+                {"phone": phone, "month": "2031-12", "plan_code": "MINI19", "data_used_mb": 7, "voice_used_minutes": 1},
+            ],
+        )
+    before_midnight = SqlBillingBackend(seeded_engine, clock=lambda: dt.datetime(2031, 11, 30, 15, 59, tzinfo=dt.timezone.utc))
+    after_midnight = SqlBillingBackend(seeded_engine, clock=lambda: dt.datetime(2031, 11, 30, 16, 1, tzinfo=dt.timezone.utc))
+    assert (await before_midnight.get_usage(phone)).data_used_mb == 4000
+    december = await after_midnight.get_usage(phone)  # 00:01 on 1 December in Beijing
+    assert (december.month, december.data_used_mb, december.data_total_mb) == ("2031-12", 7, 5120)
+
+
+async def test_usage_of_a_month_without_records_is_zero(seeded_engine: AsyncEngine) -> None:
+    phone = await make_subscriber(seeded_engine, plan="ELDER10")
+    usage = await SqlBillingBackend(seeded_engine).get_usage(phone)
+    assert (usage.data_used_mb, usage.data_total_mb, usage.voice_total_minutes) == (0, 1024, 100)
+    assert await SqlBillingBackend(seeded_engine).get_usage_history(phone) == []
+
+
+async def test_plans(backend: SqlBillingBackend) -> None:
+    plans = await backend.list_plans()
+    assert len(plans) == 13
+    fees = [p.monthly_fee_fen for p in plans]
+    assert fees == sorted(fees) and plans[0].code == "GUARD8"
+    elder = await backend.get_plan("elder10")
+    assert elder is not None
+    assert (elder.name, elder.monthly_fee_fen, elder.data_mb, elder.voice_minutes, elder.elder_friendly) == (
+        "智慧养老卡", 1000, 1024, 100, True,
+    )
+    family = await backend.get_plan("FAMILY99")
+    assert family is not None and family.requires_in_person and "宽带" in family.description
+    assert await backend.get_plan("NOPE") is None
+
+
+# ---- top-ups --------------------------------------------------------------------------
+
+
+async def test_top_up_is_pending_until_confirmed_and_credits_once(seeded_engine: AsyncEngine) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone = await make_subscriber(seeded_engine, balance_fen=1234)
+    order = await backend.create_top_up(phone, 5000)
+    assert re.fullmatch(r"TU\d{8}\d{6}", order.order_no)
+    assert order.order_no[2:10] == local_date(order.created_at).strftime("%Y%m%d")
+    assert (order.status, order.amount_fen, order.balance_after_fen) == (OrderStatus.PENDING, 5000, None)
+    assert (await backend.get_balance(phone)).balance_fen == 1234
+
+    paid = await backend.confirm_top_up(order.order_no)
+    assert (paid.status, paid.balance_after_fen) == (OrderStatus.PAID, 6234)
+    assert paid.paid_at is not None and paid.paid_at.tzinfo is not None
+    again = await backend.confirm_top_up(order.order_no)
+    assert again == paid
+    assert (await backend.get_balance(phone)).balance_fen == 6234
+    assert await backend.get_top_up(order.order_no) == paid
+
+
+async def test_concurrent_confirmations_credit_once(seeded_engine: AsyncEngine) -> None:
+    phone = await make_subscriber(seeded_engine, balance_fen=0)
+    backend = SqlBillingBackend(seeded_engine)
+    order = await backend.create_top_up(phone, 10000)
+    # Separate backend objects, as separate action-server requests would have.
+    results = await asyncio.gather(*(SqlBillingBackend(seeded_engine).confirm_top_up(order.order_no) for _ in range(6)))
+    assert {r.status for r in results} == {OrderStatus.PAID}
+    assert {r.balance_after_fen for r in results} == {10000}
+    assert (await backend.get_balance(phone)).balance_fen == 10000
+
+
+async def test_two_orders_confirmed_concurrently_both_count(seeded_engine: AsyncEngine) -> None:
+    phone = await make_subscriber(seeded_engine, balance_fen=100)
+    backend = SqlBillingBackend(seeded_engine)
+    first, second = await backend.create_top_up(phone, 2000), await backend.create_top_up(phone, 3000)
+    assert first.order_no != second.order_no
+    await asyncio.gather(backend.confirm_top_up(first.order_no), backend.confirm_top_up(second.order_no))
+    assert (await backend.get_balance(phone)).balance_fen == 5100
+
+
+@pytest.mark.parametrize("amount", [0, 99, -100, 500_001, 10**9])
+async def test_invalid_top_up_amounts(backend: SqlBillingBackend, amount: int) -> None:
+    with pytest.raises(InvalidAmount):
+        await backend.create_top_up("13800000024", amount)
+
+
+async def test_top_up_limits_and_bad_input(seeded_engine: AsyncEngine) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone = await make_subscriber(seeded_engine)
+    assert (await backend.create_top_up(phone, 100)).amount_fen == 100  # 1 元
+    assert (await backend.create_top_up(phone, 500_000)).amount_fen == 500_000  # 5000 元
+    with pytest.raises(InvalidAmount):
+        await backend.create_top_up(phone, 50.0)  # type: ignore[arg-type]
+    with pytest.raises(UnknownSubscriber):
+        await backend.create_top_up("13899999999", 1000)
+    closed = await make_subscriber(seeded_engine, status=LineStatus.CLOSED)
+    with pytest.raises(BillingError):
+        await backend.create_top_up(closed, 1000)
+    assert (await backend.get_balance(phone)).balance_fen == 0  # nothing confirmed, nothing credited
+
+
+async def test_cancel_top_up(seeded_engine: AsyncEngine) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone = await make_subscriber(seeded_engine, balance_fen=500)
+    order = await backend.create_top_up(phone, 2000)
+    cancelled = await backend.cancel_top_up(order.order_no)
+    assert cancelled.status == OrderStatus.CANCELLED
+    assert (await backend.cancel_top_up(order.order_no)).status == OrderStatus.CANCELLED
+    with pytest.raises(BillingError):
+        await backend.confirm_top_up(order.order_no)
+    assert (await backend.get_balance(phone)).balance_fen == 500
+
+    paid = await backend.confirm_top_up((await backend.create_top_up(phone, 1000)).order_no)
+    with pytest.raises(BillingError):
+        await backend.cancel_top_up(paid.order_no)
+    with pytest.raises(OrderNotFound):
+        await backend.confirm_top_up("TU0000000000000")
+    with pytest.raises(OrderNotFound):
+        await backend.cancel_top_up("TU0000000000000")
+
+
+async def test_top_up_clearing_arrears_reactivates_the_line(seeded_engine: AsyncEngine) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone = await make_subscriber(
+        seeded_engine, balance_fen=-2350, status=LineStatus.SUSPENDED, reason=SuspendReason.ARREARS
+    )
+    partial = await backend.confirm_top_up((await backend.create_top_up(phone, 2000)).order_no)
+    assert partial.balance_after_fen == -350
+    still = await backend.get_balance(phone)
+    assert (still.status, still.suspend_reason) == (LineStatus.SUSPENDED, SuspendReason.ARREARS)
+
+    enough = await backend.confirm_top_up((await backend.create_top_up(phone, 350)).order_no)
+    assert enough.balance_after_fen == 0
+    cleared = await backend.get_balance(phone)
+    assert (cleared.status, cleared.suspend_reason) == (LineStatus.ACTIVE, None)
+    rows = await audit_rows(seeded_engine, phone)
+    assert [(r.actor, r.action) for r in rows] == [("system:top_up", "reactivate_line")]
+    assert enough.order_no in rows[0].detail
+
+
+async def test_top_up_does_not_lift_other_suspensions(seeded_engine: AsyncEngine) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone = await make_subscriber(seeded_engine, balance_fen=100, status=LineStatus.SUSPENDED, reason=SuspendReason.REAL_NAME)
+    await backend.confirm_top_up((await backend.create_top_up(phone, 5000)).order_no)
+    balance = await backend.get_balance(phone)
+    assert (balance.balance_fen, balance.status, balance.suspend_reason) == (5100, LineStatus.SUSPENDED, SuspendReason.REAL_NAME)
+
+
+# ---- plan changes ---------------------------------------------------------------------
+
+
+async def test_plan_change_outcomes(seeded_engine: AsyncEngine) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone = await make_subscriber(seeded_engine, plan="LIVE29")
+    assert (await backend.change_plan(phone, "NOPE")).outcome == PlanChangeOutcome.UNKNOWN_PLAN
+    assert (await backend.change_plan(phone, "live29")).outcome == PlanChangeOutcome.SAME_PLAN
+    to_family = await backend.change_plan(phone, "FAMILY99")
+    assert (to_family.outcome, to_family.from_plan, to_family.to_plan) == (PlanChangeOutcome.NEEDS_IN_PERSON, "LIVE29", "FAMILY99")
+    assert (await backend.change_plan(phone, "CAMPUS25")).outcome == PlanChangeOutcome.NEEDS_IN_PERSON
+
+    student = await make_subscriber(seeded_engine, plan="CAMPUS25")
+    assert (await backend.change_plan(student, "LIVE39")).outcome == PlanChangeOutcome.NEEDS_IN_PERSON
+
+    suspended = await make_subscriber(seeded_engine, status=LineStatus.SUSPENDED, reason=SuspendReason.ARREARS, balance_fen=-10)
+    assert (await backend.change_plan(suspended, "5G59")).outcome == PlanChangeOutcome.LINE_NOT_ACTIVE
+    with pytest.raises(UnknownSubscriber):
+        await backend.change_plan("13899999999", "5G59")
+    async with seeded_engine.connect() as conn:
+        count = (await conn.execute(select(func.count()).select_from(plan_changes).where(plan_changes.c.phone.in_([phone, student, suspended])))).scalar()
+    assert count == 0  # refusals record nothing
+
+
+async def test_plan_change_takes_effect_on_the_first_of_next_month(seeded_engine: AsyncEngine) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone = await make_subscriber(seeded_engine, plan="LIVE29")
+    change = await backend.change_plan(phone, "5g59")
+    next_month = first_of_next_month(local_date(utc_now()))
+    assert (change.outcome, change.from_plan, change.to_plan, change.effective_date) == (
+        PlanChangeOutcome.CHANGED, "LIVE29", "5G59", next_month,
+    )
+    assert (await backend.get_subscriber(phone)).plan_code == "LIVE29"  # type: ignore[union-attr]
+    assert (await backend.get_usage(phone)).data_total_mb == 15360
+    assert await backend.get_pending_plan_change(phone) == change
+    assert (await backend.change_plan(phone, "5G59")) == change  # asked again: nothing new
+
+    final = await backend.change_plan(phone, "LIVE39")  # changed mind before the 1st
+    assert final.to_plan == "LIVE39"
+    async with seeded_engine.connect() as conn:
+        rows = (await conn.execute(select(plan_changes).where(plan_changes.c.phone == phone).order_by(plan_changes.c.id))).all()
+    assert [(r.to_plan, r.status) for r in rows] == [("5G59", "superseded"), ("LIVE39", "scheduled")]
+
+    first_day = dt.datetime.combine(next_month, dt.time(0, 5), tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    later = SqlBillingBackend(seeded_engine, clock=lambda: first_day.astimezone(dt.timezone.utc))
+    assert (await later.get_subscriber(phone)).plan_code == "LIVE39"  # type: ignore[union-attr]
+    assert await later.get_pending_plan_change(phone) is None
+    async with seeded_engine.connect() as conn:
+        statuses = (await conn.execute(select(plan_changes.c.status).where(plan_changes.c.phone == phone).order_by(plan_changes.c.id))).scalars().all()
+    assert statuses == ["superseded", "applied"]
+
+
+# ---- reactivation (green channel) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", [SuspendReason.REPORTED_LOST, SuspendReason.VOLUNTARY])
+async def test_agent_reactivates_lost_or_voluntary_suspension(seeded_engine: AsyncEngine, reason: SuspendReason) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone = await make_subscriber(seeded_engine, balance_fen=3500, status=LineStatus.SUSPENDED, reason=reason)
+    balance = await backend.reactivate_line(phone, actor="agent:wang")
+    assert (balance.status, balance.suspend_reason, balance.balance_fen) == (LineStatus.ACTIVE, None, 3500)
+    rows = await audit_rows(seeded_engine, phone)
+    assert [(r.actor, r.action) for r in rows] == [("agent:wang", "reactivate_line")]
+    assert reason.value in rows[0].detail
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (LineStatus.SUSPENDED, SuspendReason.ARREARS),
+        (LineStatus.SUSPENDED, SuspendReason.REAL_NAME),
+        (LineStatus.ACTIVE, None),
+        (LineStatus.CLOSED, None),
+    ],
+)
+async def test_other_states_cannot_be_cleared_by_an_agent(
+    seeded_engine: AsyncEngine, status: LineStatus, reason: SuspendReason | None
+) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone = await make_subscriber(seeded_engine, balance_fen=-500 if reason == SuspendReason.ARREARS else 500, status=status, reason=reason)
+    with pytest.raises(BillingError):
+        await backend.reactivate_line(phone, actor="agent:wang")
+    after = await backend.get_balance(phone)
+    assert (after.status, after.suspend_reason) == (status, reason)
+    assert await audit_rows(seeded_engine, phone) == []
+
+
+async def test_reactivation_in_arrears_leaves_an_arrears_suspension(seeded_engine: AsyncEngine) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone = await make_subscriber(seeded_engine, balance_fen=-800, status=LineStatus.SUSPENDED, reason=SuspendReason.REPORTED_LOST)
+    balance = await backend.reactivate_line(phone, actor="agent:li")
+    assert (balance.status, balance.suspend_reason) == (LineStatus.SUSPENDED, SuspendReason.ARREARS)
+    with pytest.raises(BillingError):
+        await backend.reactivate_line(phone, actor="  ")
+
+
+# ---- fault tickets and plumbing -------------------------------------------------------
+
+
+async def test_fault_ticket(backend: SqlBillingBackend, seeded_engine: AsyncEngine) -> None:
+    ticket = await backend.create_fault_ticket("13800000001", "openid-fault", "  家里信号很差，打电话老是断  ")
+    assert re.fullmatch(r"GZ\d{14}", ticket.ticket_no)
+    assert (ticket.phone, ticket.description) == ("13800000001", "家里信号很差，打电话老是断")
+    anonymous = await backend.create_fault_ticket(None, None, "宽带断了")
+    assert anonymous.ticket_no != ticket.ticket_no
+    async with seeded_engine.connect() as conn:
+        row = (await conn.execute(select(fault_tickets).where(fault_tickets.c.ticket_no == ticket.ticket_no))).one()
+    assert (row.openid, row.status) == ("openid-fault", "open")
+    with pytest.raises(BillingError):
+        await backend.create_fault_ticket("13800000001", None, "   ")
+
+
+async def test_load_backend_honours_billing_backend(seeded_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BILLING_BACKEND", raising=False)
+    assert isinstance(load_backend(seeded_engine), SqlBillingBackend)
+    monkeypatch.setenv("BILLING_BACKEND", "actions.billing.sql:SqlBillingBackend")
+    assert isinstance(load_backend(seeded_engine), SqlBillingBackend)
+    monkeypatch.setenv("BILLING_BACKEND", "actions.billing.sql")
+    with pytest.raises(ValueError):
+        load_backend(seeded_engine)
+    monkeypatch.setenv("BILLING_BACKEND", "actions.billing.sql:NoSuchBackend")
+    with pytest.raises(AttributeError):
+        load_backend(seeded_engine)
+
+
+# ---- seeding --------------------------------------------------------------------------
+
+
+async def _counts(engine: AsyncEngine, phones: list[str]) -> tuple[int, int, list[tuple[str, int, str]]]:
+    async with engine.connect() as conn:
+        usage = (await conn.execute(select(func.count()).select_from(usage_records).where(usage_records.c.phone.in_(phones)))).scalar()
+        bills = (await conn.execute(select(func.count()).select_from(bill_items).where(bill_items.c.phone.in_(phones)))).scalar()
+        accounts = (
+            await conn.execute(
+                select(subscribers.c.phone, subscribers.c.balance_fen, subscribers.c.status)
+                .where(subscribers.c.phone.in_(phones))
+                .order_by(subscribers.c.phone)
+            )
+        ).all()
+    return usage, bills, [tuple(row) for row in accounts]
+
+
+async def test_seeding_again_changes_nothing(seeded_engine: AsyncEngine) -> None:
+    before = await _counts(seeded_engine, DEMO_PHONES)
+    assert before[0] == 24 * 4 and before[1] >= 24 * 3
+    await seed_demo_data(seeded_engine)
+    assert await _counts(seeded_engine, DEMO_PHONES) == before
+
+
+async def test_reseed_keeps_live_state_unless_reset(seeded_engine: AsyncEngine, tmp_path: Path) -> None:
+    phone = f"137{secrets.randbelow(10**8):08d}"
+    shutil.copy(DEMO_DIR / "plans.yml", tmp_path / "plans.yml")
+    (tmp_path / "subscribers.yml").write_text(
+        f"""subscribers:
+  - phone: "{phone}"
+    name: 测试甲
+    birth_date: 1950-01-01
+    plan: ELDER10
+    balance_yuan: "-1.50"
+    status: suspended
+    suspend_reason: arrears
+    data_mb: [100, 200, 300, 400]
+    voice_minutes: [10, 20, 30, 40]
+""",
+        encoding="utf-8",
+    )
+    await seed_demo_data(seeded_engine, directory=tmp_path)
+    backend = SqlBillingBackend(seeded_engine)
+    await backend.confirm_top_up((await backend.create_top_up(phone, 1000)).order_no)
+    await seed_demo_data(seeded_engine, directory=tmp_path)
+    kept = await backend.get_balance(phone)
+    assert (kept.balance_fen, kept.status) == (850, LineStatus.ACTIVE)
+    assert (await _counts(seeded_engine, [phone]))[:2] == (4, 3)
+
+    await seed_demo_data(seeded_engine, directory=tmp_path, reset=True)
+    reset = await backend.get_balance(phone)
+    assert (reset.balance_fen, reset.status, reset.suspend_reason) == (-150, LineStatus.SUSPENDED, SuspendReason.ARREARS)
+    assert (await _counts(seeded_engine, [phone]))[:2] == (4, 3)
