@@ -1,0 +1,78 @@
+"""Smoke test of the default one-machine set-up: a fresh SQLite file, migrated and seeded."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from actions.billing.demo import seed_demo_data
+from actions.billing.sql import SqlBillingBackend
+from actions.binding import BindingService, StartOutcome, VerifyOutcome
+from actions.db import create_engine, upgrade_database
+
+
+class RecordingSms:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    async def send(self, phone: str, text: str) -> None:
+        self.texts.append(text)
+
+
+async def test_fresh_sqlite_database_migrates_seeds_and_serves(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'csbot.sqlite3'}"
+    await asyncio.to_thread(upgrade_database, url)
+    engine = create_engine(url)
+    try:
+        await seed_demo_data(engine)
+        await seed_demo_data(engine)  # idempotent
+        backend = SqlBillingBackend(engine)
+        assert (await backend.get_balance("13800000001")).balance_fen == 5830
+        assert len(await backend.list_subscribers()) == 24
+        assert (await backend.get_bill("13800000004")).total_fen == 3095
+
+        order = await backend.create_top_up("13800000004", 3000)
+        results = await asyncio.gather(*(backend.confirm_top_up(order.order_no) for _ in range(4)))
+        assert {r.balance_after_fen for r in results} == {650}
+        balance = await backend.get_balance("13800000004")
+        assert (balance.balance_fen, balance.status.value, balance.suspend_reason) == (650, "active", None)
+        assert (await backend.get_usage("13800000001")).data_used_mb == 14336
+
+        sms = RecordingSms()
+        binding = BindingService(engine, sms)
+        assert (await binding.start_binding("o-sqlite", "13800000002")).outcome == StartOutcome.SENT
+        code = re.search(r"\d{6}", sms.texts[-1]).group()  # type: ignore[union-attr]
+        assert (await binding.verify_code("o-sqlite", code)).outcome == VerifyOutcome.OK
+        assert await binding.bound_phones("o-sqlite") == ["13800000002"]
+    finally:
+        await engine.dispose()
+
+
+def run_cli(*argv: str) -> int:
+    import argparse
+
+    from actions import cli
+
+    parser = argparse.ArgumentParser(prog="csbot")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return int(args.func(args) or 0)
+
+
+def test_cli_init_seed_list_bind_unbind(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    assert run_cli("db", "init") == 0
+    assert run_cli("db", "seed") == 0
+    capsys.readouterr()
+    assert run_cli("subscriber", "list") == 0
+    listing = capsys.readouterr().out
+    assert "13800000004" in listing and "刘洋" in listing and "-23.50元" in listing and "suspended (arrears)" in listing
+
+    assert run_cli("subscriber", "bind", "--openid", "o-cli", "--phone", "13800000003", "--actor", "agent:wu") == 0
+    assert run_cli("subscriber", "bindings", "--openid", "o-cli") == 0
+    assert "agent:wu" in capsys.readouterr().out
+    assert run_cli("subscriber", "bind", "--openid", "o-cli", "--phone", "13899999999") == 2
+    assert "unknown subscriber" in capsys.readouterr().err
+    assert run_cli("subscriber", "unbind", "--openid", "o-cli", "--phone", "13800000003") == 0
+    assert run_cli("subscriber", "unbind", "--openid", "o-cli", "--phone", "13800000003") == 2
