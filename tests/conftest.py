@@ -82,3 +82,86 @@ async def redis() -> AsyncIterator[aioredis.Redis]:
     await client.flushdb()
     yield client
     await client.aclose() if hasattr(client, "aclose") else await client.close()
+
+
+# --- the Rasa stack: trained once per run, started once per session ----------------------
+
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from collections.abc import Iterator
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class RasaStack:
+    rasa_url: str
+    action_url: str
+    database_url: str
+    model: Path
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """The assistant's model, trained once (reused across runs while its inputs are unchanged)."""
+    from bot.assistant_cli import train_model
+
+    directory = Path(os.environ.get("CSBOT_TEST_MODEL_DIR", PROJECT_ROOT / "var" / "test-model"))
+    return train_model(directory, if_needed=True)
+
+
+def _wait_until_ready(url: str, processes: list[subprocess.Popen], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise RuntimeError(f"a process of the Rasa stack exited early; see {ARTIFACTS}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{url} not ready after {timeout_s}s; see {ARTIFACTS}")
+
+
+@pytest.fixture(scope="session")
+def rasa_stack(trained_model: Path, seeded_database_url: str) -> Iterator[RasaStack]:
+    """Rasa (HTTP API on) and the action server as real processes on the seeded test database."""
+    from bot.assistant_cli import process_specs
+    from bot.assistant_files import rasa_env
+
+    rasa_port, action_port = free_port(), free_port()
+    env = rasa_env(action_port)
+    env.update(DATABASE_URL=seeded_database_url, TRACKER_STORE_URL=sync_url(seeded_database_url))
+    ARTIFACTS.mkdir(exist_ok=True)
+    processes = []
+    for spec in process_specs(rasa_port, action_port, trained_model, with_gateway=False, env=env):
+        log = open(ARTIFACTS / f"{spec.name}.log", "wb")
+        processes.append(subprocess.Popen(spec.argv, env=spec.env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        _wait_until_ready(f"http://127.0.0.1:{action_port}/health", processes, 180)
+        _wait_until_ready(f"http://127.0.0.1:{rasa_port}/status", processes, 300)
+        yield RasaStack(
+            rasa_url=f"http://127.0.0.1:{rasa_port}",
+            action_url=f"http://127.0.0.1:{action_port}/webhook",
+            database_url=seeded_database_url,
+            model=trained_model,
+        )
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()

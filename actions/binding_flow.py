@@ -1,0 +1,88 @@
+"""Binding a WeChat user (openid) to a phone number, proven by a 6-digit SMS code."""
+
+from __future__ import annotations
+
+from actions import replies
+from actions.binding import StartOutcome, VerifyOutcome
+from actions.services import ELDER_AGE
+from actions.turn import FlowAction, Turn
+
+
+async def bind(turn: Turn) -> None:
+    phone = turn.entity("phone")
+    if phone:
+        await send_code(turn, str(phone))
+        return
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    if phones:
+        turn.say(replies.already_bound(phones[0]))
+    turn.say(replies.ask_phone_to_bind(turn.elder))
+    turn.set("pending", "bind_phone")
+
+
+async def send_code(turn: Turn, phone: str) -> None:
+    result = await turn.services.binding.start_binding(turn.openid, phone)
+    if result.outcome == StartOutcome.SENT:
+        turn.say(replies.code_sent(phone))
+        turn.set("pending", f"bind_code:{phone}")
+    elif result.outcome == StartOutcome.ALREADY_BOUND:
+        turn.say(replies.already_bound(phone))
+    elif result.outcome in (StartOutcome.UNKNOWN_PHONE, StartOutcome.INVALID_PHONE):
+        turn.say(replies.unknown_phone())
+        turn.set("pending", "bind_phone")
+    elif result.outcome == StartOutcome.LOCKED:
+        turn.say(replies.bind_locked(result.locked_until))
+    elif result.outcome == StartOutcome.TOO_SOON:  # the code sent a moment ago is still valid
+        turn.say(replies.send_too_soon())
+        turn.set("pending", f"bind_code:{phone}")
+    else:  # SEND_FAILED: nothing is pending, the subscriber may simply try again
+        turn.say(replies.service_unavailable())
+        turn.set("pending", "bind_phone")
+
+
+async def verify(turn: Turn, phone: str, code: str) -> bool:
+    """Check the code; True when the number is now bound."""
+    result = await turn.services.binding.verify_code(turn.openid, code)
+    if result.outcome == VerifyOutcome.OK:
+        turn.say(replies.bound_ok(phone))
+        turn.set("is_elder", await _is_elder(turn, phone))
+        return True
+    if result.outcome == VerifyOutcome.WRONG:
+        turn.say(replies.wrong_code(result.attempts_left))
+        turn.set("pending", f"bind_code:{phone}")
+    elif result.outcome == VerifyOutcome.LOCKED:
+        turn.say(replies.bind_locked(result.locked_until))
+    else:  # EXPIRED or NOTHING_PENDING
+        turn.say(replies.code_expired())
+        turn.set("pending", "bind_phone")
+    return False
+
+
+async def _is_elder(turn: Turn, phone: str) -> bool:
+    subscriber = await turn.services.billing.get_subscriber(phone)
+    return bool(subscriber and subscriber.age(turn.services.today()) >= ELDER_AGE)
+
+
+async def unbind(turn: Turn) -> None:
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    if not phones:
+        turn.say(replies.nothing_to_unbind())
+        return
+    for phone in phones:
+        await turn.services.binding.unbind(turn.openid, phone, actor=f"wechat:{turn.openid}")
+    turn.say(replies.unbound_ok(phones[0]))
+    turn.set("is_elder", False)
+
+
+class ActionBindPhone(FlowAction):
+    action_name = "action_bind_phone"
+
+    async def flow(self, turn: Turn) -> None:
+        await bind(turn)
+
+
+class ActionUnbindPhone(FlowAction):
+    action_name = "action_unbind_phone"
+
+    async def flow(self, turn: Turn) -> None:
+        await unbind(turn)

@@ -1,0 +1,130 @@
+"""Plans: what I have, what exists, what suits me, change it (confirm first; plans that need
+an in-person real-name check say so plainly and offer a human)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from actions import replies
+from actions.account import account_phone
+from actions.billing.backend import Plan, PlanChangeOutcome
+from actions.billing.recommend import recommend_plan
+from actions.turn import FlowAction, Turn
+
+
+async def _subscriber_plan(turn: Turn, phone: str) -> Plan:
+    subscriber = await turn.services.billing.get_subscriber(phone)
+    assert subscriber is not None, "a bound number always belongs to a subscriber"
+    plan = await turn.services.billing.get_plan(subscriber.plan_code)
+    assert plan is not None, f"subscriber plan {subscriber.plan_code} is missing"
+    return plan
+
+
+async def check_plan(turn: Turn) -> None:
+    phone = await account_phone(turn, "plan")
+    if phone:
+        turn.say(replies.current_plan(await _subscriber_plan(turn, phone), turn.elder))
+
+
+async def list_plans(turn: Turn) -> None:
+    plans = [p for p in await turn.services.billing.list_plans() if p.available]
+    turn.say(replies.plan_list(plans, turn.elder))
+    turn.set("pending", "plan_which")
+
+
+async def recommend(turn: Turn) -> None:
+    phone = await account_phone(turn, "recommend")
+    if not phone:
+        return
+    billing = turn.services.billing
+    current = await _subscriber_plan(turn, phone)
+    plans = [p for p in await billing.list_plans() if p.available]
+    history = await billing.get_usage_history(phone, 3)
+    result = recommend_plan(current, plans, history, turn.elder)
+    turn.say(replies.recommendation(result, current))
+    if result.plan.code != current.code and not result.plan.requires_in_person:
+        turn.set("pending", f"plan_confirm:{result.plan.code}")
+
+
+async def change_plan(turn: Turn) -> None:
+    phone = await account_phone(turn, "change_plan")
+    if not phone:
+        return
+    code = turn.entity("plan")
+    if not code:
+        turn.say(replies.ask_which_plan())
+        turn.set("pending", "plan_which")
+        return
+    await propose(turn, phone, str(code))
+
+
+async def propose(turn: Turn, phone: str, code: str) -> None:
+    target = await _find_plan(turn, code)
+    if target is None:
+        turn.say(replies.unknown_plan())
+        turn.set("pending", "plan_which")
+        return
+    current = await _subscriber_plan(turn, phone)
+    if target.code == current.code:
+        turn.say(replies.plan_same(target))
+    elif target.requires_in_person or current.requires_in_person:
+        turn.say(replies.plan_needs_in_person(target if target.requires_in_person else current))
+    else:
+        turn.say(replies.confirm_plan_change(current, target))
+        turn.set("pending", f"plan_confirm:{target.code}")
+
+
+async def _find_plan(turn: Turn, code_or_name: str) -> Optional[Plan]:
+    plan = await turn.services.billing.get_plan(code_or_name)
+    if plan is None:
+        # An alias the synonym table does not know yet: try the plans' own names.
+        plans = await turn.services.billing.list_plans()
+        plan = next((p for p in plans if code_or_name and code_or_name in p.name), None)
+    return plan if plan and plan.available else None
+
+
+async def confirm(turn: Turn, code: str) -> None:
+    phone = await account_phone(turn, "change_plan")
+    if not phone:
+        return
+    target = await _find_plan(turn, code)
+    result = await turn.services.billing.change_plan(phone, code)
+    if result.outcome == PlanChangeOutcome.CHANGED and target:
+        turn.say(replies.plan_changed(target, result.effective_date))
+    elif result.outcome == PlanChangeOutcome.SAME_PLAN and target:
+        turn.say(replies.plan_same(target))
+    elif result.outcome == PlanChangeOutcome.NEEDS_IN_PERSON and target:
+        turn.say(replies.plan_needs_in_person(target))
+    elif result.outcome == PlanChangeOutcome.LINE_NOT_ACTIVE:
+        turn.say(replies.plan_line_not_active())
+    else:
+        turn.say(replies.unknown_plan())
+        turn.set("pending", "plan_which")
+
+
+class ActionCheckPlan(FlowAction):
+    action_name = "action_check_plan"
+
+    async def flow(self, turn: Turn) -> None:
+        await check_plan(turn)
+
+
+class ActionListPlans(FlowAction):
+    action_name = "action_list_plans"
+
+    async def flow(self, turn: Turn) -> None:
+        await list_plans(turn)
+
+
+class ActionRecommendPlan(FlowAction):
+    action_name = "action_recommend_plan"
+
+    async def flow(self, turn: Turn) -> None:
+        await recommend(turn)
+
+
+class ActionChangePlan(FlowAction):
+    action_name = "action_change_plan"
+
+    async def flow(self, turn: Turn) -> None:
+        await change_plan(turn)

@@ -1,0 +1,256 @@
+"""Every sentence the assistant says, in one place. Short and plain; shorter still for
+elderly subscribers (`elder=True`). Numbered choices always mean: 1 yes, 2 no, 0 a human."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from actions.billing.backend import (
+    Balance,
+    Bill,
+    LineStatus,
+    Plan,
+    Recommendation,
+    SuspendReason,
+    TopUpOrder,
+    Usage,
+)
+from actions.billing.periods import BILLING_TZ as LOCAL_TZ
+from actions.billing.money import format_data, format_yuan
+from actions.privacy import mask_phone
+
+CONFIRM_CHOICES = "回复1确认，回复2取消。"
+
+SUSPEND_REASONS = {
+    SuspendReason.ARREARS: "欠费停机",
+    SuspendReason.REPORTED_LOST: "挂失停机",
+    SuspendReason.REAL_NAME: "实名信息未核验",
+    SuspendReason.VOLUNTARY: "您申请的停机保号",
+}
+
+
+def menu(elder: bool) -> str:
+    if elder:
+        return "您好！请回复数字：\n1 查话费\n2 查流量\n3 充话费\n0 找人工"
+    return (
+        "您好，我是客服小助手，可以帮您：\n"
+        "1 查话费余额\n2 查流量和通话\n3 充话费\n4 查我的套餐\n5 推荐套餐\n0 转人工客服\n"
+        "请回复数字，或直接说您的问题。"
+    )
+
+
+def not_understood(elder: bool) -> str:
+    if elder:
+        return "抱歉，我没听明白。回复0，请人工帮您。"
+    return "抱歉，我没太明白。您可以回复：1查余额 2查流量 3充话费 4查套餐，或回复0转人工。"
+
+
+def out_of_scope(elder: bool) -> str:
+    if elder:
+        return "这个我帮不上忙。查话费回复1，找人工回复0。"
+    return "这个问题我还不会回答。我可以帮您查话费、查流量、充值和办套餐，回复0转人工。"
+
+
+def offer_human() -> str:
+    return "需要人工帮您，请回复0。"
+
+
+def handing_off(elder: bool) -> str:
+    if elder:
+        return "好的，马上为您转人工，请稍等。"
+    return "好的，正在为您转接人工客服，请稍等。"
+
+
+# --- account binding -------------------------------------------------------------------
+
+def ask_phone_to_bind(elder: bool) -> str:
+    if elder:
+        return "查询前要先绑定手机号。请回复您的手机号（11位）。"
+    return "为保护您的信息，查询前需要先绑定手机号。请回复您的11位手机号码，我们会发送验证码。"
+
+
+def code_sent(phone: str) -> str:
+    return f"验证码已发送到{mask_phone(phone)}，请回复6位验证码（5分钟内有效）。"
+
+
+def unknown_phone() -> str:
+    return "这个号码不是我们的用户号码，请核对后重新回复手机号。"
+
+
+def bind_locked(until: dt.datetime | None) -> str:
+    when = f"请在{until.astimezone(LOCAL_TZ):%H:%M}后再试" if until else "请15分钟后再试"
+    return f"验证码错误次数过多，绑定已暂停，{when}，或回复0转人工。"
+
+
+def send_too_soon() -> str:
+    return "验证码刚发过，请稍等一分钟再试。"
+
+
+def wrong_code(attempts_left: int) -> str:
+    return f"验证码不对，还可以再试{attempts_left}次。请重新回复6位验证码。"
+
+
+def code_expired() -> str:
+    return "验证码已过期。请重新回复您的手机号，我们再发一次。"
+
+
+def bound_ok(phone: str) -> str:
+    return f"绑定成功！已绑定{mask_phone(phone)}。"
+
+
+def already_bound(phone: str) -> str:
+    return f"您已绑定{mask_phone(phone)}。"
+
+
+def unbound_ok(phone: str) -> str:
+    return f"已解除绑定{mask_phone(phone)}。"
+
+
+def nothing_to_unbind() -> str:
+    return "您还没有绑定手机号。"
+
+
+# --- balance, bill, usage ---------------------------------------------------------------
+
+def balance(b: Balance, elder: bool) -> str:
+    if b.arrears_fen > 0:
+        text = f"您已欠费{format_yuan(b.arrears_fen)}。"
+    else:
+        text = f"您的话费余额：{format_yuan(b.balance_fen)}。"
+    if b.status == LineStatus.SUSPENDED:
+        reason = SUSPEND_REASONS.get(b.suspend_reason, "停机") if b.suspend_reason else "停机"
+        text += f"\n号码目前停机，原因：{reason}。"
+        text += "\n" + how_to_reactivate(b, elder)
+    elif b.arrears_fen > 0:
+        text += "请尽快充值，以免停机。回复3充话费。"
+    return text
+
+
+def how_to_reactivate(b: Balance, elder: bool) -> str:
+    if b.suspend_reason == SuspendReason.ARREARS:
+        return f"充值{format_yuan(b.arrears_fen)}以上即可自动复机，回复3充话费。"
+    if b.suspend_reason == SuspendReason.REAL_NAME:
+        return "请带身份证到营业厅核验后复机。"
+    return "回复0，人工客服帮您办理复机。" if elder else "如需复机，回复0转人工客服办理。"
+
+
+def bill(b: Bill, elder: bool) -> str:
+    month = f"{int(b.month[5:7])}月"
+    if elder or not b.items:
+        return f"您{month}话费共{format_yuan(b.total_fen)}。"
+    lines = [f"您{month}账单：共{format_yuan(b.total_fen)}"]
+    lines += [f"· {item.name} {format_yuan(item.amount_fen)}" for item in b.items]
+    return "\n".join(lines)
+
+
+def usage(u: Usage, elder: bool) -> str:
+    data = f"流量剩{format_data(u.data_left_mb)}"
+    voice = f"通话剩{u.voice_left_minutes}分钟"
+    if elder:
+        return f"本月{data}，{voice}。"
+    text = (
+        f"本月用量：\n流量已用{format_data(u.data_used_mb)}，剩余{format_data(u.data_left_mb)}"
+        f"（共{format_data(u.data_total_mb)}）\n"
+        f"通话已用{u.voice_used_minutes}分钟，剩余{u.voice_left_minutes}分钟（共{u.voice_total_minutes}分钟）"
+    )
+    if u.data_total_mb and u.data_used_mb * 10 >= u.data_total_mb * 9:
+        text += "\n流量快用完了，回复5看看更合适的套餐。"
+    return text
+
+
+# --- top-up -----------------------------------------------------------------------------
+
+def ask_amount(elder: bool) -> str:
+    return "充多少钱？请回复金额，比如：50" if elder else "请问充值多少元？请回复金额，比如：50（1到5000元）。"
+
+
+def amount_out_of_range() -> str:
+    return "单次充值金额为1到5000元，请重新回复金额。"
+
+
+def confirm_top_up(phone: str, amount_fen: int) -> str:
+    return f"为{mask_phone(phone)}充值{format_yuan(amount_fen)}？{CONFIRM_CHOICES}"
+
+
+def top_up_receipt(order: TopUpOrder) -> str:
+    after = format_yuan(order.balance_after_fen) if order.balance_after_fen is not None else "-"
+    return f"充值成功！\n金额：{format_yuan(order.amount_fen)}\n当前余额：{after}\n订单号：{order.order_no}"
+
+
+def top_up_cancelled() -> str:
+    return "已取消充值，没有扣款。"
+
+
+# --- plans ------------------------------------------------------------------------------
+
+def plan_line(p: Plan) -> str:
+    voice = f"{p.voice_minutes}分钟" if p.voice_minutes else "无通话分钟"
+    return f"{p.name}：{format_yuan(p.monthly_fee_fen)}/月，流量{format_data(p.data_mb)}，{voice}"
+
+
+def current_plan(p: Plan, elder: bool) -> str:
+    if elder:
+        return f"您的套餐是{p.name}，每月{format_yuan(p.monthly_fee_fen)}。"
+    return f"您当前的套餐：\n{plan_line(p)}\n{p.description}"
+
+
+def plan_list(plans: list[Plan], elder: bool) -> str:
+    if elder:
+        picks = [p for p in plans if p.elder_friendly] or plans[:3]
+        return "适合您的套餐：\n" + "\n".join(plan_line(p) for p in picks) + "\n想办理请回复套餐名称。"
+    return "可办理的套餐：\n" + "\n".join(plan_line(p) for p in plans) + "\n想办理请回复：换成+套餐名称。"
+
+
+def recommendation(r: Recommendation, current: Plan) -> str:
+    if r.plan.code == current.code:
+        return f"{r.reason}\n您现在的{current.name}就很合适，不用换。"
+    return f"{r.reason}\n推荐：{plan_line(r.plan)}\n要换成这个套餐吗？{CONFIRM_CHOICES}"
+
+
+def ask_which_plan() -> str:
+    return "想换成哪个套餐？请回复套餐名称，比如：孝心套餐。回复「套餐列表」查看全部。"
+
+
+def confirm_plan_change(current: Plan, target: Plan) -> str:
+    return f"把套餐从{current.name}换成{plan_line(target)}？下月1日生效。{CONFIRM_CHOICES}"
+
+
+def plan_needs_in_person(target: Plan) -> str:
+    return f"办理{target.name}需要本人带身份证到营业厅核验。需要人工帮您预约吗？回复0转人工。"
+
+
+def plan_changed(target: Plan, effective: dt.date | None) -> str:
+    when = f"{effective.month}月{effective.day}日" if effective else "下月1日"
+    return f"办理成功！{when}起您的套餐换成{target.name}。"
+
+
+def plan_same(target: Plan) -> str:
+    return f"您现在就是{target.name}，不用更换。"
+
+
+def plan_line_not_active() -> str:
+    return "号码停机期间不能更换套餐，请先复机。回复1查余额。"
+
+
+def plan_change_cancelled() -> str:
+    return "好的，套餐不变。"
+
+
+def unknown_plan() -> str:
+    return "没有找到这个套餐。" + ask_which_plan()
+
+
+# --- service ----------------------------------------------------------------------------
+
+def fault_ticket(ticket_no: str, elder: bool) -> str:
+    if elder:
+        return f"已帮您报修，单号{ticket_no}。师傅24小时内给您打电话。"
+    return f"已为您登记故障，工单号{ticket_no}。维修人员会在24小时内联系您，请保持电话畅通。"
+
+
+def nothing_pending() -> str:
+    return "好的。还有什么可以帮您？回复数字看菜单。"
+
+
+def service_unavailable() -> str:
+    return "系统有点忙，暂时查不到。请稍后再试，或回复0转人工。"

@@ -1,0 +1,141 @@
+"""Short replies ("1", "好", "50", "482913", "养老卡") answer the question asked last.
+
+The previous action left that question in the `pending` slot; this module is the one place
+that maps a short reply to what it means there. Numbered choices: 1 yes, 2 no, 0 a human.
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable, Dict, Optional
+
+from actions import account, binding_flow, plans, replies, service, topup
+from actions.turn import FlowAction, Turn
+
+FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
+    "balance": account.balance,
+    "bill": account.bill,
+    "usage": account.usage,
+    "top_up": topup.top_up,
+    "plan": plans.check_plan,
+    "list_plans": plans.list_plans,
+    "recommend": plans.recommend,
+    "change_plan": plans.change_plan,
+}
+MENU = {1: "balance", 2: "usage", 3: "top_up", 4: "plan", 5: "recommend"}
+HUMAN_CHOICES = {"0", "零"}
+
+
+def _number(turn: Turn) -> Optional[int]:
+    value = turn.entity("number")
+    return int(value) if value is not None else None
+
+
+def _is_yes(turn: Turn) -> bool:
+    return turn.intent == "affirm" or _number(turn) == 1
+
+
+def _is_no(turn: Turn) -> bool:
+    return turn.intent == "deny" or _number(turn) == 2
+
+
+async def handle_reply(turn: Turn) -> None:
+    pending = turn.slot("pending") or ""
+    kind, _, ref = pending.partition(":")
+    if turn.text.strip(" 。.!！") in HUMAN_CHOICES:
+        await service.hand_off(turn, "elder" if turn.elder else "request_human")
+    elif kind == "bind_phone":
+        await _bind_phone_reply(turn)
+    elif kind == "bind_code":
+        await _bind_code_reply(turn, ref)
+    elif kind == "topup_amount":
+        await _topup_amount_reply(turn)
+    elif kind == "topup_confirm":
+        await _confirm_reply(turn, lambda: topup.confirm(turn, ref), lambda: topup.cancel(turn, ref))
+    elif kind == "plan_confirm":
+        await _confirm_reply(turn, lambda: plans.confirm(turn, ref), _say_plan_unchanged(turn))
+    elif kind == "plan_which" and turn.entity("plan"):
+        await plans.change_plan(turn)
+    else:
+        await _reply_without_context(turn)
+
+
+async def _bind_phone_reply(turn: Turn) -> None:
+    phone = turn.entity("phone")
+    if phone:
+        await binding_flow.send_code(turn, str(phone))
+    elif _is_no(turn):
+        turn.say(replies.nothing_pending())
+    else:
+        turn.say(replies.ask_phone_to_bind(turn.elder))
+        turn.set("pending", "bind_phone")
+
+
+async def _bind_code_reply(turn: Turn, phone: str) -> None:
+    code = turn.entity("sms_code")
+    if turn.entity("phone"):
+        await binding_flow.send_code(turn, str(turn.entity("phone")))
+        return
+    if not code:
+        turn.say(replies.code_sent(phone))
+        turn.set("pending", f"bind_code:{phone}")
+        return
+    if await binding_flow.verify(turn, phone, str(code)):
+        resume = FLOWS.get(turn.slot("after_bind") or "")
+        turn.set("after_bind", None)
+        if resume:
+            await resume(turn)
+
+
+async def _topup_amount_reply(turn: Turn) -> None:
+    amount = turn.entity("amount")
+    if amount is None:
+        amount = _number(turn)
+    if amount is not None:
+        phone = await account.account_phone(turn, "top_up")
+        if phone:
+            await topup.propose(turn, phone, int(amount))
+    elif _is_no(turn):
+        turn.say(replies.top_up_cancelled())
+    else:
+        turn.say(replies.ask_amount(turn.elder))
+        turn.set("pending", "topup_amount")
+
+
+def _say_plan_unchanged(turn: Turn) -> Callable[[], Awaitable[None]]:
+    async def say() -> None:
+        turn.say(replies.plan_change_cancelled())
+
+    return say
+
+
+async def _confirm_reply(
+    turn: Turn, on_yes: Callable[[], Awaitable[None]], on_no: Callable[[], Awaitable[None]]
+) -> None:
+    if _is_yes(turn):
+        await on_yes()
+    elif _is_no(turn):
+        await on_no()
+    else:
+        turn.say(replies.CONFIRM_CHOICES)
+        turn.set("pending", turn.slot("pending"))
+
+
+async def _reply_without_context(turn: Turn) -> None:
+    number = _number(turn)
+    if number in MENU:
+        await FLOWS[MENU[number]](turn)
+    elif turn.entity("phone"):
+        await binding_flow.send_code(turn, str(turn.entity("phone")))
+    elif turn.entity("plan"):
+        await plans.change_plan(turn)
+    elif turn.entity("amount") is not None:
+        await topup.top_up(turn)
+    else:
+        turn.say(replies.nothing_pending())
+
+
+class ActionHandleReply(FlowAction):
+    action_name = "action_handle_reply"
+
+    async def flow(self, turn: Turn) -> None:
+        await handle_reply(turn)

@@ -1,0 +1,130 @@
+"""Menu, session start, human handoff, fallback, fault reports and out-of-scope answers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import replies
+from actions.services import ELDER_AGE, get_services
+from actions.turn import FlowAction, Turn
+
+CANNOT_COPE = re.compile(r"不会用|不会弄|不会搞|弄不来|搞不懂|看不懂|看不清|听不懂|年纪大|岁数大|老了|眼神不好|太复杂")
+SAYS_OLD = re.compile(r"年纪大|岁数大|老了|老人|老年")
+
+
+async def show_menu(turn: Turn) -> None:
+    turn.say(replies.menu(turn.elder))
+    turn.set("pending", "menu")
+
+
+async def hand_off(turn: Turn, reason: str | None = None) -> None:
+    """Tell the subscriber and emit the handoff payload that the gateway carries out."""
+    text = turn.text
+    if reason is None:
+        reason = "cannot_cope" if CANNOT_COPE.search(text) else "request_human"
+    queue = "elder" if turn.elder or SAYS_OLD.search(text) else "general"
+    turn.say(replies.handing_off(turn.elder or queue == "elder"))
+    turn.send_payload({"handoff": {"reason": reason, "queue": queue, "summary": _summary(reason, text)}})
+    turn.handed_off = True
+
+
+def _summary(reason: str, text: str) -> str:
+    labels = {
+        "request_human": "用户要求人工",
+        "cannot_cope": "用户表示不会用/看不懂",
+        "fallback": "机器人连续两次没听懂",
+        "elder": "年长客户",
+        "needs_in_person": "需营业厅实名办理",
+    }
+    said = f"：「{text[:60]}」" if text else ""
+    return labels.get(reason, reason) + said
+
+
+def consecutive_fallbacks(tracker: Tracker) -> int:
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent != "nlu_fallback":
+            break
+        count += 1
+    return count
+
+
+async def fallback(turn: Turn) -> None:
+    misses = consecutive_fallbacks(turn.tracker)
+    if misses >= 2 or (turn.elder and misses >= 1):
+        await hand_off(turn, "fallback")
+        return
+    turn.say(replies.not_understood(turn.elder))
+    turn.set("pending", "menu")
+
+
+async def report_fault(turn: Turn) -> None:
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    ticket = await turn.services.billing.create_fault_ticket(phones[0] if phones else None, turn.openid, turn.text)
+    turn.say(replies.fault_ticket(ticket.ticket_no, turn.elder))
+
+
+class ActionShowMenu(FlowAction):
+    action_name = "action_show_menu"
+
+    async def flow(self, turn: Turn) -> None:
+        await show_menu(turn)
+
+
+class ActionHandoff(FlowAction):
+    action_name = "action_handoff"
+
+    async def flow(self, turn: Turn) -> None:
+        await hand_off(turn)
+
+
+class ActionDefaultFallback(FlowAction):
+    action_name = "action_default_fallback"
+
+    async def flow(self, turn: Turn) -> None:
+        await fallback(turn)
+
+
+class ActionReportFault(FlowAction):
+    action_name = "action_report_fault"
+
+    async def flow(self, turn: Turn) -> None:
+        await report_fault(turn)
+
+
+class ActionOutOfScope(FlowAction):
+    action_name = "action_out_of_scope"
+
+    async def flow(self, turn: Turn) -> None:
+        turn.say(replies.out_of_scope(turn.elder))
+        turn.set("pending", "menu")
+
+
+class ActionSessionStart(Action):
+    """Starts a session and reads the profile: 65+ sets `is_elder` (offered a human at once)."""
+
+    def name(self) -> Text:
+        return "action_session_start"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        is_elder = await subscriber_is_elder(tracker.sender_id)
+        return [SessionStarted(), SlotSet("is_elder", is_elder), ActionExecuted("action_listen")]
+
+
+async def subscriber_is_elder(openid: str) -> bool:
+    services = get_services()
+    phones = await services.binding.bound_phones(openid)
+    if not phones:
+        return False
+    subscriber = await services.billing.get_subscriber(phones[0])
+    return bool(subscriber and subscriber.age(services.today()) >= ELDER_AGE)

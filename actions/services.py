@@ -1,0 +1,54 @@
+"""What the actions need from the outside world, built once per action-server process.
+
+rasa-sdk instantiates action classes itself (no constructor arguments), so the services
+live in one lazily built holder keyed by the running event loop: the action server has a
+single loop; tests that run several loops get one holder each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from actions.billing import load_backend
+from actions.billing.backend import BillingBackend
+from actions.billing.periods import BILLING_TZ as LOCAL_TZ
+from actions.binding import BindingService, load_sms_sender
+from actions.db import create_engine
+
+ELDER_AGE = 65
+
+
+@dataclass
+class Services:
+    engine: AsyncEngine
+    billing: BillingBackend
+    binding: BindingService
+    today: Callable[[], dt.date] = field(default=lambda: dt.datetime.now(LOCAL_TZ).date())
+
+
+def build_services(engine: AsyncEngine) -> Services:
+    return Services(
+        engine=engine,
+        billing=load_backend(engine),
+        binding=BindingService(engine, load_sms_sender(engine)),
+    )
+
+
+_by_loop: dict[asyncio.AbstractEventLoop, Services] = {}
+
+
+def get_services() -> Services:
+    loop = asyncio.get_running_loop()
+    if loop not in _by_loop:
+        _by_loop[loop] = build_services(create_engine())
+    return _by_loop[loop]
+
+
+def use_services(loop: asyncio.AbstractEventLoop, services: Services) -> None:
+    """Install prepared services for a loop (tests, or an embedding process)."""
+    _by_loop[loop] = services

@@ -1,0 +1,50 @@
+"""Top-up: amount -> confirm -> order paid -> short receipt. Confirming twice credits once
+(the backend's confirm is idempotent and the pending question is cleared after the first)."""
+
+from __future__ import annotations
+
+from actions import replies
+from actions.account import account_phone
+from actions.billing.money import yuan_to_fen
+from actions.turn import FlowAction, Turn
+
+MIN_YUAN, MAX_YUAN = 1, 5000
+
+
+async def top_up(turn: Turn) -> None:
+    phone = await account_phone(turn, "top_up")
+    if not phone:
+        return
+    amount = turn.entity("amount")
+    if amount is None:
+        turn.say(replies.ask_amount(turn.elder))
+        turn.set("pending", "topup_amount")
+        return
+    await propose(turn, phone, int(amount))
+
+
+async def propose(turn: Turn, phone: str, yuan: int) -> None:
+    if not MIN_YUAN <= yuan <= MAX_YUAN:
+        turn.say(replies.amount_out_of_range())
+        turn.set("pending", "topup_amount")
+        return
+    order = await turn.services.billing.create_top_up(phone, yuan_to_fen(yuan))
+    turn.say(replies.confirm_top_up(phone, order.amount_fen))
+    turn.set("pending", f"topup_confirm:{order.order_no}")
+
+
+async def confirm(turn: Turn, order_no: str) -> None:
+    order = await turn.services.billing.confirm_top_up(order_no)
+    turn.say(replies.top_up_receipt(order))
+
+
+async def cancel(turn: Turn, order_no: str) -> None:
+    await turn.services.billing.cancel_top_up(order_no)
+    turn.say(replies.top_up_cancelled())
+
+
+class ActionTopUp(FlowAction):
+    action_name = "action_top_up"
+
+    async def flow(self, turn: Turn) -> None:
+        await top_up(turn)

@@ -1,0 +1,161 @@
+"""`csbot train`, `csbot run` and `csbot shell`: build, start and talk to the assistant."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from bot import assistant_files as files
+from bot.supervisor import ProcessSpec, run_all
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train", help="train the Rasa model")
+    train.add_argument("--if-needed", action="store_true", help="skip when the model matches the training data")
+    train.add_argument("--out", type=Path, default=None, help="model directory (default RASA_MODEL_DIR or ./models)")
+    train.set_defaults(func=cmd_train)
+
+    run = subparsers.add_parser("run", help="start Rasa, the action server and the gateway")
+    run.set_defaults(func=cmd_run)
+
+    shell = subparsers.add_parser("shell", help="talk to the running assistant as a demo subscriber")
+    shell.add_argument("--phone", required=True, help="demo subscriber's number (bound automatically)")
+    shell.add_argument("-m", "--message", action="append", help="send this message and exit (repeatable)")
+    shell.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://127.0.0.1:5005"))
+    shell.set_defaults(func=cmd_shell)
+
+
+# --- train ------------------------------------------------------------------------------
+
+def train_model(out_dir: Path, if_needed: bool = False) -> Path:
+    """Train into `out_dir`/csbot.tar.gz; with `if_needed`, reuse a model of the same inputs."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = files.model_path(out_dir)
+    stamp = out_dir / f"{files.MODEL_NAME}.fingerprint"
+    fingerprint = files.training_fingerprint()
+    if if_needed and model.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        print(f"model is up to date: {model}")
+        return model
+    argv = [
+        sys.executable, "-m", "rasa", "train",
+        "--config", str(files.CONFIG), "--domain", str(files.DOMAIN), "--data", str(files.TRAINING_DATA),
+        "--out", str(out_dir), "--fixed-model-name", files.MODEL_NAME, "--force",
+    ]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    subprocess.run(argv, check=True, cwd=files.PROJECT_ROOT, env=env)
+    stamp.write_text(fingerprint)
+    return model
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    train_model(args.out or files.model_dir(), if_needed=args.if_needed)
+    return 0
+
+
+# --- run --------------------------------------------------------------------------------
+
+def process_specs(
+    rasa_port: int, action_port: int, model: Path, with_gateway: bool = True, env: dict[str, str] | None = None
+) -> list[ProcessSpec]:
+    env = env or files.rasa_env(action_port)
+    python = sys.executable
+    specs = [
+        ProcessSpec("actions", [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)], env),
+        ProcessSpec("rasa", [
+            python, "-m", "rasa", "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(rasa_port),
+            "--model", str(model), "--endpoints", str(files.ENDPOINTS), "--credentials", str(files.CREDENTIALS),
+        ], env),
+    ]
+    if with_gateway and importlib.util.find_spec("bot.gateway_cli") is not None:
+        gateway_env = dict(env, RASA_URL=os.environ.get("RASA_URL", f"http://127.0.0.1:{rasa_port}"))
+        specs.append(ProcessSpec("gateway", [python, "-m", "bot", "gateway"], gateway_env))
+    return specs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    model = files.model_path()
+    if not model.exists():
+        print(f"error: no trained model at {model}; run `csbot train` first", file=sys.stderr)
+        return 2
+    rasa_port = int(os.environ.get("RASA_PORT", "5005"))
+    action_port = int(os.environ.get("ACTION_PORT", "5055"))
+    os.chdir(files.PROJECT_ROOT)  # Rasa resolves nlu/dict and the action package from here
+    return run_all(process_specs(rasa_port, action_port, model))
+
+
+# --- shell ------------------------------------------------------------------------------
+
+def shell_openid(phone: str) -> str:
+    return f"shell-{phone}"
+
+
+async def _bind_shell_user(phone: str) -> str:
+    from actions.binding import BindingService, load_sms_sender
+    from actions.db import create_engine
+
+    engine = create_engine()
+    try:
+        service = BindingService(engine, load_sms_sender(engine))
+        openid = shell_openid(phone)
+        if phone not in await service.bound_phones(openid):
+            await service.bind_directly(openid, phone, actor="csbot shell")
+        return openid
+    finally:
+        await engine.dispose()
+
+
+def send_to_rasa(rasa_url: str, openid: str, text: str) -> list[dict]:
+    body = json.dumps({"sender": openid, "message": text}).encode()
+    request = urllib.request.Request(
+        f"{rasa_url.rstrip('/')}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read().decode())
+
+
+def render(messages: list[dict]) -> str:
+    lines = []
+    for message in messages:
+        if "text" in message:
+            lines.append(message["text"])
+        if "custom" in message:
+            lines.append(f"[payload] {json.dumps(message['custom'], ensure_ascii=False)}")
+    return "\n".join(lines) or "(no reply)"
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    try:
+        openid = asyncio.run(_bind_shell_user(args.phone))
+    except Exception as exc:  # unknown number, database not initialised, ...
+        print(f"error: cannot bind {args.phone}: {exc}", file=sys.stderr)
+        return 2
+    messages = args.message or []
+    interactive = not messages
+    try:
+        if interactive:
+            print(f"talking as {args.phone} (openid {openid}); Ctrl-D to quit")
+        while True:
+            if interactive:
+                try:
+                    text = input("您> ").strip()
+                except EOFError:
+                    return 0
+            elif messages:
+                text = messages.pop(0)
+                print(f"您> {text}")
+            else:
+                return 0
+            if text:
+                print(render(send_to_rasa(args.rasa_url, openid, text)))
+    except urllib.error.URLError as exc:
+        print(f"error: the assistant is not reachable at {args.rasa_url} ({exc.reason}); start it with `make run`",
+              file=sys.stderr)
+        return 2

@@ -1,0 +1,54 @@
+"""Where the assistant's Rasa inputs and model live, and the environment its processes need."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from actions.db import PROJECT_ROOT, database_url, sync_url, var_dir
+
+CONFIG = PROJECT_ROOT / "nlu" / "config.yml"
+DOMAIN = PROJECT_ROOT / "data" / "domain.yml"
+TRAINING_DATA = PROJECT_ROOT / "data" / "rasa"
+ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
+CREDENTIALS = PROJECT_ROOT / "credentials.yml"
+MODEL_NAME = "csbot"
+
+
+def model_dir() -> Path:
+    return Path(os.environ.get("RASA_MODEL_DIR", PROJECT_ROOT / "models"))
+
+
+def model_path(directory: Path | None = None) -> Path:
+    return (directory or model_dir()) / f"{MODEL_NAME}.tar.gz"
+
+
+def training_fingerprint() -> str:
+    """Hash of everything a trained model depends on (config, domain, data, nlu code)."""
+    digest = hashlib.sha256()
+    inputs = [CONFIG, DOMAIN, *sorted(TRAINING_DATA.rglob("*.yml")), *sorted((PROJECT_ROOT / "nlu").rglob("*.py")),
+              *sorted((PROJECT_ROOT / "nlu" / "dict").glob("*"))]
+    for path in inputs:
+        digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def tracker_store_url() -> str:
+    """Rasa's SQL tracker store: the application database, or its own SQLite file."""
+    explicit = os.environ.get("TRACKER_STORE_URL", "").strip()
+    if explicit:
+        return explicit
+    if os.environ.get("DATABASE_URL", "").strip():
+        return sync_url(database_url())
+    return f"sqlite:///{var_dir() / 'rasa-trackers.sqlite3'}"
+
+
+def rasa_env(action_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port}/webhook")
+    env["TRACKER_STORE_URL"] = tracker_store_url()
+    env.setdefault("SANIC_HOST", "127.0.0.1")  # the action server listens on loopback only
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env

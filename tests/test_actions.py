@@ -1,0 +1,208 @@
+"""The custom actions against the real (seeded PostgreSQL) billing backend and binding service.
+
+Each test drives actions the way Rasa would: a tracker with the latest message (intent given,
+entities from the real extractor) and the slots the previous actions set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+
+from actions.account import ActionCheckBalance, ActionCheckUsage
+from actions.billing.models import sms_outbox
+from actions.binding_flow import ActionBindPhone
+from actions.plans import ActionChangePlan, ActionCheckPlan, ActionRecommendPlan
+from actions.reply_router import ActionHandleReply
+from actions.service import ActionDefaultFallback, ActionHandoff, ActionReportFault, ActionSessionStart
+from actions.services import Services, build_services, use_services
+from actions.topup import ActionTopUp
+from nlu.entities import extract_entities
+from nlu.normalize import normalize
+
+
+class Conversation:
+    """One subscriber talking to the actions; slots carry over like in a Rasa tracker."""
+
+    def __init__(self, services: Services, openid: str | None = None) -> None:
+        self.services = services
+        self.openid = openid or f"test-{uuid.uuid4().hex[:12]}"
+        self.slots: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+        self.payloads: list[dict[str, Any]] = []
+
+    async def say(self, action: Action, text: str, intent: str, **extra_entities: Any) -> str:
+        normalized = normalize(text)
+        entities = [{"entity": e.entity, "value": e.value} for e in extract_entities(normalized)]
+        entities += [{"entity": name, "value": value} for name, value in extra_entities.items()]
+        parse = {"text": normalized, "intent": {"name": intent, "confidence": 1.0}, "entities": entities}
+        self.events.append({"event": "user", "text": normalized, "parse_data": parse})
+        tracker = Tracker(self.openid, dict(self.slots), parse, list(self.events), False, None, {}, "action_listen")
+        dispatcher = CollectingDispatcher()
+        new_events = await action.run(dispatcher, tracker, {})
+        for event in new_events:
+            if event.get("event") == "slot":
+                self.slots[event["name"]] = event["value"]
+        self.events.extend(new_events)
+        self.payloads += [m["custom"] for m in dispatcher.messages if m.get("custom")]
+        return "\n".join(m["text"] for m in dispatcher.messages if m.get("text"))
+
+    async def bind(self, phone: str) -> None:
+        await self.services.binding.bind_directly(self.openid, phone, actor="test")
+        self.slots["is_elder"] = None
+
+
+@pytest.fixture
+async def services(seeded_engine) -> Services:  # type: ignore[no-untyped-def]
+    built = build_services(seeded_engine)
+    use_services(asyncio.get_running_loop(), built)
+    return built
+
+
+async def latest_code(services: Services, phone: str) -> str:
+    async with services.engine.connect() as conn:
+        text = (await conn.execute(
+            select(sms_outbox.c.text).where(sms_outbox.c.phone == phone).order_by(sms_outbox.c.id.desc()).limit(1)
+        )).scalar_one()
+    return "".join(ch for ch in text if ch.isdigit())[:6]
+
+
+async def test_no_account_data_before_binding(services: Services) -> None:
+    chat = Conversation(services)
+    reply = await chat.say(ActionCheckBalance(), "查话费", "check_balance")
+    assert "绑定" in reply and "58.30" not in reply
+    assert chat.slots["pending"] == "bind_phone"
+    for action, intent in [(ActionCheckUsage(), "check_usage"), (ActionCheckPlan(), "check_plan"), (ActionTopUp(), "top_up")]:
+        reply = await chat.say(action, "查一下", intent)
+        assert "绑定" in reply and "GB" not in reply and "套餐是" not in reply
+
+
+async def test_binding_then_the_original_question_is_answered(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.say(ActionCheckBalance(), "我的余额", "check_balance")
+    reply = await chat.say(ActionHandleReply(), "13800000001", "inform")
+    assert "验证码已发送到138****0001" in reply
+    assert chat.slots["pending"] == "bind_code:13800000001"
+    code = await latest_code(services, "13800000001")
+    reply = await chat.say(ActionHandleReply(), code, "inform")
+    assert "绑定成功" in reply
+    assert "您的话费余额：58.30元" in reply  # the question that needed the account, answered
+    assert chat.slots["pending"] is None
+
+
+async def test_five_wrong_codes_lock_binding(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.say(ActionBindPhone(), "绑定13800000008", "bind_phone")
+    right = await latest_code(services, "13800000008")
+    wrong = "000000" if right != "000000" else "111111"
+    replies = [await chat.say(ActionHandleReply(), wrong, "inform") for _ in range(5)]
+    assert "还可以再试4次" in replies[0]
+    assert "错误次数过多" in replies[4]
+    # Even the right code is refused while locked, and nothing gets bound.
+    await chat.say(ActionBindPhone(), "绑定13800000008", "bind_phone")
+    assert await services.binding.bound_phones(chat.openid) == []
+
+
+async def test_balance_with_exact_figures(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    assert "58.30元" in await chat.say(ActionCheckBalance(), "余额还有多少", "check_balance")
+
+
+async def test_suspended_line_says_why_and_what_to_do(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000004")
+    reply = await chat.say(ActionCheckBalance(), "为啥停机了", "check_balance")
+    assert "欠费23.50元" in reply and "欠费停机" in reply and "充值23.50元以上" in reply
+
+
+async def test_top_up_confirmed_twice_credits_once(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000010")
+    before = (await services.billing.get_balance("13800000010")).balance_fen
+    reply = await chat.say(ActionTopUp(), "充一百块", "top_up")
+    assert "充值100元" in reply and "回复1确认" in reply
+    pending = chat.slots["pending"]
+    receipt = await chat.say(ActionHandleReply(), "1", "affirm")
+    assert "充值成功" in receipt and "订单号" in receipt
+    # The same confirmation delivered again (e.g. a retried message with the old context).
+    chat.slots["pending"] = pending
+    again = await chat.say(ActionHandleReply(), "1", "affirm")
+    assert "充值成功" in again
+    after = (await services.billing.get_balance("13800000010")).balance_fen
+    assert after - before == 10000
+    assert f"当前余额：{after // 100}" in receipt
+
+
+async def test_top_up_asks_amount_and_can_be_cancelled(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000011")
+    before = (await services.billing.get_balance("13800000011")).balance_fen
+    assert "充值多少元" in await chat.say(ActionTopUp(), "我要交话费", "top_up")
+    assert "1到5000元" in await chat.say(ActionHandleReply(), "9000", "inform")
+    assert "充值50元" in await chat.say(ActionHandleReply(), "５０元", "inform")
+    assert "已取消" in await chat.say(ActionHandleReply(), "2", "deny")
+    assert (await services.billing.get_balance("13800000011")).balance_fen == before
+
+
+async def test_elder_is_offered_a_human_once_and_reply_is_short(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000002")
+    await chat.say(ActionSessionStart(), "", "session_start")
+    assert chat.slots["is_elder"] is True
+    first = await chat.say(ActionCheckBalance(), "帮我看看还有多少钱", "check_balance")
+    assert "12.60元" in first and "回复0" in first
+    second = await chat.say(ActionCheckBalance(), "还有多少钱", "check_balance")
+    assert "回复0" not in second
+    reply = await chat.say(ActionHandleReply(), "0", "inform")
+    assert "转人工" in reply
+    assert chat.payloads[-1]["handoff"]["queue"] == "elder"
+
+
+async def test_cannot_cope_goes_to_a_human_with_reason(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000002")
+    await chat.say(ActionSessionStart(), "", "session_start")
+    await chat.say(ActionHandoff(), "我不会用这个", "request_human")
+    handoff = chat.payloads[-1]["handoff"]
+    assert handoff == {"reason": "cannot_cope", "queue": "elder", "summary": handoff["summary"]}
+    assert "我不会用这个" in handoff["summary"]
+
+
+async def test_two_fallbacks_in_a_row_hand_off(services: Services) -> None:
+    chat = Conversation(services)
+    first = await chat.say(ActionDefaultFallback(), "阿巴阿巴", "nlu_fallback")
+    assert "没太明白" in first and not chat.payloads
+    await chat.say(ActionDefaultFallback(), "啦啦啦", "nlu_fallback")
+    assert chat.payloads[-1]["handoff"]["reason"] == "fallback"
+    assert chat.payloads[-1]["handoff"]["queue"] == "general"
+
+
+async def test_plan_change_confirmed_and_in_person_plans_offer_a_human(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000012")
+    reply = await chat.say(ActionChangePlan(), "办个全家享", "change_plan", plan="FAMILY99")
+    assert "营业厅" in reply and "回复0" in reply
+    reply = await chat.say(ActionChangePlan(), "换成孝心套餐", "change_plan", plan="ELDER18")
+    assert "孝心18元套餐" in reply and "回复1确认" in reply
+    done = await chat.say(ActionHandleReply(), "确认", "affirm")
+    assert "办理成功" in done and "1日起" in done
+
+
+async def test_recommendation_uses_real_usage(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionRecommendPlan(), "哪个套餐适合我", "recommend_plan")
+    assert "GB" in reply and ("推荐" in reply or "合适" in reply)
+
+
+async def test_fault_report_gets_a_ticket_number(services: Services) -> None:
+    chat = Conversation(services)
+    reply = await chat.say(ActionReportFault(), "宽带坏了请派人来修一下", "report_fault")
+    assert "工单号GZ" in reply
