@@ -29,11 +29,25 @@ class Turn:
 
 
 class RasaHistory:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str | None = None, timeout_s: float = 2.0):
+    def __init__(
+        self, session: aiohttp.ClientSession | None, base_url: str, token: str | None = None, timeout_s: float = 2.0
+    ) -> None:
         self.session = session
+        self._own_session: aiohttp.ClientSession | None = None
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.session is not None and not self.session.closed:
+            return self.session
+        if self._own_session is None or self._own_session.closed:
+            self._own_session = aiohttp.ClientSession()
+        return self._own_session
+
+    async def aclose(self) -> None:
+        if self._own_session is not None:
+            await self._own_session.close()
 
     async def recent_turns(self, openid: str, limit: int = MAX_TURNS) -> list[Turn]:
         """Raises aiohttp.ClientError / asyncio.TimeoutError when Rasa cannot be read."""
@@ -41,7 +55,7 @@ class RasaHistory:
         params = {"include_events": "ALL"}
         if self.token:
             params["token"] = self.token
-        async with self.session.get(url, params=params, timeout=self.timeout) as response:
+        async with self._session().get(url, params=params, timeout=self.timeout) as response:
             response.raise_for_status()
             tracker = await response.json(content_type=None)
         return turns_from_events(tracker.get("events") or [], limit)

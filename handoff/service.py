@@ -16,6 +16,8 @@ from typing import Any, Callable, Protocol
 
 from actions.billing.backend import BillingError
 from actions.privacy import mask_phone
+from bot.cs_window import QuotaExhausted, WindowClosed
+from bot.messages import text_message
 from handoff import hours, texts
 from handoff.config import HandoffSettings
 from handoff.live import ConsoleEvent, LiveState
@@ -37,6 +39,8 @@ from handoff.store import Agent, Chat, HandoffStore, Task
 log = logging.getLogger(__name__)
 
 MAX_REPLY_CHARS = 600
+QUOTA_REFUSAL = "未发送：微信规定用户每发一条消息，客服最多回复5条，这一轮已经用完。请等用户再发消息后继续回复。"
+WINDOW_REFUSAL = "未发送：用户超过48小时没有发消息（或已取消关注），微信不允许再发消息。可以创建回电任务。"
 NO_ANSWER_RETRY = dt.timedelta(hours=2)
 TASK_OUTCOMES = {
     "reached": "已联系，问题已解决",
@@ -84,10 +88,6 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _is_exception_named(exc: BaseException, *names: str) -> bool:
-    return any(cls.__name__ in names for cls in type(exc).__mro__)
-
-
 class HandoffService:
     def __init__(
         self,
@@ -113,6 +113,10 @@ class HandoffService:
         self.history = history
         self.voice_store = voice_store
         self.clock = clock
+
+    async def aclose(self) -> None:
+        if self.history is not None:
+            await self.history.aclose()
 
     # ==== the gateway's hooks ================================================================
 
@@ -506,18 +510,15 @@ class HandoffService:
             await self.store.set_delivery(message_id, "refused", "网关发件箱未接通，消息未发出", None)
             return Delivery(sent=False, message_id=message_id, reason="网关发件箱未接通，消息未发出。")
         try:
-            outbox_id = await self.outbox.enqueue(chat.openid, _text_message(body), origin=origin)
-        except Exception as exc:
-            if _is_exception_named(exc, "QuotaExhausted"):
-                reason = "未发送：微信规定用户每发一条消息，最多只能回复5条。已经用完，请等用户回复后再发。"
-                offer = False
-            elif _is_exception_named(exc, "WindowClosed"):
-                reason = "未发送：用户超过48小时没有发消息，微信不允许再主动发消息。可以创建回电任务。"
-                offer = True
-            else:
-                raise
+            outbox_id = await self.outbox.enqueue(chat.openid, text_message(body), origin=origin)
+        except QuotaExhausted:
+            reason = QUOTA_REFUSAL
             await self.store.set_delivery(message_id, "refused", reason, None)
-            return Delivery(sent=False, message_id=message_id, reason=reason, offer_callback=offer)
+            return Delivery(sent=False, message_id=message_id, reason=reason)
+        except WindowClosed:
+            reason = WINDOW_REFUSAL
+            await self.store.set_delivery(message_id, "refused", reason, None)
+            return Delivery(sent=False, message_id=message_id, reason=reason, offer_callback=True)
         await self.store.set_delivery(message_id, "queued", None, outbox_id)
         return Delivery(sent=True, message_id=message_id)
 
@@ -594,14 +595,6 @@ def _transcript_fields(msg: Any, text: str | None, audio_id: int | None) -> tupl
     return kind if kind in ("video", "shortvideo") else "text", {"text": text or f"（{kind}消息）"}
 
 
-def _text_message(body: str) -> dict:
-    try:
-        from bot.messages import text_message
-    except ImportError:  # the gateway's module is the authority on the message shape
-        return {"msgtype": "text", "text": {"content": body}}
-    return text_message(body)
-
-
 def _reason_label(reason: str) -> str:
     return REASON_LABELS.get(reason, reason)
 
@@ -612,3 +605,73 @@ def _queue_label(queue: str) -> str:
 
 def _local(moment: dt.datetime, settings: HandoffSettings) -> str:
     return moment.astimezone(settings.timezone).strftime("%m-%d %H:%M")
+
+
+# ==== wiring ==================================================================================
+
+
+def create_handoff_service(app_context: Any) -> HandoffService:
+    """Build the service from the gateway's resources.
+
+    `app_context` is the gateway's aiohttp Application (or any mapping / object) holding an
+    AsyncEngine and a redis.asyncio.Redis, and usually the gateway's RasaClient, Outbox,
+    CsWindow and an aiohttp ClientSession. They are found by type (or by the attribute names
+    engine, redis, rasa, outbox, cs_window, http), so the gateway's AppKey names do not matter.
+    """
+    import redis.asyncio as aioredis
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from actions.billing import load_backend
+    from actions.binding import BindingService, load_sms_sender
+    from bot.cs_window import CsWindow
+    from bot.outbox import Outbox
+    from bot.rasa_client import RasaClient
+    from voice.config import VoiceSettings
+    from voice.store import VoiceStore
+
+    engine = _resource(app_context, AsyncEngine, "engine")
+    redis = _resource(app_context, aioredis.Redis, "redis")
+    if engine is None or redis is None:
+        raise RuntimeError("create_handoff_service needs the gateway's database engine and Redis client")
+    rasa = _resource(app_context, RasaClient, "rasa", "rasa_client")
+    outbox = _resource(app_context, Outbox, "outbox")
+    window = _resource(app_context, CsWindow, "cs_window", "window")
+    settings = HandoffSettings.from_env()
+    billing = load_backend(engine)
+    directory = BindingService(engine, load_sms_sender(engine), billing=billing)
+    rasa_url = rasa.base_url if rasa is not None else _rasa_url_from_env()
+    return HandoffService(
+        store=HandoffStore(engine),
+        live=LiveState(redis),
+        settings=settings,
+        profiles=ProfileSource(billing, directory, settings.timezone, utc_now),
+        rasa=rasa,
+        outbox=outbox,
+        window=window if window is not None else (CsWindow(engine) if outbox is not None else None),
+        history=RasaHistory(_resource(app_context, _client_session_type(), "http", "http_session"), rasa_url),
+        voice_store=VoiceStore(engine, VoiceSettings.from_env().resolved_media_dir()),
+    )
+
+
+def _client_session_type() -> type:
+    import aiohttp
+
+    return aiohttp.ClientSession
+
+
+def _rasa_url_from_env() -> str:
+    import os
+
+    return os.environ.get("RASA_URL", "http://127.0.0.1:5005").strip().rstrip("/")
+
+
+def _resource(context: Any, kind: type, *names: str) -> Any:
+    for name in names:
+        value = context.get(name) if isinstance(context, dict) else getattr(context, name, None)
+        if isinstance(value, kind):
+            return value
+    values = context.values() if hasattr(context, "values") and callable(context.values) else vars(context).values()
+    for value in values:
+        if isinstance(value, kind):
+            return value
+    return None
