@@ -29,6 +29,7 @@ class Settings:
     database_url: str = ""
     redis_url: str | None = None  # None: in-process stand-in (one worker only)
     rasa_url: str = "http://127.0.0.1:5005"
+    actions_url: str | None = "http://127.0.0.1:5055/webhook"  # the action server, for health checks
     host: str = "0.0.0.0"
     port: int = 8080
     passive_budget_s: float = 4.0  # WeChat gives up after 5 s: answer passively only within this
@@ -54,6 +55,7 @@ class Settings:
             database_url=database_url(),
             redis_url=redis_url(),
             rasa_url=_text(env, "RASA_URL", cls.rasa_url).rstrip("/"),
+            actions_url=_text(env, "ACTION_ENDPOINT_URL", cls.actions_url or ""),
             host=_text(env, "GATEWAY_HOST", cls.host),
             port=_number(env, "PORT", cls.port, int, minimum=0),
             passive_budget_s=_number(env, "PASSIVE_REPLY_BUDGET_S", cls.passive_budget_s, float, maximum=4.8),

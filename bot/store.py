@@ -6,7 +6,11 @@ Statuses are plain strings (no database enums) so that SQLite and PostgreSQL agr
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from actions.billing.models import UtcDateTime
 
@@ -91,3 +95,10 @@ handoff_requests = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_gw_handoff_requests_openid", "openid"),
 )
+
+
+def upsert(conn: AsyncConnection, table: Table, keys: dict[str, Any], values: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET values, for PostgreSQL and SQLite alike."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**keys, **values)
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=values)

@@ -1,0 +1,81 @@
+"""A Redis lease lock shared by every gateway worker.
+
+redis-py's own Lock releases through a Lua script, which the in-process Redis stand-in
+(fakeredis without Lua) cannot run; this one uses SET NX PX to take the lock and an
+optimistic WATCH/MULTI transaction to release or extend it only while it is still ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from types import TracebackType
+from typing import Callable
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
+
+
+class LockTimeout(Exception):
+    """The lock stayed taken for longer than the caller was willing to wait."""
+
+
+class RedisLock:
+    def __init__(self, redis: aioredis.Redis, name: str, ttl_s: float, poll_s: float = 0.05) -> None:
+        self._redis = redis
+        self.name = name
+        self._ttl_ms = max(1, int(ttl_s * 1000))
+        self._poll_s = poll_s
+        self._token = secrets.token_hex(16)
+        self._wait_s: float | None = None
+
+    def waiting(self, timeout_s: float | None) -> RedisLock:
+        """Set how long `async with` waits for the lock (None: forever)."""
+        self._wait_s = timeout_s
+        return self
+
+    async def acquire(self, timeout_s: float | None = None) -> bool:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            if await self._redis.set(self.name, self._token, nx=True, px=self._ttl_ms):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(self._poll_s)
+
+    async def release(self) -> bool:
+        return await if_value_is(self._redis, self.name, self._token, lambda pipe: pipe.delete(self.name))
+
+    async def extend(self) -> bool:
+        """Restart the lease; False when the lock was lost (expired and taken by someone else)."""
+        return await if_value_is(self._redis, self.name, self._token, lambda pipe: pipe.pexpire(self.name, self._ttl_ms))
+
+    async def __aenter__(self) -> RedisLock:
+        if not await self.acquire(self._wait_s):
+            raise LockTimeout(self.name)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.shield(self.release())
+
+
+async def if_value_is(
+    redis: aioredis.Redis, key: str, expected: str, command: Callable[[Pipeline], object]
+) -> bool:
+    """Run `command` on a transaction pipeline only if `key` still holds `expected` (compare-and-set)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        try:
+            await pipe.watch(key)
+            if await pipe.get(key) != expected:
+                await pipe.unwatch()
+                return False
+            pipe.multi()
+            command(pipe)
+            await pipe.execute()
+            return True
+        except WatchError:
+            return False

@@ -1,0 +1,74 @@
+"""Client of the Rasa server (REST channel for messages, HTTP API for pause/resume)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+
+class RasaUnavailable(Exception):
+    """Rasa (or the action server behind it) could not answer: network error, timeout, HTTP error."""
+
+
+class RasaClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        timeout_s: float = 30.0,
+        actions_url: str | None = None,
+    ) -> None:
+        self._session = session
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # rasa-sdk serves GET /health beside its /webhook.
+        self._actions_health = actions_url.rstrip("/").removesuffix("/webhook") + "/health" if actions_url else None
+
+    async def send(self, openid: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """One user turn; the bot's messages ({"text": ...} and/or {"custom": {...}}) in order."""
+        body = {"sender": openid, "message": text, "metadata": metadata or {}}
+        answer = await self._post("/webhooks/rest/webhook", body)
+        if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
+            raise RasaUnavailable("unexpected answer from the REST channel")
+        if not answer and await self.actions_up() is False:
+            # Rasa logs a failed custom action and answers 200 with whatever it said before it.
+            raise RasaUnavailable("the action server is down")
+        return answer
+
+    async def pause(self, openid: str) -> None:
+        """Stop bot predictions for this conversation (a human has taken over)."""
+        await self._append_events(openid, [{"event": "pause"}])
+
+    async def resume(self, openid: str) -> None:
+        await self._append_events(openid, [{"event": "resume"}])
+
+    async def is_up(self) -> bool:
+        return await self._answers(f"{self.base_url}/")
+
+    async def actions_up(self) -> bool | None:
+        """Whether the action server answers; None when its address is not configured."""
+        if self._actions_health is None:
+            return None
+        return await self._answers(self._actions_health)
+
+    async def _answers(self, url: str) -> bool:
+        try:
+            async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+    async def _append_events(self, openid: str, events: list[dict[str, Any]]) -> None:
+        await self._post(f"/conversations/{quote(openid, safe='')}/tracker/events", events)
+
+    async def _post(self, path: str, body: Any) -> Any:
+        try:
+            async with self._session.post(f"{self.base_url}{path}", json=body, timeout=self._timeout) as response:
+                if response.status != 200:
+                    raise RasaUnavailable(f"{path}: HTTP {response.status}")
+                return await response.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise RasaUnavailable(f"{path}: {type(exc).__name__}") from exc

@@ -1,0 +1,280 @@
+"""A stand-in for WeChat's server API on loopback, for tests and local development.
+
+It implements what the gateway and voice/ call (stable_token, token, message/custom/send,
+media/get, menu/create) with WeChat's error behaviour (tokens that expire or are invalidated,
+media errors as JSON with HTTP 200), records every call, and lets a test inject errcodes,
+HTTP errors and delays. Its own control endpoints live under /standin/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TOKEN_TTL_S = 7200
+ERRMSG = {
+    40001: "invalid credential, access_token is invalid or not latest",
+    40007: "invalid media_id",
+    40013: "invalid appid",
+    40125: "invalid appsecret",
+    42001: "access_token expired",
+    45015: "response out of time limit or subscription is canceled",
+    45047: "out of response count limit",
+    48001: "api unauthorized",
+    -1: "system error",
+}
+
+
+@dataclass
+class Fault:
+    errcode: int | None = None  # answer {"errcode": ...} with HTTP 200
+    status: int | None = None  # or answer this HTTP status
+    delay_s: float = 0.0  # wait this long first
+    times: int = 1
+
+
+@dataclass
+class StoredMedia:
+    content: bytes
+    content_type: str
+    filename: str
+
+
+@dataclass
+class StandinState:
+    app_id: str = "wxcsbotdev0000000"
+    app_secret: str = "csbot-dev-secret"
+    token_ttl_s: float = TOKEN_TTL_S
+    tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (time.time())
+    invalidated: set[str] = field(default_factory=set)
+    stable: str | None = None
+    token_fetches: int = 0
+    messages: list[dict[str, Any]] = field(default_factory=list)  # delivered customer-service messages
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, StoredMedia] = field(default_factory=dict)
+    menus: list[dict[str, Any]] = field(default_factory=list)
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    _sequence: Any = field(default_factory=lambda: itertools.count(1))
+
+    def inject(self, path: str, *, errcode: int | None = None, status: int | None = None, delay_s: float = 0.0,
+               times: int = 1) -> None:  # fmt: skip
+        """Make the next `times` calls of `path` (e.g. "/cgi-bin/message/custom/send") misbehave."""
+        self.faults.setdefault(path, []).append(Fault(errcode, status, delay_s, times))
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far now answers 42001."""
+        for token in self.tokens:
+            self.tokens[token] = 0.0
+        self.stable = None
+
+    def add_media(self, content: bytes, content_type: str = "audio/amr", filename: str = "voice.amr") -> str:
+        media_id = "standin_" + secrets.token_urlsafe(24)
+        self.media[media_id] = StoredMedia(content, content_type, filename)
+        return media_id
+
+    def messages_to(self, openid: str) -> list[dict[str, Any]]:
+        return [message for message in self.messages if message["touser"] == openid]
+
+    def texts_to(self, openid: str) -> list[str]:
+        return [m["text"]["content"] for m in self.messages_to(openid) if m.get("msgtype") == "text"]
+
+    def reset(self) -> None:
+        self.tokens.clear()
+        self.invalidated.clear()
+        self.stable = None
+        self.token_fetches = 0
+        self.messages.clear()
+        self.calls.clear()
+        self.menus.clear()
+        self.faults.clear()
+
+    def _issue_token(self) -> str:
+        token = "standin-" + secrets.token_urlsafe(16)
+        self.tokens[token] = time.time() + self.token_ttl_s
+        return token
+
+    def _token_error(self, token: str) -> int | None:
+        if token in self.invalidated or token not in self.tokens:
+            return 40001
+        if self.tokens[token] <= time.time():
+            return 42001
+        return None
+
+    def _take_fault(self, path: str) -> Fault | None:
+        queue = self.faults.get(path)
+        if not queue:
+            return None
+        fault = queue[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            queue.pop(0)
+        return fault
+
+
+STATE = web.AppKey("standin_state", StandinState)
+
+
+def create_standin_app(state: StandinState | None = None) -> web.Application:
+    app = web.Application(client_max_size=20 * 1024 * 1024)
+    app[STATE] = state or StandinState()
+    app.router.add_post("/cgi-bin/stable_token", _stable_token)
+    app.router.add_get("/cgi-bin/token", _token)
+    app.router.add_post("/cgi-bin/message/custom/send", _custom_send)
+    app.router.add_get("/cgi-bin/media/get", _media_get)
+    app.router.add_post("/cgi-bin/menu/create", _menu_create)
+    app.router.add_post("/standin/media", _control_add_media)
+    app.router.add_get("/standin/messages", _control_messages)
+    app.router.add_get("/standin/calls", _control_calls)
+    app.router.add_post("/standin/faults", _control_fault)
+    app.router.add_post("/standin/expire-tokens", _control_expire)
+    app.router.add_post("/standin/reset", _control_reset)
+    return app
+
+
+def _error(errcode: int) -> web.Response:
+    return web.json_response({"errcode": errcode, "errmsg": ERRMSG.get(errcode, "error")})
+
+
+async def _faulted(state: StandinState, path: str) -> web.Response | None:
+    fault = state._take_fault(path)
+    if fault is None:
+        return None
+    if fault.delay_s:
+        await asyncio.sleep(fault.delay_s)
+    if fault.status is not None:
+        return web.Response(status=fault.status, text="injected")
+    if fault.errcode is not None:
+        return _error(fault.errcode)
+    return None
+
+
+async def _stable_token(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await request.json()
+    state.calls.append({"path": request.path, "body": body})
+    state.token_fetches += 1
+    if (fault := await _faulted(state, request.path)) is not None:
+        return fault
+    if body.get("appid") != state.app_id:
+        return _error(40013)
+    if body.get("secret") != state.app_secret:
+        return _error(40125)
+    if body.get("force_refresh") or state.stable is None or state._token_error(state.stable):
+        state.stable = state._issue_token()
+    return web.json_response({"access_token": state.stable, "expires_in": int(state.tokens[state.stable] - time.time())})
+
+
+async def _token(request: web.Request) -> web.Response:
+    """The old endpoint: a new token that invalidates every earlier one (the trap stable_token avoids)."""
+    state = request.app[STATE]
+    state.calls.append({"path": request.path, "query": dict(request.query)})
+    state.token_fetches += 1
+    if request.query.get("appid") != state.app_id:
+        return _error(40013)
+    if request.query.get("secret") != state.app_secret:
+        return _error(40125)
+    state.invalidated.update(state.tokens)
+    state.stable = None
+    token = state._issue_token()
+    return web.json_response({"access_token": token, "expires_in": int(state.token_ttl_s)})
+
+
+async def _custom_send(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await request.json()
+    state.calls.append({"path": request.path, "body": body})
+    if (fault := await _faulted(state, request.path)) is not None:
+        return fault
+    if (errcode := state._token_error(request.query.get("access_token", ""))) is not None:
+        return _error(errcode)
+    if not body.get("touser") or not body.get("msgtype"):
+        return _error(44002)
+    state.messages.append({**body, "seq": next(state._sequence), "received_at": time.time()})
+    return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+async def _media_get(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.calls.append({"path": request.path, "query": {"media_id": request.query.get("media_id")}})
+    if (fault := await _faulted(state, request.path)) is not None:
+        return fault
+    if (errcode := state._token_error(request.query.get("access_token", ""))) is not None:
+        return _error(errcode)
+    media = state.media.get(request.query.get("media_id", ""))
+    if media is None:
+        return _error(40007)  # with HTTP 200, as WeChat does
+    return web.Response(
+        body=media.content,
+        content_type=media.content_type,
+        headers={"Content-Disposition": f'attachment; filename="{media.filename}"'},
+    )
+
+
+async def _menu_create(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await request.json()
+    state.calls.append({"path": request.path, "body": body})
+    if (fault := await _faulted(state, request.path)) is not None:
+        return fault
+    if (errcode := state._token_error(request.query.get("access_token", ""))) is not None:
+        return _error(errcode)
+    state.menus.append(body)
+    return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+async def _control_add_media(request: web.Request) -> web.Response:
+    """Raw body; ?content_type=audio/amr&filename=x.amr. Answers {"media_id": ...}."""
+    state = request.app[STATE]
+    content = await request.read()
+    if not content:
+        raise web.HTTPBadRequest(text="empty media")
+    media_id = state.add_media(
+        content,
+        request.query.get("content_type", "audio/amr"),
+        request.query.get("filename", "voice.amr"),
+    )
+    return web.json_response({"media_id": media_id})
+
+
+async def _control_messages(request: web.Request) -> web.Response:
+    """Delivered customer-service messages; ?touser=openid&after=seq to follow new ones."""
+    state = request.app[STATE]
+    after = int(request.query.get("after", "0"))
+    touser = request.query.get("touser")
+    found = [m for m in state.messages if m["seq"] > after and (touser is None or m["touser"] == touser)]
+    return web.json_response(found)
+
+
+async def _control_calls(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response({"token_fetches": state.token_fetches, "calls": state.calls, "menus": state.menus})
+
+
+async def _control_fault(request: web.Request) -> web.Response:
+    """{"path": "/cgi-bin/message/custom/send", "errcode": 45015} (or "status", "delay_s", "times")."""
+    state = request.app[STATE]
+    body = await request.json()
+    state.inject(
+        str(body["path"]),
+        errcode=body.get("errcode"),
+        status=body.get("status"),
+        delay_s=float(body.get("delay_s", 0)),
+        times=int(body.get("times", 1)),
+    )
+    return web.json_response({"ok": True})
+
+
+async def _control_expire(request: web.Request) -> web.Response:
+    request.app[STATE].expire_tokens()
+    return web.json_response({"ok": True})
+
+
+async def _control_reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return web.json_response({"ok": True})
