@@ -1,0 +1,130 @@
+"""Helpers for the handoff tests: a settable clock, a Rasa control that records pause/resume,
+the service wired to the real PostgreSQL/Redis, the gateway's real Outbox and CsWindow, the
+real billing backend and binding service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import bcrypt
+import redis.asyncio as aioredis
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from actions.billing import load_backend
+from actions.binding import BindingService, load_sms_sender
+from bot.cs_window import CsWindow
+from bot.messages import InboundMessage
+from bot.outbox import Outbox
+from handoff.config import HandoffSettings
+from handoff.live import LiveState
+from handoff.models import metadata as handoff_metadata
+from handoff.profile import ProfileSource
+from handoff.rasa_history import RasaHistory
+from handoff.service import HandoffService
+from handoff.store import Agent, HandoffStore
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TEST_SECRET = "handoff-test-secret"
+PASSWORD = "correct-horse-42"
+# 梁秀兰 (13800000019, born 1956-12-24) is 70 on this day; the desk (08:00-20:00) is open.
+ELDER_70 = "13800000019"
+MORNING = dt.datetime(2027, 1, 5, 10, 0, tzinfo=SHANGHAI)
+_counter = itertools.count(1)
+
+
+class Clock:
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start.astimezone(dt.timezone.utc)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+@dataclass
+class RecordingRasa:
+    """Stands in for the gateway's RasaClient where the dialogue itself is not under test."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    fail: bool = False
+
+    async def pause(self, openid: str) -> None:
+        if self.fail:
+            raise ConnectionError("rasa down")
+        self.calls.append(("pause", openid))
+
+    async def resume(self, openid: str) -> None:
+        if self.fail:
+            raise ConnectionError("rasa down")
+        self.calls.append(("resume", openid))
+
+
+def settings(**env: str) -> HandoffSettings:
+    return HandoffSettings.from_env({"AGENT_SESSION_SECRET": TEST_SECRET, **env})
+
+
+def build_service(
+    engine: AsyncEngine,
+    redis: aioredis.Redis,
+    clock: Clock,
+    rasa: object | None = None,
+    history: RasaHistory | None = None,
+    **env: str,
+) -> HandoffService:
+    config = settings(**env)
+    billing = load_backend(engine)
+    window = CsWindow(engine)
+    return HandoffService(
+        store=HandoffStore(engine),
+        live=LiveState(redis),
+        settings=config,
+        profiles=ProfileSource(billing, BindingService(engine, load_sms_sender(engine), billing=billing),
+                               config.timezone, clock),
+        rasa=rasa if rasa is not None else RecordingRasa(),
+        outbox=Outbox(engine, window),
+        window=window,
+        history=history,
+        clock=clock,
+    )
+
+
+async def clean_handoff_tables(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        for table in reversed(handoff_metadata.sorted_tables):
+            await conn.execute(delete(table))
+
+
+def new_openid(label: str = "sub") -> str:
+    return f"o_{label}_{next(_counter)}_{uuid.uuid4().hex[:8]}"
+
+
+async def bind(engine: AsyncEngine, openid: str, phone: str) -> None:
+    billing = load_backend(engine)
+    await BindingService(engine, load_sms_sender(engine), billing=billing).bind_directly(openid, phone, "test")
+
+
+async def add_agent(
+    store: HandoffStore, name: str, skills: tuple[str, ...] = (), capacity: int = 3, role: str = "agent"
+) -> Agent:
+    # a cheap bcrypt cost keeps the suite fast; production hashes use the default cost
+    password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    return await store.add_agent(name, password_hash, role, skills, capacity, dt.datetime.now(dt.timezone.utc))
+
+
+def text_message(openid: str, content: str) -> InboundMessage:
+    n = next(_counter)
+    return InboundMessage(openid=openid, msg_key=f"{openid}:{n}", msg_type="text",
+                          create_time=1_700_000_000 + n, content=content)
+
+
+async def record_inbound(engine: AsyncEngine, message: InboundMessage) -> None:
+    """What the gateway does when it stores an inbound message: the 48-h window and quota restart."""
+    async with engine.begin() as conn:
+        await CsWindow(engine).record_interaction(conn, message)

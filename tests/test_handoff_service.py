@@ -1,0 +1,455 @@
+"""The handoff service against real PostgreSQL and Redis, with the gateway's real outbox and
+customer-service window: routing, assignment, pause/resume, call-backs, quota accounting,
+restart safety."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from actions.billing import load_backend
+from actions.billing.backend import LineStatus
+from bot.messages import InboundMessage
+from bot.store import outbox
+from handoff.models import ho_audit_log
+from handoff.rasa_history import turns_from_events
+from handoff.service import ConsoleError, HandoffService
+from handoff.store import HandoffStore
+
+from handoff_support import (
+    ELDER_70,
+    MORNING,
+    SHANGHAI,
+    Clock,
+    RecordingRasa,
+    add_agent,
+    bind,
+    build_service,
+    clean_handoff_tables,
+    new_openid,
+    record_inbound,
+    text_message,
+)
+
+
+@pytest.fixture
+async def store(seeded_engine) -> HandoffStore:
+    await clean_handoff_tables(seeded_engine)
+    return HandoffStore(seeded_engine)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(MORNING)
+
+
+@pytest.fixture
+def rasa() -> RecordingRasa:
+    return RecordingRasa()
+
+
+@pytest.fixture
+def service(seeded_engine, redis, store, clock, rasa) -> HandoffService:
+    return build_service(seeded_engine, redis, clock, rasa)
+
+
+async def outbox_texts(engine, openid: str, origin: str | None = None) -> list[str]:
+    query = select(outbox.c.payload, outbox.c.origin).where(outbox.c.openid == openid).order_by(outbox.c.id)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [row.payload["text"]["content"] for row in rows if origin is None or row.origin == origin]
+
+
+async def online(service: HandoffService, *agents) -> None:
+    for agent in agents:
+        await service.live.heartbeat(agent.id, f"test-{agent.id}")
+
+
+# ---- acceptance 2: the 70-year-old who says 我不会用 -------------------------------------------
+
+
+async def test_elder_who_cannot_cope_is_served_by_elder_desk_before_earlier_general_chats(
+    service, store, seeded_engine, rasa, clock
+):
+    elder_agent = await add_agent(store, "王芳", ("elder", "sichuanese"), capacity=1)
+    general_agent = await add_agent(store, "张强", (), capacity=2)
+    await online(service, elder_agent, general_agent)  # consoles open, nobody ready yet
+
+    general = [new_openid("young") for _ in range(2)]
+    for openid in general:
+        assert "客服马上来" in (await service.request_handoff(openid, "request_human", "general", "要人工"))[0]
+        clock.advance(minutes=1)
+    elder = new_openid("elder")
+    await bind(seeded_engine, elder, ELDER_70)
+    texts = await service.request_handoff(elder, "cannot_cope", "general", "用户说：我不会用")
+
+    chat = await store.open_chat_for(elder)
+    assert chat is not None and chat.queue == "elder" and chat.is_elder and chat.age == 70
+    assert texts == ["客服马上来，请稍等。"]  # first in the elder queue; short and plain
+    assert ("pause", elder) in rasa.calls and await service.is_with_human(elder)
+    follow_ups = [t for t in await store.open_tasks() if t.kind == "follow_up"]
+    assert [(t.openid, t.due_at.astimezone(SHANGHAI)) for t in follow_ups] == [
+        (elder, dt.datetime(2027, 1, 6, 10, 0, tzinfo=SHANGHAI))  # 次日回访
+    ]
+
+    # the elder-care agent becomes ready: she gets the elder chat although two general chats waited longer
+    await service.set_ready(elder_agent, True)
+    assigned = await store.chats_of_agent(elder_agent.id)
+    assert [c.openid for c in assigned] == [elder]
+    assert {q.chat.openid for q in await store.waiting()} == set(general)
+
+    # the general agent takes the general chats, never the elder one (it is gone anyway)
+    await service.set_ready(general_agent, True)
+    assert sorted(c.openid for c in await store.chats_of_agent(general_agent.id)) == sorted(general)
+    assert await store.waiting() == []
+
+
+async def test_no_agent_online_means_a_callback_promise_and_a_task(service, store, seeded_engine, rasa):
+    await add_agent(store, "王芳", ("elder",))  # exists, but no console is open
+    elder = new_openid("elder")
+    await bind(seeded_engine, elder, ELDER_70)
+
+    texts = await service.request_handoff(elder, "cannot_cope", "elder", None)
+
+    assert texts == ["现在客服不在。我们会在今天12点前给您打电话。"]  # 10:00 + 2 h, plain words
+    assert not await service.is_with_human(elder)  # the bot keeps answering meanwhile
+    assert rasa.calls == []
+    tasks = {t.kind: t for t in await store.open_tasks() if t.openid == elder}
+    assert set(tasks) == {"callback", "follow_up"}
+    assert tasks["callback"].phone == ELDER_70 and tasks["callback"].is_elder
+    assert tasks["callback"].due_at.astimezone(SHANGHAI) == dt.datetime(2027, 1, 5, 12, 0, tzinfo=SHANGHAI)
+
+
+async def test_outside_service_hours_promises_a_call_back_tomorrow(service, store, seeded_engine, clock):
+    agent = await add_agent(store, "夜班", ("elder",))
+    await online(service, agent)
+    clock.now = dt.datetime(2027, 1, 5, 21, 30, tzinfo=SHANGHAI).astimezone(dt.timezone.utc)
+    openid = new_openid()
+    await bind(seeded_engine, openid, "13800000001")  # 张伟, 34
+    texts = await service.request_handoff(openid, "request_human", "general", None)
+    assert texts[0].startswith("现在不是人工服务时间。我们会在明天10点前给您回电")
+    assert not await service.is_with_human(openid)
+
+
+async def test_unbound_subscriber_is_promised_an_answer_here(service, store):
+    openid = new_openid()
+    texts = await service.request_handoff(openid, "fallback", "general", None)
+    assert texts == ["您还没有绑定手机号，客服会在今天12点前在这里回复您。"]
+    (task,) = await store.open_tasks()
+    assert task.phone is None and task.kind == "callback"
+
+
+# ---- while with a human -----------------------------------------------------------------
+
+
+async def test_messages_reach_the_transcript_and_the_subscriber_hears_where_they_stand(service, store, redis):
+    agent = await add_agent(store, "张强")
+    await online(service, agent)
+    first, second = new_openid(), new_openid()
+    await service.request_handoff(first, "request_human", "general", None)
+    assert await service.request_handoff(second, "request_human", "general", None) == [
+        "正在为您转接人工客服，您前面还有1位，客服马上来。"
+    ]
+
+    pubsub = redis.pubsub()
+    await pubsub.subscribe("ho:events")
+    await pubsub.get_message(timeout=1)  # subscription confirmation
+    voice = InboundMessage(openid=second, msg_key=f"{second}:v1", msg_type="voice", create_time=1, media_id="m1",
+                           audio_format="amr")
+    image = InboundMessage(openid=second, msg_key=f"{second}:i1", msg_type="image", create_time=2,
+                           pic_url="https://example.invalid/p.jpg")
+    replies = await service.on_subscriber_message(text_message(second, "还要等多久"), "还要等多久", None)
+    assert replies == ["您的消息已转给人工客服。您前面还有1位，请稍等。"]
+    await service.on_subscriber_message(voice, "查一下 话费", 42)
+    await service.on_subscriber_message(image, None, None)
+
+    event = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+    assert event is not None and '"kind": "message"' in event["data"]
+    await pubsub.aclose() if hasattr(pubsub, "aclose") else await pubsub.close()
+
+    chat = await store.open_chat_for(second)
+    transcript = [(m.sender, m.msg_type, m.text, m.audio_id, m.media_url) for m in await store.transcript(chat.id)
+                  if m.sender == "subscriber"]
+    assert transcript == [
+        ("subscriber", "text", "还要等多久", None, None),
+        ("subscriber", "voice", "查一下 话费", 42, None),
+        ("subscriber", "image", None, None, "https://example.invalid/p.jpg"),
+    ]
+
+    # once an agent has the chat, the subscriber's messages get no automatic answer
+    await service.take(chat.id, agent)
+    assert await service.on_subscriber_message(text_message(second, "你好"), "你好", None) == []
+
+
+async def test_hand_back_resumes_the_bot_and_says_so(service, store, seeded_engine, rasa):
+    agent = await add_agent(store, "张强")
+    await online(service, agent)
+    openid = new_openid()
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await store.open_chat_for(openid)
+    await service.take(chat.id, agent)
+    await record_inbound(seeded_engine, text_message(openid, "谢谢"))
+
+    await service.hand_back(chat.id, agent)
+
+    assert not await service.is_with_human(openid)
+    assert rasa.calls == [("pause", openid), ("resume", openid)]
+    assert await outbox_texts(seeded_engine, openid, "system") == ["已为您转回智能助手。"]
+    closed = await store.chat(chat.id)
+    assert (closed.status, closed.close_reason, closed.bot_paused) == ("closed", "handed_back", False)
+    with pytest.raises(ConsoleError):
+        await service.hand_back(chat.id, agent)
+
+
+async def test_failed_resume_is_retried_by_the_sweep(service, store, rasa):
+    agent = await add_agent(store, "张强")
+    await online(service, agent)
+    openid = new_openid()
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await store.open_chat_for(openid)
+    await service.take(chat.id, agent)
+    rasa.fail = True
+    await service.close(chat.id, agent)
+    assert (await store.chat(chat.id)).bot_paused  # Rasa could not be told
+    rasa.fail = False
+    await service.sweep()
+    assert ("resume", openid) in rasa.calls and not (await store.chat(chat.id)).bot_paused
+
+
+# ---- acceptance 3: WeChat's limits --------------------------------------------------------
+
+
+async def test_sixth_reply_to_one_subscriber_message_is_refused_with_a_reason(service, store, seeded_engine):
+    agent = await add_agent(store, "张强")
+    await online(service, agent)
+    openid = new_openid()
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await store.open_chat_for(openid)
+    await service.take(chat.id, agent)
+    message = text_message(openid, "我的话费怎么扣这么多")
+    await record_inbound(seeded_engine, message)
+    await service.on_subscriber_message(message, message.content, None)
+
+    for n in range(1, 6):
+        assert (await service.reply(chat.id, agent, f"第{n}条回复")).sent
+        assert (await service.window_view(openid)).messages_left == 5 - n
+    refused = await service.reply(chat.id, agent, "第6条回复")
+
+    assert not refused.sent and "5条" in refused.reason and not refused.offer_callback
+    assert await outbox_texts(seeded_engine, openid, "agent") == [f"第{n}条回复" for n in range(1, 6)]
+    last = (await store.transcript(chat.id))[-1]
+    assert (last.text, last.delivery, last.delivery_note) == ("第6条回复", "refused", refused.reason)
+
+    # the subscriber writes again: five more are allowed
+    again = text_message(openid, "好的")
+    await record_inbound(seeded_engine, again)
+    assert (await service.reply(chat.id, agent, "第6条回复")).sent
+
+
+async def test_closed_window_refuses_and_offers_a_callback(service, store, seeded_engine):
+    agent = await add_agent(store, "张强")
+    await online(service, agent)
+    openid = new_openid()  # never wrote through the gateway: no window at all
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await store.open_chat_for(openid)
+    await service.take(chat.id, agent)
+    view = await service.window_view(openid)
+    assert not view.open and view.messages_left == 0
+    refused = await service.reply(chat.id, agent, "您好")
+    assert not refused.sent and refused.offer_callback and "48小时" in refused.reason
+    task = await service.create_callback(chat.id, agent, "窗口关闭，电话联系")
+    assert task.kind == "callback" and task.created_by == "张强"
+    assert (await service.create_callback(chat.id, agent, None)).id == task.id  # one per chat
+
+
+# ---- waiting too long, transfers, races ----------------------------------------------------
+
+
+async def test_waiting_past_the_limit_turns_into_a_callback_promise(service, store, seeded_engine, clock, rasa):
+    agent = await add_agent(store, "张强")
+    await online(service, agent)  # online but not ready: the chat waits
+    openid = new_openid()
+    await bind(seeded_engine, openid, "13800000001")
+    message = text_message(openid, "人工")
+    await record_inbound(seeded_engine, message)
+    await service.request_handoff(openid, "request_human", "general", None)
+
+    clock.advance(minutes=9)
+    await service.sweep()
+    assert await service.is_with_human(openid)
+    clock.advance(minutes=2)  # 11 minutes > MAX_WAIT_MINUTES (10)
+    await service.sweep()
+    await service.sweep()  # a second sweep (or worker) promises nothing twice
+
+    assert not await service.is_with_human(openid)
+    assert rasa.calls == [("pause", openid), ("resume", openid)]
+    promised = await outbox_texts(seeded_engine, openid, "system")
+    assert len(promised) == 1 and promised[0].startswith("让您久等了，客服都在忙。我们会在今天13点前给您回电")
+    assert [t.kind for t in await store.open_tasks() if t.openid == openid] == ["callback"]
+
+
+async def test_transfer_to_another_agent_or_queue(service, store):
+    first = await add_agent(store, "张强")
+    second = await add_agent(store, "王芳", ("elder",))
+    offline = await add_agent(store, "下班了")
+    await online(service, first, second)
+    openid = new_openid()
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await store.open_chat_for(openid)
+    await service.take(chat.id, first)
+    with pytest.raises(ConsoleError, match="不在线"):
+        await service.transfer_to_agent(chat.id, first, offline.id)
+    with pytest.raises(ConsoleError, match="其他客服"):
+        await service.reply(chat.id, second, "抢答")
+    await service.transfer_to_agent(chat.id, first, second.id)
+    assert (await store.chat(chat.id)).agent_id == second.id
+    await service.transfer_to_queue(chat.id, second, "elder")
+    moved = await store.chat(chat.id)
+    assert (moved.status, moved.queue, moved.agent_id) == ("waiting", "elder", None)
+    assert [q.chat.id for q in await store.waiting()] == [chat.id]
+
+
+async def test_two_agents_taking_the_same_chat_only_one_wins(service, store):
+    agents = [await add_agent(store, f"客服{n}") for n in range(2)]
+    await online(service, *agents)
+    openid = new_openid()
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await store.open_chat_for(openid)
+    results = await asyncio.gather(*(service.take(chat.id, a) for a in agents), return_exceptions=True)
+    assert sum(isinstance(r, ConsoleError) for r in results) == 1
+    assert (await store.chat(chat.id)).agent_id in {a.id for a in agents}
+
+
+async def test_concurrent_dispatches_never_exceed_capacity(seeded_engine, redis, store, clock):
+    workers = [build_service(seeded_engine, redis, clock) for _ in range(3)]  # three gateway workers
+    agent = await add_agent(store, "张强", capacity=2)
+    await workers[0].live.heartbeat(agent.id, "c1")
+    for _ in range(5):
+        await workers[0].request_handoff(new_openid(), "request_human", "general", None)
+    await store.set_ready(agent.id, True)
+    await asyncio.gather(*(w.dispatch() for w in workers for _ in range(3)))
+    assert len(await store.chats_of_agent(agent.id)) == 2
+    assert len(await store.waiting()) == 3
+
+
+async def test_offline_agent_never_gets_a_chat(service, store):
+    agent = await add_agent(store, "张强")
+    await store.set_ready(agent.id, True)  # ready flag left over, but the console is closed
+    other = await add_agent(store, "李四")
+    await online(service, other)  # someone is online, so the chat waits
+    openid = new_openid()
+    await service.request_handoff(openid, "request_human", "general", None)
+    await service.dispatch()
+    assert await store.chats_of_agent(agent.id) == []
+    assert [q.chat.openid for q in await store.waiting()] == [openid]
+
+
+async def test_dialect_speaker_gets_the_sichuanese_elder(service, store, seeded_engine):
+    plain = await add_agent(store, "王芳", ("elder",))
+    speaker = await add_agent(store, "李川", ("elder", "sichuanese"))
+    await online(service, plain, speaker)
+    for agent in (plain, speaker):
+        await service.set_ready(agent, True)
+    openid = new_openid()
+    await bind(seeded_engine, openid, "13800000003")  # 李桂兰, 78, 四川话, line suspended (挂失)
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await store.open_chat_for(openid)
+    assert (chat.queue, chat.dialect, chat.agent_id) == ("elder", "sichuanese", speaker.id)
+
+
+# ---- green channel --------------------------------------------------------------------------
+
+
+async def test_green_channel_reactivates_a_lost_line_and_is_audited(service, store, seeded_engine):
+    from actions.billing.demo import seed_demo_data
+
+    await seed_demo_data(seeded_engine, reset=True)  # other tests may have touched the line
+    agent = await add_agent(store, "王芳", ("elder",))
+    await online(service, agent)
+    openid = new_openid()
+    await bind(seeded_engine, openid, "13800000003")
+    await service.request_handoff(openid, "request_human", "elder", None)
+    chat = await store.open_chat_for(openid)
+    await service.take(chat.id, agent)
+    assert (await service.profile_of(chat)).green_channel_allowed(65)
+
+    outcome = await service.green_channel(chat.id, agent)
+
+    assert outcome == "已复机"
+    assert (await load_backend(seeded_engine).get_subscriber("13800000003")).status == LineStatus.ACTIVE
+    async with seeded_engine.connect() as conn:
+        rows = (await conn.execute(select(ho_audit_log).where(ho_audit_log.c.chat_id == chat.id))).mappings().all()
+    assert [(r["actor"], r["action"], r["phone"]) for r in rows] == [("王芳", "green_channel_reactivate", "13800000003")]
+    with pytest.raises(ConsoleError, match="绿色通道"):
+        await service.green_channel(chat.id, agent)  # active now: nothing to clear
+    await seed_demo_data(seeded_engine, reset=True)
+
+
+async def test_green_channel_is_refused_for_younger_or_unclearable_lines(service, store, seeded_engine):
+    agent = await add_agent(store, "王芳", ("elder",))
+    await online(service, agent)
+    openid = new_openid()
+    await bind(seeded_engine, openid, "13800000007")  # 赵磊, 27, 实名未核验
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await store.open_chat_for(openid)
+    await service.take(chat.id, agent)
+    with pytest.raises(ConsoleError, match="65岁以上"):
+        await service.green_channel(chat.id, agent)
+
+
+# ---- acceptance 4 (service level): a restart loses nothing ---------------------------------
+
+
+async def test_a_new_process_sees_queue_chat_and_transcript_and_the_agent_continues(seeded_database_url, redis, clock):
+    from actions.db import create_engine
+
+    first_engine = create_engine(seeded_database_url)
+    await clean_handoff_tables(first_engine)
+    first = build_service(first_engine, redis, clock)
+    agent = await add_agent(first.store, "张强")
+    await first.live.heartbeat(agent.id, "console")
+    talking, waiting = new_openid(), new_openid()
+    for openid in (talking, waiting):
+        await first.request_handoff(openid, "request_human", "general", None)
+    chat = await first.store.open_chat_for(talking)
+    await first.take(chat.id, agent)
+    message = text_message(talking, "我的流量不够用")
+    await record_inbound(first_engine, message)
+    await first.on_subscriber_message(message, message.content, None)
+    await first.reply(chat.id, agent, "我帮您看看")
+    before = [(m.sender, m.text) for m in await first.store.transcript(chat.id)]
+    await first_engine.dispose()  # the process is gone
+
+    second_engine = create_engine(seeded_database_url)
+    try:
+        second = build_service(second_engine, redis, clock)
+        assert await second.is_with_human(talking) and await second.is_with_human(waiting)
+        assert [q.chat.openid for q in await second.store.waiting()] == [waiting]
+        resumed = await second.store.chat(chat.id)
+        assert (resumed.status, resumed.agent_id) == ("assigned", agent.id)
+        assert [(m.sender, m.text) for m in await second.store.transcript(chat.id)] == before
+        assert ("subscriber", "我的流量不够用") in before and ("agent", "我帮您看看") in before
+        assert (await second.reply(chat.id, agent, "给您推荐一个流量包")).sent
+    finally:
+        await second_engine.dispose()
+
+
+def test_bot_turns_are_read_from_rasa_tracker_events():
+    events = [
+        {"event": "action", "name": "action_listen", "timestamp": 1.0},
+        {"event": "user", "text": "查 话费", "timestamp": 2.0, "metadata": {"source": "voice"}},
+        {"event": "bot", "text": "您的余额是50元", "timestamp": 3.0},
+        {"event": "bot", "text": None, "data": {"custom": {}}, "timestamp": 3.5},
+        {"event": "user", "text": "我不会用", "timestamp": 4.0},
+    ]
+    turns = turns_from_events(events)
+    assert [(t.sender, t.text, t.source) for t in turns] == [
+        ("subscriber", "查 话费", "voice"),
+        ("bot", "您的余额是50元", None),
+        ("subscriber", "我不会用", None),
+    ]
+    assert turns[0].at == dt.datetime.fromtimestamp(2.0, tz=dt.timezone.utc)
+    assert len(turns_from_events(events * 20, limit=5)) == 5
