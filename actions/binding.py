@@ -188,6 +188,8 @@ class BindingService:
                 state = await _state(conn, openid)
                 if state.locked_until is not None and state.locked_until > now:
                     return StartResult(StartOutcome.LOCKED, phone=number, locked_until=state.locked_until)
+                if state.last_sent_at is None:  # a failed send was withdrawn meanwhile
+                    return StartResult(StartOutcome.TOO_SOON, phone=number, retry_after_seconds=1)
                 wait = state.last_sent_at + RESEND_INTERVAL - now
                 return StartResult(
                     StartOutcome.TOO_SOON, phone=number, retry_after_seconds=max(1, math.ceil(wait.total_seconds()))

@@ -23,13 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from actions.billing.backend import LineStatus, SuspendReason
 from actions.billing.models import bill_items, plans, subscribers, usage_records
-from actions.billing.money import MB_PER_GB, format_data, yuan_to_fen
+from actions.billing.money import format_data, yuan_to_fen
 from actions.billing.periods import Clock, local_date, month_of, shift_month, utc_now
+from actions.billing.tariff import extra_data_fen, extra_voice_fen
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
 MONTHS_OF_USAGE = 4  # three completed months + this month
-OVERAGE_FEN_PER_STARTED_GB = 500
-OVERAGE_FEN_PER_MINUTE = 15
 
 
 @dataclass(frozen=True)
@@ -153,13 +152,13 @@ def demo_bill_lines(sub: DemoSubscriber, plan: DemoPlan, months_ago: int) -> lis
     """The bill of a completed month (`months_ago` 1..3) as (item name, amount in fen)."""
     index = MONTHS_OF_USAGE - 1 - months_ago
     lines = [(f"套餐月费（{plan.name}）", plan.monthly_fee_fen)]
-    extra_data = sub.data_mb[index] - plan.data_mb
-    if extra_data > 0:
-        started_gb = -(-extra_data // MB_PER_GB)
-        lines.append((f"套餐外流量费（超出{format_data(extra_data)}）", started_gb * OVERAGE_FEN_PER_STARTED_GB))
-    extra_minutes = sub.voice_minutes[index] - plan.voice_minutes
-    if extra_minutes > 0:
-        lines.append((f"套餐外通话费（超出{extra_minutes}分钟）", extra_minutes * OVERAGE_FEN_PER_MINUTE))
+    data_used, voice_used = sub.data_mb[index], sub.voice_minutes[index]
+    if extra_data_fen(plan, data_used):
+        over = format_data(data_used - plan.data_mb)
+        lines.append((f"套餐外流量费（超出{over}）", extra_data_fen(plan, data_used)))
+    if extra_voice_fen(plan, voice_used):
+        over_minutes = voice_used - plan.voice_minutes
+        lines.append((f"套餐外通话费（超出{over_minutes}分钟）", extra_voice_fen(plan, voice_used)))
     lines.extend((extra.name, extra.amount_fen) for extra in sub.bill_extras if months_ago in extra.months_ago)
     return lines
 
