@@ -482,12 +482,18 @@ async def test_reseed_keeps_live_state_unless_reset(seeded_engine: AsyncEngine, 
     await seed_demo_data(seeded_engine, directory=tmp_path)
     backend = SqlBillingBackend(seeded_engine)
     await backend.confirm_top_up((await backend.create_top_up(phone, 1000)).order_no)
+    assert (await backend.change_plan(phone, "ELDER18")).outcome == PlanChangeOutcome.CHANGED
     await seed_demo_data(seeded_engine, directory=tmp_path)
     kept = await backend.get_balance(phone)
     assert (kept.balance_fen, kept.status) == (850, LineStatus.ACTIVE)
+    assert await backend.get_pending_plan_change(phone) is not None
     assert (await _counts(seeded_engine, [phone]))[:2] == (4, 3)
 
     await seed_demo_data(seeded_engine, directory=tmp_path, reset=True)
     reset = await backend.get_balance(phone)
     assert (reset.balance_fen, reset.status, reset.suspend_reason) == (-150, LineStatus.SUSPENDED, SuspendReason.ARREARS)
+    assert await backend.get_pending_plan_change(phone) is None
+    async with seeded_engine.connect() as conn:
+        statuses = (await conn.execute(select(plan_changes.c.status).where(plan_changes.c.phone == phone))).scalars().all()
+    assert statuses == ["cancelled"]
     assert (await _counts(seeded_engine, [phone]))[:2] == (4, 3)

@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from actions.billing.backend import LineStatus, SuspendReason
-from actions.billing.models import bill_items, plans, subscribers, usage_records
+from actions.billing.models import bill_items, plan_changes, plans, subscribers, usage_records
 from actions.billing.money import format_data, yuan_to_fen
 from actions.billing.periods import Clock, local_date, month_of, shift_month, utc_now
 from actions.billing.tariff import extra_data_fen, extra_voice_fen
@@ -224,6 +224,12 @@ async def _upsert_subscriber(conn: AsyncConnection, sub: DemoSubscriber, now: dt
     wanted = {**profile, **account} if reset else profile
     if _differs(existing, wanted):
         await conn.execute(update(subscribers).where(subscribers.c.phone == sub.phone).values(updated_at=now, **wanted))
+    if reset and existing.pending_plan_code is not None:
+        await conn.execute(
+            update(plan_changes)
+            .where(plan_changes.c.phone == sub.phone, plan_changes.c.status == "scheduled")
+            .values(status="cancelled")
+        )
 
 
 async def _seed_usage(conn: AsyncConnection, sub: DemoSubscriber, this_month: str, reset: bool) -> None:
