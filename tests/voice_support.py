@@ -63,3 +63,47 @@ def silent_amr(seconds: float) -> bytes:
         out.setframerate(8000)
         out.writeframes(b"\0\0" * int(8000 * seconds))
     return to_wechat_amr(buffer.getvalue(), "wav")
+
+
+class MediaStandIn:
+    """A loopback stand-in for WeChat's /cgi-bin/media/get: serves registered notes or JSON errors."""
+
+    def __init__(self) -> None:
+        from aiohttp import web
+
+        self.media: dict[str, bytes] = {}
+        self.calls: list[str] = []
+        self.app = web.Application()
+        self.app.router.add_get("/cgi-bin/media/get", self._media_get)
+
+    def register(self, media_id: str, data: bytes) -> str:
+        self.media[media_id] = data
+        return media_id
+
+    async def _media_get(self, request):  # type: ignore[no-untyped-def]
+        from aiohttp import web
+
+        media_id = request.query.get("media_id", "")
+        self.calls.append(media_id)
+        data = self.media.get(media_id)
+        if data is None:
+            return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})  # HTTP 200, like WeChat
+        return web.Response(body=data, content_type="audio/amr")
+
+
+async def static_token() -> str:
+    return "test-access-token"
+
+
+def voice_message(openid: str, media_id: str, recognition: str | None = None, msg_id: int = 1):  # type: ignore[no-untyped-def]
+    from bot.messages import InboundMessage
+
+    return InboundMessage(
+        openid=openid,
+        msg_key=f"{openid}:{msg_id}",
+        msg_type="voice",
+        create_time=1_700_000_000,
+        media_id=media_id,
+        audio_format="amr",
+        recognition=recognition,
+    )

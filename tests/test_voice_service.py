@@ -1,0 +1,96 @@
+"""The transcriber without a model: stored copy kept, WeChat's Recognition used, errors typed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voice.config import VoiceSettings
+from voice.service import Transcriber, build_transcriber
+from voice_support import REAL_DIR, MediaStandIn, require_speech, static_token, voice_message
+
+
+@pytest.fixture
+async def no_model_transcriber(
+    engine: AsyncEngine, aiohttp_server, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> AsyncIterator[tuple[Transcriber, MediaStandIn]]:
+    standin = MediaStandIn()
+    server = await aiohttp_server(standin.app)
+    settings = VoiceSettings(model_path=tmp_path / "no-such-model", workers=2, media_dir=tmp_path / "media")
+    async with aiohttp.ClientSession() as session:
+        transcriber = build_transcriber(
+            engine=engine, session=session, token_provider=static_token,
+            api_base=str(server.make_url("")), settings=settings,
+        )  # fmt: skip
+        await transcriber.start()
+        yield transcriber, standin
+        await transcriber.close()
+
+
+async def test_health_says_no_model_with_the_path(no_model_transcriber, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    transcriber, _ = no_model_transcriber
+    health = transcriber.health()
+    assert health["asr"] == "no_model"
+    assert health["model"] == str(tmp_path / "no-such-model")
+    assert "no model at" in health["reason"]
+
+
+async def test_no_model_no_recognition_keeps_the_audio_for_a_person(no_model_transcriber) -> None:  # type: ignore[no-untyped-def]
+    require_speech()
+    transcriber, standin = no_model_transcriber
+    audio = (REAL_DIR / "firered_IT0011W0001.amr").read_bytes()
+    standin.register("MEDIA-NM-1", audio)
+
+    transcript = await transcriber.transcribe(voice_message("o-nm-1", "MEDIA-NM-1"))
+
+    assert (transcript.text, transcript.source, transcript.error) == (None, "none", "no_model")
+    assert transcript.audio_id is not None
+    assert transcript.duration_s == pytest.approx(1.98)
+    stored = await transcriber.store.get(transcript.audio_id)
+    assert stored is not None and stored.openid == "o-nm-1"
+    assert stored.sha256 == hashlib.sha256(audio).hexdigest()
+    assert await transcriber.store.read_audio(stored) == audio
+    assert (stored.source, stored.error) == ("none", "no_model")
+
+
+async def test_no_model_uses_wechat_recognition(no_model_transcriber) -> None:  # type: ignore[no-untyped-def]
+    require_speech()
+    transcriber, standin = no_model_transcriber
+    standin.register("MEDIA-NM-2", (REAL_DIR / "firered_IT0011W0001.amr").read_bytes())
+
+    transcript = await transcriber.transcribe(voice_message("o-nm-2", "MEDIA-NM-2", recognition="查询话费余额！"))
+
+    assert (transcript.text, transcript.source, transcript.error, transcript.confidence) == (
+        "查询话费余额！", "wechat", None, None,
+    )
+    assert transcript.audio_id is not None  # the audio is kept all the same
+
+
+async def test_media_json_error_is_reported_and_recorded(no_model_transcriber) -> None:  # type: ignore[no-untyped-def]
+    transcriber, standin = no_model_transcriber
+
+    transcript = await transcriber.transcribe(voice_message("o-nm-3", "MEDIA-EXPIRED"))
+
+    assert transcript.text is None and transcript.audio_id is None
+    assert transcript.error == "media_error: 40007 invalid media_id"
+    row = await transcriber.store.find_by_media_id("MEDIA-EXPIRED")
+    assert row is not None and not row.has_audio and row.error == transcript.error
+    assert standin.calls == ["MEDIA-EXPIRED"]
+
+    with_recognition = await transcriber.transcribe(voice_message("o-nm-3", "MEDIA-EXPIRED", "我要充值", msg_id=2))
+    assert (with_recognition.text, with_recognition.source) == ("我要充值", "wechat")
+
+
+async def test_redelivered_push_is_answered_from_the_stored_row(no_model_transcriber) -> None:  # type: ignore[no-untyped-def]
+    require_speech()
+    transcriber, standin = no_model_transcriber
+    standin.register("MEDIA-NM-4", (REAL_DIR / "firered_IT0011W0001.amr").read_bytes())
+    first = await transcriber.transcribe(voice_message("o-nm-4", "MEDIA-NM-4"))
+    second = await transcriber.transcribe(voice_message("o-nm-4", "MEDIA-NM-4"))
+    assert second == first
+    assert standin.calls == ["MEDIA-NM-4"]  # downloaded once
