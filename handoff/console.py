@@ -53,62 +53,87 @@ def setup_console(
     service_factory: Callable[[web.Application], HandoffService] | None = None,
     *,
     background: bool = True,
-) -> web.Application:
-    """Mount the console under /agent. The service is built at start-up from the gateway's
-    resources (`create_handoff_service(app)` unless a factory is given). `background=False`
-    leaves out the periodic sweep (tests drive it themselves)."""
-    console = web.Application(middlewares=[_security_headers])
-    console[CONSOLE_SOCKETS] = set()
-    console.cleanup_ctx.append(_lifecycle(app, service_factory or create_handoff_service, background))
-    _add_routes(console)
-    app.add_subapp(COOKIE_PATH, console)
-    return console
+) -> None:
+    """Add the console's routes under /agent to the gateway's app (call it in the app factory,
+    after the gateway registered its own cleanup context).
+
+    At start-up the console uses the HandoffService the gateway built for its hooks, found
+    among the app's values; failing that it builds one with `create_handoff_service` from the
+    gateway's AppContext. `background=False` leaves out the periodic sweep (tests drive it).
+    Routes are added to the app itself rather than a sub-app: with the pinned aiohttp 3.9 and
+    yarl 1.18, sub-app prefix resolution fails on a Host header that carries a port.
+    """
+    app[CONSOLE_SOCKETS] = set()
+    app.cleanup_ctx.append(_lifecycle(service_factory, background))
+    _add_routes(app)
 
 
-def _lifecycle(parent: web.Application, factory: Callable[[web.Application], HandoffService], background: bool):
-    async def context(console: web.Application) -> AsyncIterator[None]:
-        service = factory(parent)
-        console[CONSOLE_SERVICE] = service
-        tasks = [asyncio.create_task(_relay_events(console), name="handoff-console-relay")]
+def _lifecycle(factory: Callable[[web.Application], HandoffService] | None, background: bool):  # type: ignore[no-untyped-def]
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        if factory is not None:
+            service, owned = factory(app), True
+        else:
+            service, owned = _gateway_service(app)
+        app[CONSOLE_SERVICE] = service
+        relay = asyncio.create_task(_relay_events(app), name="handoff-console-relay")
         if background:
-            tasks.append(asyncio.create_task(service.run_sweeper(), name="handoff-sweeper"))
+            await service.start()
         yield
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-        for socket in list(console[CONSOLE_SOCKETS]):
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        for socket in list(app[CONSOLE_SOCKETS]):
             await socket.close(code=1001, message=b"server shutdown")
-        await service.aclose()
+        if owned:
+            await service.close()
 
     return context
 
 
-def _add_routes(console: web.Application) -> None:
-    r = console.router
-    r.add_get("/login", login_page)
-    r.add_post("/login", login_submit)
-    r.add_post("/logout", logout)
-    r.add_get("/", dashboard)
-    r.add_get("/partials/queue", partial_queue)
-    r.add_get("/partials/mine", partial_mine)
-    r.add_get("/partials/due", partial_due)
-    r.add_get("/partials/supervisor", partial_supervisor)
-    r.add_post("/status", set_status)
-    r.add_get("/chats/{chat_id:\\d+}", chat_page)
-    r.add_get("/chats/{chat_id:\\d+}/head", partial_chat_head)
-    r.add_get("/chats/{chat_id:\\d+}/transcript", partial_transcript)
-    r.add_post("/chats/{chat_id:\\d+}/{action:take|reply|transfer|handback|close|callback|green-channel}", chat_action)
-    r.add_get("/tasks", tasks_page)
-    r.add_post("/tasks/{task_id:\\d+}/outcome", task_outcome)
-    r.add_post("/tasks/{task_id:\\d+}/reveal", task_reveal)
-    r.add_get("/supervisor", supervisor_page)
-    r.add_get("/audio/{audio_id:\\d+}", audio)
-    r.add_get("/ws", websocket)
-    r.add_static("/static", STATIC_DIR, append_version=False)
+def _gateway_service(parent: web.Application) -> tuple[HandoffService, bool]:
+    """(service, built here?): the gateway's own service when it has one."""
+    values = [value for key, value in parent.items() if key is not CONSOLE_SERVICE]
+    for value in values:
+        if isinstance(value, HandoffService):
+            return value, False
+        if isinstance(getattr(value, "handoff", None), HandoffService):
+            return value.handoff, False
+    for value in values:
+        context = getattr(value, "context", None)
+        if context is not None and getattr(context, "engine", None) is not None:
+            return create_handoff_service(context), True
+    return create_handoff_service(parent), True
+
+
+def _add_routes(app: web.Application) -> None:
+    routes: list[tuple[str, str, Handler]] = [
+        ("GET", "/login", login_page),
+        ("POST", "/login", login_submit),
+        ("POST", "/logout", logout),
+        ("GET", "", _to_dashboard),
+        ("GET", "/", dashboard),
+        ("GET", "/partials/queue", partial_queue),
+        ("GET", "/partials/mine", partial_mine),
+        ("GET", "/partials/due", partial_due),
+        ("GET", "/partials/supervisor", partial_supervisor),
+        ("POST", "/status", set_status),
+        ("GET", "/chats/{chat_id:\\d+}", chat_page),
+        ("GET", "/chats/{chat_id:\\d+}/head", partial_chat_head),
+        ("GET", "/chats/{chat_id:\\d+}/transcript", partial_transcript),
+        ("POST", "/chats/{chat_id:\\d+}/{action:take|reply|transfer|handback|close|callback|green-channel}", chat_action),
+        ("GET", "/tasks", tasks_page),
+        ("POST", "/tasks/{task_id:\\d+}/outcome", task_outcome),
+        ("POST", "/tasks/{task_id:\\d+}/reveal", task_reveal),
+        ("GET", "/supervisor", supervisor_page),
+        ("GET", "/audio/{audio_id:\\d+}", audio),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, COOKIE_PATH + path, _with_security_headers(handler))
+    app.router.add_get(f"{COOKIE_PATH}/ws", websocket)
+    app.router.add_static(f"{COOKIE_PATH}/static", STATIC_DIR, append_version=False)
+
+
+async def _to_dashboard(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound(f"{COOKIE_PATH}/")
 
 
 # ---- security ----------------------------------------------------------------------------
@@ -119,17 +144,27 @@ CSP = (
 )
 
 
-@web.middleware
-async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    if not isinstance(response, web.WebSocketResponse):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if not request.path.startswith(f"{COOKIE_PATH}/static"):
-            response.headers.setdefault("Cache-Control", "no-store")
-    return response
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def _with_security_headers(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # redirects and errors are responses too
+            exc.headers.update({k: v for k, v in SECURITY_HEADERS.items() if k not in exc.headers})
+            raise
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return wrapped
 
 
 def _service(request: web.Request) -> HandoffService:
@@ -222,8 +257,12 @@ def _read_flash(request: web.Request) -> Html:
     return views.flash("error" if data.get("k") == "error" else "ok", str(data.get("t", "")))
 
 
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
 def _redirect(request: web.Request, location: str, kind: str | None = None, text: str | None = None) -> web.Response:
-    response = web.HTTPSeeOther(location)
+    response = _see_other(location)
     if kind and text:
         _set_cookie(request, response, FLASH_COOKIE, _flash_value(request, kind, text), max_age=60)
     return response
@@ -286,7 +325,7 @@ async def login_submit(request: web.Request) -> web.Response:
     now = service.clock()
     expires = now + dt.timedelta(hours=service.settings.session_hours)
     await service.store.create_session(auth.token_digest(_secret(request), token), agent.id, now, expires)
-    response = web.HTTPSeeOther(f"{COOKIE_PATH}/")
+    response = _see_other(f"{COOKIE_PATH}/")
     _set_cookie(request, response, SESSION_COOKIE, token, max_age=service.settings.session_hours * 3600)
     _clear_cookie(response, LOGIN_COOKIE)
     return response
@@ -298,7 +337,7 @@ async def logout(request: web.Request, session: Session) -> web.Response:
     token = request.cookies[SESSION_COOKIE]
     await service.store.revoke_session(auth.token_digest(_secret(request), token), service.clock())
     await service.set_ready(session.agent, False)
-    response = web.HTTPSeeOther(f"{COOKIE_PATH}/login")
+    response = _see_other(f"{COOKIE_PATH}/login")
     _clear_cookie(response, SESSION_COOKIE)
     return response
 
@@ -448,7 +487,7 @@ async def chat_action(request: web.Request, session: Session) -> web.Response:
             await service.hand_back(chat_id, session.agent)
             return _redirect(request, f"{COOKIE_PATH}/", "ok", "已转回智能助手。")
         if action == "close":
-            await service.close(chat_id, session.agent)
+            await service.close_chat(chat_id, session.agent)
             return _redirect(request, f"{COOKIE_PATH}/", "ok", "会话已结束。")
         if action == "callback":
             task = await service.create_callback(chat_id, session.agent, str(form.get("note", "")))

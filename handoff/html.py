@@ -31,7 +31,7 @@ def join(parts: Iterable[object], sep: str = "") -> Html:
     return Html(sep.join(esc(part) for part in parts))
 
 
-def tag(name: str, content: object = "", **attributes: object) -> Html:
+def tag(name: str, content: object = "", /, **attributes: object) -> Html:
     """<name attr="...">content</name>; attributes with None/False are left out, True is bare."""
     rendered = []
     for key, value in attributes.items():
@@ -42,7 +42,7 @@ def tag(name: str, content: object = "", **attributes: object) -> Html:
     return Html(f"<{name}{''.join(rendered)}>{esc(content)}</{name}>")
 
 
-def void(name: str, **attributes: object) -> Html:
+def void(name: str, /, **attributes: object) -> Html:
     """A void element such as <input> or <img>."""
     return Html(tag(name, **attributes)[: -len(f"</{name}>")])
 
@@ -52,6 +52,6 @@ def _template(name: str) -> string.Template:
     return string.Template((TEMPLATE_DIR / name).read_text(encoding="utf-8"))
 
 
-def render(name: str, **values: object) -> Html:
+def render(template: str, /, **values: object) -> Html:
     escaped = {key: esc(value) for key, value in values.items()}
-    return Html(_template(name).substitute(escaped))
+    return Html(_template(template).substitute(escaped))

@@ -113,10 +113,24 @@ class HandoffService:
         self.history = history
         self.voice_store = voice_store
         self.clock = clock
+        self._sweeper: asyncio.Task[None] | None = None
 
-    async def aclose(self) -> None:
+    async def start(self) -> None:
+        """Start the periodic sweep (call-back promises, Rasa resume retries, assignment).
+        Idempotent: the gateway and the console may both call it."""
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self.run_sweeper(), name="handoff-sweeper")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         if self.history is not None:
             await self.history.aclose()
+
+    async def aclose(self) -> None:
+        await self.close()
 
     # ==== the gateway's hooks ================================================================
 
@@ -251,7 +265,7 @@ class HandoffService:
         farewell = texts.HANDED_BACK_ELDER if chat.is_elder else texts.HANDED_BACK
         return await self._end_chat(chat, "handed_back", actor=agent.name, farewell=farewell)
 
-    async def close(self, chat_id: int, agent: Agent) -> Chat:
+    async def close_chat(self, chat_id: int, agent: Agent) -> Chat:
         chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
         farewell = texts.CLOSED_ELDER if chat.is_elder else texts.CLOSED
         return await self._end_chat(chat, "closed", actor=agent.name, farewell=farewell)

@@ -76,6 +76,7 @@ def build_service(
     clock: Clock,
     rasa: object | None = None,
     history: RasaHistory | None = None,
+    voice_store: object | None = None,
     **env: str,
 ) -> HandoffService:
     config = settings(**env)
@@ -91,6 +92,7 @@ def build_service(
         outbox=Outbox(engine, window),
         window=window,
         history=history,
+        voice_store=voice_store,
         clock=clock,
     )
 

@@ -212,7 +212,7 @@ async def test_failed_resume_is_retried_by_the_sweep(service, store, rasa):
     chat = await store.open_chat_for(openid)
     await service.take(chat.id, agent)
     rasa.fail = True
-    await service.close(chat.id, agent)
+    await service.close_chat(chat.id, agent)
     assert (await store.chat(chat.id)).bot_paused  # Rasa could not be told
     rasa.fail = False
     await service.sweep()

@@ -1,0 +1,280 @@
+"""The agent console over HTTP (aiohttp test server, real PostgreSQL and Redis): log-in and
+sessions, CSRF, roles, the queue and chat pages, WeChat limits in the page, call-back tasks,
+the WebSocket presence and live events, voice playback, escaping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from sqlalchemy import select
+
+from handoff.console import setup_console
+from handoff.live import ConsoleEvent
+from handoff.models import ho_audit_log
+from handoff.store import HandoffStore
+from voice.store import VoiceStore
+
+from handoff_support import (
+    ELDER_70,
+    MORNING,
+    PASSWORD,
+    Clock,
+    add_agent,
+    bind,
+    build_service,
+    clean_handoff_tables,
+    new_openid,
+    record_inbound,
+    text_message,
+)
+
+SPEECH = Path(__file__).resolve().parents[2] / "shared" / "speech" / "real"
+
+
+@pytest.fixture
+async def console(seeded_engine, redis, aiohttp_client, tmp_path):
+    await clean_handoff_tables(seeded_engine)
+    clock = Clock(MORNING)
+    service = build_service(seeded_engine, redis, clock, voice_store=VoiceStore(seeded_engine, tmp_path / "media"))
+    app = web.Application()
+    setup_console(app, lambda _parent: service, background=False)
+    client = await aiohttp_client(app)
+    return client, service
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'data-csrf="([0-9a-f]+)"', html)
+    assert match, "page carries no CSRF token"
+    return match.group(1)
+
+
+async def login(client, name: str, password: str = PASSWORD) -> str:
+    """Log in through the form; returns the CSRF token of the dashboard."""
+    page = await client.get("/agent/login")
+    nonce = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)
+    response = await client.post("/agent/login", data={"csrf": nonce, "name": name, "password": password},
+                                 allow_redirects=False)
+    assert response.status == 303, await response.text()
+    dashboard = await client.get("/agent/")
+    assert dashboard.status == 200
+    return csrf_of(await dashboard.text())
+
+
+async def post(client, path: str, csrf: str, **data: str):
+    return await client.post(path, data={"csrf": csrf, **data})
+
+
+# ---- log-in, sessions, CSRF, roles ------------------------------------------------------------
+
+
+async def test_login_sets_a_hardened_session_cookie_and_logout_ends_it(console):
+    client, service = console
+    await add_agent(service.store, "张强")
+    page = await client.get("/agent/login")
+    nonce = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)
+
+    response = await client.post("/agent/login", data={"csrf": nonce, "name": "张强", "password": PASSWORD},
+                                 allow_redirects=False)
+
+    assert response.status == 303 and response.headers["Location"] == "/agent/"
+    cookie = next(h for h in response.headers.getall("Set-Cookie") if h.startswith("ho_session="))
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/agent" in cookie
+    dashboard = await client.get("/agent/")
+    assert "张强" in await dashboard.text()
+    assert "script-src 'self'" in dashboard.headers["Content-Security-Policy"]
+
+    csrf = csrf_of(await dashboard.text())
+    await post(client, "/agent/logout", csrf)
+    after = await client.get("/agent/", allow_redirects=False)
+    assert after.status == 302 and after.headers["Location"] == "/agent/login"
+
+
+async def test_wrong_password_missing_nonce_and_lockout(console):
+    client, service = console
+    await add_agent(service.store, "张强")
+    no_nonce = await client.post("/agent/login", data={"name": "张强", "password": PASSWORD})
+    assert no_nonce.status == 403
+    page = await (await client.get("/agent/login")).text()
+    for _ in range(5):
+        nonce = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        wrong = await client.post("/agent/login", data={"csrf": nonce, "name": "张强", "password": "nope-nope"})
+        page = await wrong.text()
+        assert wrong.status == 401 and "用户名或密码不对" in page
+    nonce = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    locked = await client.post("/agent/login", data={"csrf": nonce, "name": "张强", "password": PASSWORD})
+    assert locked.status == 429 and "15分钟" in await locked.text()
+
+
+async def test_actions_need_the_csrf_token(console):
+    client, service = console
+    agent = await add_agent(service.store, "张强")
+    csrf = await login(client, "张强")
+    refused = await client.post("/agent/status", data={"ready": "1"})
+    assert refused.status == 403
+    assert not (await service.store.agent(agent.id)).ready
+    accepted = await post(client, "/agent/status", csrf, ready="1")
+    assert accepted.status == 200 and "已开始接单" in await accepted.text()
+    assert (await service.store.agent(agent.id)).ready
+
+
+async def test_anonymous_requests_are_sent_to_login(console):
+    client, _ = console
+    page = await client.get("/agent/chats/1", allow_redirects=False)
+    assert page.status == 302
+    fragment = await client.get("/agent/partials/queue", headers={"X-Requested-With": "fetch"})
+    assert fragment.status == 401
+
+
+async def test_only_supervisors_see_the_supervisor_view(console):
+    client, service = console
+    await add_agent(service.store, "张强")
+    await add_agent(service.store, "李主管", role="supervisor")
+    await login(client, "张强")
+    assert (await client.get("/agent/supervisor")).status == 403
+    client.session.cookie_jar.clear()
+    await login(client, "李主管")
+    page = await client.get("/agent/supervisor")
+    text = await page.text()
+    assert page.status == 200 and "主管视图" in text and "24小时内答复" in text and "回电已超时" in text
+
+
+# ---- the chat: queue, take, transcript, WeChat limits ------------------------------------------
+
+
+async def test_agent_takes_an_elderly_chat_and_the_sixth_reply_is_refused_on_the_page(console, seeded_engine):
+    client, service = console
+    agent = await add_agent(service.store, "王芳", ("elder",))
+    await service.live.heartbeat(agent.id, "page")
+    openid = new_openid("elder")
+    await bind(seeded_engine, openid, ELDER_70)
+    await service.request_handoff(openid, "cannot_cope", "general", "用户说：我不会用")
+    chat = await service.store.open_chat_for(openid)
+    message = text_message(openid, "<script>alert(1)</script>帮我看看话费")
+    await record_inbound(seeded_engine, message)
+    await service.on_subscriber_message(message, message.content, None)
+
+    csrf = await login(client, "王芳")
+    dashboard = await (await client.get("/agent/")).text()
+    row = re.search(rf'<tr class="elder" data-chat-row="{chat.id}">(.*?)</tr>', dashboard, re.S)
+    assert row and "年长客户专席" in row.group(1) and "长者" in row.group(1) and "表示不会用" in row.group(1)
+
+    taken = await post(client, f"/agent/chats/{chat.id}/take", csrf)
+    page = await taken.text()
+    assert "已接入" in page and "本轮还可发 5 条" in page and "70岁" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;帮我看看话费" in page and "<script>alert(1)" not in page
+
+    for n in range(1, 6):
+        sent = await post(client, f"/agent/chats/{chat.id}/reply", csrf, text=f"第{n}条")
+        assert "flash error" not in await sent.text()
+    sixth = await post(client, f"/agent/chats/{chat.id}/reply", csrf, text="第6条")
+    body = await sixth.text()
+    assert 'class="flash error"' in body and "最多回复5条" in body
+    assert "本轮5条回复已用完" in body
+    assert re.search(r'class="msg agent refused".*?第6条.*?最多回复5条', body, re.S)
+
+    handed = await post(client, f"/agent/chats/{chat.id}/handback", csrf)
+    assert "已转回智能助手" in await handed.text()
+    assert not await service.is_with_human(openid)
+
+
+async def test_closed_window_is_shown_and_a_callback_task_can_be_created(console):
+    client, service = console
+    agent = await add_agent(service.store, "张强")
+    await service.live.heartbeat(agent.id, "page")
+    openid = new_openid()
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await service.store.open_chat_for(openid)
+    csrf = await login(client, "张强")
+    page = await (await post(client, f"/agent/chats/{chat.id}/take", csrf)).text()
+    assert "微信48小时窗口已关闭" in page and "窗口已关闭，创建回电任务" in page
+    created = await (await post(client, f"/agent/chats/{chat.id}/callback", csrf)).text()
+    assert "已创建回电任务" in created
+    assert [t.kind for t in await service.store.open_tasks()] == ["callback"]
+
+
+async def test_callback_tasks_show_until_an_outcome_is_recorded(console, seeded_engine):
+    client, service = console
+    await add_agent(service.store, "张强")
+    openid = new_openid("elder")
+    await bind(seeded_engine, openid, ELDER_70)
+    await service.request_handoff(openid, "request_human", "elder", None)  # nobody online: call-back
+    csrf = await login(client, "张强")
+    tasks = await (await client.get("/agent/tasks")).text()
+    (task,) = await service.store.open_tasks()
+    assert f'data-task="{task.id}"' in tasks and "138****0019" in tasks and ELDER_70 not in tasks
+
+    revealed = await (await post(client, f"/agent/tasks/{task.id}/reveal", csrf)).text()
+    assert ELDER_70 in revealed
+    async with seeded_engine.connect() as conn:
+        actions = (await conn.execute(select(ho_audit_log.c.actor, ho_audit_log.c.action))).all()
+    assert ("张强", "reveal_phone") in actions
+
+    no_answer = await (await post(client, f"/agent/tasks/{task.id}/outcome", csrf, outcome="no_answer")).text()
+    assert "未接通" in no_answer and (await service.store.task(task.id)).is_open
+    done = await (await post(client, f"/agent/tasks/{task.id}/outcome", csrf, outcome="reached", note="已教会查话费")).text()
+    assert "已记录处理结果" in done and not (await service.store.task(task.id)).is_open
+    assert f'data-task="{task.id}"' not in done
+
+
+# ---- live: presence and events over the WebSocket ----------------------------------------------
+
+
+async def test_websocket_marks_presence_and_relays_events(console):
+    client, service = console
+    agent = await add_agent(service.store, "张强")
+    await login(client, "张强")
+    socket = await client.ws_connect("/agent/ws")
+    try:
+        for _ in range(50):
+            if agent.id in await service.live.online_agent_ids():
+                break
+            await asyncio.sleep(0.05)
+        assert agent.id in await service.live.online_agent_ids()
+        await asyncio.sleep(0.2)  # the relay subscribes to Redis
+        await service.live.publish(ConsoleEvent("message", chat_id=99))
+        received = None
+        for _ in range(5):
+            msg = await socket.receive(timeout=3)
+            data = json.loads(msg.data)
+            if data["kind"] == "message":
+                received = data
+                break
+        assert received == {"kind": "message", "chat_id": 99, "agent_id": None}
+    finally:
+        await socket.close()
+    for _ in range(50):
+        if agent.id not in await service.live.online_agent_ids():
+            break
+        await asyncio.sleep(0.05)
+    assert agent.id not in await service.live.online_agent_ids()
+
+
+async def test_websocket_without_a_session_is_closed(console):
+    client, _ = console
+    socket = await client.ws_connect("/agent/ws")
+    msg = await socket.receive(timeout=3)
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and socket.close_code == 4401
+
+
+# ---- voice notes are playable ------------------------------------------------------------------
+
+
+async def test_a_stored_voice_note_plays_as_wav(console, seeded_engine):
+    client, service = console
+    await add_agent(service.store, "张强")
+    clip = sorted(SPEECH.glob("*.amr"))[0]
+    stored = await service.voice_store.save_audio(
+        openid="o_voice", media_id="media-1", audio_format="amr", data=clip.read_bytes(), duration_s=None
+    )
+    await login(client, "张强")
+    response = await client.get(f"/agent/audio/{stored.id}")
+    body = await response.read()
+    assert response.status == 200 and response.content_type == "audio/wav"
+    assert body[:4] == b"RIFF" and body[8:12] == b"WAVE" and len(body) > 16000
+    assert (await client.get("/agent/audio/999999")).status == 404
