@@ -30,8 +30,8 @@ def load_references(directory: Path) -> list[Reference]:
         for row in csv.reader(handle, delimiter="\t"):
             if not row or row[0] == "filename":
                 continue
-            if len(row) == 1:  # one tsv row uses a space after the file name
-                row = row[0].split(" ", 1)
+            if len(row) == 1:  # one row of the shared file is separated by spaces, not tabs
+                row = row[0].split(" ", 3)
             name, text = row[0].strip(), row[1].strip()
             kind = row[3].strip() if len(row) > 3 else "reference"
             references.append(Reference(path=directory / name, text=text, label_kind=kind))
@@ -67,6 +67,8 @@ def is_chinese_model(path: Path) -> bool:
     """Whether the model directory looks like a Chinese one (name or README), without loading it."""
     if not path.is_dir():
         return False
+    if os.environ.get("VOSK_MODEL_LANG", "").lower() in {"zh", "cn", "chinese"}:
+        return True
     name = path.name.lower()
     if any(tag in name for tag in ("-cn", "_cn", "-zh", "_zh", "chinese", "mandarin")):
         return True
@@ -74,4 +76,4 @@ def is_chinese_model(path: Path) -> bool:
     if readme.is_file():
         text = readme.read_text(encoding="utf-8", errors="replace").lower()
         return "chinese" in text or "mandarin" in text
-    return os.environ.get("VOSK_MODEL_LANG", "").lower() in {"zh", "cn", "chinese"}
+    return False
