@@ -10,6 +10,7 @@ from handoff.config import ServiceHours
 
 # A promise that would leave the desk less than this before closing goes to the next day.
 MIN_TIME_BEFORE_CLOSING = dt.timedelta(minutes=60)
+FOLLOW_UP_EARLIEST = dt.time(10, 0)
 
 
 def _local_day_bounds(day: dt.date, hours: ServiceHours, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
@@ -49,10 +50,13 @@ def callback_due(now: dt.datetime, hours: ServiceHours, tz: ZoneInfo, promise_ho
 
 
 def follow_up_due(now: dt.datetime, hours: ServiceHours, tz: ZoneInfo, promise_hours: int) -> dt.datetime:
-    """次日回访: the next day, `promise_hours` after the desk opens."""
+    """次日回访: the next day, `promise_hours` after the desk opens (never before 10:00, so a
+    round-the-clock desk does not plan to ring an elderly person in the small hours)."""
     local = now.astimezone(tz)
-    next_opening, next_closing = _local_day_bounds(local.date() + dt.timedelta(days=1), hours, tz)
-    return min(_ceil_to_hour(next_opening + promise_hours * dt.timedelta(hours=1)), next_closing)
+    day = local.date() + dt.timedelta(days=1)
+    next_opening, next_closing = _local_day_bounds(day, hours, tz)
+    earliest = dt.datetime.combine(day, FOLLOW_UP_EARLIEST, tzinfo=tz)
+    return min(max(_ceil_to_hour(next_opening + promise_hours * dt.timedelta(hours=1)), earliest), next_closing)
 
 
 def describe_deadline(due: dt.datetime, now: dt.datetime, tz: ZoneInfo) -> str:

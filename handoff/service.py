@@ -423,12 +423,8 @@ class HandoffService:
             log.warning("customer-service window state unavailable: %s", exc)
             return WindowView(open=False, seconds_left=0, messages_left=0, known=False)
         expires_at = getattr(state, "expires_at", None)
-        seconds_left = 0
-        if expires_at is not None:
-            if isinstance(expires_at, (int, float)):
-                seconds_left = int(expires_at - self.clock().timestamp())
-            else:
-                seconds_left = int((expires_at - self.clock()).total_seconds())
+        # the gateway's window runs on wall-clock time, whatever clock this service was given
+        seconds_left = int((expires_at - utc_now()).total_seconds()) if expires_at is not None else 0
         return WindowView(
             open=bool(getattr(state, "open", False)),
             seconds_left=max(0, seconds_left),

@@ -159,6 +159,7 @@ def test_follow_up_is_next_day_and_opening_hours_are_checked():
 def test_round_the_clock_desk_and_bad_settings():
     always = ServiceHours.parse("00:00-24:00")
     assert hours.is_open(local(23, 59), always, TZ)
+    assert hours.follow_up_due(local(23, 0), always, TZ, 2) == local(10, day=24)  # not at 02:00
     assert hours.describe_deadline(local(0, 0, day=24), local(22, 30), TZ) == "今天24点"
     for bad in ("8-20", "20:00-08:00", "08:00-25:00", "x"):
         with pytest.raises(ConfigError):
