@@ -28,7 +28,7 @@ from voice.recognizer import (
     mean_confidence,
     parse_vosk_result,
 )
-from voice.service import build_transcriber
+from voice.service import create_transcriber
 from voice_support import REAL_DIR, MediaStandIn, korean_model_path, require_speech, silent_amr, static_token, voice_message
 
 
@@ -136,7 +136,7 @@ async def ko_transcriber(ko_pool: AsrPool, engine: AsyncEngine, aiohttp_server, 
     settings = VoiceSettings(model_path=Path(ko_pool.spec.model_path), workers=1, media_dir=tmp_path / "media",
                              min_confidence=0.0)  # fmt: skip
     async with aiohttp.ClientSession() as session:
-        transcriber = build_transcriber(
+        transcriber = create_transcriber(
             engine=engine, session=session, token_provider=static_token,
             api_base=str(server.make_url("")), settings=settings, pool=ko_pool,
         )  # fmt: skip

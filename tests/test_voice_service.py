@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voice.config import VoiceSettings
-from voice.service import Transcriber, build_transcriber
+from voice.service import Transcriber, create_transcriber
 from voice_support import REAL_DIR, MediaStandIn, require_speech, static_token, voice_message
 
 
@@ -23,7 +23,7 @@ async def no_model_transcriber(
     server = await aiohttp_server(standin.app)
     settings = VoiceSettings(model_path=tmp_path / "no-such-model", workers=2, media_dir=tmp_path / "media")
     async with aiohttp.ClientSession() as session:
-        transcriber = build_transcriber(
+        transcriber = create_transcriber(
             engine=engine, session=session, token_provider=static_token,
             api_base=str(server.make_url("")), settings=settings,
         )  # fmt: skip

@@ -16,9 +16,10 @@ import logging
 from typing import Any
 
 import aiohttp
+import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.hooks import AppContext, Transcript
+from bot.hooks import Transcript
 from bot.messages import InboundMessage
 from voice.config import VoiceSettings
 from voice.decode import probe_duration
@@ -164,24 +165,13 @@ def _from_stored(stored: StoredAudio) -> Transcript:
     )
 
 
-def create_transcriber(context: AppContext, *, settings: VoiceSettings | None = None) -> Transcriber:
-    """The gateway's transcriber; the app calls `await start()` at start-up and `await close()` at shutdown."""
-    return build_transcriber(
-        engine=context.engine,
-        session=context.http,
-        token_provider=context.tokens.get,
-        token_invalidator=context.tokens.invalidate,
-        api_base=context.settings.api_base,
-        settings=settings,
-    )
-
-
-def create_voice_policy(context: AppContext, settings: VoiceSettings | None = None) -> VoicePolicy:
+def create_voice_policy(redis: aioredis.Redis, settings: VoiceSettings | None = None) -> VoicePolicy:
+    """The reply policy the gateway applies to every transcript (voice/policy.py)."""
     settings = settings or VoiceSettings.from_env()
-    return VoicePolicy(context.redis, min_confidence=settings.min_confidence, memory_seconds=settings.lowconf_ttl_seconds)
+    return VoicePolicy(redis, min_confidence=settings.min_confidence, memory_seconds=settings.lowconf_ttl_seconds)
 
 
-def build_transcriber(
+def create_transcriber(
     *,
     engine: AsyncEngine,
     session: aiohttp.ClientSession,
@@ -191,7 +181,10 @@ def build_transcriber(
     settings: VoiceSettings | None = None,
     pool: AsrPool | None = None,
 ) -> Transcriber:
-    """`pool` lets tests and benchmarks share one already-started pool (its owner closes it)."""
+    """The gateway's transcriber: call `await start()` at start-up (loads the model), `close()` at the end.
+
+    `pool` lets tests and benchmarks share one already-started pool (its owner closes it).
+    """
     settings = settings or VoiceSettings.from_env()
     owns_pool = pool is None
     if pool is None:
