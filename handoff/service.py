@@ -458,6 +458,10 @@ class HandoffService:
         return text
 
     async def _create_task(self, chat: Chat, kind: str, actor: str, note: str | None) -> Task:
+        # Asking again before we called back must not queue a second call: the open task stands.
+        pending = await self.store.open_task_of(chat.openid, kind)
+        if pending is not None:
+            return pending
         now = self.clock()
         settings = self.settings
         if kind == "follow_up":

@@ -484,6 +484,16 @@ class HandoffStore:
             row = (await conn.execute(select(ho_tasks).where(ho_tasks.c.id == task_id))).mappings().first()
         return _task(row) if row else None
 
+    async def open_task_of(self, openid: str, kind: str) -> Task | None:
+        query = (
+            select(ho_tasks)
+            .where(ho_tasks.c.openid == openid, ho_tasks.c.kind == kind, ho_tasks.c.done_at.is_(None))
+            .order_by(ho_tasks.c.due_at)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return _task(row) if row else None
+
     async def open_tasks(self) -> list[Task]:
         query = select(ho_tasks).where(ho_tasks.c.done_at.is_(None)).order_by(ho_tasks.c.due_at, ho_tasks.c.id)
         async with self.engine.connect() as conn:

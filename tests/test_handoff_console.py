@@ -17,7 +17,6 @@ from sqlalchemy import select
 from handoff.console import setup_console
 from handoff.live import ConsoleEvent
 from handoff.models import ho_audit_log
-from handoff.store import HandoffStore
 from voice.store import VoiceStore
 
 from handoff_support import (
@@ -278,3 +277,55 @@ async def test_a_stored_voice_note_plays_as_wav(console, seeded_engine):
     assert response.status == 200 and response.content_type == "audio/wav"
     assert body[:4] == b"RIFF" and body[8:12] == b"WAVE" and len(body) > 16000
     assert (await client.get("/agent/audio/999999")).status == 404
+
+
+# ---- supervisor figures and the command line -----------------------------------------------------
+
+
+async def test_share_answered_within_24h_counts_replies_and_finished_call_backs(console):
+    from handoff.console import answered_within_24h
+
+    client, service = console
+    clock = service.clock
+    agent = await add_agent(service.store, "张强")
+    await service.live.heartbeat(agent.id, "page")
+
+    answered_by_reply = new_openid()
+    await service.request_handoff(answered_by_reply, "request_human", "general", None)
+    chat = await service.store.open_chat_for(answered_by_reply)
+    await service.take(chat.id, agent)
+    await record_inbound(service.store.engine, text_message(answered_by_reply, "在吗"))
+    assert (await service.reply(chat.id, agent, "在的")).sent
+
+    never_answered = new_openid()
+    await service.request_handoff(never_answered, "request_human", "general", None)
+    clock.advance(hours=25)  # both requests are now older than a day
+    assert await answered_within_24h(service, clock()) == (1, 2)
+
+    await service.live.leave(agent.id, "page")
+    called_back = new_openid()
+    await service.request_handoff(called_back, "request_human", "general", None)  # nobody online
+    young_and_open = await service.store.open_task_of(called_back, "callback")
+    assert await answered_within_24h(service, clock()) == (1, 2)  # too young to count as missed
+    await service.record_task_outcome(young_and_open.id, agent, "reached", None)
+    assert await answered_within_24h(service, clock()) == (2, 3)
+
+
+def test_csbot_agent_and_callback_commands(seeded_database_url, monkeypatch, capsys):
+    import io
+
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", seeded_database_url)
+    monkeypatch.setattr("sys.stdin", io.StringIO("long-enough-password\n"))
+    name = f"命令行{new_openid()[-6:]}"
+    assert main(["agent", "add", name, "--skills", "elder,Sichuanese", "--capacity", "2", "--password-stdin"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("long-enough-password\n"))
+    assert main(["agent", "add", name, "--password-stdin"]) == 1  # exists already
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["agent", "add", name + "2", "--password-stdin"]) == 2
+    assert main(["agent", "list"]) == 0
+    assert main(["callback", "list"]) == 0
+    out = capsys.readouterr()
+    assert f"added agent {name}" in out.out and "elder,sichuanese" in out.out and "capacity 2" in out.out
+    assert "exists already" in out.err and "at least 8 characters" in out.err

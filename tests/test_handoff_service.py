@@ -122,6 +122,10 @@ async def test_no_agent_online_means_a_callback_promise_and_a_task(service, stor
     assert tasks["callback"].phone == ELDER_70 and tasks["callback"].is_elder
     assert tasks["callback"].due_at.astimezone(SHANGHAI) == dt.datetime(2027, 1, 5, 12, 0, tzinfo=SHANGHAI)
 
+    # asking again before the call keeps the one promise (same time, no second task)
+    assert await service.request_handoff(elder, "cannot_cope", "elder", None) == texts
+    assert len([t for t in await store.open_tasks() if t.openid == elder]) == 2
+
 
 async def test_outside_service_hours_promises_a_call_back_tomorrow(service, store, seeded_engine, clock):
     agent = await add_agent(store, "夜班", ("elder",))
