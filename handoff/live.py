@@ -20,6 +20,7 @@ LOGIN_FAILURES_KEY = "ho:login_fail:{name}"
 LOGIN_LOCK_S = 15 * 60
 MAX_LOGIN_FAILURES = 5
 DISPATCH_LOCK_KEY = "ho:lock:dispatch"
+OFFLINE_SINCE_KEY = "ho:offline_since:{agent_id}"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,15 @@ class LiveState:
 
     async def heartbeat(self, agent_id: int, connection_id: str, ttl_s: float = PRESENCE_TTL_S) -> None:
         await self.redis.zadd(PRESENCE_KEY, {f"{agent_id}:{connection_id}": time.time() + ttl_s})
+        await self.redis.delete(OFFLINE_SINCE_KEY.format(agent_id=agent_id))
+
+    async def offline_since(self, agent_id: int) -> float:
+        """When we first noticed this agent offline (unix s); noting it now if not yet noted.
+        Counting from the first sweep that notices (rather than from the last heartbeat) gives
+        consoles time to reconnect after a Redis or gateway restart."""
+        key = OFFLINE_SINCE_KEY.format(agent_id=agent_id)
+        await self.redis.set(key, time.time(), nx=True, ex=24 * 3600)
+        return float(await self.redis.get(key) or time.time())
 
     async def leave(self, agent_id: int, connection_id: str) -> None:
         await self.redis.zrem(PRESENCE_KEY, f"{agent_id}:{connection_id}")

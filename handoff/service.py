@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -39,6 +40,7 @@ from handoff.store import Agent, Chat, HandoffStore, Task
 log = logging.getLogger(__name__)
 
 MAX_REPLY_CHARS = 600
+OFFLINE_GRACE_S = 120.0  # an agent's console may be gone this long before their chats are re-queued
 QUOTA_REFUSAL = "未发送：微信规定用户每发一条消息，客服最多回复5条，这一轮已经用完。请等用户再发消息后继续回复。"
 WINDOW_REFUSAL = "未发送：用户超过48小时没有发消息（或已取消关注），微信不允许再发消息。可以创建回电任务。"
 NO_ANSWER_RETRY = dt.timedelta(hours=2)
@@ -114,6 +116,7 @@ class HandoffService:
         self.voice_store = voice_store
         self.clock = clock
         self._sweeper: asyncio.Task[None] | None = None
+        self.offline_grace_s = OFFLINE_GRACE_S
 
     async def start(self) -> None:
         """Start the periodic sweep (call-back promises, Rasa resume retries, assignment).
@@ -381,9 +384,25 @@ class HandoffService:
             text = await self._promise_callback(chat, "waited" if desk_open else "closed")
             await self._send_system(chat, text)
             await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("tasks", chat_id=chat.id))
+        await self._requeue_chats_of_vanished_agents(now)
         for chat in await self.store.closed_with_bot_paused():
             await self._resume_bot(chat)
         await self.dispatch()
+
+    async def _requeue_chats_of_vanished_agents(self, now: dt.datetime) -> None:
+        """Chats must not sit with an agent whose console is gone: back to the queue, keeping
+        their place (enqueued at the time of the original request)."""
+        online = await self.live.online_agent_ids()
+        for chat in await self.store.assigned_chats():
+            if chat.agent_id is None or chat.agent_id in online:
+                continue
+            since = await self.live.offline_since(chat.agent_id)
+            if time.time() - since < self.offline_grace_s:
+                continue
+            if await self.store.requeue(chat.id, chat.queue, now, enqueued_at=chat.created_at):
+                agent = await self.store.agent(chat.agent_id)
+                await self._note(chat.id, f"客服{agent.name if agent else ''}已离线，会话重新排队")
+                await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("chat", chat.id))
 
     async def run_sweeper(self) -> None:
         while True:

@@ -323,8 +323,10 @@ class HandoffStore:
             await _leave_queue(conn, chat_id, now, "transferred")
         return True
 
-    async def requeue(self, chat_id: int, queue: str, now: dt.datetime) -> bool:
-        """An open chat goes (back) to the end of a queue."""
+    async def requeue(
+        self, chat_id: int, queue: str, now: dt.datetime, enqueued_at: dt.datetime | None = None
+    ) -> bool:
+        """An open chat goes (back) into a queue: at the end, or at `enqueued_at`."""
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -340,7 +342,9 @@ class HandoffStore:
             )
             await _leave_queue(conn, chat_id, now, "transferred")
             await conn.execute(
-                insert(ho_queue_entries).values(chat_id=chat_id, queue=queue, dialect=row[0], enqueued_at=now)
+                insert(ho_queue_entries).values(
+                    chat_id=chat_id, queue=queue, dialect=row[0], enqueued_at=enqueued_at or now
+                )
             )
         return True
 

@@ -351,6 +351,29 @@ async def test_offline_agent_never_gets_a_chat(service, store):
     assert [q.chat.openid for q in await store.waiting()] == [openid]
 
 
+async def test_chats_of_an_agent_whose_console_is_gone_go_back_to_the_queue(service, store, clock):
+    agent = await add_agent(store, "张强")
+    colleague = await add_agent(store, "李四")
+    await online(service, agent, colleague)
+    first, second = new_openid(), new_openid()
+    for openid in (first, second):
+        await service.request_handoff(openid, "request_human", "general", None)
+        clock.advance(minutes=1)
+    chat = await store.open_chat_for(first)
+    await service.take(chat.id, agent)
+    await service.live.leave(agent.id, f"test-{agent.id}")  # the console closed
+
+    await service.sweep()
+    assert (await store.chat(chat.id)).agent_id == agent.id  # a grace period for reconnects
+    service.offline_grace_s = 0.0
+    await service.sweep()
+
+    back = await store.chat(chat.id)
+    assert (back.status, back.agent_id) == ("waiting", None)
+    # it keeps its place: ahead of the chat that was requested after it
+    assert [q.chat.openid for q in await store.waiting()] == [first, second]
+
+
 async def test_dialect_speaker_gets_the_sichuanese_elder(service, store, seeded_engine):
     plain = await add_agent(store, "王芳", ("elder",))
     speaker = await add_agent(store, "李川", ("elder", "sichuanese"))
