@@ -16,6 +16,7 @@ import hmac
 import io
 import json
 import logging
+import re
 import uuid
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -272,7 +273,7 @@ async def _page(request: web.Request, session: Session, title: str, content: Htm
     service = _service(request)
     open_tasks = await service.store.open_tasks()
     due = sum(1 for task in open_tasks if task.due_at <= service.clock() + dt.timedelta(hours=2))
-    body = views.page(title, content, session.agent, session.csrf, due, _read_flash(request))
+    body = views.page(title, content, session.agent, session.csrf, due, _read_flash(request), request.path)
     response = web.Response(text=body, content_type="text/html", charset="utf-8")
     if request.cookies.get(FLASH_COOKIE):
         _clear_cookie(response, FLASH_COOKIE)
@@ -348,7 +349,14 @@ async def set_status(request: web.Request, session: Session) -> web.Response:
     ready = form.get("ready") == "1"
     await _service(request).set_ready(session.agent, ready)
     text = "已开始接单：系统会自动给您分配会话。" if ready else "已暂停接单：不会再自动分配新会话。"
-    return _redirect(request, request.headers.get("Referer") or f"{COOKIE_PATH}/", "ok", text)
+    return _redirect(request, _local_path(str(form.get("next", ""))), "ok", text)
+
+
+def _local_path(candidate: str) -> str:
+    """Only our own pages are followed after an action (no open redirect)."""
+    if re.fullmatch(r"/agent/[A-Za-z0-9/_-]*", candidate) and "//" not in candidate:
+        return candidate
+    return f"{COOKIE_PATH}/"
 
 
 # ---- dashboard ------------------------------------------------------------------------------

@@ -417,7 +417,9 @@ def flash(kind: str, text: str) -> Html:
     return tag("div", text, class_=f"flash {kind}", id="flash", role="alert")
 
 
-def page(title: str, content: Html, agent: Agent, csrf: str, task_count: int, flash_html: Html = Html("")) -> Html:
+def page(
+    title: str, content: Html, agent: Agent, csrf: str, task_count: int, flash_html: Html = Html(""), path: str = "/agent/"
+) -> Html:
     ready_control = (
         tag("button", "就绪中（点击暂停接单）", type="submit", name="ready", value="0", id="ready-toggle", data_ready="1")
         if agent.ready
@@ -435,4 +437,5 @@ def page(title: str, content: Html, agent: Agent, csrf: str, task_count: int, fl
         ready_control=ready_control,
         flash=flash_html,
         content=content,
+        path=path,
     )

@@ -117,9 +117,12 @@ async def test_actions_need_the_csrf_token(console):
     refused = await client.post("/agent/status", data={"ready": "1"})
     assert refused.status == 403
     assert not (await service.store.agent(agent.id)).ready
-    accepted = await post(client, "/agent/status", csrf, ready="1")
+    accepted = await post(client, "/agent/status", csrf, ready="1", next="/agent/tasks")
     assert accepted.status == 200 and "已开始接单" in await accepted.text()
+    assert accepted.url.path == "/agent/tasks"
     assert (await service.store.agent(agent.id)).ready
+    elsewhere = await post(client, "/agent/status", csrf, ready="0", next="//evil.example/agent/")
+    assert elsewhere.url.path == "/agent/" and elsewhere.url.host == "127.0.0.1"
 
 
 async def test_anonymous_requests_are_sent_to_login(console):
