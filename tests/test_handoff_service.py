@@ -480,3 +480,32 @@ def test_bot_turns_are_read_from_rasa_tracker_events():
     ]
     assert turns[0].at == dt.datetime.fromtimestamp(2.0, tz=dt.timezone.utc)
     assert len(turns_from_events(events * 20, limit=5)) == 5
+
+
+async def test_service_is_built_from_the_gateway_context(seeded_engine, redis):
+    from types import SimpleNamespace
+
+    import aiohttp
+
+    from bot.cs_window import CsWindow
+    from bot.outbox import Outbox
+    from bot.rasa_client import RasaClient
+    from handoff.service import create_handoff_service
+
+    async with aiohttp.ClientSession() as http:
+        window = CsWindow(seeded_engine)
+        context = SimpleNamespace(
+            settings=object(), engine=seeded_engine, redis=redis, http=http,
+            rasa=RasaClient(http, "http://127.0.0.1:9"), outbox=Outbox(seeded_engine, window), cs_window=window,
+        )  # fmt: skip
+        service = create_handoff_service(context)
+        try:
+            assert service.rasa is context.rasa and service.outbox is context.outbox and service.window is window
+            assert service.history.session is http and service.history.base_url == "http://127.0.0.1:9"
+            assert service.voice_store is not None and service.profiles.billing is not None
+            await service.start()
+            await service.start()  # idempotent: one sweeper
+            assert service._sweeper is not None and not service._sweeper.done()
+        finally:
+            await service.close()
+        assert service._sweeper is None
