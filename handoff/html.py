@@ -16,7 +16,14 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 
 class Html(str):
-    """A string that is already safe markup."""
+    """A string that is already safe markup. Adding anything to it escapes the other part,
+    so `Html + str` stays safe and stays `Html`."""
+
+    def __add__(self, other: object) -> "Html":
+        return Html(str.__add__(self, esc(other)))
+
+    def __radd__(self, other: object) -> "Html":
+        return Html(str.__add__(esc(other), self))
 
 
 def esc(value: object) -> Html:
