@@ -71,5 +71,8 @@ def turns_from_events(events: list[dict], limit: int = MAX_TURNS) -> list[Turn]:
         at = dt.datetime.fromtimestamp(float(event.get("timestamp") or 0), tz=dt.timezone.utc)
         metadata = event.get("metadata") or {}
         source = metadata.get("source") if isinstance(metadata, dict) else None
-        turns.append(Turn(sender="subscriber" if kind == "user" else "bot", text=str(text), at=at, source=source))
+        text = str(text)
+        if kind == "user" and text.startswith("/"):
+            text = f"（点击菜单：{text[1:]}）"  # menu clicks reach Rasa as intent triggers
+        turns.append(Turn(sender="subscriber" if kind == "user" else "bot", text=text, at=at, source=source))
     return turns[-limit:]

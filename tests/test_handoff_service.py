@@ -471,12 +471,14 @@ def test_bot_turns_are_read_from_rasa_tracker_events():
         {"event": "bot", "text": "您的余额是50元", "timestamp": 3.0},
         {"event": "bot", "text": None, "data": {"custom": {}}, "timestamp": 3.5},
         {"event": "user", "text": "我不会用", "timestamp": 4.0},
+        {"event": "user", "text": "/request_human", "timestamp": 5.0},
     ]
     turns = turns_from_events(events)
     assert [(t.sender, t.text, t.source) for t in turns] == [
         ("subscriber", "查 话费", "voice"),
         ("bot", "您的余额是50元", None),
         ("subscriber", "我不会用", None),
+        ("subscriber", "（点击菜单：request_human）", None),
     ]
     assert turns[0].at == dt.datetime.fromtimestamp(2.0, tz=dt.timezone.utc)
     assert len(turns_from_events(events * 20, limit=5)) == 5
