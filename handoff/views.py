@@ -194,7 +194,12 @@ def _message(message: Message, agents: dict[int, str], clock: Clock) -> Html:
     if message.msg_type == "voice" and message.audio_id:
         body.append(tag("audio", "", controls=True, preload="none", src=f"/agent/audio/{message.audio_id}"))
     if message.msg_type == "voice":
-        body.append(tag("div", f"识别文字：{message.text}" if message.text else "（语音未能识别成文字，请点播放收听）"))
+        if message.text:
+            body.append(tag("div", f"识别文字：{message.text}"))
+        elif message.audio_id:
+            body.append(tag("div", "（语音未能识别成文字，请点播放收听）"))
+        else:
+            body.append(tag("div", "（一条语音，未能下载也未能识别，请用户打字或回电）"))
     elif message.msg_type == "image" and message.media_url:
         body.append(tag("a", void("img", src=message.media_url, alt="用户发来的图片", referrerpolicy="no-referrer"),
                         href=message.media_url, target="_blank", rel="noopener noreferrer"))
