@@ -31,7 +31,7 @@ from bot.inbox import Inbox
 from bot.menu import load_menu
 from bot.metrics import Metrics
 from bot.outbox import Outbox, OutboxSender
-from bot.processor import PassiveSlots, Processor
+from bot.processor import Arrivals, PassiveSlots, Processor
 from bot.rasa_client import RasaClient
 from bot.redis_store import create_redis
 from bot.runtime import RUNTIME, Runtime
@@ -87,9 +87,12 @@ def _gateway(settings: Settings, overrides: HookOverrides):  # type: ignore[no-u
             voice_policy = overrides.voice_policy or _voice_policy(settings, redis)
 
             inbox = Inbox(engine, cs_window, settings.inbox_lease_s)
+            arrivals = Arrivals(redis)
             slots = PassiveSlots(redis)
             dialogue = Dialogue(engine, rasa, handoff, transcriber, voice_policy, load_menu(settings.menu_path).intents)
-            processor = Processor(engine, redis, inbox, outbox, dialogue, slots, metrics, settings.inbox_lease_s)
+            processor = Processor(
+                engine, redis, inbox, outbox, dialogue, arrivals, slots, metrics, settings.inbox_lease_s
+            )
             sender = OutboxSender(engine, wechat, metrics, settings.outbox_lease_s, settings.outbox_poll_s)
             outbox.on_enqueue(sender.wake)
 
@@ -98,6 +101,7 @@ def _gateway(settings: Settings, overrides: HookOverrides):  # type: ignore[no-u
                 context=ctx,
                 protocol=WeChatProtocol(settings.wechat_token, settings.app_id, settings.aes_key, settings.replay_window_s),
                 inbox=inbox,
+                arrivals=arrivals,
                 slots=slots,
                 processor=processor,
                 metrics=metrics,
@@ -109,7 +113,9 @@ def _gateway(settings: Settings, overrides: HookOverrides):  # type: ignore[no-u
             tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
             tasks.append(asyncio.create_task(processor.run_retries(settings.retry_poll_s), name="inbox-retries"))
             yield
+            sender.stop()
             await processor.close()
+            await asyncio.wait(tasks, timeout=5)
         finally:
             for task in tasks:
                 task.cancel()

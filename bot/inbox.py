@@ -30,7 +30,7 @@ class Inbox:
         self._lease = dt.timedelta(seconds=lease_s)
         self._clock = clock
 
-    async def record(self, message: InboundMessage) -> int | None:
+    async def record(self, message: InboundMessage, arrival_seq: int | None) -> int | None:
         """Store a push (and open the customer-service window); None when it was stored before."""
         now = self._clock()
         try:
@@ -42,6 +42,7 @@ class Inbox:
                         msg_type=message.msg_type,
                         event=message.event,
                         message=message.to_dict(),
+                        arrival_seq=arrival_seq,
                         status="pending",
                         attempts=0,
                         next_attempt_at=now,
@@ -65,7 +66,7 @@ class Inbox:
                 await conn.execute(
                     select(inbox)
                     .where(inbox.c.openid == openid, inbox.c.status.in_(UNFINISHED))
-                    .order_by(inbox.c.id)
+                    .order_by(inbox.c.arrival_seq, inbox.c.id)
                     .limit(1)
                 )
             ).first()
@@ -112,9 +113,10 @@ class Inbox:
             )
 
     async def defer(self, row: Any, retry_at: dt.datetime, error: str) -> list[Any]:
-        """Put the row back for a retry at `retry_at`; the subscriber's later messages wait behind it.
+        """Put the row (the subscriber's oldest unfinished) back for a retry at `retry_at`; the
+        subscriber's later messages wait behind it.
 
-        Returns the rows (this one and the later ones) that have not been apologised to yet.
+        Returns the unfinished rows of the subscriber that have not been apologised for yet.
         """
         async with self._engine.begin() as conn:
             await conn.execute(
@@ -124,7 +126,7 @@ class Inbox:
             )
             await conn.execute(
                 update(inbox)
-                .where(inbox.c.openid == row.openid, inbox.c.id > row.id, inbox.c.status == "pending")
+                .where(inbox.c.openid == row.openid, inbox.c.id != row.id, inbox.c.status == "pending")
                 .values(next_attempt_at=retry_at)
             )
             return list(
@@ -133,11 +135,10 @@ class Inbox:
                         select(inbox)
                         .where(
                             inbox.c.openid == row.openid,
-                            inbox.c.id >= row.id,
                             inbox.c.status.in_(UNFINISHED),
                             inbox.c.apologised.is_(False),
                         )
-                        .order_by(inbox.c.id)
+                        .order_by(inbox.c.arrival_seq, inbox.c.id)
                     )
                 ).all()
             )

@@ -152,18 +152,24 @@ class OutboxSender:
         self._batch_size = batch_size
         self._clock = clock
         self._wakeup = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         self._wakeup.set()
 
+    def stop(self) -> None:
+        """Finish the current round and return from `run()`."""
+        self._stopping = True
+        self._wakeup.set()
+
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 handled = await self.run_once()
             except Exception:  # a database hiccup must not end the sender
                 log.exception("outbox sender round failed")
                 handled = 0
-            if handled == 0:
+            if handled == 0 and not self._stopping:
                 self._wakeup.clear()
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_s)

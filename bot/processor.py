@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 APOLOGY = "抱歉，系统暂时有点忙，您的消息我们已经收到，恢复后会第一时间回复您。"
 SLOT_TTL_S = 3600
 SEEN_TTL_S = 3600
+INFLIGHT_TTL_S = 60  # a worker that died between arrival and commit blocks nobody for longer
 # The rest of a multi-message answer leaves after the passive first part has reached WeChat.
 AFTER_PASSIVE_DELAY = dt.timedelta(seconds=1)
 MAX_RETRY_DELAY_S = 60.0
@@ -49,16 +50,52 @@ _SUCCESS = "0"
 _TEXT = "1"
 
 
+class Arrivals:
+    """Arrival bookkeeping shared by every worker: dedup of pushes and one order per subscriber.
+
+    Inbox ids follow the database's sequence, not arrival (two workers' inserts can swap), so each
+    push takes a number from one Redis counter, and counts itself "in flight" for a subscriber until
+    its row is committed; a drain waits until nothing is in flight before it picks the next row.
+    """
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+
+    async def first_delivery(self, msg_key: str) -> bool:
+        """True for the first delivery of this push by any worker."""
+        return bool(await self._redis.set(f"gw:seen:{msg_key}", "1", nx=True, ex=SEEN_TTL_S))
+
+    async def begin(self, openid: str) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._inflight(openid))
+            pipe.expire(self._inflight(openid), INFLIGHT_TTL_S)
+            pipe.incr("gw:arrival")
+            results = await pipe.execute()
+        return int(results[2])
+
+    async def end(self, openid: str) -> None:
+        await self._redis.decr(self._inflight(openid))
+
+    async def settled(self, openid: str, timeout_s: float = 2.0) -> bool:
+        """Wait until no push of this subscriber is between arrival and commit."""
+        deadline = time.monotonic() + timeout_s
+        while int(await self._redis.get(self._inflight(openid)) or 0) > 0:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    @staticmethod
+    def _inflight(openid: str) -> str:
+        return f"gw:inflight:{openid}"
+
+
 class PassiveSlots:
     """The Redis slots deciding, once per push, between a passive answer and `success`."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._waiters: dict[str, asyncio.Event] = {}
-
-    async def first_delivery(self, msg_key: str) -> bool:
-        """Shared dedup: True for the first delivery of this push by any worker."""
-        return bool(await self._redis.set(f"gw:seen:{msg_key}", "1", nx=True, ex=SEEN_TTL_S))
 
     async def offer_text(self, msg_key: str, text: str) -> bool:
         """Offer the passive reply; False when the webhook has already answered `success`."""
@@ -118,6 +155,7 @@ class Processor:
         inbox: Inbox,
         outbox: Outbox,
         dialogue: Dialogue,
+        arrivals: Arrivals,
         slots: PassiveSlots,
         metrics: Metrics,
         lock_ttl_s: float,
@@ -128,12 +166,14 @@ class Processor:
         self._inbox = inbox
         self._outbox = outbox
         self._dialogue = dialogue
+        self._arrivals = arrivals
         self._slots = slots
         self._metrics = metrics
         self._lock_ttl_s = lock_ttl_s
         self._clock = clock
         self._drains: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        self._stopping = asyncio.Event()
 
     # ---- scheduling -----------------------------------------------------------------------------
 
@@ -163,16 +203,23 @@ class Processor:
 
     async def run_retries(self, poll_s: float) -> None:
         """Background worker: deferred messages now due, and messages left by a worker that died."""
-        while True:
+        while not self._stopping.is_set():
             try:
                 for openid in await self._inbox.due_openids(SETTLE_S):
                     self.schedule(openid)
             except Exception:
                 log.exception("retry scan failed")
-            await asyncio.sleep(poll_s)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), poll_s)
+            except asyncio.TimeoutError:
+                pass
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Stop retrying; give running drains `grace_s` to finish, then cancel them (their rows go back)."""
+        self._stopping.set()
         tasks = list(self._drains.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -183,6 +230,8 @@ class Processor:
         lock = RedisLock(self._redis, f"gw:order:{openid}", ttl_s=self._lock_ttl_s)
         async with lock.waiting(self._lock_ttl_s + 5):
             while True:
+                if not await self._arrivals.settled(openid):
+                    log.warning("%s: a push stayed in flight; going on without it", mask_openid(openid))
                 head = await self._inbox.head(openid)
                 if head is None:
                     return
@@ -262,16 +311,21 @@ class Processor:
         await self._inbox.mark_apologised(row.id)
 
 
-async def accept_push(
-    slots: PassiveSlots, inbox: Inbox, processor: Processor, metrics: Metrics, msg: InboundMessage
-) -> bool:
+async def accept_push(arrivals: Arrivals, inbox: Inbox, processor: Processor, metrics: Metrics,
+                      msg: InboundMessage) -> bool:  # fmt: skip
     """Store a push unless it was seen before; True for a new one (its drain is scheduled)."""
     try:
-        first = await slots.first_delivery(msg.msg_key)
+        first = await arrivals.first_delivery(msg.msg_key)
+        seq: int | None = await arrivals.begin(msg.openid) if first else None
     except RedisError:
-        log.warning("Redis unavailable for dedup: relying on the database")
-        first = True
-    if first and await inbox.record(msg) is not None:
+        log.warning("Redis unavailable for dedup and ordering: relying on the database")
+        first, seq = True, None
+    try:
+        row_id = await inbox.record(msg, seq) if first else None
+    finally:
+        if seq is not None:
+            await arrivals.end(msg.openid)
+    if row_id is not None:
         processor.schedule(msg.openid)
         return True
     metrics.dedup_hits.inc()

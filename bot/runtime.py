@@ -9,7 +9,7 @@ from aiohttp import web
 from bot.hooks import AppContext, HandoffService, VoicePolicy, VoiceTranscriber
 from bot.inbox import Inbox
 from bot.metrics import Metrics
-from bot.processor import PassiveSlots, Processor
+from bot.processor import Arrivals, PassiveSlots, Processor
 from bot.settings import Settings
 from bot.wechat_protocol import WeChatProtocol
 
@@ -20,6 +20,7 @@ class Runtime:
     context: AppContext
     protocol: WeChatProtocol
     inbox: Inbox
+    arrivals: Arrivals
     slots: PassiveSlots
     processor: Processor
     metrics: Metrics

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,6 +27,7 @@ inbox = Table(
     Column("msg_type", String(16), nullable=False),
     Column("event", String(32), nullable=True),
     Column("message", JSON, nullable=False),  # InboundMessage.to_dict()
+    Column("arrival_seq", BigInteger, nullable=True),  # per-openid arrival order, from Redis (None: Redis was down)
     Column("status", String(16), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UtcDateTime, nullable=False),
@@ -36,7 +37,7 @@ inbox = Table(
     Column("error", Text, nullable=True),
     Column("received_at", UtcDateTime, nullable=False),
     Column("done_at", UtcDateTime, nullable=True),
-    Index("ix_gw_inbox_openid_id", "openid", "id"),
+    Index("ix_gw_inbox_openid_seq", "openid", "arrival_seq", "id"),
     Index("ix_gw_inbox_status_due", "status", "next_attempt_at"),
 )
 

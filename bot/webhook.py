@@ -41,7 +41,7 @@ async def receive_push(request: web.Request) -> web.Response:
     msg = push.message
     runtime.metrics.messages.inc(msg.msg_type)
     try:
-        is_new = await accept_push(runtime.slots, runtime.inbox, runtime.processor, runtime.metrics, msg)
+        is_new = await accept_push(runtime.arrivals, runtime.inbox, runtime.processor, runtime.metrics, msg)
     except SQLAlchemyError:
         # Not stored, so not acknowledged: WeChat will push it again.
         log.exception("could not store %s", mask_msg_key(msg.msg_key))

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("msg_type", sa.String(16), nullable=False),
         sa.Column("event", sa.String(32), nullable=True),
         sa.Column("message", sa.JSON, nullable=False),
+        sa.Column("arrival_seq", sa.BigInteger, nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("next_attempt_at", _utc(), nullable=False),
@@ -37,7 +38,7 @@ def upgrade() -> None:
         sa.Column("done_at", _utc(), nullable=True),
         sa.UniqueConstraint("msg_key", name="uq_gw_inbox_msg_key"),
     )
-    op.create_index("ix_gw_inbox_openid_id", "gw_inbox", ["openid", "id"])
+    op.create_index("ix_gw_inbox_openid_seq", "gw_inbox", ["openid", "arrival_seq", "id"])
     op.create_index("ix_gw_inbox_status_due", "gw_inbox", ["status", "next_attempt_at"])
 
     op.create_table(
@@ -99,5 +100,5 @@ def downgrade() -> None:
     op.drop_index("ix_gw_outbox_status_due", table_name="gw_outbox")
     op.drop_table("gw_outbox")
     op.drop_index("ix_gw_inbox_status_due", table_name="gw_inbox")
-    op.drop_index("ix_gw_inbox_openid_id", table_name="gw_inbox")
+    op.drop_index("ix_gw_inbox_openid_seq", table_name="gw_inbox")
     op.drop_table("gw_inbox")

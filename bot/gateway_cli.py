@@ -1,0 +1,149 @@
+"""`csbot gateway`, `csbot chat`, `csbot menu publish`, `csbot wechat-standin`.
+
+Also runnable alone (`python -m bot.gateway_cli gateway`), which the multi-process tests use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from bot.app import create_app
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STANDIN_PORT = 8090
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    gateway = subparsers.add_parser("gateway", help="run the WeChat gateway (POST /wechat) on PORT")
+    gateway.set_defaults(func=run_gateway)
+
+    chat = subparsers.add_parser("chat", help="chat with the running gateway as a WeChat subscriber would")
+    chat.add_argument("--openid", required=True, help="the simulated subscriber's openid")
+    chat.add_argument("--aes", action="store_true", help="safe mode: encrypt pushes with WECHAT_AES_KEY")
+    chat.add_argument("--gateway", default=None, help="gateway URL (default http://127.0.0.1:$PORT)")
+    chat.add_argument("--standin", default=None, help="stand-in WeChat API URL (default WECHAT_API_BASE)")
+    chat.set_defaults(func=run_chat)
+
+    menu = subparsers.add_parser("menu", help="the official account's custom menu")
+    menu_commands = menu.add_subparsers(dest="menu_command", required=True)
+    publish = menu_commands.add_parser("publish", help="push data/menu.yml through /cgi-bin/menu/create")
+    publish.add_argument("--file", type=Path, default=None, help="menu file (default data/menu.yml)")
+    publish.set_defaults(func=run_menu_publish)
+
+    standin = subparsers.add_parser("wechat-standin", help="run the stand-in WeChat API server (local development)")
+    standin.add_argument("--port", type=int, default=int(os.environ.get("WECHAT_STANDIN_PORT", DEFAULT_STANDIN_PORT)))
+    standin.add_argument("--host", default="127.0.0.1")
+    standin.set_defaults(func=run_standin)
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Access log without query strings: they carry openids and signatures."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %.3fs", request.method, request.path, response.status, time)
+
+
+async def serve(app: web.Application, host: str, port: int, banner: str) -> None:
+    """Run until SIGINT/SIGTERM; prints the bound address (PORT=0 picks a free port)."""
+    runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound = runner.addresses[0]
+        print(f"{banner} listening on http://{bound[0]}:{bound[1]}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run_gateway(args: argparse.Namespace) -> int:
+    settings = _settings()
+    asyncio.run(serve(create_app(settings), settings.host, settings.port, "csbot gateway"))
+    return 0
+
+
+def run_standin(args: argparse.Namespace) -> int:
+    from bot.wechat_standin import StandinState, create_standin_app
+
+    settings = _settings()
+    state = StandinState(app_id=settings.app_id, app_secret=settings.app_secret)
+    asyncio.run(serve(create_standin_app(state), args.host, args.port, "stand-in WeChat API"))
+    return 0
+
+
+def run_menu_publish(args: argparse.Namespace) -> int:
+    from bot.menu import MenuError, load_menu
+    from bot.redis_store import create_redis
+    from bot.wechat_api import AccessTokens, WeChatApi, WeChatApiError, WeChatUnavailable
+
+    settings = _settings()
+    try:
+        menu = load_menu(args.file or settings.menu_path)
+    except (MenuError, OSError) as exc:
+        print(f"menu file: {exc}", file=sys.stderr)
+        return 2
+
+    async def publish() -> None:
+        redis = create_redis(settings.redis_url or "")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+            tokens = AccessTokens(redis, http, settings.api_base, settings.app_id, settings.app_secret)
+            await WeChatApi(http, settings.api_base, tokens).create_menu(menu.wechat_body)
+
+    try:
+        asyncio.run(publish())
+    except (WeChatApiError, WeChatUnavailable) as exc:
+        print(f"menu not published: {exc}", file=sys.stderr)
+        return 1
+    print(f"menu published to {settings.api_base} ({len(menu.intents)} click keys)")
+    return 0
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    from bot.chat import chat
+
+    settings = _settings()
+    if args.aes and not settings.aes_key:
+        print("--aes needs WECHAT_AES_KEY (the same as the gateway's)", file=sys.stderr)
+        return 2
+    gateway = args.gateway or f"http://127.0.0.1:{settings.port or 8080}"
+    standin = args.standin or (settings.api_base if "127.0.0.1" in settings.api_base or "localhost" in settings.api_base else None)
+    return asyncio.run(chat(settings, args.openid, gateway, standin, aes=args.aes))
+
+
+def main(argv: list[str] | None = None) -> Any:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    parser = argparse.ArgumentParser(prog="python -m bot.gateway_cli")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""The 5-second window and exactly-once: slow Rasa, WeChat's retries, Rasa down, order across workers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sqlalchemy import select
+
+from bot.processor import APOLOGY
+from bot.store import inbox
+from gateway_fixtures import (  # noqa: F401  (fixtures)
+    clean_gateway_tables,
+    eventually,
+    fake_rasa,
+    gateway,
+    gateway_settings,
+    http,
+    openid,
+    standin,
+    start_gateway,
+)
+
+
+async def test_slow_rasa_gets_success_in_time_and_the_reply_later_exactly_once(
+    gateway, fake_rasa, standin, openid: str
+) -> None:
+    state, _ = standin
+    fake_rasa.delay_s = 6.0
+    result = await gateway.aes.text(openid, "查余额")
+    assert result.status == 200
+    assert result.body == "success"
+    assert result.elapsed_s < 4.5
+    texts = await eventually(lambda: state.texts_to(openid), timeout_s=10)
+    assert texts == ["收到：查余额"]
+    await asyncio.sleep(1.5)  # nothing else turns up
+    assert state.texts_to(openid) == ["收到：查余额"]
+    assert fake_rasa.turns_for(openid) == ["查余额"]
+    assert gateway.runtime.metrics.replies.value("api") == 1
+    assert gateway.runtime.metrics.replies.value("passive") == 0
+
+
+async def test_wechat_retries_of_one_msgid_run_one_turn_and_give_one_answer(
+    gateway, fake_rasa, standin, openid: str
+) -> None:
+    """WeChat pushes again when it had no answer after 5 s; one retry lands while the first still runs."""
+    state, _ = standin
+    fake_rasa.delay_s = 6.0
+    fields = gateway.aes.text_fields(openid, "我的套餐")
+
+    async def delivery(after_s: float):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(after_s)
+        return await gateway.aes.push(fields)
+
+    results = await asyncio.gather(delivery(0), delivery(1.0), delivery(5.0))
+    assert [r.status for r in results] == [200, 200, 200]
+    assert all(r.body == "success" for r in results), [r.body for r in results]
+    assert all(r.elapsed_s < 4.5 for r in results)
+    await eventually(lambda: state.texts_to(openid), timeout_s=10)
+    await asyncio.sleep(1.5)
+    assert state.texts_to(openid) == ["收到：我的套餐"]
+    assert fake_rasa.turns_for(openid) == ["我的套餐"]
+    assert gateway.runtime.metrics.dedup_hits.value() == 2
+
+
+async def test_retry_after_a_passive_answer_gets_the_same_answer_and_no_new_turn(
+    gateway, fake_rasa, standin, openid: str
+) -> None:
+    fields = gateway.aes.text_fields(openid, "流量")
+    first = await gateway.aes.push(fields)
+    again = await gateway.aes.push(fields)
+    assert first.reply == again.reply == "收到：流量"
+    assert fake_rasa.turns_for(openid) == ["流量"]
+    await asyncio.sleep(0.5)
+    assert standin[0].messages_to(openid) == []
+
+
+async def test_rasa_down_gives_an_apology_and_the_answer_when_it_is_back(
+    gateway, fake_rasa, standin, openid: str
+) -> None:
+    state, _ = standin
+    await fake_rasa.stop()
+    result = await gateway.aes.text(openid, "话费多少")
+    assert result.reply == APOLOGY
+    second = await gateway.aes.text(openid, "还有流量吗")
+    assert second.reply == APOLOGY
+    async with gateway.runtime.context.engine.connect() as conn:
+        statuses = (await conn.execute(select(inbox.c.status).where(inbox.c.openid == openid))).scalars().all()
+    assert statuses == ["pending", "pending"]  # kept, not lost
+
+    await fake_rasa.start()  # same port
+    texts = await eventually(lambda: state.texts_to(openid) if len(state.texts_to(openid)) >= 2 else None, 15)
+    assert texts == ["收到：话费多少", "收到：还有流量吗"]  # in the order they were sent
+    assert fake_rasa.turns_for(openid) == ["话费多少", "还有流量吗"]
+    await asyncio.sleep(0.5)
+    assert len(state.texts_to(openid)) == 2  # one apology each (passive), one answer each
+
+
+async def test_action_server_down_is_treated_like_rasa_down(gateway, fake_rasa, standin, openid: str) -> None:
+    fake_rasa.actions_up = False
+    result = await gateway.aes.text(openid, "查余额")
+    assert result.reply == APOLOGY
+    fake_rasa.actions_up = True
+    texts = await eventually(lambda: standin[0].texts_to(openid), 15)
+    assert texts == ["收到：查余额"]
+
+
+async def test_one_subscribers_messages_keep_their_order_across_two_workers(
+    gateway_settings, fake_rasa, http, openid: str
+) -> None:
+    """Two gateway instances (own engines, Redis clients, drains) share PostgreSQL and Redis."""
+    first = await start_gateway(gateway_settings, http)
+    second = await start_gateway(gateway_settings, http)
+    try:
+        # Warm both up (connection pools), so that the order pushes are sent is the order they arrive.
+        await asyncio.gather(first.aes.text(openid + "w1", "热身"), second.aes.text(openid + "w2", "热身"))
+        fake_rasa.delay_s = 0.3
+        pushes = []
+        for number in range(6):
+            worker = first if number % 2 == 0 else second
+            pushes.append(asyncio.create_task(worker.aes.text(openid, f"消息{number}")))
+            await asyncio.sleep(0.1)
+        results = await asyncio.gather(*pushes)
+        assert all(result.status == 200 for result in results)
+        await eventually(lambda: len(fake_rasa.turns_for(openid)) == 6, 15)
+        assert fake_rasa.turns_for(openid) == [f"消息{n}" for n in range(6)]
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_same_push_to_two_workers_at_once_is_processed_once(
+    gateway_settings, fake_rasa, standin, http, openid: str
+) -> None:
+    first = await start_gateway(gateway_settings, http)
+    second = await start_gateway(gateway_settings, http)
+    try:
+        fake_rasa.delay_s = 0.5
+        fields = first.aes.text_fields(openid, "充话费")
+        results = await asyncio.gather(first.aes.push(fields), second.aes.push(fields))
+        assert fake_rasa.turns_for(openid) == ["充话费"]
+        replies = {result.reply for result in results}
+        assert replies == {"收到：充话费"}  # both connections carry the one answer; WeChat shows one
+        await asyncio.sleep(1.0)
+        assert standin[0].messages_to(openid) == []
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_healthz_reports_dependencies_and_503_when_rasa_is_down(gateway, fake_rasa, http) -> None:
+    async with http.get(f"{gateway.url}/healthz") as response:
+        assert response.status == 200
+        report = await response.json()
+    assert report == {
+        "rasa": "ok",
+        "actions": "ok",
+        "database": "ok",
+        "redis": "ok",
+        "asr": "not_configured",
+        "status": "ok",
+    }
+    await fake_rasa.stop()
+    async with http.get(f"{gateway.url}/healthz") as response:
+        assert response.status == 503
+        assert (await response.json())["rasa"] == "down"
+
+
+async def test_metrics_count_messages_latency_replies_and_dedup(gateway, fake_rasa, http, openid: str) -> None:
+    fields = gateway.aes.text_fields(openid, "你好")
+    await gateway.aes.push(fields)
+    await gateway.aes.push(fields)
+    await gateway.aes.push(gateway.aes.event_fields(openid, "subscribe"))
+    started = time.monotonic()
+    async with http.get(f"{gateway.url}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        body = await response.text()
+    assert time.monotonic() - started < 2
+    assert 'csbot_gateway_messages_total{type="text"} 2' in body
+    assert 'csbot_gateway_messages_total{type="event"} 1' in body
+    assert "csbot_gateway_dedup_hits_total 1" in body
+    assert 'csbot_gateway_replies_total{channel="passive"} 2' in body
+    assert "csbot_gateway_webhook_latency_seconds_count 3" in body
+    assert 'csbot_gateway_webhook_requests_total{status="200"} 3' in body
+    assert "csbot_gateway_outbox_backlog 0" in body
