@@ -232,3 +232,79 @@ async def eventually(check: Callable[[], Any], timeout_s: float = 10.0, interval
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
+
+
+# ---- gateways as real processes ----------------------------------------------------------------
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes `csbot gateway` run with these settings."""
+    return {
+        "WECHAT_TOKEN": settings.wechat_token,
+        "WECHAT_APP_ID": settings.app_id,
+        "WECHAT_APP_SECRET": settings.app_secret,
+        "WECHAT_AES_KEY": settings.aes_key or "",
+        "WECHAT_API_BASE": settings.api_base,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url or "",
+        "RASA_URL": settings.rasa_url,
+        "ACTION_ENDPOINT_URL": settings.actions_url or "",
+        "GATEWAY_HOST": "127.0.0.1",
+        "PORT": "0",
+        "GATEWAY_HOOKS": settings.hooks,
+        "RASA_TIMEOUT_S": str(settings.rasa_timeout_s),
+        "INBOX_LEASE_S": str(settings.inbox_lease_s),
+        "OUTBOX_LEASE_S": str(settings.outbox_lease_s),
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@dataclass
+class GatewayProcess:
+    process: asyncio.subprocess.Process
+    url: str
+    output: list[str]
+    _reader: asyncio.Task[None]
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up at all, as in a crash."""
+        self.process.kill()
+        await self.process.wait()
+        await self._reader
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), 15)
+            except asyncio.TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        await self._reader
+
+
+async def spawn_gateway(settings: Settings, timeout_s: float = 30.0) -> GatewayProcess:
+    """`python -m bot.gateway_cli gateway` on a free port; returns once it listens."""
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.gateway_cli", "gateway",
+        env={**os.environ, **settings_env(settings)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output: list[str] = []
+    listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def read() -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            line = raw.decode("utf-8", "replace").rstrip()
+            output.append(line)
+            if "listening on http://" in line and not listening.done():
+                listening.set_result(line.rsplit(" ", 1)[-1])
+        if not listening.done():
+            listening.set_exception(RuntimeError("gateway exited:\n" + "\n".join(output[-30:])))
+
+    reader = asyncio.create_task(read())
+    url = await asyncio.wait_for(listening, timeout_s)
+    return GatewayProcess(process, url, output, reader)
