@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import re
 import sys
@@ -121,6 +122,16 @@ def find_overlap(heldout: list[Example], training: list[Example]) -> list[tuple[
 # --- training and prediction (imports Rasa) --------------------------------------------------
 
 
+def quiet_rasa() -> None:
+    """Warnings only: Rasa logs every parsed message at debug level otherwise."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
+
+
 def train_model(config: Path, training_dir: Path, output_dir: Path) -> Path:
     from rasa.model_training import train_nlu
 
@@ -135,7 +146,14 @@ def train_model(config: Path, training_dir: Path, output_dir: Path) -> Path:
     return Path(model)
 
 
-async def predict_intents(model_path: Path, texts: list[str]) -> list[tuple[str, float]]:
+@dataclass(frozen=True)
+class Prediction:
+    intent: str
+    confidence: float
+    runner_up: str  # the best other intent: what DIET chose when the fallback fired
+
+
+async def predict_intents(model_path: Path, texts: list[str]) -> list[Prediction]:
     from rasa.core.agent import Agent
 
     agent = Agent.load(str(model_path))
@@ -143,7 +161,10 @@ async def predict_intents(model_path: Path, texts: list[str]) -> list[tuple[str,
     for text in texts:
         parsed = await agent.parse_message(text)
         intent = parsed.get("intent") or {}
-        predictions.append((intent.get("name") or "<none>", float(intent.get("confidence") or 0.0)))
+        name = intent.get("name") or "<none>"
+        others = [ranked for ranked in parsed.get("intent_ranking") or [] if ranked.get("name") != name]
+        runner_up = f"{others[0]['name']} {others[0]['confidence']:.2f}" if others else "-"
+        predictions.append(Prediction(name, float(intent.get("confidence") or 0.0), runner_up))
     return predictions
 
 
@@ -153,8 +174,11 @@ async def predict_intents(model_path: Path, texts: list[str]) -> list[tuple[str,
 @dataclass
 class Result:
     example: Example
-    predicted: str
-    confidence: float
+    prediction: Prediction
+
+    @property
+    def predicted(self) -> str:
+        return self.prediction.intent
 
     @property
     def correct(self) -> bool:
@@ -190,8 +214,8 @@ def print_report(results: list[Result], top_confusions: int) -> float:
     print(f"\nwrong predictions ({len(wrong)}):")
     for result in wrong:
         print(
-            f"  {result.example.text!r}: gold {result.example.intent}, "
-            f"predicted {result.predicted} ({result.confidence:.2f})"
+            f"  {result.example.text!r}: gold {result.example.intent}, predicted "
+            f"{result.predicted} {result.prediction.confidence:.2f} (next: {result.prediction.runner_up})"
         )
     return accuracy
 
@@ -233,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         print("FAIL: the held-out set must not occur in the training data", file=sys.stderr)
         return 2
 
+    quiet_rasa()
     with tempfile.TemporaryDirectory(prefix="nlu-eval-") as scratch:
         model_path = args.model
         if model_path is None:
@@ -245,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         predictions = asyncio.run(predict_intents(model_path, [example.text for example in heldout]))
         print(f"loaded and predicted in {time.monotonic() - started:.0f} s\n")
 
-    results = [Result(example, *prediction) for example, prediction in zip(heldout, predictions)]
+    results = [Result(example, prediction) for example, prediction in zip(heldout, predictions)]
     accuracy = print_report(results, args.top_confusions)
     if args.min_accuracy is not None and accuracy < args.min_accuracy:
         print(f"\nFAIL: intent accuracy {accuracy:.4f} < {args.min_accuracy}", file=sys.stderr)
