@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 VENV := .venv
 CSBOT := $(VENV)/bin/csbot
+# Rasa must not send telemetry or error reports anywhere.
+export RASA_TELEMETRY_ENABLED := false
 
 .PHONY: run test setup
 

@@ -49,8 +49,7 @@ def train_model(out_dir: Path, if_needed: bool = False) -> Path:
         "--config", str(files.CONFIG), "--domain", str(files.DOMAIN), "--data", str(files.TRAINING_DATA),
         "--out", str(out_dir), "--fixed-model-name", files.MODEL_NAME, "--force",
     ]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    subprocess.run(argv, check=True, cwd=files.PROJECT_ROOT, env=env)
+    subprocess.run(argv, check=True, cwd=files.PROJECT_ROOT, env=files.rasa_cli_env())
     stamp.write_text(fingerprint)
     return model
 

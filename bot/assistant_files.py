@@ -45,10 +45,17 @@ def tracker_store_url() -> str:
     return f"sqlite:///{var_dir() / 'rasa-trackers.sqlite3'}"
 
 
-def rasa_env(action_port: int) -> dict[str, str]:
+def rasa_cli_env() -> dict[str, str]:
+    """Environment for any Rasa command: no telemetry or error reports leave the machine."""
     env = dict(os.environ)
+    env["RASA_TELEMETRY_ENABLED"] = "false"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def rasa_env(action_port: int) -> dict[str, str]:
+    env = rasa_cli_env()
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port}/webhook")
     env["TRACKER_STORE_URL"] = tracker_store_url()
     env.setdefault("SANIC_HOST", "127.0.0.1")  # the action server listens on loopback only
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env

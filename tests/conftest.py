@@ -22,6 +22,9 @@ from actions.db import create_engine, sync_url, upgrade_database
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
 
+# Rasa processes started by the tests inherit this: no telemetry or error reports leave the machine.
+os.environ["RASA_TELEMETRY_ENABLED"] = "false"
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -1,0 +1,123 @@
+"""The trained assistant end to end: Rasa's own checks, conversation tests, held-out NLU
+accuracy, and real conversations through Rasa's REST channel with the action server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from actions.billing.sql import SqlBillingBackend
+from actions.binding import BindingService, LogSmsSender
+from actions.db import create_engine
+from bot.assistant_files import rasa_cli_env
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RASA = [sys.executable, "-m", "rasa"]
+ENV = rasa_cli_env()
+
+
+def test_rasa_data_validates() -> None:
+    result = subprocess.run(
+        RASA + ["data", "validate", "--domain", "data/domain.yml", "--data", "data/rasa", "--config", "nlu/config.yml"],
+        cwd=PROJECT_ROOT, env=ENV, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_conversation_stories_pass(trained_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = subprocess.run(
+        RASA + ["test", "core", "--model", str(trained_model), "--stories", "tests/test_stories.yml",
+                "--out", str(out), "--fail-on-prediction-errors"],
+        cwd=PROJECT_ROOT, env=ENV, capture_output=True, text=True, timeout=900,
+    )
+    failed = (out / "failed_test_stories.yml")
+    details = failed.read_text() if failed.exists() else ""
+    assert result.returncode == 0, details[-4000:] + result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_held_out_intent_accuracy(trained_model: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/nlu_eval.py", "--model", str(trained_model), "--min-accuracy", "0.95"],
+        cwd=PROJECT_ROOT, env=ENV, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def _send(rasa_url: str, sender: str, text: str) -> list[dict]:
+    request = urllib.request.Request(
+        f"{rasa_url}/webhooks/rest/webhook",
+        data=json.dumps({"sender": sender, "message": text}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _texts(messages: list[dict]) -> str:
+    return "\n".join(m.get("text", "") for m in messages)
+
+
+async def _bind(database_url: str, openid: str, phone: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await BindingService(engine, LogSmsSender(engine)).bind_directly(openid, phone, actor="test")
+    finally:
+        await engine.dispose()
+
+
+async def _balance_fen(database_url: str, phone: str) -> int:
+    engine = create_engine(database_url)
+    try:
+        return (await SqlBillingBackend(engine).get_balance(phone)).balance_fen
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def openid() -> str:
+    return f"e2e-{uuid.uuid4().hex[:10]}"
+
+
+def test_bound_subscriber_gets_exact_balance(rasa_stack, openid: str) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    assert "58.30元" in _texts(_send(rasa_stack.rasa_url, openid, "查询话费余额"))
+    assert "58.30元" in _texts(_send(rasa_stack.rasa_url, openid, "話費餘額還有多少"))
+
+
+def test_unbound_subscriber_is_asked_to_bind(rasa_stack, openid: str) -> None:  # type: ignore[no-untyped-def]
+    reply = _texts(_send(rasa_stack.rasa_url, openid, "我的余额还有多少"))
+    assert "绑定" in reply and "元" not in reply.replace("5000元", "")
+
+
+def test_top_up_through_the_dialogue(rasa_stack, openid: str) -> None:  # type: ignore[no-untyped-def]
+    phone = "13800000013"
+    asyncio.run(_bind(rasa_stack.database_url, openid, phone))
+    before = asyncio.run(_balance_fen(rasa_stack.database_url, phone))
+    assert "回复1确认" in _texts(_send(rasa_stack.rasa_url, openid, "帮我充值５０元"))
+    receipt = _texts(_send(rasa_stack.rasa_url, openid, "1"))
+    assert "充值成功" in receipt
+    _send(rasa_stack.rasa_url, openid, "1")  # a second "1" must not pay again
+    assert asyncio.run(_balance_fen(rasa_stack.database_url, phone)) - before == 5000
+
+
+def test_usage_and_plan_questions(rasa_stack, openid: str) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    usage = _texts(_send(rasa_stack.rasa_url, openid, "流量还剩多少"))
+    assert "流量已用" in usage and "剩余" in usage
+    plan = _texts(_send(rasa_stack.rasa_url, openid, "我现在是什么套餐"))
+    assert "乐享39元套餐" in plan
+
+
+def test_request_human_emits_handoff_payload(rasa_stack, openid: str) -> None:  # type: ignore[no-untyped-def]
+    messages = _send(rasa_stack.rasa_url, openid, "我不会用这个，帮我转人工")
+    payloads = [m["custom"] for m in messages if "custom" in m]
+    assert payloads and payloads[0]["handoff"]["queue"] in ("elder", "general")
+    assert "转接" in _texts(messages) or "转人工" in _texts(messages)
