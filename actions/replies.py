@@ -203,7 +203,7 @@ def plan_list(plans: list[Plan], elder: bool) -> str:
 
 def recommendation(r: Recommendation, current: Plan) -> str:
     if r.plan.code == current.code:
-        return f"{r.reason}\n您现在的{current.name}就很合适，不用换。"
+        return r.reason
     return f"{r.reason}\n推荐：{plan_line(r.plan)}\n要换成这个套餐吗？{CONFIRM_CHOICES}"
 
 

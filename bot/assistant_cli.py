@@ -75,8 +75,19 @@ def process_specs(
     ]
     if with_gateway and importlib.util.find_spec("bot.gateway_cli") is not None:
         gateway_env = dict(env, RASA_URL=os.environ.get("RASA_URL", f"http://127.0.0.1:{rasa_port}"))
+        if demo_mode(gateway_env):
+            # No WeChat account configured: talk to the stand-in WeChat API on loopback, so the
+            # customer-service messages of a demo go somewhere visible (`csbot chat` shows them).
+            port = gateway_env.get("WECHAT_STANDIN_PORT", "8081")
+            gateway_env["WECHAT_API_BASE"] = f"http://127.0.0.1:{port}"
+            specs.append(ProcessSpec("wechat-standin", [python, "-m", "bot", "wechat-standin", "--port", port], env))
         specs.append(ProcessSpec("gateway", [python, "-m", "bot", "gateway"], gateway_env))
     return specs
+
+
+def demo_mode(env: dict[str, str]) -> bool:
+    """Neither WeChat credentials nor an API base: a local demo without a WeChat account."""
+    return not env.get("WECHAT_APP_SECRET") and not env.get("WECHAT_API_BASE")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
