@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -90,7 +91,7 @@ async def test_redelivered_push_is_answered_from_the_stored_row(no_model_transcr
     require_speech()
     transcriber, standin = no_model_transcriber
     standin.register("MEDIA-NM-4", (REAL_DIR / "firered_IT0011W0001.amr").read_bytes())
-    first = await transcriber.transcribe(voice_message("o-nm-4", "MEDIA-NM-4"))
-    second = await transcriber.transcribe(voice_message("o-nm-4", "MEDIA-NM-4"))
-    assert second == first
-    assert standin.calls == ["MEDIA-NM-4"]  # downloaded once
+    concurrent = await asyncio.gather(*(transcriber.transcribe(voice_message("o-nm-4", "MEDIA-NM-4")) for _ in range(3)))
+    later = await transcriber.transcribe(voice_message("o-nm-4", "MEDIA-NM-4"))
+    assert concurrent[0] == concurrent[1] == concurrent[2] == later
+    assert standin.calls == ["MEDIA-NM-4"]  # downloaded (and transcribed) once

@@ -24,9 +24,10 @@ class VoiceSettings:
     max_seconds: float = 60.0
     min_confidence: float = 0.6
     lowconf_ttl_seconds: int = 600
-    transcribe_timeout_seconds: float = 120.0
+    transcribe_timeout_seconds: float = 60.0  # queueing included; keep below the gateway's INBOX_LEASE_S
     max_media_bytes: int = 5 * 1024 * 1024
     media_dir: Path | None = None  # None: var_dir()/media
+    worker_niceness: int = 10  # ASR workers yield the CPU to the gateway's event loop
 
     @classmethod
     def from_env(cls) -> VoiceSettings:
@@ -38,8 +39,9 @@ class VoiceSettings:
             min_confidence=_fraction(env.get("ASR_MIN_CONFIDENCE"), 0.6, "ASR_MIN_CONFIDENCE"),
             lowconf_ttl_seconds=_positive_int(env.get("VOICE_LOWCONF_TTL"), 600, "VOICE_LOWCONF_TTL"),
             transcribe_timeout_seconds=_positive_float(
-                env.get("ASR_TIMEOUT_SECONDS"), 120.0, "ASR_TIMEOUT_SECONDS"
+                env.get("ASR_TIMEOUT_SECONDS"), 60.0, "ASR_TIMEOUT_SECONDS"
             ),
+            worker_niceness=_niceness(env.get("ASR_NICE")),
         )
 
     def resolved_media_dir(self) -> Path:
@@ -67,6 +69,18 @@ def _positive_float(raw: str | None, default: float, name: str) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _niceness(raw: str | None) -> int:
+    if raw is None or not raw.strip():
+        return 10
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"ASR_NICE must be a whole number from 0 to 19, got {raw!r}") from None
+    if not 0 <= value <= 19:
+        raise ValueError(f"ASR_NICE must be from 0 to 19, got {value}")
     return value
 
 

@@ -13,6 +13,7 @@ import concurrent.futures
 import json
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -203,8 +204,12 @@ _worker_recognizer: Recognizer | None = None
 _worker_status: ModelStatus | None = None
 
 
-def _init_worker(spec: RecognizerSpec) -> None:
+def _init_worker(spec: RecognizerSpec, niceness: int = 0) -> None:
     global _worker_recognizer, _worker_status
+    if niceness > 0:
+        # Recognition is throughput work; the gateway's event loop is latency work on the same
+        # cores: a lower priority lets webhooks be answered first when the CPUs are busy.
+        os.nice(niceness)
     try:
         _worker_recognizer = load_recognizer(spec)
         _worker_status = ModelStatus(READY, spec.model_path, sample_rate=_worker_recognizer.sample_rate, kind=spec.kind)
@@ -235,9 +240,10 @@ class AsrUnavailable(Exception):
 class AsrPool:
     """A bounded process pool whose workers each hold the model; async-friendly, loop-agnostic."""
 
-    def __init__(self, spec: RecognizerSpec, workers: int = 2) -> None:
+    def __init__(self, spec: RecognizerSpec, workers: int = 2, niceness: int = 10) -> None:
         self.spec = spec
         self.workers = workers
+        self.niceness = niceness
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._status = ModelStatus(STARTING, spec.model_path, kind=spec.kind)
         self._in_flight = 0
@@ -266,7 +272,7 @@ class AsrPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.spec,),
+            initargs=(self.spec, self.niceness),
         )
         started = time.perf_counter()
         # Workers start on demand; submitting one report per worker at once starts them all now.

@@ -48,6 +48,7 @@ class Transcriber:
         self._settings = settings
         self._owns_pool = owns_pool
         self._start_lock = asyncio.Lock()
+        self._in_progress: dict[str, asyncio.Future[Transcript]] = {}
 
     async def start(self) -> None:
         """Load the model in every worker (seconds); the state is logged and shown by health()."""
@@ -74,6 +75,18 @@ class Transcriber:
         return report
 
     async def transcribe(self, msg: InboundMessage) -> Transcript:
+        """One transcription per voice note at a time: a retry of the same push shares the running one."""
+        if not msg.media_id:
+            return await self._transcribe(msg)
+        running = self._in_progress.get(msg.media_id)
+        if running is not None:
+            return await asyncio.shield(running)
+        task = asyncio.ensure_future(self._transcribe(msg))
+        self._in_progress[msg.media_id] = task
+        task.add_done_callback(lambda _: self._in_progress.pop(msg.media_id or "", None))
+        return await asyncio.shield(task)
+
+    async def _transcribe(self, msg: InboundMessage) -> Transcript:
         recognition = normalize_transcript(msg.recognition) or None
         if not msg.media_id:
             return _fallback(recognition, audio_id=None, error="media_error: the push carries no MediaId")
@@ -188,7 +201,10 @@ def create_transcriber(
     settings = settings or VoiceSettings.from_env()
     owns_pool = pool is None
     if pool is None:
-        pool = AsrPool(RecognizerSpec(model_path=str(settings.model_path)), workers=settings.workers)
+        pool = AsrPool(
+            RecognizerSpec(model_path=str(settings.model_path)), workers=settings.workers,
+            niceness=settings.worker_niceness,
+        )  # fmt: skip
     return Transcriber(
         store=VoiceStore(engine, settings.resolved_media_dir()),
         media=MediaClient(
