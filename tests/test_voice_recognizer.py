@@ -168,3 +168,11 @@ async def test_transcriber_reports_silence_as_nothing_heard(ko_transcriber) -> N
     transcript = await transcriber.transcribe(voice_message("o-ko-2", "MEDIA-KO-2"))
     assert (transcript.text, transcript.confidence, transcript.source, transcript.error) == (None, None, "vosk", None)
     assert transcript.audio_id is not None
+
+
+def test_workers_run_at_a_lower_cpu_priority(ko_pool: AsrPool) -> None:
+    import os
+
+    assert ko_pool._executor is not None
+    worker_niceness = ko_pool._executor.submit(os.nice, 0).result(timeout=30)
+    assert worker_niceness == min(19, os.nice(0) + ko_pool.niceness)
