@@ -1,0 +1,141 @@
+"""Benchmark the WeChat gateway against Rasa's own REST channel, on the same model, in one run.
+
+Needs a running stack (`csbot run`, or `make run`) with WECHAT_AES_KEY set for the gateway: N
+simulated subscribers each send M messages one after another (as people do), all subscribers at
+once, over the real push protocol in safe (AES) mode. Then the same messages go straight to
+Rasa's REST channel (`/webhooks/rest/webhook`). Prints msgs/s, p50/p95/p99 latency, the share
+answered passively, and the gateway/REST ratio of each figure.
+
+    WECHAT_AES_KEY=... .venv/bin/python bench/gateway.py --subscribers 20 --messages 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.settings import Settings  # noqa: E402
+from bot.simulator import PushClient  # noqa: E402
+
+PHRASES = ["你好", "查余额", "我的套餐是什么", "流量还剩多少", "怎么充话费", "谢谢"]
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    passive: int = 0
+    errors: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    def rate(self) -> float:
+        return self.count / self.wall_s if self.wall_s else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+async def bench_gateway(client: PushClient, subscribers: int, messages: int) -> Run:
+    run = Run()
+    tag = uuid.uuid4().hex[:8]
+
+    async def subscriber(index: int) -> None:
+        openid = f"obench{tag}{index:06d}".ljust(28, "0")
+        for number in range(messages):
+            result = await client.text(openid, PHRASES[(index + number) % len(PHRASES)])
+            if result.status != 200:
+                run.errors += 1
+                continue
+            run.latencies.append(result.elapsed_s)
+            run.passive += result.reply is not None
+
+    started = time.monotonic()
+    await asyncio.gather(*(subscriber(i) for i in range(subscribers)))
+    run.wall_s = time.monotonic() - started
+    return run
+
+
+async def bench_rest(http: aiohttp.ClientSession, rasa_url: str, subscribers: int, messages: int) -> Run:
+    run = Run()
+    tag = uuid.uuid4().hex[:8]
+
+    async def subscriber(index: int) -> None:
+        sender = f"rest-bench-{tag}-{index}"
+        for number in range(messages):
+            body = {"sender": sender, "message": PHRASES[(index + number) % len(PHRASES)]}
+            started = time.monotonic()
+            async with http.post(f"{rasa_url}/webhooks/rest/webhook", json=body) as response:
+                await response.read()
+                ok = response.status == 200
+            if not ok:
+                run.errors += 1
+                continue
+            run.latencies.append(time.monotonic() - started)
+
+    started = time.monotonic()
+    await asyncio.gather(*(subscriber(i) for i in range(subscribers)))
+    run.wall_s = time.monotonic() - started
+    return run
+
+
+def report(gateway: Run, rest: Run, subscribers: int, messages: int) -> str:
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.2f}" if b else "n/a"
+
+    rows = [("msgs/s", gateway.rate(), rest.rate(), "{:.1f}")]
+    for q in (50, 95, 99):
+        rows.append((f"p{q} latency (ms)", gateway.percentile(q) * 1000, rest.percentile(q) * 1000, "{:.0f}"))
+    lines = [
+        f"{subscribers} subscribers x {messages} messages; gateway in AES mode; same Rasa model",
+        f"{'':22}{'gateway':>12}{'Rasa REST':>12}{'ratio':>8}",
+    ]
+    for name, g, r, fmt in rows:
+        lines.append(f"{name:22}{fmt.format(g):>12}{fmt.format(r):>12}{ratio(g, r):>8}")
+    share = 100.0 * gateway.passive / gateway.count if gateway.count else 0.0
+    lines.append(f"{'answered passively':22}{share:>11.1f}%{'n/a':>12}")
+    lines.append(f"{'errors':22}{gateway.errors:>12}{rest.errors:>12}")
+    lines.append(f"{'mean latency (ms)':22}{statistics.fmean(gateway.latencies or [0]) * 1000:>12.0f}"
+                 f"{statistics.fmean(rest.latencies or [0]) * 1000:>12.0f}")  # fmt: skip
+    return "\n".join(lines)
+
+
+async def main() -> int:
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gateway", default=f"http://127.0.0.1:{settings.port or 8080}")
+    parser.add_argument("--rasa", default=settings.rasa_url)
+    parser.add_argument("--subscribers", type=int, default=20)
+    parser.add_argument("--messages", type=int, default=5)
+    args = parser.parse_args()
+    if not settings.aes_key:
+        print("set WECHAT_AES_KEY (the gateway's) to benchmark safe mode", file=sys.stderr)
+        return 2
+    timeout = aiohttp.ClientTimeout(total=60)
+    connector = aiohttp.TCPConnector(limit=max(100, args.subscribers * 2))
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        client = PushClient(http, args.gateway, settings.wechat_token, settings.app_id, settings.aes_key)
+        await client.text("obenchwarmup".ljust(28, "0"), "你好")  # first turn of a fresh Rasa loads lazily
+        gateway = await bench_gateway(client, args.subscribers, args.messages)
+        rest = await bench_rest(http, args.rasa, args.subscribers, args.messages)
+    print(report(gateway, rest, args.subscribers, args.messages))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
