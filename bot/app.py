@@ -52,13 +52,19 @@ class HookOverrides:
 
 
 def create_app(settings: Settings, hooks: HookOverrides | None = None) -> web.Application:
+    """The gateway; with GATEWAY_HOOKS=auto and handoff/ present, also the agent console under /agent."""
     settings.validate()
+    overrides = hooks or HookOverrides()
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[webhook.measure_webhook])
-    app.cleanup_ctx.append(_gateway(settings, hooks or HookOverrides()))
+    app.cleanup_ctx.append(_gateway(settings, overrides))
     app.router.add_get("/wechat", webhook.verify_server)
     app.router.add_post("/wechat", webhook.receive_push)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)
+    console = _optional_module("handoff.console", settings)
+    if overrides.handoff is None and console is not None and hasattr(console, "setup_console"):
+        # Registered after the gateway's cleanup context: the console uses the same HandoffService.
+        console.setup_console(app)
     return app
 
 

@@ -1,0 +1,50 @@
+"""GATEWAY_HOOKS=auto: the gateway wires voice/ and handoff/ (and the agent console) when they exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.hooks import HANDOFF_RECORDED, RecognitionTranscriber, StoredHandoffRequests
+from gateway_fixtures import (  # noqa: F401  (fixtures)
+    clean_gateway_tables,
+    eventually,
+    fake_rasa,
+    gateway_settings,
+    http,
+    openid,
+    standin,
+    start_gateway,
+    with_settings,
+)
+
+
+async def test_auto_hooks_use_the_voice_and_handoff_services_and_mount_the_console(
+    gateway_settings, standin, http, openid: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("handoff.service", reason="handoff/ not in this tree")
+    pytest.importorskip("voice.service", reason="voice/ not in this tree")
+    monkeypatch.setenv("CSBOT_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("VOSK_MODEL_PATH", str(tmp_path / "no-model-here"))
+    monkeypatch.setenv("ASR_WORKERS", "1")
+    gateway = await start_gateway(with_settings(gateway_settings, hooks="auto"), http)
+    try:
+        runtime = gateway.runtime
+        assert not isinstance(runtime.handoff, StoredHandoffRequests)
+        assert type(runtime.handoff).__module__ == "handoff.service"
+        assert not isinstance(runtime.transcriber, RecognitionTranscriber)
+        assert runtime.asr_configured
+        async with http.get(f"{gateway.url}/healthz") as response:
+            report = await response.json()
+        assert report["asr"] in ("no_model", "starting")
+        async with http.get(f"{gateway.url}/agent/login") as response:
+            assert response.status == 200  # the console is served by the gateway
+        result = await gateway.aes.text(openid, "人工")
+        assert result.status == 200
+        assert result.reply == "好的，正在为您转接人工客服。"
+        # what follows comes from handoff/ (queue position or a call-back promise), not the built-in
+        texts = await eventually(lambda: standin[0].texts_to(openid), timeout_s=10)
+        assert texts and HANDOFF_RECORDED not in texts
+    finally:
+        await gateway.stop()
