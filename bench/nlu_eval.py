@@ -36,6 +36,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "nlu" / "config.yml"
 DEFAULT_TRAINING_DIR = PROJECT_ROOT / "data" / "rasa" / "nlu"
 DEFAULT_HELDOUT = PROJECT_ROOT / "data" / "eval" / "heldout.yml"
+DEFAULT_LEXICON = DEFAULT_TRAINING_DIR / "plans_lexicon.yml"
 
 # [text](entity), [text]{"entity": ...}, [text][{...}] -> text
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\}|\[[^\]]*\])")
@@ -119,6 +120,28 @@ def find_overlap(heldout: list[Example], training: list[Example]) -> list[tuple[
     ]
 
 
+def alias_codes(lexicon_path: Path) -> dict[str, str]:
+    """Normalised plan alias -> plan code, from the `synonym:` entries of the plan lexicon."""
+    synonyms = load_nlu_file(lexicon_path)["synonyms"]
+    return {
+        normalise_for_overlap(alias): code for code, aliases in synonyms.items() for alias in aliases
+    }
+
+
+def expected_plans(text: str, aliases: dict[str, str]) -> list[str]:
+    """Plan codes mentioned in an utterance: leftmost-longest alias matches."""
+    form, found, index = normalise_for_overlap(text), [], 0
+    longest_first = sorted(aliases, key=len, reverse=True)
+    while index < len(form):
+        match = next((alias for alias in longest_first if form.startswith(alias, index)), None)
+        if match:
+            found.append(aliases[match])
+            index += len(match)
+        else:
+            index += 1
+    return found
+
+
 # --- training and prediction (imports Rasa) --------------------------------------------------
 
 
@@ -151,6 +174,7 @@ class Prediction:
     intent: str
     confidence: float
     runner_up: str  # the best other intent: what DIET chose when the fallback fired
+    plans: tuple[str, ...] = ()  # values of the extracted `plan` entities
 
 
 async def predict_intents(model_path: Path, texts: list[str]) -> list[Prediction]:
@@ -164,7 +188,10 @@ async def predict_intents(model_path: Path, texts: list[str]) -> list[Prediction
         name = intent.get("name") or "<none>"
         others = [ranked for ranked in parsed.get("intent_ranking") or [] if ranked.get("name") != name]
         runner_up = f"{others[0]['name']} {others[0]['confidence']:.2f}" if others else "-"
-        predictions.append(Prediction(name, float(intent.get("confidence") or 0.0), runner_up))
+        plans = tuple(
+            str(entity.get("value")) for entity in parsed.get("entities") or [] if entity.get("entity") == "plan"
+        )
+        predictions.append(Prediction(name, float(intent.get("confidence") or 0.0), runner_up, plans))
     return predictions
 
 
@@ -220,6 +247,16 @@ def print_report(results: list[Result], top_confusions: int) -> float:
     return accuracy
 
 
+def print_plan_entities(results: list[Result], aliases: dict[str, str]) -> None:
+    """Informational: do held-out utterances that name a plan get the right plan code?"""
+    mentioning = [(result, expected_plans(result.example.text, aliases)) for result in results]
+    mentioning = [(result, expected) for result, expected in mentioning if expected]
+    wrong = [(result, expected) for result, expected in mentioning if list(result.prediction.plans) != expected]
+    print(f"\nplan entity: {len(mentioning) - len(wrong)}/{len(mentioning)} plan mentions resolved to the right code")
+    for result, expected in wrong:
+        print(f"  {result.example.text!r}: expected {expected}, got {list(result.prediction.plans)}")
+
+
 def print_overlap(overlap: list[tuple[Example, Example]]) -> None:
     if not overlap:
         print("held-out/training overlap after normalisation: none")
@@ -272,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = [Result(example, prediction) for example, prediction in zip(heldout, predictions)]
     accuracy = print_report(results, args.top_confusions)
+    print_plan_entities(results, alias_codes(args.data / "plans_lexicon.yml" if args.data.is_dir() else DEFAULT_LEXICON))
     if args.min_accuracy is not None and accuracy < args.min_accuracy:
         print(f"\nFAIL: intent accuracy {accuracy:.4f} < {args.min_accuracy}", file=sys.stderr)
         return 1

@@ -180,3 +180,11 @@ def test_jieba_dictionary_is_simplified_and_well_formed():
     every_alias = {alias for aliases in PLANS.values() for alias in aliases}
     assert every_alias <= set(words)
     assert {"话费", "余额", "欠费", "流量", "套餐", "充值", "缴费", "停机", "宽带", "人工客服", "转人工"} <= set(words)
+
+
+def test_eval_script_finds_plan_mentions_leftmost_longest():
+    aliases = nlu_eval.alias_codes(LEXICON)
+    assert nlu_eval.expected_plans("换成5G畅享129元套餐", aliases) == ["5G129"]
+    assert nlu_eval.expected_plans("办理 全家享99元融合套餐", aliases) == ["FAMILY99"]
+    assert nlu_eval.expected_plans("養老卡還是孝心卡", aliases) == ["ELDER10", "ELDER18"]
+    assert nlu_eval.expected_plans("查话费", aliases) == []
