@@ -223,8 +223,12 @@ async def test_no_model_and_no_recognition_hands_over_with_the_audio_kept(
     state, _ = standin
     gateway = await _start(gateway_settings, http, test_engine)
     try:
-        async with http.get(f"{gateway.url}/healthz") as response:
-            health = await response.json()
+        async def settled_health() -> dict | None:
+            async with http.get(f"{gateway.url}/healthz") as response:
+                health = await response.json()
+            return health if health["asr"] != "starting" else None  # the model check runs at start-up
+
+        health = await eventually(settled_health)
         assert health["asr"] == "no_model"
         assert health["asr_detail"]["model"].endswith("vosk-model-small-cn-0.22")
 
