@@ -95,3 +95,32 @@ async def test_redelivered_push_is_answered_from_the_stored_row(no_model_transcr
     later = await transcriber.transcribe(voice_message("o-nm-4", "MEDIA-NM-4"))
     assert concurrent[0] == concurrent[1] == concurrent[2] == later
     assert standin.calls == ["MEDIA-NM-4"]  # downloaded (and transcribed) once
+
+
+async def test_pool_recovers_after_a_worker_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed worker sends the notes in flight to the fallback; the next note gets new workers."""
+    import os
+    import signal
+
+    from voice import recognizer
+    from voice.recognizer import AsrPool, AsrUnavailable, RecognizerSpec
+
+    require_speech()
+    data = (REAL_DIR / "firered_IT0011W0001.amr").read_bytes()
+    pool = AsrPool(RecognizerSpec(model_path="standin", kind="scripted"), workers=1)
+    assert (await pool.start()).state == "ready"
+    try:
+        assert (await pool.transcribe(data, "amr", 60)).audio_seconds > 1.9
+        assert pool._executor is not None
+        for pid in list(pool._executor._processes):  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.5)
+        with pytest.raises(AsrUnavailable, match="died"):
+            await pool.transcribe(data, "amr", 60)
+        assert pool.status.state == "failed" and pool.may_recover
+
+        monkeypatch.setattr(recognizer, "RESTART_PAUSE_S", 0.0)
+        result = await pool.transcribe(data, "amr", 60)
+        assert result.error is None and pool.status.state == "ready"
+    finally:
+        pool.close()

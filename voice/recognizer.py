@@ -14,6 +14,7 @@ import json
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ STARTING = "starting"
 DEFAULT_SAMPLE_RATE = 16000
 _CHUNK_BYTES = 8000  # 0.25 s of 16 kHz 16-bit audio per AcceptWaveform call
 _REQUIRED_MODEL_FILES = ("am/final.mdl", "conf/model.conf")
+RESTART_PAUSE_S = 10.0  # after a worker crash, notes go to the fallback this long before a restart
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,8 @@ class AsrPool:
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._status = ModelStatus(STARTING, spec.model_path, kind=spec.kind)
         self._in_flight = 0
+        self._broken_at: float | None = None  # a worker died: the pool is rebuilt after a pause
+        self._start_lock = threading.Lock()
 
     @property
     def status(self) -> ModelStatus:
@@ -256,11 +260,22 @@ class AsrPool:
     def in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def may_recover(self) -> bool:
+        """A worker crashed (the model itself loaded fine): transcribe() will rebuild the pool."""
+        return self._broken_at is not None
+
     async def start(self) -> ModelStatus:
         return await asyncio.to_thread(self.start_sync)
 
     def start_sync(self) -> ModelStatus:
         """Spawn the workers, load the model in each, and settle the state (logged once)."""
+        with self._start_lock:
+            if self._executor is not None:
+                return self._status
+            return self._start_locked()
+
+    def _start_locked(self) -> ModelStatus:
         if self.spec.kind == "vosk":
             problem = inspect_model_dir(Path(self.spec.model_path))
             if problem is not None:
@@ -309,6 +324,11 @@ class AsrPool:
                       self._status.reason)  # fmt: skip
 
     async def transcribe(self, data: bytes, audio_format: str, max_seconds: float) -> RecognitionResult:
+        if self._executor is None and self._broken_at is not None:
+            if time.monotonic() - self._broken_at >= RESTART_PAUSE_S:
+                log.warning("ASR pool: starting new workers after a crash")
+                self._broken_at = None
+                await asyncio.to_thread(self.start_sync)
         if self._executor is None:
             raise AsrUnavailable(self._status.reason or self._status.state)
         self._in_flight += 1
@@ -324,6 +344,7 @@ class AsrPool:
     def _mark_broken(self, reason: str) -> None:
         log.error("ASR pool broke (%s): voice notes now fall back until restart", reason)
         self._status = ModelStatus(FAILED, self.spec.model_path, reason, kind=self.spec.kind)
+        self._broken_at = time.monotonic()
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)

@@ -126,7 +126,7 @@ class Transcriber:
         if status.state == STARTING:
             await self.start()
             status = self._pool.status
-        if status.state != READY:
+        if status.state != READY and not self._pool.may_recover:
             error = "no_model" if status.state == NO_MODEL else f"asr_failed: {status.reason}"
             return _fallback(recognition, audio_id=stored.id, error=error, duration_s=stored.duration_s)
         try:
@@ -136,8 +136,11 @@ class Transcriber:
             )
         except asyncio.TimeoutError:
             return _fallback(recognition, audio_id=stored.id, error="asr_failed: timed out", duration_s=stored.duration_s)
-        except (AsrUnavailable, RuntimeError) as exc:
-            log.error("recognition of voice note %s failed: %s", stored.id, exc)
+        except AsrUnavailable as exc:
+            log.error("recognition of voice note %s unavailable: %s", stored.id, exc)
+            return _fallback(recognition, audio_id=stored.id, error=f"asr_failed: {exc}", duration_s=stored.duration_s)
+        except Exception as exc:  # whatever a worker raised: this note goes to the fallback, not the gateway
+            log.exception("recognition of voice note %s failed", stored.id)
             return _fallback(recognition, audio_id=stored.id, error=f"asr_failed: {exc}", duration_s=stored.duration_s)
         log.info(
             "voice note %s: %.1f s audio, decode %.2f s, recognise %.2f s, confidence %s",
