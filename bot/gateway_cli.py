@@ -23,7 +23,7 @@ from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STANDIN_PORT = 8090
+DEFAULT_STANDIN_PORT = 8081
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -131,8 +131,17 @@ def run_chat(args: argparse.Namespace) -> int:
         print("--aes needs WECHAT_AES_KEY (the same as the gateway's)", file=sys.stderr)
         return 2
     gateway = args.gateway or f"http://127.0.0.1:{settings.port or 8080}"
-    standin = args.standin or (settings.api_base if "127.0.0.1" in settings.api_base or "localhost" in settings.api_base else None)
-    return asyncio.run(chat(settings, args.openid, gateway, standin, aes=args.aes))
+    return asyncio.run(chat(settings, args.openid, gateway, args.standin or _local_standin(settings), aes=args.aes))
+
+
+def _local_standin(settings: Settings) -> str | None:
+    """The stand-in API the local gateway uses: WECHAT_API_BASE when it is on loopback; in the demo
+    set-up of `csbot run` (no WeChat credentials, no API base) the stand-in it starts."""
+    if settings.api_base.startswith(("http://127.0.0.1", "http://localhost")):
+        return settings.api_base
+    if not os.environ.get("WECHAT_APP_SECRET") and not os.environ.get("WECHAT_API_BASE"):
+        return f"http://127.0.0.1:{os.environ.get('WECHAT_STANDIN_PORT', DEFAULT_STANDIN_PORT)}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> Any:
