@@ -91,8 +91,8 @@ class CsWindow:
             return
         state = self._state_of((await conn.execute(select(cs_windows).where(cs_windows.c.openid == openid))).first())
         if not state.open:
-            raise WindowClosed(f"客服消息窗口已关闭（用户最近一次互动超过48小时或已取消关注）: {openid}")
-        raise QuotaExhausted(f"本次用户互动后可发送的客服消息已用完，需等待用户再次发消息: {openid}")
+            raise WindowClosed("客服消息窗口已关闭（用户最近一次互动超过48小时，或已取消关注）")
+        raise QuotaExhausted("用户本次互动后可发送的客服消息已用完，需等用户再次发消息")
 
     def _state_of(self, row: Any) -> WindowState:
         if row is None:

@@ -82,6 +82,9 @@ def _settings() -> Settings:
 
 
 def run_gateway(args: argparse.Namespace) -> int:
+    from bot.redact import redact_logs
+
+    redact_logs()
     settings = _settings()
     asyncio.run(serve(create_app(settings), settings.host, settings.port, "csbot gateway"))
     return 0

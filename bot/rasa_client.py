@@ -62,13 +62,14 @@ class RasaClient:
             return False
 
     async def _append_events(self, openid: str, events: list[dict[str, Any]]) -> None:
-        await self._post(f"/conversations/{quote(openid, safe='')}/tracker/events", events)
+        await self._post(f"/conversations/{quote(openid, safe='')}/tracker/events", events, "tracker events")
 
-    async def _post(self, path: str, body: Any) -> Any:
+    async def _post(self, path: str, body: Any, what: str = "REST channel") -> Any:
+        # `what`, not the path, goes into errors: paths carry openids.
         try:
             async with self._session.post(f"{self.base_url}{path}", json=body, timeout=self._timeout) as response:
                 if response.status != 200:
-                    raise RasaUnavailable(f"{path}: HTTP {response.status}")
+                    raise RasaUnavailable(f"{what}: HTTP {response.status}")
                 return await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise RasaUnavailable(f"{path}: {type(exc).__name__}") from exc
+            raise RasaUnavailable(f"{what}: {type(exc).__name__}") from exc
