@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cs_window import WINDOW, QuotaExhausted, WindowClosed, utcnow
@@ -64,6 +65,10 @@ class Arrivals:
     async def first_delivery(self, msg_key: str) -> bool:
         """True for the first delivery of this push by any worker."""
         return bool(await self._redis.set(f"gw:seen:{msg_key}", "1", nx=True, ex=SEEN_TTL_S))
+
+    async def forget(self, msg_key: str) -> None:
+        """The push could not be stored: let WeChat's next retry count as a first delivery."""
+        await self._redis.delete(f"gw:seen:{msg_key}")
 
     async def begin(self, openid: str) -> int:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -322,6 +327,9 @@ async def accept_push(arrivals: Arrivals, inbox: Inbox, processor: Processor, me
         first, seq = True, None
     try:
         row_id = await inbox.record(msg, seq) if first else None
+    except SQLAlchemyError:
+        await arrivals.forget(msg.msg_key)
+        raise
     finally:
         if seq is not None:
             await arrivals.end(msg.openid)

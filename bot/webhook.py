@@ -42,7 +42,7 @@ async def receive_push(request: web.Request) -> web.Response:
     runtime.metrics.messages.inc(msg.msg_type)
     try:
         is_new = await accept_push(runtime.arrivals, runtime.inbox, runtime.processor, runtime.metrics, msg)
-    except SQLAlchemyError:
+    except (SQLAlchemyError, RedisError):
         # Not stored, so not acknowledged: WeChat will push it again.
         log.exception("could not store %s", mask_msg_key(msg.msg_key))
         return web.Response(status=503, text="storage unavailable")

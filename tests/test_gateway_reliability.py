@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.processor import APOLOGY
 from bot.store import inbox
@@ -184,3 +185,25 @@ async def test_metrics_count_messages_latency_replies_and_dedup(gateway, fake_ra
     assert "csbot_gateway_webhook_latency_seconds_count 3" in body
     assert 'csbot_gateway_webhook_requests_total{status="200"} 3' in body
     assert "csbot_gateway_outbox_backlog 0" in body
+
+
+async def test_a_push_that_cannot_be_stored_is_not_acknowledged_and_its_retry_is_processed(
+    gateway, fake_rasa, openid: str, monkeypatch
+) -> None:
+    inbox = gateway.runtime.inbox
+    real_record = inbox.record
+    failures = []
+
+    async def database_down_once(message, arrival_seq):  # type: ignore[no-untyped-def]
+        if not failures:
+            failures.append(message.msg_key)
+            raise OperationalError("INSERT INTO gw_inbox", {}, ConnectionError("database unavailable"))
+        return await real_record(message, arrival_seq)
+
+    monkeypatch.setattr(inbox, "record", database_down_once)
+    fields = gateway.aes.text_fields(openid, "在吗")
+    first = await gateway.aes.push(fields)
+    assert first.status == 503  # not acknowledged: WeChat will push it again
+    retry = await gateway.aes.push(fields)
+    assert retry.status == 200 and retry.reply == "收到：在吗"
+    assert fake_rasa.turns_for(openid) == ["在吗"]
