@@ -1,0 +1,193 @@
+"""End to end in real headless Chromium: an elderly subscriber writes through the real gateway
+(AES pushes), the real Rasa + action server hand her to a human, an elder-care agent logs in to
+the console, sees her waiting in the elder queue, takes the chat, reads the transcript (bot
+turns included), replies (the stand-in WeChat API receives it), the gateway is restarted in
+the middle of the chat and the agent carries on, then hands back to the bot, whose answer the
+subscriber gets again. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from actions.db import create_engine
+from bot.app import create_app
+from bot.settings import Settings
+from bot.simulator import PushClient
+from bot.wechat_standin import StandinState, create_standin_app
+from handoff.console import setup_console
+from handoff.store import HandoffStore
+
+from gateway_fixtures import AES_KEY, APP_ID, APP_SECRET, TOKEN, free_port, serve
+from handoff_support import PASSWORD, add_agent, bind, clean_handoff_tables, new_openid
+
+pytestmark = [pytest.mark.browser, pytest.mark.rasa]
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+ELDER_PHONE = "13800000002"  # 王秀英, born 1954: over 65
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+async def wait_for(predicate, timeout_s: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+class Gateway:
+    """The real gateway app with the console mounted, on a fixed port so it can be restarted."""
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.settings = settings
+        self.port = port
+        self.runner = None
+
+    async def start(self) -> None:
+        app = create_app(self.settings)
+        setup_console(app)
+        self.runner, _, _ = await serve(app, self.port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
+    rasa_stack, redis, monkeypatch
+):  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(exist_ok=True)
+    monkeypatch.setenv("SERVICE_HOURS", "00:00-24:00")  # the desk is open whatever the hour of the run
+    monkeypatch.setenv("AGENT_SESSION_SECRET", "browser-test-secret")
+    monkeypatch.setenv("HANDOFF_SWEEP_SECONDS", "1")
+
+    engine = create_engine(rasa_stack.database_url)
+    await clean_handoff_tables(engine)
+    store = HandoffStore(engine)
+    await add_agent(store, "王芳", ("elder", "sichuanese"), capacity=3)
+    openid = new_openid("elder")
+    await bind(engine, openid, ELDER_PHONE)
+
+    standin = StandinState(app_id=APP_ID, app_secret=APP_SECRET)
+    standin_runner, standin_url, _ = await serve(create_standin_app(standin))
+    settings = Settings(
+        wechat_token=TOKEN, app_id=APP_ID, app_secret=APP_SECRET, aes_key=AES_KEY, api_base=standin_url,
+        database_url=rasa_stack.database_url, redis_url=TEST_REDIS_URL, rasa_url=rasa_stack.rasa_url,
+        actions_url=rasa_stack.action_url, host="127.0.0.1", port=0, rasa_timeout_s=20.0, inbox_lease_s=40.0,
+        outbox_lease_s=5.0, outbox_poll_s=0.2, retry_poll_s=0.5, hooks="auto",
+    )  # fmt: skip
+    gateway = Gateway(settings, free_port())
+    await gateway.start()
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    subscriber = PushClient(http, gateway.url, TOKEN, APP_ID, AES_KEY)
+
+    async def say(text: str) -> str:
+        """The subscriber's message; her answer (passive, else through the API) as one text."""
+        before = len(standin.texts_to(openid))
+        result = await subscriber.text(openid, text)
+        assert result.status == 200
+        if result.reply:
+            return result.reply
+        await wait_for(lambda: len(standin.texts_to(openid)) > before, 30, f"an answer to {text!r}")
+        return "\n".join(standin.texts_to(openid)[before:])
+
+    playwright = await async_playwright().start()
+    browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    try:
+        page = await browser.new_page(viewport={"width": 1360, "height": 900}, locale="zh-CN")
+        dialogs: list[str] = []
+
+        async def accept(dialog):  # type: ignore[no-untyped-def]
+            dialogs.append(dialog.message)
+            await dialog.accept()
+
+        page.on("dialog", accept)
+
+        # the agent logs in; her console is open (online) but she has not started taking chats
+        await page.goto(f"{gateway.url}/agent/login")
+        await page.fill("input[name=name]", "王芳")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await expect(page.locator("#live-state")).to_have_class(re.compile(r"\bon\b"), timeout=10000)
+        await page.screenshot(path=str(ARTIFACTS / "console-1-dashboard-empty.png"), full_page=True)
+
+        # the elderly subscriber says she cannot cope: Rasa's action hands her to the elder desk
+        answer = await say("我不会用这个")
+        assert "人工" in answer, answer
+        # ...and is told where she stands, in short plain words (after the bot's own sentence)
+        await wait_for(lambda: "客服马上来，请稍等。" in standin.texts_to(openid) or "客服马上来，请稍等。" in answer,
+                       15, "the waiting notice")
+        row = page.locator("#queue tr.elder", has_text="138****0002")
+        await expect(row).to_be_visible(timeout=15000)  # arrived live over the WebSocket
+        await expect(row).to_contain_text("年长客户专席")
+        await expect(row).to_contain_text("长者")
+        await expect(row).to_contain_text("表示不会用")
+        await page.screenshot(path=str(ARTIFACTS / "console-2-elder-waiting.png"), full_page=True)
+
+        # she takes the chat and reads the transcript, bot turns included
+        await row.get_by_role("button", name="接入").click()
+        await expect(page.locator("#flash")).to_contain_text("已接入")
+        transcript = page.locator("#transcript")
+        await expect(transcript.locator(".msg.subscriber", has_text="我不会用这个")).to_be_visible()
+        await expect(transcript.locator(".msg.bot").first).to_be_visible()
+        await expect(page.locator("#profile-data")).to_contain_text("138****0002")
+        await expect(page.locator("#window")).to_contain_text("本轮还可发")
+
+        # while with the human the bot is silent; her message appears live in the transcript
+        during = await subscriber.text(openid, "我想看看还有多少话费")
+        assert during.status == 200 and during.reply is None
+        await expect(transcript.locator(".msg.subscriber", has_text="我想看看还有多少话费")).to_be_visible(timeout=15000)
+        assert not [t for t in standin.texts_to(openid) if "元" in t], "the bot answered during the handoff"
+        await expect(page.locator("#window")).to_contain_text("本轮还可发 5 条")  # her message renewed the quota
+        await page.screenshot(path=str(ARTIFACTS / "console-3-chat-transcript.png"), full_page=True)
+
+        # the gateway restarts in the middle of the chat: the agent carries on
+        await gateway.stop()
+        await gateway.start()
+        await page.reload()
+        await expect(page.locator("#chat-status")).to_have_attribute("data-status", "assigned")
+        await expect(transcript.locator(".msg.subscriber", has_text="我想看看还有多少话费")).to_be_visible()
+        await expect(page.locator("#live-state")).to_have_class(re.compile(r"\bon\b"), timeout=15000)
+
+        reply = "王阿姨您好，我是王芳。我帮您查一下话费。"
+        await page.fill("#reply-text", reply)
+        await page.click("#send")
+        await expect(transcript.locator(".msg.agent", has_text=reply)).to_be_visible()
+        await wait_for(lambda: reply in standin.texts_to(openid), 15, "the reply at the stand-in WeChat API")
+        await page.screenshot(path=str(ARTIFACTS / "console-4-replied-after-restart.png"), full_page=True)
+
+        # hand back to the bot; the subscriber is told and the bot answers her again
+        await page.get_by_role("button", name="转回智能助手", exact=True).click()
+        await expect(page.locator("#flash")).to_contain_text("已转回智能助手")
+        assert dialogs and "转回智能助手" in dialogs[0]
+        await wait_for(lambda: "已为您转回智能助手。有事直接说。" in standin.texts_to(openid), 15, "the hand-back notice")
+        answer = await say("查询话费余额")
+        assert "元" in answer, answer
+        await page.screenshot(path=str(ARTIFACTS / "console-5-handed-back.png"), full_page=True)
+    finally:
+        await browser.close()
+        await playwright.stop()
+        await http.close()
+        await gateway.stop()
+        await standin_runner.cleanup()
+        await engine.dispose()
