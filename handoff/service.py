@@ -184,13 +184,13 @@ class HandoffService:
             why = "closed" if not desk_open else "busy"
             text = await self._promise_callback(chat, why)
             await self.live.publish(ConsoleEvent("tasks", chat_id=chat.id))
-            return [text]
+            return await self._told(chat.id, [text])
 
         await self._pause_bot(chat)
         await self.live.publish(ConsoleEvent("queue", chat_id=chat.id))
         await self.dispatch()
         refreshed = await self.store.chat(chat.id)
-        return await self._status_texts(refreshed or chat, first=True)
+        return await self._told(chat.id, await self._status_texts(refreshed or chat, first=True))
 
     async def on_subscriber_message(self, msg: Any, text: str | None, audio_id: int | None) -> list[str]:
         chat = await self.store.open_chat_for(msg.openid)
@@ -204,7 +204,7 @@ class HandoffService:
         await self.store.add_message(chat.id, "subscriber", msg_type, self.clock(), **fields)
         await self.live.publish(ConsoleEvent("message", chat_id=chat.id, agent_id=chat.agent_id))
         if chat.status == "waiting":
-            return await self._status_texts(chat, first=False)
+            return await self._told(chat.id, await self._status_texts(chat, first=False))
         return []
 
     # ==== console actions ===================================================================
@@ -581,6 +581,12 @@ class HandoffService:
             for turn in turns
         ]
         await self.store.add_messages(rows)
+
+    async def _told(self, chat_id: int, answers: list[str]) -> list[str]:
+        """Keep what the gateway will tell the subscriber in the transcript (as the system's)."""
+        for answer in answers:
+            await self.store.add_message(chat_id, "system", "text", self.clock(), text=answer)
+        return answers
 
     async def _note(self, chat_id: int, text: str) -> None:
         await self.store.add_message(chat_id, "system", "note", self.clock(), text=text)

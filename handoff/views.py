@@ -186,6 +186,8 @@ def transcript_section(messages: list[Message], agents: dict[int, str], clock: C
 def _message(message: Message, agents: dict[int, str], clock: Clock) -> Html:
     if message.sender == "agent":
         who = f"客服{agents.get(message.agent_id or 0, '')}"
+    elif message.sender == "system" and message.msg_type == "text":
+        who = "系统发给用户"
     else:
         who = SENDER_LABELS.get(message.sender, message.sender)
     if message.msg_type == "voice":

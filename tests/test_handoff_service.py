@@ -177,6 +177,10 @@ async def test_messages_reach_the_transcript_and_the_subscriber_hears_where_they
     chat = await store.open_chat_for(second)
     transcript = [(m.sender, m.msg_type, m.text, m.audio_id, m.media_url) for m in await store.transcript(chat.id)
                   if m.sender == "subscriber"]
+    told = [m.text for m in await store.transcript(chat.id) if m.sender == "system" and m.msg_type == "text"]
+    assert told == ["正在为您转接人工客服，您前面还有1位，客服马上来。", "您的消息已转给人工客服。您前面还有1位，请稍等。"] + [
+        "您的消息已转给人工客服。您前面还有1位，请稍等。"
+    ] * 2  # what the subscriber was told is part of the record
     assert transcript == [
         ("subscriber", "text", "还要等多久", None, None),
         ("subscriber", "voice", "查一下 话费", 42, None),
