@@ -78,4 +78,5 @@ class LiveState:
 
     def dispatch_lock(self):  # type: ignore[no-untyped-def]
         # Serialises assignment across workers so no agent is given more than their capacity.
-        return self.redis.lock(DISPATCH_LOCK_KEY, timeout=10, blocking_timeout=10)
+        # A short wait: a caller that cannot get it leaves the work to the holder or the next sweep.
+        return self.redis.lock(DISPATCH_LOCK_KEY, timeout=10, blocking_timeout=3)

@@ -103,6 +103,7 @@ ho_chats = Table(
     Index("ix_ho_chats_openid", "openid"),
     Index("ix_ho_chats_status", "status"),
     Index("ix_ho_chats_agent", "agent_id", "status"),
+    Index("ix_ho_chats_bot_paused", "bot_paused"),
     # at most one open chat per subscriber, even with several workers racing
     Index(
         "uq_ho_chats_open_openid",

@@ -384,7 +384,7 @@ class HandoffStore:
             await conn.execute(update(ho_chats).where(ho_chats.c.id == chat_id).values(bot_paused=paused))
 
     async def closed_with_bot_paused(self) -> list[Chat]:
-        query = select(ho_chats).where(ho_chats.c.status == "closed", ho_chats.c.bot_paused.is_(True))
+        query = select(ho_chats).where(ho_chats.c.bot_paused.is_(True), ho_chats.c.status == "closed")
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_chat(row) for row in rows]

@@ -515,3 +515,21 @@ async def test_service_is_built_from_the_gateway_context(seeded_engine, redis):
         finally:
             await service.close()
         assert service._sweeper is None
+
+
+def test_migration_matches_the_table_definitions(database_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine as create_sync_engine
+
+    from actions.db import sync_url
+    from handoff.models import metadata
+
+    engine = create_sync_engine(sync_url(database_url), future=True)
+    try:
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    ours = [d for d in differences if "ho_" in repr(d)]
+    assert ours == []

@@ -65,6 +65,7 @@ def upgrade() -> None:
     op.create_index("ix_ho_chats_openid", "ho_chats", ["openid"])
     op.create_index("ix_ho_chats_status", "ho_chats", ["status"])
     op.create_index("ix_ho_chats_agent", "ho_chats", ["agent_id", "status"])
+    op.create_index("ix_ho_chats_bot_paused", "ho_chats", ["bot_paused"])
     op.create_index(
         "uq_ho_chats_open_openid",
         "ho_chats",
