@@ -101,6 +101,10 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     subscriber = PushClient(http, gateway.url, TOKEN, APP_ID, AES_KEY)
 
+    async def rasa_paused() -> bool:
+        async with http.get(f"{rasa_stack.rasa_url}/conversations/{openid}/tracker") as response:
+            return bool((await response.json())["paused"])
+
     async def say(text: str) -> str:
         """The subscriber's message; her answer (passive, else through the API) as one text."""
         before = len(standin.texts_to(openid))
@@ -158,6 +162,7 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         assert during.status == 200 and during.reply is None
         await expect(transcript.locator(".msg.subscriber", has_text="我想看看还有多少话费")).to_be_visible(timeout=15000)
         assert not [t for t in standin.texts_to(openid) if "元" in t], "the bot answered during the handoff"
+        assert await rasa_paused(), "Rasa's conversation is not paused during the handoff"
         await expect(page.locator("#window")).to_contain_text("本轮还可发 5 条")  # her message renewed the quota
         await page.screenshot(path=str(ARTIFACTS / "console-3-chat-transcript.png"), full_page=True)
 
@@ -181,6 +186,7 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         await expect(page.locator("#flash")).to_contain_text("已转回智能助手")
         assert dialogs and "转回智能助手" in dialogs[0]
         await wait_for(lambda: "已为您转回智能助手。有事直接说。" in standin.texts_to(openid), 15, "the hand-back notice")
+        assert not await rasa_paused()
         answer = await say("查询话费余额")
         assert "元" in answer, answer
         await page.screenshot(path=str(ARTIFACTS / "console-5-handed-back.png"), full_page=True)
