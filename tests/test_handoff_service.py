@@ -533,3 +533,47 @@ def test_migration_matches_the_table_definitions(database_url):
         engine.dispose()
     ours = [d for d in differences if "ho_" in repr(d)]
     assert ours == []
+
+
+async def test_the_one_machine_setup_sqlite_and_in_process_redis(tmp_path):
+    """The default set-up (SQLite file, fakeredis): a whole handoff, one open chat per subscriber."""
+    import fakeredis
+
+    from actions.billing.demo import seed_demo_data
+    from actions.db import create_engine, upgrade_database
+
+    url = f"sqlite:///{tmp_path / 'csbot.sqlite3'}"
+    await asyncio.to_thread(upgrade_database, url)
+    engine = create_engine(url)
+    redis = fakeredis.aioredis.FakeRedis(decode_responses=True)
+    try:
+        await seed_demo_data(engine)
+        clock = Clock(MORNING)
+        rasa = RecordingRasa()
+        service = build_service(engine, redis, clock, rasa)
+        agent = await add_agent(service.store, "王芳", ("elder",))
+        await online(service, agent)
+        openid = new_openid("elder")
+        await bind(engine, openid, ELDER_70)
+
+        texts, again = await asyncio.gather(
+            service.request_handoff(openid, "cannot_cope", "general", None),
+            service.request_handoff(openid, "cannot_cope", "general", None),
+        )
+        assert "客服马上来，请稍等。" in texts + again
+        chat = await service.store.open_chat_for(openid)
+        assert chat.queue == "elder" and len(await service.store.chats_of_openid(openid)) == 1
+
+        await service.take(chat.id, agent)
+        message = text_message(openid, "帮我看看")
+        await record_inbound(engine, message)
+        assert await service.on_subscriber_message(message, message.content, None) == []
+        assert (await service.reply(chat.id, agent, "好的")).sent
+        await service.hand_back(chat.id, agent)
+        assert not await service.is_with_human(openid)
+        assert rasa.calls == [("pause", openid), ("resume", openid)]
+        senders = [m.sender for m in await service.store.transcript(chat.id)]
+        assert senders.count("subscriber") == 1 and senders.count("agent") == 1
+    finally:
+        await engine.dispose()
+        await redis.aclose() if hasattr(redis, "aclose") else await redis.close()
