@@ -243,6 +243,9 @@ class HandoffService:
             raise ConsoleError("找不到这位客服。")
         if target.id not in await self.live.online_agent_ids():
             raise ConsoleError(f"客服{target.name}不在线，不能转给他/她。")
+        active = (await self.store.active_chat_counts()).get(target.id, 0)
+        if active >= target.capacity:
+            raise ConsoleError(f"客服{target.name}正在服务{active}位客户，已满，请转到队列。")
         if not await self.store.transfer_to_agent(chat.id, agent.id, target.id, self.clock()):
             raise ConsoleError("这个会话已经结束了。")
         await self._note(chat.id, f"客服{agent.name}转给客服{target.name}")

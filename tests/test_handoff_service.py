@@ -303,13 +303,19 @@ async def test_transfer_to_another_agent_or_queue(service, store):
     first = await add_agent(store, "张强")
     second = await add_agent(store, "王芳", ("elder",))
     offline = await add_agent(store, "下班了")
-    await online(service, first, second)
+    full = await add_agent(store, "忙碌", capacity=1)
+    await online(service, first, second, full)
+    busy_chat = new_openid()
+    await service.request_handoff(busy_chat, "request_human", "general", None)
+    await service.take((await store.open_chat_for(busy_chat)).id, full)
     openid = new_openid()
     await service.request_handoff(openid, "request_human", "general", None)
     chat = await store.open_chat_for(openid)
     await service.take(chat.id, first)
     with pytest.raises(ConsoleError, match="不在线"):
         await service.transfer_to_agent(chat.id, first, offline.id)
+    with pytest.raises(ConsoleError, match="已满"):
+        await service.transfer_to_agent(chat.id, first, full.id)
     with pytest.raises(ConsoleError, match="其他客服"):
         await service.reply(chat.id, second, "抢答")
     await service.transfer_to_agent(chat.id, first, second.id)
