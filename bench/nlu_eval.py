@@ -148,6 +148,7 @@ def expected_plans(text: str, aliases: dict[str, str]) -> list[str]:
 def quiet_rasa() -> None:
     """Warnings only: Rasa logs every parsed message at debug level otherwise."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["RASA_TELEMETRY_ENABLED"] = "false"  # no telemetry or crash reports leave the machine
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
 
