@@ -64,6 +64,8 @@ def setup_console(
     Routes are added to the app itself rather than a sub-app: with the pinned aiohttp 3.9 and
     yarl 1.18, sub-app prefix resolution fails on a Host header that carries a port.
     """
+    if CONSOLE_SOCKETS in app:
+        return  # already mounted (the gateway's factory does it when handoff/ is wired)
     app[CONSOLE_SOCKETS] = set()
     app.cleanup_ctx.append(_lifecycle(service_factory, background))
     _add_routes(app)

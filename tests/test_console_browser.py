@@ -59,8 +59,8 @@ class Gateway:
         self.runner = None
 
     async def start(self) -> None:
-        app = create_app(self.settings)
-        setup_console(app)
+        app = create_app(self.settings)  # with GATEWAY_HOOKS=auto the factory mounts the console
+        setup_console(app)  # a no-op then; kept so the test does not depend on that choice
         self.runner, _, _ = await serve(app, self.port)
 
     async def stop(self) -> None:

@@ -332,3 +332,12 @@ def test_csbot_agent_and_callback_commands(seeded_database_url, monkeypatch, cap
     out = capsys.readouterr()
     assert f"added agent {name}" in out.out and "elder,sichuanese" in out.out and "capacity 2" in out.out
     assert "exists already" in out.err and "at least 8 characters" in out.err
+
+
+def test_mounting_the_console_twice_adds_nothing():
+    app = web.Application()
+    setup_console(app, lambda _parent: None, background=False)
+    routes = len(app.router.routes())
+    setup_console(app, lambda _parent: None, background=False)
+    assert len(app.router.routes()) == routes and len(app.cleanup_ctx) == 1
+    assert any(r.resource.canonical == "/agent/ws" for r in app.router.routes())
