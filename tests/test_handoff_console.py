@@ -341,3 +341,27 @@ def test_mounting_the_console_twice_adds_nothing():
     setup_console(app, lambda _parent: None, background=False)
     assert len(app.router.routes()) == routes and len(app.cleanup_ctx) == 1
     assert any(r.resource.canonical == "/agent/ws" for r in app.router.routes())
+
+
+async def test_an_action_on_one_worker_reaches_a_console_on_another(console, seeded_engine, redis, aiohttp_client):
+    client, service = console  # worker A: the agent's browser is connected here
+    other_service = build_service(seeded_engine, redis, Clock(MORNING))
+    other_app = web.Application()
+    setup_console(other_app, lambda _parent: other_service, background=False)
+    await aiohttp_client(other_app)  # worker B: only its relay and service run
+
+    agent = await add_agent(service.store, "张强")
+    await login(client, "张强")
+    socket = await client.ws_connect("/agent/ws")
+    try:
+        await asyncio.sleep(0.3)  # both relays subscribe
+        openid = new_openid()
+        await other_service.request_handoff(openid, "request_human", "general", None)  # handled by worker B
+        kinds = set()
+        while "queue" not in kinds:
+            kinds.add(json.loads((await socket.receive(timeout=5)).data)["kind"])
+        # and B saw the agent online through the shared presence, so the chat waits instead of a call-back
+        assert await other_service.is_with_human(openid)
+        assert agent.id in await other_service.live.online_agent_ids()
+    finally:
+        await socket.close()
