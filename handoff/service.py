@@ -44,6 +44,7 @@ OFFLINE_GRACE_S = 120.0  # an agent's console may be gone this long before their
 QUOTA_REFUSAL = "未发送：微信规定用户每发一条消息，客服最多回复5条，这一轮已经用完。请等用户再发消息后继续回复。"
 WINDOW_REFUSAL = "未发送：用户超过48小时没有发消息（或已取消关注），微信不允许再发消息。可以创建回电任务。"
 NO_ANSWER_RETRY = dt.timedelta(hours=2)
+JUST_PROMISED = dt.timedelta(minutes=2)
 TASK_OUTCOMES = {
     "reached": "已联系，问题已解决",
     "resolved_online": "已在微信里解决",
@@ -195,6 +196,14 @@ class HandoffService:
     async def on_subscriber_message(self, msg: Any, text: str | None, audio_id: int | None) -> list[str]:
         chat = await self.store.open_chat_for(msg.openid)
         if chat is None:
+            promised = await self._just_promised_callback(msg.openid)
+            if promised is not None:
+                # e.g. the voice note that caused a handoff which became a call-back promise:
+                # it belongs to that record, so whoever calls back can listen to it
+                msg_type, fields = _transcript_fields(msg, text, audio_id)
+                await self.store.add_message(promised.id, "subscriber", msg_type, self.clock(), **fields)
+                await self.live.publish(ConsoleEvent("message", chat_id=promised.id))
+                return []
             # handed back between the gateway's check and this call: the bot answers from now on
             return ["已为您转回智能助手，请再说一次您的问题。"]
         if msg.msg_type == "event" and (msg.event or "") == "unsubscribe":
@@ -585,6 +594,12 @@ class HandoffService:
         ]
         await self.store.add_messages(rows)
 
+    async def _just_promised_callback(self, openid: str) -> Chat | None:
+        latest = await self.store.chats_of_openid(openid, limit=1)
+        if not latest or latest[0].close_reason != "callback" or latest[0].closed_at is None:
+            return None
+        return latest[0] if self.clock() - latest[0].closed_at <= JUST_PROMISED else None
+
     async def _told(self, chat_id: int, answers: list[str]) -> list[str]:
         """Keep what the gateway will tell the subscriber in the transcript (as the system's)."""
         for answer in answers:
@@ -633,7 +648,7 @@ def _transcript_fields(msg: Any, text: str | None, audio_id: int | None) -> tupl
         raw = msg.raw or {}
         return "link", {"text": raw.get("Title") or "链接", "media_url": raw.get("Url")}
     if kind == "event":
-        return "note", {"text": f"用户操作：{msg.event or ''} {msg.event_key or ''}".strip()}
+        return "note", {"text": text or f"用户操作：{msg.event or ''} {msg.event_key or ''}".strip()}
     return kind if kind in ("video", "shortvideo") else "text", {"text": text or f"（{kind}消息）"}
 
 

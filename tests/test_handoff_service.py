@@ -127,6 +127,20 @@ async def test_no_agent_online_means_a_callback_promise_and_a_task(service, stor
     assert len([t for t in await store.open_tasks() if t.openid == elder]) == 2
 
 
+async def test_voice_note_behind_a_call_back_promise_is_kept_for_the_caller(service, store, clock):
+    openid = new_openid()
+    voice = InboundMessage(openid=openid, msg_key=f"{openid}:v", msg_type="voice", create_time=1, media_id="m",
+                           audio_format="amr")
+    await service.request_handoff(openid, "voice_unrecognised", "general", None)  # nobody online
+    assert await service.on_subscriber_message(voice, None, 7) == []  # what the gateway does next
+    (chat,) = await store.chats_of_openid(openid)
+    assert [(m.sender, m.audio_id) for m in await store.transcript(chat.id) if m.sender == "subscriber"] == [
+        ("subscriber", 7)
+    ]
+    clock.advance(minutes=5)  # much later, with no chat open, the bot has the subscriber again
+    assert await service.on_subscriber_message(voice, None, 8) == ["已为您转回智能助手，请再说一次您的问题。"]
+
+
 async def test_outside_service_hours_promises_a_call_back_tomorrow(service, store, seeded_engine, clock):
     agent = await add_agent(store, "夜班", ("elder",))
     await online(service, agent)
