@@ -7,7 +7,7 @@ import importlib
 import inspect
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -88,7 +88,7 @@ def _gateway(settings: Settings, overrides: HookOverrides):  # type: ignore[no-u
             ctx = AppContext(settings, engine, redis, http, rasa, outbox, cs_window, wechat, tokens)
 
             transcriber, asr_configured = await _transcriber(settings, ctx, overrides, closers, tasks)
-            ctx = AppContext(settings, engine, redis, http, rasa, outbox, cs_window, wechat, tokens, transcriber)
+            ctx = replace(ctx, transcriber=transcriber)
             handoff = await _handoff_service(settings, ctx, overrides, closers)
             voice_policy = overrides.voice_policy or _voice_policy(settings, redis)
 
