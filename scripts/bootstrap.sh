@@ -22,6 +22,8 @@ install_system_packages() {
   command -v sox >/dev/null 2>&1 || missing+=(sox libsox-fmt-all)
   if [ "${CSBOT_SKIP_BROWSER:-0}" != "1" ]; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium chromium-driver)
+    # A CJK font, so the agent console's screenshots show Chinese text.
+    dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing+=(fonts-wqy-microhei)
   fi
   [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
