@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import event
+import datetime as dt
+
+from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -94,3 +97,24 @@ def upgrade_database(url: str | None = None) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), "heads")
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out. SQLite keeps no offset, so it is re-attached on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)

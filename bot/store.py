@@ -12,7 +12,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaDa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from actions.billing.models import UtcDateTime
+from actions.db import UtcDateTime
 
 metadata = MetaData()
 

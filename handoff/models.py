@@ -9,12 +9,10 @@ Timestamps are timezone-aware UTC (`UtcDateTime`, re-attached on SQLite).
 
 from __future__ import annotations
 
-import datetime as dt
 
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,30 +23,9 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.types import TypeDecorator
+from actions.db import UtcDateTime
 
 metadata = MetaData()
-
-
-class UtcDateTime(TypeDecorator):
-    """Aware UTC datetimes in and out (SQLite keeps no offset, so UTC is re-attached)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(dt.timezone.utc)
-
-    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
 
 
 ho_agents = Table(

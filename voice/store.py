@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actions.billing.models import UtcDateTime
+from actions.db import UtcDateTime
 
 metadata = MetaData()
 

@@ -7,7 +7,6 @@ Timestamps are stored and returned as timezone-aware UTC (`UtcDateTime`).
 
 from __future__ import annotations
 
-import datetime as dt
 
 from sqlalchemy import (
     JSON,
@@ -15,7 +14,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,30 +23,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.types import TypeDecorator
+
+from actions.db import UtcDateTime
 
 metadata = MetaData()
-
-
-class UtcDateTime(TypeDecorator):
-    """Aware UTC datetimes in and out. SQLite keeps no offset, so it is re-attached on read."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(dt.timezone.utc)
-
-    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
 
 
 plans = Table(
