@@ -27,7 +27,7 @@ class VoiceSettings:
     transcribe_timeout_seconds: float = 60.0  # queueing included; keep below the gateway's INBOX_LEASE_S
     max_media_bytes: int = 5 * 1024 * 1024
     media_dir: Path | None = None  # None: var_dir()/media
-    worker_niceness: int = 10  # ASR workers yield the CPU to the gateway's event loop
+    worker_niceness: int = 19  # ASR workers yield the CPU to the gateway's event loop
 
     @classmethod
     def from_env(cls) -> VoiceSettings:
@@ -74,7 +74,7 @@ def _positive_float(raw: str | None, default: float, name: str) -> float:
 
 def _niceness(raw: str | None) -> int:
     if raw is None or not raw.strip():
-        return 10
+        return 19
     try:
         value = int(raw)
     except ValueError:

@@ -242,7 +242,7 @@ class AsrUnavailable(Exception):
 class AsrPool:
     """A bounded process pool whose workers each hold the model; async-friendly, loop-agnostic."""
 
-    def __init__(self, spec: RecognizerSpec, workers: int = 2, niceness: int = 10) -> None:
+    def __init__(self, spec: RecognizerSpec, workers: int = 2, niceness: int = 19) -> None:
         self.spec = spec
         self.workers = workers
         self.niceness = niceness
