@@ -24,7 +24,7 @@ class VoiceSettings:
     max_seconds: float = 60.0
     min_confidence: float = 0.6
     lowconf_ttl_seconds: int = 600
-    transcribe_timeout_seconds: float = 60.0  # queueing included; keep below the gateway's INBOX_LEASE_S
+    transcribe_timeout_seconds: float = 45.0  # queueing included; + RASA_TIMEOUT_S must stay below INBOX_LEASE_S
     max_media_bytes: int = 5 * 1024 * 1024
     media_dir: Path | None = None  # None: var_dir()/media
     worker_niceness: int = 19  # ASR workers yield the CPU to the gateway's event loop
@@ -39,7 +39,7 @@ class VoiceSettings:
             min_confidence=_fraction(env.get("ASR_MIN_CONFIDENCE"), 0.6, "ASR_MIN_CONFIDENCE"),
             lowconf_ttl_seconds=_positive_int(env.get("VOICE_LOWCONF_TTL"), 600, "VOICE_LOWCONF_TTL"),
             transcribe_timeout_seconds=_positive_float(
-                env.get("ASR_TIMEOUT_SECONDS"), 60.0, "ASR_TIMEOUT_SECONDS"
+                env.get("ASR_TIMEOUT_SECONDS"), 45.0, "ASR_TIMEOUT_SECONDS"
             ),
             worker_niceness=_niceness(env.get("ASR_NICE")),
         )
