@@ -22,7 +22,7 @@ FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "change_plan": plans.change_plan,
 }
 MENU = {1: "balance", 2: "usage", 3: "top_up", 4: "plan", 5: "recommend"}
-HUMAN_CHOICES = {"0", "零"}
+HUMAN_CHOICE = 0
 
 
 def _number(turn: Turn) -> Optional[int]:
@@ -41,7 +41,7 @@ def _is_no(turn: Turn) -> bool:
 async def handle_reply(turn: Turn) -> None:
     pending = turn.slot("pending") or ""
     kind, _, ref = pending.partition(":")
-    if turn.text.strip(" 。.!！") in HUMAN_CHOICES:
+    if _number(turn) == HUMAN_CHOICE and turn.entity("sms_code") is None:  # "0", "按0"; not "000000"
         await service.hand_off(turn, "elder" if turn.elder else "request_human")
     elif kind == "bind_phone":
         await _bind_phone_reply(turn)
@@ -139,3 +139,15 @@ class ActionHandleReply(FlowAction):
 
     async def flow(self, turn: Turn) -> None:
         await handle_reply(turn)
+
+
+class ActionDefaultFallback(FlowAction):
+    """Not understood: but a numbered choice after a question is still an answer to it."""
+
+    action_name = "action_default_fallback"
+
+    async def flow(self, turn: Turn) -> None:
+        if _number(turn) is not None and turn.slot("pending"):
+            await handle_reply(turn)
+        else:
+            await service.fallback(turn)

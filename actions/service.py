@@ -86,13 +86,6 @@ class ActionHandoff(FlowAction):
         await hand_off(turn)
 
 
-class ActionDefaultFallback(FlowAction):
-    action_name = "action_default_fallback"
-
-    async def flow(self, turn: Turn) -> None:
-        await fallback(turn)
-
-
 class ActionReportFault(FlowAction):
     action_name = "action_report_fault"
 

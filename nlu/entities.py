@@ -13,7 +13,8 @@ SMS_CODE = re.compile(r"(?<![\d])\d{6}(?![\d])")
 _NUM = rf"(\d+(?:\.\d+)?|[{CHINESE_NUMERAL}]+)"
 AMOUNT_WITH_UNIT = re.compile(_NUM + r"\s*(?:块钱|块|元钱|元|圆|rmb|RMB)")
 AMOUNT_AFTER_VERB = re.compile(r"(?:充值|充|冲|交|缴费|缴|存)(?:个|了|上|一下|点)?\s*" + _NUM)
-BARE_NUMBER = re.compile(r"^\s*" + _NUM + r"\s*[。.!！?？~]*\s*$")
+# A number alone, or a numbered choice: 「1」「选2」「我选1」「回复3」「按0」「1号」.
+BARE_NUMBER = re.compile(r"^\s*(?:我)?(?:选择|选|回复|按|要)?\s*" + _NUM + r"\s*(?:号)?\s*[。.!！?？~]*\s*$")
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from actions.account import ActionCheckBalance, ActionCheckUsage
 from actions.billing.models import sms_outbox
 from actions.binding_flow import ActionBindPhone
 from actions.plans import ActionChangePlan, ActionCheckPlan, ActionRecommendPlan
-from actions.reply_router import ActionHandleReply
-from actions.service import ActionDefaultFallback, ActionHandoff, ActionReportFault, ActionSessionStart
+from actions.reply_router import ActionDefaultFallback, ActionHandleReply
+from actions.service import ActionHandoff, ActionReportFault, ActionSessionStart
 from actions.services import Services, build_services, use_services
 from actions.topup import ActionTopUp
 from nlu.entities import extract_entities
@@ -206,3 +206,13 @@ async def test_fault_report_gets_a_ticket_number(services: Services) -> None:
     chat = Conversation(services)
     reply = await chat.say(ActionReportFault(), "宽带坏了请派人来修一下", "report_fault")
     assert "工单号GZ" in reply
+
+
+async def test_a_numbered_choice_is_an_answer_even_when_not_understood(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000014")
+    before = (await services.billing.get_balance("13800000014")).balance_fen
+    await chat.say(ActionTopUp(), "充20元", "top_up")
+    reply = await chat.say(ActionDefaultFallback(), "我选2", "nlu_fallback")
+    assert "已取消" in reply and not chat.payloads
+    assert (await services.billing.get_balance("13800000014")).balance_fen == before
