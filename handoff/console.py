@@ -13,12 +13,10 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import io
 import json
 import logging
 import re
 import uuid
-import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,7 +39,6 @@ FLASH_COOKIE = "ho_flash"
 COOKIE_PATH = "/agent"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 HEARTBEAT_S = 15.0
-AUDIO_RATE = 16000
 
 CONSOLE_SERVICE = web.AppKey("handoff_console_service", HandoffService)
 CONSOLE_SOCKETS = web.AppKey("handoff_console_sockets", set)
@@ -631,25 +628,15 @@ async def audio(request: web.Request, session: Session) -> web.Response:
     stored = await service.voice_store.get(int(request.match_info["audio_id"]))
     if stored is None or not stored.has_audio:
         raise web.HTTPNotFound(text="这条语音没有保存下来。")
-    from voice.decode import DecodeError, decode_to_pcm
+    from voice.decode import DecodeError
+    from voice.playback import stored_audio_as_wav
 
     try:
-        data = await service.voice_store.read_audio(stored)
-        decoded = await asyncio.to_thread(decode_to_pcm, data, stored.format, sample_rate=AUDIO_RATE, max_seconds=120.0)
+        body = await stored_audio_as_wav(service.voice_store, stored, max_seconds=120.0)
     except (OSError, DecodeError) as exc:
         log.warning("voice note %s cannot be played: %s", stored.id, exc)
         raise web.HTTPNotFound(text="这条语音无法播放。") from None
-    return web.Response(body=_wav(decoded.pcm, decoded.sample_rate), content_type="audio/wav")
-
-
-def _wav(pcm: bytes, sample_rate: int) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate)
-        out.writeframes(pcm)
-    return buffer.getvalue()
+    return web.Response(body=body, content_type="audio/wav")
 
 
 # ---- live updates ---------------------------------------------------------------------------

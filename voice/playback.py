@@ -7,16 +7,13 @@ import io
 import wave
 
 from voice.decode import decode_to_pcm
-from voice.store import VoiceStore
+from voice.store import StoredAudio, VoiceStore
 
 PLAYBACK_RATE = 8000  # AMR-NB is 8 kHz speech: nothing is gained by upsampling for a person
 
 
-async def stored_audio_as_wav(store: VoiceStore, audio_id: int, *, max_seconds: float = 60.0) -> bytes:
-    """WAV bytes of a stored voice note (loudness-normalised); raises LookupError / DecodeError."""
-    stored = await store.get(audio_id)
-    if stored is None:
-        raise LookupError(f"no voice note {audio_id}")
+async def stored_audio_as_wav(store: VoiceStore, stored: StoredAudio, *, max_seconds: float = 60.0) -> bytes:
+    """WAV bytes of a stored voice note (loudness-normalised); raises OSError / DecodeError."""
     data = await store.read_audio(stored)
     return await asyncio.to_thread(_to_wav, data, stored.format, max_seconds)
 
