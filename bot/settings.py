@@ -6,6 +6,7 @@ import base64
 import binascii
 import os
 from dataclasses import dataclass
+from typing import Callable, Mapping, TypeVar
 from pathlib import Path
 
 from actions.db import PROJECT_ROOT, database_url
@@ -13,6 +14,7 @@ from bot.redis_store import redis_url
 
 WECHAT_API = "https://api.weixin.qq.com"
 DEV_TOKEN = "csbot-dev-token"
+NumberT = TypeVar("NumberT", int, float)
 
 
 class SettingsError(ValueError):
@@ -57,12 +59,12 @@ class Settings:
             rasa_url=_text(env, "RASA_URL", cls.rasa_url).rstrip("/"),
             actions_url=_text(env, "ACTION_ENDPOINT_URL", cls.actions_url or ""),
             host=_text(env, "GATEWAY_HOST", cls.host),
-            port=_number(env, "PORT", cls.port, int, minimum=0),
-            passive_budget_s=_number(env, "PASSIVE_REPLY_BUDGET_S", cls.passive_budget_s, float, maximum=4.8),
-            rasa_timeout_s=_number(env, "RASA_TIMEOUT_S", cls.rasa_timeout_s, float),
-            max_body_bytes=_number(env, "WECHAT_MAX_BODY_BYTES", cls.max_body_bytes, int, minimum=1024),
-            outbox_lease_s=_number(env, "OUTBOX_LEASE_S", cls.outbox_lease_s, float),
-            inbox_lease_s=_number(env, "INBOX_LEASE_S", cls.inbox_lease_s, float),
+            port=env_number(env, "PORT", cls.port, int, minimum=0),
+            passive_budget_s=env_number(env, "PASSIVE_REPLY_BUDGET_S", cls.passive_budget_s, float, maximum=4.8),
+            rasa_timeout_s=env_number(env, "RASA_TIMEOUT_S", cls.rasa_timeout_s, float),
+            max_body_bytes=env_number(env, "WECHAT_MAX_BODY_BYTES", cls.max_body_bytes, int, minimum=1024),
+            outbox_lease_s=env_number(env, "OUTBOX_LEASE_S", cls.outbox_lease_s, float),
+            inbox_lease_s=env_number(env, "INBOX_LEASE_S", cls.inbox_lease_s, float),
             hooks=_choice(env, "GATEWAY_HOOKS", cls.hooks, ("auto", "builtin")),
         )
         settings.validate()
@@ -89,20 +91,31 @@ def _text(env: os._Environ[str] | dict[str, str], name: str, default: str) -> st
     return env.get(name, "").strip() or default
 
 
-def _number(env, name, default, kind, minimum=None, maximum=None):  # type: ignore[no-untyped-def]
-    """`minimum` is inclusive; without one the value must be positive."""
+def env_number(
+    env: Mapping[str, str],
+    name: str,
+    default: NumberT,
+    kind: Callable[[str], NumberT],
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    error: type[ValueError] = SettingsError,
+) -> NumberT:
+    """A number from the environment, or `default` when unset. `minimum` is inclusive; without
+    one the value must be positive. Each area passes its own `error` type."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise error(f"{name} must be {what}, got {raw!r}") from None
     if (minimum is None and value <= 0) or (minimum is not None and value < minimum):
         bound = "positive" if minimum is None else f"at least {minimum}"
-        raise SettingsError(f"{name} must be {bound}, got {raw!r}")
+        raise error(f"{name} must be {bound}, got {raw!r}")
     if maximum is not None and value > maximum:
-        raise SettingsError(f"{name} must be at most {maximum}, got {raw!r}")
+        raise error(f"{name} must be at most {maximum}, got {raw!r}")
     return value
 
 

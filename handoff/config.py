@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from actions.db import var_dir
+from bot.settings import env_number
 
 
 class ConfigError(ValueError):
@@ -79,16 +80,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _positive_int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {value}")
-    return value
+    return env_number(env, name, default, int, error=ConfigError)
 
 
 def _session_secret(configured: str) -> bytes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actions.db import var_dir
+from bot.settings import env_number
 
 MODEL_NAME = "vosk-model-small-cn-0.22"
 MODEL_URL = f"https://alphacephei.com/vosk/models/{MODEL_NAME}.zip"
@@ -34,58 +35,17 @@ class VoiceSettings:
         env = os.environ
         return cls(
             model_path=Path(env.get("VOSK_MODEL_PATH", "").strip() or default_model_path()),
-            workers=_positive_int(env.get("ASR_WORKERS"), 2, "ASR_WORKERS"),
-            max_seconds=_positive_float(env.get("VOICE_MAX_SECONDS"), 60.0, "VOICE_MAX_SECONDS"),
-            min_confidence=_fraction(env.get("ASR_MIN_CONFIDENCE"), 0.6, "ASR_MIN_CONFIDENCE"),
-            lowconf_ttl_seconds=_positive_int(env.get("VOICE_LOWCONF_TTL"), 600, "VOICE_LOWCONF_TTL"),
-            transcribe_timeout_seconds=_positive_float(
-                env.get("ASR_TIMEOUT_SECONDS"), 45.0, "ASR_TIMEOUT_SECONDS"
-            ),
-            worker_niceness=_niceness(env.get("ASR_NICE")),
+            workers=_read(env, "ASR_WORKERS", 2, int),
+            max_seconds=_read(env, "VOICE_MAX_SECONDS", 60.0, float),
+            min_confidence=_read(env, "ASR_MIN_CONFIDENCE", 0.6, float, maximum=1.0),
+            lowconf_ttl_seconds=_read(env, "VOICE_LOWCONF_TTL", 600, int),
+            transcribe_timeout_seconds=_read(env, "ASR_TIMEOUT_SECONDS", 45.0, float),
+            worker_niceness=_read(env, "ASR_NICE", 19, int, minimum=0, maximum=19),
         )
 
     def resolved_media_dir(self) -> Path:
         return self.media_dir if self.media_dir is not None else var_dir() / "media"
 
 
-def _positive_int(raw: str | None, default: int, name: str) -> int:
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(raw: str | None, default: float, name: str) -> float:
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
-
-
-def _niceness(raw: str | None) -> int:
-    if raw is None or not raw.strip():
-        return 19
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"ASR_NICE must be a whole number from 0 to 19, got {raw!r}") from None
-    if not 0 <= value <= 19:
-        raise ValueError(f"ASR_NICE must be from 0 to 19, got {value}")
-    return value
-
-
-def _fraction(raw: str | None, default: float, name: str) -> float:
-    value = _positive_float(raw, default, name) if raw and raw.strip() else default
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"{name} must be between 0 and 1, got {value}")
-    return value
+def _read(env, name, default, kind, **bounds):  # type: ignore[no-untyped-def]
+    return env_number(env, name, default, kind, error=ValueError, **bounds)
