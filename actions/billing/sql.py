@@ -13,7 +13,7 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import Table, and_, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -244,25 +244,13 @@ class SqlBillingBackend:
             subscriber = await self._require_subscriber(conn, phone)
             if subscriber.status == LineStatus.CLOSED.value:
                 raise BillingError(f"line {phone} is closed")
-        for _ in range(_NUMBER_ATTEMPTS):
-            order_no = f"TU{local_date(now):%Y%m%d}{secrets.randbelow(10**6):06d}"
-            try:
-                async with self._engine.begin() as conn:
-                    await conn.execute(
-                        insert(topup_orders).values(
-                            order_no=order_no,
-                            phone=phone,
-                            amount_fen=amount_fen,
-                            status=OrderStatus.PENDING.value,
-                            created_at=now,
-                        )
-                    )
-            except IntegrityError:
-                continue  # order number already taken today: draw another
-            return TopUpOrder(
-                order_no=order_no, phone=phone, amount_fen=amount_fen, status=OrderStatus.PENDING, created_at=now
-            )
-        raise BillingError("could not allocate a free order number")
+        order_no = await self._insert_numbered(
+            "TU", now, topup_orders, "order_no",
+            dict(phone=phone, amount_fen=amount_fen, status=OrderStatus.PENDING.value, created_at=now),
+        )
+        return TopUpOrder(
+            order_no=order_no, phone=phone, amount_fen=amount_fen, status=OrderStatus.PENDING, created_at=now
+        )
 
     async def get_top_up(self, order_no: str) -> TopUpOrder | None:
         async with self._engine.connect() as conn:
@@ -372,21 +360,25 @@ class SqlBillingBackend:
             raise BillingError("a fault ticket needs a description")
         text = text[:MAX_DESCRIPTION_CHARS]
         now = self._clock()
-        for _ in range(_NUMBER_ATTEMPTS):
-            ticket_no = f"GZ{local_date(now):%Y%m%d}{secrets.randbelow(10**6):06d}"
-            try:
-                async with self._engine.begin() as conn:
-                    await conn.execute(
-                        insert(fault_tickets).values(
-                            ticket_no=ticket_no, phone=phone, openid=openid, description=text, status="open", created_at=now
-                        )
-                    )
-            except IntegrityError:
-                continue
-            return FaultTicket(ticket_no=ticket_no, phone=phone, description=text, created_at=now)
-        raise BillingError("could not allocate a free ticket number")
+        ticket_no = await self._insert_numbered(
+            "GZ", now, fault_tickets, "ticket_no",
+            dict(phone=phone, openid=openid, description=text, status="open", created_at=now),
+        )
+        return FaultTicket(ticket_no=ticket_no, phone=phone, description=text, created_at=now)
 
     # ---- helpers ------------------------------------------------------------------------
+
+    async def _insert_numbered(self, prefix: str, now: dt.datetime, table: Table, column: str, values: dict) -> str:
+        """Insert a row under a fresh readable number (prefix + local date + 6 random digits)."""
+        for _ in range(_NUMBER_ATTEMPTS):
+            number = f"{prefix}{local_date(now):%Y%m%d}{secrets.randbelow(10**6):06d}"
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(insert(table).values({column: number, **values}))
+            except IntegrityError:
+                continue  # number already taken today: draw another
+            return number
+        raise BillingError(f"could not allocate a free {column}")
 
     def _current_month(self) -> str:
         return month_of(local_date(self._clock()))
