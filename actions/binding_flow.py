@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actions import replies
 from actions.binding import StartOutcome, VerifyOutcome
-from actions.services import ELDER_AGE
+from actions.services import phone_is_elder
 from actions.turn import FlowAction, Turn
 
 
@@ -45,7 +45,7 @@ async def verify(turn: Turn, phone: str, code: str) -> bool:
     result = await turn.services.binding.verify_code(turn.openid, code)
     if result.outcome == VerifyOutcome.OK:
         turn.say(replies.bound_ok(phone))
-        turn.set("is_elder", await _is_elder(turn, phone))
+        turn.set("is_elder", await phone_is_elder(turn.services, phone))
         return True
     if result.outcome == VerifyOutcome.WRONG:
         turn.say(replies.wrong_code(result.attempts_left))
@@ -56,11 +56,6 @@ async def verify(turn: Turn, phone: str, code: str) -> bool:
         turn.say(replies.code_expired())
         turn.set("pending", "bind_phone")
     return False
-
-
-async def _is_elder(turn: Turn, phone: str) -> bool:
-    subscriber = await turn.services.billing.get_subscriber(phone)
-    return bool(subscriber and subscriber.age(turn.services.today()) >= ELDER_AGE)
 
 
 async def unbind(turn: Turn) -> None:

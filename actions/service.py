@@ -10,7 +10,7 @@ from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
-from actions.services import ELDER_AGE, get_services
+from actions.services import get_services, phone_is_elder
 from actions.turn import FlowAction, Turn
 
 CANNOT_COPE = re.compile(r"不会用|不会弄|不会搞|弄不来|搞不懂|看不懂|看不清|听不懂|年纪大|岁数大|老了|眼神不好|太复杂")
@@ -117,7 +117,4 @@ class ActionSessionStart(Action):
 async def subscriber_is_elder(openid: str) -> bool:
     services = get_services()
     phones = await services.binding.bound_phones(openid)
-    if not phones:
-        return False
-    subscriber = await services.billing.get_subscriber(phones[0])
-    return bool(subscriber and subscriber.age(services.today()) >= ELDER_AGE)
+    return bool(phones) and await phone_is_elder(services, phones[0])

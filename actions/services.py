@@ -8,6 +8,7 @@ single loop; tests that run several loops get one holder each.
 from __future__ import annotations
 
 import asyncio
+import os
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable
@@ -19,8 +20,8 @@ from actions.billing.backend import BillingBackend
 from actions.billing.periods import BILLING_TZ as LOCAL_TZ
 from actions.binding import BindingService, load_sms_sender
 from actions.db import create_engine
+from bot.settings import env_number
 
-ELDER_AGE = 65
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Services:
     engine: AsyncEngine
     billing: BillingBackend
     binding: BindingService
+    # Same variable as the handoff area's, so the offer of a person and the elder queue agree.
+    elder_age: int = field(default_factory=lambda: env_number(os.environ, "ELDER_AGE", 65, int))
     today: Callable[[], dt.date] = field(default=lambda: dt.datetime.now(LOCAL_TZ).date())
 
 
@@ -52,3 +55,9 @@ def get_services() -> Services:
 def use_services(loop: asyncio.AbstractEventLoop, services: Services) -> None:
     """Install prepared services for a loop (tests, or an embedding process)."""
     _by_loop[loop] = services
+
+
+async def phone_is_elder(services: Services, phone: str) -> bool:
+    """The subscriber behind `phone` is 65 or older (elder-care treatment)."""
+    subscriber = await services.billing.get_subscriber(phone)
+    return bool(subscriber and subscriber.age(services.today()) >= services.elder_age)
