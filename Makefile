@@ -5,7 +5,7 @@ CSBOT := $(VENV)/bin/csbot
 # Rasa must not send telemetry or error reports anywhere.
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: run test setup
+.PHONY: run test lint format setup
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -16,5 +16,16 @@ run: setup
 	$(CSBOT) train --if-needed
 	$(CSBOT) run
 
-test: setup
+# The rules kept by tools: import-linter's layer contracts (pyproject.toml), ruff, mypy.
+lint: setup
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
 	$(VENV)/bin/python -m pytest

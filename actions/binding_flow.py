@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from actions import replies
-from actions.binding import StartOutcome, VerifyOutcome
 from actions.services import phone_is_elder
 from actions.turn import FlowAction, Turn
+from billing.binding import StartOutcome, VerifyOutcome
 
 
 async def bind(turn: Turn) -> None:
@@ -48,7 +48,7 @@ async def verify(turn: Turn, phone: str, code: str) -> bool:
         turn.set("is_elder", await phone_is_elder(turn.services, phone))
         return True
     if result.outcome == VerifyOutcome.WRONG:
-        turn.say(replies.wrong_code(result.attempts_left))
+        turn.say(replies.wrong_code(result.attempts_left or 0))
         turn.set("pending", f"bind_code:{phone}")
     elif result.outcome == VerifyOutcome.LOCKED:
         turn.say(replies.bind_locked(result.locked_until))

@@ -7,9 +7,9 @@ from typing import Optional
 
 from actions import replies
 from actions.account import account_phone
-from actions.billing.backend import Plan, PlanChangeOutcome
-from actions.billing.recommend import recommend_plan
 from actions.turn import FlowAction, Turn
+from billing.backend import Plan, PlanChangeOutcome
+from billing.recommend import recommend_plan
 
 
 async def _subscriber_plan(turn: Turn, phone: str) -> Plan:

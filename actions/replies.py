@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from actions.billing.backend import (
+from billing.backend import (
     Balance,
     Bill,
     LineStatus,
@@ -15,9 +15,9 @@ from actions.billing.backend import (
     TopUpOrder,
     Usage,
 )
-from actions.billing.periods import BILLING_TZ as LOCAL_TZ
-from actions.billing.money import format_data, format_yuan
-from actions.privacy import mask_phone
+from billing.money import format_data, format_yuan
+from billing.periods import BILLING_TZ as LOCAL_TZ
+from core.privacy import mask_phone
 
 CONFIRM_CHOICES = "回复1确认，回复2取消。"
 

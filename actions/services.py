@@ -8,20 +8,19 @@ single loop; tests that run several loops get one holder each.
 from __future__ import annotations
 
 import asyncio
-import os
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actions.billing import load_backend
-from actions.billing.backend import BillingBackend
-from actions.billing.periods import BILLING_TZ as LOCAL_TZ
-from actions.binding import BindingService, load_sms_sender
-from actions.db import create_engine
-from bot.settings import env_number
-
+from billing import load_backend
+from billing.backend import BillingBackend
+from billing.binding import BindingService, load_sms_sender
+from billing.periods import BILLING_TZ as LOCAL_TZ
+from core.db import create_engine
+from core.env import env_number
 
 
 @dataclass

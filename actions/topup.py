@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from actions import replies
 from actions.account import account_phone
-from actions.billing.money import yuan_to_fen
 from actions.turn import FlowAction, Turn
+from billing.money import yuan_to_fen
 
 MIN_YUAN, MAX_YUAN = 1, 5000
 

@@ -24,8 +24,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.settings import Settings  # noqa: E402
-from bot.simulator import PushClient  # noqa: E402
+from gateway.settings import Settings
+from wechat.simulator import PushClient
 
 PHRASES = ["你好", "查余额", "我的套餐是什么", "流量还剩多少", "怎么充话费", "谢谢"]
 

@@ -34,8 +34,8 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "nlu" / "config.yml"
-DEFAULT_TRAINING_DIR = PROJECT_ROOT / "data" / "rasa" / "nlu"
-DEFAULT_HELDOUT = PROJECT_ROOT / "data" / "eval" / "heldout.yml"
+DEFAULT_TRAINING_DIR = PROJECT_ROOT / "data" / "nlu"
+DEFAULT_HELDOUT = PROJECT_ROOT / "bench" / "eval" / "heldout.yml"
 DEFAULT_LEXICON = DEFAULT_TRAINING_DIR / "plans_lexicon.yml"
 
 # [text](entity), [text]{"entity": ...}, [text][{...}] -> text
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))  # the pipeline's custom components live in nlu/
-    os.chdir(PROJECT_ROOT)  # nlu/config.yml names its jieba dictionary relative to the repo root
+    os.chdir(PROJECT_ROOT)  # config.yml names its jieba dictionary relative to the repo root
 
     heldout = load_examples(args.heldout)
     training = load_examples(args.data)

@@ -39,12 +39,12 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from voice.config import VoiceSettings  # noqa: E402
-from voice.decode import decode_to_pcm  # noqa: E402
-from voice.encode import to_wechat_amr  # noqa: E402
-from voice.evaluation import character_error_rate, is_chinese_model, load_references, shared_speech_dir  # noqa: E402
-from voice.normalize import normalize_transcript  # noqa: E402
-from voice.recognizer import AsrPool, RecognitionResult, RecognizerSpec, inspect_model_dir  # noqa: E402
+from voice.config import VoiceSettings
+from voice.decode import decode_to_pcm
+from voice.encode import to_wechat_amr
+from voice.evaluation import character_error_rate, is_chinese_model, load_references, shared_speech_dir
+from voice.normalize import normalize_transcript
+from voice.recognizer import AsrPool, RecognitionResult, RecognizerSpec, inspect_model_dir
 
 APP_ID = "wxbenchvoice00001"
 APP_SECRET = "bench-secret"
@@ -129,12 +129,12 @@ async def bench_pool(model: Path, workers: int, real_dir: Path, rounds: int) -> 
             for round_index in range(rounds):
                 batch = [clips[(round_index * concurrency + i) % len(clips)] for i in range(concurrency)]
 
-                async def one(data: bytes) -> None:
+                async def one(data: bytes, results: list[RecognitionResult], latencies: list[float]) -> None:
                     began = time.perf_counter()
                     results.append(await pool.transcribe(data, "amr", 60))
                     latencies.append(time.perf_counter() - began)
 
-                await asyncio.gather(*(one(data) for data in batch))
+                await asyncio.gather(*(one(data, results, latencies) for data in batch))
             wall = time.perf_counter() - wall_started
             audio = sum(r.audio_seconds for r in results)
             rtfs = [r.real_time_factor or 0.0 for r in results]
@@ -222,12 +222,12 @@ async def rasa_is_up(session: aiohttp.ClientSession, url: str) -> bool:
 
 
 async def start_harness(session: aiohttp.ClientSession, model: Path, workers: int, work_dir: Path) -> Harness:
-    from actions.db import upgrade_database
-    from bot.app import create_app
-    from bot.runtime import RUNTIME
-    from bot.settings import Settings
-    from bot.simulator import PushClient
-    from bot.wechat_standin import StandinState, create_standin_app
+    from bot.compose import create_app
+    from core.db import upgrade_database
+    from gateway.runtime import RUNTIME
+    from gateway.settings import Settings
+    from wechat.simulator import PushClient
+    from wechat.standin import StandinState, create_standin_app
 
     os.environ["CSBOT_VAR_DIR"] = str(work_dir)
     os.environ["VOSK_MODEL_PATH"] = str(model)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import subprocess
@@ -73,7 +72,7 @@ def process_specs(
             "--model", str(model), "--endpoints", str(files.ENDPOINTS), "--credentials", str(files.CREDENTIALS),
         ], env),
     ]
-    if with_gateway and importlib.util.find_spec("bot.gateway_cli") is not None:
+    if with_gateway:
         gateway_env = dict(env, RASA_URL=os.environ.get("RASA_URL", f"http://127.0.0.1:{rasa_port}"))
         if demo_mode(gateway_env):
             # No WeChat account configured: talk to the stand-in WeChat API on loopback, so the
@@ -108,8 +107,8 @@ def shell_openid(phone: str) -> str:
 
 
 async def _bind_shell_user(phone: str) -> str:
-    from actions.binding import BindingService, load_sms_sender
-    from actions.db import create_engine
+    from billing.binding import BindingService, load_sms_sender
+    from core.db import create_engine
 
     engine = create_engine()
     try:

@@ -6,11 +6,11 @@ import hashlib
 import os
 from pathlib import Path
 
-from actions.db import PROJECT_ROOT, database_url, sync_url, var_dir
+from core.db import PROJECT_ROOT, database_url, sync_url, var_dir
 
-CONFIG = PROJECT_ROOT / "nlu" / "config.yml"
-DOMAIN = PROJECT_ROOT / "data" / "domain.yml"
-TRAINING_DATA = PROJECT_ROOT / "data" / "rasa"
+CONFIG = PROJECT_ROOT / "config.yml"
+DOMAIN = PROJECT_ROOT / "domain.yml"
+TRAINING_DATA = PROJECT_ROOT / "data"
 ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
 CREDENTIALS = PROJECT_ROOT / "credentials.yml"
 MODEL_NAME = "csbot"

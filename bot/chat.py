@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.settings import Settings
-from bot.simulator import PushClient, PushResult
+from gateway.settings import Settings
+from wechat.simulator import PushClient, PushResult
 
 HELP = "输入文字发送；/subscribe [场景] 关注；/unsubscribe 取关；/click 菜单KEY；/voice 文件 [识别文字]；/quit 退出"
 FOLLOW_UP_S = 20.0  # how long to wait for customer-service messages after `success`

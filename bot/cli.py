@@ -1,36 +1,32 @@
-"""`csbot`: the one command-line entry point. Each area registers its own sub-commands."""
+"""`csbot`: the one command-line entry point. Each area's commands are registered here, explicitly."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
-from typing import Callable
+
+from billing import cli as billing_cli
+from bot import assistant_cli, gateway_cli
+from handoff import cli as handoff_cli
+from voice import cli as voice_cli
 
 # Each module exposes `register(subparsers)`; a sub-command sets `func(args) -> int`.
-COMMAND_MODULES = [
-    "actions.cli",  # db init/seed, subscriber list/bind/unbind
-    "bot.assistant_cli",  # train, run, shell
-    "bot.gateway_cli",  # gateway, chat, menu publish
-    "voice.cli",  # voice download-model / status
-    "handoff.cli",  # agent add/list
-]
+COMMAND_MODULES = (
+    billing_cli,  # db init/seed, subscriber list/bind/unbind
+    assistant_cli,  # train, run, shell
+    gateway_cli,  # gateway, chat, menu publish
+    voice_cli,  # voice download-model / status
+    handoff_cli,  # agent add/list
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csbot", description="电信客服助手 / telecom customer-service assistant")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        register: Callable[[argparse._SubParsersAction], None] = module.register
-        register(subparsers)
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
     return parser
 
 

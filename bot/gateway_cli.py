@@ -18,8 +18,9 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from bot.app import create_app
-from bot.settings import Settings, SettingsError
+from bot.compose import create_app
+from core.env import SettingsError
+from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     menu = subparsers.add_parser("menu", help="the official account's custom menu")
     menu_commands = menu.add_subparsers(dest="menu_command", required=True)
-    publish = menu_commands.add_parser("publish", help="push data/menu.yml through /cgi-bin/menu/create")
-    publish.add_argument("--file", type=Path, default=None, help="menu file (default data/menu.yml)")
+    publish = menu_commands.add_parser("publish", help="push wechat/menu.yml through /cgi-bin/menu/create")
+    publish.add_argument("--file", type=Path, default=None, help="menu file (default wechat/menu.yml)")
     publish.set_defaults(func=run_menu_publish)
 
     standin = subparsers.add_parser("wechat-standin", help="run the stand-in WeChat API server (local development)")
@@ -82,7 +83,7 @@ def _settings() -> Settings:
 
 
 def run_gateway(args: argparse.Namespace) -> int:
-    from bot.redact import redact_logs
+    from core.redact import redact_logs
 
     redact_logs()
     settings = _settings()
@@ -91,7 +92,7 @@ def run_gateway(args: argparse.Namespace) -> int:
 
 
 def run_standin(args: argparse.Namespace) -> int:
-    from bot.wechat_standin import StandinState, create_standin_app
+    from wechat.standin import StandinState, create_standin_app
 
     settings = _settings()
     state = StandinState(app_id=settings.app_id, app_secret=settings.app_secret)
@@ -100,9 +101,9 @@ def run_standin(args: argparse.Namespace) -> int:
 
 
 def run_menu_publish(args: argparse.Namespace) -> int:
-    from bot.menu import MenuError, load_menu
-    from bot.redis_store import create_redis
-    from bot.wechat_api import AccessTokens, WeChatApi, WeChatApiError, WeChatUnavailable
+    from core.redis_store import create_redis
+    from wechat.api import AccessTokens, WeChatApi, WeChatApiError, WeChatUnavailable
+    from wechat.menu import MenuError, load_menu
 
     settings = _settings()
     try:

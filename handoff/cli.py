@@ -10,8 +10,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from actions.db import create_engine
-from actions.privacy import mask_phone
+from core.db import create_engine
+from core.privacy import mask_phone
 from handoff.auth import ROLES, WeakPassword, hash_password
 from handoff.config import HandoffSettings
 from handoff.routing import SKILL_LABELS, normalise_skills

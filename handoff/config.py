@@ -8,8 +8,8 @@ import secrets
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from actions.db import var_dir
-from bot.settings import env_number
+from core.db import var_dir
+from core.env import env_number
 
 
 class ConfigError(ValueError):

@@ -1,6 +1,7 @@
 """The agent console: a sub-application mounted under /agent on the gateway.
 
-`setup_console(app)` adds it to the gateway's app factory (call it before the app starts).
+`setup_console(app, service)` adds it to the gateway's app (the composition root, bot/compose.py,
+calls it before the app starts).
 Pages are rendered on the server (handoff/views.py); a small script (static/console.js)
 listens on /agent/ws and re-fetches the fragments that changed. The WebSocket is fed from
 the Redis channel "ho:events", so an event raised by any gateway worker reaches every console.
@@ -23,13 +24,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from handoff import auth
+from handoff import auth, views
 from handoff.html import Html, render
 from handoff.live import EVENTS_CHANNEL, ConsoleEvent
 from handoff.routing import QUEUES
-from handoff.service import ConsoleError, HandoffService, create_handoff_service
+from handoff.service import ConsoleError, HandoffService
 from handoff.store import Agent
-from handoff import views
 
 log = logging.getLogger(__name__)
 
@@ -41,39 +41,38 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 HEARTBEAT_S = 15.0
 
 CONSOLE_SERVICE = web.AppKey("handoff_console_service", HandoffService)
-CONSOLE_SOCKETS = web.AppKey("handoff_console_sockets", set)
+CONSOLE_SOCKETS = web.AppKey("handoff_console_sockets", set[web.WebSocketResponse])
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def setup_console(
     app: web.Application,
-    service_factory: Callable[[web.Application], HandoffService] | None = None,
+    service: Callable[[web.Application], HandoffService],
     *,
+    owned: bool = True,
     background: bool = True,
 ) -> None:
-    """Add the console's routes under /agent to the gateway's app (call it in the app factory,
-    after the gateway registered its own cleanup context).
+    """Add the console's routes under /agent to `app`.
 
-    At start-up the console uses the HandoffService the gateway built for its hooks, found
-    among the app's values; failing that it builds one with `create_handoff_service` from the
-    gateway's AppContext. `background=False` leaves out the periodic sweep (tests drive it).
+    `service(app)` is called at start-up, after the cleanup contexts registered before this one
+    (the gateway's, which builds the HandoffService it shares with the console); `owned` says
+    whether the console closes it. `background=False` leaves out the periodic sweep (tests drive it).
     Routes are added to the app itself rather than a sub-app: with the pinned aiohttp 3.9 and
     yarl 1.18, sub-app prefix resolution fails on a Host header that carries a port.
     """
     if CONSOLE_SOCKETS in app:
-        return  # already mounted (the gateway's factory does it when handoff/ is wired)
+        return  # already mounted
     app[CONSOLE_SOCKETS] = set()
-    app.cleanup_ctx.append(_lifecycle(service_factory, background))
+    app.cleanup_ctx.append(_lifecycle(service, owned, background))
     _add_routes(app)
 
 
-def _lifecycle(factory: Callable[[web.Application], HandoffService] | None, background: bool):  # type: ignore[no-untyped-def]
+def _lifecycle(
+    factory: Callable[[web.Application], HandoffService], owned: bool, background: bool
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        if factory is not None:
-            service, owned = factory(app), True
-        else:
-            service, owned = _gateway_service(app)
+        service = factory(app)
         app[CONSOLE_SERVICE] = service
         relay = asyncio.create_task(_relay_events(app), name="handoff-console-relay")
         if background:
@@ -81,27 +80,12 @@ def _lifecycle(factory: Callable[[web.Application], HandoffService] | None, back
         yield
         relay.cancel()
         await asyncio.gather(relay, return_exceptions=True)
-        for socket in list(app[CONSOLE_SOCKETS]):
+        for socket in app[CONSOLE_SOCKETS].copy():
             await socket.close(code=1001, message=b"server shutdown")
         if owned:
             await service.close()
 
     return context
-
-
-def _gateway_service(parent: web.Application) -> tuple[HandoffService, bool]:
-    """(service, built here?): the gateway's own service when it has one."""
-    values = [value for key, value in parent.items() if key is not CONSOLE_SERVICE]
-    for value in values:
-        if isinstance(value, HandoffService):
-            return value, False
-        if isinstance(getattr(value, "handoff", None), HandoffService):
-            return value.handoff, False
-    for value in values:
-        context = getattr(value, "context", None)
-        if context is not None and getattr(context, "engine", None) is not None:
-            return create_handoff_service(context), True
-    return create_handoff_service(parent), True
 
 
 def _add_routes(app: web.Application) -> None:
@@ -695,7 +679,7 @@ async def _relay_events(console: web.Application) -> None:
                 if message.get("type") != "message":
                     continue
                 data = message["data"]
-                for socket in list(console[CONSOLE_SOCKETS]):
+                for socket in console[CONSOLE_SOCKETS].copy():
                     if not socket.closed:
                         try:
                             await socket.send_str(data)

@@ -9,7 +9,6 @@ Timestamps are timezone-aware UTC (`UtcDateTime`, re-attached on SQLite).
 
 from __future__ import annotations
 
-
 from sqlalchemy import (
     Boolean,
     Column,
@@ -23,7 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from actions.db import UtcDateTime
+
+from core.db import UtcDateTime
 
 metadata = MetaData()
 

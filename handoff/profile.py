@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 from zoneinfo import ZoneInfo
 
-from actions.billing.backend import BillingBackend, LineStatus, SuspendReason
-from actions.privacy import mask_phone
+from billing.backend import BillingBackend, LineStatus, SuspendReason
+from core.privacy import mask_phone
 
 log = logging.getLogger(__name__)
 

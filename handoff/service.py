@@ -15,10 +15,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from actions.billing.backend import BillingError
-from actions.privacy import mask_phone
-from bot.cs_window import QuotaExhausted, WindowClosed
-from bot.messages import text_message
+import aiohttp
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billing import load_backend
+from billing.backend import BillingError
+from billing.binding import BindingService, load_sms_sender
+from core.privacy import mask_phone
 from handoff import hours, texts
 from handoff.config import HandoffSettings
 from handoff.live import ConsoleEvent, LiveState
@@ -36,6 +40,10 @@ from handoff.routing import (
     suitable_agent_online,
 )
 from handoff.store import Agent, Chat, HandoffStore, Task
+from voice.config import VoiceSettings
+from voice.store import VoiceStore
+from wechat.messages import text_message
+from wechat.window import CsWindow, QuotaExhausted, WindowClosed
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +161,7 @@ class HandoffService:
         desk_open = hours.is_open(now, self.settings.service_hours, self.settings.timezone)
         waits = desk_open and suitable_agent_online(decision.queue, agents)
 
-        values = {
+        values: dict[str, Any] = {
             "openid": openid,
             "status": "waiting" if waits else "closed",
             "queue": decision.queue,
@@ -166,7 +174,7 @@ class HandoffService:
             "bot_paused": False,
         }
         if not waits:
-            values.update(closed_at=now, close_reason="callback", callback_promised_at=now)
+            values |= {"closed_at": now, "close_reason": "callback", "callback_promised_at": now}
         chat = await self.store.create_chat(values, queued=waits, now=now)
         if chat is None:  # another worker opened one a moment ago
             existing = await self.store.open_chat_for(openid)
@@ -667,36 +675,20 @@ def _local(moment: dt.datetime, settings: HandoffSettings) -> str:
 # ==== wiring ==================================================================================
 
 
-def create_handoff_service(app_context: Any) -> HandoffService:
-    """Build the service from the gateway's resources.
-
-    `app_context` is the gateway's aiohttp Application (or any mapping / object) holding an
-    AsyncEngine and a redis.asyncio.Redis, and usually the gateway's RasaClient, Outbox,
-    CsWindow and an aiohttp ClientSession. They are found by type (or by the attribute names
-    engine, redis, rasa, outbox, cs_window, http), so the gateway's AppKey names do not matter.
-    """
-    import redis.asyncio as aioredis
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from actions.billing import load_backend
-    from actions.binding import BindingService, load_sms_sender
-    from bot.cs_window import CsWindow
-    from bot.outbox import Outbox
-    from bot.rasa_client import RasaClient
-    from voice.config import VoiceSettings
-    from voice.store import VoiceStore
-
-    engine = _resource(app_context, AsyncEngine, "engine")
-    redis = _resource(app_context, aioredis.Redis, "redis")
-    if engine is None or redis is None:
-        raise RuntimeError("create_handoff_service needs the gateway's database engine and Redis client")
-    rasa = _resource(app_context, RasaClient, "rasa", "rasa_client")
-    outbox = _resource(app_context, Outbox, "outbox")
-    window = _resource(app_context, CsWindow, "cs_window", "window")
+def create_handoff_service(
+    *,
+    engine: AsyncEngine,
+    redis: aioredis.Redis,
+    http: aiohttp.ClientSession | None,
+    rasa: RasaControl | None,
+    rasa_url: str,
+    outbox: OutboxLike | None,
+    window: CsWindow | None,
+) -> HandoffService:
+    """The service, from the resources the composition root (bot/compose.py) already built."""
     settings = HandoffSettings.from_env()
     billing = load_backend(engine)
     directory = BindingService(engine, load_sms_sender(engine), billing=billing)
-    rasa_url = rasa.base_url if rasa is not None else _rasa_url_from_env()
     return HandoffService(
         store=HandoffStore(engine),
         live=LiveState(redis),
@@ -705,30 +697,6 @@ def create_handoff_service(app_context: Any) -> HandoffService:
         rasa=rasa,
         outbox=outbox,
         window=window if window is not None else (CsWindow(engine) if outbox is not None else None),
-        history=RasaHistory(_resource(app_context, _client_session_type(), "http", "http_session"), rasa_url),
+        history=RasaHistory(http, rasa_url),
         voice_store=VoiceStore(engine, VoiceSettings.from_env().resolved_media_dir()),
     )
-
-
-def _client_session_type() -> type:
-    import aiohttp
-
-    return aiohttp.ClientSession
-
-
-def _rasa_url_from_env() -> str:
-    import os
-
-    return os.environ.get("RASA_URL", "http://127.0.0.1:5005").strip().rstrip("/")
-
-
-def _resource(context: Any, kind: type, *names: str) -> Any:
-    for name in names:
-        value = context.get(name) if isinstance(context, dict) else getattr(context, name, None)
-        if isinstance(value, kind):
-            return value
-    values = context.values() if hasattr(context, "values") and callable(context.values) else vars(context).values()
-    for value in values:
-        if isinstance(value, kind):
-            return value
-    return None

@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.db import inserted_id
 from handoff.models import (
     ho_agent_sessions,
     ho_agents,
@@ -276,7 +277,7 @@ class HandoffStore:
         try:
             async with self.engine.begin() as conn:
                 result = await conn.execute(insert(ho_chats).values(created_at=now, **values))
-                chat_id = result.inserted_primary_key[0]
+                chat_id = inserted_id(result)
                 if queued:
                     await conn.execute(
                         insert(ho_queue_entries).values(
@@ -425,7 +426,7 @@ class HandoffStore:
             result = await conn.execute(
                 insert(ho_messages).values(chat_id=chat_id, sender=sender, msg_type=msg_type, created_at=now, **fields)
             )
-        return int(result.inserted_primary_key[0])
+        return inserted_id(result)
 
     async def add_messages(self, rows: list[dict]) -> None:
         if not rows:
@@ -466,7 +467,7 @@ class HandoffStore:
         try:
             async with self.engine.begin() as conn:
                 result = await conn.execute(insert(ho_tasks).values(created_at=now, attempts=0, **values))
-                task_id = result.inserted_primary_key[0]
+                task_id = inserted_id(result)
         except IntegrityError:
             async with self.engine.connect() as conn:
                 row = (

@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from actions.billing.money import format_yuan
-from actions.privacy import mask_phone
+from billing.money import format_yuan
+from core.privacy import mask_phone
 from handoff.html import Html, esc, join, render, tag, void
 from handoff.profile import Profile
 from handoff.routing import QUEUE_LABELS, QUEUES, REASON_LABELS, SKILL_LABELS, AgentState
@@ -241,9 +241,9 @@ def reply_section(chat: Chat, can_reply: bool, csrf: str) -> Html:
 
 def actions_section(chat: Chat, online_agents: list[AgentState], me: Agent, csrf: str, window: WindowView) -> Html:
     if not chat.is_open:
-        parts = [tag("p", "会话已结束。", class_="muted")]
-        parts.append(post_button(f"/agent/chats/{chat.id}/callback", "创建回电任务", csrf))
-        return join(parts)
+        closed = [tag("p", "会话已结束。", class_="muted")]
+        closed.append(post_button(f"/agent/chats/{chat.id}/callback", "创建回电任务", csrf))
+        return join(closed)
     parts: list[Html] = [tag("h2", "操作")]
     parts.append(post_button(f"/agent/chats/{chat.id}/handback", "转回智能助手", csrf, "primary",
                              confirm="确定把这位客户转回智能助手吗？"))
@@ -424,8 +424,11 @@ def flash(kind: str, text: str) -> Html:
     return tag("div", text, class_=f"flash {kind}", id="flash", role="alert")
 
 
+NO_FLASH = Html("")
+
+
 def page(
-    title: str, content: Html, agent: Agent, csrf: str, task_count: int, flash_html: Html = Html(""), path: str = "/agent/"
+    title: str, content: Html, agent: Agent, csrf: str, task_count: int, flash_html: Html = NO_FLASH, path: str = "/agent/"
 ) -> Html:
     ready_control = (
         tag("button", "就绪中（点击暂停接单）", type="submit", name="ready", value="0", id="ready-toggle", data_ready="1")

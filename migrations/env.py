@@ -9,9 +9,9 @@ import importlib
 from alembic import context
 from sqlalchemy import MetaData, engine_from_config, pool
 
-from actions.db import database_url, sync_url
+from core.db import database_url, sync_url
 
-AREA_MODELS = ["actions.billing.models", "bot.store", "voice.store", "handoff.models"]
+AREA_MODELS = ["billing.models", "gateway.store", "voice.store", "handoff.models"]
 
 
 def _target_metadata() -> list[MetaData]:

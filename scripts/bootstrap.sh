@@ -45,7 +45,7 @@ install_python_packages() {
   fi
   echo "bootstrap: installing Python packages into .venv (log: .venv/pip-install.log)"
   if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-         .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'; } >.venv/pip-install.log 2>&1; then
+         .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,lint]'; } >.venv/pip-install.log 2>&1; then
     tail -n 40 .venv/pip-install.log >&2
     echo "bootstrap: pip install failed (full log: .venv/pip-install.log)" >&2
     exit 1

@@ -8,7 +8,12 @@ flushed before each test that uses it. Never point these at data you want to kee
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,7 +22,7 @@ from sqlalchemy import MetaData
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actions.db import create_engine, sync_url, upgrade_database
+from core.db import create_engine, sync_url, upgrade_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
@@ -52,7 +57,7 @@ def seeded_database_url(database_url: str) -> str:
     """The test database with the demo plans and subscribers loaded (idempotent seed)."""
     import asyncio
 
-    from actions.billing.demo import seed_demo_data
+    from billing.demo import seed_demo_data
 
     async def _seed() -> None:
         engine = create_engine(database_url)
@@ -88,13 +93,6 @@ async def redis() -> AsyncIterator[aioredis.Redis]:
 
 
 # --- the Rasa stack: trained once per run, started once per session ----------------------
-
-import socket
-import subprocess
-import time
-import urllib.request
-from dataclasses import dataclass
-from collections.abc import Iterator
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 

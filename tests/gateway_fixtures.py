@@ -20,13 +20,14 @@ import pytest
 from aiohttp import web
 from sqlalchemy import delete
 
-from actions.db import create_engine
-from bot.app import HookOverrides, create_app
-from bot.runtime import RUNTIME, Runtime
-from bot.settings import Settings
-from bot.simulator import PushClient
-from bot.store import metadata as gateway_metadata
-from bot.wechat_standin import StandinState, create_standin_app
+from core.db import create_engine
+from gateway.app import Hooks, create_app
+from gateway.runtime import RUNTIME, Runtime
+from gateway.settings import Settings
+from gateway.store import metadata as gateway_metadata
+from wechat.simulator import PushClient
+from wechat.standin import StandinState, create_standin_app
+from wechat.store import metadata as wechat_metadata
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TOKEN = "test-token"
@@ -136,7 +137,7 @@ async def standin() -> AsyncIterator[tuple[StandinState, str]]:
 async def clean_gateway_tables(database_url: str) -> AsyncIterator[None]:
     engine = create_engine(database_url)
     async with engine.begin() as conn:
-        for table in reversed(gateway_metadata.sorted_tables):
+        for table in [*reversed(gateway_metadata.sorted_tables), *wechat_metadata.sorted_tables]:
             await conn.execute(delete(table))
     await engine.dispose()
     yield
@@ -184,9 +185,13 @@ class RunningGateway:
 
 
 async def start_gateway(
-    settings: Settings, session: aiohttp.ClientSession, hooks: HookOverrides | None = None
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    hooks: Hooks | None = None,
+    build: Callable[[Settings], web.Application] | None = None,
 ) -> RunningGateway:
-    app = create_app(settings, hooks)
+    """The gateway alone (with `hooks`), or the app `build` makes (e.g. bot.compose.create_app)."""
+    app = build(settings) if build is not None else create_app(settings, hooks)
     runner, url, _ = await serve(app)
     return RunningGateway(
         url=url,

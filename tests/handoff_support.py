@@ -15,11 +15,9 @@ import redis.asyncio as aioredis
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actions.billing import load_backend
-from actions.binding import BindingService, load_sms_sender
-from bot.cs_window import CsWindow
-from bot.messages import InboundMessage
-from bot.outbox import Outbox
+from billing import load_backend
+from billing.binding import BindingService, load_sms_sender
+from gateway.outbox import Outbox
 from handoff.config import HandoffSettings
 from handoff.live import LiveState
 from handoff.models import metadata as handoff_metadata
@@ -27,6 +25,8 @@ from handoff.profile import ProfileSource
 from handoff.rasa_history import RasaHistory
 from handoff.service import HandoffService
 from handoff.store import Agent, HandoffStore
+from wechat.messages import InboundMessage
+from wechat.window import CsWindow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TEST_SECRET = "handoff-test-secret"

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actions.billing import load_backend
-from actions.billing.backend import (
+from billing import load_backend
+from billing.backend import (
     BillingError,
     InvalidAmount,
     LineStatus,
@@ -28,10 +28,10 @@ from actions.billing.backend import (
     SuspendReason,
     UnknownSubscriber,
 )
-from actions.billing.demo import DEMO_DIR, seed_demo_data
-from actions.billing.models import audit_log, bill_items, fault_tickets, plan_changes, subscribers, usage_records
-from actions.billing.periods import first_of_next_month, local_date, month_of, shift_month, utc_now
-from actions.billing.sql import SqlBillingBackend
+from billing.demo import DEMO_DIR, seed_demo_data
+from billing.models import audit_log, bill_items, fault_tickets, plan_changes, subscribers, usage_records
+from billing.periods import first_of_next_month, local_date, month_of, shift_month, utc_now
+from billing.sql import SqlBillingBackend
 
 DEMO_PHONES = [f"138000000{n:02d}" for n in range(1, 25)]
 
@@ -428,12 +428,12 @@ async def test_fault_ticket(backend: SqlBillingBackend, seeded_engine: AsyncEngi
 async def test_load_backend_honours_billing_backend(seeded_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BILLING_BACKEND", raising=False)
     assert isinstance(load_backend(seeded_engine), SqlBillingBackend)
-    monkeypatch.setenv("BILLING_BACKEND", "actions.billing.sql:SqlBillingBackend")
+    monkeypatch.setenv("BILLING_BACKEND", "billing.sql:SqlBillingBackend")
     assert isinstance(load_backend(seeded_engine), SqlBillingBackend)
-    monkeypatch.setenv("BILLING_BACKEND", "actions.billing.sql")
+    monkeypatch.setenv("BILLING_BACKEND", "billing.sql")
     with pytest.raises(ValueError):
         load_backend(seeded_engine)
-    monkeypatch.setenv("BILLING_BACKEND", "actions.billing.sql:NoSuchBackend")
+    monkeypatch.setenv("BILLING_BACKEND", "billing.sql:NoSuchBackend")
     with pytest.raises(AttributeError):
         load_backend(seeded_engine)
 

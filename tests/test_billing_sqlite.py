@@ -6,10 +6,10 @@ import asyncio
 import re
 from pathlib import Path
 
-from actions.billing.demo import seed_demo_data
-from actions.billing.sql import SqlBillingBackend
-from actions.binding import BindingService, StartOutcome, VerifyOutcome
-from actions.db import create_engine, upgrade_database
+from billing.binding import BindingService, StartOutcome, VerifyOutcome
+from billing.demo import seed_demo_data
+from billing.sql import SqlBillingBackend
+from core.db import create_engine, upgrade_database
 
 
 class RecordingSms:
@@ -52,7 +52,7 @@ async def test_fresh_sqlite_database_migrates_seeds_and_serves(tmp_path: Path) -
 def run_cli(*argv: str) -> int:
     import argparse
 
-    from actions import cli
+    from billing import cli
 
     parser = argparse.ArgumentParser(prog="csbot")
     cli.register(parser.add_subparsers(dest="command", required=True))

@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actions.billing.models import audit_log, binding_states, bindings, sms_outbox
-from actions.binding import (
+from billing.binding import (
     BindingError,
     BindingService,
     LogSmsSender,
@@ -24,7 +23,8 @@ from actions.binding import (
     VerifyOutcome,
     load_sms_sender,
 )
-from actions.db import create_engine
+from billing.models import audit_log, binding_states, bindings, sms_outbox
+from core.db import create_engine
 
 ALICE_PHONE = "13800000001"
 BOB_PHONE = "13800000002"
@@ -284,7 +284,7 @@ async def test_bind_directly_by_staff(service: BindingService, clock: FakeClock,
 
 async def test_log_sms_sender(seeded_engine: AsyncEngine, caplog: pytest.LogCaptureFixture) -> None:
     text = f"【营业厅】测试短信 {uuid.uuid4().hex}"
-    with caplog.at_level(logging.INFO, logger="actions.binding"):
+    with caplog.at_level(logging.INFO, logger="billing.binding"):
         await LogSmsSender(seeded_engine).send(ALICE_PHONE, text)
     assert "138****0001" in caplog.text and ALICE_PHONE not in caplog.text
     async with seeded_engine.connect() as conn:
@@ -295,6 +295,6 @@ async def test_log_sms_sender(seeded_engine: AsyncEngine, caplog: pytest.LogCapt
 async def test_load_sms_sender(seeded_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SMS_SENDER", raising=False)
     assert isinstance(load_sms_sender(seeded_engine), LogSmsSender)
-    monkeypatch.setenv("SMS_SENDER", "actions.binding")
+    monkeypatch.setenv("SMS_SENDER", "billing.binding")
     with pytest.raises(ValueError):
         load_sms_sender(seeded_engine)

@@ -15,18 +15,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import async_playwright, expect
-
-from actions.db import create_engine
-from bot.app import create_app
-from bot.settings import Settings
-from bot.simulator import PushClient
-from bot.wechat_standin import StandinState, create_standin_app
-from handoff.console import setup_console
-from handoff.store import HandoffStore
-
 from gateway_fixtures import AES_KEY, APP_ID, APP_SECRET, TOKEN, free_port, serve
 from handoff_support import PASSWORD, add_agent, bind, clean_handoff_tables, new_openid
+from playwright.async_api import async_playwright, expect
+
+from bot.compose import create_app
+from core.db import create_engine
+from gateway.settings import Settings
+from handoff.store import HandoffStore
+from wechat.simulator import PushClient
+from wechat.standin import StandinState, create_standin_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 
@@ -59,8 +57,7 @@ class Gateway:
         self.runner = None
 
     async def start(self) -> None:
-        app = create_app(self.settings)  # with GATEWAY_HOOKS=auto the factory mounts the console
-        setup_console(app)  # a no-op then; kept so the test does not depend on that choice
+        app = create_app(self.settings)  # with GATEWAY_HOOKS=auto the composition root mounts the console
         self.runner, _, _ = await serve(app, self.port)
 
     async def stop(self) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from actions.billing.sql import SqlBillingBackend
-from actions.binding import BindingService, LogSmsSender
-from actions.db import create_engine
+from billing.binding import BindingService, LogSmsSender
+from billing.sql import SqlBillingBackend
 from bot.assistant_files import rasa_cli_env
+from core.db import create_engine
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RASA = [sys.executable, "-m", "rasa"]
@@ -25,7 +25,7 @@ ENV = rasa_cli_env()
 
 def test_rasa_data_validates() -> None:
     result = subprocess.run(
-        RASA + ["data", "validate", "--domain", "data/domain.yml", "--data", "data/rasa", "--config", "nlu/config.yml"],
+        RASA + ["data", "validate"],  # Rasa's default layout: config.yml, domain.yml, data/
         cwd=PROJECT_ROOT, env=ENV, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

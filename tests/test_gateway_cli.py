@@ -7,9 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot.menu import load_menu
-from bot.settings import Settings
-from gateway_fixtures import (  # noqa: F401  (fixtures)
+from gateway_fixtures import (
     clean_gateway_tables,
     fake_rasa,
     gateway,
@@ -19,6 +17,9 @@ from gateway_fixtures import (  # noqa: F401  (fixtures)
     settings_env,
     standin,
 )
+
+from gateway.settings import Settings
+from wechat.menu import load_menu
 
 
 async def run_command(args: list[str], env: dict[str, str], stdin: str = "", timeout_s: float = 60) -> tuple[int, str]:

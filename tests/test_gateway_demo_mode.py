@@ -6,9 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from actions.db import upgrade_database
-from bot.redact import RedactingFilter, mask_openid
-from gateway_fixtures import (  # noqa: F401  (fixtures)
+from gateway_fixtures import (
     clean_gateway_tables,
     eventually,
     fake_rasa,
@@ -19,6 +17,9 @@ from gateway_fixtures import (  # noqa: F401  (fixtures)
     start_gateway,
     with_settings,
 )
+
+from core.db import upgrade_database
+from core.redact import RedactingFilter, mask_openid
 
 
 async def test_gateway_works_on_sqlite_with_the_in_process_redis(

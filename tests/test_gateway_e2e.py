@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from actions.binding import BindingService, load_sms_sender
-from gateway_fixtures import (  # noqa: F401  (fixtures)
+from gateway_fixtures import (
     clean_gateway_tables,
     fake_rasa,
     gateway_settings,
@@ -17,9 +15,11 @@ from gateway_fixtures import (  # noqa: F401  (fixtures)
     start_gateway,
 )
 
+from billing.binding import BindingService, load_sms_sender
+
 pytestmark = pytest.mark.rasa
 
-DEMO_PHONE = "13800000001"  # data/demo/subscribers.yml: balance 58.30 yuan
+DEMO_PHONE = "13800000001"  # billing/demo_data/subscribers.yml: balance 58.30 yuan
 
 
 async def test_bound_subscriber_gets_an_encrypted_passive_reply_with_the_real_balance(

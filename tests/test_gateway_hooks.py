@@ -1,13 +1,11 @@
-"""GATEWAY_HOOKS=auto: the gateway wires voice/ and handoff/ (and the agent console) when they exist."""
+"""GATEWAY_HOOKS=auto: the composition root wires voice/ and handoff/ into the gateway, and mounts the console."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-from bot.hooks import HANDOFF_RECORDED, RecognitionTranscriber, StoredHandoffRequests
-from gateway_fixtures import (  # noqa: F401  (fixtures)
+from gateway_fixtures import (
     clean_gateway_tables,
     eventually,
     fake_rasa,
@@ -19,16 +17,17 @@ from gateway_fixtures import (  # noqa: F401  (fixtures)
     with_settings,
 )
 
+from bot import compose
+from gateway.ports import HANDOFF_RECORDED, RecognitionTranscriber, StoredHandoffRequests
+
 
 async def test_auto_hooks_use_the_voice_and_handoff_services_and_mount_the_console(
     gateway_settings, standin, http, openid: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("handoff.service", reason="handoff/ not in this tree")
-    pytest.importorskip("voice.service", reason="voice/ not in this tree")
     monkeypatch.setenv("CSBOT_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("VOSK_MODEL_PATH", str(tmp_path / "no-model-here"))
     monkeypatch.setenv("ASR_WORKERS", "1")
-    gateway = await start_gateway(with_settings(gateway_settings, hooks="auto"), http)
+    gateway = await start_gateway(with_settings(gateway_settings, hooks="auto"), http, build=compose.create_app)
     try:
         runtime = gateway.runtime
         assert not isinstance(runtime.handoff, StoredHandoffRequests)

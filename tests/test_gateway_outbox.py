@@ -12,17 +12,7 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from bot.cs_window import CsWindow, QuotaExhausted, WindowClosed
-from bot.messages import InboundMessage, text_message
-from bot.metrics import Metrics
-from bot.outbox import Outbox, OutboxSender
-from bot.store import outbox as outbox_table
-from bot.wechat_api import AccessTokens, WeChatApi
-from bot.wechat_standin import StandinState
-from gateway_fixtures import (  # noqa: F401  (fixtures)
+from gateway_fixtures import (
     APP_ID,
     APP_SECRET,
     TEST_REDIS_URL,
@@ -32,6 +22,16 @@ from gateway_fixtures import (  # noqa: F401  (fixtures)
     http,
     standin,
 )
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.metrics import Metrics
+from gateway.outbox import Outbox, OutboxSender
+from gateway.store import outbox as outbox_table
+from wechat.api import AccessTokens, WeChatApi
+from wechat.messages import InboundMessage, text_message
+from wechat.standin import StandinState
+from wechat.window import CsWindow, QuotaExhausted, WindowClosed
 
 
 def new_openid() -> str:

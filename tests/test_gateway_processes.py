@@ -5,11 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sqlalchemy import select
-
-from bot.simulator import PushClient
-from bot.store import inbox, outbox
-from gateway_fixtures import (  # noqa: F401  (fixtures)
+from gateway_fixtures import (
     clean_gateway_tables,
     eventually,
     fake_rasa,
@@ -20,6 +16,10 @@ from gateway_fixtures import (  # noqa: F401  (fixtures)
     standin,
     with_settings,
 )
+from sqlalchemy import select
+
+from gateway.store import inbox, outbox
+from wechat.simulator import PushClient
 
 
 def client_for(url: str, settings, http) -> PushClient:  # type: ignore[no-untyped-def]

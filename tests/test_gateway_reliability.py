@@ -5,12 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
-
-from bot.processor import APOLOGY
-from bot.store import inbox
-from gateway_fixtures import (  # noqa: F401  (fixtures)
+from gateway_fixtures import (
     clean_gateway_tables,
     eventually,
     fake_rasa,
@@ -21,6 +16,11 @@ from gateway_fixtures import (  # noqa: F401  (fixtures)
     standin,
     start_gateway,
 )
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from gateway.processor import APOLOGY
+from gateway.store import inbox
 
 
 async def test_slow_rasa_gets_success_in_time_and_the_reply_later_exactly_once(

@@ -10,14 +10,7 @@ import asyncio
 import time
 
 import aiohttp
-from sqlalchemy import func, select
-
-from bot.hooks import HANDOFF_RECORDED
-from bot.processor import AFTER_PASSIVE_DELAY
-from bot.simulator import PushClient, build_xml
-from bot.store import handoff_requests, inbox, subscribers
-from bot.wechat_protocol import sign
-from gateway_fixtures import (  # noqa: F401  (fixtures)
+from gateway_fixtures import (
     TOKEN,
     clean_gateway_tables,
     eventually,
@@ -28,6 +21,13 @@ from gateway_fixtures import (  # noqa: F401  (fixtures)
     openid,
     standin,
 )
+from sqlalchemy import func, select
+
+from gateway.ports import HANDOFF_RECORDED
+from gateway.processor import AFTER_PASSIVE_DELAY
+from gateway.store import handoff_requests, inbox, subscribers
+from wechat.protocol import sign
+from wechat.simulator import PushClient, build_xml
 
 
 async def inbox_rows(engine, openid: str) -> int:  # type: ignore[no-untyped-def]

@@ -12,13 +12,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import select
-
-from handoff.console import setup_console
-from handoff.live import ConsoleEvent
-from handoff.models import ho_audit_log
-from voice.store import VoiceStore
-
 from handoff_support import (
     ELDER_70,
     MORNING,
@@ -32,6 +25,12 @@ from handoff_support import (
     record_inbound,
     text_message,
 )
+from sqlalchemy import select
+
+from handoff.console import setup_console
+from handoff.live import ConsoleEvent
+from handoff.models import ho_audit_log
+from voice.store import VoiceStore
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "speech" / "real"
 

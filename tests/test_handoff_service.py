@@ -8,17 +8,6 @@ import asyncio
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
-
-from actions.billing import load_backend
-from actions.billing.backend import LineStatus
-from bot.messages import InboundMessage
-from bot.store import outbox
-from handoff.models import ho_audit_log
-from handoff.rasa_history import turns_from_events
-from handoff.service import ConsoleError, HandoffService
-from handoff.store import HandoffStore
-
 from handoff_support import (
     ELDER_70,
     MORNING,
@@ -33,6 +22,16 @@ from handoff_support import (
     record_inbound,
     text_message,
 )
+from sqlalchemy import select
+
+from billing import load_backend
+from billing.backend import LineStatus
+from gateway.store import outbox
+from handoff.models import ho_audit_log
+from handoff.rasa_history import turns_from_events
+from handoff.service import ConsoleError, HandoffService
+from handoff.store import HandoffStore
+from wechat.messages import InboundMessage
 
 
 @pytest.fixture
@@ -415,7 +414,7 @@ async def test_dialect_speaker_gets_the_sichuanese_elder(service, store, seeded_
 
 
 async def test_green_channel_reactivates_a_lost_line_and_is_audited(service, store, seeded_engine):
-    from actions.billing.demo import seed_demo_data
+    from billing.demo import seed_demo_data
 
     await seed_demo_data(seeded_engine, reset=True)  # other tests may have touched the line
     agent = await add_agent(store, "王芳", ("elder",))
@@ -455,7 +454,7 @@ async def test_green_channel_is_refused_for_younger_or_unclearable_lines(service
 
 
 async def test_a_new_process_sees_queue_chat_and_transcript_and_the_agent_continues(seeded_database_url, redis, clock):
-    from actions.db import create_engine
+    from core.db import create_engine
 
     first_engine = create_engine(seeded_database_url)
     await clean_handoff_tables(first_engine)
@@ -508,15 +507,15 @@ def test_bot_turns_are_read_from_rasa_tracker_events():
     assert len(turns_from_events(events * 20, limit=5)) == 5
 
 
-async def test_service_is_built_from_the_gateway_context(seeded_engine, redis):
+async def test_the_composition_root_builds_the_service_from_the_gateway_resources(seeded_engine, redis):
     from types import SimpleNamespace
 
     import aiohttp
 
-    from bot.cs_window import CsWindow
-    from bot.outbox import Outbox
-    from bot.rasa_client import RasaClient
-    from handoff.service import create_handoff_service
+    from bot.compose import build_handoff_service
+    from gateway.outbox import Outbox
+    from gateway.rasa_client import RasaClient
+    from wechat.window import CsWindow
 
     async with aiohttp.ClientSession() as http:
         window = CsWindow(seeded_engine)
@@ -524,7 +523,7 @@ async def test_service_is_built_from_the_gateway_context(seeded_engine, redis):
             settings=object(), engine=seeded_engine, redis=redis, http=http,
             rasa=RasaClient(http, "http://127.0.0.1:9"), outbox=Outbox(seeded_engine, window), cs_window=window,
         )  # fmt: skip
-        service = create_handoff_service(context)
+        service = build_handoff_service(context)
         try:
             assert service.rasa is context.rasa and service.outbox is context.outbox and service.window is window
             assert service.history.session is http and service.history.base_url == "http://127.0.0.1:9"
@@ -542,7 +541,7 @@ def test_migration_matches_the_table_definitions(database_url):
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine as create_sync_engine
 
-    from actions.db import sync_url
+    from core.db import sync_url
     from handoff.models import metadata
 
     engine = create_sync_engine(sync_url(database_url), future=True)
@@ -559,8 +558,8 @@ async def test_the_one_machine_setup_sqlite_and_in_process_redis(tmp_path):
     """The default set-up (SQLite file, fakeredis): a whole handoff, one open chat per subscriber."""
     import fakeredis
 
-    from actions.billing.demo import seed_demo_data
-    from actions.db import create_engine, upgrade_database
+    from billing.demo import seed_demo_data
+    from core.db import create_engine, upgrade_database
 
     url = f"sqlite:///{tmp_path / 'csbot.sqlite3'}"
     await asyncio.to_thread(upgrade_database, url)

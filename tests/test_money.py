@@ -2,8 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from actions.billing.money import format_data, format_yuan, yuan_to_fen
-from actions.privacy import mask_phone
+from billing.money import format_data, format_yuan, yuan_to_fen
+from core.privacy import mask_phone
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TRAINING_DIR = PROJECT_ROOT / "data" / "rasa" / "nlu"
-HELDOUT = PROJECT_ROOT / "data" / "eval" / "heldout.yml"
+TRAINING_DIR = PROJECT_ROOT / "data" / "nlu"
+HELDOUT = PROJECT_ROOT / "bench" / "eval" / "heldout.yml"
 LEXICON = TRAINING_DIR / "plans_lexicon.yml"
 JIEBA_DICT = PROJECT_ROOT / "nlu" / "dict" / "telecom.txt"
-DOMAIN = PROJECT_ROOT / "data" / "domain.yml"
+DOMAIN = PROJECT_ROOT / "domain.yml"
 
 
 def _load_eval_module():

@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from actions.billing.backend import Plan, Usage
-from actions.billing.demo import load_demo_plans
-from actions.billing.recommend import recommend_plan
+from billing.backend import Plan, Usage
+from billing.demo import load_demo_plans
+from billing.recommend import recommend_plan
 
 
 @pytest.fixture(scope="module")

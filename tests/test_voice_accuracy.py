@@ -11,12 +11,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from voice_support import REAL_DIR, SYNTHETIC_DIR, require_speech
 
 from voice.config import VoiceSettings
 from voice.evaluation import character_error_rate, comparable, edit_distance, is_chinese_model, load_references
 from voice.normalize import normalize_transcript
 from voice.recognizer import VoskRecognizer, inspect_model_dir, transcribe_audio
-from voice_support import REAL_DIR, SYNTHETIC_DIR, require_speech
 
 # Not yet measured here (no Chinese model on these machines): starting points, not promises.
 MAX_CER_REAL = float(os.environ.get("VOICE_CER_MAX_REAL", "0.35"))

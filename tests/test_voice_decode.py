@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from voice_support import REAL_DIR, ffprobe_duration, real_clips, require_speech, silent_amr
 
 from voice.decode import (
     TARGET_DBFS,
@@ -16,7 +17,6 @@ from voice.decode import (
     sniff_format,
 )
 from voice.encode import to_wechat_amr
-from voice_support import REAL_DIR, ffprobe_duration, real_clips, require_speech, silent_amr
 
 
 @pytest.mark.parametrize("clip", real_clips() or [REAL_DIR / "missing.amr"], ids=lambda path: path.stem[:40])

@@ -18,19 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from actions.billing.money import format_yuan
-from actions.billing.sql import SqlBillingBackend
-from actions.binding import BindingService, LogSmsSender
-from bot.app import HookOverrides
-from bot.hooks import StoredHandoffRequests
-from bot.settings import Settings
-from bot.store import handoff_requests
-from bot.wechat_api import AccessTokens
-from bot.wechat_standin import StandinState
-from gateway_fixtures import (  # noqa: F401  (fixtures)
+from gateway_fixtures import (
     APP_ID,
     APP_SECRET,
     RunningGateway,
@@ -44,12 +32,25 @@ from gateway_fixtures import (  # noqa: F401  (fixtures)
     start_gateway,
     with_settings,
 )
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from voice_support import REAL_DIR, SYNTHETIC_DIR, require_speech
+
+from billing.binding import BindingService, LogSmsSender
+from billing.money import format_yuan
+from billing.sql import SqlBillingBackend
+from bot.compose import build_transcriber, build_voice_policy
+from gateway.app import Hooks
+from gateway.ports import StoredHandoffRequests
+from gateway.settings import Settings
+from gateway.store import handoff_requests
 from voice import policy
 from voice.recognizer import AsrPool, RecognizerSpec
-from voice.service import create_transcriber
+from voice.service import Transcriber, create_transcriber
 from voice.standin import vosk_json
 from voice.store import voice_media
-from voice_support import REAL_DIR, SYNTHETIC_DIR, require_speech
+from wechat.api import AccessTokens
+from wechat.standin import StandinState
 
 BALANCE_CLIP = SYNTHETIC_DIR / "tts_1.amr"  # espeak-ng saying 查询话费余额
 UNCLEAR_CLIPS = [REAL_DIR / "firered_IT0011W0001.amr", REAL_DIR / "wenet_nst_ID001.amr"]
@@ -86,16 +87,23 @@ def voice_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def test_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    from actions.db import create_engine
+    from core.db import create_engine
 
     engine = create_engine(database_url)
     yield engine
     await engine.dispose()
 
 
-async def _start(settings: Settings, http: aiohttp.ClientSession, engine: AsyncEngine, **hooks: Any) -> RunningGateway:
-    overrides = HookOverrides(handoff=StoredHandoffRequests(engine), **hooks)
-    return await start_gateway(with_settings(settings, hooks="auto"), http, overrides)
+async def _start(
+    settings: Settings, http: aiohttp.ClientSession, engine: AsyncEngine, transcriber: Transcriber | None = None
+) -> RunningGateway:
+    """The gateway with the real voice parts (or the given transcriber) and handoffs kept in its table."""
+    hooks = Hooks(
+        handoff=lambda _ctx: StoredHandoffRequests(engine),
+        transcriber=build_transcriber if transcriber is None else (lambda _ctx: transcriber),
+        voice_policy=build_voice_policy,
+    )
+    return await start_gateway(with_settings(settings, hooks="auto"), http, hooks)
 
 
 async def _replies(result, state: StandinState, openid: str, done) -> list[str]:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from bot.hooks import Transcript
 from voice.policy import (
     ASK_REPEAT,
     HANDOFF,
@@ -13,6 +12,7 @@ from voice.policy import (
     VoicePolicy,
     decide_voice_reply,
 )
+from voice.transcript import Transcript
 
 MIN = 0.6
 

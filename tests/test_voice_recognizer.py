@@ -16,6 +16,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from voice_support import (
+    REAL_DIR,
+    MediaStandIn,
+    korean_model_path,
+    require_speech,
+    silent_amr,
+    static_token,
+    voice_message,
+)
 
 from voice.config import VoiceSettings
 from voice.recognizer import (
@@ -29,7 +38,6 @@ from voice.recognizer import (
     parse_vosk_result,
 )
 from voice.service import create_transcriber
-from voice_support import REAL_DIR, MediaStandIn, korean_model_path, require_speech, silent_amr, static_token, voice_message
 
 
 @pytest.fixture(scope="module")

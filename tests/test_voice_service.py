@@ -10,10 +10,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from voice_support import REAL_DIR, MediaStandIn, require_speech, static_token, voice_message
 
 from voice.config import VoiceSettings
 from voice.service import Transcriber, create_transcriber
-from voice_support import REAL_DIR, MediaStandIn, require_speech, static_token, voice_message
 
 
 @pytest.fixture

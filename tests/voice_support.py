@@ -51,10 +51,10 @@ def ffprobe_duration(path: Path) -> float:
 
 def silent_amr(seconds: float) -> bytes:
     """Digital silence encoded as WeChat AMR-NB (by sox)."""
-    from voice.encode import to_wechat_amr
-
     import io
     import wave
+
+    from voice.encode import to_wechat_amr
 
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
@@ -96,7 +96,7 @@ async def static_token() -> str:
 
 
 def voice_message(openid: str, media_id: str, recognition: str | None = None, msg_id: int = 1):  # type: ignore[no-untyped-def]
-    from bot.messages import InboundMessage
+    from wechat.messages import InboundMessage
 
     return InboundMessage(
         openid=openid,

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from actions.db import var_dir
-from bot.settings import env_number
+from core.db import var_dir
+from core.env import env_number
 
 MODEL_NAME = "vosk-model-small-cn-0.22"
 MODEL_URL = f"https://alphacephei.com/vosk/models/{MODEL_NAME}.zip"

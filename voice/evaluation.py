@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from actions.db import PROJECT_ROOT
+from core.db import PROJECT_ROOT
 
 
 def shared_speech_dir() -> Path:

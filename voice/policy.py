@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 
 if TYPE_CHECKING:
-    from bot.hooks import Transcript
+    from voice.transcript import Transcript
 
 LOWCONF_KEY = "voice:lowconf:{openid}"
 HANDOFF_REASON = "voice_unrecognised"

@@ -19,15 +19,15 @@ import aiohttp
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.hooks import Transcript
-from bot.messages import InboundMessage
 from voice.config import VoiceSettings
-from voice.decode import probe_duration
-from voice.media import MediaClient, MediaError, TokenInvalidator, TokenProvider
+from voice.decode import probe_duration, sniff_format
 from voice.normalize import normalize_transcript
 from voice.policy import VoicePolicy
 from voice.recognizer import NO_MODEL, READY, STARTING, AsrPool, AsrUnavailable, RecognitionResult, RecognizerSpec
 from voice.store import StoredAudio, VoiceStore
+from voice.transcript import Transcript
+from wechat.media import MediaClient, MediaError, TokenInvalidator, TokenProvider
+from wechat.messages import InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,10 @@ class Transcriber:
                 )  # fmt: skip
                 return _fallback(recognition, audio_id=None, error=exc.describe())
             data = payload.data
+            sniffed = sniff_format(data, audio_format)
             stored = await self.store.save_audio(
-                openid=msg.openid, media_id=msg.media_id, audio_format=payload.audio_format, data=data,
-                duration_s=probe_duration(data, payload.audio_format), msg_key=msg.msg_key,
+                openid=msg.openid, media_id=msg.media_id, audio_format=sniffed, data=data,
+                duration_s=probe_duration(data, sniffed), msg_key=msg.msg_key,
             )  # fmt: skip
 
         transcript = await self._recognise(stored, data, recognition)

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actions.db import UtcDateTime
+from core.db import UtcDateTime
 
 metadata = MetaData()
 

@@ -4,8 +4,8 @@ Revision ID: billing_0001
 Revises:
 Create Date: 2025-01-01
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "billing_0001"
 down_revision = None

@@ -4,8 +4,8 @@ Revision ID: handoff_0001
 Revises:
 Create Date: 2026-11-22
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "handoff_0001"
 down_revision = None

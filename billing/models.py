@@ -1,0 +1,182 @@
+"""Tables of the billing area (demo BSS data, bindings, SMS outbox, audit log).
+
+Money columns are BigInteger fen. Status columns are plain strings holding the values of
+the enums in `billing.backend` (no database enums, so SQLite and PostgreSQL agree).
+Timestamps are stored and returned as timezone-aware UTC (`UtcDateTime`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from core.db import UtcDateTime
+
+metadata = MetaData()
+
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("monthly_fee_fen", BigInteger, nullable=False),
+    Column("data_mb", Integer, nullable=False),
+    Column("voice_minutes", Integer, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("elder_friendly", Boolean, nullable=False, default=False),
+    Column("requires_in_person", Boolean, nullable=False, default=False),
+    Column("available", Boolean, nullable=False, default=True),
+)
+
+# `plan_code` is the plan in force. A requested change waits in `pending_plan_code` until
+# `pending_plan_effective` (the 1st of next month), when the backend applies it.
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("phone", String(20), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("plan_code", String(32), ForeignKey("plans.code"), nullable=False),
+    Column("pending_plan_code", String(32), ForeignKey("plans.code"), nullable=True),
+    Column("pending_plan_effective", Date, nullable=True),
+    Column("balance_fen", BigInteger, nullable=False, default=0),
+    Column("status", String(16), nullable=False),
+    Column("suspend_reason", String(32), nullable=True),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("dialect", String(32), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One row per phone and month ("2026-11", Asia/Shanghai calendar). `plan_code` is the plan of
+# that month, so that history keeps its allowances after a plan change.
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(20), ForeignKey("subscribers.phone"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("plan_code", String(32), ForeignKey("plans.code"), nullable=True),
+    Column("data_used_mb", Integer, nullable=False, default=0),
+    Column("voice_used_minutes", Integer, nullable=False, default=0),
+    UniqueConstraint("phone", "month", name="uq_usage_records_phone_month"),
+)
+
+bill_items = Table(
+    "bill_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(20), ForeignKey("subscribers.phone"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    UniqueConstraint("phone", "month", "line_no", name="uq_bill_items_phone_month_line"),
+)
+
+topup_orders = Table(
+    "topup_orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_no", String(32), nullable=False, unique=True),
+    Column("phone", String(20), ForeignKey("subscribers.phone"), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("paid_at", UtcDateTime, nullable=True),
+    Column("balance_after_fen", BigInteger, nullable=True),
+    Index("ix_topup_orders_phone", "phone"),
+)
+
+# status: scheduled -> applied, or superseded when another change replaces it before it applies.
+plan_changes = Table(
+    "plan_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(20), ForeignKey("subscribers.phone"), nullable=False),
+    Column("from_plan", String(32), nullable=False),
+    Column("to_plan", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("effective_date", Date, nullable=False),
+    Index("ix_plan_changes_phone", "phone"),
+)
+
+fault_tickets = Table(
+    "fault_tickets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_no", String(32), nullable=False, unique=True),
+    Column("phone", String(20), nullable=True),
+    Column("openid", String(64), nullable=True),
+    Column("description", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# No foreign key to subscribers: with a real billing system plugged in, the demo subscriber
+# table is empty and the numbers live in the operator's BSS.
+bindings = Table(
+    "bindings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("openid", String(64), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("bound_at", UtcDateTime, nullable=False),
+    Column("bound_by", String(64), nullable=False),
+    UniqueConstraint("openid", "phone", name="uq_bindings_openid_phone"),
+    Index("ix_bindings_phone", "phone"),
+)
+
+# Per-openid binding state: the pending code (hashed), its expiry, wrong attempts and the lock.
+# Kept in the database so that the lock holds across processes and restarts.
+binding_states = Table(
+    "binding_states",
+    metadata,
+    Column("openid", String(64), primary_key=True),
+    Column("pending_phone", String(20), nullable=True),
+    Column("code_hash", String(128), nullable=True),
+    Column("code_expires_at", UtcDateTime, nullable=True),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", UtcDateTime, nullable=True),
+    Column("last_sent_at", UtcDateTime, nullable=True),
+)
+
+sms_outbox = Table(
+    "sms_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(20), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_sms_outbox_phone", "phone"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("openid", String(64), nullable=True),
+    Column("phone", String(20), nullable=True),
+    Column("detail", Text, nullable=True),
+    Index("ix_audit_log_phone", "phone"),
+    Index("ix_audit_log_openid", "openid"),
+)

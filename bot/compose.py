@@ -1,0 +1,77 @@
+"""The composition root: the one place that builds the running assistant's web app from its parts.
+
+The gateway (gateway/) knows handoff/ and voice/ only through its ports; this module passes it
+their factories, and mounts the agent console on the same app, sharing one HandoffService.
+`GATEWAY_HOOKS=builtin` leaves both out: the gateway then runs on its own stand-ins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.app import Hooks
+from gateway.app import create_app as create_gateway_app
+from gateway.ports import AppContext
+from gateway.settings import Settings
+from handoff.console import setup_console
+from handoff.service import HandoffService, create_handoff_service
+from voice.policy import VoicePolicy
+from voice.service import Transcriber, create_transcriber, create_voice_policy
+
+
+@dataclass
+class _Built:
+    """The HandoffService the gateway built at start-up, for the console mounted beside it."""
+
+    handoff: HandoffService | None = None
+
+    def service(self, _app: web.Application) -> HandoffService:
+        if self.handoff is None:
+            raise RuntimeError("the gateway's cleanup context must run before the console's")
+        return self.handoff
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The gateway with, unless GATEWAY_HOOKS=builtin, handoff, voice and the console under /agent."""
+    if settings.hooks == "builtin":
+        return create_gateway_app(settings)
+    built = _Built()
+
+    def handoff(ctx: AppContext) -> HandoffService:
+        built.handoff = build_handoff_service(ctx)
+        return built.handoff
+
+    app = create_gateway_app(
+        settings, Hooks(handoff=handoff, transcriber=build_transcriber, voice_policy=build_voice_policy)
+    )
+    # Registered after the gateway's cleanup context, so the service exists when the console starts.
+    setup_console(app, built.service, owned=False)
+    return app
+
+
+def build_handoff_service(ctx: AppContext) -> HandoffService:
+    return create_handoff_service(
+        engine=ctx.engine,
+        redis=ctx.redis,
+        http=ctx.http,
+        rasa=ctx.rasa,
+        rasa_url=ctx.rasa.base_url,
+        outbox=ctx.outbox,
+        window=ctx.cs_window,
+    )
+
+
+def build_transcriber(ctx: AppContext) -> Transcriber:
+    return create_transcriber(
+        engine=ctx.engine,
+        session=ctx.http,
+        token_provider=ctx.tokens.get,
+        token_invalidator=ctx.tokens.invalidate,
+        api_base=ctx.settings.api_base,
+    )
+
+
+def build_voice_policy(ctx: AppContext) -> VoicePolicy:
+    return create_voice_policy(ctx.redis)

@@ -1,0 +1,136 @@
+"""Database plumbing shared by every process: URL resolution, engines and migrations.
+
+`DATABASE_URL` names the database (PostgreSQL in production). When it is unset, a SQLite
+file under `CSBOT_VAR_DIR` (default `./var`) is used so that a newcomer's first run needs
+nothing else. Application code uses the async engine; Alembic and Rasa use the sync URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+def var_dir() -> Path:
+    """Directory for local state (SQLite file, stored media, models)."""
+    path = Path(os.environ.get("CSBOT_VAR_DIR", PROJECT_ROOT / "var"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return url
+    return f"sqlite:///{var_dir() / 'csbot.sqlite3'}"
+
+
+def async_url(url: str) -> str:
+    """The same database, addressed through its asyncio driver."""
+    parsed = make_url(_canonical(url))
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif parsed.get_backend_name() == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+def sync_url(url: str) -> str:
+    """The same database, addressed through its blocking driver (Alembic, Rasa)."""
+    parsed = make_url(_canonical(url))
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    elif parsed.get_backend_name() == "sqlite":
+        parsed = parsed.set(drivername="sqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _canonical(url: str) -> str:
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://") :]
+    return url
+
+
+def create_engine(url: str | None = None) -> AsyncEngine:
+    """Async engine for the given URL (default: `database_url()`)."""
+    target = async_url(url or database_url())
+    if target.startswith("sqlite"):
+        engine = create_async_engine(target, future=True, connect_args={"timeout": 30})
+        _enable_sqlite_wal(engine.sync_engine)
+        return engine
+    return create_async_engine(target, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _enable_sqlite_wal(engine: Engine) -> None:
+    # Several processes (gateway, action server) share the file: WAL lets readers run
+    # while one writer commits, and foreign keys are off by default in SQLite.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", sync_url(url or database_url()).replace("%", "%%"))
+    return config
+
+
+def upgrade_database(url: str | None = None) -> None:
+    """Apply every migration branch (billing, gateway, voice, handoff) up to its head."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "heads")
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out. SQLite keeps no offset, so it is re-attached on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def upsert(conn: AsyncConnection, table: Table, keys: dict[str, Any], values: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET values, for PostgreSQL and SQLite alike."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**keys, **values)
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=values)
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT just wrote."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT reported no primary key")
+    return int(key[0])

@@ -1,0 +1,147 @@
+"""The gateway's aiohttp app factory: resources, hooks and background workers as cleanup contexts.
+
+The gateway knows its collaborators from other areas (handoff, voice) only through the ports in
+gateway/ports.py; the composition root (bot/compose.py) passes their factories in as `Hooks`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+
+import aiohttp
+from aiohttp import web
+
+from core.db import create_engine
+from core.metrics import Metrics
+from core.redis_store import create_redis
+from gateway import health, webhook
+from gateway.dialogue import Dialogue
+from gateway.inbox import Inbox
+from gateway.outbox import Outbox, OutboxSender
+from gateway.ports import (
+    AppContext,
+    HandoffService,
+    RecognitionTranscriber,
+    SimpleVoicePolicy,
+    StoredHandoffRequests,
+    VoicePolicy,
+    VoiceTranscriber,
+)
+from gateway.processor import Arrivals, PassiveSlots, Processor
+from gateway.rasa_client import RasaClient
+from gateway.runtime import RUNTIME, Runtime
+from gateway.settings import DEV_TOKEN, WECHAT_API, Settings
+from wechat.api import AccessTokens, WeChatApi
+from wechat.menu import load_menu
+from wechat.protocol import WeChatProtocol
+from wechat.window import CsWindow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Factories of the gateway's collaborators, called once its resources exist. A missing one
+    means the gateway's built-in stand-in (gateway/ports.py), which loses nothing."""
+
+    handoff: Callable[[AppContext], HandoffService] | None = None
+    transcriber: Callable[[AppContext], VoiceTranscriber] | None = None
+    voice_policy: Callable[[AppContext], VoicePolicy] | None = None
+
+
+def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Application:
+    """The gateway: /wechat, /healthz and /metrics, with its workers started by a cleanup context."""
+    settings.validate()
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[webhook.measure_webhook])
+    app.cleanup_ctx.append(_gateway(settings, hooks or Hooks()))
+    app.router.add_get("/wechat", webhook.verify_server)
+    app.router.add_post("/wechat", webhook.receive_push)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/metrics", health.metrics)
+    return app
+
+
+def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        _warn_about_dev_settings(settings)
+        engine = create_engine(settings.database_url)
+        redis = create_redis(settings.redis_url or "")
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        closers: list[Callable[[], Awaitable[None]]] = []
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            metrics = Metrics()
+            cs_window = CsWindow(engine)
+            outbox = Outbox(engine, cs_window)
+            tokens = AccessTokens(
+                redis, http, settings.api_base, settings.app_id, settings.app_secret, metrics.token_fetches
+            )
+            wechat = WeChatApi(http, settings.api_base, tokens)
+            rasa = RasaClient(http, settings.rasa_url, settings.rasa_timeout_s, settings.actions_url)
+            ctx = AppContext(settings, engine, redis, http, rasa, outbox, cs_window, wechat, tokens)
+
+            asr_configured = hooks.transcriber is not None
+            transcriber = hooks.transcriber(ctx) if hooks.transcriber else RecognitionTranscriber()
+            # Loading a speech model takes seconds: the webhook is up meanwhile and health() says so.
+            tasks.append(asyncio.create_task(transcriber.start(), name="asr-start"))
+            closers.append(transcriber.close)
+            ctx = replace(ctx, transcriber=transcriber)
+            handoff = hooks.handoff(ctx) if hooks.handoff else StoredHandoffRequests(engine)
+            await handoff.start()
+            closers.append(handoff.close)
+            voice_policy = hooks.voice_policy(ctx) if hooks.voice_policy else SimpleVoicePolicy()
+
+            inbox = Inbox(engine, cs_window, settings.inbox_lease_s)
+            arrivals = Arrivals(redis)
+            slots = PassiveSlots(redis)
+            dialogue = Dialogue(engine, rasa, handoff, transcriber, voice_policy, load_menu(settings.menu_path).intents)
+            processor = Processor(
+                engine, redis, inbox, outbox, dialogue, arrivals, slots, metrics, settings.inbox_lease_s
+            )
+            sender = OutboxSender(engine, wechat, metrics, settings.outbox_lease_s, settings.outbox_poll_s)
+            outbox.on_enqueue(sender.wake)
+
+            app[RUNTIME] = Runtime(
+                settings=settings,
+                context=ctx,
+                protocol=WeChatProtocol(settings.wechat_token, settings.app_id, settings.aes_key, settings.replay_window_s),
+                inbox=inbox,
+                arrivals=arrivals,
+                slots=slots,
+                processor=processor,
+                metrics=metrics,
+                handoff=handoff,
+                transcriber=transcriber,
+                voice_policy=voice_policy,
+                asr_configured=asr_configured,
+            )
+            tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
+            tasks.append(asyncio.create_task(processor.run_retries(settings.retry_poll_s), name="inbox-retries"))
+            yield
+            sender.stop()
+            await processor.close()
+            await asyncio.wait(tasks, timeout=5)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for close in reversed(closers):
+                try:
+                    await close()
+                except Exception:
+                    log.exception("closing a hook failed")
+            await http.close()
+            await (redis.aclose() if hasattr(redis, "aclose") else redis.close())
+            await engine.dispose()
+
+    return context
+
+
+def _warn_about_dev_settings(settings: Settings) -> None:
+    if settings.api_base == WECHAT_API and settings.wechat_token == DEV_TOKEN:
+        log.warning("WECHAT_TOKEN is the development default while WECHAT_API_BASE is WeChat's: set both")
+    if settings.aes_key is None:
+        log.info("WECHAT_AES_KEY not set: plain mode only")

@@ -1,0 +1,176 @@
+"""What the subscriber gets for one inbound message: the customer-service messages to send, in order.
+
+Order of decisions (bot/hooks.py): with a human -> the handoff service gets the message and
+the bot stays silent; else voice -> transcript -> policy -> Rasa; text -> Rasa; events ->
+intent triggers; anything else -> a short polite answer. A handoff payload from the actions
+goes to `HandoffService.request_handoff`. Raises RasaUnavailable when the answer must wait.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.db import upsert
+from core.redact import mask_openid
+from gateway.ports import HANDOFF_REASONS, QUEUES, HandoffService, VoicePolicy, VoiceTranscriber
+from gateway.rasa_client import RasaClient
+from gateway.store import subscribers
+from wechat.messages import InboundMessage, text_message
+
+log = logging.getLogger(__name__)
+
+UNSUPPORTED = "抱歉，我暂时只能看懂文字和语音消息。您可以直接输入问题，比如「查余额」，需要人工服务请回复「人工」。"
+EMPTY_TEXT = "您好，请问有什么可以帮您？可以直接输入问题，比如「查余额」「充话费」。"
+UNKNOWN_MENU = "抱歉，这个菜单暂时不可用。您可以直接输入问题，比如「查余额」。"
+GREET_TRIGGER = "/greet"
+QR_SCENE_PREFIX = "qrscene_"
+
+Outgoing = dict[str, Any]  # a customer-service message body, e.g. text_message("...")
+
+
+class Dialogue:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        rasa: RasaClient,
+        handoff: HandoffService,
+        transcriber: VoiceTranscriber,
+        voice_policy: VoicePolicy,
+        menu_intents: dict[str, str],
+    ) -> None:
+        self._engine = engine
+        self._rasa = rasa
+        self._handoff = handoff
+        self._transcriber = transcriber
+        self._voice_policy = voice_policy
+        self._menu_intents = menu_intents
+
+    async def respond(self, msg: InboundMessage) -> list[Outgoing]:
+        if msg.msg_type == "event" and msg.event in ("subscribe", "unsubscribe", "scan"):
+            return await self._on_subscription_event(msg)
+        if await self._handoff.is_with_human(msg.openid):
+            return await self._to_human(msg)
+        if msg.msg_type == "text":
+            if not (msg.content or "").strip():
+                return [text_message(EMPTY_TEXT)]
+            return await self._ask_rasa(msg.openid, msg.content or "", {"msg_type": "text"})
+        if msg.msg_type == "voice":
+            return await self._on_voice(msg)
+        if msg.msg_type == "event":
+            return await self._on_event(msg)
+        return [text_message(UNSUPPORTED)]
+
+    async def _to_human(self, msg: InboundMessage) -> list[Outgoing]:
+        text, audio_id = msg.content, None
+        if msg.msg_type == "voice":
+            transcript = await self._transcriber.transcribe(msg)
+            text, audio_id = transcript.text, transcript.audio_id
+        elif msg.msg_type == "event":
+            if msg.event != "click":
+                return []
+            text = f"[点击菜单] {msg.event_key or ''}"
+        elif msg.msg_type != "text":
+            text = describe_other(msg)
+        return _texts(await self._handoff.on_subscriber_message(msg, text, audio_id))
+
+    async def _on_voice(self, msg: InboundMessage) -> list[Outgoing]:
+        transcript = await self._transcriber.transcribe(msg)
+        decision = await self._voice_policy.decide(msg.openid, transcript)
+        replies: list[Outgoing] = []
+        if decision.echo_text:
+            replies.append(text_message(decision.echo_text))
+        if decision.dialogue_text:
+            replies.extend(await self._ask_rasa(msg.openid, decision.dialogue_text, dict(decision.dialogue_metadata)))
+        if decision.handoff_reason:
+            replies.extend(
+                await self._request_handoff(
+                    msg.openid, decision.handoff_reason, decision.handoff_queue, decision.handoff_summary
+                )
+            )
+            if transcript.audio_id is not None:
+                # The note itself goes to the chat just opened, so the agent can listen to it.
+                await self._handoff.on_subscriber_message(msg, transcript.text, transcript.audio_id)
+        return replies
+
+    async def _on_event(self, msg: InboundMessage) -> list[Outgoing]:
+        if msg.event != "click":
+            return []  # view, location reports, send-job notifications: nothing to say
+        intent = self._menu_intents.get(msg.event_key or "")
+        if intent is None:
+            return [text_message(UNKNOWN_MENU)]
+        return await self._ask_rasa(msg.openid, intent, {"msg_type": "event", "menu_key": msg.event_key})
+
+    async def _on_subscription_event(self, msg: InboundMessage) -> list[Outgoing]:
+        now = dt.datetime.now(dt.timezone.utc)
+        scene = _scene(msg.event_key)
+        async with self._engine.begin() as conn:
+            if msg.event == "unsubscribe":
+                values: dict[str, Any] = {"subscribed": False, "unsubscribed_at": now}
+            elif msg.event == "subscribe":
+                values = {"subscribed": True, "subscribed_at": now, "scene": scene}
+            else:  # a follower scanned one of our QR codes
+                values = {"subscribed": True, "scene": scene}
+            await conn.execute(upsert(conn, subscribers, {"openid": msg.openid}, values))
+        log.info("%s %s (scene %s)", mask_openid(msg.openid), msg.event, scene)
+        if msg.event != "subscribe":
+            return []
+        return await self._ask_rasa(msg.openid, GREET_TRIGGER, {"msg_type": "event", "scene": scene})
+
+    async def _ask_rasa(self, openid: str, text: str, metadata: dict[str, Any]) -> list[Outgoing]:
+        replies: list[Outgoing] = []
+        for item in await self._rasa.send(openid, text, {"channel": "wechat", **metadata}):
+            if item.get("text"):
+                replies.append(text_message(_render_text(item)))
+            custom = item.get("custom")
+            if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
+                handoff = custom["handoff"]
+                replies.extend(
+                    await self._request_handoff(openid, handoff.get("reason"), handoff.get("queue"), handoff.get("summary"))
+                )
+        return replies
+
+    async def _request_handoff(
+        self, openid: str, reason: str | None, queue: str | None, summary: str | None
+    ) -> list[Outgoing]:
+        reason = reason if reason in HANDOFF_REASONS else "request_human"
+        queue = queue if queue in QUEUES else "general"
+        log.info("handoff for %s: %s -> %s", mask_openid(openid), reason, queue)
+        return _texts(await self._handoff.request_handoff(openid, reason, queue, summary))
+
+
+def _render_text(item: dict[str, Any]) -> str:
+    """Rasa text, with any buttons as a numbered list (one tap is not possible in a text message)."""
+    text = str(item["text"])
+    buttons = item.get("buttons") or []
+    titles = [str(button.get("title")) for button in buttons if isinstance(button, dict) and button.get("title")]
+    if titles:
+        text += "\n" + "\n".join(f"{number}. {title}" for number, title in enumerate(titles, start=1))
+    return text
+
+
+def _texts(texts: list[str]) -> list[Outgoing]:
+    return [text_message(text) for text in texts if text]
+
+
+def _scene(event_key: str | None) -> str | None:
+    if not event_key:
+        return None
+    return event_key[len(QR_SCENE_PREFIX) :] if event_key.startswith(QR_SCENE_PREFIX) else event_key
+
+
+def describe_other(msg: InboundMessage) -> str:
+    """A one-line text for the agent for messages that are neither text nor voice."""
+    raw = msg.raw
+    if msg.msg_type == "image":
+        return f"[图片] {msg.pic_url or ''}".strip()
+    if msg.msg_type == "location":
+        return f"[位置] {raw.get('Label', '')} ({raw.get('Location_X', '')}, {raw.get('Location_Y', '')})"
+    if msg.msg_type == "link":
+        return f"[链接] {raw.get('Title', '')} {raw.get('Url', '')}".strip()
+    if msg.msg_type in ("video", "shortvideo"):
+        return "[视频]"
+    return f"[{msg.msg_type}]"

@@ -1,0 +1,177 @@
+"""The inbox: every accepted push, stored before WeChat gets its answer, processed per openid in order.
+
+A row is `pending` until one worker claims it (`processing`, with a lease: the row of a worker
+that died is claimable again once the lease runs out), then `done` or, after 48 hours of
+failures, `failed`. The unique msg_key is the durable dedup behind the Redis one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.db import inserted_id
+from gateway.store import inbox
+from wechat.messages import InboundMessage
+from wechat.window import CsWindow, utcnow
+
+UNFINISHED = ("pending", "processing")
+
+
+class Inbox:
+    def __init__(
+        self, engine: AsyncEngine, cs_window: CsWindow, lease_s: float, clock: Callable[[], dt.datetime] = utcnow
+    ) -> None:
+        self._engine = engine
+        self._cs_window = cs_window
+        self._lease = dt.timedelta(seconds=lease_s)
+        self._clock = clock
+
+    async def record(self, message: InboundMessage, arrival_seq: int | None) -> int | None:
+        """Store a push (and open the customer-service window); None when it was stored before."""
+        now = self._clock()
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    insert(inbox).values(
+                        msg_key=message.msg_key,
+                        openid=message.openid,
+                        msg_type=message.msg_type,
+                        event=message.event,
+                        message=message.to_dict(),
+                        arrival_seq=arrival_seq,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        apologised=False,
+                        received_at=now,
+                    )
+                )
+                await self._cs_window.record_interaction(conn, message)
+        except IntegrityError:
+            return None
+        return inserted_id(result)
+
+    async def status(self, msg_key: str) -> str | None:
+        async with self._engine.connect() as conn:
+            return await conn.scalar(select(inbox.c.status).where(inbox.c.msg_key == msg_key))  # type: ignore[no-any-return]
+
+    async def head(self, openid: str) -> Any:
+        """The subscriber's oldest unfinished message: nothing newer may be processed before it."""
+        async with self._engine.connect() as conn:
+            return (
+                await conn.execute(
+                    select(inbox)
+                    .where(inbox.c.openid == openid, inbox.c.status.in_(UNFINISHED))
+                    .order_by(inbox.c.arrival_seq, inbox.c.id)
+                    .limit(1)
+                )
+            ).first()
+
+    async def claim(self, row_id: int) -> Any:
+        """Lease the row to this worker; None when another worker holds a live lease on it.
+
+        A deferred row is claimable before its retry time: a drain runs when the subscriber writes
+        again, which is a good moment to retry what waits in front of the new message.
+        """
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(inbox)
+                .where(inbox.c.id == row_id, self._claimable(now, due_only=False))
+                .values(status="processing", lease_until=now + self._lease, attempts=inbox.c.attempts + 1)
+            )
+            if result.rowcount != 1:
+                return None
+            return (await conn.execute(select(inbox).where(inbox.c.id == row_id))).one()
+
+    async def finish(self, conn: AsyncConnection, row_id: int, channel: str, error: str | None = None) -> None:
+        await conn.execute(
+            update(inbox)
+            .where(inbox.c.id == row_id)
+            .values(status="done", reply_channel=channel, lease_until=None, done_at=self._clock(), error=error)
+        )
+
+    async def fail(self, row_id: int, error: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.id == row_id)
+                .values(status="failed", lease_until=None, done_at=self._clock(), error=error)
+            )
+
+    async def release(self, row_id: int) -> None:
+        """Give a claimed row back untouched (shutdown in the middle of it)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.id == row_id, inbox.c.status == "processing")
+                .values(status="pending", lease_until=None, next_attempt_at=self._clock())
+            )
+
+    async def defer(self, row: Any, retry_at: dt.datetime, error: str) -> list[Any]:
+        """Put the row (the subscriber's oldest unfinished) back for a retry at `retry_at`; the
+        subscriber's later messages wait behind it.
+
+        Returns the unfinished rows of the subscriber that have not been apologised for yet.
+        """
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.id == row.id)
+                .values(status="pending", lease_until=None, next_attempt_at=retry_at, error=error)
+            )
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.openid == row.openid, inbox.c.id != row.id, inbox.c.status == "pending")
+                .values(next_attempt_at=retry_at)
+            )
+            return list(
+                (
+                    await conn.execute(
+                        select(inbox)
+                        .where(
+                            inbox.c.openid == row.openid,
+                            inbox.c.status.in_(UNFINISHED),
+                            inbox.c.apologised.is_(False),
+                        )
+                        .order_by(inbox.c.arrival_seq, inbox.c.id)
+                    )
+                ).all()
+            )
+
+    async def mark_apologised(self, row_id: int) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(inbox).where(inbox.c.id == row_id).values(apologised=True))
+
+    async def due_openids(self, settle_s: float, limit: int = 50) -> list[str]:
+        """Subscribers with a message to retry: deferred ones now due, or leases of dead workers.
+
+        Fresh messages (younger than `settle_s`) are left to the drain their own webhook started.
+        """
+        now = self._clock()
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(inbox.c.openid)
+                .where(self._claimable(now, due_only=True), inbox.c.received_at <= now - dt.timedelta(seconds=settle_s))
+                .group_by(inbox.c.openid)
+                .limit(limit)
+            )
+            return [row.openid for row in rows]
+
+    async def pending_count(self) -> int:
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(select(func.count()).select_from(inbox).where(inbox.c.status.in_(UNFINISHED)))
+        return int(count or 0)
+
+    @staticmethod
+    def _claimable(now: dt.datetime, due_only: bool):  # type: ignore[no-untyped-def]
+        pending = inbox.c.status == "pending"
+        return or_(
+            and_(pending, inbox.c.next_attempt_at <= now) if due_only else pending,
+            and_(inbox.c.status == "processing", inbox.c.lease_until < now),
+        )

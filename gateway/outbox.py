@@ -1,0 +1,269 @@
+"""The outbox: customer-service API messages owed to subscribers, written to the database first.
+
+`Outbox.enqueue` accepts a message only within the customer-service window and quota
+(bot/cs_window.py) so that a refused message is refused now, with its reason, not lost later.
+`OutboxSender` runs in every gateway process: it claims due rows with a lease (a row claimed by a
+worker that died is retried once the lease runs out), sends each subscriber's rows in order, and
+sorts failures by kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.db import inserted_id
+from core.metrics import Metrics
+from core.redact import mask_openid
+from gateway.store import outbox
+from wechat.api import WeChatApi, WeChatApiError, WeChatUnavailable
+from wechat.window import WINDOW, CsWindow, QuotaExhausted, WindowClosed, utcnow
+
+__all__ = ["Outbox", "OutboxSender", "OutboxRecord", "WindowClosed", "QuotaExhausted", "ORIGINS"]
+
+log = logging.getLogger(__name__)
+
+ORIGINS = ("bot", "agent", "system")
+# 45015 window closed, 45047 quota used up, 43004 not a follower, 40003 invalid openid.
+UNDELIVERABLE = frozenset({45015, 45047, 43004, 40003})
+# -1 system busy, 45009 daily API limit, plus token errors that survived one refresh.
+RETRYABLE = frozenset({-1, 45009, 40001, 40014, 42001})
+MAX_BACKOFF_S = 300.0
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    id: int
+    openid: str
+    payload: dict[str, Any]
+    origin: str
+    status: str  # pending | sending | sent | undeliverable | failed
+    attempts: int
+    errcode: int | None
+    last_error: str | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+class Outbox:
+    def __init__(self, engine: AsyncEngine, cs_window: CsWindow, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self._engine = engine
+        self._cs_window = cs_window
+        self._clock = clock
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_enqueue(self, listener: Callable[[], None]) -> None:
+        """Called after a message is committed (the sender wakes up instead of waiting for its poll)."""
+        self._listeners.append(listener)
+
+    async def enqueue(self, openid: str, message: dict[str, Any], *, origin: str) -> int:
+        """Store one customer-service message (body without "touser"); returns its outbox id.
+
+        Raises WindowClosed or QuotaExhausted when WeChat would refuse it.
+        """
+        async with self._engine.begin() as conn:
+            row_id = await self.enqueue_in(conn, openid, message, origin=origin)
+        self.notify()
+        return row_id
+
+    async def enqueue_in(
+        self,
+        conn: AsyncConnection,
+        openid: str,
+        message: dict[str, Any],
+        *,
+        origin: str,
+        inbox_id: int | None = None,
+        not_before: dt.datetime | None = None,
+    ) -> int:
+        """Same as `enqueue`, inside the caller's transaction (call `notify()` after commit)."""
+        if origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {ORIGINS}, got {origin!r}")
+        if not isinstance(message.get("msgtype"), str):
+            raise ValueError("a customer-service message needs a msgtype")
+        await self._cs_window.take(conn, openid)
+        now = self._clock()
+        result = await conn.execute(
+            insert(outbox).values(
+                openid=openid,
+                payload=message,
+                origin=origin,
+                inbox_id=inbox_id,
+                status="pending",
+                attempts=0,
+                not_before=not_before or now,
+                created_at=now,
+            )
+        )
+        return inserted_id(result)
+
+    def notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    async def get(self, outbox_id: int) -> OutboxRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(outbox).where(outbox.c.id == outbox_id))).first()
+        if row is None:
+            return None
+        return OutboxRecord(
+            id=row.id,
+            openid=row.openid,
+            payload=row.payload,
+            origin=row.origin,
+            status=row.status,
+            attempts=row.attempts,
+            errcode=row.errcode,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+        )
+
+    async def backlog(self) -> int:
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.status.in_(("pending", "sending")))
+            )
+        return int(count or 0)
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        api: WeChatApi,
+        metrics: Metrics,
+        lease_s: float = 30.0,
+        poll_s: float = 0.5,
+        batch_size: int = 20,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._api = api
+        self._metrics = metrics
+        self._lease = dt.timedelta(seconds=lease_s)
+        self._poll_s = poll_s
+        self._batch_size = batch_size
+        self._clock = clock
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """Finish the current round and return from `run()`."""
+        self._stopping = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                handled = await self.run_once()
+            except Exception:  # a database hiccup must not end the sender
+                log.exception("outbox sender round failed")
+                handled = 0
+            if handled == 0 and not self._stopping:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll_s)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        """Claim the due head row of each subscriber's queue and send them; returns how many."""
+        rows = await self._claim()
+        await asyncio.gather(*(self._deliver(row) for row in rows))
+        return len(rows)
+
+    def _claimable(self, now: dt.datetime):  # type: ignore[no-untyped-def]
+        return or_(
+            and_(outbox.c.status == "pending", outbox.c.not_before <= now),
+            and_(outbox.c.status == "sending", outbox.c.lease_until < now),
+        )
+
+    async def _claim(self) -> list[Any]:
+        now = self._clock()
+        earlier = outbox.alias("earlier")
+        candidates = (
+            select(outbox.c.id)
+            .where(self._claimable(now))
+            .where(
+                ~exists().where(
+                    earlier.c.openid == outbox.c.openid,
+                    earlier.c.id < outbox.c.id,
+                    earlier.c.status.in_(("pending", "sending")),
+                )
+            )
+            .order_by(outbox.c.id)
+            .limit(self._batch_size)
+        )
+        claimed = []
+        async with self._engine.begin() as conn:
+            ids = (await conn.execute(candidates)).scalars().all()
+        for row_id in ids:
+            # Claim each row with a conditional update: of two workers racing, one gets rowcount 1.
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row_id, self._claimable(now))
+                    .values(status="sending", lease_until=now + self._lease, attempts=outbox.c.attempts + 1)
+                )
+                if result.rowcount == 1:
+                    claimed.append((await conn.execute(select(outbox).where(outbox.c.id == row_id))).one())
+        return claimed
+
+    async def _deliver(self, row: Any) -> None:
+        try:
+            await self._api.send_custom_message(row.openid, row.payload)
+        except WeChatApiError as error:
+            await self._on_api_error(row, error)
+        except WeChatUnavailable as error:
+            await self._retry_later(row, None, str(error))
+        except Exception as error:  # e.g. the token fetch itself failed in an unforeseen way
+            log.exception("outbox %s: unexpected error", row.id)
+            await self._retry_later(row, None, f"{type(error).__name__}: {error}")
+        else:
+            await self._finish(row, status="sent", sent_at=self._clock())
+            self._metrics.replies.inc("api")
+
+    async def _on_api_error(self, row: Any, error: WeChatApiError) -> None:
+        if error.errcode in UNDELIVERABLE:
+            log.warning("outbox %s to %s undeliverable: %s", row.id, mask_openid(row.openid), error)
+            self._metrics.outbox_failures.inc("undeliverable", str(error.errcode))
+            await self._finish(row, status="undeliverable", errcode=error.errcode, last_error=str(error))
+        elif error.errcode in RETRYABLE:
+            await self._retry_later(row, error.errcode, str(error))
+        else:
+            # e.g. 48001: the account lacks the customer-service permission. Loud, not silent.
+            log.error("outbox %s to %s failed for good: %s", row.id, mask_openid(row.openid), error)
+            self._metrics.outbox_failures.inc("failed", str(error.errcode))
+            await self._finish(row, status="failed", errcode=error.errcode, last_error=str(error))
+
+    async def _retry_later(self, row: Any, errcode: int | None, reason: str) -> None:
+        now = self._clock()
+        if row.created_at + WINDOW < now:
+            self._metrics.outbox_failures.inc("failed", str(errcode or "network"))
+            await self._finish(row, status="failed", errcode=errcode, last_error=f"gave up after 48 h: {reason}")
+            return
+        delay = min(MAX_BACKOFF_S, 2.0 ** max(0, row.attempts - 1)) * random.uniform(1.0, 1.2)
+        log.info("outbox %s: retry in %.1fs (%s)", row.id, delay, reason)
+        self._metrics.outbox_failures.inc("retry", str(errcode or "network"))
+        await self._finish(
+            row, status="pending", errcode=errcode, last_error=reason, not_before=now + dt.timedelta(seconds=delay)
+        )
+
+    async def _finish(self, row: Any, **values: Any) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row.id, outbox.c.status == "sending", outbox.c.attempts == row.attempts)
+                .values(lease_until=None, **values)
+            )

@@ -1,0 +1,182 @@
+"""What the gateway asks of voice/ and handoff/, and the gateway's own minimal stand-ins for them.
+
+The app factory wires one `HandoffService`, one `VoiceTranscriber` and one `VoicePolicy`: the
+real ones, built by the composition root (bot/compose.py) from handoff/ and voice/ with
+GATEWAY_HOOKS=auto, else the built-ins below, which lose nothing: handoff requests are stored
+in `gw_handoff_requests`, and voice notes use WeChat's own `Recognition` text when present.
+The gateway imports neither handoff/ nor voice/'s services; they fit these protocols.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.store import handoff_requests
+from voice.transcript import Transcript
+from wechat.messages import InboundMessage
+
+if TYPE_CHECKING:
+    import aiohttp
+    import redis.asyncio as aioredis
+
+    from gateway.outbox import Outbox
+    from gateway.rasa_client import RasaClient
+    from gateway.settings import Settings
+    from wechat.api import AccessTokens, WeChatApi
+    from wechat.window import CsWindow
+
+HANDOFF_REASONS = ("request_human", "fallback", "elder", "voice_unrecognised", "needs_in_person", "cannot_cope")
+QUEUES = ("elder", "general")
+
+
+class VoiceTranscriber(Protocol):
+    async def start(self) -> None: ...  # e.g. load the speech model (the webhook is up meanwhile)
+
+    async def close(self) -> None: ...
+
+    async def transcribe(self, msg: InboundMessage) -> Transcript: ...
+
+    def health(self) -> dict[str, Any]: ...  # e.g. {"asr": "ready"|"no_model"|"failed", "model": path}
+
+
+class HandoffService(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def is_with_human(self, openid: str) -> bool: ...
+
+    async def on_subscriber_message(self, msg: InboundMessage, text: str | None, audio_id: int | None) -> list[str]: ...
+
+    async def request_handoff(self, openid: str, reason: str, queue: str, summary: str | None) -> list[str]: ...
+
+
+class VoiceDecision(Protocol):
+    """What to do with one transcript (voice.policy.VoiceReply has these fields)."""
+
+    # Read-only attributes, so that frozen dataclasses fit.
+    @property
+    def echo_text(self) -> str | None: ...  # said to the subscriber first
+
+    @property
+    def dialogue_text(self) -> str | None: ...  # sent to Rasa like typed text
+
+    @property
+    def dialogue_metadata(self) -> dict[str, Any]: ...
+
+    @property
+    def handoff_reason(self) -> str | None: ...
+
+    @property
+    def handoff_queue(self) -> str | None: ...
+
+    @property
+    def handoff_summary(self) -> str | None: ...
+
+
+class VoicePolicy(Protocol):
+    async def decide(self, openid: str, transcript: Transcript) -> VoiceDecision: ...
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """Everything a hook implementation may need, built once per gateway process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    redis: aioredis.Redis
+    http: aiohttp.ClientSession
+    rasa: RasaClient
+    outbox: Outbox
+    cs_window: CsWindow
+    wechat: WeChatApi
+    tokens: AccessTokens
+    transcriber: VoiceTranscriber | None = None
+
+
+# ---- built-ins ---------------------------------------------------------------------------------
+
+HANDOFF_RECORDED = "已为您登记人工服务，客服人员会尽快联系您，请留意微信消息。"
+VOICE_NOT_UNDERSTOOD = "您的语音已收到，不过我暂时还听不懂语音，您也可以直接打字告诉我。"
+
+
+class StoredHandoffRequests:
+    """HandoffService used until handoff/ provides one: requests are stored for a person to pick up."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def is_with_human(self, openid: str) -> bool:
+        return False
+
+    async def on_subscriber_message(self, msg: InboundMessage, text: str | None, audio_id: int | None) -> list[str]:
+        return []
+
+    async def request_handoff(self, openid: str, reason: str, queue: str, summary: str | None) -> list[str]:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(handoff_requests).values(
+                    openid=openid,
+                    reason=reason,
+                    queue=queue,
+                    summary=summary,
+                    status="open",
+                    created_at=dt.datetime.now(dt.timezone.utc),
+                )
+            )
+        return [HANDOFF_RECORDED]
+
+
+class RecognitionTranscriber:
+    """VoiceTranscriber used until voice/ provides one: WeChat's own speech recognition, when present."""
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def transcribe(self, msg: InboundMessage) -> Transcript:
+        if msg.recognition:
+            return Transcript(text=msg.recognition, confidence=None, source="wechat", audio_id=None, error=None)
+        return Transcript(text=None, confidence=None, source="none", audio_id=None, error="no_model")
+
+    def health(self) -> dict[str, Any]:
+        return {"asr": "not_configured"}
+
+
+@dataclass(frozen=True)
+class SimpleVoiceDecision:
+    echo_text: str | None
+    dialogue_text: str | None
+    dialogue_metadata: dict[str, Any] = field(default_factory=dict)
+    handoff_reason: str | None = None
+    handoff_queue: str | None = None
+    handoff_summary: str | None = None
+
+
+class SimpleVoicePolicy:
+    """A transcript goes to Rasa; no transcript means a person listens to the note."""
+
+    async def decide(self, openid: str, transcript: Transcript) -> SimpleVoiceDecision:
+        if transcript.text:
+            metadata = {"source": "voice", "confidence": transcript.confidence, "asr": transcript.source}
+            return SimpleVoiceDecision(echo_text=None, dialogue_text=transcript.text, dialogue_metadata=metadata)
+        return SimpleVoiceDecision(
+            echo_text=VOICE_NOT_UNDERSTOOD,
+            dialogue_text=None,
+            handoff_reason="voice_unrecognised",
+            handoff_queue="general",
+            handoff_summary=f"语音消息，未能识别（{transcript.error or 'no_transcript'}）",
+        )

@@ -1,0 +1,340 @@
+"""Processing of stored pushes: one subscriber at a time across all workers, in arrival order.
+
+The webhook stores a push, then `schedule(openid)` starts a drain: under the Redis lock
+"gw:order:{openid}" the drain processes that subscriber's unfinished inbox rows oldest first.
+
+Who answers WeChat: every push has a passive slot in Redis ("gw:passive:{msg_key}"), filled
+once with SET NX, by whoever comes first: the drain with the first reply text (the webhook then
+answers passively), or the webhook at its deadline with "closed" (it answers `success` and the
+reply goes through the outbox). A WeChat retry reads the same slot, so it never yields a second
+answer, and it never starts a second dialogue turn (the push is stored once).
+
+When Rasa cannot answer, the row waits for a retry (backoff; the retry worker picks it up) and the
+subscriber gets one short apology per message; later messages wait behind the deferred one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import Any, Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.locks import LockTimeout, RedisLock
+from core.metrics import Metrics
+from core.redact import mask_msg_key, mask_openid
+from gateway.dialogue import Dialogue, Outgoing
+from gateway.inbox import Inbox
+from gateway.outbox import Outbox
+from gateway.rasa_client import RasaUnavailable
+from wechat.messages import InboundMessage, message_text, text_message
+from wechat.window import WINDOW, QuotaExhausted, WindowClosed, utcnow
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "抱歉，系统暂时有点忙，您的消息我们已经收到，恢复后会第一时间回复您。"
+SLOT_TTL_S = 3600
+SEEN_TTL_S = 3600
+INFLIGHT_TTL_S = 60  # a worker that died between arrival and commit blocks nobody for longer
+# The rest of a multi-message answer leaves after the passive first part has reached WeChat.
+AFTER_PASSIVE_DELAY = dt.timedelta(seconds=1)
+MAX_RETRY_DELAY_S = 60.0
+SETTLE_S = 5.0  # fresh rows belong to the drain their webhook started
+
+_SUCCESS = "0"
+_TEXT = "1"
+
+
+class Arrivals:
+    """Arrival bookkeeping shared by every worker: dedup of pushes and one order per subscriber.
+
+    Inbox ids follow the database's sequence, not arrival (two workers' inserts can swap), so each
+    push takes a number from one Redis counter, and counts itself "in flight" for a subscriber until
+    its row is committed; a drain waits until nothing is in flight before it picks the next row.
+    """
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+
+    async def first_delivery(self, msg_key: str) -> bool:
+        """True for the first delivery of this push by any worker."""
+        return bool(await self._redis.set(f"gw:seen:{msg_key}", "1", nx=True, ex=SEEN_TTL_S))
+
+    async def forget(self, msg_key: str) -> None:
+        """The push could not be stored: let WeChat's next retry count as a first delivery."""
+        await self._redis.delete(f"gw:seen:{msg_key}")
+
+    async def begin(self, openid: str) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._inflight(openid))
+            pipe.expire(self._inflight(openid), INFLIGHT_TTL_S)
+            pipe.incr("gw:arrival")
+            results = await pipe.execute()
+        return int(results[2])
+
+    async def end(self, openid: str) -> None:
+        await self._redis.decr(self._inflight(openid))
+
+    async def settled(self, openid: str, timeout_s: float = 2.0) -> bool:
+        """Wait until no push of this subscriber is between arrival and commit."""
+        deadline = time.monotonic() + timeout_s
+        while int(await self._redis.get(self._inflight(openid)) or 0) > 0:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    @staticmethod
+    def _inflight(openid: str) -> str:
+        return f"gw:inflight:{openid}"
+
+
+class PassiveSlots:
+    """The Redis slots deciding, once per push, between a passive answer and `success`."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self._waiters: dict[str, asyncio.Event] = {}
+
+    async def offer_text(self, msg_key: str, text: str) -> bool:
+        """Offer the passive reply; False when the webhook has already answered `success`."""
+        return await self._fill(msg_key, _TEXT + text)
+
+    async def offer_nothing(self, msg_key: str) -> None:
+        await self._fill(msg_key, _SUCCESS)
+
+    async def peek(self, msg_key: str) -> str | None:
+        """The passive reply already decided for this push, if it was a text."""
+        value = await self._redis.get(self._key(msg_key))
+        return _decode(value) if value is not None else None
+
+    async def wait(self, msg_key: str, deadline: float) -> str | None:
+        """The passive reply text, or None for `success` (at the deadline at the latest)."""
+        event = self._waiters.setdefault(msg_key, asyncio.Event())
+        try:
+            while True:
+                value = await self._redis.get(self._key(msg_key))
+                if value is not None:
+                    return _decode(value)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    # Woken at once by a drain in this process; other workers' drains are polled.
+                    await asyncio.wait_for(event.wait(), min(remaining, 0.1))
+                except asyncio.TimeoutError:
+                    pass
+            if await self._fill(msg_key, _SUCCESS):
+                return None
+            return _decode(await self._redis.get(self._key(msg_key)) or _SUCCESS)
+        finally:
+            self._waiters.pop(msg_key, None)
+
+    async def _fill(self, msg_key: str, value: str) -> bool:
+        filled = bool(await self._redis.set(self._key(msg_key), value, nx=True, ex=SLOT_TTL_S))
+        waiter = self._waiters.get(msg_key)
+        if waiter is not None:
+            waiter.set()
+        return filled
+
+    @staticmethod
+    def _key(msg_key: str) -> str:
+        return f"gw:passive:{msg_key}"
+
+
+def _decode(value: str) -> str | None:
+    return value[1:] if value.startswith(_TEXT) else None
+
+
+class Processor:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        redis: aioredis.Redis,
+        inbox: Inbox,
+        outbox: Outbox,
+        dialogue: Dialogue,
+        arrivals: Arrivals,
+        slots: PassiveSlots,
+        metrics: Metrics,
+        lock_ttl_s: float,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._redis = redis
+        self._inbox = inbox
+        self._outbox = outbox
+        self._dialogue = dialogue
+        self._arrivals = arrivals
+        self._slots = slots
+        self._metrics = metrics
+        self._lock_ttl_s = lock_ttl_s
+        self._clock = clock
+        self._drains: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._stopping = asyncio.Event()
+
+    # ---- scheduling -----------------------------------------------------------------------------
+
+    def schedule(self, openid: str) -> None:
+        """Make sure a drain for this subscriber runs (again) in this process."""
+        task = self._drains.get(openid)
+        if task is not None and not task.done():
+            self._again.add(openid)
+            return
+        self._drains[openid] = asyncio.create_task(self._drain_loop(openid), name=f"drain:{mask_openid(openid)}")
+
+    async def _drain_loop(self, openid: str) -> None:
+        try:
+            while True:
+                self._again.discard(openid)
+                try:
+                    await self._drain(openid)
+                except LockTimeout:
+                    log.warning("drain for %s gave up waiting for the lock", mask_openid(openid))
+                except Exception:
+                    log.exception("drain for %s failed", mask_openid(openid))
+                if openid not in self._again:
+                    return
+        finally:
+            if self._drains.get(openid) is asyncio.current_task():
+                del self._drains[openid]
+
+    async def run_retries(self, poll_s: float) -> None:
+        """Background worker: deferred messages now due, and messages left by a worker that died."""
+        while not self._stopping.is_set():
+            try:
+                for openid in await self._inbox.due_openids(SETTLE_S):
+                    self.schedule(openid)
+            except Exception:
+                log.exception("retry scan failed")
+            try:
+                await asyncio.wait_for(self._stopping.wait(), poll_s)
+            except asyncio.TimeoutError:
+                pass
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Stop retrying; give running drains `grace_s` to finish, then cancel them (their rows go back)."""
+        self._stopping.set()
+        tasks = list(self._drains.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ---- one subscriber ---------------------------------------------------------------------------
+
+    async def _drain(self, openid: str) -> None:
+        lock = RedisLock(self._redis, f"gw:order:{openid}", ttl_s=self._lock_ttl_s)
+        async with lock.waiting(self._lock_ttl_s + 5):
+            while True:
+                if not await self._arrivals.settled(openid):
+                    log.warning("%s: a push stayed in flight; going on without it", mask_openid(openid))
+                head = await self._inbox.head(openid)
+                if head is None:
+                    return
+                row = await self._inbox.claim(head.id)
+                if row is None:
+                    return  # leased by a worker that is still alive
+                if not await self._process(row):
+                    return
+                await lock.extend()
+
+    async def _process(self, row: Any) -> bool:
+        """Answer one row; False when it was deferred (what follows must wait)."""
+        msg = InboundMessage.from_dict(row.message)
+        try:
+            replies = await self._dialogue.respond(msg)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._inbox.release(row.id))
+            raise
+        except RasaUnavailable as exc:
+            self._metrics.rasa_failures.inc()
+            await self._defer(row, f"rasa unavailable: {exc}")
+            return False
+        except Exception as exc:
+            log.exception("processing %s failed", mask_msg_key(row.msg_key))
+            await self._defer(row, f"{type(exc).__name__}: {exc}")
+            return False
+        await self._deliver(row, msg, replies)
+        return True
+
+    async def _deliver(self, row: Any, msg: InboundMessage, replies: list[Outgoing]) -> None:
+        first_text = message_text(replies[0]) if replies else None
+        passive = first_text is not None and await self._slots.offer_text(msg.msg_key, first_text)
+        if not replies:
+            await self._slots.offer_nothing(msg.msg_key)
+        owed = replies[1:] if passive else replies
+        refused = None
+        async with self._engine.begin() as conn:
+            for message in owed:
+                try:
+                    await self._outbox.enqueue_in(
+                        conn,
+                        msg.openid,
+                        message,
+                        origin="bot",
+                        inbox_id=row.id,
+                        not_before=self._clock() + AFTER_PASSIVE_DELAY if passive else None,
+                    )
+                except (WindowClosed, QuotaExhausted) as exc:
+                    refused = f"{type(exc).__name__}: {exc}"
+                    self._metrics.outbox_failures.inc("refused", type(exc).__name__)
+                    log.warning("reply to %s not sent: %s", mask_msg_key(row.msg_key), refused)
+                    break
+            channel = "passive" if passive else ("api" if owed else "none")
+            await self._inbox.finish(conn, row.id, channel, error=refused)
+        if passive:
+            self._metrics.replies.inc("passive")
+        if owed:
+            self._outbox.notify()
+
+    async def _defer(self, row: Any, reason: str) -> None:
+        now = self._clock()
+        if row.received_at + WINDOW < now:
+            await self._inbox.fail(row.id, f"gave up after 48 h: {reason}")
+            return
+        delay = min(MAX_RETRY_DELAY_S, 2.0 ** max(0, row.attempts - 1))
+        log.warning("%s deferred %.0fs: %s", mask_msg_key(row.msg_key), delay, reason)
+        for waiting in await self._inbox.defer(row, now + dt.timedelta(seconds=delay), reason):
+            await self._apologise(waiting)
+
+    async def _apologise(self, row: Any) -> None:
+        """One apology per message: passively if its webhook still waits, else through the outbox."""
+        if not await self._slots.offer_text(row.msg_key, APOLOGY):
+            try:
+                await self._outbox.enqueue(row.openid, text_message(APOLOGY), origin="system")
+            except (WindowClosed, QuotaExhausted) as exc:
+                log.warning("no apology for %s: %s", mask_msg_key(row.msg_key), exc)
+        await self._inbox.mark_apologised(row.id)
+
+
+async def accept_push(arrivals: Arrivals, inbox: Inbox, processor: Processor, metrics: Metrics,
+                      msg: InboundMessage) -> bool:  # fmt: skip
+    """Store a push unless it was seen before; True for a new one (its drain is scheduled)."""
+    try:
+        first = await arrivals.first_delivery(msg.msg_key)
+        seq: int | None = await arrivals.begin(msg.openid) if first else None
+    except RedisError:
+        log.warning("Redis unavailable for dedup and ordering: relying on the database")
+        first, seq = True, None
+    try:
+        row_id = await inbox.record(msg, seq) if first else None
+    except SQLAlchemyError:
+        await arrivals.forget(msg.msg_key)
+        raise
+    finally:
+        if seq is not None:
+            await arrivals.end(msg.openid)
+    if row_id is not None:
+        processor.schedule(msg.openid)
+        return True
+    metrics.dedup_hits.inc()
+    return False

@@ -1,0 +1,33 @@
+"""The gateway's parts for one process, as the request handlers see them (built by bot/app.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from core.metrics import Metrics
+from gateway.inbox import Inbox
+from gateway.ports import AppContext, HandoffService, VoicePolicy, VoiceTranscriber
+from gateway.processor import Arrivals, PassiveSlots, Processor
+from gateway.settings import Settings
+from wechat.protocol import WeChatProtocol
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    context: AppContext
+    protocol: WeChatProtocol
+    inbox: Inbox
+    arrivals: Arrivals
+    slots: PassiveSlots
+    processor: Processor
+    metrics: Metrics
+    handoff: HandoffService
+    transcriber: VoiceTranscriber
+    voice_policy: VoicePolicy
+    asr_configured: bool  # False: no transcriber from voice/, WeChat's Recognition field only
+
+
+RUNTIME = web.AppKey("gateway_runtime", Runtime)

@@ -1,0 +1,83 @@
+"""Tables of the gateway area: the inbox (every push received), the outbox (every API message owed),
+subscription records and the built-in handoff requests.
+
+Statuses are plain strings (no database enums) so that SQLite and PostgreSQL agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+
+from core.db import UtcDateTime
+
+metadata = MetaData()
+
+# Inbound pushes, written before WeChat gets its answer. Processed per openid in id order.
+# status: pending -> processing (leased by one worker) -> done | failed
+inbox = Table(
+    "gw_inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("msg_key", String(128), nullable=False, unique=True),
+    Column("openid", String(64), nullable=False),
+    Column("msg_type", String(16), nullable=False),
+    Column("event", String(32), nullable=True),
+    Column("message", JSON, nullable=False),  # InboundMessage.to_dict()
+    Column("arrival_seq", BigInteger, nullable=True),  # per-openid arrival order, from Redis (None: Redis was down)
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("apologised", Boolean, nullable=False, default=False),
+    Column("reply_channel", String(16), nullable=True),  # passive | api | none
+    Column("error", Text, nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("done_at", UtcDateTime, nullable=True),
+    Index("ix_gw_inbox_openid_seq", "openid", "arrival_seq", "id"),
+    Index("ix_gw_inbox_status_due", "status", "next_attempt_at"),
+)
+
+# Customer-service API messages owed. status: pending -> sending (leased) -> sent | undeliverable | failed
+outbox = Table(
+    "gw_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("openid", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),  # the message/custom/send body without "touser"
+    Column("origin", String(16), nullable=False),  # bot | agent | system
+    Column("inbox_id", Integer, nullable=True),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("errcode", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Index("ix_gw_outbox_status_due", "status", "not_before"),
+    Index("ix_gw_outbox_openid_id", "openid", "id"),
+)
+
+subscribers = Table(
+    "gw_subscribers",
+    metadata,
+    Column("openid", String(64), primary_key=True),
+    Column("subscribed", Boolean, nullable=False),
+    Column("scene", String(128), nullable=True),  # EventKey of the QR code scanned to follow
+    Column("subscribed_at", UtcDateTime, nullable=True),
+    Column("unsubscribed_at", UtcDateTime, nullable=True),
+)
+
+# Used only while handoff/ provides no service: handoff requests kept for a human to pick up.
+handoff_requests = Table(
+    "gw_handoff_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("openid", String(64), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("queue", String(16), nullable=False),
+    Column("summary", Text, nullable=True),
+    Column("status", String(16), nullable=False, default="open"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_gw_handoff_requests_openid", "openid"),
+)

@@ -1,0 +1,82 @@
+"""GET/POST /wechat: WeChat's server verification and its pushes."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.redact import mask_msg_key
+from gateway.processor import accept_push
+from gateway.runtime import RUNTIME, Runtime
+from wechat.protocol import PushRejected
+
+log = logging.getLogger(__name__)
+
+SUCCESS = "success"  # stops WeChat's retries; the reply, if any, comes through the API
+
+
+async def verify_server(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    try:
+        echostr = runtime.protocol.verify_server(request.query)
+    except PushRejected as rejected:
+        log.warning("server verification refused: %s", rejected.reason)
+        return web.Response(status=rejected.status, text=rejected.reason)
+    return web.Response(text=echostr)
+
+
+async def receive_push(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    deadline = time.monotonic() + runtime.settings.passive_budget_s
+    body = await request.read()  # over client_max_size: 413 from aiohttp, before any work
+    try:
+        push = runtime.protocol.open_push(request.query, body)
+    except PushRejected as rejected:
+        log.warning("push refused (%s): %s", rejected.status, rejected.reason)
+        return web.Response(status=rejected.status, text=rejected.reason)
+    msg = push.message
+    runtime.metrics.messages.inc(msg.msg_type)
+    try:
+        is_new = await accept_push(runtime.arrivals, runtime.inbox, runtime.processor, runtime.metrics, msg)
+    except (SQLAlchemyError, RedisError):
+        # Not stored, so not acknowledged: WeChat will push it again.
+        log.exception("could not store %s", mask_msg_key(msg.msg_key))
+        return web.Response(status=503, text="storage unavailable")
+    log.debug("push %s %s (%s)", mask_msg_key(msg.msg_key), msg.msg_type, "new" if is_new else "duplicate")
+    text = await _passive_text(runtime, msg.msg_key, is_new, deadline)
+    if text is None:
+        return web.Response(text=SUCCESS)
+    return web.Response(text=runtime.protocol.render_text_reply(push, text), content_type="application/xml")
+
+
+async def _passive_text(runtime: Runtime, msg_key: str, is_new: bool, deadline: float) -> str | None:
+    try:
+        if not is_new and await runtime.inbox.status(msg_key) in ("done", "failed"):
+            return await runtime.slots.peek(msg_key)
+        return await runtime.slots.wait(msg_key, deadline)
+    except (RedisError, SQLAlchemyError):
+        log.exception("passive reply unavailable for %s: answering success", mask_msg_key(msg_key))
+        return None
+
+
+@web.middleware
+async def measure_webhook(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    if request.path != "/wechat" or request.method != "POST":
+        return await handler(request)
+    started = time.monotonic()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        runtime = request.app[RUNTIME]
+        runtime.metrics.latency.observe(time.monotonic() - started)
+        runtime.metrics.webhook.inc(str(status))

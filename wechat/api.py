@@ -1,0 +1,150 @@
+"""Client of WeChat's server API (customer-service send, menu), with the shared access_token.
+
+The access_token comes from `/cgi-bin/stable_token`, which (unlike `/cgi-bin/token`) does not
+invalidate the token other workers hold. It is cached in Redis for every worker; one Redis lock
+(plus one in-process lock, so a process queues on Redis only once) makes a crowd of senders with
+an expired token cause a single fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from core.locks import RedisLock, if_value_is
+from core.metrics import Counter
+
+log = logging.getLogger(__name__)
+
+# 40001 invalid credential, 40014 invalid access_token, 42001 access_token expired.
+TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+TOKEN_SAFETY_MARGIN_S = 300
+
+
+class WeChatApiError(Exception):
+    """WeChat answered with a non-zero errcode."""
+
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        super().__init__(f"{errcode} {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+class WeChatUnavailable(Exception):
+    """Network error, timeout or HTTP 5xx: worth retrying later."""
+
+
+class AccessTokens:
+    """`get()` and `invalidate(token)`: also the token provider/invalidator pair voice/ downloads media with."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        http: aiohttp.ClientSession,
+        api_base: str,
+        app_id: str,
+        app_secret: str,
+        fetch_counter: Counter | None = None,
+    ) -> None:
+        self._redis = redis
+        self._http = http
+        self._api_base = api_base
+        self._app_id = app_id
+        self._app_secret = app_secret
+        self._fetch_counter = fetch_counter
+        self._cache_key = f"gw:token:{app_id}"
+        self._local_lock = asyncio.Lock()
+        self._last_rejected: str | None = None
+
+    async def get(self) -> str:
+        token: str | None = await self._redis.get(self._cache_key)
+        if token:
+            return token
+        async with self._local_lock:
+            async with RedisLock(self._redis, f"gw:token-lock:{self._app_id}", ttl_s=30).waiting(35):
+                token = await self._redis.get(self._cache_key)
+                if token:
+                    return token
+                return await self._refresh()
+
+    async def invalidate(self, token: str) -> None:
+        """WeChat refused `token`: drop it from the shared cache unless someone already replaced it."""
+        self._last_rejected = token
+        await if_value_is(self._redis, self._cache_key, token, lambda pipe: pipe.delete(self._cache_key))
+
+    async def _refresh(self) -> str:
+        token, expires_in = await self._fetch(force_refresh=False)
+        if token == self._last_rejected:
+            # The stable token itself was refused (e.g. reset in the console): ask for a new one.
+            token, expires_in = await self._fetch(force_refresh=True)
+        await self._redis.set(self._cache_key, token, ex=max(60, expires_in - TOKEN_SAFETY_MARGIN_S))
+        return token
+
+    async def _fetch(self, force_refresh: bool) -> tuple[str, int]:
+        if self._fetch_counter is not None:
+            self._fetch_counter.inc()
+        body = {
+            "grant_type": "client_credential",
+            "appid": self._app_id,
+            "secret": self._app_secret,
+            "force_refresh": force_refresh,
+        }
+        data = await _request_json(self._http, "POST", f"{self._api_base}/cgi-bin/stable_token", json=body)
+        if data.get("errcode"):
+            raise WeChatApiError(int(data["errcode"]), str(data.get("errmsg", "")))
+        log.info("fetched a new access_token (force_refresh=%s)", force_refresh)
+        return str(data["access_token"]), int(data.get("expires_in", 7200))
+
+
+class WeChatApi:
+    def __init__(self, http: aiohttp.ClientSession, api_base: str, tokens: AccessTokens) -> None:
+        self._http = http
+        self._api_base = api_base
+        self.tokens = tokens
+
+    async def send_custom_message(self, openid: str, message: dict[str, Any]) -> None:
+        await self._call("/cgi-bin/message/custom/send", {"touser": openid, **message})
+
+    async def create_menu(self, menu: dict[str, Any]) -> None:
+        await self._call("/cgi-bin/menu/create", menu)
+
+    async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST with the access token; a refused token is refreshed and the call retried once."""
+        for attempt in (1, 2):
+            token = await self.tokens.get()
+            data = await _request_json(
+                self._http, "POST", f"{self._api_base}{path}", json=body, params={"access_token": token}
+            )
+            errcode = int(data.get("errcode", 0) or 0)
+            if errcode in TOKEN_ERRORS and attempt == 1:
+                await self.tokens.invalidate(token)
+                continue
+            if errcode:
+                raise WeChatApiError(errcode, str(data.get("errmsg", "")))
+            return data
+        raise AssertionError("unreachable")
+
+
+async def _request_json(
+    http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
+) -> dict[str, Any]:
+    try:
+        async with http.request(method, url, **kwargs) as response:
+            _raise_for_server_error(response)
+            data = await response.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        raise WeChatUnavailable(f"{url.split('?')[0]}: {type(exc).__name__}") from exc
+    if not isinstance(data, dict):
+        raise WeChatUnavailable(f"{url}: unexpected answer")
+    return data
+
+
+def _raise_for_server_error(response: aiohttp.ClientResponse) -> None:
+    if response.status >= 500:
+        raise WeChatUnavailable(f"HTTP {response.status}")
+    if response.status >= 400:
+        raise WeChatApiError(-response.status, f"HTTP {response.status}")
