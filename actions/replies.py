@@ -63,6 +63,7 @@ def handing_off(elder: bool) -> str:
 
 # --- account binding -------------------------------------------------------------------
 
+
 def ask_phone_to_bind(elder: bool) -> str:
     if elder:
         return "查询前要先绑定手机号。请回复您的手机号（11位）。"
@@ -112,6 +113,7 @@ def nothing_to_unbind() -> str:
 
 # --- balance, bill, usage ---------------------------------------------------------------
 
+
 def balance(b: Balance, elder: bool) -> str:
     if b.arrears_fen > 0:
         text = f"您已欠费{format_yuan(b.arrears_fen)}。"
@@ -160,6 +162,7 @@ def usage(u: Usage, elder: bool) -> str:
 
 # --- top-up -----------------------------------------------------------------------------
 
+
 def ask_amount(elder: bool) -> str:
     return "充多少钱？请回复金额，比如：50" if elder else "请问充值多少元？请回复金额，比如：50（1到5000元）。"
 
@@ -182,6 +185,7 @@ def top_up_cancelled() -> str:
 
 
 # --- plans ------------------------------------------------------------------------------
+
 
 def plan_line(p: Plan) -> str:
     voice = f"{p.voice_minutes}分钟" if p.voice_minutes else "无通话分钟"
@@ -241,6 +245,7 @@ def unknown_plan() -> str:
 
 
 # --- service ----------------------------------------------------------------------------
+
 
 def fault_ticket(ticket_no: str, elder: bool) -> str:
     if elder:

@@ -93,4 +93,3 @@ def _offer_human_to_elder_once(turn: Turn) -> None:
     if turn.elder and not turn.handed_off and not turn.slot("human_offered"):
         turn.say(replies.offer_human())
         turn.set("human_offered", True)
-

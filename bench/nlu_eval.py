@@ -113,19 +113,13 @@ def find_overlap(heldout: list[Example], training: list[Example]) -> list[tuple[
         form = normalise_for_overlap(example.text)
         if form:
             by_form.setdefault(form, example)
-    return [
-        (example, by_form[form])
-        for example in heldout
-        if (form := normalise_for_overlap(example.text)) in by_form
-    ]
+    return [(example, by_form[form]) for example in heldout if (form := normalise_for_overlap(example.text)) in by_form]
 
 
 def alias_codes(lexicon_path: Path) -> dict[str, str]:
     """Normalised plan alias -> plan code, from the `synonym:` entries of the plan lexicon."""
     synonyms = load_nlu_file(lexicon_path)["synonyms"]
-    return {
-        normalise_for_overlap(alias): code for code, aliases in synonyms.items() for alias in aliases
-    }
+    return {normalise_for_overlap(alias): code for code, aliases in synonyms.items() for alias in aliases}
 
 
 def expected_plans(text: str, aliases: dict[str, str]) -> list[str]:
@@ -229,9 +223,7 @@ def print_report(results: list[Result], top_confusions: int) -> float:
         hits = sum(result.correct for result in group)
         print(f"  {intent:<16} {hits / len(group):6.1%}  ({hits}/{len(group)})")
 
-    confusions = Counter(
-        (result.example.intent, result.predicted) for result in results if not result.correct
-    )
+    confusions = Counter((result.example.intent, result.predicted) for result in results if not result.correct)
     print("\ntop confusions (gold -> predicted):")
     if not confusions:
         print("  none")
@@ -264,8 +256,10 @@ def print_overlap(overlap: list[tuple[Example, Example]]) -> None:
         return
     print(f"held-out/training overlap after normalisation: {len(overlap)} utterance(s)")
     for held, trained in overlap:
-        print(f"  held-out {held.text!r} ({held.intent}) == training {trained.text!r} "
-              f"({trained.intent}, {trained.source})")
+        print(
+            f"  held-out {held.text!r} ({held.intent}) == training {trained.text!r} "
+            f"({trained.intent}, {trained.source})"
+        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -310,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
 
     results = [Result(example, prediction) for example, prediction in zip(heldout, predictions)]
     accuracy = print_report(results, args.top_confusions)
-    print_plan_entities(results, alias_codes(args.data / "plans_lexicon.yml" if args.data.is_dir() else DEFAULT_LEXICON))
+    print_plan_entities(
+        results, alias_codes(args.data / "plans_lexicon.yml" if args.data.is_dir() else DEFAULT_LEXICON)
+    )
     if args.min_accuracy is not None and accuracy < args.min_accuracy:
         print(f"\nFAIL: intent accuracy {accuracy:.4f} < {args.min_accuracy}", file=sys.stderr)
         return 1

@@ -50,8 +50,12 @@ APP_ID = "wxbenchvoice00001"
 APP_SECRET = "bench-secret"
 TOKEN = "bench-token"
 AES_KEY = base64.b64encode(b"bench-voice-key-0123456789abcdef"[:32]).decode().rstrip("=")
-LATENCY_CLIPS = ["funasr_asr_example.amr", "paddlespeech_zh.amr", "wenet_aishell-BAC009S0724W0121.amr",
-                 "firered_BAC009S0764W0121.amr"]  # fmt: skip  (4-6 s each)
+LATENCY_CLIPS = [
+    "funasr_asr_example.amr",
+    "paddlespeech_zh.amr",
+    "wenet_aishell-BAC009S0724W0121.amr",
+    "firered_BAC009S0764W0121.amr",
+]  # fmt: skip  (4-6 s each)
 LONG_NOTE_SECONDS = 30.0
 LONG_NOTES = 8
 
@@ -316,7 +320,9 @@ async def bench_voice_latency(harness: Harness, real_dir: Path, rounds: int) -> 
             batch = []
             for i in range(concurrency):
                 counter += 1
-                batch.append((f"o_bench_voice_{counter:05d}_{os.getpid()}", clips[(round_index * concurrency + i) % len(clips)]))
+                batch.append(
+                    (f"o_bench_voice_{counter:05d}_{os.getpid()}", clips[(round_index * concurrency + i) % len(clips)])
+                )
             for first, final in await asyncio.gather(*(voice_round_trip(harness, o, d) for o, d in batch)):
                 firsts.append(first)
                 finals.append(final)
@@ -468,8 +474,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("ASR_WORKERS", "2")))
     parser.add_argument("--rounds", type=int, default=2, help="batches per concurrency level")
     parser.add_argument("--text-rate", type=float, default=5.0, help="text pushes per second during the voice load")
-    parser.add_argument("--sections", default="1,2,3,4", help="which figures, e.g. 1,3 (1 pool, 2 voice latency, "
-                        "3 CER, 4 text latency under voice load)")
+    parser.add_argument(
+        "--sections",
+        default="1,2,3,4",
+        help="which figures, e.g. 1,3 (1 pool, 2 voice latency, 3 CER, 4 text latency under voice load)",
+    )
     args = parser.parse_args(argv)
     import logging
 

@@ -175,7 +175,8 @@ class BindingService:
                 .where(
                     binding_states.c.openid == openid,
                     (binding_states.c.locked_until.is_(None)) | (binding_states.c.locked_until <= now),
-                    (binding_states.c.last_sent_at.is_(None)) | (binding_states.c.last_sent_at <= now - RESEND_INTERVAL),
+                    (binding_states.c.last_sent_at.is_(None))
+                    | (binding_states.c.last_sent_at <= now - RESEND_INTERVAL),
                 )
                 .values(
                     pending_phone=number,
@@ -313,7 +314,15 @@ async def _count_wrong_code(conn: AsyncConnection, openid: str, phone: str, now:
         .where(binding_states.c.openid == openid)
         .values(locked_until=locked_until, failed_attempts=0, code_hash=None, code_expires_at=None, pending_phone=None)
     )
-    await _audit(conn, now, "system", "binding_locked", openid, phone, f"{failed} wrong codes; locked until {locked_until.isoformat()}")
+    await _audit(
+        conn,
+        now,
+        "system",
+        "binding_locked",
+        openid,
+        phone,
+        f"{failed} wrong codes; locked until {locked_until.isoformat()}",
+    )
     log.warning("binding locked for openid %s after %d wrong codes (number %s)", openid, failed, mask_phone(phone))
     return VerifyResult(VerifyOutcome.LOCKED, phone=phone, attempts_left=0, locked_until=locked_until)
 
@@ -341,7 +350,7 @@ async def _audit(
 
 
 def _hash_code(openid: str, phone: str, code: str, salt_of: str | None = None) -> str:
-    """"salt$sha256(salt|openid|phone|code)": the code itself is never stored."""
+    """ "salt$sha256(salt|openid|phone|code)": the code itself is never stored."""
     salt = salt_of.split("$", 1)[0] if salt_of else secrets.token_hex(8)
     digest = hashlib.sha256(f"{salt}|{openid}|{phone}|{code}".encode()).hexdigest()
     return f"{salt}${digest}"

@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     init = db_commands.add_parser("init", help="create or upgrade every table (alembic upgrade heads)")
     init.set_defaults(func=cmd_db_init)
     seed = db_commands.add_parser("seed", help="load the demo plans and subscribers (idempotent)")
-    seed.add_argument("--reset", action="store_true", help="also put balances, plans and line status back to the demo values")
+    seed.add_argument(
+        "--reset", action="store_true", help="also put balances, plans and line status back to the demo values"
+    )
     seed.set_defaults(func=cmd_db_seed)
 
     sub = subparsers.add_parser("subscriber", help="support-staff commands on subscribers and bindings")
@@ -51,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # ---- db -------------------------------------------------------------------------------
 
+
 def cmd_db_init(args: argparse.Namespace) -> int:
     upgrade_database()
     print(f"database ready: {_describe_url(database_url())}")
@@ -66,6 +69,7 @@ def cmd_db_seed(args: argparse.Namespace) -> int:
 
 
 # ---- subscribers ----------------------------------------------------------------------
+
 
 def cmd_subscriber_list(args: argparse.Namespace) -> int:
     from billing import load_backend
@@ -93,7 +97,9 @@ def cmd_subscriber_bind(args: argparse.Namespace) -> int:
     from billing.binding import BindingError, BindingService, load_sms_sender
 
     async def bind(engine: AsyncEngine) -> bool:
-        return await BindingService(engine, load_sms_sender(engine)).bind_directly(args.openid, args.phone, _actor(args))
+        return await BindingService(engine, load_sms_sender(engine)).bind_directly(
+            args.openid, args.phone, _actor(args)
+        )
 
     try:
         created = _run_with_engine(bind)
@@ -141,6 +147,7 @@ def cmd_subscriber_bindings(args: argparse.Namespace) -> int:
 
 
 # ---- helpers --------------------------------------------------------------------------
+
 
 def _run_with_engine(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     async def main() -> T:

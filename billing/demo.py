@@ -254,7 +254,9 @@ async def _seed_bills(conn: AsyncConnection, sub: DemoSubscriber, plan: DemoPlan
         where = (bill_items.c.phone == sub.phone, bill_items.c.month == month)
         lines = demo_bill_lines(sub, plan, months_ago)
         existing = (
-            await conn.execute(select(bill_items.c.name, bill_items.c.amount_fen).where(*where).order_by(bill_items.c.line_no))
+            await conn.execute(
+                select(bill_items.c.name, bill_items.c.amount_fen).where(*where).order_by(bill_items.c.line_no)
+            )
         ).all()
         if existing and (not reset or [(row.name, int(row.amount_fen)) for row in existing] == lines):
             continue

@@ -72,9 +72,7 @@ def recommend_plan(current: Plan, plans: list[Plan], history: list[Usage], is_el
 def _offered(current: Plan, plans: list[Plan], is_elder: bool) -> list[Plan]:
     """Plans this subscriber may be offered, always including the current one."""
     return [current] + [
-        plan
-        for plan in plans
-        if plan.code != current.code and plan.available and (is_elder or not plan.elder_friendly)
+        plan for plan in plans if plan.code != current.code and plan.available and (is_elder or not plan.elder_friendly)
     ]
 
 

@@ -245,7 +245,10 @@ class SqlBillingBackend:
             if subscriber.status == LineStatus.CLOSED.value:
                 raise BillingError(f"line {phone} is closed")
         order_no = await self._insert_numbered(
-            "TU", now, topup_orders, "order_no",
+            "TU",
+            now,
+            topup_orders,
+            "order_no",
             dict(phone=phone, amount_fen=amount_fen, status=OrderStatus.PENDING.value, created_at=now),
         )
         return TopUpOrder(
@@ -320,7 +323,9 @@ class SqlBillingBackend:
                 .where(subscribers.c.phone == phone)
                 .values(status=LineStatus.ACTIVE.value, suspend_reason=None, updated_at=now)
             )
-            await _audit(conn, now, "system:top_up", "reactivate_line", phone=phone, detail=f"arrears cleared by {order_no}")
+            await _audit(
+                conn, now, "system:top_up", "reactivate_line", phone=phone, detail=f"arrears cleared by {order_no}"
+            )
         return balance
 
     # ---- line status and tickets --------------------------------------------------------
@@ -361,7 +366,10 @@ class SqlBillingBackend:
         text = text[:MAX_DESCRIPTION_CHARS]
         now = self._clock()
         ticket_no = await self._insert_numbered(
-            "GZ", now, fault_tickets, "ticket_no",
+            "GZ",
+            now,
+            fault_tickets,
+            "ticket_no",
             dict(phone=phone, openid=openid, description=text, status="open", created_at=now),
         )
         return FaultTicket(ticket_no=ticket_no, phone=phone, description=text, created_at=now)

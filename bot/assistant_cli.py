@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # --- train ------------------------------------------------------------------------------
 
+
 def train_model(out_dir: Path, if_needed: bool = False) -> Path:
     """Train into `out_dir`/csbot.tar.gz; with `if_needed`, reuse a model of the same inputs."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -44,9 +45,21 @@ def train_model(out_dir: Path, if_needed: bool = False) -> Path:
         print(f"model is up to date: {model}")
         return model
     argv = [
-        sys.executable, "-m", "rasa", "train",
-        "--config", str(files.CONFIG), "--domain", str(files.DOMAIN), "--data", str(files.TRAINING_DATA),
-        "--out", str(out_dir), "--fixed-model-name", files.MODEL_NAME, "--force",
+        sys.executable,
+        "-m",
+        "rasa",
+        "train",
+        "--config",
+        str(files.CONFIG),
+        "--domain",
+        str(files.DOMAIN),
+        "--data",
+        str(files.TRAINING_DATA),
+        "--out",
+        str(out_dir),
+        "--fixed-model-name",
+        files.MODEL_NAME,
+        "--force",
     ]
     subprocess.run(argv, check=True, cwd=files.PROJECT_ROOT, env=files.rasa_cli_env())
     stamp.write_text(fingerprint)
@@ -60,6 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # --- run --------------------------------------------------------------------------------
 
+
 def process_specs(
     rasa_port: int, action_port: int, model: Path, with_gateway: bool = True, env: dict[str, str] | None = None
 ) -> list[ProcessSpec]:
@@ -67,10 +81,27 @@ def process_specs(
     python = sys.executable
     specs = [
         ProcessSpec("actions", [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)], env),
-        ProcessSpec("rasa", [
-            python, "-m", "rasa", "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(rasa_port),
-            "--model", str(model), "--endpoints", str(files.ENDPOINTS), "--credentials", str(files.CREDENTIALS),
-        ], env),
+        ProcessSpec(
+            "rasa",
+            [
+                python,
+                "-m",
+                "rasa",
+                "run",
+                "--enable-api",
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(rasa_port),
+                "--model",
+                str(model),
+                "--endpoints",
+                str(files.ENDPOINTS),
+                "--credentials",
+                str(files.CREDENTIALS),
+            ],
+            env,
+        ),
     ]
     if with_gateway:
         gateway_env = dict(env, RASA_URL=os.environ.get("RASA_URL", f"http://127.0.0.1:{rasa_port}"))
@@ -101,6 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # --- shell ------------------------------------------------------------------------------
+
 
 def shell_openid(phone: str) -> str:
     return f"shell-{phone}"
@@ -165,6 +197,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
             if text:
                 print(render(send_to_rasa(args.rasa_url, openid, text)))
     except urllib.error.URLError as exc:
-        print(f"error: the assistant is not reachable at {args.rasa_url} ({exc.reason}); start it with `make run`",
-              file=sys.stderr)
+        print(
+            f"error: the assistant is not reachable at {args.rasa_url} ({exc.reason}); start it with `make run`",
+            file=sys.stderr,
+        )
         return 2

@@ -27,8 +27,13 @@ def model_path(directory: Path | None = None) -> Path:
 def training_fingerprint() -> str:
     """Hash of everything a trained model depends on (config, domain, data, nlu code)."""
     digest = hashlib.sha256()
-    inputs = [CONFIG, DOMAIN, *sorted(TRAINING_DATA.rglob("*.yml")), *sorted((PROJECT_ROOT / "nlu").rglob("*.py")),
-              *sorted((PROJECT_ROOT / "nlu" / "dict").glob("*"))]
+    inputs = [
+        CONFIG,
+        DOMAIN,
+        *sorted(TRAINING_DATA.rglob("*.yml")),
+        *sorted((PROJECT_ROOT / "nlu").rglob("*.py")),
+        *sorted((PROJECT_ROOT / "nlu" / "dict").glob("*")),
+    ]
     for path in inputs:
         digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
         digest.update(path.read_bytes())

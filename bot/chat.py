@@ -136,7 +136,9 @@ class StandinFollower:
 
     async def _fetch(self) -> list[dict[str, Any]]:
         try:
-            async with self._http.get(self._url, params={"touser": self._openid, "after": str(self._after)}) as response:
+            async with self._http.get(
+                self._url, params={"touser": self._openid, "after": str(self._after)}
+            ) as response:
                 return list(await response.json())
         except aiohttp.ClientError:
             print("  ! 替身 API 无法访问", file=sys.stderr)

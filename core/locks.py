@@ -50,7 +50,9 @@ class RedisLock:
 
     async def extend(self) -> bool:
         """Restart the lease; False when the lock was lost (expired and taken by someone else)."""
-        return await if_value_is(self._redis, self.name, self._token, lambda pipe: pipe.pexpire(self.name, self._ttl_ms))
+        return await if_value_is(
+            self._redis, self.name, self._token, lambda pipe: pipe.pexpire(self.name, self._ttl_ms)
+        )
 
     async def __aenter__(self) -> RedisLock:
         if not await self.acquire(self._wait_s):
@@ -63,9 +65,7 @@ class RedisLock:
         await asyncio.shield(self.release())
 
 
-async def if_value_is(
-    redis: aioredis.Redis, key: str, expected: str, command: Callable[[Pipeline], object]
-) -> bool:
+async def if_value_is(redis: aioredis.Redis, key: str, expected: str, command: Callable[[Pipeline], object]) -> bool:
     """Run `command` on a transaction pipeline only if `key` still holds `expected` (compare-and-set)."""
     async with redis.pipeline(transaction=True) as pipe:
         try:

@@ -71,7 +71,9 @@ def gauge(name: str, help_text: str, value: float) -> Iterable[str]:
 class Metrics:
     def __init__(self) -> None:
         self.messages = Counter("csbot_gateway_messages_total", "Pushes accepted, by message type", ("type",))
-        self.webhook = Counter("csbot_gateway_webhook_requests_total", "POST /wechat answers, by HTTP status", ("status",))
+        self.webhook = Counter(
+            "csbot_gateway_webhook_requests_total", "POST /wechat answers, by HTTP status", ("status",)
+        )
         self.latency = Histogram("csbot_gateway_webhook_latency_seconds", "Time to answer POST /wechat")
         self.replies = Counter(
             "csbot_gateway_replies_total", "Replies delivered to subscribers, by channel (passive or api)", ("channel",)

@@ -107,7 +107,9 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             app[RUNTIME] = Runtime(
                 settings=settings,
                 context=ctx,
-                protocol=WeChatProtocol(settings.wechat_token, settings.app_id, settings.aes_key, settings.replay_window_s),
+                protocol=WeChatProtocol(
+                    settings.wechat_token, settings.app_id, settings.aes_key, settings.replay_window_s
+                ),
                 inbox=inbox,
                 arrivals=arrivals,
                 slots=slots,

@@ -129,7 +129,9 @@ class Dialogue:
             if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
                 handoff = custom["handoff"]
                 replies.extend(
-                    await self._request_handoff(openid, handoff.get("reason"), handoff.get("queue"), handoff.get("summary"))
+                    await self._request_handoff(
+                        openid, handoff.get("reason"), handoff.get("queue"), handoff.get("summary")
+                    )
                 )
         return replies
 

@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--capacity", type=int, default=3, help="chats at the same time (default 3)")
     add.add_argument("--role", choices=ROLES, default="agent")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    add.add_argument("--update", action="store_true", help="change an existing agent's skills, capacity, role, password")
+    add.add_argument(
+        "--update", action="store_true", help="change an existing agent's skills, capacity, role, password"
+    )
     add.set_defaults(func=cmd_agent_add)
     listing = agent_commands.add_parser("list", help="all agents with role, skills and capacity")
     listing.set_defaults(func=cmd_agent_list)
@@ -108,8 +110,10 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
         except AgentExists:
             print(f"error: an agent named {name!r} exists already (use --update to change it)", file=sys.stderr)
             return 1
-        print(f"added agent {agent.name} (id {agent.id}): role {agent.role}, "
-              f"skills {','.join(agent.skills) or '-'}, capacity {agent.capacity}")
+        print(
+            f"added agent {agent.name} (id {agent.id}): role {agent.role}, "
+            f"skills {','.join(agent.skills) or '-'}, capacity {agent.capacity}"
+        )
         return 0
 
     return _run(work)
@@ -124,7 +128,9 @@ def cmd_agent_list(args: argparse.Namespace) -> int:
         print(f"{'id':>4}  {'name':<12} {'role':<10} {'capacity':>8}  skills")
         for agent in agents:
             flags = " (disabled)" if agent.disabled else ""
-            print(f"{agent.id:>4}  {agent.name:<12} {agent.role:<10} {agent.capacity:>8}  {','.join(agent.skills) or '-'}{flags}")
+            print(
+                f"{agent.id:>4}  {agent.name:<12} {agent.role:<10} {agent.capacity:>8}  {','.join(agent.skills) or '-'}{flags}"
+            )
         return 0
 
     return _run(work)

@@ -103,7 +103,11 @@ def _add_routes(app: web.Application) -> None:
         ("GET", "/chats/{chat_id:\\d+}", chat_page),
         ("GET", "/chats/{chat_id:\\d+}/head", partial_chat_head),
         ("GET", "/chats/{chat_id:\\d+}/transcript", partial_transcript),
-        ("POST", "/chats/{chat_id:\\d+}/{action:take|reply|transfer|handback|close|callback|green-channel}", chat_action),
+        (
+            "POST",
+            "/chats/{chat_id:\\d+}/{action:take|reply|transfer|handback|close|callback|green-channel}",
+            chat_action,
+        ),
         ("GET", "/tasks", tasks_page),
         ("POST", "/tasks/{task_id:\\d+}/outcome", task_outcome),
         ("POST", "/tasks/{task_id:\\d+}/reveal", task_reveal),
@@ -283,7 +287,9 @@ async def login_page(request: web.Request) -> web.Response:
 
 def _login_form(request: web.Request, error: str | None, name: str, status: int = 200) -> web.Response:
     nonce = auth.new_login_nonce()
-    body = render("login.html", csrf=nonce, name=name, error=views.tag("p", error, class_="error", role="alert") if error else "")
+    body = render(
+        "login.html", csrf=nonce, name=name, error=views.tag("p", error, class_="error", role="alert") if error else ""
+    )
     response = web.Response(text=body, content_type="text/html", charset="utf-8", status=status)
     _set_cookie(request, response, LOGIN_COOKIE, nonce, max_age=3600)
     return response
@@ -500,7 +506,11 @@ async def chat_action(request: web.Request, session: Session) -> web.Response:
 async def _tasks_content(request: web.Request, session: Session, revealed: dict[int, str]) -> Html:
     service = _service(request)
     return views.tasks_page(
-        await service.store.open_tasks(), await service.store.recent_done_tasks(), _clock(service), session.csrf, revealed
+        await service.store.open_tasks(),
+        await service.store.recent_done_tasks(),
+        _clock(service),
+        session.csrf,
+        revealed,
     )
 
 
@@ -531,8 +541,13 @@ async def task_reveal(request: web.Request, session: Session) -> web.Response:
     if task is None or task.phone is None:
         raise web.HTTPNotFound(text="找不到这个任务的号码。")
     await service.store.audit(
-        session.agent.name, "reveal_phone", service.clock(), openid=task.openid, phone=task.phone,
-        chat_id=task.chat_id, detail=f"task {task.id}",
+        session.agent.name,
+        "reveal_phone",
+        service.clock(),
+        openid=task.openid,
+        phone=task.phone,
+        chat_id=task.chat_id,
+        detail=f"task {task.id}",
     )
     return await _page(request, session, "回电任务", await _tasks_content(request, session, {task.id: task.phone}))
 

@@ -132,4 +132,3 @@ class ProfileSource:
             suspend_reason=subscriber.suspend_reason,
             tags=tuple(subscriber.tags),
         )
-

@@ -36,7 +36,7 @@ SKILL_LABELS = {
 
 
 def normalise_skills(raw: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """"elder, Sichuanese" -> ("elder", "sichuanese"); order kept, duplicates dropped."""
+    """ "elder, Sichuanese" -> ("elder", "sichuanese"); order kept, duplicates dropped."""
     parts = raw.split(",") if isinstance(raw, str) else list(raw)
     seen: list[str] = []
     for part in parts:

@@ -182,9 +182,11 @@ class HandoffService:
 
         await self._copy_bot_history(chat)
         await self.store.add_message(
-            chat.id, "system", "note", self.clock(), text=f"转人工：{_reason_label(decision.reason)}" + (
-                f"。摘要：{chat.summary}" if chat.summary else ""
-            )
+            chat.id,
+            "system",
+            "note",
+            self.clock(),
+            text=f"转人工：{_reason_label(decision.reason)}" + (f"。摘要：{chat.summary}" if chat.summary else ""),
         )
         if decision.follow_up:
             await self._create_task(chat, "follow_up", "system", note="用户表示不会用，次日回访教一教")
@@ -319,7 +321,12 @@ class HandoffService:
         if not done:
             raise ConsoleError("这个任务刚被其他客服处理了。")
         await self.store.audit(
-            agent.name, f"task_{outcome}", now, openid=task.openid, phone=task.phone, chat_id=task.chat_id,
+            agent.name,
+            f"task_{outcome}",
+            now,
+            openid=task.openid,
+            phone=task.phone,
+            chat_id=task.chat_id,
             detail=f"task {task.id} ({task.kind})" + (f": {clean_note}" if clean_note else ""),
         )
         await self.live.publish(ConsoleEvent("tasks"))
@@ -345,12 +352,24 @@ class HandoffService:
         try:
             balance = await billing.reactivate_line(profile.phone, actor=agent.name)
         except BillingError as exc:
-            await self.store.audit(agent.name, "green_channel_refused", now, openid=chat.openid,
-                                   phone=profile.phone, chat_id=chat.id, detail=str(exc))
+            await self.store.audit(
+                agent.name,
+                "green_channel_refused",
+                now,
+                openid=chat.openid,
+                phone=profile.phone,
+                chat_id=chat.id,
+                detail=str(exc),
+            )
             raise ConsoleError("计费系统拒绝了复机：" + str(exc)) from None
         outcome = "已复机" if balance.status.value == "active" else "已解除挂失/保号，但仍欠费停机"
         await self.store.audit(
-            agent.name, "green_channel_reactivate", now, openid=chat.openid, phone=profile.phone, chat_id=chat.id,
+            agent.name,
+            "green_channel_reactivate",
+            now,
+            openid=chat.openid,
+            phone=profile.phone,
+            chat_id=chat.id,
             detail=f"{profile.suspend_reason.value if profile.suspend_reason else ''} -> {balance.status.value}",
         )
         await self._note(chat.id, f"绿色通道：客服{agent.name}为{mask_phone(profile.phone)}办理复机，结果：{outcome}")
@@ -527,11 +546,15 @@ class HandoffService:
         closed = await self.store.close(chat.id, reason, self.clock())
         if closed is None:
             raise ConsoleError("这个会话已经结束了。")
-        label = {"handed_back": "转回智能助手", "closed": "结束会话", "unsubscribed": "用户已取消关注"}.get(reason, reason)
+        label = {"handed_back": "转回智能助手", "closed": "结束会话", "unsubscribed": "用户已取消关注"}.get(
+            reason, reason
+        )
         await self._note(chat.id, f"{actor}：{label}")
         if farewell:
             await self._send_system(closed, farewell)
-        await self.live.publish(ConsoleEvent("chat", chat.id, chat.agent_id), ConsoleEvent("queue"), ConsoleEvent("agents"))
+        await self.live.publish(
+            ConsoleEvent("chat", chat.id, chat.agent_id), ConsoleEvent("queue"), ConsoleEvent("agents")
+        )
         await self.dispatch()
         return await self._require_chat(chat.id)
 
@@ -576,7 +599,9 @@ class HandoffService:
         return Delivery(sent=True, message_id=message_id)
 
     async def _send_system(self, chat: Chat, body: str) -> Delivery:
-        message_id = await self.store.add_message(chat.id, "system", "text", self.clock(), text=body, delivery="pending")
+        message_id = await self.store.add_message(
+            chat.id, "system", "text", self.clock(), text=body, delivery="pending"
+        )
         delivery = await self._send(chat, message_id, body, origin="system")
         await self.live.publish(ConsoleEvent("message", chat_id=chat.id))
         return delivery

@@ -312,7 +312,9 @@ class HandoffStore:
             await _leave_queue(conn, chat_id, now, how)
         return True
 
-    async def transfer_to_agent(self, chat_id: int, from_agent_id: int | None, to_agent_id: int, now: dt.datetime) -> bool:
+    async def transfer_to_agent(
+        self, chat_id: int, from_agent_id: int | None, to_agent_id: int, now: dt.datetime
+    ) -> bool:
         """An open chat goes to a named agent (out of the queue if it was waiting)."""
         condition = [ho_chats.c.id == chat_id, ho_chats.c.status.in_(OPEN_STATUSES)]
         async with self.engine.begin() as conn:
@@ -324,9 +326,7 @@ class HandoffStore:
             await _leave_queue(conn, chat_id, now, "transferred")
         return True
 
-    async def requeue(
-        self, chat_id: int, queue: str, now: dt.datetime, enqueued_at: dt.datetime | None = None
-    ) -> bool:
+    async def requeue(self, chat_id: int, queue: str, now: dt.datetime, enqueued_at: dt.datetime | None = None) -> bool:
         """An open chat goes (back) into a queue: at the end, or at `enqueued_at`."""
         async with self.engine.begin() as conn:
             row = (
@@ -407,9 +407,7 @@ class HandoffStore:
         return [_chat(row) for row in rows]
 
     async def chats_of_openid(self, openid: str, limit: int = 20) -> list[Chat]:
-        query = (
-            select(ho_chats).where(ho_chats.c.openid == openid).order_by(ho_chats.c.id.desc()).limit(limit)
-        )
+        query = select(ho_chats).where(ho_chats.c.openid == openid).order_by(ho_chats.c.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_chat(row) for row in rows]
@@ -471,12 +469,16 @@ class HandoffStore:
         except IntegrityError:
             async with self.engine.connect() as conn:
                 row = (
-                    await conn.execute(
-                        select(ho_tasks).where(
-                            ho_tasks.c.chat_id == values["chat_id"], ho_tasks.c.kind == values["kind"]
+                    (
+                        await conn.execute(
+                            select(ho_tasks).where(
+                                ho_tasks.c.chat_id == values["chat_id"], ho_tasks.c.kind == values["kind"]
+                            )
                         )
                     )
-                ).mappings().first()
+                    .mappings()
+                    .first()
+                )
             if row is None:
                 raise
             return _task(row)

@@ -20,8 +20,24 @@ def to_wechat_amr(data: bytes, declared_format: str | None = None, *, max_second
         raise DecodeError("sox is needed to encode AMR-NB and is not installed")
     decoded = decode_to_pcm(data, declared_format, sample_rate=8000, max_seconds=max_seconds, normalise=False)
     command = [
-        "sox", "-q", "-t", "raw", "-e", "signed-integer", "-b", "16", "-c", "1", "-r", "8000", "-",
-        "-t", "amr-nb", "-C", "7", "-",
+        "sox",
+        "-q",
+        "-t",
+        "raw",
+        "-e",
+        "signed-integer",
+        "-b",
+        "16",
+        "-c",
+        "1",
+        "-r",
+        "8000",
+        "-",
+        "-t",
+        "amr-nb",
+        "-C",
+        "7",
+        "-",
     ]  # fmt: skip  (-C 7 = mode MR122, 12.2 kbps, like WeChat)
     completed = subprocess.run(command, input=decoded.pcm, capture_output=True, timeout=60, check=False)
     if completed.returncode != 0 or not completed.stdout.startswith(AMR_NB_MAGIC):

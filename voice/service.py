@@ -136,7 +136,9 @@ class Transcriber:
                 timeout=self._settings.transcribe_timeout_seconds,
             )
         except asyncio.TimeoutError:
-            return _fallback(recognition, audio_id=stored.id, error="asr_failed: timed out", duration_s=stored.duration_s)
+            return _fallback(
+                recognition, audio_id=stored.id, error="asr_failed: timed out", duration_s=stored.duration_s
+            )
         except AsrUnavailable as exc:
             log.error("recognition of voice note %s unavailable: %s", stored.id, exc)
             return _fallback(recognition, audio_id=stored.id, error=f"asr_failed: {exc}", duration_s=stored.duration_s)
@@ -164,7 +166,9 @@ class Transcriber:
                           audio_id=stored.id, error=None, duration_s=duration)  # fmt: skip
 
 
-def _fallback(recognition: str | None, *, audio_id: int | None, error: str, duration_s: float | None = None) -> Transcript:
+def _fallback(
+    recognition: str | None, *, audio_id: int | None, error: str, duration_s: float | None = None
+) -> Transcript:
     if recognition:
         return Transcript(text=recognition, confidence=None, source="wechat", audio_id=audio_id, error=None,
                           duration_s=duration_s)  # fmt: skip

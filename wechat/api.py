@@ -129,9 +129,7 @@ class WeChatApi:
         raise AssertionError("unreachable")
 
 
-async def _request_json(
-    http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
-) -> dict[str, Any]:
+async def _request_json(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
     try:
         async with http.request(method, url, **kwargs) as response:
             _raise_for_server_error(response)

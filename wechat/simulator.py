@@ -100,7 +100,12 @@ class PushClient:
         ts = str(timestamp if timestamp is not None else int(time.time()))
         nonce = secrets.token_hex(8)
         xml = build_xml(fields)
-        query = {"timestamp": ts, "nonce": nonce, "signature": sign(self._token, ts, nonce), "openid": fields["FromUserName"]}
+        query = {
+            "timestamp": ts,
+            "nonce": nonce,
+            "signature": sign(self._token, ts, nonce),
+            "openid": fields["FromUserName"],
+        }
         if self._aes_key:
             encrypted = encrypt_for_push(self._aes_key, self._app_id, xml)
             xml = build_xml({"ToUserName": fields["ToUserName"], "Encrypt": encrypted})
@@ -110,7 +115,9 @@ class PushClient:
             query[key] = ("0" if query[key][0] != "0" else "1") + query[key][1:]
         body = raw_body if raw_body is not None else xml.encode("utf-8")
         started = time.monotonic()
-        async with self._session.post(self._url, params=query, data=body, headers={"Content-Type": "text/xml"}) as response:
+        async with self._session.post(
+            self._url, params=query, data=body, headers={"Content-Type": "text/xml"}
+        ) as response:
             text = await response.text()
             status = response.status
         elapsed = time.monotonic() - started
@@ -124,4 +131,3 @@ class PushClient:
             xml = decrypt_reply(self._token, self._aes_key, self._app_id, body)
         content = parse_xml(xml.encode("utf-8")).get("Content")
         return content if isinstance(content, str) else None
-

@@ -167,7 +167,9 @@ async def _stable_token(request: web.Request) -> web.Response:
         return _error(40125)
     if body.get("force_refresh") or state.stable is None or state._token_error(state.stable):
         state.stable = state._issue_token()
-    return web.json_response({"access_token": state.stable, "expires_in": int(state.tokens[state.stable] - time.time())})
+    return web.json_response(
+        {"access_token": state.stable, "expires_in": int(state.tokens[state.stable] - time.time())}
+    )
 
 
 async def _token(request: web.Request) -> web.Response:

@@ -48,26 +48,73 @@ DRAFT_TRAINING = sorted(HERE.glob("train_*.yml"))
 EVAL_FILES = [ROOT / "bench" / "eval" / "spoken.yml", ROOT / "bench" / "eval" / "e2e_60.yml"]
 
 EXISTING_INTENTS = {
-    "greet", "goodbye", "thank", "affirm", "deny", "inform", "help", "check_balance",
-    "check_bill", "check_usage", "top_up", "check_plan", "list_plans", "recommend_plan",
-    "change_plan", "request_human", "report_fault", "bind_phone", "unbind_phone", "out_of_scope",
+    "greet",
+    "goodbye",
+    "thank",
+    "affirm",
+    "deny",
+    "inform",
+    "help",
+    "check_balance",
+    "check_bill",
+    "check_usage",
+    "top_up",
+    "check_plan",
+    "list_plans",
+    "recommend_plan",
+    "change_plan",
+    "request_human",
+    "report_fault",
+    "bind_phone",
+    "unbind_phone",
+    "out_of_scope",
 }
 CORE_REQUEST_INTENTS = {
-    "check_balance", "check_bill", "check_usage", "top_up", "check_plan", "list_plans",
-    "recommend_plan", "change_plan", "request_human", "report_fault", "bind_phone", "unbind_phone",
+    "check_balance",
+    "check_bill",
+    "check_usage",
+    "top_up",
+    "check_plan",
+    "list_plans",
+    "recommend_plan",
+    "change_plan",
+    "request_human",
+    "report_fault",
+    "bind_phone",
+    "unbind_phone",
 }
 NEW_INTENTS = {
-    "dispute_charge", "list_services", "cancel_service", "check_points", "request_invoice",
-    "report_broadband_fault", "ask_relative", "real_name_suspension", "low_balance_help",
-    "complaint", "ticket_status", "voice_reply_on", "voice_reply_off", "elder_self_described",
+    "dispute_charge",
+    "list_services",
+    "cancel_service",
+    "check_points",
+    "request_invoice",
+    "report_broadband_fault",
+    "ask_relative",
+    "real_name_suspension",
+    "low_balance_help",
+    "complaint",
+    "ticket_status",
+    "voice_reply_on",
+    "voice_reply_off",
+    "elder_self_described",
     "emoji_only",
 }
 HANDLINGS = {"clarify", "handoff"}
 KNOWN_LABELS = EXISTING_INTENTS | NEW_INTENTS | HANDLINGS
 KNOWN_ENTITIES = {"amount", "number", "phone", "sms_code", "plan", "service", "relative"}
 KNOWN_TAGS = {
-    "greeting", "dispute", "off_menu", "two_requests", "elderly", "voice", "traditional",
-    "typo", "relative", "dialect", "emoji",
+    "greeting",
+    "dispute",
+    "off_menu",
+    "two_requests",
+    "elderly",
+    "voice",
+    "traditional",
+    "typo",
+    "relative",
+    "dialect",
+    "emoji",
 }
 
 # [text](entity), [text]{"entity": ...}, [text][{...}] -> text   (as in bench/nlu_eval.py)
@@ -76,38 +123,42 @@ SIMPLE_ANNOTATION = re.compile(r"\[([^\]]+)\]\(([^)]*)\)")
 IGNORED = re.compile(r"[\s\W_]+", re.UNICODE)
 
 # Fallback traditional -> simplified table (common characters; OpenCC is used when present).
-_T = ("這個們麼嗎話費餘額還剩幾帳單號碼機請問題過來說裡對時間會點開關無線網寬帶斷連為與東車長門見電視"
-      "應該發頭買賣錢從當樣給實認證業務彩鈴語音聽讀寫歡謝幫轉換辦據積兌後讓裝壞線燈亮貓擊臺灣"
-      "麼麽啟動態響頁鐘鍾備註計則標簽係數據庫檔處裡訊號碼撥訂閱權紀錄級優惠廣喚嗎閒歲體驗憑證"
-      "將員務傳輸錯誤讓處設定總結區別寶貝讚產廠復雜雙遊戲戶銷補卡漫遊靚營廳約並隻紙團圓夢愛慣"
-      "養舊舉鬆輕鬧倆們兒媽爺奶孫婦妝嬸嫗聯繫係繼續類種顯示盡給經濟鐵鋼銀鏡陽陰險隨難雞離電雲"
-      "靜順預領頻顏風飛飯飽餐館馬駕驗髮鬥魚鳥麥黃點齊齒龍兩亂乾亞產們傘備價儲億優兩農凍劃劉則"
-      "劇務勞勝勢勵區協卻厲參叢吳啟問喪單嗎嘗噸團圍國圖場塊塵墊壓壞壯壺夠夢奪奮奧婦媽嫵學寧寫"
-      "寬寶實審專尋對導層屬崗嶺幣幫廣庫廢廳張強彈徑從復徵忙態慘慣慮憂憑懷戰戲戶拋挾捨掃掛採換"
-      "擇擔擊據擠擴擺攝敗敵數斃斷時晉書會條東來楊極榮構槍樂標樣樹橋機橫檢櫃歐歲歷歸殘殺氣漢潔"
-      "澤濟濤灣災為烏無煙熱爭爺牆狀獨獲現環產畫當療發盜盡監盤眾睏礎確禮禪種稅穩窮竊筆範築簡糧"
-      "緊總線練組細終結給統絕綠網緩編績繩繪續罰羅義習聖聞聯聲聽職膽腦膚臉艱莊華萬葉著蓋蘇蘋處"
-      "號蟲蠻術衛衝補裝製複襯規視覽覺觀觸計訊訓託記訪設許診詞試話該詳認誠誤說誰課調請諸謂講謝"
-      "證識譜議護讀變讓貝負貢財責貧貨販貪貫貴貸費貼貿賀資賊賓賞賠賬賭賴賺購賽贈趕趙跡踐蹤車軍"
-      "軟載輕較輛輪輸轉辦農這連週進遊運過達違遞遠適遲選遺還邊郵鄉醫釋針釣鈔鋪錄錯鍋鍵鐘鑰長門"
-      "閃閉開閑間閱闆隊陸陳際險隱雖雜雞離難雲電靈韓頁頂項順須預頓領頭頻題額顧風飄飲餓餘館養駛"
-      "騙驚體鬧魯鮮鳴鴨麗齡內幹煩紹綁繳訴詢薦揀")
-_S = ("这个们么吗话费余额还剩几帐单号码机请问题过来说里对时间会点开关无线网宽带断连为与东车长门见电视"
-      "应该发头买卖钱从当样给实认证业务彩铃语音听读写欢谢帮转换办据积兑后让装坏线灯亮猫击台湾"
-      "么么启动态响页钟钟备注计则标签系数据库档处里讯号码拨订阅权纪录级优惠广唤吗闲岁体验凭证"
-      "将员务传输错误让处设定总结区别宝贝赞产厂复杂双游戏户销补卡漫游靓营厅约并只纸团圆梦爱惯"
-      "养旧举松轻闹俩们儿妈爷奶孙妇妆婶妪联系系继续类种显示尽给经济铁钢银镜阳阴险随难鸡离电云"
-      "静顺预领频颜风飞饭饱餐馆马驾验发斗鱼鸟麦黄点齐齿龙两乱干亚产们伞备价储亿优两农冻划刘则"
-      "剧务劳胜势励区协却厉参丛吴启问丧单吗尝吨团围国图场块尘垫压坏壮壶够梦夺奋奥妇妈妩学宁写"
-      "宽宝实审专寻对导层属岗岭币帮广库废厅张强弹径从复征忙态惨惯虑忧凭怀战戏户抛挟舍扫挂采换"
-      "择担击据挤扩摆摄败敌数毙断时晋书会条东来杨极荣构枪乐标样树桥机横检柜欧岁历归残杀气汉洁"
-      "泽济涛湾灾为乌无烟热争爷墙状独获现环产画当疗发盗尽监盘众困础确礼禅种税稳穷窃笔范筑简粮"
-      "紧总线练组细终结给统绝绿网缓编绩绳绘续罚罗义习圣闻联声听职胆脑肤脸艰庄华万叶着盖苏苹处"
-      "号虫蛮术卫冲补装制复衬规视览觉观触计讯训托记访设许诊词试话该详认诚误说谁课调请诸谓讲谢"
-      "证识谱议护读变让贝负贡财责贫货贩贪贯贵贷费贴贸贺资贼宾赏赔账赌赖赚购赛赠赶赵迹践踪车军"
-      "软载轻较辆轮输转办农这连周进游运过达违递远适迟选遗还边邮乡医释针钓钞铺录错锅键钟钥长门"
-      "闪闭开闲间阅板队陆陈际险隐虽杂鸡离难云电灵韩页顶项顺须预顿领头频题额顾风飘饮饿余馆养驶"
-      "骗惊体闹鲁鲜鸣鸭丽龄内干烦绍绑缴诉询荐拣")
+_T = (
+    "這個們麼嗎話費餘額還剩幾帳單號碼機請問題過來說裡對時間會點開關無線網寬帶斷連為與東車長門見電視"
+    "應該發頭買賣錢從當樣給實認證業務彩鈴語音聽讀寫歡謝幫轉換辦據積兌後讓裝壞線燈亮貓擊臺灣"
+    "麼麽啟動態響頁鐘鍾備註計則標簽係數據庫檔處裡訊號碼撥訂閱權紀錄級優惠廣喚嗎閒歲體驗憑證"
+    "將員務傳輸錯誤讓處設定總結區別寶貝讚產廠復雜雙遊戲戶銷補卡漫遊靚營廳約並隻紙團圓夢愛慣"
+    "養舊舉鬆輕鬧倆們兒媽爺奶孫婦妝嬸嫗聯繫係繼續類種顯示盡給經濟鐵鋼銀鏡陽陰險隨難雞離電雲"
+    "靜順預領頻顏風飛飯飽餐館馬駕驗髮鬥魚鳥麥黃點齊齒龍兩亂乾亞產們傘備價儲億優兩農凍劃劉則"
+    "劇務勞勝勢勵區協卻厲參叢吳啟問喪單嗎嘗噸團圍國圖場塊塵墊壓壞壯壺夠夢奪奮奧婦媽嫵學寧寫"
+    "寬寶實審專尋對導層屬崗嶺幣幫廣庫廢廳張強彈徑從復徵忙態慘慣慮憂憑懷戰戲戶拋挾捨掃掛採換"
+    "擇擔擊據擠擴擺攝敗敵數斃斷時晉書會條東來楊極榮構槍樂標樣樹橋機橫檢櫃歐歲歷歸殘殺氣漢潔"
+    "澤濟濤灣災為烏無煙熱爭爺牆狀獨獲現環產畫當療發盜盡監盤眾睏礎確禮禪種稅穩窮竊筆範築簡糧"
+    "緊總線練組細終結給統絕綠網緩編績繩繪續罰羅義習聖聞聯聲聽職膽腦膚臉艱莊華萬葉著蓋蘇蘋處"
+    "號蟲蠻術衛衝補裝製複襯規視覽覺觀觸計訊訓託記訪設許診詞試話該詳認誠誤說誰課調請諸謂講謝"
+    "證識譜議護讀變讓貝負貢財責貧貨販貪貫貴貸費貼貿賀資賊賓賞賠賬賭賴賺購賽贈趕趙跡踐蹤車軍"
+    "軟載輕較輛輪輸轉辦農這連週進遊運過達違遞遠適遲選遺還邊郵鄉醫釋針釣鈔鋪錄錯鍋鍵鐘鑰長門"
+    "閃閉開閑間閱闆隊陸陳際險隱雖雜雞離難雲電靈韓頁頂項順須預頓領頭頻題額顧風飄飲餓餘館養駛"
+    "騙驚體鬧魯鮮鳴鴨麗齡內幹煩紹綁繳訴詢薦揀"
+)
+_S = (
+    "这个们么吗话费余额还剩几帐单号码机请问题过来说里对时间会点开关无线网宽带断连为与东车长门见电视"
+    "应该发头买卖钱从当样给实认证业务彩铃语音听读写欢谢帮转换办据积兑后让装坏线灯亮猫击台湾"
+    "么么启动态响页钟钟备注计则标签系数据库档处里讯号码拨订阅权纪录级优惠广唤吗闲岁体验凭证"
+    "将员务传输错误让处设定总结区别宝贝赞产厂复杂双游戏户销补卡漫游靓营厅约并只纸团圆梦爱惯"
+    "养旧举松轻闹俩们儿妈爷奶孙妇妆婶妪联系系继续类种显示尽给经济铁钢银镜阳阴险随难鸡离电云"
+    "静顺预领频颜风飞饭饱餐馆马驾验发斗鱼鸟麦黄点齐齿龙两乱干亚产们伞备价储亿优两农冻划刘则"
+    "剧务劳胜势励区协却厉参丛吴启问丧单吗尝吨团围国图场块尘垫压坏壮壶够梦夺奋奥妇妈妩学宁写"
+    "宽宝实审专寻对导层属岗岭币帮广库废厅张强弹径从复征忙态惨惯虑忧凭怀战戏户抛挟舍扫挂采换"
+    "择担击据挤扩摆摄败敌数毙断时晋书会条东来杨极荣构枪乐标样树桥机横检柜欧岁历归残杀气汉洁"
+    "泽济涛湾灾为乌无烟热争爷墙状独获现环产画当疗发盗尽监盘众困础确礼禅种税稳穷窃笔范筑简粮"
+    "紧总线练组细终结给统绝绿网缓编绩绳绘续罚罗义习圣闻联声听职胆脑肤脸艰庄华万叶着盖苏苹处"
+    "号虫蛮术卫冲补装制复衬规视览觉观触计讯训托记访设许诊词试话该详认诚误说谁课调请诸谓讲谢"
+    "证识谱议护读变让贝负贡财责贫货贩贪贯贵贷费贴贸贺资贼宾赏赔账赌赖赚购赛赠赶赵迹践踪车军"
+    "软载轻较辆轮输转办农这连周进游运过达违递远适迟选遗还边邮乡医释针钓钞铺录错锅键钟钥长门"
+    "闪闭开闲间阅板队陆陈际险隐虽杂鸡离难云电灵韩页顶项顺须预顿领头频题额顾风飘饮饿余馆养驶"
+    "骗惊体闹鲁鲜鸣鸭丽龄内干烦绍绑缴诉询荐拣"
+)
 assert len(_T) == len(_S), (len(_T), len(_S))
 _FALLBACK_T2S = str.maketrans(_T, _S)
 
@@ -182,7 +233,7 @@ def load_rasa_nlu(path: Path, report: Report, strict: bool) -> dict:
         report.error(f"{rel(path)}: YAML does not parse: {exc}")
         return parsed
     if strict and str(document.get("version")) != "3.1":
-        report.error(f"{rel(path)}: version should be \"3.1\"")
+        report.error(f'{rel(path)}: version should be "3.1"')
     for entry in document.get("nlu") or []:
         where = f"{rel(path)} ({entry.get('intent') or entry.get('lookup') or entry.get('synonym')})"
         if strict and not isinstance(entry.get("examples"), str):
@@ -274,8 +325,12 @@ def near_copies(queries, pool, threshold):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--near", type=float, default=0.75,
-                        help="report eval/training pairs at least this similar (bigram Jaccard; warning only)")
+    parser.add_argument(
+        "--near",
+        type=float,
+        default=0.75,
+        help="report eval/training pairs at least this similar (bigram Jaccard; warning only)",
+    )
     args = parser.parse_args()
     report = Report()
 
@@ -394,42 +449,70 @@ def main() -> int:
             print(f"  {label:24} {count}")
         tags = Counter(tag for item in items for tag in item.get("tags", []))
         print("  tags: " + ", ".join(f"{t}={c}" for t, c in sorted(tags.items())))
-        print(f"  with `second`: {sum('second' in item for item in items)}; "
-              f"with `accept`: {sum('accept' in item for item in items)}")
+        print(
+            f"  with `second`: {sum('second' in item for item in items)}; "
+            f"with `accept`: {sum('accept' in item for item in items)}"
+        )
 
     # --- the brief's minimums ----------------------------------------------------------------------
     print("\nminimums from the brief:")
     checks = []
     core = draft_counts.get("train_core.yml", Counter())
     new = draft_counts.get("train_new_intents.yml", Counter())
-    checks.append(("train_core: >= 25 per core request intent",
-                   all(core[i] >= 25 for i in CORE_REQUEST_INTENTS), {i: core[i] for i in CORE_REQUEST_INTENTS if core[i] < 25}))
-    checks.append(("train_core: every existing intent present",
-                   EXISTING_INTENTS <= set(core), sorted(EXISTING_INTENTS - set(core))))
+    checks.append(
+        (
+            "train_core: >= 25 per core request intent",
+            all(core[i] >= 25 for i in CORE_REQUEST_INTENTS),
+            {i: core[i] for i in CORE_REQUEST_INTENTS if core[i] < 25},
+        )
+    )
+    checks.append(
+        (
+            "train_core: every existing intent present",
+            EXISTING_INTENTS <= set(core),
+            sorted(EXISTING_INTENTS - set(core)),
+        )
+    )
     new_needed = NEW_INTENTS | {"out_of_scope"}
-    checks.append(("train_new_intents: >= 30 per new intent (incl. out_of_scope additions)",
-                   all(new[i] >= 30 for i in new_needed), {i: new[i] for i in new_needed if new[i] < 30}))
+    checks.append(
+        (
+            "train_new_intents: >= 30 per new intent (incl. out_of_scope additions)",
+            all(new[i] >= 30 for i in new_needed),
+            {i: new[i] for i in new_needed if new[i] < 30},
+        )
+    )
     items = eval_items.get("spoken.yml", [])
 
     def tagged(tag):
         return sum(tag in item.get("tags", []) for item in items)
 
-    dispute = sum(item["expect"] == "dispute_charge" or "dispute" in item.get("tags", [])
-                  or item.get("second") == "dispute_charge" for item in items)
+    dispute = sum(
+        item["expect"] == "dispute_charge"
+        or "dispute" in item.get("tags", [])
+        or item.get("second") == "dispute_charge"
+        for item in items
+    )
     off_menu = sum(item["expect"] == "out_of_scope" or "off_menu" in item.get("tags", []) for item in items)
     two = sum("second" in item for item in items)
     elder_voice = sum(bool({"elderly", "voice"} & set(item.get("tags", []))) for item in items)
     covered = {item["expect"] for item in items}
     checks += [
         ("eval_spoken: >= 320 items", len(items) >= 320, len(items)),
-        ("eval_spoken: every intent is expected somewhere",
-         (EXISTING_INTENTS | NEW_INTENTS) <= covered, sorted((EXISTING_INTENTS | NEW_INTENTS) - covered)),
+        (
+            "eval_spoken: every intent is expected somewhere",
+            (EXISTING_INTENTS | NEW_INTENTS) <= covered,
+            sorted((EXISTING_INTENTS | NEW_INTENTS) - covered),
+        ),
         ("eval_spoken: >= 40 dispute-flavoured", dispute >= 40, dispute),
         ("eval_spoken: >= 30 off-menu / out_of_scope", off_menu >= 30, off_menu),
         ("eval_spoken: >= 30 with two requests", two >= 30, two),
         ("eval_spoken: >= 40 greeting-first", tagged("greeting") >= 40, tagged("greeting")),
         ("eval_spoken: >= 30 elderly / voice-transcript", elder_voice >= 30, elder_voice),
-        ("e2e_60: exactly 60 items", len(eval_items.get("e2e_60.yml", [])) == 60, len(eval_items.get("e2e_60.yml", []))),
+        (
+            "e2e_60: exactly 60 items",
+            len(eval_items.get("e2e_60.yml", [])) == 60,
+            len(eval_items.get("e2e_60.yml", [])),
+        ),
     ]
     for label, ok, detail in checks:
         print(f"  [{'ok' if ok else 'FAIL'}] {label}: {detail}")
