@@ -385,7 +385,7 @@ def main() -> int:
 
     held_by_form = {form: (src, intent) for src, intent, form in heldout}
     existing_by_form: dict[str, set] = defaultdict(set)
-    for src, intent, form in existing:
+    for _src, intent, form in existing:
         existing_by_form[form].add(intent)
     seen: dict[str, tuple[str, str]] = {}
     for src, intent, form in drafts:
@@ -431,7 +431,7 @@ def main() -> int:
 
     near = []
     pool = existing + drafts + heldout
-    for name, forms in eval_forms.items():
+    for forms in eval_forms.values():
         near.extend(near_copies(forms, pool, args.near))
     if len(eval_forms) == 2:
         near.extend(near_copies(eval_forms["e2e_60.yml"], eval_forms["spoken.yml"], args.near))
