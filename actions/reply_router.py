@@ -10,6 +10,7 @@ from typing import Awaitable, Callable, Dict, Optional
 
 from actions import account, binding_flow, plans, replies, service, topup
 from actions.turn import FlowAction, Turn
+from core.vocabulary import HandoffReason
 
 FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "balance": account.balance,
@@ -42,7 +43,7 @@ async def handle_reply(turn: Turn) -> None:
     pending = turn.slot("pending") or ""
     kind, _, ref = pending.partition(":")
     if _number(turn) == HUMAN_CHOICE and turn.entity("sms_code") is None:  # "0", "按0"; not "000000"
-        await service.hand_off(turn, "elder" if turn.elder else "request_human")
+        await service.hand_off(turn, HandoffReason.ELDER if turn.elder else HandoffReason.REQUEST_HUMAN)
     elif kind == "bind_phone":
         await _bind_phone_reply(turn)
     elif kind == "bind_code":

@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import replies
 from actions.services import get_services, phone_is_elder
 from actions.turn import FlowAction, Turn
+from core.vocabulary import HandoffReason, Queue
 
 CANNOT_COPE = re.compile(r"不会用|不会弄|不会搞|弄不来|搞不懂|看不懂|看不清|听不懂|年纪大|岁数大|老了|眼神不好|太复杂")
 SAYS_OLD = re.compile(r"年纪大|岁数大|老了|老人|老年")
@@ -22,27 +23,30 @@ async def show_menu(turn: Turn) -> None:
     turn.set("pending", "menu")
 
 
-async def hand_off(turn: Turn, reason: str | None = None) -> None:
+async def hand_off(turn: Turn, reason: HandoffReason | None = None) -> None:
     """Tell the subscriber and emit the handoff payload that the gateway carries out."""
     text = turn.text
     if reason is None:
-        reason = "cannot_cope" if CANNOT_COPE.search(text) else "request_human"
-    queue = "elder" if turn.elder or SAYS_OLD.search(text) else "general"
-    turn.say(replies.handing_off(turn.elder or queue == "elder"))
-    turn.send_payload({"handoff": {"reason": reason, "queue": queue, "summary": _summary(reason, text)}})
+        reason = HandoffReason.CANNOT_COPE if CANNOT_COPE.search(text) else HandoffReason.REQUEST_HUMAN
+    queue = Queue.ELDER if turn.elder or SAYS_OLD.search(text) else Queue.GENERAL
+    turn.say(replies.handing_off(queue == Queue.ELDER))
+    handoff = {"reason": reason.value, "queue": queue.value, "summary": _summary(reason, text)}
+    turn.send_payload({"handoff": handoff})
     turn.handed_off = True
 
 
-def _summary(reason: str, text: str) -> str:
-    labels = {
-        "request_human": "用户要求人工",
-        "cannot_cope": "用户表示不会用/看不懂",
-        "fallback": "机器人连续两次没听懂",
-        "elder": "年长客户",
-        "needs_in_person": "需营业厅实名办理",
-    }
+SUMMARY_LABELS = {
+    HandoffReason.REQUEST_HUMAN: "用户要求人工",
+    HandoffReason.CANNOT_COPE: "用户表示不会用/看不懂",
+    HandoffReason.FALLBACK: "机器人连续两次没听懂",
+    HandoffReason.ELDER: "年长客户",
+    HandoffReason.NEEDS_IN_PERSON: "需营业厅实名办理",
+}
+
+
+def _summary(reason: HandoffReason, text: str) -> str:
     said = f"：「{text[:60]}」" if text else ""
-    return labels.get(reason, reason) + said
+    return SUMMARY_LABELS.get(reason, reason.value) + said
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
@@ -60,7 +64,7 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
 async def fallback(turn: Turn) -> None:
     misses = consecutive_fallbacks(turn.tracker)
     if misses >= 2 or (turn.elder and misses >= 1):
-        await hand_off(turn, "fallback")
+        await hand_off(turn, HandoffReason.FALLBACK)
         return
     turn.say(replies.not_understood(turn.elder))
     turn.set("pending", "menu")

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import upsert
 from core.redact import mask_openid
+from core.vocabulary import HandoffReason, Queue
 from gateway.ports import HANDOFF_REASONS, QUEUES, HandoffService, VoicePolicy, VoiceTranscriber
 from gateway.rasa_client import RasaClient
 from gateway.store import subscribers
@@ -138,8 +139,8 @@ class Dialogue:
     async def _request_handoff(
         self, openid: str, reason: str | None, queue: str | None, summary: str | None
     ) -> list[Outgoing]:
-        reason = reason if reason in HANDOFF_REASONS else "request_human"
-        queue = queue if queue in QUEUES else "general"
+        reason = reason if reason in HANDOFF_REASONS else HandoffReason.REQUEST_HUMAN.value
+        queue = queue if queue in QUEUES else Queue.GENERAL.value
         log.info("handoff for %s: %s -> %s", mask_openid(openid), reason, queue)
         return _texts(await self._handoff.request_handoff(openid, reason, queue, summary))
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.vocabulary import HandoffReason, Queue
 from gateway.store import handoff_requests
 from voice.transcript import Transcript
 from wechat.messages import InboundMessage
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
     from wechat.api import AccessTokens, WeChatApi
     from wechat.window import CsWindow
 
-HANDOFF_REASONS = ("request_human", "fallback", "elder", "voice_unrecognised", "needs_in_person", "cannot_cope")
-QUEUES = ("elder", "general")
+HANDOFF_REASONS = frozenset(reason.value for reason in HandoffReason)
+QUEUES = frozenset(queue.value for queue in Queue)
 
 
 class VoiceTranscriber(Protocol):
@@ -176,7 +177,7 @@ class SimpleVoicePolicy:
         return SimpleVoiceDecision(
             echo_text=VOICE_NOT_UNDERSTOOD,
             dialogue_text=None,
-            handoff_reason="voice_unrecognised",
-            handoff_queue="general",
+            handoff_reason=HandoffReason.VOICE_UNRECOGNISED.value,
+            handoff_queue=Queue.GENERAL.value,
             handoff_summary=f"语音消息，未能识别（{transcript.error or 'no_transcript'}）",
         )

@@ -9,20 +9,22 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-ELDER_QUEUE = "elder"
-GENERAL_QUEUE = "general"
+from core.vocabulary import HandoffReason, Queue
+
+ELDER_QUEUE = Queue.ELDER.value
+GENERAL_QUEUE = Queue.GENERAL.value
 QUEUES = (ELDER_QUEUE, GENERAL_QUEUE)  # in order of priority
 QUEUE_LABELS = {ELDER_QUEUE: "年长客户专席", GENERAL_QUEUE: "普通队列"}
 
 REASON_LABELS = {
-    "request_human": "主动要求人工",
-    "fallback": "机器人连续两次没听懂",
-    "elder": "65岁以上客户",
-    "voice_unrecognised": "语音未能识别",
-    "needs_in_person": "需要人工办理",
-    "cannot_cope": "表示不会用/看不懂",
+    HandoffReason.REQUEST_HUMAN.value: "主动要求人工",
+    HandoffReason.FALLBACK.value: "机器人连续两次没听懂",
+    HandoffReason.ELDER.value: "65岁以上客户",
+    HandoffReason.VOICE_UNRECOGNISED.value: "语音未能识别",
+    HandoffReason.NEEDS_IN_PERSON.value: "需要人工办理",
+    HandoffReason.CANNOT_COPE.value: "表示不会用/看不懂",
 }
-DEFAULT_REASON = "request_human"
+DEFAULT_REASON = HandoffReason.REQUEST_HUMAN.value
 
 ELDER_SKILL = "elder"
 SKILL_LABELS = {
@@ -59,13 +61,15 @@ def route(reason: str, queue_hint: str | None, age: int | None, dialect: str | N
     """The queue for a handoff. The elder queue when the profile says 65+ or the assistant
     asked for it; unknown reasons are treated as a plain request for a human."""
     known_reason = reason if reason in REASON_LABELS else DEFAULT_REASON
-    is_elder = (age is not None and age >= elder_age) or queue_hint == ELDER_QUEUE or known_reason == "elder"
+    is_elder = (
+        (age is not None and age >= elder_age) or queue_hint == ELDER_QUEUE or known_reason == HandoffReason.ELDER.value
+    )
     return Route(
         queue=ELDER_QUEUE if is_elder else GENERAL_QUEUE,
         reason=known_reason,
         dialect=(dialect or None),
         is_elder=is_elder,
-        follow_up=known_reason == "cannot_cope",
+        follow_up=known_reason == HandoffReason.CANNOT_COPE.value,
     )
 
 

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
+from core.vocabulary import HandoffReason, Queue
+
 if TYPE_CHECKING:
     from voice.transcript import Transcript
 
 LOWCONF_KEY = "voice:lowconf:{openid}"
-HANDOFF_REASON = "voice_unrecognised"
+HANDOFF_REASON = HandoffReason.VOICE_UNRECOGNISED.value
 
 UNDERSTOOD = "understood"
 ASK_REPEAT = "ask_repeat"
@@ -74,7 +76,7 @@ def decide_voice_reply(transcript: Transcript, previous_low_confidence: int, *, 
             echo_text=HANDOFF_NO_ASR,
             dialogue_text=None,
             handoff_reason=HANDOFF_REASON,
-            handoff_queue="general",
+            handoff_queue=Queue.GENERAL.value,
             handoff_summary=SUMMARY_NO_ASR.format(reason=reason),
             audio_id=transcript.audio_id,
         )
@@ -112,7 +114,7 @@ def _not_heard(transcript: Transcript, previous: int, *, heard: str | None) -> V
         echo_text=HANDOFF_AFTER_REPEAT,
         dialogue_text=None,
         handoff_reason=HANDOFF_REASON,
-        handoff_queue="general",
+        handoff_queue=Queue.GENERAL.value,
         handoff_summary=summary,
         audio_id=transcript.audio_id,
     )
@@ -128,7 +130,7 @@ def _media_failed(transcript: Transcript, previous: int) -> VoiceReply:
         echo_text=MEDIA_FAILED_HANDOFF,
         dialogue_text=None,
         handoff_reason=HANDOFF_REASON,
-        handoff_queue="general",
+        handoff_queue=Queue.GENERAL.value,
         handoff_summary=SUMMARY_MEDIA_FAILED.format(reason=transcript.error),
     )
 
