@@ -287,7 +287,7 @@ async def _ensure_state_row(conn: AsyncConnection, openid: str) -> None:
     await _insert_unless_exists(conn, binding_states, {"openid": openid, "failed_attempts": 0}, ["openid"])
 
 
-async def _state(conn: AsyncConnection, openid: str):  # type: ignore[no-untyped-def]
+async def _state(conn: AsyncConnection, openid: str):
     return (await conn.execute(select(binding_states).where(binding_states.c.openid == openid))).one()
 
 

@@ -75,7 +75,7 @@ def cmd_subscriber_list(args: argparse.Namespace) -> int:
     from billing import load_backend
     from billing.money import format_yuan
 
-    async def fetch(engine: AsyncEngine):  # type: ignore[no-untyped-def]
+    async def fetch(engine: AsyncEngine):
         return await load_backend(engine).list_subscribers()
 
     subscribers = _run_with_engine(fetch)
@@ -128,7 +128,7 @@ def cmd_subscriber_unbind(args: argparse.Namespace) -> int:
 def cmd_subscriber_bindings(args: argparse.Namespace) -> int:
     from billing.models import bindings
 
-    async def fetch(engine: AsyncEngine):  # type: ignore[no-untyped-def]
+    async def fetch(engine: AsyncEngine):
         query = select(bindings).order_by(bindings.c.bound_at.desc())
         if args.openid:
             query = query.where(bindings.c.openid == args.openid)

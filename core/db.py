@@ -76,7 +76,7 @@ def _enable_sqlite_wal(engine: Engine) -> None:
     # Several processes (gateway, action server) share the file: WAL lets readers run
     # while one writer commits, and foreign keys are off by default in SQLite.
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -84,7 +84,7 @@ def _enable_sqlite_wal(engine: Engine) -> None:
         cursor.close()
 
 
-def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
+def alembic_config(url: str | None = None):
     from alembic.config import Config
 
     config = Config()
@@ -106,14 +106,14 @@ class UtcDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_bind_param(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(dt.timezone.utc)
 
-    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_result_value(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
@@ -121,7 +121,7 @@ class UtcDateTime(TypeDecorator):
         return value.astimezone(dt.timezone.utc)
 
 
-def upsert(conn: AsyncConnection, table: Table, keys: dict[str, Any], values: dict[str, Any]):  # type: ignore[no-untyped-def]
+def upsert(conn: AsyncConnection, table: Table, keys: dict[str, Any], values: dict[str, Any]):
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET values, for PostgreSQL and SQLite alike."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(**keys, **values)

@@ -58,7 +58,7 @@ class Inbox:
 
     async def status(self, msg_key: str) -> str | None:
         async with self._engine.connect() as conn:
-            return await conn.scalar(select(inbox.c.status).where(inbox.c.msg_key == msg_key))  # type: ignore[no-any-return]
+            return await conn.scalar(select(inbox.c.status).where(inbox.c.msg_key == msg_key))
 
     async def head(self, openid: str) -> Any:
         """The subscriber's oldest unfinished message: nothing newer may be processed before it."""
@@ -169,7 +169,7 @@ class Inbox:
         return int(count or 0)
 
     @staticmethod
-    def _claimable(now: dt.datetime, due_only: bool):  # type: ignore[no-untyped-def]
+    def _claimable(now: dt.datetime, due_only: bool):
         pending = inbox.c.status == "pending"
         return or_(
             and_(pending, inbox.c.next_attempt_at <= now) if due_only else pending,

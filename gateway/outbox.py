@@ -183,7 +183,7 @@ class OutboxSender:
         await asyncio.gather(*(self._deliver(row) for row in rows))
         return len(rows)
 
-    def _claimable(self, now: dt.datetime):  # type: ignore[no-untyped-def]
+    def _claimable(self, now: dt.datetime):
         return or_(
             and_(outbox.c.status == "pending", outbox.c.not_before <= now),
             and_(outbox.c.status == "sending", outbox.c.lease_until < now),

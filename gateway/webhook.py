@@ -64,7 +64,7 @@ async def _passive_text(runtime: Runtime, msg_key: str, is_new: bool, deadline: 
 
 
 @web.middleware
-async def measure_webhook(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def measure_webhook(request: web.Request, handler):
     if request.path != "/wechat" or request.method != "POST":
         return await handler(request)
     started = time.monotonic()

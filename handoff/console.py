@@ -401,14 +401,14 @@ def _chat_id(request: web.Request) -> int:
     return int(request.match_info["chat_id"])
 
 
-async def _load_chat(request: web.Request):  # type: ignore[no-untyped-def]
+async def _load_chat(request: web.Request):
     chat = await _service(request).store.chat(_chat_id(request))
     if chat is None:
         raise web.HTTPNotFound(text="找不到这个会话。")
     return chat
 
 
-async def _head_html(request: web.Request, chat) -> Html:  # type: ignore[no-untyped-def]
+async def _head_html(request: web.Request, chat) -> Html:
     service = _service(request)
     agent = await service.store.agent(chat.agent_id) if chat.agent_id else None
     window = await service.window_view(chat.openid)
@@ -418,7 +418,7 @@ async def _head_html(request: web.Request, chat) -> Html:  # type: ignore[no-unt
     return views.chat_head(chat, agent.name if agent else None, window, _clock(service), waited_since)
 
 
-async def _transcript_html(request: web.Request, chat) -> Html:  # type: ignore[no-untyped-def]
+async def _transcript_html(request: web.Request, chat) -> Html:
     service = _service(request)
     agents = {agent.id: agent.name for agent in await service.store.list_agents()}
     return views.transcript_section(await service.store.transcript(chat.id), agents, _clock(service))

@@ -76,7 +76,7 @@ class LiveState:
     async def clear_login_failures(self, name: str) -> None:
         await self.redis.delete(LOGIN_FAILURES_KEY.format(name=name))
 
-    def dispatch_lock(self):  # type: ignore[no-untyped-def]
+    def dispatch_lock(self):
         # Serialises assignment across workers so no agent is given more than their capacity.
         # A short wait: a caller that cannot get it leaves the work to the holder or the next sweep.
         return self.redis.lock(DISPATCH_LOCK_KEY, timeout=10, blocking_timeout=3)

@@ -134,7 +134,7 @@ class AuditEntry:
     detail: str | None
 
 
-def _agent(row) -> Agent:  # type: ignore[no-untyped-def]
+def _agent(row) -> Agent:
     return Agent(
         id=row["id"],
         name=row["name"],
@@ -147,15 +147,15 @@ def _agent(row) -> Agent:  # type: ignore[no-untyped-def]
     )
 
 
-def _chat(row) -> Chat:  # type: ignore[no-untyped-def]
+def _chat(row) -> Chat:
     return Chat(**{name: row[name] for name in Chat.__dataclass_fields__})
 
 
-def _message(row) -> Message:  # type: ignore[no-untyped-def]
+def _message(row) -> Message:
     return Message(**{name: row[name] for name in Message.__dataclass_fields__})
 
 
-def _task(row) -> Task:  # type: ignore[no-untyped-def]
+def _task(row) -> Task:
     return Task(**{name: row[name] for name in Task.__dataclass_fields__})
 
 

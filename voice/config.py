@@ -47,5 +47,5 @@ class VoiceSettings:
         return self.media_dir if self.media_dir is not None else var_dir() / "media"
 
 
-def _read(env, name, default, kind, **bounds):  # type: ignore[no-untyped-def]
+def _read(env, name, default, kind, **bounds):
     return env_number(env, name, default, kind, error=ValueError, **bounds)

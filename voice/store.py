@@ -176,7 +176,7 @@ class VoiceStore:
         async with self._engine.begin() as conn:
             await conn.execute(update(voice_media).where(voice_media.c.media_id == media_id).values(**values))
 
-    async def _fetch_one(self, condition) -> StoredAudio | None:  # type: ignore[no-untyped-def]
+    async def _fetch_one(self, condition) -> StoredAudio | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(voice_media).where(condition))).mappings().first()
         return StoredAudio(**row) if row is not None else None

@@ -143,7 +143,7 @@ class WeChatProtocol:
 def encrypt_for_push(aes_key: str, app_id: str, xml: str) -> str:
     """The `<Encrypt>` payload WeChat would send for `xml` (used by the simulator and tests)."""
     key = base64.b64decode(aes_key + "=")
-    return PrpCrypto(key).encrypt(xml, app_id).decode("ascii")  # type: ignore[no-any-return]
+    return PrpCrypto(key).encrypt(xml, app_id).decode("ascii")
 
 
 def decrypt_reply(token: str, aes_key: str, app_id: str, reply_xml: str) -> str:
