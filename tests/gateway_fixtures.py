@@ -34,6 +34,10 @@ TOKEN = "test-token"
 APP_ID = "wxtestapp000000001"
 APP_SECRET = "test-secret"
 AES_KEY = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode().rstrip("=")
+# The one bound on waits for something that is expected to happen (a reply sent, a row written, a
+# process listening). Generous: a loaded 2-core CI machine runs Rasa, gateways and Chromium at once;
+# a wait ends as soon as its condition holds, so a large bound costs nothing when things work.
+WAIT_S = float(os.environ.get("TEST_WAIT_S", "30"))
 
 
 async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str, int]:
@@ -221,7 +225,7 @@ def openid() -> str:
     return "o" + uuid.uuid4().hex[:27]
 
 
-async def eventually(check: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.05) -> Any:
+async def eventually(check: Callable[[], Any], timeout_s: float = WAIT_S, interval_s: float = 0.05) -> Any:
     """Poll `check` (sync or async) until it returns something truthy; fail after `timeout_s`."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
@@ -288,7 +292,7 @@ class GatewayProcess:
         await self._reader
 
 
-async def spawn_gateway(settings: Settings, timeout_s: float = 30.0) -> GatewayProcess:
+async def spawn_gateway(settings: Settings, timeout_s: float = WAIT_S) -> GatewayProcess:
     """`python -m bot.gateway_cli gateway` on a free port; returns once it listens."""
     import sys
 

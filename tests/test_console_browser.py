@@ -9,13 +9,12 @@ subscriber gets again. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 
 import aiohttp
 import pytest
-from gateway_fixtures import AES_KEY, APP_ID, APP_SECRET, TOKEN, free_port, serve
+from gateway_fixtures import AES_KEY, APP_ID, APP_SECRET, TEST_REDIS_URL, TOKEN, WAIT_S, free_port, serve
 from handoff_support import PASSWORD, add_agent, bind, clean_handoff_tables, new_openid
 from playwright.async_api import async_playwright, expect
 
@@ -28,14 +27,16 @@ from wechat.standin import StandinState, create_standin_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 
+# Every expect() waits up to the suite's one bound (Playwright's own default is 5 s).
+expect.set_options(timeout=WAIT_S * 1000)
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ELDER_PHONE = "13800000002"  # 王秀英, born 1954: over 65
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
-async def wait_for(predicate, timeout_s: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+async def wait_for(predicate, what: str = "condition", timeout_s: float = WAIT_S):  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         result = predicate()
@@ -109,7 +110,7 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         assert result.status == 200
         if result.reply:
             return result.reply
-        await wait_for(lambda: len(standin.texts_to(openid)) > before, 30, f"an answer to {text!r}")
+        await wait_for(lambda: len(standin.texts_to(openid)) > before, f"an answer to {text!r}")
         return "\n".join(standin.texts_to(openid)[before:])
 
     playwright = await async_playwright().start()
@@ -129,7 +130,7 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         await page.fill("input[name=name]", "王芳")
         await page.fill("input[name=password]", PASSWORD)
         await page.click("button[type=submit]")
-        await expect(page.locator("#live-state")).to_have_class(re.compile(r"\bon\b"), timeout=10000)
+        await expect(page.locator("#live-state")).to_have_class(re.compile(r"\bon\b"))
         await page.screenshot(path=str(ARTIFACTS / "console-1-dashboard-empty.png"), full_page=True)
 
         # the elderly subscriber says she cannot cope: Rasa's action hands her to the elder desk
@@ -137,7 +138,7 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         assert "人工" in answer, answer
         # ...and is told where she stands, in short plain words (after the bot's own sentence)
         await wait_for(lambda: "客服马上来，请稍等。" in standin.texts_to(openid) or "客服马上来，请稍等。" in answer,
-                       15, "the waiting notice")
+                       "the waiting notice")
         row = page.locator("#queue tr.elder", has_text="138****0002")
         await expect(row).to_be_visible(timeout=15000)  # arrived live over the WebSocket
         await expect(row).to_contain_text("年长客户专席")
@@ -169,20 +170,20 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         await page.reload()
         await expect(page.locator("#chat-status")).to_have_attribute("data-status", "assigned")
         await expect(transcript.locator(".msg.subscriber", has_text="我想看看还有多少话费")).to_be_visible()
-        await expect(page.locator("#live-state")).to_have_class(re.compile(r"\bon\b"), timeout=15000)
+        await expect(page.locator("#live-state")).to_have_class(re.compile(r"\bon\b"))
 
         reply = "王阿姨您好，我是王芳。我帮您查一下话费。"
         await page.fill("#reply-text", reply)
         await page.click("#send")
         await expect(transcript.locator(".msg.agent", has_text=reply)).to_be_visible()
-        await wait_for(lambda: reply in standin.texts_to(openid), 15, "the reply at the stand-in WeChat API")
+        await wait_for(lambda: reply in standin.texts_to(openid), "the reply at the stand-in WeChat API")
         await page.screenshot(path=str(ARTIFACTS / "console-4-replied-after-restart.png"), full_page=True)
 
         # hand back to the bot; the subscriber is told and the bot answers her again
         await page.get_by_role("button", name="转回智能助手", exact=True).click()
         await expect(page.locator("#flash")).to_contain_text("已转回智能助手")
         assert dialogs and "转回智能助手" in dialogs[0]
-        await wait_for(lambda: "已为您转回智能助手。有事直接说。" in standin.texts_to(openid), 15, "the hand-back notice")
+        await wait_for(lambda: "已为您转回智能助手。有事直接说。" in standin.texts_to(openid), "the hand-back notice")
         assert not await rasa_paused()
         answer = await say("查询话费余额")
         assert "元" in answer, answer

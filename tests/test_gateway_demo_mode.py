@@ -34,7 +34,7 @@ async def test_gateway_works_on_sqlite_with_the_in_process_redis(
         fake_rasa.delay_s = 5.0
         first, retry = await asyncio.gather(gateway.aes.push(fields), gateway.aes.push(fields))
         assert (first.body, retry.body) == ("success", "success")
-        assert await eventually(lambda: standin[0].texts_to(openid), timeout_s=10) == ["收到：慢一点"]
+        assert await eventually(lambda: standin[0].texts_to(openid)) == ["收到：慢一点"]
         assert fake_rasa.turns_for(openid) == ["你好", "慢一点"]
         async with http.get(f"{gateway.url}/healthz") as response:
             assert response.status == 200

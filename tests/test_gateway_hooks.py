@@ -43,7 +43,7 @@ async def test_auto_hooks_use_the_voice_and_handoff_services_and_mount_the_conso
         assert result.status == 200
         assert result.reply == "好的，正在为您转接人工客服。"
         # what follows comes from handoff/ (queue position or a call-back promise), not the built-in
-        texts = await eventually(lambda: standin[0].texts_to(openid), timeout_s=10)
+        texts = await eventually(lambda: standin[0].texts_to(openid))
         assert texts and HANDOFF_RECORDED not in texts
     finally:
         await gateway.stop()

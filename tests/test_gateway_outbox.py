@@ -253,7 +253,7 @@ async def test_sender_retries_5xx_with_backoff_and_keeps_order(parts, engine, st
 
     task = asyncio.create_task(sender.run())
     try:
-        await eventually(lambda: len(state.texts_to(openid)) == 3, timeout_s=10)
+        await eventually(lambda: len(state.texts_to(openid)) == 3)
     finally:
         sender.stop()
         await task
@@ -290,7 +290,7 @@ async def test_a_row_claimed_by_a_dead_worker_is_sent_after_its_lease(parts, eng
     started = time.monotonic()
     task = asyncio.create_task(sender.run())
     try:
-        await eventually(lambda: state.texts_to(openid), timeout_s=10)
+        await eventually(lambda: state.texts_to(openid))
     finally:
         sender.stop()
         await task

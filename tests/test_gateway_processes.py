@@ -43,7 +43,7 @@ async def test_two_gateway_processes_given_the_same_push_process_it_once(
         results = await asyncio.gather(a.push(fields), b.push(fields))
         assert [r.body for r in results] == ["success", "success"]
         assert all(r.elapsed_s < 4.5 for r in results)
-        await eventually(lambda: standin[0].texts_to(openid), timeout_s=10)
+        await eventually(lambda: standin[0].texts_to(openid))
         await asyncio.sleep(1.0)
         assert standin[0].texts_to(openid) == ["收到：我的套餐"]
         assert fake_rasa.turns_for(openid) == ["查余额", "我的套餐"]
@@ -68,14 +68,14 @@ async def test_an_owed_reply_is_sent_after_the_gateway_is_killed_and_restarted(
             row = (await conn.execute(select(outbox).where(outbox.c.openid == openid))).first()
         return row is not None and row.attempts >= 1
 
-    await eventually(owed_and_tried, timeout_s=15)
+    await eventually(owed_and_tried)
     await gateway.kill()
     assert state.texts_to(openid) == []  # nothing was delivered before the crash
 
     state.faults.clear()  # WeChat's API is back
     restarted = await spawn_gateway(settings)
     try:
-        await eventually(lambda: state.texts_to(openid), timeout_s=20)
+        await eventually(lambda: state.texts_to(openid))
         await asyncio.sleep(1.0)
         assert state.texts_to(openid) == ["收到：充值"]
         assert fake_rasa.turns_for(openid) == ["充值"]
@@ -102,7 +102,7 @@ async def test_a_message_whose_dialogue_was_cut_by_a_crash_is_answered_after_res
 
     restarted = await spawn_gateway(settings)
     try:
-        await eventually(lambda: standin[0].texts_to(openid), timeout_s=25)
+        await eventually(lambda: standin[0].texts_to(openid))
         assert time.monotonic() - started >= 7.0  # not before the dead worker's lease ran out
         await asyncio.sleep(1.0)
         assert standin[0].texts_to(openid) == ["收到：我要换套餐"]

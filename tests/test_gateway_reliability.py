@@ -32,7 +32,7 @@ async def test_slow_rasa_gets_success_in_time_and_the_reply_later_exactly_once(
     assert result.status == 200
     assert result.body == "success"
     assert result.elapsed_s < 4.5
-    texts = await eventually(lambda: state.texts_to(openid), timeout_s=10)
+    texts = await eventually(lambda: state.texts_to(openid))
     assert texts == ["收到：查余额"]
     await asyncio.sleep(1.5)  # nothing else turns up
     assert state.texts_to(openid) == ["收到：查余额"]
@@ -57,7 +57,7 @@ async def test_wechat_retries_of_one_msgid_run_one_turn_and_give_one_answer(
     assert [r.status for r in results] == [200, 200, 200]
     assert all(r.body == "success" for r in results), [r.body for r in results]
     assert all(r.elapsed_s < 4.5 for r in results)
-    await eventually(lambda: state.texts_to(openid), timeout_s=10)
+    await eventually(lambda: state.texts_to(openid))
     await asyncio.sleep(1.5)
     assert state.texts_to(openid) == ["收到：我的套餐"]
     assert fake_rasa.turns_for(openid) == ["我的套餐"]
@@ -90,7 +90,7 @@ async def test_rasa_down_gives_an_apology_and_the_answer_when_it_is_back(
     assert statuses == ["pending", "pending"]  # kept, not lost
 
     await fake_rasa.start()  # same port
-    texts = await eventually(lambda: state.texts_to(openid) if len(state.texts_to(openid)) >= 2 else None, 15)
+    texts = await eventually(lambda: state.texts_to(openid) if len(state.texts_to(openid)) >= 2 else None)
     assert texts == ["收到：话费多少", "收到：还有流量吗"]  # in the order they were sent
     assert fake_rasa.turns_for(openid) == ["话费多少", "还有流量吗"]
     await asyncio.sleep(0.5)
@@ -102,7 +102,7 @@ async def test_action_server_down_is_treated_like_rasa_down(gateway, fake_rasa, 
     result = await gateway.aes.text(openid, "查余额")
     assert result.reply == APOLOGY
     fake_rasa.actions_up = True
-    texts = await eventually(lambda: standin[0].texts_to(openid), 15)
+    texts = await eventually(lambda: standin[0].texts_to(openid))
     assert texts == ["收到：查余额"]
 
 
@@ -123,7 +123,7 @@ async def test_one_subscribers_messages_keep_their_order_across_two_workers(
             await asyncio.sleep(0.1)
         results = await asyncio.gather(*pushes)
         assert all(result.status == 200 for result in results)
-        await eventually(lambda: len(fake_rasa.turns_for(openid)) == 6, 15)
+        await eventually(lambda: len(fake_rasa.turns_for(openid)) == 6)
         assert fake_rasa.turns_for(openid) == [f"消息{n}" for n in range(6)]
     finally:
         await first.stop()

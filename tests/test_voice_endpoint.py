@@ -114,7 +114,7 @@ async def _replies(result, state: StandinState, openid: str, done) -> list[str]:
         texts = ([result.reply] if result.reply else []) + state.texts_to(openid)
         return texts if done(texts) else None
 
-    return await eventually(collected, timeout_s=20)
+    return await eventually(collected)
 
 
 async def _voice_push(gateway: RunningGateway, state: StandinState, openid: str, clip: Path | None,
