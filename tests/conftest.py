@@ -84,6 +84,21 @@ async def seeded_engine(seeded_database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def own_console_events_channel(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A console events channel of this test's own. Redis pub/sub ignores the database number, so
+    on a shared Redis server every run (and every earlier test's relay) would otherwise hear and
+    count as subscribers on the one "ho:events" channel."""
+    import uuid
+
+    from handoff import console, live
+
+    channel = f"{live.EVENTS_CHANNEL}:test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setattr(live, "EVENTS_CHANNEL", channel)
+    monkeypatch.setattr(console, "EVENTS_CHANNEL", channel)
+    return channel
+
+
 @pytest.fixture
 async def redis() -> AsyncIterator[aioredis.Redis]:
     client = aioredis.from_url(TEST_REDIS_URL, decode_responses=True)

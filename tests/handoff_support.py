@@ -4,6 +4,7 @@ real billing backend and binding service."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import uuid
@@ -12,12 +13,14 @@ from zoneinfo import ZoneInfo
 
 import bcrypt
 import redis.asyncio as aioredis
+from gateway_fixtures import WAIT_S
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing import load_backend
 from billing.binding import BindingService, load_sms_sender
 from gateway.outbox import Outbox
+from handoff import live as handoff_live
 from handoff.config import HandoffSettings
 from handoff.live import LiveState
 from handoff.models import metadata as handoff_metadata
@@ -130,3 +133,26 @@ async def record_inbound(engine: AsyncEngine, message: InboundMessage) -> None:
     """What the gateway does when it stores an inbound message: the 48-h window and quota restart."""
     async with engine.begin() as conn:
         await CsWindow(engine).record_interaction(conn, message)
+
+
+async def wait_for_event_subscribers(redis: aioredis.Redis, count: int) -> None:
+    """Until `count` clients listen on the console events channel: Redis drops what is published
+    before a subscriber is there, so a test publishes only after this (no guessed sleep)."""
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while True:
+        [(_, listening)] = await redis.pubsub_numsub(handoff_live.EVENTS_CHANNEL)
+        if listening >= count:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{listening} of {count} subscribers on the events channel after {WAIT_S}s")
+        await asyncio.sleep(0.02)
+
+
+async def next_published(pubsub: aioredis.client.PubSub) -> dict:
+    """The next message published on a subscribed channel (subscribe confirmations skipped)."""
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while asyncio.get_running_loop().time() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        if message is not None:
+            return message
+    raise AssertionError(f"nothing published within {WAIT_S}s")

@@ -4,7 +4,6 @@ the WebSocket presence and live events, voice playback, escaping."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from gateway_fixtures import WAIT_S, eventually
 from handoff_support import (
     ELDER_70,
     MORNING,
@@ -24,6 +24,7 @@ from handoff_support import (
     new_openid,
     record_inbound,
     text_message,
+    wait_for_event_subscribers,
 )
 from sqlalchemy import select
 
@@ -44,6 +45,14 @@ async def console(seeded_engine, redis, aiohttp_client, tmp_path):
     setup_console(app, lambda _parent: service, background=False)
     client = await aiohttp_client(app)
     return client, service
+
+
+async def agent_online(service, agent_id: int) -> bool:
+    return agent_id in await service.live.online_agent_ids()
+
+
+async def agent_offline(service, agent_id: int) -> bool:
+    return agent_id not in await service.live.online_agent_ids()
 
 
 def csrf_of(html: str) -> str:
@@ -232,16 +241,12 @@ async def test_websocket_marks_presence_and_relays_events(console):
     await login(client, "张强")
     socket = await client.ws_connect("/agent/ws")
     try:
-        for _ in range(50):
-            if agent.id in await service.live.online_agent_ids():
-                break
-            await asyncio.sleep(0.05)
-        assert agent.id in await service.live.online_agent_ids()
-        await asyncio.sleep(0.2)  # the relay subscribes to Redis
+        await eventually(lambda: agent_online(service, agent.id))
+        await wait_for_event_subscribers(service.live.redis, 1)  # the relay listens
         await service.live.publish(ConsoleEvent("message", chat_id=99))
         received = None
         for _ in range(5):
-            msg = await socket.receive(timeout=3)
+            msg = await socket.receive(timeout=WAIT_S)
             data = json.loads(msg.data)
             if data["kind"] == "message":
                 received = data
@@ -249,17 +254,13 @@ async def test_websocket_marks_presence_and_relays_events(console):
         assert received == {"kind": "message", "chat_id": 99, "agent_id": None}
     finally:
         await socket.close()
-    for _ in range(50):
-        if agent.id not in await service.live.online_agent_ids():
-            break
-        await asyncio.sleep(0.05)
-    assert agent.id not in await service.live.online_agent_ids()
+    await eventually(lambda: agent_offline(service, agent.id))
 
 
 async def test_websocket_without_a_session_is_closed(console):
     client, _ = console
     socket = await client.ws_connect("/agent/ws")
-    msg = await socket.receive(timeout=3)
+    msg = await socket.receive(timeout=WAIT_S)
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and socket.close_code == 4401
 
 
@@ -353,12 +354,13 @@ async def test_an_action_on_one_worker_reaches_a_console_on_another(console, see
     await login(client, "张强")
     socket = await client.ws_connect("/agent/ws")
     try:
-        await asyncio.sleep(0.3)  # both relays subscribe
+        await eventually(lambda: agent_online(other_service, agent.id))  # presence is shared through Redis
+        await wait_for_event_subscribers(redis, 2)  # both workers' relays listen
         openid = new_openid()
         await other_service.request_handoff(openid, "request_human", "general", None)  # handled by worker B
         kinds = set()
         while "queue" not in kinds:
-            kinds.add(json.loads((await socket.receive(timeout=5)).data)["kind"])
+            kinds.add(json.loads((await socket.receive(timeout=WAIT_S)).data)["kind"])
         # and B saw the agent online through the shared presence, so the chat waits instead of a call-back
         assert await other_service.is_with_human(openid)
         assert agent.id in await other_service.live.online_agent_ids()

@@ -19,14 +19,17 @@ from handoff_support import (
     build_service,
     clean_handoff_tables,
     new_openid,
+    next_published,
     record_inbound,
     text_message,
+    wait_for_event_subscribers,
 )
 from sqlalchemy import select
 
 from billing import load_backend
 from billing.backend import LineStatus
 from gateway.store import outbox
+from handoff import live as handoff_live
 from handoff.models import ho_audit_log
 from handoff.rasa_history import turns_from_events
 from handoff.service import ConsoleError, HandoffService
@@ -172,8 +175,8 @@ async def test_messages_reach_the_transcript_and_the_subscriber_hears_where_they
     ]
 
     pubsub = redis.pubsub()
-    await pubsub.subscribe("ho:events")
-    await pubsub.get_message(timeout=1)  # subscription confirmation
+    await pubsub.subscribe(handoff_live.EVENTS_CHANNEL)
+    await wait_for_event_subscribers(redis, 1)
     voice = InboundMessage(openid=second, msg_key=f"{second}:v1", msg_type="voice", create_time=1, media_id="m1",
                            audio_format="amr")
     image = InboundMessage(openid=second, msg_key=f"{second}:i1", msg_type="image", create_time=2,
@@ -183,8 +186,8 @@ async def test_messages_reach_the_transcript_and_the_subscriber_hears_where_they
     await service.on_subscriber_message(voice, "查一下 话费", 42)
     await service.on_subscriber_message(image, None, None)
 
-    event = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
-    assert event is not None and '"kind": "message"' in event["data"]
+    event = await next_published(pubsub)
+    assert '"kind": "message"' in event["data"]
     await pubsub.aclose() if hasattr(pubsub, "aclose") else await pubsub.close()
 
     chat = await store.open_chat_for(second)
