@@ -116,11 +116,18 @@ async def test_one_subscribers_messages_keep_their_order_across_two_workers(
         # Warm both up (connection pools), so that the order pushes are sent is the order they arrive.
         await asyncio.gather(first.aes.text(openid + "w1", "热身"), second.aes.text(openid + "w2", "热身"))
         fake_rasa.delay_s = 0.3
+
+        async def stored(count: int) -> bool:
+            async with first.runtime.context.engine.connect() as conn:
+                return len((await conn.execute(select(inbox.c.id).where(inbox.c.openid == openid))).all()) == count
+
         pushes = []
         for number in range(6):
             worker = first if number % 2 == 0 else second
             pushes.append(asyncio.create_task(worker.aes.text(openid, f"消息{number}")))
-            await asyncio.sleep(0.1)
+            # WeChat sends a subscriber's next message after the previous one arrived: wait until this
+            # one is stored (its arrival number taken) rather than guessing with a sleep.
+            await eventually(lambda: stored(number + 1))
         results = await asyncio.gather(*pushes)
         assert all(result.status == 200 for result in results)
         await eventually(lambda: len(fake_rasa.turns_for(openid)) == 6)
