@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +19,6 @@ from gateway_fixtures import (
     TEST_REDIS_URL,
     clean_gateway_tables,
     eventually,
-    free_port,
     http,
     standin,
 )
@@ -261,7 +261,11 @@ async def test_sender_retries_5xx_with_backoff_and_keeps_order(parts, engine, st
 
 
 async def test_network_errors_are_retried(engine, redis, clean_gateway_tables) -> None:
-    worker = await make_worker(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    # A port held by a socket that never listens refuses every connection for as long as the test
+    # holds it; a port that was merely free a moment ago may be taken by another process meanwhile.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    worker = await make_worker(f"http://127.0.0.1:{closed.getsockname()[1]}")
     try:
         window = CsWindow(engine)
         outbox = Outbox(engine, window)
@@ -273,28 +277,30 @@ async def test_network_errors_are_retried(engine, redis, clean_gateway_tables) -
         assert worker.metrics.outbox_failures.value("retry", "network") == 1
     finally:
         await worker.close()
+        closed.close()
 
 
 async def test_a_row_claimed_by_a_dead_worker_is_sent_after_its_lease(parts, engine, standin) -> None:
     window, outbox, sender = parts
     state: StandinState = standin[0]
     openid, (row_id,) = await enqueue_for_new_subscriber(engine, window, outbox, "租约")
-    now = dt.datetime.now(dt.timezone.utc)
+    lease_s = 2.0
+    started = time.monotonic()  # the lease runs from here, not from whenever the update got done
+    lease_until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=lease_s)
     async with engine.begin() as conn:  # what a worker killed mid-send leaves behind
         await conn.execute(
             update(outbox_table)
             .where(outbox_table.c.id == row_id)
-            .values(status="sending", attempts=1, lease_until=now + dt.timedelta(seconds=1.5))
+            .values(status="sending", attempts=1, lease_until=lease_until)
         )
     assert await sender.run_once() == 0  # the lease is still live
-    started = time.monotonic()
     task = asyncio.create_task(sender.run())
     try:
         await eventually(lambda: state.texts_to(openid))
     finally:
         sender.stop()
         await task
-    assert time.monotonic() - started >= 1.0
+    assert time.monotonic() - started >= lease_s - 0.05  # not sent before the lease ran out
     assert state.texts_to(openid) == ["租约"]
     record = await outbox.get(row_id)
     assert record is not None and record.status == "sent" and record.attempts == 2
