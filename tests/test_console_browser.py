@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from gateway_fixtures import AES_KEY, APP_ID, APP_SECRET, TEST_REDIS_URL, TOKEN, WAIT_S, free_port, serve
+from gateway_fixtures import AES_KEY, APP_ID, APP_SECRET, TEST_REDIS_URL, TOKEN, WAIT_S, serve
 from handoff_support import PASSWORD, add_agent, bind, clean_handoff_tables, new_openid
 from playwright.async_api import async_playwright, expect
 
@@ -50,16 +50,16 @@ async def wait_for(predicate, what: str = "condition", timeout_s: float = WAIT_S
 
 
 class Gateway:
-    """The real gateway app with the console mounted, on a fixed port so it can be restarted."""
+    """The real gateway app with the console mounted; restarted on the port it first bound."""
 
-    def __init__(self, settings: Settings, port: int) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.port = port
+        self.port = 0  # the first start binds a free port itself (no free_port()-then-bind race)
         self.runner = None
 
     async def start(self) -> None:
         app = create_app(self.settings)  # with GATEWAY_HOOKS=auto the composition root mounts the console
-        self.runner, _, _ = await serve(app, self.port)
+        self.runner, _, self.port = await serve(app, self.port)
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -94,7 +94,7 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         actions_url=rasa_stack.action_url, host="127.0.0.1", port=0, rasa_timeout_s=20.0, inbox_lease_s=40.0,
         outbox_lease_s=5.0, outbox_poll_s=0.2, retry_poll_s=0.5, hooks="auto",
     )  # fmt: skip
-    gateway = Gateway(settings, free_port())
+    gateway = Gateway(settings)
     await gateway.start()
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     subscriber = PushClient(http, gateway.url, TOKEN, APP_ID, AES_KEY)
