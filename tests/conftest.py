@@ -112,10 +112,16 @@ async def redis() -> AsyncIterator[aioredis.Redis]:
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports that were free a moment ago (all probed at once, so never the same)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @dataclass(frozen=True)
@@ -150,23 +156,48 @@ def _wait_until_ready(url: str, processes: list[subprocess.Popen], timeout_s: fl
     raise TimeoutError(f"{url} not ready after {timeout_s}s; see {ARTIFACTS}")
 
 
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture(scope="session")
 def rasa_stack(trained_model: Path, seeded_database_url: str) -> Iterator[RasaStack]:
     """Rasa (HTTP API on) and the action server as real processes on the seeded test database."""
     from bot.assistant_cli import process_specs
     from bot.assistant_files import rasa_env
 
-    rasa_port, action_port = free_port(), free_port()
-    env = rasa_env(action_port)
-    env.update(DATABASE_URL=seeded_database_url, TRACKER_STORE_URL=sync_url(seeded_database_url))
     ARTIFACTS.mkdir(exist_ok=True)
-    processes = []
-    for spec in process_specs(rasa_port, action_port, trained_model, with_gateway=False, env=env):
-        log = open(ARTIFACTS / f"{spec.name}.log", "wb")
-        processes.append(subprocess.Popen(spec.argv, env=spec.env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT))
+    for attempt in range(3):
+        # The ports are only probed free here; Rasa and the action server bind them seconds later, and
+        # another process (another test run) may take one meanwhile: the server then exits, and we retry
+        # on new ports.
+        rasa_port, action_port = free_ports(2)
+        env = rasa_env(action_port)
+        env.update(DATABASE_URL=seeded_database_url, TRACKER_STORE_URL=sync_url(seeded_database_url),
+                   ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook")  # not one from the caller's shell
+        processes = []
+        for spec in process_specs(rasa_port, action_port, trained_model, with_gateway=False, env=env):
+            log = open(ARTIFACTS / f"{spec.name}.log", "wb")
+            processes.append(subprocess.Popen(spec.argv, env=spec.env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT))
+        try:
+            _wait_until_ready(f"http://127.0.0.1:{action_port}/health", processes, 180)
+            _wait_until_ready(f"http://127.0.0.1:{rasa_port}/status", processes, 300)
+            break
+        except RuntimeError:
+            _stop(processes)
+            if attempt == 2:
+                raise
+        except BaseException:
+            _stop(processes)
+            raise
     try:
-        _wait_until_ready(f"http://127.0.0.1:{action_port}/health", processes, 180)
-        _wait_until_ready(f"http://127.0.0.1:{rasa_port}/status", processes, 300)
         yield RasaStack(
             rasa_url=f"http://127.0.0.1:{rasa_port}",
             action_url=f"http://127.0.0.1:{action_port}/webhook",
@@ -174,10 +205,4 @@ def rasa_stack(trained_model: Path, seeded_database_url: str) -> Iterator[RasaSt
             model=trained_model,
         )
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        _stop(processes)
