@@ -180,12 +180,17 @@ def rasa_stack(trained_model: Path, seeded_database_url: str) -> Iterator[RasaSt
         # on new ports.
         rasa_port, action_port = free_ports(2)
         env = rasa_env(action_port)
-        env.update(DATABASE_URL=seeded_database_url, TRACKER_STORE_URL=sync_url(seeded_database_url),
-                   ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook")  # not one from the caller's shell
+        env.update(
+            DATABASE_URL=seeded_database_url,
+            TRACKER_STORE_URL=sync_url(seeded_database_url),
+            ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
+        )  # not one from the caller's shell
         processes = []
         for spec in process_specs(rasa_port, action_port, trained_model, with_gateway=False, env=env):
             log = open(ARTIFACTS / f"{spec.name}.log", "wb")
-            processes.append(subprocess.Popen(spec.argv, env=spec.env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT))
+            processes.append(
+                subprocess.Popen(spec.argv, env=spec.env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+            )
         try:
             _wait_until_ready(f"http://127.0.0.1:{action_port}/health", processes, 180)
             _wait_until_ready(f"http://127.0.0.1:{rasa_port}/status", processes, 300)

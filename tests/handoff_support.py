@@ -89,8 +89,9 @@ def build_service(
         store=HandoffStore(engine),
         live=LiveState(redis),
         settings=config,
-        profiles=ProfileSource(billing, BindingService(engine, load_sms_sender(engine), billing=billing),
-                               config.timezone, clock),
+        profiles=ProfileSource(
+            billing, BindingService(engine, load_sms_sender(engine), billing=billing), config.timezone, clock
+        ),
         rasa=rasa if rasa is not None else RecordingRasa(),
         outbox=Outbox(engine, window),
         window=window,
@@ -125,8 +126,9 @@ async def add_agent(
 
 def text_message(openid: str, content: str) -> InboundMessage:
     n = next(_counter)
-    return InboundMessage(openid=openid, msg_key=f"{openid}:{n}", msg_type="text",
-                          create_time=1_700_000_000 + n, content=content)
+    return InboundMessage(
+        openid=openid, msg_key=f"{openid}:{n}", msg_type="text", create_time=1_700_000_000 + n, content=content
+    )
 
 
 async def record_inbound(engine: AsyncEngine, message: InboundMessage) -> None:

@@ -59,7 +59,7 @@ class Conversation:
 
 
 @pytest.fixture
-async def services(seeded_engine) -> Services:  # type: ignore[no-untyped-def]
+async def services(seeded_engine) -> Services:
     built = build_services(seeded_engine)
     use_services(asyncio.get_running_loop(), built)
     return built
@@ -67,9 +67,11 @@ async def services(seeded_engine) -> Services:  # type: ignore[no-untyped-def]
 
 async def latest_code(services: Services, phone: str) -> str:
     async with services.engine.connect() as conn:
-        text = (await conn.execute(
-            select(sms_outbox.c.text).where(sms_outbox.c.phone == phone).order_by(sms_outbox.c.id.desc()).limit(1)
-        )).scalar_one()
+        text = (
+            await conn.execute(
+                select(sms_outbox.c.text).where(sms_outbox.c.phone == phone).order_by(sms_outbox.c.id.desc()).limit(1)
+            )
+        ).scalar_one()
     return "".join(ch for ch in text if ch.isdigit())[:6]
 
 
@@ -78,7 +80,11 @@ async def test_no_account_data_before_binding(services: Services) -> None:
     reply = await chat.say(ActionCheckBalance(), "查话费", "check_balance")
     assert "绑定" in reply and "58.30" not in reply
     assert chat.slots["pending"] == "bind_phone"
-    for action, intent in [(ActionCheckUsage(), "check_usage"), (ActionCheckPlan(), "check_plan"), (ActionTopUp(), "top_up")]:
+    for action, intent in [
+        (ActionCheckUsage(), "check_usage"),
+        (ActionCheckPlan(), "check_plan"),
+        (ActionTopUp(), "top_up"),
+    ]:
         reply = await chat.say(action, "查一下", intent)
         assert "绑定" in reply and "GB" not in reply and "套餐是" not in reply
 

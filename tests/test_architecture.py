@@ -15,9 +15,7 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(LINT_IMPORTS), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture
@@ -42,7 +40,9 @@ def test_the_contracts_hold(copy_of_the_code: Path) -> None:
         ("nlu/numbers.py", "import core.privacy", "nlu/ runs inside the Rasa server"),
     ],
 )
-def test_an_upward_import_breaks_a_contract(copy_of_the_code: Path, module: str, upward_import: str, broken: str) -> None:
+def test_an_upward_import_breaks_a_contract(
+    copy_of_the_code: Path, module: str, upward_import: str, broken: str
+) -> None:
     path = copy_of_the_code / module
     path.write_text(path.read_text() + f"\n{upward_import}  # added by the test\n")
     result = lint_imports(copy_of_the_code)

@@ -114,7 +114,11 @@ async def test_balance_with_arrears_and_suspension(backend: SqlBillingBackend) -
     assert balance.arrears_fen == 2350
     assert (balance.status, balance.suspend_reason) == (LineStatus.SUSPENDED, SuspendReason.ARREARS)
     lost = await backend.get_balance("13800000003")
-    assert (lost.status, lost.suspend_reason, lost.arrears_fen) == (LineStatus.SUSPENDED, SuspendReason.REPORTED_LOST, 0)
+    assert (lost.status, lost.suspend_reason, lost.arrears_fen) == (
+        LineStatus.SUSPENDED,
+        SuspendReason.REPORTED_LOST,
+        0,
+    )
     with pytest.raises(UnknownSubscriber):
         await backend.get_balance("13899999999")
 
@@ -135,7 +139,10 @@ async def test_bill_of_a_given_month_and_extras(backend: SqlBillingBackend) -> N
     two_months_ago = shift_month(this_month(), -2)
     bill = await backend.get_bill("13800000016", two_months_ago)
     assert bill.month == two_months_ago
-    assert [(i.name, i.amount_fen) for i in bill.items] == [("套餐月费（5G尊享199元套餐）", 19900), ("国际漫游费", 4560)]
+    assert [(i.name, i.amount_fen) for i in bill.items] == [
+        ("套餐月费（5G尊享199元套餐）", 19900),
+        ("国际漫游费", 4560),
+    ]
     assert bill.total_fen == 24460
     assert (await backend.get_bill("13800000016")).total_fen == 19900
     empty = await backend.get_bill("13800000016", "2001-01")
@@ -171,12 +178,22 @@ async def test_usage_follows_the_china_calendar_month(seeded_engine: AsyncEngine
         await conn.execute(
             insert(usage_records),
             [
-                {"phone": phone, "month": "2031-11", "plan_code": "MINI19", "data_used_mb": 4000, "voice_used_minutes": 40},
+                {
+                    "phone": phone,
+                    "month": "2031-11",
+                    "plan_code": "MINI19",
+                    "data_used_mb": 4000,
+                    "voice_used_minutes": 40,
+                },
                 {"phone": phone, "month": "2031-12", "plan_code": "MINI19", "data_used_mb": 7, "voice_used_minutes": 1},
             ],
         )
-    before_midnight = SqlBillingBackend(seeded_engine, clock=lambda: dt.datetime(2031, 11, 30, 15, 59, tzinfo=dt.timezone.utc))
-    after_midnight = SqlBillingBackend(seeded_engine, clock=lambda: dt.datetime(2031, 11, 30, 16, 1, tzinfo=dt.timezone.utc))
+    before_midnight = SqlBillingBackend(
+        seeded_engine, clock=lambda: dt.datetime(2031, 11, 30, 15, 59, tzinfo=dt.timezone.utc)
+    )
+    after_midnight = SqlBillingBackend(
+        seeded_engine, clock=lambda: dt.datetime(2031, 11, 30, 16, 1, tzinfo=dt.timezone.utc)
+    )
     assert (await before_midnight.get_usage(phone)).data_used_mb == 4000
     december = await after_midnight.get_usage(phone)  # 00:01 on 1 December in Beijing
     assert (december.month, december.data_used_mb, december.data_total_mb) == ("2031-12", 7, 5120)
@@ -197,7 +214,11 @@ async def test_plans(backend: SqlBillingBackend) -> None:
     elder = await backend.get_plan("elder10")
     assert elder is not None
     assert (elder.name, elder.monthly_fee_fen, elder.data_mb, elder.voice_minutes, elder.elder_friendly) == (
-        "智慧养老卡", 1000, 1024, 100, True,
+        "智慧养老卡",
+        1000,
+        1024,
+        100,
+        True,
     )
     family = await backend.get_plan("FAMILY99")
     assert family is not None and family.requires_in_person and "宽带" in family.description
@@ -257,7 +278,7 @@ async def test_top_up_limits_and_bad_input(seeded_engine: AsyncEngine) -> None:
     assert (await backend.create_top_up(phone, 100)).amount_fen == 100  # 1 元
     assert (await backend.create_top_up(phone, 500_000)).amount_fen == 500_000  # 5000 元
     with pytest.raises(InvalidAmount):
-        await backend.create_top_up(phone, 50.0)  # type: ignore[arg-type]
+        await backend.create_top_up(phone, 50.0)
     with pytest.raises(UnknownSubscriber):
         await backend.create_top_up("13899999999", 1000)
     closed = await make_subscriber(seeded_engine, status=LineStatus.CLOSED)
@@ -307,10 +328,16 @@ async def test_top_up_clearing_arrears_reactivates_the_line(seeded_engine: Async
 
 async def test_top_up_does_not_lift_other_suspensions(seeded_engine: AsyncEngine) -> None:
     backend = SqlBillingBackend(seeded_engine)
-    phone = await make_subscriber(seeded_engine, balance_fen=100, status=LineStatus.SUSPENDED, reason=SuspendReason.REAL_NAME)
+    phone = await make_subscriber(
+        seeded_engine, balance_fen=100, status=LineStatus.SUSPENDED, reason=SuspendReason.REAL_NAME
+    )
     await backend.confirm_top_up((await backend.create_top_up(phone, 5000)).order_no)
     balance = await backend.get_balance(phone)
-    assert (balance.balance_fen, balance.status, balance.suspend_reason) == (5100, LineStatus.SUSPENDED, SuspendReason.REAL_NAME)
+    assert (balance.balance_fen, balance.status, balance.suspend_reason) == (
+        5100,
+        LineStatus.SUSPENDED,
+        SuspendReason.REAL_NAME,
+    )
 
 
 # ---- plan changes ---------------------------------------------------------------------
@@ -322,18 +349,30 @@ async def test_plan_change_outcomes(seeded_engine: AsyncEngine) -> None:
     assert (await backend.change_plan(phone, "NOPE")).outcome == PlanChangeOutcome.UNKNOWN_PLAN
     assert (await backend.change_plan(phone, "live29")).outcome == PlanChangeOutcome.SAME_PLAN
     to_family = await backend.change_plan(phone, "FAMILY99")
-    assert (to_family.outcome, to_family.from_plan, to_family.to_plan) == (PlanChangeOutcome.NEEDS_IN_PERSON, "LIVE29", "FAMILY99")
+    assert (to_family.outcome, to_family.from_plan, to_family.to_plan) == (
+        PlanChangeOutcome.NEEDS_IN_PERSON,
+        "LIVE29",
+        "FAMILY99",
+    )
     assert (await backend.change_plan(phone, "CAMPUS25")).outcome == PlanChangeOutcome.NEEDS_IN_PERSON
 
     student = await make_subscriber(seeded_engine, plan="CAMPUS25")
     assert (await backend.change_plan(student, "LIVE39")).outcome == PlanChangeOutcome.NEEDS_IN_PERSON
 
-    suspended = await make_subscriber(seeded_engine, status=LineStatus.SUSPENDED, reason=SuspendReason.ARREARS, balance_fen=-10)
+    suspended = await make_subscriber(
+        seeded_engine, status=LineStatus.SUSPENDED, reason=SuspendReason.ARREARS, balance_fen=-10
+    )
     assert (await backend.change_plan(suspended, "5G59")).outcome == PlanChangeOutcome.LINE_NOT_ACTIVE
     with pytest.raises(UnknownSubscriber):
         await backend.change_plan("13899999999", "5G59")
     async with seeded_engine.connect() as conn:
-        count = (await conn.execute(select(func.count()).select_from(plan_changes).where(plan_changes.c.phone.in_([phone, student, suspended])))).scalar()
+        count = (
+            await conn.execute(
+                select(func.count())
+                .select_from(plan_changes)
+                .where(plan_changes.c.phone.in_([phone, student, suspended]))
+            )
+        ).scalar()
     assert count == 0  # refusals record nothing
 
 
@@ -343,9 +382,12 @@ async def test_plan_change_takes_effect_on_the_first_of_next_month(seeded_engine
     change = await backend.change_plan(phone, "5g59")
     next_month = first_of_next_month(local_date(utc_now()))
     assert (change.outcome, change.from_plan, change.to_plan, change.effective_date) == (
-        PlanChangeOutcome.CHANGED, "LIVE29", "5G59", next_month,
+        PlanChangeOutcome.CHANGED,
+        "LIVE29",
+        "5G59",
+        next_month,
     )
-    assert (await backend.get_subscriber(phone)).plan_code == "LIVE29"  # type: ignore[union-attr]
+    assert (await backend.get_subscriber(phone)).plan_code == "LIVE29"
     assert (await backend.get_usage(phone)).data_total_mb == 15360
     assert await backend.get_pending_plan_change(phone) == change
     assert (await backend.change_plan(phone, "5G59")) == change  # asked again: nothing new
@@ -353,15 +395,25 @@ async def test_plan_change_takes_effect_on_the_first_of_next_month(seeded_engine
     final = await backend.change_plan(phone, "LIVE39")  # changed mind before the 1st
     assert final.to_plan == "LIVE39"
     async with seeded_engine.connect() as conn:
-        rows = (await conn.execute(select(plan_changes).where(plan_changes.c.phone == phone).order_by(plan_changes.c.id))).all()
+        rows = (
+            await conn.execute(select(plan_changes).where(plan_changes.c.phone == phone).order_by(plan_changes.c.id))
+        ).all()
     assert [(r.to_plan, r.status) for r in rows] == [("5G59", "superseded"), ("LIVE39", "scheduled")]
 
     first_day = dt.datetime.combine(next_month, dt.time(0, 5), tzinfo=dt.timezone(dt.timedelta(hours=8)))
     later = SqlBillingBackend(seeded_engine, clock=lambda: first_day.astimezone(dt.timezone.utc))
-    assert (await later.get_subscriber(phone)).plan_code == "LIVE39"  # type: ignore[union-attr]
+    assert (await later.get_subscriber(phone)).plan_code == "LIVE39"
     assert await later.get_pending_plan_change(phone) is None
     async with seeded_engine.connect() as conn:
-        statuses = (await conn.execute(select(plan_changes.c.status).where(plan_changes.c.phone == phone).order_by(plan_changes.c.id))).scalars().all()
+        statuses = (
+            (
+                await conn.execute(
+                    select(plan_changes.c.status).where(plan_changes.c.phone == phone).order_by(plan_changes.c.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert statuses == ["superseded", "applied"]
 
 
@@ -369,7 +421,9 @@ async def test_plan_change_takes_effect_on_the_first_of_next_month(seeded_engine
 
 
 @pytest.mark.parametrize("reason", [SuspendReason.REPORTED_LOST, SuspendReason.VOLUNTARY])
-async def test_agent_reactivates_lost_or_voluntary_suspension(seeded_engine: AsyncEngine, reason: SuspendReason) -> None:
+async def test_agent_reactivates_lost_or_voluntary_suspension(
+    seeded_engine: AsyncEngine, reason: SuspendReason
+) -> None:
     backend = SqlBillingBackend(seeded_engine)
     phone = await make_subscriber(seeded_engine, balance_fen=3500, status=LineStatus.SUSPENDED, reason=reason)
     balance = await backend.reactivate_line(phone, actor="agent:wang")
@@ -392,7 +446,9 @@ async def test_other_states_cannot_be_cleared_by_an_agent(
     seeded_engine: AsyncEngine, status: LineStatus, reason: SuspendReason | None
 ) -> None:
     backend = SqlBillingBackend(seeded_engine)
-    phone = await make_subscriber(seeded_engine, balance_fen=-500 if reason == SuspendReason.ARREARS else 500, status=status, reason=reason)
+    phone = await make_subscriber(
+        seeded_engine, balance_fen=-500 if reason == SuspendReason.ARREARS else 500, status=status, reason=reason
+    )
     with pytest.raises(BillingError):
         await backend.reactivate_line(phone, actor="agent:wang")
     after = await backend.get_balance(phone)
@@ -402,7 +458,9 @@ async def test_other_states_cannot_be_cleared_by_an_agent(
 
 async def test_reactivation_in_arrears_leaves_an_arrears_suspension(seeded_engine: AsyncEngine) -> None:
     backend = SqlBillingBackend(seeded_engine)
-    phone = await make_subscriber(seeded_engine, balance_fen=-800, status=LineStatus.SUSPENDED, reason=SuspendReason.REPORTED_LOST)
+    phone = await make_subscriber(
+        seeded_engine, balance_fen=-800, status=LineStatus.SUSPENDED, reason=SuspendReason.REPORTED_LOST
+    )
     balance = await backend.reactivate_line(phone, actor="agent:li")
     assert (balance.status, balance.suspend_reason) == (LineStatus.SUSPENDED, SuspendReason.ARREARS)
     with pytest.raises(BillingError):
@@ -425,7 +483,9 @@ async def test_fault_ticket(backend: SqlBillingBackend, seeded_engine: AsyncEngi
         await backend.create_fault_ticket("13800000001", None, "   ")
 
 
-async def test_load_backend_honours_billing_backend(seeded_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_load_backend_honours_billing_backend(
+    seeded_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("BILLING_BACKEND", raising=False)
     assert isinstance(load_backend(seeded_engine), SqlBillingBackend)
     monkeypatch.setenv("BILLING_BACKEND", "billing.sql:SqlBillingBackend")
@@ -443,8 +503,12 @@ async def test_load_backend_honours_billing_backend(seeded_engine: AsyncEngine, 
 
 async def _counts(engine: AsyncEngine, phones: list[str]) -> tuple[int, int, list[tuple[str, int, str]]]:
     async with engine.connect() as conn:
-        usage = (await conn.execute(select(func.count()).select_from(usage_records).where(usage_records.c.phone.in_(phones)))).scalar()
-        bills = (await conn.execute(select(func.count()).select_from(bill_items).where(bill_items.c.phone.in_(phones)))).scalar()
+        usage = (
+            await conn.execute(select(func.count()).select_from(usage_records).where(usage_records.c.phone.in_(phones)))
+        ).scalar()
+        bills = (
+            await conn.execute(select(func.count()).select_from(bill_items).where(bill_items.c.phone.in_(phones)))
+        ).scalar()
         accounts = (
             await conn.execute(
                 select(subscribers.c.phone, subscribers.c.balance_fen, subscribers.c.status)
@@ -491,9 +555,15 @@ async def test_reseed_keeps_live_state_unless_reset(seeded_engine: AsyncEngine, 
 
     await seed_demo_data(seeded_engine, directory=tmp_path, reset=True)
     reset = await backend.get_balance(phone)
-    assert (reset.balance_fen, reset.status, reset.suspend_reason) == (-150, LineStatus.SUSPENDED, SuspendReason.ARREARS)
+    assert (reset.balance_fen, reset.status, reset.suspend_reason) == (
+        -150,
+        LineStatus.SUSPENDED,
+        SuspendReason.ARREARS,
+    )
     assert await backend.get_pending_plan_change(phone) is None
     async with seeded_engine.connect() as conn:
-        statuses = (await conn.execute(select(plan_changes.c.status).where(plan_changes.c.phone == phone))).scalars().all()
+        statuses = (
+            (await conn.execute(select(plan_changes.c.status).where(plan_changes.c.phone == phone))).scalars().all()
+        )
     assert statuses == ["cancelled"]
     assert (await _counts(seeded_engine, [phone]))[:2] == (4, 3)

@@ -96,7 +96,9 @@ async def test_unknown_or_invalid_numbers_are_refused(service: BindingService, s
     assert await service.bound_phones(openid) == []
 
 
-async def test_code_binds_the_number(service: BindingService, sms: RecordingSms, clock: FakeClock, seeded_engine: AsyncEngine) -> None:
+async def test_code_binds_the_number(
+    service: BindingService, sms: RecordingSms, clock: FakeClock, seeded_engine: AsyncEngine
+) -> None:
     openid = new_openid()
     started = await service.start_binding(openid, "+86 138 0000 0001")
     assert (started.outcome, started.phone) == (StartOutcome.SENT, ALICE_PHONE)
@@ -223,7 +225,9 @@ async def test_concurrent_requests_send_one_code(service: BindingService, sms: R
     assert len(sms.sent) == 1
 
 
-async def test_failed_sms_can_be_retried_at_once(seeded_engine: AsyncEngine, clock: FakeClock, sms: RecordingSms) -> None:
+async def test_failed_sms_can_be_retried_at_once(
+    seeded_engine: AsyncEngine, clock: FakeClock, sms: RecordingSms
+) -> None:
     openid = new_openid()
     broken = BindingService(seeded_engine, BrokenSms(), clock=clock)
     assert (await broken.start_binding(openid, ALICE_PHONE)).outcome == StartOutcome.SEND_FAILED
@@ -244,7 +248,9 @@ async def test_unbind(service: BindingService, seeded_engine: AsyncEngine) -> No
     ]
 
 
-async def test_openids_never_see_each_others_numbers(service: BindingService, sms: RecordingSms, clock: FakeClock) -> None:
+async def test_openids_never_see_each_others_numbers(
+    service: BindingService, sms: RecordingSms, clock: FakeClock
+) -> None:
     alice, bob = new_openid(), new_openid()
     await service.start_binding(alice, ALICE_PHONE)
     alice_code = sms.last_code()

@@ -36,7 +36,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
-async def wait_for(predicate, what: str = "condition", timeout_s: float = WAIT_S):  # type: ignore[no-untyped-def]
+async def wait_for(predicate, what: str = "condition", timeout_s: float = WAIT_S):
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         result = predicate()
@@ -71,9 +71,7 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}"
 
 
-async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
-    rasa_stack, redis, monkeypatch
-):  # type: ignore[no-untyped-def]
+async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(rasa_stack, redis, monkeypatch):
     ARTIFACTS.mkdir(exist_ok=True)
     monkeypatch.setenv("SERVICE_HOURS", "00:00-24:00")  # the desk is open whatever the hour of the run
     monkeypatch.setenv("AGENT_SESSION_SECRET", "browser-test-secret")
@@ -119,7 +117,7 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         page = await browser.new_page(viewport={"width": 1360, "height": 900}, locale="zh-CN")
         dialogs: list[str] = []
 
-        async def accept(dialog):  # type: ignore[no-untyped-def]
+        async def accept(dialog):
             dialogs.append(dialog.message)
             await dialog.accept()
 
@@ -137,8 +135,10 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         answer = await say("我不会用这个")
         assert "人工" in answer, answer
         # ...and is told where she stands, in short plain words (after the bot's own sentence)
-        await wait_for(lambda: "客服马上来，请稍等。" in standin.texts_to(openid) or "客服马上来，请稍等。" in answer,
-                       "the waiting notice")
+        await wait_for(
+            lambda: "客服马上来，请稍等。" in standin.texts_to(openid) or "客服马上来，请稍等。" in answer,
+            "the waiting notice",
+        )
         row = page.locator("#queue tr.elder", has_text="138****0002")
         await expect(row).to_be_visible(timeout=15000)  # arrived live over the WebSocket
         await expect(row).to_contain_text("年长客户专席")
@@ -158,7 +158,9 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         # while with the human the bot is silent; her message appears live in the transcript
         during = await subscriber.text(openid, "我想看看还有多少话费")
         assert during.status == 200 and during.reply is None
-        await expect(transcript.locator(".msg.subscriber", has_text="我想看看还有多少话费")).to_be_visible(timeout=15000)
+        await expect(transcript.locator(".msg.subscriber", has_text="我想看看还有多少话费")).to_be_visible(
+            timeout=15000
+        )
         assert not [t for t in standin.texts_to(openid) if "元" in t], "the bot answered during the handoff"
         assert await rasa_paused(), "Rasa's conversation is not paused during the handoff"
         await expect(page.locator("#window")).to_contain_text("本轮还可发 5 条")  # her message renewed the quota

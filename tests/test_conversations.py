@@ -26,7 +26,11 @@ ENV = rasa_cli_env()
 def test_rasa_data_validates() -> None:
     result = subprocess.run(
         RASA + ["data", "validate"],  # Rasa's default layout: config.yml, domain.yml, data/
-        cwd=PROJECT_ROOT, env=ENV, capture_output=True, text=True, timeout=600,
+        cwd=PROJECT_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
@@ -34,11 +38,25 @@ def test_rasa_data_validates() -> None:
 def test_conversation_stories_pass(trained_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     result = subprocess.run(
-        RASA + ["test", "core", "--model", str(trained_model), "--stories", "tests/test_stories.yml",
-                "--out", str(out), "--fail-on-prediction-errors"],
-        cwd=PROJECT_ROOT, env=ENV, capture_output=True, text=True, timeout=900,
+        RASA
+        + [
+            "test",
+            "core",
+            "--model",
+            str(trained_model),
+            "--stories",
+            "tests/test_stories.yml",
+            "--out",
+            str(out),
+            "--fail-on-prediction-errors",
+        ],
+        cwd=PROJECT_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
-    failed = (out / "failed_test_stories.yml")
+    failed = out / "failed_test_stories.yml"
     details = failed.read_text() if failed.exists() else ""
     assert result.returncode == 0, details[-4000:] + result.stdout[-2000:] + result.stderr[-2000:]
 
@@ -46,7 +64,11 @@ def test_conversation_stories_pass(trained_model: Path, tmp_path: Path) -> None:
 def test_held_out_intent_accuracy(trained_model: Path) -> None:
     result = subprocess.run(
         [sys.executable, "bench/nlu_eval.py", "--model", str(trained_model), "--min-accuracy", "0.95"],
-        cwd=PROJECT_ROOT, env=ENV, capture_output=True, text=True, timeout=900,
+        cwd=PROJECT_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
@@ -86,18 +108,18 @@ def openid() -> str:
     return f"e2e-{uuid.uuid4().hex[:10]}"
 
 
-def test_bound_subscriber_gets_exact_balance(rasa_stack, openid: str) -> None:  # type: ignore[no-untyped-def]
+def test_bound_subscriber_gets_exact_balance(rasa_stack, openid: str) -> None:
     asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
     assert "58.30元" in _texts(_send(rasa_stack.rasa_url, openid, "查询话费余额"))
     assert "58.30元" in _texts(_send(rasa_stack.rasa_url, openid, "話費餘額還有多少"))
 
 
-def test_unbound_subscriber_is_asked_to_bind(rasa_stack, openid: str) -> None:  # type: ignore[no-untyped-def]
+def test_unbound_subscriber_is_asked_to_bind(rasa_stack, openid: str) -> None:
     reply = _texts(_send(rasa_stack.rasa_url, openid, "我的余额还有多少"))
     assert "绑定" in reply and "元" not in reply.replace("5000元", "")
 
 
-def test_top_up_through_the_dialogue(rasa_stack, openid: str) -> None:  # type: ignore[no-untyped-def]
+def test_top_up_through_the_dialogue(rasa_stack, openid: str) -> None:
     phone = "13800000013"
     asyncio.run(_bind(rasa_stack.database_url, openid, phone))
     before = asyncio.run(_balance_fen(rasa_stack.database_url, phone))
@@ -108,7 +130,7 @@ def test_top_up_through_the_dialogue(rasa_stack, openid: str) -> None:  # type: 
     assert asyncio.run(_balance_fen(rasa_stack.database_url, phone)) - before == 5000
 
 
-def test_usage_and_plan_questions(rasa_stack, openid: str) -> None:  # type: ignore[no-untyped-def]
+def test_usage_and_plan_questions(rasa_stack, openid: str) -> None:
     asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
     usage = _texts(_send(rasa_stack.rasa_url, openid, "流量还剩多少"))
     assert "流量已用" in usage and "剩余" in usage
@@ -116,7 +138,7 @@ def test_usage_and_plan_questions(rasa_stack, openid: str) -> None:  # type: ign
     assert "乐享39元套餐" in plan
 
 
-def test_request_human_emits_handoff_payload(rasa_stack, openid: str) -> None:  # type: ignore[no-untyped-def]
+def test_request_human_emits_handoff_payload(rasa_stack, openid: str) -> None:
     messages = _send(rasa_stack.rasa_url, openid, "我不会用这个，帮我转人工")
     payloads = [m["custom"] for m in messages if "custom" in m]
     assert payloads and payloads[0]["handoff"]["queue"] in ("elder", "general")

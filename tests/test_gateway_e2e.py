@@ -29,8 +29,14 @@ async def test_bound_subscriber_gets_an_encrypted_passive_reply_with_the_real_ba
     await binding.bind_directly(openid, DEMO_PHONE, actor="test")
     # The passive reply is what is under test here, not whether a loaded CI machine runs the real
     # Rasa + action server turn within WeChat's 4 s: give the turn time to answer passively.
-    settings = replace(gateway_settings, rasa_url=rasa_stack.rasa_url, actions_url=rasa_stack.action_url,
-                       passive_budget_s=20.0, rasa_timeout_s=25.0, inbox_lease_s=40.0)
+    settings = replace(
+        gateway_settings,
+        rasa_url=rasa_stack.rasa_url,
+        actions_url=rasa_stack.action_url,
+        passive_budget_s=20.0,
+        rasa_timeout_s=25.0,
+        inbox_lease_s=40.0,
+    )
     gateway = await start_gateway(settings, http)
     try:
         # The first turn of a fresh Rasa process loads lazily; warm it up with another subscriber.

@@ -213,7 +213,7 @@ async def test_window_quota_holds_under_concurrent_agents(parts, engine) -> None
 # ---- sender -------------------------------------------------------------------------------------
 
 
-async def enqueue_for_new_subscriber(engine, window, outbox, *texts: str) -> tuple[str, list[int]]:  # type: ignore[no-untyped-def]
+async def enqueue_for_new_subscriber(engine, window, outbox, *texts: str) -> tuple[str, list[int]]:
     openid = new_openid()
     await open_window(engine, window, text_from(openid))
     ids = [await outbox.enqueue(openid, text_message(t), origin="bot") for t in texts]

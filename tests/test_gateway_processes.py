@@ -22,7 +22,7 @@ from gateway.store import inbox, outbox
 from wechat.simulator import PushClient
 
 
-def client_for(url: str, settings, http) -> PushClient:  # type: ignore[no-untyped-def]
+def client_for(url: str, settings, http) -> PushClient:
     return PushClient(http, url, settings.wechat_token, settings.app_id, settings.aes_key)
 
 

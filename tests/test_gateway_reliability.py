@@ -49,7 +49,7 @@ async def test_wechat_retries_of_one_msgid_run_one_turn_and_give_one_answer(
     fake_rasa.delay_s = 6.0
     fields = gateway.aes.text_fields(openid, "我的套餐")
 
-    async def delivery(after_s: float):  # type: ignore[no-untyped-def]
+    async def delivery(after_s: float):
         await asyncio.sleep(after_s)
         return await gateway.aes.push(fields)
 
@@ -127,7 +127,7 @@ async def test_one_subscribers_messages_keep_their_order_across_two_workers(
             pushes.append(asyncio.create_task(worker.aes.text(openid, f"消息{number}")))
             # WeChat sends a subscriber's next message after the previous one arrived: wait until this
             # one is stored (its arrival number taken) rather than guessing with a sleep.
-            await eventually(lambda: stored(number + 1))
+            await eventually(lambda count=number + 1: stored(count))
         results = await asyncio.gather(*pushes)
         assert all(result.status == 200 for result in results)
         await eventually(lambda: len(fake_rasa.turns_for(openid)) == 6)
@@ -205,7 +205,7 @@ async def test_a_push_that_cannot_be_stored_is_not_acknowledged_and_its_retry_is
     real_record = inbox.record
     failures = []
 
-    async def database_down_once(message, arrival_seq):  # type: ignore[no-untyped-def]
+    async def database_down_once(message, arrival_seq):
         if not failures:
             failures.append(message.msg_key)
             raise OperationalError("INSERT INTO gw_inbox", {}, ConnectionError("database unavailable"))

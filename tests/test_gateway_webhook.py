@@ -30,7 +30,7 @@ from wechat.protocol import sign
 from wechat.simulator import PushClient, build_xml
 
 
-async def inbox_rows(engine, openid: str) -> int:  # type: ignore[no-untyped-def]
+async def inbox_rows(engine, openid: str) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(select(func.count()).select_from(inbox).where(inbox.c.openid == openid)) or 0)
 
@@ -138,9 +138,7 @@ async def test_aes_push_that_does_not_decrypt_gets_400(gateway, http, openid: st
         assert response.status == 400
 
 
-async def test_several_rasa_messages_first_passive_rest_through_the_api_in_order(
-    gateway, standin, openid: str
-) -> None:
+async def test_several_rasa_messages_first_passive_rest_through_the_api_in_order(gateway, standin, openid: str) -> None:
     state, _ = standin
     pushed_at = time.time()  # before the push: the passive answer, and the delay, start after it
     result = await gateway.aes.text(openid, "多条回复")
@@ -212,7 +210,11 @@ async def test_voice_uses_wechat_recognition_or_records_a_handoff(gateway, fake_
     texts = await eventually(lambda: standin[0].texts_to(openid))
     assert texts == [HANDOFF_RECORDED]
     async with gateway.runtime.context.engine.connect() as conn:
-        reasons = (await conn.execute(select(handoff_requests.c.reason).where(handoff_requests.c.openid == openid))).scalars().all()
+        reasons = (
+            (await conn.execute(select(handoff_requests.c.reason).where(handoff_requests.c.openid == openid)))
+            .scalars()
+            .all()
+        )
     assert reasons == ["voice_unrecognised"]
 
 

@@ -65,8 +65,9 @@ async def login(client, name: str, password: str = PASSWORD) -> str:
     """Log in through the form; returns the CSRF token of the dashboard."""
     page = await client.get("/agent/login")
     nonce = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)
-    response = await client.post("/agent/login", data={"csrf": nonce, "name": name, "password": password},
-                                 allow_redirects=False)
+    response = await client.post(
+        "/agent/login", data={"csrf": nonce, "name": name, "password": password}, allow_redirects=False
+    )
     assert response.status == 303, await response.text()
     dashboard = await client.get("/agent/")
     assert dashboard.status == 200
@@ -86,8 +87,9 @@ async def test_login_sets_a_hardened_session_cookie_and_logout_ends_it(console):
     page = await client.get("/agent/login")
     nonce = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)
 
-    response = await client.post("/agent/login", data={"csrf": nonce, "name": "张强", "password": PASSWORD},
-                                 allow_redirects=False)
+    response = await client.post(
+        "/agent/login", data={"csrf": nonce, "name": "张强", "password": PASSWORD}, allow_redirects=False
+    )
 
     assert response.status == 303 and response.headers["Location"] == "/agent/"
     cookie = next(h for h in response.headers.getall("Set-Cookie") if h.startswith("ho_session="))
@@ -227,7 +229,9 @@ async def test_callback_tasks_show_until_an_outcome_is_recorded(console, seeded_
 
     no_answer = await (await post(client, f"/agent/tasks/{task.id}/outcome", csrf, outcome="no_answer")).text()
     assert "未接通" in no_answer and (await service.store.task(task.id)).is_open
-    done = await (await post(client, f"/agent/tasks/{task.id}/outcome", csrf, outcome="reached", note="已教会查话费")).text()
+    done = await (
+        await post(client, f"/agent/tasks/{task.id}/outcome", csrf, outcome="reached", note="已教会查话费")
+    ).text()
     assert "已记录处理结果" in done and not (await service.store.task(task.id)).is_open
     assert f'data-task="{task.id}"' not in done
 

@@ -120,7 +120,12 @@ def test_suitable_agent_online_counts_busy_and_unready_agents_but_not_offline_on
 
 
 def test_people_ahead_counts_earlier_chats_in_the_same_queue():
-    queue = [waiting(1, GENERAL_QUEUE, 0), waiting(2, ELDER_QUEUE, 1), waiting(3, GENERAL_QUEUE, 2), waiting(4, ELDER_QUEUE, 3)]
+    queue = [
+        waiting(1, GENERAL_QUEUE, 0),
+        waiting(2, ELDER_QUEUE, 1),
+        waiting(3, GENERAL_QUEUE, 2),
+        waiting(4, ELDER_QUEUE, 3),
+    ]
     assert [people_ahead(i, queue) for i in (1, 2, 3, 4)] == [0, 0, 1, 1]
 
 

@@ -131,8 +131,9 @@ async def test_no_agent_online_means_a_callback_promise_and_a_task(service, stor
 
 async def test_voice_note_behind_a_call_back_promise_is_kept_for_the_caller(service, store, clock):
     openid = new_openid()
-    voice = InboundMessage(openid=openid, msg_key=f"{openid}:v", msg_type="voice", create_time=1, media_id="m",
-                           audio_format="amr")
+    voice = InboundMessage(
+        openid=openid, msg_key=f"{openid}:v", msg_type="voice", create_time=1, media_id="m", audio_format="amr"
+    )
     await service.request_handoff(openid, "voice_unrecognised", "general", None)  # nobody online
     assert await service.on_subscriber_message(voice, None, 7) == []  # what the gateway does next
     (chat,) = await store.chats_of_openid(openid)
@@ -177,10 +178,12 @@ async def test_messages_reach_the_transcript_and_the_subscriber_hears_where_they
     pubsub = redis.pubsub()
     await pubsub.subscribe(handoff_live.EVENTS_CHANNEL)
     await wait_for_event_subscribers(redis, 1)
-    voice = InboundMessage(openid=second, msg_key=f"{second}:v1", msg_type="voice", create_time=1, media_id="m1",
-                           audio_format="amr")
-    image = InboundMessage(openid=second, msg_key=f"{second}:i1", msg_type="image", create_time=2,
-                           pic_url="https://example.invalid/p.jpg")
+    voice = InboundMessage(
+        openid=second, msg_key=f"{second}:v1", msg_type="voice", create_time=1, media_id="m1", audio_format="amr"
+    )
+    image = InboundMessage(
+        openid=second, msg_key=f"{second}:i1", msg_type="image", create_time=2, pic_url="https://example.invalid/p.jpg"
+    )
     replies = await service.on_subscriber_message(text_message(second, "还要等多久"), "还要等多久", None)
     assert replies == ["您的消息已转给人工客服。您前面还有1位，请稍等。"]
     await service.on_subscriber_message(voice, "查一下 话费", 42)
@@ -191,12 +194,17 @@ async def test_messages_reach_the_transcript_and_the_subscriber_hears_where_they
     await pubsub.aclose() if hasattr(pubsub, "aclose") else await pubsub.close()
 
     chat = await store.open_chat_for(second)
-    transcript = [(m.sender, m.msg_type, m.text, m.audio_id, m.media_url) for m in await store.transcript(chat.id)
-                  if m.sender == "subscriber"]
+    transcript = [
+        (m.sender, m.msg_type, m.text, m.audio_id, m.media_url)
+        for m in await store.transcript(chat.id)
+        if m.sender == "subscriber"
+    ]
     told = [m.text for m in await store.transcript(chat.id) if m.sender == "system" and m.msg_type == "text"]
-    assert told == ["正在为您转接人工客服，您前面还有1位，客服马上来。", "您的消息已转给人工客服。您前面还有1位，请稍等。"] + [
-        "您的消息已转给人工客服。您前面还有1位，请稍等。"
-    ] * 2  # what the subscriber was told is part of the record
+    assert (
+        told
+        == ["正在为您转接人工客服，您前面还有1位，客服马上来。", "您的消息已转给人工客服。您前面还有1位，请稍等。"]
+        + ["您的消息已转给人工客服。您前面还有1位，请稍等。"] * 2
+    )  # what the subscriber was told is part of the record
     assert transcript == [
         ("subscriber", "text", "还要等多久", None, None),
         ("subscriber", "voice", "查一下 话费", 42, None),
@@ -435,7 +443,9 @@ async def test_green_channel_reactivates_a_lost_line_and_is_audited(service, sto
     assert (await load_backend(seeded_engine).get_subscriber("13800000003")).status == LineStatus.ACTIVE
     async with seeded_engine.connect() as conn:
         rows = (await conn.execute(select(ho_audit_log).where(ho_audit_log.c.chat_id == chat.id))).mappings().all()
-    assert [(r["actor"], r["action"], r["phone"]) for r in rows] == [("王芳", "green_channel_reactivate", "13800000003")]
+    assert [(r["actor"], r["action"], r["phone"]) for r in rows] == [
+        ("王芳", "green_channel_reactivate", "13800000003")
+    ]
     with pytest.raises(ConsoleError, match="绿色通道"):
         await service.green_channel(chat.id, agent)  # active now: nothing to clear
     await seed_demo_data(seeded_engine, reset=True)

@@ -28,12 +28,19 @@ def test_format_yuan(fen: int, text: str) -> None:
 
 def test_format_yuan_refuses_floats() -> None:
     with pytest.raises(TypeError):
-        format_yuan(12.5)  # type: ignore[arg-type]
+        format_yuan(12.5)
 
 
 @pytest.mark.parametrize(
     ("yuan", "fen"),
-    [(50, 5000), (0, 0), (Decimal("12.5"), 1250), (Decimal("58.30"), 5830), (Decimal("-23.50"), -2350), (5000, 500_000)],
+    [
+        (50, 5000),
+        (0, 0),
+        (Decimal("12.5"), 1250),
+        (Decimal("58.30"), 5830),
+        (Decimal("-23.50"), -2350),
+        (5000, 500_000),
+    ],
 )
 def test_yuan_to_fen(yuan: int | Decimal, fen: int) -> None:
     assert yuan_to_fen(yuan) == fen
@@ -42,7 +49,7 @@ def test_yuan_to_fen(yuan: int | Decimal, fen: int) -> None:
 
 def test_yuan_to_fen_refuses_floats_and_fractions_of_a_fen() -> None:
     with pytest.raises(TypeError):
-        yuan_to_fen(0.1)  # type: ignore[arg-type]
+        yuan_to_fen(0.1)
     with pytest.raises(ValueError):
         yuan_to_fen(Decimal("1.005"))
 

@@ -38,8 +38,20 @@ def test_normalize_offsets_point_back_into_the_input() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("五十", 50), ("两百", 200), ("一百五", 150), ("一千二", 1200), ("一百零五", 105), ("十", 10),
-     ("十五", 15), ("三十", 30), ("两万五", 25000), ("一万", 10000), ("幺三八", 138), ("零", 0)],
+    [
+        ("五十", 50),
+        ("两百", 200),
+        ("一百五", 150),
+        ("一千二", 1200),
+        ("一百零五", 105),
+        ("十", 10),
+        ("十五", 15),
+        ("三十", 30),
+        ("两万五", 25000),
+        ("一万", 10000),
+        ("幺三八", 138),
+        ("零", 0),
+    ],
 )
 def test_chinese_numbers(text: str, value: int) -> None:
     assert parse_chinese_number(text) == value
@@ -56,8 +68,16 @@ def _found(text: str) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     ("text", "amount"),
-    [("充一百块", 100), ("给我充值50", 50), ("充50元", 50), ("帮我充个三十", 30), ("我想充值五十元", 50),
-     ("充值 ５０元", 50), ("交两百块钱话费", 200), ("冲100", 100)],
+    [
+        ("充一百块", 100),
+        ("给我充值50", 50),
+        ("充50元", 50),
+        ("帮我充个三十", 30),
+        ("我想充值五十元", 50),
+        ("充值 ５０元", 50),
+        ("交两百块钱话费", 200),
+        ("冲100", 100),
+    ],
 )
 def test_amounts(text: str, amount: int) -> None:
     assert _found(text)["amount"] == amount
@@ -87,7 +107,9 @@ def test_sms_code_and_bare_numbers() -> None:
 
 
 def test_text_normalizer_component_rewrites_text_and_carries_entities() -> None:
-    example = Message(data={TEXT: "換成 養老卡", ENTITIES: [{"entity": "plan", "value": "養老卡", "start": 3, "end": 6}]})
+    example = Message(
+        data={TEXT: "換成 養老卡", ENTITIES: [{"entity": "plan", "value": "養老卡", "start": 3, "end": 6}]}
+    )
     TextNormalizer().process_training_data(TrainingData([example]))
     assert example.get(TEXT) == "换成养老卡"
     assert example.get(ENTITIES) == [{"entity": "plan", "value": "养老卡", "start": 2, "end": 5}]

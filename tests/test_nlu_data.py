@@ -33,12 +33,28 @@ def _load_eval_module():
 nlu_eval = _load_eval_module()
 
 CORE_INTENTS = {
-    "check_balance", "check_usage", "top_up", "check_plan", "list_plans",
-    "recommend_plan", "change_plan", "request_human",
+    "check_balance",
+    "check_usage",
+    "top_up",
+    "check_plan",
+    "list_plans",
+    "recommend_plan",
+    "change_plan",
+    "request_human",
 }
 OTHER_INTENTS = {
-    "greet", "goodbye", "thank", "affirm", "deny", "check_bill", "report_fault",
-    "bind_phone", "unbind_phone", "help", "inform", "out_of_scope",
+    "greet",
+    "goodbye",
+    "thank",
+    "affirm",
+    "deny",
+    "check_bill",
+    "report_fault",
+    "bind_phone",
+    "unbind_phone",
+    "help",
+    "inform",
+    "out_of_scope",
 }
 ALL_INTENTS = CORE_INTENTS | OTHER_INTENTS
 
@@ -89,9 +105,7 @@ def _raw_training_lines() -> list[str]:
 def test_every_intent_has_enough_training_examples(training):
     counts = Counter(example.intent for example in training)
     too_few = {
-        intent: counts[intent]
-        for intent in ALL_INTENTS
-        if counts[intent] < (45 if intent in CORE_INTENTS else 20)
+        intent: counts[intent] for intent in ALL_INTENTS if counts[intent] < (45 if intent in CORE_INTENTS else 20)
     }
     assert not too_few, f"intents below their minimum: {too_few}"
     assert set(counts) == ALL_INTENTS, f"unexpected intents: {set(counts) - ALL_INTENTS}"
@@ -152,9 +166,7 @@ def test_lookup_table_has_every_alias_longest_first(lexicon):
 
 
 def test_annotations_are_plans_on_simplified_text_and_resolve_to_a_code(lexicon):
-    alias_to_code = {
-        alias.lower(): code for code, aliases in lexicon["synonyms"].items() for alias in aliases
-    }
+    alias_to_code = {alias.lower(): code for code, aliases in lexicon["synonyms"].items() for alias in aliases}
     annotated = 0
     for line in _raw_training_lines():
         for text, entity in _ANNOTATION.findall(line):

@@ -29,7 +29,14 @@ def catalogue() -> dict[str, Plan]:
 
 def history(data_mb: list[int], voice: list[int]) -> list[Usage]:
     return [
-        Usage(phone="1", month=f"2026-0{i + 1}", data_used_mb=d, data_total_mb=0, voice_used_minutes=v, voice_total_minutes=0)
+        Usage(
+            phone="1",
+            month=f"2026-0{i + 1}",
+            data_used_mb=d,
+            data_total_mb=0,
+            voice_used_minutes=v,
+            voice_total_minutes=0,
+        )
         for i, (d, v) in enumerate(zip(data_mb, voice))
     ]
 
@@ -72,7 +79,9 @@ def test_twenty_percent_headroom(catalogue: dict[str, Plan]) -> None:
 
 def test_a_current_plan_covering_the_average_stays(catalogue: dict[str, Plan]) -> None:
     # 4400 MB is inside MINI19's 5GB, though not with 20% headroom: no reason to pay more.
-    result = recommend_plan(catalogue["MINI19"], list(catalogue.values()), history([4400] * 3, [30] * 3), is_elder=False)
+    result = recommend_plan(
+        catalogue["MINI19"], list(catalogue.values()), history([4400] * 3, [30] * 3), is_elder=False
+    )
     assert result.plan.code == "MINI19"
     assert result.reason.endswith("现在的畅享19元卡基本够用，不用换。")
     assert [p.code for p in result.alternatives] == ["LIVE29", "LIVE39"]
@@ -89,15 +98,21 @@ def test_switch_only_when_it_is_cheaper_than_paying_overage(catalogue: dict[str,
 
 
 def test_pay_per_minute_plans_are_kept_by_people_who_rarely_call(catalogue: dict[str, Plan]) -> None:
-    guard = recommend_plan(catalogue["GUARD8"], list(catalogue.values()), history([80, 95, 60], [5, 3, 8]), is_elder=False)
+    guard = recommend_plan(
+        catalogue["GUARD8"], list(catalogue.values()), history([80, 95, 60], [5, 3, 8]), is_elder=False
+    )
     assert guard.plan.code == "GUARD8"
     assert guard.reason.endswith("现在的8元保号套餐仍最划算（超出部分每月约0.90元），不用换。")
-    data = recommend_plan(catalogue["DATA39"], list(catalogue.values()), history([61000, 70500, 65200], [20, 15, 30]), is_elder=False)
+    data = recommend_plan(
+        catalogue["DATA39"], list(catalogue.values()), history([61000, 70500, 65200], [20, 15, 30]), is_elder=False
+    )
     assert data.plan.code == "DATA39"
 
 
 def test_current_plan_with_room_to_spare_stays(catalogue: dict[str, Plan]) -> None:
-    result = recommend_plan(catalogue["5G59"], list(catalogue.values()), history([35200, 38900, 36100], [150, 180, 165]), is_elder=False)
+    result = recommend_plan(
+        catalogue["5G59"], list(catalogue.values()), history([35200, 38900, 36100], [150, 180, 165]), is_elder=False
+    )
     assert result.plan.code == "5G59"
     assert result.monthly_saving_fen == 0
     assert [p.code for p in result.alternatives] == ["5G79", "5G129"]
@@ -105,30 +120,40 @@ def test_current_plan_with_room_to_spare_stays(catalogue: dict[str, Plan]) -> No
 
 def test_elder_with_many_calls_gets_the_elder_plan_that_fits(catalogue: dict[str, Plan]) -> None:
     # 160 minutes + 20% = 192: ELDER10 would cost 10元 + 92 × 0.15元 = 23.80元.
-    result = recommend_plan(catalogue["ELDER10"], list(catalogue.values()), history([150, 92, 205], [160, 151, 172]), is_elder=True)
+    result = recommend_plan(
+        catalogue["ELDER10"], list(catalogue.values()), history([150, 92, 205], [160, 151, 172]), is_elder=True
+    )
     assert result.plan.code == "ELDER18"
     assert "通话161分钟" in result.reason
     # With fewer calls the few extra minutes are cheaper than the bigger plan.
-    result = recommend_plan(catalogue["ELDER10"], list(catalogue.values()), history([150, 92, 205], [112, 96, 121]), is_elder=True)
+    result = recommend_plan(
+        catalogue["ELDER10"], list(catalogue.values()), history([150, 92, 205], [112, 96, 121]), is_elder=True
+    )
     assert result.plan.code == "ELDER10"
 
 
 def test_elder_on_a_general_plan_is_offered_the_cheaper_elder_plan(catalogue: dict[str, Plan]) -> None:
-    result = recommend_plan(catalogue["LIVE39"], list(catalogue.values()), history([1520, 1810, 1630], [121, 150, 132]), is_elder=True)
+    result = recommend_plan(
+        catalogue["LIVE39"], list(catalogue.values()), history([1520, 1810, 1630], [121, 150, 132]), is_elder=True
+    )
     assert result.plan.code == "ELDER18"
     assert result.monthly_saving_fen == 2100
     assert result.plan.elder_friendly
 
 
 def test_elder_plans_are_not_offered_to_younger_subscribers(catalogue: dict[str, Plan]) -> None:
-    result = recommend_plan(catalogue["LIVE39"], list(catalogue.values()), history([1520, 1810, 1630], [121, 150, 132]), is_elder=False)
+    result = recommend_plan(
+        catalogue["LIVE39"], list(catalogue.values()), history([1520, 1810, 1630], [121, 150, 132]), is_elder=False
+    )
     assert result.plan.code == "LIVE39"
     assert "正合适" in result.reason
     assert not any(p.elder_friendly for p in (result.plan, *result.alternatives))
 
 
 def test_elder_keeps_a_cheaper_current_plan_that_fits(catalogue: dict[str, Plan]) -> None:
-    result = recommend_plan(catalogue["GUARD8"], list(catalogue.values()), history([40, 50, 30], [0, 0, 0]), is_elder=True)
+    result = recommend_plan(
+        catalogue["GUARD8"], list(catalogue.values()), history([40, 50, 30], [0, 0, 0]), is_elder=True
+    )
     assert result.plan.code == "GUARD8"
 
 
@@ -140,7 +165,9 @@ def test_in_person_plans_are_not_recommended_when_another_fits(catalogue: dict[s
 
 
 def test_staying_on_an_in_person_plan_is_fine(catalogue: dict[str, Plan]) -> None:
-    result = recommend_plan(catalogue["CAMPUS25"], list(catalogue.values()), history([24100, 27600, 22900], [35, 42, 30]), is_elder=False)
+    result = recommend_plan(
+        catalogue["CAMPUS25"], list(catalogue.values()), history([24100, 27600, 22900], [35, 42, 30]), is_elder=False
+    )
     assert result.plan.code == "CAMPUS25"
 
 
@@ -152,7 +179,9 @@ def test_in_person_plan_only_when_nothing_else_fits() -> None:
 
 
 def test_when_nothing_fits_the_biggest_plan_is_suggested(catalogue: dict[str, Plan]) -> None:
-    result = recommend_plan(catalogue["5G59"], list(catalogue.values()), history([300_000] * 3, [500] * 3), is_elder=False)
+    result = recommend_plan(
+        catalogue["5G59"], list(catalogue.values()), history([300_000] * 3, [500] * 3), is_elder=False
+    )
     assert result.plan.code == "5G199"
     assert "也最划算" in result.reason
 

@@ -54,7 +54,7 @@ def chinese_recognizer() -> Iterator[VoskRecognizer]:
     yield VoskRecognizer(str(path))
 
 
-def _cer(recognizer: VoskRecognizer, directory) -> tuple[float, list[tuple[str, str, str]]]:  # type: ignore[no-untyped-def]
+def _cer(recognizer: VoskRecognizer, directory) -> tuple[float, list[tuple[str, str, str]]]:
     references, hypotheses, rows = [], [], []
     for ref in load_references(directory):
         result = transcribe_audio(recognizer, ref.path.read_bytes(), "amr", 60)

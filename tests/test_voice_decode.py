@@ -92,7 +92,9 @@ def test_silence_is_not_amplified() -> None:
 
 def test_other_rates_are_honoured() -> None:
     require_speech()
-    decoded = decode_to_pcm((REAL_DIR / "firered_IT0011W0001.amr").read_bytes(), "amr", sample_rate=8000, max_seconds=60)
+    decoded = decode_to_pcm(
+        (REAL_DIR / "firered_IT0011W0001.amr").read_bytes(), "amr", sample_rate=8000, max_seconds=60
+    )
     assert decoded.sample_rate == 8000
     assert len(decoded.pcm) == pytest.approx(1.98 * 8000 * 2, abs=64)
 

@@ -106,7 +106,7 @@ async def _start(
     return await start_gateway(with_settings(settings, hooks="auto"), http, hooks)
 
 
-async def _replies(result, state: StandinState, openid: str, done) -> list[str]:  # type: ignore[no-untyped-def]
+async def _replies(result, state: StandinState, openid: str, done) -> list[str]:
     """The passive reply plus everything sent through the customer-service API, once `done(texts)`."""
     assert result.status == 200, result.body
 
@@ -118,7 +118,7 @@ async def _replies(result, state: StandinState, openid: str, done) -> list[str]:
 
 
 async def _voice_push(gateway: RunningGateway, state: StandinState, openid: str, clip: Path | None,
-                      recognition: str | None = None, media_id: str | None = None):  # type: ignore[no-untyped-def]  # fmt: skip
+                      recognition: str | None = None, media_id: str | None = None):  # fmt: skip
     if clip is not None:
         media_id = state.add_media(clip.read_bytes(), "audio/amr", clip.name)
     assert media_id is not None
@@ -133,7 +133,9 @@ async def _handoff_reasons(engine: AsyncEngine, openid: str) -> list[tuple[str, 
 
 async def _stored_notes(engine: AsyncEngine, openid: str) -> list[Any]:
     async with engine.connect() as conn:
-        return (await conn.execute(select(voice_media).where(voice_media.c.openid == openid).order_by(voice_media.c.id))).all()
+        return (
+            await conn.execute(select(voice_media).where(voice_media.c.openid == openid).order_by(voice_media.c.id))
+        ).all()
 
 
 # --- through the real assistant (Rasa + actions + billing) --------------------------------------
@@ -147,7 +149,7 @@ async def _bind(engine: AsyncEngine, openid: str) -> str:
 
 @pytest.mark.rasa
 async def test_voice_note_saying_check_balance_gets_the_bound_subscribers_balance(
-    rasa_stack, gateway_settings: Settings, standin, http, redis, test_engine: AsyncEngine,  # type: ignore[no-untyped-def]
+    rasa_stack, gateway_settings: Settings, standin, http, redis, test_engine: AsyncEngine,
     scripted_pool: AsrPool, voice_env: Path, openid: str,
 ) -> None:  # fmt: skip
     require_speech()
@@ -173,7 +175,13 @@ async def test_voice_note_saying_check_balance_gets_the_bound_subscribers_balanc
 
 @pytest.mark.rasa
 async def test_wechat_recognition_reaches_the_balance_without_a_model(
-    rasa_stack, gateway_settings: Settings, standin, http, test_engine: AsyncEngine, voice_env: Path, openid: str,  # type: ignore[no-untyped-def]
+    rasa_stack,
+    gateway_settings: Settings,
+    standin,
+    http,
+    test_engine: AsyncEngine,
+    voice_env: Path,
+    openid: str,
 ) -> None:
     require_speech()
     state, _ = standin
@@ -195,7 +203,7 @@ async def test_wechat_recognition_reaches_the_balance_without_a_model(
 
 
 async def test_low_confidence_asks_once_then_hands_the_audio_to_a_person(
-    gateway_settings: Settings, standin, http, redis, fake_rasa, test_engine: AsyncEngine,  # type: ignore[no-untyped-def]
+    gateway_settings: Settings, standin, http, redis, fake_rasa, test_engine: AsyncEngine,
     scripted_pool: AsrPool, voice_env: Path, openid: str,
 ) -> None:  # fmt: skip
     state, api_url = standin
@@ -225,12 +233,19 @@ async def test_low_confidence_asks_once_then_hands_the_audio_to_a_person(
 
 
 async def test_no_model_and_no_recognition_hands_over_with_the_audio_kept(
-    gateway_settings: Settings, standin, http, fake_rasa, test_engine: AsyncEngine, voice_env: Path, openid: str,  # type: ignore[no-untyped-def]
+    gateway_settings: Settings,
+    standin,
+    http,
+    fake_rasa,
+    test_engine: AsyncEngine,
+    voice_env: Path,
+    openid: str,
 ) -> None:
     require_speech()
     state, _ = standin
     gateway = await _start(gateway_settings, http, test_engine)
     try:
+
         async def settled_health() -> dict | None:
             async with http.get(f"{gateway.url}/healthz") as response:
                 health = await response.json()
@@ -256,7 +271,13 @@ async def test_no_model_and_no_recognition_hands_over_with_the_audio_kept(
 
 
 async def test_media_json_error_tells_the_subscriber_and_nothing_breaks(
-    gateway_settings: Settings, standin, http, fake_rasa, test_engine: AsyncEngine, voice_env: Path, openid: str,  # type: ignore[no-untyped-def]
+    gateway_settings: Settings,
+    standin,
+    http,
+    fake_rasa,
+    test_engine: AsyncEngine,
+    voice_env: Path,
+    openid: str,
 ) -> None:
     state, _ = standin
     gateway = await _start(gateway_settings, http, test_engine)
@@ -276,4 +297,3 @@ async def test_media_json_error_tells_the_subscriber_and_nothing_breaks(
         ("EXPIRED-MEDIA-ID", None, "media_error: 40007 invalid media_id")
     ]
     assert await _handoff_reasons(test_engine, openid) == []  # asked to resend first
-

@@ -44,7 +44,9 @@ def test_low_confidence_asks_once_then_hands_over_with_the_audio() -> None:
     first = decide_voice_reply(vosk("查话费", 0.35), 0, min_confidence=MIN)
     assert first.outcome == ASK_REPEAT
     assert first.dialogue_text is None
-    assert "查话费" in (first.echo_text or "") and "打字" in (first.echo_text or "") and "人工" in (first.echo_text or "")
+    assert (
+        "查话费" in (first.echo_text or "") and "打字" in (first.echo_text or "") and "人工" in (first.echo_text or "")
+    )
     assert first.handoff_reason is None
     assert first.low_confidence_count == 1
 
@@ -81,7 +83,9 @@ def test_undecodable_audio_goes_to_a_person() -> None:
 
 
 def test_media_error_tells_the_subscriber_then_hands_over() -> None:
-    transcript = Transcript(text=None, confidence=None, source="none", audio_id=None, error="media_error: 40007 invalid media_id")
+    transcript = Transcript(
+        text=None, confidence=None, source="none", audio_id=None, error="media_error: 40007 invalid media_id"
+    )
     first = decide_voice_reply(transcript, 0, min_confidence=MIN)
     assert first.outcome == ASK_REPEAT
     assert "没能收到" in (first.echo_text or "")

@@ -138,7 +138,7 @@ async def test_undecodable_audio_is_reported_not_raised(ko_pool: AsrPool) -> Non
 
 
 @pytest.fixture
-async def ko_transcriber(ko_pool: AsrPool, engine: AsyncEngine, aiohttp_server, tmp_path: Path):  # type: ignore[no-untyped-def]
+async def ko_transcriber(ko_pool: AsrPool, engine: AsyncEngine, aiohttp_server, tmp_path: Path):
     standin = MediaStandIn()
     server = await aiohttp_server(standin.app)
     settings = VoiceSettings(model_path=Path(ko_pool.spec.model_path), workers=1, media_dir=tmp_path / "media",
@@ -152,7 +152,7 @@ async def ko_transcriber(ko_pool: AsrPool, engine: AsyncEngine, aiohttp_server, 
         await transcriber.close()  # does not close the shared pool
 
 
-async def test_transcriber_runs_vosk_and_records_the_transcript(ko_transcriber) -> None:  # type: ignore[no-untyped-def]
+async def test_transcriber_runs_vosk_and_records_the_transcript(ko_transcriber) -> None:
     require_speech()
     transcriber, standin = ko_transcriber
     standin.register("MEDIA-KO-1", (REAL_DIR / "wenet_nst_ID002.amr").read_bytes())
@@ -170,7 +170,7 @@ async def test_transcriber_runs_vosk_and_records_the_transcript(ko_transcriber) 
     assert transcriber.health()["asr"] == READY
 
 
-async def test_transcriber_reports_silence_as_nothing_heard(ko_transcriber) -> None:  # type: ignore[no-untyped-def]
+async def test_transcriber_reports_silence_as_nothing_heard(ko_transcriber) -> None:
     transcriber, standin = ko_transcriber
     standin.register("MEDIA-KO-2", silent_amr(1.5))
     transcript = await transcriber.transcribe(voice_message("o-ko-2", "MEDIA-KO-2"))

@@ -18,7 +18,7 @@ from voice.service import Transcriber, create_transcriber
 
 @pytest.fixture
 async def no_model_transcriber(
-    engine: AsyncEngine, aiohttp_server, tmp_path: Path  # type: ignore[no-untyped-def]
+    engine: AsyncEngine, aiohttp_server, tmp_path: Path
 ) -> AsyncIterator[tuple[Transcriber, MediaStandIn]]:
     standin = MediaStandIn()
     server = await aiohttp_server(standin.app)
@@ -33,7 +33,7 @@ async def no_model_transcriber(
         await transcriber.close()
 
 
-async def test_health_says_no_model_with_the_path(no_model_transcriber, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_health_says_no_model_with_the_path(no_model_transcriber, tmp_path: Path) -> None:
     transcriber, _ = no_model_transcriber
     health = transcriber.health()
     assert health["asr"] == "no_model"
@@ -41,7 +41,7 @@ async def test_health_says_no_model_with_the_path(no_model_transcriber, tmp_path
     assert "no model at" in health["reason"]
 
 
-async def test_no_model_no_recognition_keeps_the_audio_for_a_person(no_model_transcriber) -> None:  # type: ignore[no-untyped-def]
+async def test_no_model_no_recognition_keeps_the_audio_for_a_person(no_model_transcriber) -> None:
     require_speech()
     transcriber, standin = no_model_transcriber
     audio = (REAL_DIR / "firered_IT0011W0001.amr").read_bytes()
@@ -59,7 +59,7 @@ async def test_no_model_no_recognition_keeps_the_audio_for_a_person(no_model_tra
     assert (stored.source, stored.error) == ("none", "no_model")
 
 
-async def test_no_model_uses_wechat_recognition(no_model_transcriber) -> None:  # type: ignore[no-untyped-def]
+async def test_no_model_uses_wechat_recognition(no_model_transcriber) -> None:
     require_speech()
     transcriber, standin = no_model_transcriber
     standin.register("MEDIA-NM-2", (REAL_DIR / "firered_IT0011W0001.amr").read_bytes())
@@ -67,12 +67,15 @@ async def test_no_model_uses_wechat_recognition(no_model_transcriber) -> None:  
     transcript = await transcriber.transcribe(voice_message("o-nm-2", "MEDIA-NM-2", recognition="查询话费余额！"))
 
     assert (transcript.text, transcript.source, transcript.error, transcript.confidence) == (
-        "查询话费余额！", "wechat", None, None,
+        "查询话费余额！",
+        "wechat",
+        None,
+        None,
     )
     assert transcript.audio_id is not None  # the audio is kept all the same
 
 
-async def test_media_json_error_is_reported_and_recorded(no_model_transcriber) -> None:  # type: ignore[no-untyped-def]
+async def test_media_json_error_is_reported_and_recorded(no_model_transcriber) -> None:
     transcriber, standin = no_model_transcriber
 
     transcript = await transcriber.transcribe(voice_message("o-nm-3", "MEDIA-EXPIRED"))
@@ -87,11 +90,13 @@ async def test_media_json_error_is_reported_and_recorded(no_model_transcriber) -
     assert (with_recognition.text, with_recognition.source) == ("我要充值", "wechat")
 
 
-async def test_redelivered_push_is_answered_from_the_stored_row(no_model_transcriber) -> None:  # type: ignore[no-untyped-def]
+async def test_redelivered_push_is_answered_from_the_stored_row(no_model_transcriber) -> None:
     require_speech()
     transcriber, standin = no_model_transcriber
     standin.register("MEDIA-NM-4", (REAL_DIR / "firered_IT0011W0001.amr").read_bytes())
-    concurrent = await asyncio.gather(*(transcriber.transcribe(voice_message("o-nm-4", "MEDIA-NM-4")) for _ in range(3)))
+    concurrent = await asyncio.gather(
+        *(transcriber.transcribe(voice_message("o-nm-4", "MEDIA-NM-4")) for _ in range(3))
+    )
     later = await transcriber.transcribe(voice_message("o-nm-4", "MEDIA-NM-4"))
     assert concurrent[0] == concurrent[1] == concurrent[2] == later
     assert standin.calls == ["MEDIA-NM-4"]  # downloaded (and transcribed) once
@@ -112,7 +117,7 @@ async def test_pool_recovers_after_a_worker_crash(monkeypatch: pytest.MonkeyPatc
     try:
         assert (await pool.transcribe(data, "amr", 60)).audio_seconds > 1.9
         assert pool._executor is not None
-        for pid in list(pool._executor._processes):  # type: ignore[attr-defined]
+        for pid in list(pool._executor._processes):
             os.kill(pid, signal.SIGKILL)
         await asyncio.sleep(0.5)
         with pytest.raises(AsrUnavailable, match="died"):

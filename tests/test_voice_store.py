@@ -43,7 +43,9 @@ async def test_same_media_id_is_one_row(engine: AsyncEngine, tmp_path: Path) -> 
     with pytest.raises(FileNotFoundError):
         store.file_path(failed)
 
-    saved = await store.save_audio(openid="o-store-2", media_id="m-store-2", audio_format="amr", data=AMR, duration_s=None)
+    saved = await store.save_audio(
+        openid="o-store-2", media_id="m-store-2", audio_format="amr", data=AMR, duration_s=None
+    )
     assert saved.id == failed.id
     assert saved.has_audio and saved.error is None
     assert [row.id for row in await store.list_for_openid("o-store-2")] == [saved.id]
@@ -51,7 +53,9 @@ async def test_same_media_id_is_one_row(engine: AsyncEngine, tmp_path: Path) -> 
 
 async def test_tampered_file_is_detected(engine: AsyncEngine, tmp_path: Path) -> None:
     store = VoiceStore(engine, tmp_path)
-    stored = await store.save_audio(openid="o-store-3", media_id="m-store-3", audio_format="amr", data=AMR + b"x", duration_s=None)
+    stored = await store.save_audio(
+        openid="o-store-3", media_id="m-store-3", audio_format="amr", data=AMR + b"x", duration_s=None
+    )
     store.file_path(stored).write_bytes(b"something else")
     with pytest.raises(OSError, match="sha256"):
         await store.read_audio(stored)

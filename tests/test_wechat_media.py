@@ -29,7 +29,7 @@ def json_error(errcode: int, errmsg: str, content_type: str = "application/json"
     return web.Response(body=json.dumps({"errcode": errcode, "errmsg": errmsg}).encode(), content_type=content_type)
 
 
-async def client_for(aiohttp_server, behaviour, calls, **kwargs) -> tuple[MediaClient, aiohttp.ClientSession]:  # type: ignore[no-untyped-def]
+async def client_for(aiohttp_server, behaviour, calls, **kwargs) -> tuple[MediaClient, aiohttp.ClientSession]:
     server = await aiohttp_server(media_app(behaviour, calls))
     session = aiohttp.ClientSession()
     tokens = iter(["token-1", "token-2", "token-3"])
@@ -40,7 +40,7 @@ async def client_for(aiohttp_server, behaviour, calls, **kwargs) -> tuple[MediaC
     return MediaClient(session, str(server.make_url("")), token_provider, **kwargs), session
 
 
-async def test_audio_is_returned_with_its_content_type(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+async def test_audio_is_returned_with_its_content_type(aiohttp_server) -> None:
     calls: list[dict[str, Any]] = []
     client, session = await client_for(
         aiohttp_server, lambda _: web.Response(body=AMR, content_type="audio/amr"), calls
@@ -52,7 +52,7 @@ async def test_audio_is_returned_with_its_content_type(aiohttp_server) -> None: 
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
-async def test_json_error_with_http_200_is_a_media_error(aiohttp_server, content_type: str) -> None:  # type: ignore[no-untyped-def]
+async def test_json_error_with_http_200_is_a_media_error(aiohttp_server, content_type: str) -> None:
     calls: list[dict[str, Any]] = []
     client, session = await client_for(
         aiohttp_server, lambda _: json_error(40007, "invalid media_id", content_type), calls
@@ -65,7 +65,7 @@ async def test_json_error_with_http_200_is_a_media_error(aiohttp_server, content
     assert caught.value.describe() == "media_error: 40007 invalid media_id"
 
 
-async def test_non_audio_body_is_refused(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+async def test_non_audio_body_is_refused(aiohttp_server) -> None:
     client, session = await client_for(
         aiohttp_server, lambda _: web.Response(text="<html>busy</html>", content_type="text/html"), []
     )
@@ -76,7 +76,7 @@ async def test_non_audio_body_is_refused(aiohttp_server) -> None:  # type: ignor
     assert "expected AMR" in caught.value.errmsg
 
 
-async def test_http_error_and_oversized_bodies(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+async def test_http_error_and_oversized_bodies(aiohttp_server) -> None:
     client, session = await client_for(aiohttp_server, lambda _: web.Response(status=502, body=b"bad gateway"), [])
     async with session:
         with pytest.raises(MediaError, match="HTTP 502"):
@@ -91,7 +91,7 @@ async def test_http_error_and_oversized_bodies(aiohttp_server) -> None:  # type:
     assert caught.value.errcode == TOO_LARGE
 
 
-async def test_refused_token_is_invalidated_and_retried_once(aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+async def test_refused_token_is_invalidated_and_retried_once(aiohttp_server) -> None:
     calls: list[dict[str, Any]] = []
 
     def behaviour(request: web.Request) -> web.Response:

@@ -80,7 +80,7 @@ class MediaStandIn:
         self.media[media_id] = data
         return media_id
 
-    async def _media_get(self, request):  # type: ignore[no-untyped-def]
+    async def _media_get(self, request):
         from aiohttp import web
 
         media_id = request.query.get("media_id", "")
@@ -95,7 +95,7 @@ async def static_token() -> str:
     return "test-access-token"
 
 
-def voice_message(openid: str, media_id: str, recognition: str | None = None, msg_id: int = 1):  # type: ignore[no-untyped-def]
+def voice_message(openid: str, media_id: str, recognition: str | None = None, msg_id: int = 1):
     from wechat.messages import InboundMessage
 
     return InboundMessage(
