@@ -28,8 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing import load_backend
 from billing.backend import BillingBackend
-from billing.models import audit_log, binding_states, bindings, sms_outbox
+from billing.models import binding_states, bindings, sms_outbox
 from billing.periods import Clock, utc_now
+from core import audit
 from core.privacy import mask_phone
 
 log = logging.getLogger(__name__)
@@ -272,7 +273,7 @@ class BindingService:
                 delete(bindings).where(bindings.c.openid == openid, bindings.c.phone == number)
             )
             if removed.rowcount:
-                await _audit(conn, self._clock(), actor.strip(), "unbind", openid, number)
+                await audit.record(conn, self._clock(), actor.strip(), "unbind", openid=openid, phone=number)
             return bool(removed.rowcount)
 
 
@@ -314,14 +315,14 @@ async def _count_wrong_code(conn: AsyncConnection, openid: str, phone: str, now:
         .where(binding_states.c.openid == openid)
         .values(locked_until=locked_until, failed_attempts=0, code_hash=None, code_expires_at=None, pending_phone=None)
     )
-    await _audit(
+    await audit.record(
         conn,
         now,
         "system",
         "binding_locked",
-        openid,
-        phone,
-        f"{failed} wrong codes; locked until {locked_until.isoformat()}",
+        openid=openid,
+        phone=phone,
+        detail=f"{failed} wrong codes; locked until {locked_until.isoformat()}",
     )
     log.warning("binding locked for openid %s after %d wrong codes (number %s)", openid, failed, mask_phone(phone))
     return VerifyResult(VerifyOutcome.LOCKED, phone=phone, attempts_left=0, locked_until=locked_until)
@@ -331,22 +332,8 @@ async def _add_binding(conn: AsyncConnection, openid: str, phone: str, actor: st
     values = {"openid": openid, "phone": phone, "bound_at": now, "bound_by": actor}
     if not await _insert_unless_exists(conn, bindings, values, ["openid", "phone"]):
         return False  # already bound
-    await _audit(conn, now, actor, "bind", openid, phone)
+    await audit.record(conn, now, actor, "bind", openid=openid, phone=phone)
     return True
-
-
-async def _audit(
-    conn: AsyncConnection,
-    at: dt.datetime,
-    actor: str,
-    action: str,
-    openid: str | None,
-    phone: str | None,
-    detail: str | None = None,
-) -> None:
-    await conn.execute(
-        insert(audit_log).values(at=at, actor=actor, action=action, openid=openid, phone=phone, detail=detail)
-    )
 
 
 def _hash_code(openid: str, phone: str, code: str, salt_of: str | None = None) -> str:

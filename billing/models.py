@@ -166,17 +166,3 @@ sms_outbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_sms_outbox_phone", "phone"),
 )
-
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", UtcDateTime, nullable=False),
-    Column("actor", String(64), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("openid", String(64), nullable=True),
-    Column("phone", String(20), nullable=True),
-    Column("detail", Text, nullable=True),
-    Index("ix_audit_log_phone", "phone"),
-    Index("ix_audit_log_openid", "openid"),
-)

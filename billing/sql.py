@@ -38,7 +38,6 @@ from billing.backend import (
     Usage,
 )
 from billing.models import (
-    audit_log,
     bill_items,
     fault_tickets,
     plan_changes,
@@ -49,6 +48,7 @@ from billing.models import (
 )
 from billing.money import format_yuan
 from billing.periods import Clock, first_of_next_month, local_date, month_of, parse_month, shift_month, utc_now
+from core import audit
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +323,7 @@ class SqlBillingBackend:
                 .where(subscribers.c.phone == phone)
                 .values(status=LineStatus.ACTIVE.value, suspend_reason=None, updated_at=now)
             )
-            await _audit(
+            await audit.record(
                 conn, now, "system:top_up", "reactivate_line", phone=phone, detail=f"arrears cleared by {order_no}"
             )
         return balance
@@ -355,7 +355,7 @@ class SqlBillingBackend:
             )
             await conn.execute(update(subscribers).where(subscribers.c.phone == phone).values(updated_at=now, **values))
             detail = f"cleared {reason.value}" + ("; still suspended for arrears" if in_arrears else "")
-            await _audit(conn, now, actor.strip(), "reactivate_line", phone=phone, detail=detail)
+            await audit.record(conn, now, actor.strip(), "reactivate_line", phone=phone, detail=detail)
             row = await self._require_subscriber(conn, phone)
         return _balance(row)
 
@@ -435,21 +435,6 @@ class SqlBillingBackend:
 
 async def _order_row(conn: AsyncConnection, order_no: str) -> Row | None:
     return (await conn.execute(select(topup_orders).where(topup_orders.c.order_no == order_no))).first()
-
-
-async def _audit(
-    conn: AsyncConnection,
-    at: dt.datetime,
-    actor: str,
-    action: str,
-    *,
-    openid: str | None = None,
-    phone: str | None = None,
-    detail: str | None = None,
-) -> None:
-    await conn.execute(
-        insert(audit_log).values(at=at, actor=actor, action=action, openid=openid, phone=phone, detail=detail)
-    )
 
 
 def _plan_code(code: str) -> str:

@@ -149,17 +149,3 @@ ho_tasks = Table(
     Index("ix_ho_tasks_open", "done_at", "due_at"),
     Index("ix_ho_tasks_openid", "openid"),
 )
-
-ho_audit_log = Table(
-    "ho_audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", UtcDateTime, nullable=False),
-    Column("actor", String(64), nullable=False),
-    Column("action", String(48), nullable=False),
-    Column("openid", String(64), nullable=True),
-    Column("phone", String(20), nullable=True),
-    Column("chat_id", Integer, nullable=True),
-    Column("detail", Text, nullable=True),
-    Index("ix_ho_audit_log_at", "at"),
-)

@@ -13,11 +13,12 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core import audit
+from core.audit import audit_log
 from core.db import inserted_id
 from handoff.models import (
     ho_agent_sessions,
     ho_agents,
-    ho_audit_log,
     ho_chats,
     ho_messages,
     ho_queue_entries,
@@ -571,16 +572,12 @@ class HandoffStore:
         detail: str | None = None,
     ) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(ho_audit_log).values(
-                    at=now, actor=actor, action=action, openid=openid, phone=phone, chat_id=chat_id, detail=detail
-                )
-            )
+            await audit.record(conn, now, actor, action, openid=openid, phone=phone, chat_id=chat_id, detail=detail)
 
     async def audit_entries(self, limit: int = 50, action: str | None = None) -> list[AuditEntry]:
-        query = select(ho_audit_log).order_by(ho_audit_log.c.id.desc()).limit(limit)
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if action:
-            query = query.where(ho_audit_log.c.action == action)
+            query = query.where(audit_log.c.action == action)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [AuditEntry(**{name: row[name] for name in AuditEntry.__dataclass_fields__}) for row in rows]

@@ -29,9 +29,10 @@ from billing.backend import (
     UnknownSubscriber,
 )
 from billing.demo import DEMO_DIR, seed_demo_data
-from billing.models import audit_log, bill_items, fault_tickets, plan_changes, subscribers, usage_records
+from billing.models import bill_items, fault_tickets, plan_changes, subscribers, usage_records
 from billing.periods import first_of_next_month, local_date, month_of, shift_month, utc_now
 from billing.sql import SqlBillingBackend
+from core.audit import audit_log
 
 DEMO_PHONES = [f"138000000{n:02d}" for n in range(1, 25)]
 

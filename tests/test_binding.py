@@ -23,7 +23,8 @@ from billing.binding import (
     VerifyOutcome,
     load_sms_sender,
 )
-from billing.models import audit_log, binding_states, bindings, sms_outbox
+from billing.models import binding_states, bindings, sms_outbox
+from core.audit import audit_log
 from core.db import create_engine
 
 ALICE_PHONE = "13800000001"

@@ -28,9 +28,9 @@ from handoff_support import (
 )
 from sqlalchemy import select
 
+from core.audit import audit_log
 from handoff.console import setup_console
 from handoff.live import ConsoleEvent
-from handoff.models import ho_audit_log
 from voice.store import VoiceStore
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "speech" / "real"
@@ -224,7 +224,7 @@ async def test_callback_tasks_show_until_an_outcome_is_recorded(console, seeded_
     revealed = await (await post(client, f"/agent/tasks/{task.id}/reveal", csrf)).text()
     assert ELDER_70 in revealed
     async with seeded_engine.connect() as conn:
-        actions = (await conn.execute(select(ho_audit_log.c.actor, ho_audit_log.c.action))).all()
+        actions = (await conn.execute(select(audit_log.c.actor, audit_log.c.action))).all()
     assert ("张强", "reveal_phone") in actions
 
     no_answer = await (await post(client, f"/agent/tasks/{task.id}/outcome", csrf, outcome="no_answer")).text()

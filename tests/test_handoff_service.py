@@ -28,9 +28,9 @@ from sqlalchemy import select
 
 from billing import load_backend
 from billing.backend import LineStatus
+from core.audit import audit_log
 from gateway.store import outbox
 from handoff import live as handoff_live
-from handoff.models import ho_audit_log
 from handoff.rasa_history import turns_from_events
 from handoff.service import ConsoleError, HandoffService
 from handoff.store import HandoffStore
@@ -442,7 +442,7 @@ async def test_green_channel_reactivates_a_lost_line_and_is_audited(service, sto
     assert outcome == "已复机"
     assert (await load_backend(seeded_engine).get_subscriber("13800000003")).status == LineStatus.ACTIVE
     async with seeded_engine.connect() as conn:
-        rows = (await conn.execute(select(ho_audit_log).where(ho_audit_log.c.chat_id == chat.id))).mappings().all()
+        rows = (await conn.execute(select(audit_log).where(audit_log.c.chat_id == chat.id))).mappings().all()
     assert [(r["actor"], r["action"], r["phone"]) for r in rows] == [
         ("王芳", "green_channel_reactivate", "13800000003")
     ]
