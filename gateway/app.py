@@ -20,6 +20,7 @@ from core.redis_store import create_redis
 from gateway import health, webhook
 from gateway.dialogue import Dialogue
 from gateway.inbox import Inbox
+from gateway.intake import Intake
 from gateway.outbox import Outbox, OutboxSender
 from gateway.ports import (
     AppContext,
@@ -111,8 +112,7 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
                     settings.wechat_token, settings.app_id, settings.aes_key, settings.replay_window_s
                 ),
                 inbox=inbox,
-                arrivals=arrivals,
-                slots=slots,
+                intake=Intake(arrivals, inbox, processor, slots, metrics),
                 processor=processor,
                 metrics=metrics,
                 handoff=handoff,

@@ -22,8 +22,6 @@ import time
 from typing import Any, Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.locks import LockTimeout, RedisLock
@@ -314,27 +312,3 @@ class Processor:
             except (WindowClosed, QuotaExhausted) as exc:
                 log.warning("no apology for %s: %s", mask_msg_key(row.msg_key), exc)
         await self._inbox.mark_apologised(row.id)
-
-
-async def accept_push(arrivals: Arrivals, inbox: Inbox, processor: Processor, metrics: Metrics,
-                      msg: InboundMessage) -> bool:  # fmt: skip
-    """Store a push unless it was seen before; True for a new one (its drain is scheduled)."""
-    try:
-        first = await arrivals.first_delivery(msg.msg_key)
-        seq: int | None = await arrivals.begin(msg.openid) if first else None
-    except RedisError:
-        log.warning("Redis unavailable for dedup and ordering: relying on the database")
-        first, seq = True, None
-    try:
-        row_id = await inbox.record(msg, seq) if first else None
-    except SQLAlchemyError:
-        await arrivals.forget(msg.msg_key)
-        raise
-    finally:
-        if seq is not None:
-            await arrivals.end(msg.openid)
-    if row_id is not None:
-        processor.schedule(msg.openid)
-        return True
-    metrics.dedup_hits.inc()
-    return False

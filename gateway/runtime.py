@@ -8,8 +8,9 @@ from aiohttp import web
 
 from core.metrics import Metrics
 from gateway.inbox import Inbox
+from gateway.intake import Intake
 from gateway.ports import AppContext, HandoffService, VoicePolicy, VoiceTranscriber
-from gateway.processor import Arrivals, PassiveSlots, Processor
+from gateway.processor import Processor
 from gateway.settings import Settings
 from wechat.protocol import WeChatProtocol
 
@@ -20,8 +21,7 @@ class Runtime:
     context: AppContext
     protocol: WeChatProtocol
     inbox: Inbox
-    arrivals: Arrivals
-    slots: PassiveSlots
+    intake: Intake  # what the webhook calls: accept(push), passive_reply(key, is_new, deadline)
     processor: Processor
     metrics: Metrics
     handoff: HandoffService

@@ -6,12 +6,10 @@ import logging
 import time
 
 from aiohttp import web
-from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 
 from core.redact import mask_msg_key
-from gateway.processor import accept_push
-from gateway.runtime import RUNTIME, Runtime
+from gateway.intake import StorageUnavailable
+from gateway.runtime import RUNTIME
 from wechat.protocol import PushRejected
 
 log = logging.getLogger(__name__)
@@ -41,26 +39,15 @@ async def receive_push(request: web.Request) -> web.Response:
     msg = push.message
     runtime.metrics.messages.inc(msg.msg_type)
     try:
-        is_new = await accept_push(runtime.arrivals, runtime.inbox, runtime.processor, runtime.metrics, msg)
-    except (SQLAlchemyError, RedisError):
-        # Not stored, so not acknowledged: WeChat will push it again.
+        is_new = await runtime.intake.accept(msg)
+    except StorageUnavailable:
         log.exception("could not store %s", mask_msg_key(msg.msg_key))
         return web.Response(status=503, text="storage unavailable")
     log.debug("push %s %s (%s)", mask_msg_key(msg.msg_key), msg.msg_type, "new" if is_new else "duplicate")
-    text = await _passive_text(runtime, msg.msg_key, is_new, deadline)
+    text = await runtime.intake.passive_reply(msg.msg_key, is_new, deadline)
     if text is None:
         return web.Response(text=SUCCESS)
     return web.Response(text=runtime.protocol.render_text_reply(push, text), content_type="application/xml")
-
-
-async def _passive_text(runtime: Runtime, msg_key: str, is_new: bool, deadline: float) -> str | None:
-    try:
-        if not is_new and await runtime.inbox.status(msg_key) in ("done", "failed"):
-            return await runtime.slots.peek(msg_key)
-        return await runtime.slots.wait(msg_key, deadline)
-    except (RedisError, SQLAlchemyError):
-        log.exception("passive reply unavailable for %s: answering success", mask_msg_key(msg_key))
-        return None
 
 
 @web.middleware
