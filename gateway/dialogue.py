@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.db import upsert
 from core.redact import mask_openid
 from core.vocabulary import HandoffReason, Queue
+from core.wording import EMPTY_TEXT, UNKNOWN_MENU, UNSUPPORTED
 from gateway.ports import HANDOFF_REASONS, QUEUES, HandoffService, VoicePolicy, VoiceTranscriber
 from gateway.rasa_client import RasaClient
 from gateway.store import subscribers
@@ -24,9 +25,6 @@ from wechat.messages import InboundMessage, text_message
 
 log = logging.getLogger(__name__)
 
-UNSUPPORTED = "抱歉，我暂时只能看懂文字和语音消息。您可以直接输入问题，比如「查余额」，需要人工服务请回复「人工」。"
-EMPTY_TEXT = "您好，请问有什么可以帮您？可以直接输入问题，比如「查余额」「充话费」。"
-UNKNOWN_MENU = "抱歉，这个菜单暂时不可用。您可以直接输入问题，比如「查余额」。"
 GREET_TRIGGER = "/greet"
 QR_SCENE_PREFIX = "qrscene_"
 

@@ -17,6 +17,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.vocabulary import HandoffReason, Queue
+from core.wording import HANDOFF_RECORDED, VOICE_NOT_UNDERSTOOD
 from gateway.store import handoff_requests
 from voice.transcript import Transcript
 from wechat.messages import InboundMessage
@@ -101,9 +102,6 @@ class AppContext:
 
 
 # ---- built-ins ---------------------------------------------------------------------------------
-
-HANDOFF_RECORDED = "已为您登记人工服务，客服人员会尽快联系您，请留意微信消息。"
-VOICE_NOT_UNDERSTOOD = "您的语音已收到，不过我暂时还听不懂语音，您也可以直接打字告诉我。"
 
 
 class StoredHandoffRequests:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.locks import LockTimeout, RedisLock
 from core.metrics import Metrics
 from core.redact import mask_msg_key, mask_openid
+from core.wording import APOLOGY
 from gateway.dialogue import Dialogue, Outgoing
 from gateway.inbox import Inbox
 from gateway.outbox import Outbox
@@ -36,7 +37,6 @@ from wechat.window import WINDOW, QuotaExhausted, WindowClosed, utcnow
 
 log = logging.getLogger(__name__)
 
-APOLOGY = "抱歉，系统暂时有点忙，您的消息我们已经收到，恢复后会第一时间回复您。"
 SLOT_TTL_S = 3600
 SEEN_TTL_S = 3600
 INFLIGHT_TTL_S = 60  # a worker that died between arrival and commit blocks nobody for longer

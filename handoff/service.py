@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from billing import load_backend
 from billing.backend import BillingError
 from billing.binding import BindingService, load_sms_sender
+from core import wording
 from core.privacy import mask_phone
-from handoff import hours, texts
+from handoff import hours
 from handoff.config import HandoffSettings
 from handoff.live import ConsoleEvent, LiveState
 from handoff.profile import Profile, ProfileSource
@@ -287,12 +288,12 @@ class HandoffService:
 
     async def hand_back(self, chat_id: int, agent: Agent) -> Chat:
         chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
-        farewell = texts.HANDED_BACK_ELDER if chat.is_elder else texts.HANDED_BACK
+        farewell = wording.HANDED_BACK_ELDER if chat.is_elder else wording.HANDED_BACK
         return await self._end_chat(chat, "handed_back", actor=agent.name, farewell=farewell)
 
     async def close_chat(self, chat_id: int, agent: Agent) -> Chat:
         chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
-        farewell = texts.CLOSED_ELDER if chat.is_elder else texts.CLOSED
+        farewell = wording.CLOSED_ELDER if chat.is_elder else wording.CLOSED
         return await self._end_chat(chat, "closed", actor=agent.name, farewell=farewell)
 
     async def create_callback(self, chat_id: int, agent: Agent, note: str | None) -> Task:
@@ -499,18 +500,18 @@ class HandoffService:
             if not first:
                 return []
             agent = await self.store.agent(chat.agent_id) if chat.agent_id else None
-            return [texts.assigned(agent.name if agent else "", chat.is_elder)]
+            return [wording.assigned(agent.name if agent else "", chat.is_elder)]
         waiting = [_waiting(q.chat, q.enqueued_at) for q in await self.store.waiting()]
         ahead = people_ahead(chat.id, waiting)
-        return [texts.waiting(ahead, chat.is_elder) if first else texts.still_waiting(ahead, chat.is_elder)]
+        return [wording.waiting(ahead, chat.is_elder) if first else wording.still_waiting(ahead, chat.is_elder)]
 
     async def _promise_callback(self, chat: Chat, why: str) -> str:
         task = await self._create_task(chat, "callback", "system", note=chat.summary)
         deadline = hours.describe_deadline(task.due_at, self.clock(), self.settings.timezone)
         text = (
-            texts.callback_promise(deadline, why, chat.is_elder)
+            wording.callback_promise(deadline, why, chat.is_elder)
             if chat.phone
-            else texts.callback_without_number(deadline, chat.is_elder)
+            else wording.callback_without_number(deadline, chat.is_elder)
         )
         await self._note(chat.id, f"已承诺回电（{deadline}前），回电任务#{task.id}")
         return text

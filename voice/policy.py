@@ -19,6 +19,15 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 
 from core.vocabulary import HandoffReason, Queue
+from core.wording import (
+    ASK_REPEAT_HEARD,
+    ASK_REPEAT_SILENT,
+    ECHO,
+    HANDOFF_AFTER_REPEAT,
+    HANDOFF_NO_ASR,
+    MEDIA_FAILED_HANDOFF,
+    MEDIA_FAILED_RETRY,
+)
 
 if TYPE_CHECKING:
     from voice.transcript import Transcript
@@ -30,17 +39,7 @@ UNDERSTOOD = "understood"
 ASK_REPEAT = "ask_repeat"
 HANDOFF = "handoff"
 
-# The words, in one place.
-ECHO = "您说的是：{text}"
-ASK_REPEAT_HEARD = (
-    "不好意思，我没太听清，好像是「{text}」。请您再说一遍，或者直接打字告诉我；需要人工服务请回复「人工」。"
-)
-ASK_REPEAT_SILENT = "不好意思，我没听清您说的话。请您再说一遍，或者直接打字告诉我；需要人工服务请回复「人工」。"
-HANDOFF_AFTER_REPEAT = "还是没能听清，您别着急，我这就请人工客服来帮您，您的语音已经转给客服了。"
-HANDOFF_NO_ASR = "您的语音已收到。我现在听不了语音，已经把这条语音转给人工客服，请稍候；您也可以直接打字告诉我。"
-MEDIA_FAILED_RETRY = "不好意思，这条语音没能收到，请您再发一次，或者直接打字告诉我。"
-MEDIA_FAILED_HANDOFF = "语音还是没能收到，您别着急，我这就请人工客服来帮您。"
-
+# What the agent reads about a voice note handed over (the subscriber's words: core/wording.py).
 SUMMARY_LOW_CONFIDENCE = "语音两次没听清（置信度 {confidence}），最后一次像是：“{text}”"
 SUMMARY_SILENT = "语音两次没听清（没有识别出文字）"
 SUMMARY_NO_ASR = "语音消息，未能自动识别（{reason}）"

@@ -1,0 +1,73 @@
+"""Everything the subscriber reads that is not the assistant's own answer, in one place.
+
+The assistant's answers live in actions/replies.py (and a few static ones in domain.yml); these
+are the gateway's notices, the voice-note echoes and the handoff notices. Elderly subscribers get
+shorter, plainer words. What agents read is in the console's templates (handoff/templates/).
+"""
+
+from __future__ import annotations
+
+# ---- the gateway -------------------------------------------------------------------------------
+UNSUPPORTED = "抱歉，我暂时只能看懂文字和语音消息。您可以直接输入问题，比如「查余额」，需要人工服务请回复「人工」。"
+EMPTY_TEXT = "您好，请问有什么可以帮您？可以直接输入问题，比如「查余额」「充话费」。"
+UNKNOWN_MENU = "抱歉，这个菜单暂时不可用。您可以直接输入问题，比如「查余额」。"
+APOLOGY = "抱歉，系统暂时有点忙，您的消息我们已经收到，恢复后会第一时间回复您。"
+HANDOFF_RECORDED = "已为您登记人工服务，客服人员会尽快联系您，请留意微信消息。"
+VOICE_NOT_UNDERSTOOD = "您的语音已收到，不过我暂时还听不懂语音，您也可以直接打字告诉我。"
+
+# ---- voice notes -----------------------------------------------------------------------------
+ECHO = "您说的是：{text}"
+ASK_REPEAT_HEARD = (
+    "不好意思，我没太听清，好像是「{text}」。请您再说一遍，或者直接打字告诉我；需要人工服务请回复「人工」。"
+)
+ASK_REPEAT_SILENT = "不好意思，我没听清您说的话。请您再说一遍，或者直接打字告诉我；需要人工服务请回复「人工」。"
+HANDOFF_AFTER_REPEAT = "还是没能听清，您别着急，我这就请人工客服来帮您，您的语音已经转给客服了。"
+HANDOFF_NO_ASR = "您的语音已收到。我现在听不了语音，已经把这条语音转给人工客服，请稍候；您也可以直接打字告诉我。"
+MEDIA_FAILED_RETRY = "不好意思，这条语音没能收到，请您再发一次，或者直接打字告诉我。"
+MEDIA_FAILED_HANDOFF = "语音还是没能收到，您别着急，我这就请人工客服来帮您。"
+
+# ---- handoff ---------------------------------------------------------------------------------
+HANDED_BACK = "已为您转回智能助手。"
+HANDED_BACK_ELDER = "已为您转回智能助手。有事直接说。"
+CLOSED = "本次人工服务已结束，谢谢您。还有问题随时留言。"
+CLOSED_ELDER = "人工服务结束了，谢谢您。有事再留言。"
+
+
+def waiting(ahead: int, elder: bool) -> str:
+    if elder:
+        return f"前面还有{ahead}位，客服马上来，请稍等。" if ahead else "客服马上来，请稍等。"
+    if ahead:
+        return f"正在为您转接人工客服，您前面还有{ahead}位，客服马上来。"
+    return "正在为您转接人工客服，客服马上来。"
+
+
+def still_waiting(ahead: int, elder: bool) -> str:
+    if elder:
+        return f"收到。前面还有{ahead}位，客服马上来。" if ahead else "收到。客服马上来。"
+    if ahead:
+        return f"您的消息已转给人工客服。您前面还有{ahead}位，请稍等。"
+    return "您的消息已转给人工客服，客服马上来。"
+
+
+def assigned(agent_name: str, elder: bool) -> str:
+    if elder:
+        return f"客服{agent_name}来了，您直接说就行。"
+    return f"人工客服{agent_name}为您服务，请直接说明您的问题。"
+
+
+def callback_promise(deadline: str, why: str, elder: bool) -> str:
+    """`deadline` is e.g. 「今天18点」; `why` one of "closed", "busy", "waited"."""
+    if elder:
+        return f"现在客服不在。我们会在{deadline}前给您打电话。"
+    lead = {
+        "closed": "现在不是人工服务时间",
+        "busy": "现在没有空闲的人工客服",
+        "waited": "让您久等了，客服都在忙",
+    }.get(why, "人工客服暂时无法接入")
+    return f"{lead}。我们会在{deadline}前给您回电，来电必复。您也可以继续问我话费、流量等问题。"
+
+
+def callback_without_number(deadline: str, elder: bool) -> str:
+    if elder:
+        return f"客服会在{deadline}前回复您。"
+    return f"您还没有绑定手机号，客服会在{deadline}前在这里回复您。"
