@@ -315,5 +315,27 @@ async def spawn_gateway(settings: Settings, timeout_s: float = WAIT_S) -> Gatewa
             listening.set_exception(RuntimeError("gateway exited:\n" + "\n".join(output[-30:])))
 
     reader = asyncio.create_task(read())
-    url = await asyncio.wait_for(listening, timeout_s)
-    return GatewayProcess(process, url, output, reader)
+    try:
+        url = await asyncio.wait_for(listening, timeout_s)
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await asyncio.gather(reader, return_exceptions=True)
+        raise
+    spawned = GatewayProcess(process, url, output, reader)
+    SPAWNED.append(spawned)
+    return spawned
+
+
+SPAWNED: list[GatewayProcess] = []  # every gateway process started, so that none outlives its test
+
+
+@pytest.fixture
+async def no_gateway_process_left() -> AsyncIterator[None]:
+    """Stops, after the test, every gateway process it spawned and did not stop (say, it failed
+    half-way): a process left running would keep draining the shared test database's inbox and
+    outbox during the tests that follow, and outlive the run."""
+    yield
+    while SPAWNED:
+        await SPAWNED.pop().stop()

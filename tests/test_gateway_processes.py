@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from gateway_fixtures import (
     clean_gateway_tables,
     eventually,
     fake_rasa,
     gateway_settings,
     http,
+    no_gateway_process_left,
     openid,
     spawn_gateway,
     standin,
@@ -20,6 +22,8 @@ from sqlalchemy import select
 
 from gateway.store import inbox, outbox
 from wechat.simulator import PushClient
+
+pytestmark = pytest.mark.usefixtures("no_gateway_process_left")
 
 
 def client_for(url: str, settings, http) -> PushClient:
