@@ -37,7 +37,7 @@ AES_KEY = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode().rstrip(
 # The one bound on waits for something that is expected to happen (a reply sent, a row written, a
 # process listening). Generous: a loaded 2-core CI machine runs Rasa, gateways and Chromium at once;
 # a wait ends as soon as its condition holds, so a large bound costs nothing when things work.
-WAIT_S = float(os.environ.get("TEST_WAIT_S", "30"))
+WAIT_S = float(os.environ.get("TEST_WAIT_S", "60"))
 
 
 async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str, int]:
