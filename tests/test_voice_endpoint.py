@@ -141,6 +141,14 @@ async def _stored_notes(engine: AsyncEngine, openid: str) -> list[Any]:
 # --- through the real assistant (Rasa + actions + billing) --------------------------------------
 
 
+def real_rasa_settings(settings: Settings, rasa_stack) -> Settings:  # type: ignore[no-untyped-def]
+    """The gateway on the real Rasa stack. The fixtures' 10 s Rasa timeout suits the fake Rasa; a real
+    turn (Rasa + action server + PostgreSQL) on a loaded CI machine can take longer, and a timeout
+    would turn the answer into an apology and a retry after a back-off."""
+    return with_settings(settings, rasa_url=rasa_stack.rasa_url, actions_url=rasa_stack.action_url,
+                         rasa_timeout_s=25.0, inbox_lease_s=40.0)
+
+
 async def _bind(engine: AsyncEngine, openid: str) -> str:
     await BindingService(engine, LogSmsSender(engine)).bind_directly(openid, BALANCE_PHONE, actor="test")
     balance = await SqlBillingBackend(engine).get_balance(BALANCE_PHONE)
@@ -155,7 +163,7 @@ async def test_voice_note_saying_check_balance_gets_the_bound_subscribers_balanc
     require_speech()
     state, api_url = standin
     expected = await _bind(test_engine, openid)
-    settings = with_settings(gateway_settings, rasa_url=rasa_stack.rasa_url, actions_url=rasa_stack.action_url)
+    settings = real_rasa_settings(gateway_settings, rasa_stack)
     tokens = AccessTokens(redis, http, api_url, APP_ID, APP_SECRET)
     transcriber = create_transcriber(engine=test_engine, session=http, token_provider=tokens.get,
                                      token_invalidator=tokens.invalidate, api_base=api_url, pool=scripted_pool)  # fmt: skip
@@ -186,7 +194,7 @@ async def test_wechat_recognition_reaches_the_balance_without_a_model(
     require_speech()
     state, _ = standin
     expected = await _bind(test_engine, openid)
-    settings = with_settings(gateway_settings, rasa_url=rasa_stack.rasa_url, actions_url=rasa_stack.action_url)
+    settings = real_rasa_settings(gateway_settings, rasa_stack)
     gateway = await _start(settings, http, test_engine)
     try:
         assert gateway.runtime.transcriber.health()["asr"] in ("no_model", "starting")
