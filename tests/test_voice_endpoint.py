@@ -141,12 +141,17 @@ async def _stored_notes(engine: AsyncEngine, openid: str) -> list[Any]:
 # --- through the real assistant (Rasa + actions + billing) --------------------------------------
 
 
-def real_rasa_settings(settings: Settings, rasa_stack) -> Settings:  # type: ignore[no-untyped-def]
+def real_rasa_settings(settings: Settings, rasa_stack) -> Settings:
     """The gateway on the real Rasa stack. The fixtures' 10 s Rasa timeout suits the fake Rasa; a real
     turn (Rasa + action server + PostgreSQL) on a loaded CI machine can take longer, and a timeout
     would turn the answer into an apology and a retry after a back-off."""
-    return with_settings(settings, rasa_url=rasa_stack.rasa_url, actions_url=rasa_stack.action_url,
-                         rasa_timeout_s=25.0, inbox_lease_s=40.0)
+    return with_settings(
+        settings,
+        rasa_url=rasa_stack.rasa_url,
+        actions_url=rasa_stack.action_url,
+        rasa_timeout_s=25.0,
+        inbox_lease_s=40.0,
+    )
 
 
 async def _bind(engine: AsyncEngine, openid: str) -> str:
