@@ -1,8 +1,8 @@
 """Agent passwords (bcrypt), session tokens and CSRF tokens for the console.
 
-The cookie holds a random token; the database keeps only its HMAC (keyed by
-AGENT_SESSION_SECRET), so a copy of the sessions table cannot be replayed. CSRF tokens are
-derived from the session token with the same key: no extra storage, and they die with it.
+The (encrypted) session cookie holds a random token; the database keeps only its HMAC (keyed
+by AGENT_SESSION_SECRET), so a copy of the sessions table cannot be replayed. The CSRF token
+is random too and lives in the same session cookie: it dies with the session.
 """
 
 from __future__ import annotations
@@ -64,14 +64,9 @@ def token_digest(secret: bytes, token: str) -> str:
     return hmac.new(secret, b"session:" + token.encode(), hashlib.sha256).hexdigest()
 
 
-def csrf_token(secret: bytes, session_token: str) -> str:
-    return hmac.new(secret, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()[:40]
-
-
-def csrf_matches(secret: bytes, session_token: str, presented: str | None) -> bool:
-    if not presented:
-        return False
-    return hmac.compare_digest(csrf_token(secret, session_token), presented)
+def new_csrf_token() -> str:
+    """Kept in the agent's session cookie; every form and fetch of that session presents it."""
+    return secrets.token_hex(20)
 
 
 def new_login_nonce() -> str:

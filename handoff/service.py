@@ -335,6 +335,22 @@ class HandoffService:
         assert updated is not None
         return updated
 
+    async def reveal_task_phone(self, task_id: int, agent: Agent) -> Task | None:
+        """The full number of a call-back task, for dialling; every look is audited."""
+        task = await self.store.task(task_id)
+        if task is None or task.phone is None:
+            return None
+        await self.store.audit(
+            agent.name,
+            "reveal_phone",
+            self.clock(),
+            openid=task.openid,
+            phone=task.phone,
+            chat_id=task.chat_id,
+            detail=f"task {task.id}",
+        )
+        return task
+
     async def set_ready(self, agent: Agent, ready: bool) -> None:
         await self.store.set_ready(agent.id, ready)
         await self.live.publish(ConsoleEvent("agents", agent_id=agent.id))

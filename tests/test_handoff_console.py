@@ -26,11 +26,12 @@ from handoff_support import (
     text_message,
     wait_for_event_subscribers,
 )
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.audit import audit_log
 from handoff.console import setup_console
 from handoff.live import ConsoleEvent
+from handoff.models import ho_agent_sessions, ho_agents
 from voice.store import VoiceStore
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "speech" / "real"
@@ -102,6 +103,35 @@ async def test_login_sets_a_hardened_session_cookie_and_logout_ends_it(console):
     await post(client, "/agent/logout", csrf)
     after = await client.get("/agent/", allow_redirects=False)
     assert after.status == 302 and after.headers["Location"] == "/agent/login"
+
+
+async def test_the_server_side_session_stays_the_authority(console, seeded_engine):
+    client, service = console
+    agent = await add_agent(service.store, "张强")
+    csrf = await login(client, "张强")
+    sealed = client.session.cookie_jar.filter_cookies(client.make_url("/agent/"))["ho_session"].value
+    client.session.cookie_jar.clear()
+
+    async def status_with(cookie: str) -> int:
+        response = await client.get("/agent/", headers={"Cookie": f"ho_session={cookie}"}, allow_redirects=False)
+        return response.status
+
+    assert await status_with(sealed) == 200
+    assert await status_with(sealed[:-4] + "AAAA") == 302  # tampered: not decrypted, so no session
+    async with seeded_engine.begin() as conn:
+        await conn.execute(update(ho_agents).where(ho_agents.c.id == agent.id).values(disabled=True))
+    assert await status_with(sealed) == 302  # a disabled agent is out at once
+    async with seeded_engine.begin() as conn:
+        await conn.execute(update(ho_agents).where(ho_agents.c.id == agent.id).values(disabled=False))
+    assert await status_with(sealed) == 200
+    logout = await client.post(
+        "/agent/logout", data={"csrf": csrf}, headers={"Cookie": f"ho_session={sealed}"}, allow_redirects=False
+    )
+    assert logout.status == 303
+    assert await status_with(sealed) == 302  # the copy kept from before the log-out is dead
+    async with seeded_engine.connect() as conn:
+        revoked = (await conn.execute(select(ho_agent_sessions.c.revoked_at))).scalars().all()
+    assert revoked and all(revoked)
 
 
 async def test_wrong_password_missing_nonce_and_lockout(console):
@@ -290,7 +320,7 @@ async def test_a_stored_voice_note_plays_as_wav(console, seeded_engine):
 
 
 async def test_share_answered_within_24h_counts_replies_and_finished_call_backs(console):
-    from handoff.console import answered_within_24h
+    from handoff.reports import answered_within_24h
 
     client, service = console
     clock = service.clock

@@ -173,15 +173,3 @@ def test_round_the_clock_desk_and_bad_settings():
         HandoffSettings.from_env({"MAX_WAIT_MINUTES": "0", "AGENT_SESSION_SECRET": "s"})
     settings = HandoffSettings.from_env({"SERVICE_HOURS": "09:30-17:00", "AGENT_SESSION_SECRET": "s"})
     assert settings.service_hours.open == dt.time(9, 30) and settings.timezone.key == "Asia/Shanghai"
-
-
-def test_html_helpers_escape_by_default_and_keep_markup_when_concatenated():
-    from handoff.html import Html, esc, tag
-
-    link = tag("a", "<b>", href='/x?a=1&b="2"')
-    assert link == '<a href="/x?a=1&amp;b=&quot;2&quot;">&lt;b&gt;</a>'
-    combined = link + " <script>" + tag("span", "ok")
-    assert isinstance(combined, Html)
-    assert combined == '<a href="/x?a=1&amp;b=&quot;2&quot;">&lt;b&gt;</a> &lt;script&gt;<span>ok</span>'
-    assert "<" + esc("&") == "&lt;&amp;"
-    assert tag("td", combined).count("<a ") == 1  # nested markup is not escaped twice

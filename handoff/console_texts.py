@@ -1,0 +1,36 @@
+"""The few console texts the handlers themselves produce: flash messages after an action and
+the plain-text error responses. Everything else the agents read is in handoff/templates/."""
+
+from __future__ import annotations
+
+# ---- plain-text errors --------------------------------------------------------------------
+LOGIN_REQUIRED = "请先登录"
+CSRF_FAILED = "请求校验失败（CSRF），请刷新页面后重试。"
+SUPERVISORS_ONLY = "只有主管可以查看这个页面。"
+NO_SUCH_CHAT = "找不到这个会话。"
+NO_TASK_NUMBER = "找不到这个任务的号码。"
+NO_VOICE_STORE = "语音存储未接通。"
+VOICE_NOT_SAVED = "这条语音没有保存下来。"
+VOICE_UNPLAYABLE = "这条语音无法播放。"
+CROSS_SITE_SOCKET = "跨站连接被拒绝"
+
+# ---- flash messages -----------------------------------------------------------------------
+READY = "已开始接单：系统会自动给您分配会话。"
+NOT_READY = "已暂停接单：不会再自动分配新会话。"
+TAKEN = "已接入，请先向客户问好。"
+NOT_SENT = "未发送"
+TRANSFERRED_TO_AGENT = "已转给其他客服。"
+TRANSFERRED_TO_QUEUE = "已转到队列。"
+HANDED_BACK = "已转回智能助手。"
+CLOSED = "会话已结束。"
+BAD_REQUEST = "请求的内容不对。"
+TASK_RETRY_LATER = "已记录：未接通，任务两小时后再提醒。"
+TASK_DONE = "已记录处理结果。"
+
+
+def callback_created(task_id: int, due_local: str) -> str:
+    return f"已创建回电任务 #{task_id}，请在{due_local}前回电。"
+
+
+def green_channel_done(outcome: str) -> str:
+    return f"绿色通道：{outcome}（已记录审计日志）。"

@@ -1,0 +1,213 @@
+"""What the agent console reads, and its log-in sessions.
+
+The console's handlers (console.py) parse the request, call one function here or one action
+of `HandoffService`, and render a template with the result. Nothing here knows HTML or the
+console's wording: the dataclasses carry facts, the templates (handoff/templates/) say them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from handoff import auth
+from handoff.profile import Profile
+from handoff.routing import QUEUES, AgentState
+from handoff.service import HandoffService, WindowView
+from handoff.store import Agent, Chat, Message, QueuedChat, Task
+
+DUE_SOON = dt.timedelta(hours=2)  # call-backs shown on the dashboard and counted in the header
+
+
+# ---- log-in sessions ----------------------------------------------------------------------
+# The database row (ho_agent_sessions) is the authority: it expires, can be revoked, and is
+# only honoured while the agent is not disabled. The browser holds the row's random token
+# (inside the encrypted session cookie); the row holds only the token's HMAC.
+
+
+@dataclass(frozen=True)
+class LogIn:
+    agent: Agent | None = None
+    token: str | None = None
+    refused: Literal["locked", "wrong"] | None = None
+
+
+async def log_in(service: HandoffService, name: str, password: str) -> LogIn:
+    """Check the password (failures are counted per name; too many lock the name for a while)
+    and open a session."""
+    if await service.live.login_locked(name):
+        return LogIn(refused="locked")
+    agent = await service.store.agent_by_name(name) if name else None
+    matches = await auth.password_matches_async(password, agent.password_hash if agent else auth.dummy_hash())
+    if agent is None or agent.disabled or not matches:
+        await service.live.note_login_failure(name)
+        return LogIn(refused="wrong")
+    await service.live.clear_login_failures(name)
+    token = auth.new_session_token()
+    now = service.clock()
+    expires = now + dt.timedelta(hours=service.settings.session_hours)
+    await service.store.create_session(_digest(service, token), agent.id, now, expires)
+    return LogIn(agent=agent, token=token)
+
+
+async def session_agent(service: HandoffService, token: str | None) -> Agent | None:
+    """The agent of a live session: None once it expired or was revoked, or the agent was disabled."""
+    if not token:
+        return None
+    return await service.store.session_agent(_digest(service, token), service.clock())
+
+
+async def log_out(service: HandoffService, token: str, agent: Agent) -> None:
+    await service.store.revoke_session(_digest(service, token), service.clock())
+    await service.set_ready(agent, False)
+
+
+def _digest(service: HandoffService, token: str) -> str:
+    return auth.token_digest(service.settings.session_secret, token)
+
+
+# ---- the dashboard ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueView:
+    waiting: list[QueuedChat]  # by queue (elder desk first), then longest waiting first
+    counts: dict[str, int]  # every queue, empty ones too
+
+
+@dataclass(frozen=True)
+class MineView:
+    chats: list[Chat]
+    latest: dict[int, dt.datetime]  # chat id -> the subscriber's latest message
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    queue: QueueView
+    mine: MineView
+    due: list[Task]
+
+
+async def queue(service: HandoffService) -> QueueView:
+    waiting = await service.store.waiting()
+    ordered = sorted(
+        waiting, key=lambda q: (QUEUES.index(q.chat.queue) if q.chat.queue in QUEUES else len(QUEUES), q.enqueued_at)
+    )
+    counts = {name: sum(1 for q in waiting if q.chat.queue == name) for name in QUEUES}
+    return QueueView(waiting=ordered, counts=counts)
+
+
+async def mine(service: HandoffService, agent: Agent) -> MineView:
+    chats = await service.store.chats_of_agent(agent.id)
+    latest = await service.store.last_subscriber_message_at([chat.id for chat in chats])
+    return MineView(chats=chats, latest=latest)
+
+
+async def due_soon(service: HandoffService) -> list[Task]:
+    """Open tasks due within two hours (overdue ones included)."""
+    horizon = service.clock() + DUE_SOON
+    return [task for task in await service.store.open_tasks() if task.due_at <= horizon]
+
+
+async def dashboard(service: HandoffService, agent: Agent) -> Dashboard:
+    return Dashboard(queue=await queue(service), mine=await mine(service, agent), due=await due_soon(service))
+
+
+# ---- one chat -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatHead:
+    chat: Chat
+    agent_name: str | None
+    window: WindowView
+    waited_since: dt.datetime | None  # while waiting: when it joined the queue
+
+
+@dataclass(frozen=True)
+class Transcript:
+    messages: list[Message]
+    agent_names: dict[int, str]
+
+
+@dataclass(frozen=True)
+class ChatPage:
+    head: ChatHead
+    transcript: Transcript
+    profile: Profile
+    earlier: list[Chat]  # the subscriber's other handoffs, newest first (the page lists the first ten)
+    open_tasks: list[Task]  # the subscriber's unfinished call-backs and follow-ups
+    transfer_to: list[AgentState]  # the other agents online
+    can_reply: bool
+    green_channel: bool
+
+    @property
+    def chat(self) -> Chat:
+        return self.head.chat
+
+
+async def chat_head(service: HandoffService, chat_id: int) -> ChatHead | None:
+    chat = await service.store.chat(chat_id)
+    return await _head(service, chat) if chat else None
+
+
+async def transcript(service: HandoffService, chat_id: int) -> Transcript | None:
+    chat = await service.store.chat(chat_id)
+    return await _transcript(service, chat) if chat else None
+
+
+async def chat_page(service: HandoffService, chat_id: int, agent: Agent) -> ChatPage | None:
+    chat = await service.store.chat(chat_id)
+    if chat is None:
+        return None
+    profile = await service.profile_of(chat)
+    earlier = [c for c in await service.store.chats_of_openid(chat.openid) if c.id != chat.id]
+    tasks = await service.store.tasks_of_openid(chat.openid)
+    online = [state for state in await service.agent_states() if state.online and state.agent_id != agent.id]
+    return ChatPage(
+        head=await _head(service, chat),
+        transcript=await _transcript(service, chat),
+        profile=profile,
+        earlier=earlier,
+        open_tasks=[task for task in tasks if task.is_open],
+        transfer_to=online,
+        can_reply=chat.status == "assigned" and (chat.agent_id == agent.id or agent.is_supervisor),
+        green_channel=chat.is_open and profile.green_channel_allowed(service.settings.elder_age),
+    )
+
+
+async def _head(service: HandoffService, chat: Chat) -> ChatHead:
+    agent = await service.store.agent(chat.agent_id) if chat.agent_id else None
+    waited_since = None
+    if chat.status == "waiting":
+        waited_since = next((q.enqueued_at for q in await service.store.waiting() if q.chat.id == chat.id), None)
+    return ChatHead(
+        chat=chat,
+        agent_name=agent.name if agent else None,
+        window=await service.window_view(chat.openid),
+        waited_since=waited_since,
+    )
+
+
+async def _transcript(service: HandoffService, chat: Chat) -> Transcript:
+    names = {agent.id: agent.name for agent in await service.store.list_agents()}
+    return Transcript(messages=await service.store.transcript(chat.id), agent_names=names)
+
+
+# ---- call-back tasks ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TasksPage:
+    open: list[Task]
+    done: list[Task]  # the latest finished ones
+    revealed: dict[int, str]  # task id -> full number, shown once after an audited request
+
+
+async def tasks(service: HandoffService, revealed: dict[int, str] | None = None) -> TasksPage:
+    return TasksPage(
+        open=await service.store.open_tasks(),
+        done=await service.store.recent_done_tasks(),
+        revealed=revealed or {},
+    )

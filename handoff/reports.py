@@ -1,0 +1,82 @@
+"""The supervisor view's figures (queue lengths and waits, agents, call-backs, the 24-hour
+answer share) and the latest audit entries. Numbers only: the wording is in the templates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from handoff.routing import QUEUES, AgentState
+from handoff.service import HandoffService
+from handoff.store import AuditEntry
+
+AUDIT_ROWS = 20
+SHARE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class SupervisorReport:
+    queue_lengths: dict[str, int]
+    longest_wait_s: dict[str, float]  # only queues with someone waiting
+    agents: list[AgentState]  # online first, then by name
+    callbacks_due: int
+    callbacks_overdue: int
+    answered_24h: int
+    requests_24h: int
+    audit: list[AuditEntry]
+
+    @property
+    def online_agents(self) -> int:
+        return sum(1 for agent in self.agents if agent.online)
+
+    @property
+    def share_24h(self) -> float | None:
+        """Percentage of requests answered within 24 h, None when there were none."""
+        return 100 * self.answered_24h / self.requests_24h if self.requests_24h else None
+
+
+async def supervisor_report(service: HandoffService) -> SupervisorReport:
+    now = service.clock()
+    waiting = await service.store.waiting()
+    lengths = {queue: sum(1 for q in waiting if q.chat.queue == queue) for queue in QUEUES}
+    longest = {
+        queue: max((now - q.enqueued_at).total_seconds() for q in waiting if q.chat.queue == queue)
+        for queue in QUEUES
+        if lengths[queue]
+    }
+    callbacks = [task for task in await service.store.open_tasks() if task.kind == "callback"]
+    answered, requests = await answered_within_24h(service, now)
+    agents = sorted(await service.agent_states(), key=lambda a: (not a.online, a.name))
+    return SupervisorReport(
+        queue_lengths=lengths,
+        longest_wait_s=longest,
+        agents=agents,
+        callbacks_due=sum(1 for task in callbacks if task.due_at > now),
+        callbacks_overdue=sum(1 for task in callbacks if task.due_at <= now),
+        answered_24h=answered,
+        requests_24h=requests,
+        audit=await service.store.audit_entries(limit=AUDIT_ROWS),
+    )
+
+
+async def answered_within_24h(service: HandoffService, now: dt.datetime, days: int = SHARE_DAYS) -> tuple[int, int]:
+    """(answered within 24 h, requests) over handoff requests of the last `days` days.
+
+    Answered: an agent's reply reached the outbox, or a call-back/follow-up was recorded as
+    done, within 24 h of the request. Requests younger than 24 h count only once answered.
+    """
+    day = dt.timedelta(hours=24)
+    chats = await service.store.chats_since(now - dt.timedelta(days=days))
+    tasks = await service.store.tasks_of_chats([chat.id for chat in chats])
+    done_at: dict[int, dt.datetime] = {}
+    for task in tasks:
+        if task.chat_id is not None and task.done_at is not None and task.outcome in ("reached", "resolved_online"):
+            done_at[task.chat_id] = min(task.done_at, done_at.get(task.chat_id, task.done_at))
+    answered = requests = 0
+    for chat in chats:
+        moments = [m for m in (chat.first_agent_reply_at, done_at.get(chat.id)) if m is not None]
+        in_time = any(m - chat.created_at <= day for m in moments)
+        if in_time or now - chat.created_at >= day:
+            requests += 1
+            answered += int(in_time)
+    return answered, requests
