@@ -45,7 +45,7 @@ def train_model(out_dir: Path, if_needed: bool = False) -> Path:
         print(f"model is up to date: {model}")
         return model
     argv = [
-        sys.executable,
+        files.rasa_python(),
         "-m",
         "rasa",
         "train",
@@ -78,13 +78,13 @@ def process_specs(
     rasa_port: int, action_port: int, model: Path, with_gateway: bool = True, env: dict[str, str] | None = None
 ) -> list[ProcessSpec]:
     env = env or files.rasa_env(action_port)
-    python = sys.executable
+    python = sys.executable  # .venv (Python 3.12): the action server, the gateway, the stand-in
     specs = [
         ProcessSpec("actions", [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)], env),
         ProcessSpec(
             "rasa",
             [
-                python,
+                files.rasa_python(),  # .venv-rasa (Python 3.10, Rasa 3.6)
                 "-m",
                 "rasa",
                 "run",
