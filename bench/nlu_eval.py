@@ -1,9 +1,9 @@
 """Held-out NLU evaluation: train an NLU-only model, predict every held-out utterance, print figures.
 
-    .venv/bin/python bench/nlu_eval.py                      # train into a temp dir, then evaluate
-    .venv/bin/python bench/nlu_eval.py --min-accuracy 0.95  # exit 1 below 95 % intent accuracy
-    .venv/bin/python bench/nlu_eval.py --model models/x.tar.gz   # reuse a trained model
-    .venv/bin/python bench/nlu_eval.py --keep-model var/nlu-eval # keep the trained model there
+    .venv-rasa/bin/python bench/nlu_eval.py                      # train into a temp dir, then evaluate
+    .venv-rasa/bin/python bench/nlu_eval.py --min-accuracy 0.95  # exit 1 below 95 % intent accuracy
+    .venv-rasa/bin/python bench/nlu_eval.py --model models/x.tar.gz   # reuse a trained model
+    .venv-rasa/bin/python bench/nlu_eval.py --keep-model var/nlu-eval # keep the trained model there
 
 Before training it checks that no held-out utterance occurs in the training data once both
 are normalised (annotations dropped, NFKC full-width -> half-width, traditional -> simplified,

@@ -45,7 +45,7 @@ def train_model(out_dir: Path, if_needed: bool = False) -> Path:
         print(f"model is up to date: {model}")
         return model
     argv = [
-        sys.executable,
+        files.rasa_python(),
         "-m",
         "rasa",
         "train",
@@ -66,7 +66,18 @@ def train_model(out_dir: Path, if_needed: bool = False) -> Path:
     return model
 
 
+def rasa_env_missing() -> bool:
+    """True (with a message) when the Rasa environment is not there: `make setup` builds it."""
+    python = files.rasa_python()
+    if Path(python).exists():
+        return False
+    print(f"error: no Rasa environment at {python}; run `make setup` (or set RASA_PYTHON)", file=sys.stderr)
+    return True
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    if rasa_env_missing():
+        return 2
     train_model(args.out or files.model_dir(), if_needed=args.if_needed)
     return 0
 
@@ -78,13 +89,13 @@ def process_specs(
     rasa_port: int, action_port: int, model: Path, with_gateway: bool = True, env: dict[str, str] | None = None
 ) -> list[ProcessSpec]:
     env = env or files.rasa_env(action_port)
-    python = sys.executable
+    python = sys.executable  # .venv (Python 3.12): the action server, the gateway, the stand-in
     specs = [
         ProcessSpec("actions", [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)], env),
         ProcessSpec(
             "rasa",
             [
-                python,
+                files.rasa_python(),  # .venv-rasa (Python 3.10, Rasa 3.6)
                 "-m",
                 "rasa",
                 "run",
@@ -124,6 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     model = files.model_path()
     if not model.exists():
         print(f"error: no trained model at {model}; run `csbot train` first", file=sys.stderr)
+        return 2
+    if rasa_env_missing():
         return 2
     rasa_port = int(os.environ.get("RASA_PORT", "5005"))
     action_port = int(os.environ.get("ACTION_PORT", "5055"))

@@ -16,6 +16,13 @@ CREDENTIALS = PROJECT_ROOT / "credentials.yml"
 MODEL_NAME = "csbot"
 
 
+def rasa_python() -> str:
+    """The interpreter of the Rasa environment (Python 3.10, Rasa 3.6): RASA_PYTHON, default .venv-rasa.
+
+    The Rasa server and `rasa train|test|data validate` run there; everything else runs in .venv."""
+    return os.environ.get("RASA_PYTHON", "").strip() or str(PROJECT_ROOT / ".venv-rasa" / "bin" / "python")
+
+
 def model_dir() -> Path:
     return Path(os.environ.get("RASA_MODEL_DIR", PROJECT_ROOT / "models"))
 
@@ -54,6 +61,9 @@ def rasa_cli_env() -> dict[str, str]:
     """Environment for any Rasa command: no telemetry or error reports leave the machine."""
     env = dict(os.environ)
     env["RASA_TELEMETRY_ENABLED"] = "false"
+    # Rasa imports nlu.components from the repository root (the project is not installed in
+    # .venv-rasa); `python -m rasa` run there has it on sys.path already, this makes it explicit.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
 

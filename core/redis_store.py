@@ -18,6 +18,16 @@ def redis_url() -> str | None:
     return os.environ.get("REDIS_URL", "").strip() or None
 
 
+def as_text(value: object) -> str:
+    """One Redis reply as text. Our clients decode responses (`decode_responses=True`), but
+    redis-py's types (5+) also allow bytes, and lists or tuples for some commands."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string reply from Redis, got {type(value).__name__}")
+
+
 def create_redis(url: str | None = None) -> aioredis.Redis:
     url = url if url is not None else redis_url()
     if url:

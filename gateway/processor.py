@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.locks import LockTimeout, RedisLock
 from core.metrics import Metrics
 from core.redact import mask_msg_key, mask_openid
+from core.redis_store import as_text
 from core.wording import APOLOGY
 from gateway.dialogue import Dialogue, Outgoing
 from gateway.inbox import Inbox
@@ -110,7 +111,7 @@ class PassiveSlots:
     async def peek(self, msg_key: str) -> str | None:
         """The passive reply already decided for this push, if it was a text."""
         value = await self._redis.get(self._key(msg_key))
-        return _decode(value) if value is not None else None
+        return _decode(as_text(value)) if value is not None else None
 
     async def wait(self, msg_key: str, deadline: float) -> str | None:
         """The passive reply text, or None for `success` (at the deadline at the latest)."""
@@ -119,7 +120,7 @@ class PassiveSlots:
             while True:
                 value = await self._redis.get(self._key(msg_key))
                 if value is not None:
-                    return _decode(value)
+                    return _decode(as_text(value))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -130,7 +131,7 @@ class PassiveSlots:
                     pass
             if await self._fill(msg_key, _SUCCESS):
                 return None
-            return _decode(await self._redis.get(self._key(msg_key)) or _SUCCESS)
+            return _decode(as_text(await self._redis.get(self._key(msg_key)) or _SUCCESS))
         finally:
             self._waiters.pop(msg_key, None)
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from core.redis_store import as_text
+
 EVENTS_CHANNEL = "ho:events"
 PRESENCE_KEY = "ho:presence"  # sorted set: "<agent_id>:<connection id>" scored by expiry (unix s)
 PRESENCE_TTL_S = 45.0
@@ -62,7 +64,7 @@ class LiveState:
         now = time.time()
         await self.redis.zremrangebyscore(PRESENCE_KEY, "-inf", now)
         members = await self.redis.zrangebyscore(PRESENCE_KEY, now, "+inf")
-        return {int(member.split(":", 1)[0]) for member in members}
+        return {int(as_text(member).split(":", 1)[0]) for member in members}
 
     async def login_locked(self, name: str) -> bool:
         failures = await self.redis.get(LOGIN_FAILURES_KEY.format(name=name))

@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Idempotent set-up: system packages (when root and missing), .venv with Python 3.10,
-# the project and its pinned dependencies. Re-runs are cheap: a stamp records what was installed.
+# Idempotent set-up: system packages (when root and missing) and two virtual environments:
+#   .venv       Python 3.12: the project (gateway, console, voice, action server, csbot, tests, lint),
+#               pinned by constraints-py312.txt
+#   .venv-rasa  Python 3.10: Rasa 3.6 (server, train, test) and what nlu/ imports, pinned by
+#               constraints-rasa.txt (Rasa 3.6 supports Python <3.11 only)
+# Re-runs are cheap: a stamp per environment records what was installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-find_python310() {
-  if command -v python3.10 >/dev/null 2>&1 && python3.10 -c 'import sys' >/dev/null 2>&1; then
-    command -v python3.10; return
+# find_python VERSION: a working pythonVERSION (a pyenv shim on PATH may exist and fail).
+find_python() {
+  local version=$1
+  if command -v "python$version" >/dev/null 2>&1 && "python$version" -c 'import sys' >/dev/null 2>&1; then
+    command -v "python$version"; return
   fi
   local candidate
-  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do
-    if [ -x "$candidate" ]; then echo "$candidate"; return; fi
+  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/python"$version" \
+                   /usr/bin/python"$version" /usr/local/bin/python"$version"; do
+    if [ -x "$candidate" ] && "$candidate" -c 'import sys' >/dev/null 2>&1; then echo "$candidate"; return; fi
   done
-  echo "error: Python 3.10 is required (Rasa 3.6 supports <3.11) and was not found" >&2
+  echo "error: Python $version is required and was not found" >&2
   exit 1
 }
 
@@ -35,23 +42,35 @@ install_system_packages() {
   fi
 }
 
-install_python_packages() {
-  local stamp=.venv/.csbot-installed
-  local want
-  want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+# install_env DIR PYTHON_VERSION STAMP_INPUTS... -- PIP_ARGS...: (re)install DIR when its inputs changed.
+install_env() {
+  local dir=$1 version=$2; shift 2
+  local inputs=()
+  while [ "$1" != "--" ]; do inputs+=("$1"); shift; done
+  shift
+  local stamp=$dir/.csbot-installed want
+  want=$(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
-  if [ ! -x .venv/bin/python ]; then
-    "$(find_python310)" -m venv .venv
+  local have
+  have=$("$dir/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)
+  if [ "$have" != "$version" ]; then  # missing, broken, or an old .venv on another Python: start afresh
+    rm -rf "$dir"
+    "$(find_python "$version")" -m venv "$dir"
   fi
-  echo "bootstrap: installing Python packages into .venv (log: .venv/pip-install.log)"
-  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
-         .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,lint]'; } >.venv/pip-install.log 2>&1; then
-    tail -n 40 .venv/pip-install.log >&2
-    echo "bootstrap: pip install failed (full log: .venv/pip-install.log)" >&2
+  echo "bootstrap: installing Python packages into $dir (log: $dir/pip-install.log)"
+  if ! { "$dir/bin/python" -m pip install -q --upgrade pip &&
+         "$dir/bin/python" -m pip install -q "$@"; } >"$dir/pip-install.log" 2>&1; then
+    tail -n 40 "$dir/pip-install.log" >&2
+    echo "bootstrap: pip install failed (full log: $dir/pip-install.log)" >&2
     exit 1
   fi
   echo "$want" > "$stamp"
 }
 
 install_system_packages
-install_python_packages
+# The Rasa server and nlu/ (Rasa is not installed into .venv, nor the project into .venv-rasa).
+install_env .venv-rasa 3.10 requirements-rasa.txt constraints-rasa.txt -- \
+  -c constraints-rasa.txt -r requirements-rasa.txt
+# Everything else, with current libraries.
+install_env .venv 3.12 pyproject.toml constraints-py312.txt -- \
+  -c constraints-py312.txt -e '.[test,lint]'

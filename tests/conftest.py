@@ -24,6 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import create_engine, sync_url, upgrade_database
 
+# tests/rasa/ imports Rasa in-process: it runs in .venv-rasa with its own pytest.ini (see `make test`).
+collect_ignore = ["rasa"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
 

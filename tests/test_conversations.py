@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import urllib.request
 import uuid
 from pathlib import Path
@@ -15,11 +14,13 @@ import pytest
 
 from billing.binding import BindingService, LogSmsSender
 from billing.sql import SqlBillingBackend
-from bot.assistant_files import rasa_cli_env
+from bot.assistant_files import rasa_cli_env, rasa_python
 from core.db import create_engine
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-RASA = [sys.executable, "-m", "rasa"]
+# Rasa and bench/nlu_eval.py (which loads a Rasa model in-process) run in .venv-rasa.
+RASA_PYTHON = rasa_python()
+RASA = [RASA_PYTHON, "-m", "rasa"]
 ENV = rasa_cli_env()
 
 
@@ -63,7 +64,7 @@ def test_conversation_stories_pass(trained_model: Path, tmp_path: Path) -> None:
 
 def test_held_out_intent_accuracy(trained_model: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "bench/nlu_eval.py", "--model", str(trained_model), "--min-accuracy", "0.95"],
+        [RASA_PYTHON, "bench/nlu_eval.py", "--model", str(trained_model), "--min-accuracy", "0.95"],
         cwd=PROJECT_ROOT,
         env=ENV,
         capture_output=True,

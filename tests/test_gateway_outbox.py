@@ -7,6 +7,7 @@ import datetime as dt
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -111,8 +112,11 @@ async def test_fifty_concurrent_sends_with_an_expired_token_cause_one_fetch(work
     )
     assert state.token_fetches == 1
     assert sorted(m["touser"] for m in state.messages) == sorted(openids)
-    rejected = [c for c in state.calls if c["path"] == "/cgi-bin/message/custom/send"]
-    assert len(rejected) == 100  # each send was refused once (42001), then retried once
+    sends = Counter(c["body"]["touser"] for c in state.calls if c["path"] == "/cgi-bin/message/custom/send")
+    # Each send is refused at most once (42001), then retried once with the one new token. How many
+    # start before the refresh lands depends on connection set-up timing (with redis-py 5+ and
+    # aiohttp 3.13 some later sends already read the new token), so only the bound is asserted.
+    assert set(sends) == set(openids) and max(sends.values()) == 2 and set(sends.values()) <= {1, 2}
 
 
 async def test_fifty_concurrent_senders_with_no_token_yet_cause_one_fetch(workers, standin) -> None:

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from core.locks import RedisLock, if_value_is
 from core.metrics import Counter
+from core.redis_store import as_text
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +62,14 @@ class AccessTokens:
         self._last_rejected: str | None = None
 
     async def get(self) -> str:
-        token: str | None = await self._redis.get(self._cache_key)
+        token = await self._redis.get(self._cache_key)
         if token:
-            return token
+            return as_text(token)
         async with self._local_lock:
             async with RedisLock(self._redis, f"gw:token-lock:{self._app_id}", ttl_s=30).waiting(35):
                 token = await self._redis.get(self._cache_key)
                 if token:
-                    return token
+                    return as_text(token)
                 return await self._refresh()
 
     async def invalidate(self, token: str) -> None:
