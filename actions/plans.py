@@ -28,8 +28,11 @@ async def check_plan(turn: Turn) -> None:
 
 async def list_plans(turn: Turn) -> None:
     plans = [p for p in await turn.services.billing.list_plans() if p.available]
-    turn.say(replies.plan_list(plans, turn.elder))
-    turn.set("pending", "plan_which")
+    turn.set("pending", "plan_which")  # a plan name in reply means "change to it"
+    if turn.elder:
+        turn.say(replies.plan_list(plans, turn.elder))
+    else:
+        turn.say_list(replies.PLAN_LIST_HEADER, [replies.plan_line(p) for p in plans], replies.PLAN_LIST_FOOTER)
 
 
 async def recommend(turn: Turn) -> None:
@@ -121,10 +124,3 @@ class ActionRecommendPlan(FlowAction):
 
     async def flow(self, turn: Turn) -> None:
         await recommend(turn)
-
-
-class ActionChangePlan(FlowAction):
-    action_name = "action_change_plan"
-
-    async def flow(self, turn: Turn) -> None:
-        await change_plan(turn)

@@ -202,7 +202,11 @@ def plan_list(plans: list[Plan], elder: bool) -> str:
     if elder:
         picks = [p for p in plans if p.elder_friendly] or plans[:3]
         return "适合您的套餐：\n" + "\n".join(plan_line(p) for p in picks) + "\n想办理请回复套餐名称。"
-    return "可办理的套餐：\n" + "\n".join(plan_line(p) for p in plans) + "\n想办理请回复：换成+套餐名称。"
+    return "\n".join([PLAN_LIST_HEADER, *(plan_line(p) for p in plans), PLAN_LIST_FOOTER])
+
+
+PLAN_LIST_HEADER = "可办理的套餐："
+PLAN_LIST_FOOTER = "想办理请回复：换成+套餐名称。"
 
 
 def recommendation(r: Recommendation, current: Plan) -> str:
@@ -259,3 +263,97 @@ def nothing_pending() -> str:
 
 def service_unavailable() -> str:
     return "系统有点忙，暂时查不到。请稍后再试，或回复0转人工。"
+
+
+# --- understanding: lists, clarifying questions, second requests, guidance --------------
+
+MAX_LINES = 8  # a phone screen
+PAGE_LINES = 3  # a cut list shows this many lines first
+MORE_PREFIX = "more:"
+MORE_HINT = '回复"更多"查看全部'
+_MORE_WORDS = ("更多", "还有呢", "还有吗", "下一页", "全部", "继续", "其他的", "别的")
+
+
+def first_page(lines: list[str]) -> tuple[list[str], list[str]]:
+    """A list of more than a screen is cut to its first (best) lines."""
+    if len(lines) + 2 <= MAX_LINES:
+        return lines, []
+    return lines[:PAGE_LINES], lines[PAGE_LINES:]
+
+
+def next_page(lines: list[str]) -> tuple[list[str], list[str]]:
+    size = MAX_LINES - 1
+    return lines[:size], lines[size:]
+
+
+def asks_for_more(text: str) -> bool:
+    short = text.strip(" 。.!！?？~～的吧呢啊呀")
+    return len(short) <= 6 and any(word in short for word in _MORE_WORDS)
+
+
+def clarify(labels: list[str], elder: bool) -> str:
+    options = " ".join(f"{number} {label}" for number, label in enumerate(labels, 1))
+    if elder:
+        return f"您是想：{options}？0 找人工"
+    return f"我没太确定您的意思，您是想：\n{options}\n0 转人工\n请回复数字。"
+
+
+def offer_second_request(label: str) -> str:
+    return f"您还提到「{label}」，回复1马上帮您办，回复2不用了。"
+
+
+def emoji_reply(elder: bool) -> str:
+    if elder:
+        return "收到您的表情啦！查话费回复1，找人工回复0。"
+    return "收到您的表情啦😊 有什么可以帮您？回复数字看菜单，或直接说您的问题。"
+
+
+def real_name_suspension(elder: bool) -> str:
+    if elder:
+        return "实名核验停机：请带身份证到营业厅，当场就能复机。需要人工帮您，回复0。"
+    return (
+        "号码因实名信息未核验停机，核验后即可复机：\n"
+        "1. 本人带身份证到任一营业厅办理，当场复机；\n"
+        "2. 或在营业厅APP「实名核验」上传身份证并刷脸，通过后2小时内复机。\n"
+        "这不是故障，无需报修。需要人工帮您，回复0。"
+    )
+
+
+def low_balance_help(balance_text: str) -> str:
+    return f"{balance_text}\n钱不够用可以充话费：回复3，我帮您充。"
+
+
+def voice_reply_unavailable(on: bool) -> str:
+    if on:
+        return "暂时还不能用语音回复您，我先用文字回复。需要人工打电话给您，回复0。"
+    return "好的，我用文字回复您。"
+
+
+def ask_relative_how_to_bind(relative: str | None) -> str:
+    who = f"您{relative}" if relative else "家人"
+    return f"可以帮您查{who}的号码，要先绑定：\n请回复{who}的11位手机号，验证码会发到{who}的手机上，请{who}告诉您。"
+
+
+def choose_bound_number(masked: list[str]) -> str:
+    options = "\n".join(f"{number} {phone}" for number, phone in enumerate(masked, 1))
+    return f"您绑定了这些号码，查哪一个？\n{options}\n请回复数字。"
+
+
+def about_number(masked_phone: str, text: str) -> str:
+    return f"号码{masked_phone}：{text}"
+
+
+def operator_topic(elder: bool) -> str:
+    if elder:
+        return "这个要人工帮您办，我马上帮您找人。"
+    return "这项业务我这里办不了，帮您转人工客服处理。"
+
+
+def ticket_status_unavailable() -> str:
+    return "工单进度我这里还查不到，帮您转人工客服查询。"
+
+
+def complaint_taken(elder: bool) -> str:
+    if elder:
+        return "您的意见我们记下了，马上请人工跟您说。"
+    return "您的投诉我们会认真处理，正在为您转接人工客服，请把情况跟客服说一下。"

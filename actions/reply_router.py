@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable, Dict, Optional
 
-from actions import account, binding_flow, plans, replies, service, topup
+from actions import account, binding_flow, guidance, plans, replies, service, topup, understanding
 from actions.turn import FlowAction, Turn
 from core.vocabulary import HandoffReason
 
@@ -21,6 +21,27 @@ FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "list_plans": plans.list_plans,
     "recommend": plans.recommend,
     "change_plan": plans.change_plan,
+    "low_balance_help": guidance.low_balance_help,
+}
+# The request behind each intent, for a clarifying question's or a second request's number.
+INTENT_FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
+    "check_balance": account.balance,
+    "check_bill": account.bill,
+    "check_usage": account.usage,
+    "top_up": topup.top_up,
+    "check_plan": plans.check_plan,
+    "list_plans": plans.list_plans,
+    "recommend_plan": plans.recommend,
+    "change_plan": plans.change_plan,
+    "report_fault": service.report_fault,
+    "report_broadband_fault": guidance.broadband_fault,
+    "ask_relative": guidance.ask_relative,
+    "real_name_suspension": guidance.real_name_suspension,
+    "low_balance_help": guidance.low_balance_help,
+    "complaint": guidance.complaint,
+    "ticket_status": guidance.ticket_status,
+    "bind_phone": binding_flow.bind,
+    "unbind_phone": binding_flow.unbind,
 }
 MENU = {1: "balance", 2: "usage", 3: "top_up", 4: "plan", 5: "recommend"}
 HUMAN_CHOICE = 0
@@ -56,6 +77,12 @@ async def handle_reply(turn: Turn) -> None:
         await _confirm_reply(turn, lambda: plans.confirm(turn, ref), _say_plan_unchanged(turn))
     elif kind == "plan_which" and turn.entity("plan"):
         await plans.change_plan(turn)
+    elif kind == "clarify":
+        await _chosen_request(turn, ref.split(","))
+    elif kind == "next":
+        await _confirm_reply(turn, lambda: INTENT_FLOWS[ref](turn), _say_nothing_pending(turn))
+    elif kind == "relative_which":
+        await _relative_reply(turn)
     else:
         await _reply_without_context(turn)
 
@@ -102,6 +129,30 @@ async def _topup_amount_reply(turn: Turn) -> None:
         turn.set("pending", "topup_amount")
 
 
+async def _chosen_request(turn: Turn, options: list[str]) -> None:
+    number = _number(turn)
+    if number is not None and 1 <= number <= len(options) and options[number - 1] in INTENT_FLOWS:
+        await INTENT_FLOWS[options[number - 1]](turn)
+    else:
+        await _reply_without_context(turn)
+
+
+async def _relative_reply(turn: Turn) -> None:
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    number = _number(turn)
+    if number is not None and 1 <= number <= len(phones):
+        await guidance.relative_balance(turn, phones[number - 1])
+    else:
+        await _reply_without_context(turn)
+
+
+def _say_nothing_pending(turn: Turn) -> Callable[[], Awaitable[None]]:
+    async def say() -> None:
+        turn.say(replies.nothing_pending())
+
+    return say
+
+
 def _say_plan_unchanged(turn: Turn) -> Callable[[], Awaitable[None]]:
     async def say() -> None:
         turn.say(replies.plan_change_cancelled())
@@ -140,6 +191,36 @@ class ActionHandleReply(FlowAction):
 
     async def flow(self, turn: Turn) -> None:
         await handle_reply(turn)
+
+
+async def clarify(turn: Turn) -> None:
+    """Not sure what was meant: ask with the likeliest meanings, numbered; a person after
+    two misses in a row (an elder after one, when there is nothing sensible to offer)."""
+    options = [name for name in understanding.clarify_options(turn.parse) if name in INTENT_FLOWS]
+    misses = service.consecutive_fallbacks(turn.tracker)
+    if options and misses < 2:
+        turn.say(replies.clarify([understanding.REQUEST_LABELS[name] for name in options], turn.elder))
+        turn.set("pending", "clarify:" + ",".join(options))
+    else:
+        await service.fallback(turn)
+
+
+async def unless_clear(turn: Turn, intent: str, flow: Callable[[Turn], Awaitable[None]]) -> None:
+    """A transaction opens only on a clear request; anything vaguer, or a dispute, is asked."""
+    if understanding.clear_transaction_request(turn.parse, intent):
+        await flow(turn)
+    else:
+        await clarify(turn)
+
+
+class ActionClarify(FlowAction):
+    action_name = "action_clarify"
+
+    async def flow(self, turn: Turn) -> None:
+        if _number(turn) is not None and turn.slot("pending"):
+            await handle_reply(turn)
+        else:
+            await clarify(turn)
 
 
 class ActionDefaultFallback(FlowAction):

@@ -15,7 +15,14 @@ from actions.turn import FlowAction, Turn
 from core.vocabulary import HandoffReason, Queue
 
 CANNOT_COPE = re.compile(r"不会用|不会弄|不会搞|弄不来|搞不懂|看不懂|看不清|听不懂|年纪大|岁数大|老了|眼神不好|太复杂")
-SAYS_OLD = re.compile(r"年纪大|岁数大|老了|老人|老年")
+# A subscriber describing her own age, not a story about an old phone or an old relative.
+SAYS_OLD = re.compile(
+    r"(我|俺|咱)(都|已经|今年)?(年纪|岁数)(大|太大)|^(年纪|岁数)大了|老年人|年长人|老人家|"
+    r"(我|俺)(都|已经|今年)?(是个?)?(老头|老太|老人)|(我|俺)(都|已经|今年)?[六七八九]十(多|几)?岁?了"
+)
+# Intents whose handoff may carry 「不会用」 and the next-day teaching follow-up with it.
+ASKS_FOR_A_PERSON = frozenset({"request_human", "elder_self_described"})
+SUMMARY_LIMIT = 500
 
 
 async def show_menu(turn: Turn) -> None:
@@ -23,13 +30,16 @@ async def show_menu(turn: Turn) -> None:
     turn.set("pending", "menu")
 
 
-async def hand_off(turn: Turn, reason: HandoffReason | None = None) -> None:
-    """Tell the subscriber and emit the handoff payload that the gateway carries out."""
+async def hand_off(turn: Turn, reason: HandoffReason | None = None, said: str | None = None) -> None:
+    """Tell the subscriber (`said`, or that a person is coming) and emit the handoff payload
+    that the gateway carries out."""
     text = turn.text
     if reason is None:
-        reason = HandoffReason.CANNOT_COPE if CANNOT_COPE.search(text) else HandoffReason.REQUEST_HUMAN
-    queue = Queue.ELDER if turn.elder or SAYS_OLD.search(text) else Queue.GENERAL
-    turn.say(replies.handing_off(queue == Queue.ELDER))
+        cannot_cope = turn.intent in ASKS_FOR_A_PERSON and CANNOT_COPE.search(text)
+        reason = HandoffReason.CANNOT_COPE if cannot_cope else HandoffReason.REQUEST_HUMAN
+    says_old = turn.intent == "elder_self_described" or SAYS_OLD.search(text)
+    queue = Queue.ELDER if turn.elder or reason == HandoffReason.ELDER or says_old else Queue.GENERAL
+    turn.say(said or replies.handing_off(queue == Queue.ELDER))
     handoff = {"reason": reason.value, "queue": queue.value, "summary": _summary(reason, text)}
     turn.send_payload({"handoff": handoff})
     turn.handed_off = True
@@ -41,17 +51,29 @@ SUMMARY_LABELS = {
     HandoffReason.FALLBACK: "机器人连续两次没听懂",
     HandoffReason.ELDER: "年长客户",
     HandoffReason.NEEDS_IN_PERSON: "需营业厅实名办理",
+    HandoffReason.COMPLAINT: "用户投诉",
+    HandoffReason.DISPUTE: "用户对扣费有疑问",
+    HandoffReason.OPERATOR_TOPIC: "机器人办不了的业务",
 }
 
 
 def _summary(reason: HandoffReason, text: str) -> str:
-    said = f"：「{text[:60]}」" if text else ""
+    # The whole request: the agent must not have to ask again what was already said.
+    said = f"：「{_shorten(text, SUMMARY_LIMIT)}」" if text else ""
     return SUMMARY_LABELS.get(reason, reason.value) + said
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def consecutive_fallbacks(tracker: Tracker) -> int:
+    """Messages not understood in a row, counted since the last handoff (a chat that comes
+    back from a person starts afresh)."""
     count = 0
     for event in reversed(tracker.events):
+        if event.get("event") == "bot" and "handoff" in ((event.get("data") or {}).get("custom") or {}):
+            break
         if event.get("event") != "user":
             continue
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
@@ -62,17 +84,22 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
 
 
 async def fallback(turn: Turn) -> None:
-    misses = consecutive_fallbacks(turn.tracker)
-    if misses >= 2 or (turn.elder and misses >= 1):
+    if too_many_misses(turn):
         await hand_off(turn, HandoffReason.FALLBACK)
         return
     turn.say(replies.not_understood(turn.elder))
     turn.set("pending", "menu")
 
 
-async def report_fault(turn: Turn) -> None:
+def too_many_misses(turn: Turn) -> bool:
+    misses = consecutive_fallbacks(turn.tracker)
+    return misses >= 2 or (turn.elder and misses >= 1)
+
+
+async def report_fault(turn: Turn, broadband: bool = False) -> None:
     phones = await turn.services.binding.bound_phones(turn.openid)
-    ticket = await turn.services.billing.create_fault_ticket(phones[0] if phones else None, turn.openid, turn.text)
+    description = ("宽带故障：" if broadband else "") + turn.text
+    ticket = await turn.services.billing.create_fault_ticket(phones[0] if phones else None, turn.openid, description)
     turn.say(replies.fault_ticket(ticket.ticket_no, turn.elder))
 
 
@@ -97,10 +124,20 @@ class ActionReportFault(FlowAction):
         await report_fault(turn)
 
 
+# What the operator does but the assistant cannot: an honest sentence and a person.
+OPERATOR_TOPICS = re.compile(
+    r"携号转网|携转|转网|销户|注销|补卡|换卡|挂失|漫游|副卡|靓号|选号|营业厅|合约机|合约|过户|停机保号|"
+    r"装宽带|新装|办宽带|移机|宽带续费|副号|亲情号|国际"
+)
+
+
 class ActionOutOfScope(FlowAction):
     action_name = "action_out_of_scope"
 
     async def flow(self, turn: Turn) -> None:
+        if OPERATOR_TOPICS.search(turn.text):
+            await hand_off(turn, HandoffReason.OPERATOR_TOPIC, said=replies.operator_topic(turn.elder))
+            return
         turn.say(replies.out_of_scope(turn.elder))
         turn.set("pending", "menu")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from actions import replies
 from actions.account import account_phone
-from actions.turn import FlowAction, Turn
+from actions.turn import Turn
 from billing.money import yuan_to_fen
 
 MIN_YUAN, MAX_YUAN = 1, 5000
@@ -41,10 +41,3 @@ async def confirm(turn: Turn, order_no: str) -> None:
 async def cancel(turn: Turn, order_no: str) -> None:
     await turn.services.billing.cancel_top_up(order_no)
     turn.say(replies.top_up_cancelled())
-
-
-class ActionTopUp(FlowAction):
-    action_name = "action_top_up"
-
-    async def flow(self, turn: Turn) -> None:
-        await top_up(turn)

@@ -14,7 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import replies
+from actions import replies, understanding
 from actions.services import Services, get_services
 
 
@@ -35,8 +35,13 @@ class Turn:
         return bool(self.slot("is_elder"))
 
     @property
+    def parse(self) -> Dict[str, Any]:
+        """Rasa's parse of the latest message: text, intent, intent_ranking, entities."""
+        return self.tracker.latest_message or {}
+
+    @property
     def text(self) -> str:
-        return (self.tracker.latest_message or {}).get("text") or ""
+        return self.parse.get("text") or ""
 
     @property
     def intent(self) -> Optional[str]:
@@ -52,6 +57,13 @@ class Turn:
 
     def say(self, text: str) -> None:
         self.dispatcher.utter_message(text=text)
+
+    def say_list(self, header: str, lines: List[str], footer: str = "") -> None:
+        """A list on a phone screen: the first few lines now, the rest on 「更多」."""
+        shown, rest = replies.first_page(lines)
+        self.say("\n".join([header, *shown, *([replies.MORE_HINT] if rest else []), *([footer] if footer else [])]))
+        if rest:
+            self.set("pending", replies.MORE_PREFIX + "\n".join(rest))
 
     def send_payload(self, payload: Dict[str, Any]) -> None:
         self.dispatcher.utter_message(json_message=payload)
@@ -83,9 +95,32 @@ class FlowAction(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         turn = Turn(tracker, dispatcher, get_services())
-        await self.flow(turn)
+        if not _show_more(turn):
+            await self.flow(turn)
+            _offer_second_request(turn)
         _offer_human_to_elder_once(turn)
         return turn.events()
+
+
+def _show_more(turn: Turn) -> bool:
+    """「更多」 after a cut list shows the next page, whatever the classifier made of the word."""
+    pending = turn.slot("pending") or ""
+    if not (pending.startswith(replies.MORE_PREFIX) and replies.asks_for_more(turn.text)):
+        return False
+    shown, rest = replies.next_page(pending[len(replies.MORE_PREFIX) :].split("\n"))
+    turn.say("\n".join([*shown, *([replies.MORE_HINT] if rest else [])]))
+    if rest:
+        turn.set("pending", replies.MORE_PREFIX + "\n".join(rest))
+    return True
+
+
+def _offer_second_request(turn: Turn) -> None:
+    # Two requests in one message: the first is answered, the second offered as a choice,
+    # unless the answer itself asked a question (its number must keep its meaning).
+    second = understanding.second_request(turn.parse)
+    if second and not turn.handed_off and not turn.slot_updates.get("pending"):
+        turn.say(replies.offer_second_request(understanding.REQUEST_LABELS[second]))
+        turn.set("pending", f"next:{second}")
 
 
 def _offer_human_to_elder_once(turn: Turn) -> None:

@@ -17,6 +17,9 @@ class HandoffReason(str, Enum):
     VOICE_UNRECOGNISED = "voice_unrecognised"  # a voice note nobody could transcribe
     NEEDS_IN_PERSON = "needs_in_person"  # e.g. a real-name check at a service hall
     CANNOT_COPE = "cannot_cope"  # 「不会用」「看不懂」
+    COMPLAINT = "complaint"  # 「我要投诉」
+    DISPUTE = "dispute"  # a charge the subscriber contests
+    OPERATOR_TOPIC = "operator_topic"  # something the operator does but the assistant cannot
 
 
 class Queue(str, Enum):

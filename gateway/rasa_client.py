@@ -29,7 +29,7 @@ class RasaClient:
 
     async def send(self, openid: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One user turn; the bot's messages ({"text": ...} and/or {"custom": {...}}) in order."""
-        body = {"sender": openid, "message": text, "metadata": metadata or {}}
+        body = {"sender": openid, "message": as_plain_text(text), "metadata": metadata or {}}
         answer = await self._post("/webhooks/rest/webhook", body)
         if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
             raise RasaUnavailable("unexpected answer from the REST channel")
@@ -73,3 +73,18 @@ class RasaClient:
                 return await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RasaUnavailable(f"{what}: {type(exc).__name__}") from exc
+
+
+INTENT_PREFIX = "/"
+# Full-width solidus: the NLU normaliser folds it back to "/", so the classifier still sees
+# WeChat's emoji code as written, but Rasa no longer reads the message as an intent command.
+ESCAPED_PREFIX = "\uff0f"
+
+
+def as_plain_text(text: str) -> str:
+    """Subscriber text as text: WeChat's emoji codes (「/::)」「/:rose」) and anything else that
+    starts with "/" would otherwise trigger an intent or inject entities ("/top_up{...}")."""
+    stripped = text.lstrip()
+    if stripped.startswith(INTENT_PREFIX):
+        return ESCAPED_PREFIX + stripped[len(INTENT_PREFIX) :]
+    return text

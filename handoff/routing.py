@@ -23,6 +23,9 @@ REASON_LABELS = {
     HandoffReason.VOICE_UNRECOGNISED.value: "语音未能识别",
     HandoffReason.NEEDS_IN_PERSON.value: "需要人工办理",
     HandoffReason.CANNOT_COPE.value: "表示不会用/看不懂",
+    HandoffReason.COMPLAINT.value: "投诉",
+    HandoffReason.DISPUTE.value: "扣费疑问",
+    HandoffReason.OPERATOR_TOPIC.value: "机器人办不了的业务",
 }
 DEFAULT_REASON = HandoffReason.REQUEST_HUMAN.value
 

@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from actions.account import ActionCheckBalance, ActionCheckUsage
 from actions.binding_flow import ActionBindPhone
-from actions.plans import ActionChangePlan, ActionCheckPlan, ActionRecommendPlan
+from actions.plans import ActionCheckPlan, ActionRecommendPlan
 from actions.reply_router import ActionDefaultFallback, ActionHandleReply
 from actions.service import ActionHandoff, ActionReportFault, ActionSessionStart
 from actions.services import Services, build_services, use_services
-from actions.topup import ActionTopUp
+from actions.transactions import ActionChangePlan, ActionTopUp
 from billing.models import sms_outbox
 from nlu.entities import extract_entities
 from nlu.normalize import normalize

@@ -1,0 +1,136 @@
+"""Requests answered with guidance or a person rather than a backend transaction (issue 10):
+real-name suspension, low balance, a relative's number, complaints, ticket progress, broadband
+faults, self-described elders, emoji, and the voice-reply switch."""
+
+from __future__ import annotations
+
+from actions import replies, service
+from actions.account import account_phone
+from actions.turn import FlowAction, Turn
+from core.privacy import mask_phone
+from core.vocabulary import HandoffReason
+
+
+async def real_name_suspension(turn: Turn) -> None:
+    # Never a repair ticket: the line works again once the subscriber's identity is checked.
+    turn.say(replies.real_name_suspension(turn.elder))
+
+
+async def low_balance_help(turn: Turn) -> None:
+    phone = await account_phone(turn, "low_balance_help")
+    if phone:
+        balance = await turn.services.billing.get_balance(phone)
+        turn.say(replies.low_balance_help(replies.balance(balance, turn.elder)))
+
+
+async def ask_relative(turn: Turn) -> None:
+    """A family member's number: answered only for a number bound to this openid."""
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    asked = turn.entity("phone")
+    if asked and str(asked) in phones:
+        await relative_balance(turn, str(asked))
+    elif len(phones) > 1:
+        turn.say(replies.choose_bound_number([mask_phone(phone) for phone in phones]))
+        turn.set("pending", "relative_which")
+    else:
+        # Binding a family number proves it the usual way: the code goes to that phone.
+        relative = turn.entity("relative")
+        turn.say(replies.ask_relative_how_to_bind(str(relative) if relative else None))
+        turn.set("pending", "bind_phone")
+        turn.set("after_bind", "balance")
+
+
+async def relative_balance(turn: Turn, phone: str) -> None:
+    balance = await turn.services.billing.get_balance(phone)
+    turn.say(replies.about_number(mask_phone(phone), replies.balance(balance, turn.elder)))
+
+
+async def complaint(turn: Turn) -> None:
+    await service.hand_off(turn, HandoffReason.COMPLAINT, said=replies.complaint_taken(turn.elder))
+
+
+async def ticket_status(turn: Turn) -> None:
+    await service.hand_off(turn, HandoffReason.REQUEST_HUMAN, said=replies.ticket_status_unavailable())
+
+
+async def broadband_fault(turn: Turn) -> None:
+    await service.report_fault(turn, broadband=True)
+
+
+async def elder_self_described(turn: Turn) -> None:
+    # An elder who says so is served by a person on the elder-care desk, bound or not.
+    await service.hand_off(turn, HandoffReason.ELDER)
+
+
+async def emoji(turn: Turn) -> None:
+    turn.say(replies.emoji_reply(turn.elder))
+    turn.set("pending", turn.slot("pending"))  # a question asked before the emoji still stands
+
+
+async def voice_reply(turn: Turn) -> None:
+    on = turn.intent == "voice_reply_on"
+    turn.set("voice_replies", on)
+    turn.say(replies.voice_reply_unavailable(on))
+
+
+class ActionRealNameSuspension(FlowAction):
+    action_name = "action_real_name_suspension"
+
+    async def flow(self, turn: Turn) -> None:
+        await real_name_suspension(turn)
+
+
+class ActionLowBalanceHelp(FlowAction):
+    action_name = "action_low_balance_help"
+
+    async def flow(self, turn: Turn) -> None:
+        await low_balance_help(turn)
+
+
+class ActionAskRelative(FlowAction):
+    action_name = "action_ask_relative"
+
+    async def flow(self, turn: Turn) -> None:
+        await ask_relative(turn)
+
+
+class ActionComplaint(FlowAction):
+    action_name = "action_complaint"
+
+    async def flow(self, turn: Turn) -> None:
+        await complaint(turn)
+
+
+class ActionTicketStatus(FlowAction):
+    action_name = "action_ticket_status"
+
+    async def flow(self, turn: Turn) -> None:
+        await ticket_status(turn)
+
+
+class ActionReportBroadbandFault(FlowAction):
+    action_name = "action_report_broadband_fault"
+
+    async def flow(self, turn: Turn) -> None:
+        await broadband_fault(turn)
+
+
+class ActionElderSelfDescribed(FlowAction):
+    action_name = "action_elder_self_described"
+
+    async def flow(self, turn: Turn) -> None:
+        await elder_self_described(turn)
+
+
+class ActionEmoji(FlowAction):
+    action_name = "action_emoji"
+
+    async def flow(self, turn: Turn) -> None:
+        await emoji(turn)
+
+
+class ActionVoiceReply(FlowAction):
+    action_name = "action_voice_reply"
+
+    async def flow(self, turn: Turn) -> None:
+        await voice_reply(turn)

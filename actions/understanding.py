@@ -1,0 +1,109 @@
+"""What the NLU's parse of the latest message allows the dialogue to do (issue 10).
+
+Pure functions over Rasa's parse data (`tracker.latest_message`): the likeliest meanings for a
+clarifying question, whether a message is clear enough to open a transaction, and whether it
+sounds like a dispute about money. No rasa-sdk imports, so the rules are easy to test.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+# A transaction (top-up, plan change, unsubscribe) opens only on a message the classifier is
+# this sure of; below it the subscriber is asked which of the likeliest meanings they want.
+TRANSACTION_MIN_CONFIDENCE = 0.7
+# Meanings below this confidence are not worth offering in a clarifying question.
+OPTION_MIN_CONFIDENCE = 0.05
+MAX_OPTIONS = 3
+
+TRANSACTION_INTENTS = frozenset({"top_up", "change_plan", "cancel_service"})
+
+# What a subscriber can pick in a clarifying question or be offered as a second request:
+# requests the assistant serves, with the short words of the menu.
+REQUEST_LABELS: dict[str, str] = {
+    "check_balance": "查话费余额",
+    "check_bill": "查账单",
+    "check_usage": "查流量和通话",
+    "top_up": "充话费",
+    "check_plan": "查我的套餐",
+    "list_plans": "看可办的套餐",
+    "recommend_plan": "推荐套餐",
+    "change_plan": "换套餐",
+    "dispute_charge": "查扣费明细",
+    "list_services": "查已开的业务",
+    "cancel_service": "退订业务",
+    "check_points": "查积分",
+    "request_invoice": "开发票",
+    "report_fault": "手机故障报修",
+    "report_broadband_fault": "宽带报修",
+    "ask_relative": "查家人的号码",
+    "real_name_suspension": "实名停机怎么办",
+    "low_balance_help": "余额不够怎么办",
+    "complaint": "投诉",
+    "ticket_status": "查工单进度",
+    "bind_phone": "绑定手机号",
+    "unbind_phone": "解除绑定",
+}
+
+# Words of a subscriber who contests money rather than asks to move it.
+DISPUTE_CUES = re.compile(
+    r"多扣|乱扣|扣了?(我)?(这么|那么|恁|好)多|怎么扣|咋扣|为什么扣|为啥扣|凭什么|莫名其妙|"
+    r"(钱|费|余额).{0,6}(没了|不见了|少了|跑哪|哪去了)|(怎么|咋|为什么|为啥).{0,8}(多了|少了|扣)|"
+    r"退(钱|费|回来)|说法|没(开|用|办)过|不是我(开|办)的|什么费|啥费"
+)
+
+
+def ranking(parse: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """(intent, confidence) best first, without the fallback pseudo-intent."""
+    ranked = parse.get("intent_ranking") or []
+    if not ranked and parse.get("intent"):
+        ranked = [parse["intent"]]
+    return [
+        (str(item.get("name")), float(item.get("confidence") or 0.0))
+        for item in ranked
+        if item.get("name") and item.get("name") != "nlu_fallback"
+    ]
+
+
+def confidence_of(parse: Mapping[str, Any], intent: str) -> float:
+    return next((confidence for name, confidence in ranking(parse) if name == intent), 0.0)
+
+
+def sounds_like_dispute(parse: Mapping[str, Any]) -> bool:
+    """Contested money: dispute words in the text, or the classifier's runner-up is a dispute."""
+    if DISPUTE_CUES.search(str(parse.get("text") or "")):
+        return True
+    return any(name == "dispute_charge" and confidence >= 0.2 for name, confidence in ranking(parse)[:3])
+
+
+def clear_transaction_request(parse: Mapping[str, Any], intent: str) -> bool:
+    """A transaction may open: the message is confidently that request and no dispute."""
+    return confidence_of(parse, intent) >= TRANSACTION_MIN_CONFIDENCE and not sounds_like_dispute(parse)
+
+
+def clarify_options(parse: Mapping[str, Any]) -> list[str]:
+    """The two or three likeliest requests, for 「您是想：1 … 2 … 0 转人工」.
+
+    A dispute-sounding message offers the charge details first and never a transaction."""
+    dispute = sounds_like_dispute(parse)
+    options = [
+        name
+        for name, confidence in ranking(parse)
+        if name in REQUEST_LABELS
+        and confidence >= OPTION_MIN_CONFIDENCE
+        and not (dispute and name in TRANSACTION_INTENTS)
+    ]
+    if dispute:
+        options = ["dispute_charge"] + [name for name in options if name != "dispute_charge"]
+    return options[:MAX_OPTIONS]
+
+
+def second_request(parse: Mapping[str, Any]) -> str | None:
+    """The intent of a second request in the same message (entity `second_request`, from nlu/)."""
+    first = (parse.get("intent") or {}).get("name")
+    for entity in parse.get("entities") or []:
+        value = entity.get("value")
+        if entity.get("entity") == "second_request" and value in REQUEST_LABELS and value != first:
+            return str(value)
+    return None
