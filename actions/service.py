@@ -69,7 +69,7 @@ def _shorten(text: str, limit: int) -> str:
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
     """Messages not understood in a row, counted since the last handoff (a chat that comes
-    back from a person starts afresh)."""
+    back from a person starts afresh); emoji in between do not count."""
     count = 0
     for event in reversed(tracker.events):
         if event.get("event") == "bot" and "handoff" in ((event.get("data") or {}).get("custom") or {}):
@@ -77,6 +77,8 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
         if event.get("event") != "user":
             continue
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent == "emoji_only":
+            continue  # a sticker is neither a miss nor an understood request
         if intent != "nlu_fallback":
             break
         count += 1

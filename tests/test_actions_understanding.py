@@ -1,0 +1,233 @@
+"""Issue 10 in the actions: ask instead of guessing, no transaction on a vague or disputed
+message, a second request offered as a choice, lists cut to a phone screen, guidance for
+needs beyond the menu, and handoffs that keep the whole request."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from rasa_sdk import Action
+from test_actions import Conversation
+
+from actions import replies, understanding
+from actions.account import ActionCheckBalance
+from actions.guidance import (
+    ActionAskRelative,
+    ActionComplaint,
+    ActionElderSelfDescribed,
+    ActionEmoji,
+    ActionLowBalanceHelp,
+    ActionRealNameSuspension,
+)
+from actions.plans import ActionListPlans
+from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionHandleReply
+from actions.service import ActionHandoff, ActionOutOfScope
+from actions.services import Services, build_services, use_services
+from actions.transactions import ActionChangePlan, ActionTopUp
+from nlu.normalize import normalize
+
+
+@pytest.fixture
+async def services(seeded_engine) -> Services:
+    built = build_services(seeded_engine)
+    use_services(asyncio.get_running_loop(), built)
+    return built
+
+
+def parse(text: str, ranking: list[tuple[str, float]], fallback: bool = False) -> dict[str, Any]:
+    intents = [{"name": name, "confidence": confidence} for name, confidence in ranking]
+    top = {"name": "nlu_fallback", "confidence": 0.5} if fallback else intents[0]
+    return {"text": text, "intent": top, "intent_ranking": ([top] if fallback else []) + intents, "entities": []}
+
+
+# --- pure rules ---------------------------------------------------------------------------
+
+
+def test_a_vague_message_offers_the_likeliest_requests_in_order() -> None:
+    vague = parse("钱的事", [("check_balance", 0.4), ("check_bill", 0.3), ("greet", 0.2), ("top_up", 0.1)], True)
+    assert understanding.clarify_options(vague) == ["check_balance", "check_bill", "top_up"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我充的一百块怎么才几天就少了一半", "凭什么扣我三十", "这个月咋多了二十", "我没开过这个业务怎么收钱", "给我退钱"],
+)
+def test_a_dispute_never_opens_a_transaction_and_is_offered_the_charges(text: str) -> None:
+    disputed = parse(text, [("top_up", 0.9), ("change_plan", 0.05), ("check_balance", 0.05)])
+    assert understanding.sounds_like_dispute(disputed)
+    assert not understanding.clear_transaction_request(disputed, "top_up")
+    options = understanding.clarify_options(disputed)
+    assert options[0] == "dispute_charge" and not set(options) & understanding.TRANSACTION_INTENTS
+
+
+def test_a_clear_request_opens_its_transaction() -> None:
+    assert understanding.clear_transaction_request(parse("充50块话费", [("top_up", 0.93)]), "top_up")
+    assert not understanding.clear_transaction_request(parse("充50块话费", [("top_up", 0.5)]), "top_up")
+
+
+def test_every_offered_request_can_be_chosen() -> None:
+    # A numbered choice must lead somewhere: each label has its flow (or is served by its action).
+    served_by_backend_actions = {"dispute_charge", "list_services", "cancel_service", "check_points", "request_invoice"}
+    assert set(understanding.REQUEST_LABELS) - set(INTENT_FLOWS) <= served_by_backend_actions
+
+
+def test_second_request_is_another_known_request() -> None:
+    message = parse("查下话费顺便看看流量", [("check_balance", 0.9)])
+    message["entities"] = [{"entity": "second_request", "value": "check_usage"}]
+    assert understanding.second_request(message) == "check_usage"
+    message["entities"] = [{"entity": "second_request", "value": "check_balance"}]
+    assert understanding.second_request(message) is None  # the same request twice is one
+    message["entities"] = [{"entity": "second_request", "value": "greet"}]
+    assert understanding.second_request(message) is None
+
+
+# --- in the actions -------------------------------------------------------------------------
+
+
+async def _say(chat: Conversation, action: Action, message: dict[str, Any]) -> str:
+    """Run an action on a full parse (ranking and all), the way Rasa would."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    chat.events.append({"event": "user", "text": message["text"], "parse_data": message})
+    tracker = Tracker(chat.openid, dict(chat.slots), message, list(chat.events), False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    for event in await action.run(dispatcher, tracker, {}):
+        if event.get("event") == "slot":
+            chat.slots[event["name"]] = event["value"]
+        chat.events.append(event)
+    chat.payloads += [m["custom"] for m in dispatcher.messages if m.get("custom")]
+    # What Rasa records for each message the action sent (the handoff payload as data.custom).
+    chat.events += [
+        {"event": "bot", "text": m.get("text"), "data": {"custom": m.get("custom")}} for m in dispatcher.messages
+    ]
+    return "\n".join(m["text"] for m in dispatcher.messages if m.get("text"))
+
+
+async def test_clarifying_question_answered_with_its_number(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    vague = parse("那个钱的事情", [("check_balance", 0.35), ("check_bill", 0.3), ("thank", 0.1)], fallback=True)
+    question = await _say(chat, ActionClarify(), vague)
+    assert "1 查话费余额" in question and "2 查账单" in question and "0 转人工" in question
+    assert chat.slots["pending"] == "clarify:check_balance,check_bill"
+    answer = await chat.say(ActionHandleReply(), "1", "inform")
+    assert "58.30元" in answer and not chat.payloads
+
+
+async def test_a_low_confidence_top_up_asks_instead_of_proposing_an_order(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await _say(chat, ActionTopUp(), parse("钱好像不太对", [("top_up", 0.45), ("check_balance", 0.3)]))
+    assert "回复1确认" not in reply and "充值" not in reply.split("\n")[0]
+    assert chat.slots["pending"].startswith("clarify:")
+
+
+async def test_a_disputed_charge_never_gets_a_top_up_or_plan_prompt(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    for action, intent in [(ActionTopUp(), "top_up"), (ActionChangePlan(), "change_plan")]:
+        reply = await _say(chat, action, parse("我充的一百怎么就少了一半 凭什么", [(intent, 0.95)]))
+        assert "回复1确认" not in reply
+        assert chat.slots["pending"].startswith("clarify:dispute_charge")
+
+
+async def test_a_second_request_is_offered_and_taken_with_1(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    message = parse("喂你好 查下余额 还有流量还剩多少", [("check_balance", 0.9)])
+    message["entities"] = [{"entity": "second_request", "value": "check_usage"}]
+    first = await _say(chat, ActionCheckBalance(), message)
+    assert "58.30元" in first and "「查流量和通话」" in first and "回复1" in first
+    second = await chat.say(ActionHandleReply(), "1", "affirm")
+    assert "流量" in second and "剩余" in second
+
+
+async def test_a_long_list_is_cut_to_three_and_more_shows_the_rest(services: Services) -> None:
+    chat = Conversation(services)
+    first = await chat.say(ActionListPlans(), "有哪些套餐", "list_plans")
+    lines = first.split("\n")
+    assert len(lines) <= replies.MAX_LINES and replies.MORE_HINT in first
+    assert sum("/月" in line for line in lines) == 3
+    rest = await chat.say(ActionClarify(), "更多", "nlu_fallback")
+    assert len(rest.split("\n")) <= replies.MAX_LINES and "/月" in rest
+    assert not set(rest.split("\n")) & set(lines[1:4])
+
+
+async def test_emoji_gets_a_friendly_reply_and_keeps_the_question(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    chat.slots["pending"] = "topup_confirm:TU123"
+    reply = await chat.say(ActionEmoji(), "/::)", "emoji_only")
+    assert "表情" in reply and chat.slots["pending"] == "topup_confirm:TU123" and not chat.payloads
+
+
+async def test_emoji_between_misses_does_not_count_and_a_handoff_resets_the_count(services: Services) -> None:
+    chat = Conversation(services)
+    missed = [("nlu_fallback", 0.3)]
+    await _say(chat, ActionClarify(), parse("阿巴阿巴", missed, fallback=True))
+    await _say(chat, ActionEmoji(), parse("/::)", [("emoji_only", 0.99)]))
+    await _say(chat, ActionClarify(), parse("啦啦啦", missed, fallback=True))
+    assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "fallback"
+    # Back from the person: one miss is a miss, not the third in a row.
+    reply = await _say(chat, ActionClarify(), parse("呜呜呜", missed, fallback=True))
+    assert len(chat.payloads) == 1 and "没太明白" in reply
+
+
+async def test_real_name_suspension_is_guidance_not_a_repair_ticket(services: Services) -> None:
+    chat = Conversation(services)
+    reply = await chat.say(ActionRealNameSuspension(), "说我没实名被停机了", "real_name_suspension")
+    assert "身份证" in reply and "工单" not in reply and "报修" not in reply.replace("无需报修", "")
+
+
+async def test_low_balance_help_gives_balance_and_top_up_not_a_plan(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionLowBalanceHelp(), "钱不够了咋办", "low_balance_help")
+    assert "58.30元" in reply and "回复3" in reply and "套餐" not in reply and "回复1确认" not in reply
+
+
+async def test_a_relative_is_answered_only_for_a_bound_number(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionAskRelative(), "我老伴的卡还有多少钱", "ask_relative", relative="老伴")
+    assert "绑定" in reply and "58.30" not in reply and chat.slots["pending"] == "bind_phone"
+    await chat.bind("13800000002")
+    reply = await chat.say(ActionAskRelative(), "我老伴的卡还有多少钱", "ask_relative", relative="老伴")
+    options = dict(line.split(" ") for line in reply.split("\n")[1:3])
+    assert set(options.values()) == {"138****0001", "138****0002"}
+    chosen = next(number for number, phone in options.items() if phone == "138****0002")
+    answer = await chat.say(ActionHandleReply(), chosen, "inform")
+    assert "138****0002" in answer and "12.60元" in answer
+
+
+async def test_complaint_and_operator_topics_go_to_a_person_with_the_whole_request(services: Services) -> None:
+    chat = Conversation(services)
+    long_text = "你好，我上个月去营业厅办业务，工作人员态度特别差，" * 5 + "我要投诉"
+    reply = await chat.say(ActionComplaint(), long_text, "complaint")
+    handoff = chat.payloads[-1]["handoff"]
+    assert handoff["reason"] == "complaint" and handoff["queue"] == "general"
+    assert normalize(long_text) in handoff["summary"] and reply.count("人工") == 1
+    await chat.say(ActionOutOfScope(), "我想携号转网", "out_of_scope")
+    assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
+    await chat.say(ActionOutOfScope(), "明天会下雨吗", "out_of_scope")
+    assert len(chat.payloads) == 2
+
+
+async def test_a_long_story_is_not_an_elder_who_cannot_cope(services: Services) -> None:
+    chat = Conversation(services)
+    text = "你好，我手机用了好多年老了，账单上那些项目我看不懂，能不能找个人给我讲讲"
+    await chat.say(ActionHandoff(), text, "dispute_charge")
+    assert chat.payloads[-1]["handoff"]["queue"] == "general"
+    assert chat.payloads[-1]["handoff"]["reason"] == "request_human"
+
+
+async def test_an_elder_who_says_so_reaches_the_elder_queue_unbound(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.say(ActionElderSelfDescribed(), "岁数大了，这个弄不来", "elder_self_described")
+    assert chat.payloads[-1]["handoff"]["queue"] == "elder"
+    other = Conversation(services)
+    await other.say(ActionHandoff(), "我都八十了 你找个人跟我说", "request_human")
+    assert other.payloads[-1]["handoff"]["queue"] == "elder"
