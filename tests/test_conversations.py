@@ -144,3 +144,33 @@ def test_request_human_emits_handoff_payload(rasa_stack, openid: str) -> None:
     payloads = [m["custom"] for m in messages if "custom" in m]
     assert payloads and payloads[0]["handoff"]["queue"] in ("elder", "general")
     assert "转接" in _texts(messages) or "转人工" in _texts(messages)
+
+
+# --- issue 10: what subscribers actually say, through the real model and action server --------
+
+
+def test_a_greeting_before_a_request_is_answered_with_the_request(rasa_stack, openid: str) -> None:
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    reply = _texts(_send(rasa_stack.rasa_url, openid, "喂，你好你好，我想问一下我这个手机话费还剩下多少钱"))
+    assert "58.30元" in reply and "请回复数字，或直接说您的问题" not in reply
+
+
+def test_a_disputed_charge_gets_no_transaction_prompt(rasa_stack, openid: str) -> None:
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    for text in ["我上礼拜充了一百块，怎么现在就剩五十多了，钱跑哪去了", "你们凭什么扣我套餐外的钱，我要个说法"]:
+        reply = _texts(_send(rasa_stack.rasa_url, openid, text))
+        assert reply and "回复1确认" not in reply, (text, reply)
+
+
+def test_a_wechat_emoji_is_text_not_an_intent_command(rasa_stack, openid: str) -> None:
+    from gateway.rasa_client import as_plain_text
+
+    messages = _send(rasa_stack.rasa_url, openid, as_plain_text("/::)"))
+    assert "表情" in _texts(messages) and not [m for m in messages if "custom" in m]
+
+
+def test_every_reply_fits_a_phone_screen(rasa_stack, openid: str) -> None:
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    for text in ["你们都有哪些套餐", "更多", "更多", "我的账单", "流量用了多少"]:
+        for message in _send(rasa_stack.rasa_url, openid, text):
+            assert len(message.get("text", "").split("\n")) <= 8, (text, message)
