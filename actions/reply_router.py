@@ -6,9 +6,10 @@ that maps a short reply to what it means there. Numbered choices: 1 yes, 2 no, 0
 
 from __future__ import annotations
 
+import re
 from typing import Awaitable, Callable, Dict, Optional
 
-from actions import account, binding_flow, plans, replies, service, topup
+from actions import account, binding_flow, charges, invoices, plans, points, replies, service, topup, value_added
 from actions.turn import FlowAction, Turn
 from core.vocabulary import HandoffReason
 
@@ -21,9 +22,17 @@ FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "list_plans": plans.list_plans,
     "recommend": plans.recommend,
     "change_plan": plans.change_plan,
+    "dispute": charges.dispute,
+    "list_services": value_added.list_services,
+    "cancel_service": value_added.cancel_service,
+    "points": points.check_points,
+    "invoice": invoices.request_invoice,
 }
 MENU = {1: "balance", 2: "usage", 3: "top_up", 4: "plan", 5: "recommend"}
 HUMAN_CHOICE = 0
+MORE = re.compile(r"更多|还有呢|还有哪些|其余|剩下的|查看全部|看全部")
+# Pending questions that a reply in words may answer ("更多"; a service's name to 「要退订哪个？」):
+# the fallback passes such replies on instead of saying it did not understand.
 
 
 def _number(turn: Turn) -> Optional[int]:
@@ -37,6 +46,10 @@ def _is_yes(turn: Turn) -> bool:
 
 def _is_no(turn: Turn) -> bool:
     return turn.intent == "deny" or _number(turn) == 2
+
+
+def _wants_more(turn: Turn) -> bool:
+    return bool(MORE.search(turn.text))
 
 
 async def handle_reply(turn: Turn) -> None:
@@ -56,8 +69,27 @@ async def handle_reply(turn: Turn) -> None:
         await _confirm_reply(turn, lambda: plans.confirm(turn, ref), _say_plan_unchanged(turn))
     elif kind == "plan_which" and turn.entity("plan"):
         await plans.change_plan(turn)
+    elif kind == "dispute_offer":
+        await charges.dispute_reply(turn, ref, _is_yes(turn), _is_no(turn), _wants_more(turn))
+    elif kind == "service_confirm":
+        await _confirm_reply(turn, lambda: value_added.confirm(turn, ref), lambda: value_added.keep(turn, ref))
+    elif kind == "service_which":
+        await value_added.which_reply(turn, ref, _number(turn), _is_no(turn), _wants_more(turn))
+    elif kind == "more" and _wants_more(turn):
+        await _more(turn, ref)
     else:
         await _reply_without_context(turn)
+
+
+async def _more(turn: Turn, ref: str) -> None:
+    """ "更多" after a list cut at three: the rest of it."""
+    what, _, arg = ref.partition(":")
+    if what == "services":
+        await value_added.more_services(turn)
+    elif what == "payments":
+        await invoices.more_payments(turn, arg or None)
+    else:
+        turn.say(replies.nothing_more())
 
 
 async def _bind_phone_reply(turn: Turn) -> None:
@@ -81,9 +113,11 @@ async def _bind_code_reply(turn: Turn, phone: str) -> None:
         turn.set("pending", f"bind_code:{phone}")
         return
     if await binding_flow.verify(turn, phone, str(code)):
-        resume = FLOWS.get(turn.slot("after_bind") or "")
+        key, colon, argument = (turn.slot("after_bind") or "").partition(":")
+        resume = FLOWS.get(key)
         turn.set("after_bind", None)
         if resume:
+            turn.resumed = argument if colon else None
             await resume(turn)
 
 
@@ -148,7 +182,12 @@ class ActionDefaultFallback(FlowAction):
     action_name = "action_default_fallback"
 
     async def flow(self, turn: Turn) -> None:
-        if _number(turn) is not None and turn.slot("pending"):
+        pending = turn.slot("pending") or ""
+        if _number(turn) is not None and pending:
+            await handle_reply(turn)
+        elif pending.startswith("service_which:") or (
+            _wants_more(turn) and pending.startswith(("more:", "dispute_offer:"))
+        ):
             await handle_reply(turn)
         else:
             await service.fallback(turn)

@@ -23,9 +23,13 @@ async def show_menu(turn: Turn) -> None:
     turn.set("pending", "menu")
 
 
-async def hand_off(turn: Turn, reason: HandoffReason | None = None) -> None:
-    """Tell the subscriber and emit the handoff payload that the gateway carries out."""
-    text = turn.text
+async def hand_off(turn: Turn, reason: HandoffReason | None = None, said: str | None = None) -> None:
+    """Tell the subscriber and emit the handoff payload that the gateway carries out.
+
+    `said`: what the subscriber said about the matter, when this turn's text is only the
+    answer to an offer (「1」); it goes into the agent's summary instead.
+    """
+    text = said if said else turn.text
     if reason is None:
         reason = HandoffReason.CANNOT_COPE if CANNOT_COPE.search(text) else HandoffReason.REQUEST_HUMAN
     queue = Queue.ELDER if turn.elder or SAYS_OLD.search(text) else Queue.GENERAL
@@ -41,6 +45,7 @@ SUMMARY_LABELS = {
     HandoffReason.FALLBACK: "机器人连续两次没听懂",
     HandoffReason.ELDER: "年长客户",
     HandoffReason.NEEDS_IN_PERSON: "需营业厅实名办理",
+    HandoffReason.DISPUTE: "费用异议，请核实扣费",
 }
 
 

@@ -25,6 +25,9 @@ class Turn:
     services: Services
     slot_updates: Dict[str, Any] = field(default_factory=dict)
     handed_off: bool = False
+    # Set when a flow is resumed after binding: what the original question asked for (the
+    # month, the service named ...), saved in `after_bind` as "flow:argument".
+    resumed: Optional[str] = None
 
     @property
     def openid(self) -> str:

@@ -17,6 +17,7 @@ class HandoffReason(str, Enum):
     VOICE_UNRECOGNISED = "voice_unrecognised"  # a voice note nobody could transcribe
     NEEDS_IN_PERSON = "needs_in_person"  # e.g. a real-name check at a service hall
     CANNOT_COPE = "cannot_cope"  # 「不会用」「看不懂」
+    DISPUTE = "dispute"  # contests a charge (「怎么扣了这么多」) and asked a person to check it
 
 
 class Queue(str, Enum):
