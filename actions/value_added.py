@@ -15,11 +15,12 @@ from typing import Optional
 from actions import replies
 from actions.account import account_phone
 from actions.turn import FlowAction, Turn
-from billing.backend import BillingError, Subscription
+from billing.backend import BillingError, Subscription, ValueAddedService
 from billing.value_added import match_services
 
 ASKED_CHARS = 30
 ALL_OF_THEM = re.compile(r"都|全部|所有|全都|统统")
+GENERIC = frozenset({"包月", "会员", "自动续费"})  # words naming many services, not one
 
 
 def actor(turn: Turn) -> str:
@@ -59,14 +60,23 @@ async def cancel_service(turn: Turn) -> None:
     if not active:
         turn.say(replies.no_services())
         return
-    matches = match_services(wanted or "", active)
+    catalog = await turn.services.billing.list_service_catalog()
+    matches = match_services(wanted or "", active, catalog)
     if len(matches) == 1:
         propose(turn, matches[0])
         return
     several = len(matches) > 1 or bool(ALL_OF_THEM.search(turn.text))
     choices = matches if len(matches) > 1 else active
-    named = asked if (asked and not matches and entity) else None
+    named = asked if (asked and not matches and entity) else _unsubscribed_name(wanted or "", catalog)
     offer_choice(turn, choices, named, several)
+
+
+def _unsubscribed_name(text: str, catalog: list[ValueAddedService]) -> Optional[str]:
+    """The name of a catalogue service the text names (one they do not have), if any."""
+    for service in sorted(catalog, key=lambda s: -len(s.name)):
+        if any(term and term in text for term in (service.name, *service.aliases) if term not in GENERIC):
+            return service.name
+    return None
 
 
 def propose(turn: Turn, subscription: Subscription) -> None:
