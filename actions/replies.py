@@ -309,8 +309,8 @@ def charge_line(c: Charge) -> str:
 
 
 def dispute_order(charges: list[Charge]) -> list[Charge]:
-    """Value-added and one-off charges first (what usually surprises), then the plan fee."""
-    return sorted(charges, key=lambda c: (c.kind == ChargeKind.PLAN, c.date or dt.date.min))
+    """Value-added and one-off charges first, dearest first (what usually surprises), then the plan fee."""
+    return sorted(charges, key=lambda c: (c.kind == ChargeKind.PLAN, -c.amount_fen, c.date or dt.date.min))
 
 
 def dispute_this_month(charges: list[Charge], current: str, elder: bool) -> str:
