@@ -6,6 +6,7 @@ from typing import Optional
 
 from actions import replies
 from actions.turn import FlowAction, Turn
+from billing.periods import month_asked, month_of
 
 
 async def account_phone(turn: Turn, after: str) -> Optional[str]:
@@ -29,10 +30,33 @@ async def balance(turn: Turn) -> None:
         turn.say(replies.balance(await turn.services.billing.get_balance(phone), turn.elder))
 
 
+def asked_month(turn: Turn) -> Optional[str]:
+    """The month the question names ("2026-10"), also when resumed after binding; else None."""
+    if turn.resumed is not None:
+        return turn.resumed or None
+    return month_asked(turn.text, turn.services.today())
+
+
+def current_month(turn: Turn) -> str:
+    return month_of(turn.services.today())
+
+
 async def bill(turn: Turn) -> None:
-    phone = await account_phone(turn, "bill")
-    if phone:
-        turn.say(replies.bill(await turn.services.billing.get_bill(phone), turn.elder))
+    """The bill of the month asked (上个月, 10月, 2026年10月 ...; default: last month's)."""
+    month = asked_month(turn)
+    phone = await account_phone(turn, f"bill:{month}" if month else "bill")
+    if not phone:
+        return
+    current = current_month(turn)
+    if month is not None and month >= current:
+        charges = await turn.services.billing.list_charges(phone) if month == current else []
+        turn.say(replies.bill_not_out(month, current, sum(c.amount_fen for c in charges)))
+        return
+    result = await turn.services.billing.get_bill(phone, month)
+    if not result.items:
+        turn.say(replies.no_bill(result.month, current))
+    else:
+        turn.say(replies.bill(result, turn.elder))
 
 
 async def usage(turn: Turn) -> None:

@@ -46,11 +46,11 @@ async def relative_balance(turn: Turn, phone: str) -> None:
 
 
 async def complaint(turn: Turn) -> None:
-    await service.hand_off(turn, HandoffReason.COMPLAINT, said=replies.complaint_taken(turn.elder))
+    await service.hand_off(turn, HandoffReason.COMPLAINT, tell=replies.complaint_taken(turn.elder))
 
 
 async def ticket_status(turn: Turn) -> None:
-    await service.hand_off(turn, HandoffReason.REQUEST_HUMAN, said=replies.ticket_status_unavailable())
+    await service.hand_off(turn, HandoffReason.REQUEST_HUMAN, tell=replies.ticket_status_unavailable())
 
 
 async def broadband_fault(turn: Turn) -> None:

@@ -28,11 +28,15 @@ async def check_plan(turn: Turn) -> None:
 
 async def list_plans(turn: Turn) -> None:
     plans = [p for p in await turn.services.billing.list_plans() if p.available]
-    turn.set("pending", "plan_which")  # a plan name in reply means "change to it"
-    if turn.elder:
-        turn.say(replies.plan_list(plans, turn.elder))
-    else:
-        turn.say_list(replies.PLAN_LIST_HEADER, [replies.plan_line(p) for p in plans], replies.PLAN_LIST_FOOTER)
+    turn.say(replies.plan_list(plans, turn.elder))
+    # A plan name in reply means "change to it"; 「更多」 shows the rest.
+    turn.set("pending", "more:plans" if len(plans) > replies.SHOWN_ITEMS and not turn.elder else "plan_which")
+
+
+async def more_plans(turn: Turn) -> None:
+    plans = [p for p in await turn.services.billing.list_plans() if p.available]
+    turn.say(replies.more_plans(plans))
+    turn.set("pending", "plan_which")
 
 
 async def recommend(turn: Turn) -> None:

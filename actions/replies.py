@@ -8,9 +8,16 @@ import datetime as dt
 from billing.backend import (
     Balance,
     Bill,
+    Charge,
+    ChargeKind,
+    InvoiceStatus,
     LineStatus,
+    Payment,
     Plan,
+    Points,
+    PointsReward,
     Recommendation,
+    Subscription,
     SuspendReason,
     TopUpOrder,
     Usage,
@@ -201,8 +208,13 @@ def current_plan(p: Plan, elder: bool) -> str:
 def plan_list(plans: list[Plan], elder: bool) -> str:
     if elder:
         picks = [p for p in plans if p.elder_friendly] or plans[:3]
-        return "适合您的套餐：\n" + "\n".join(plan_line(p) for p in picks) + "\n想办理请回复套餐名称。"
-    return "\n".join([PLAN_LIST_HEADER, *(plan_line(p) for p in plans), PLAN_LIST_FOOTER])
+        return "适合您的套餐：\n" + "\n".join(plan_line(p) for p in picks[:SHOWN_ITEMS]) + "\n想办理请回复套餐名称。"
+    lines = [PLAN_LIST_HEADER, *(plan_line(p) for p in plans[:SHOWN_ITEMS]), *_more(len(plans) - SHOWN_ITEMS)]
+    return "\n".join([*lines, PLAN_LIST_FOOTER])
+
+
+def more_plans(plans: list[Plan]) -> str:
+    return more_lines([plan_line(p) for p in plans[SHOWN_ITEMS:]], "其余的套餐：", PLAN_LIST_FOOTER)
 
 
 PLAN_LIST_HEADER = "可办理的套餐："
@@ -268,27 +280,6 @@ def service_unavailable() -> str:
 # --- understanding: lists, clarifying questions, second requests, guidance --------------
 
 MAX_LINES = 8  # a phone screen
-PAGE_LINES = 3  # a cut list shows this many lines first
-MORE_PREFIX = "more:"
-MORE_HINT = '回复"更多"查看全部'
-_MORE_WORDS = ("更多", "还有呢", "还有吗", "下一页", "全部", "继续", "其他的", "别的")
-
-
-def first_page(lines: list[str]) -> tuple[list[str], list[str]]:
-    """A list of more than a screen is cut to its first (best) lines."""
-    if len(lines) + 2 <= MAX_LINES:
-        return lines, []
-    return lines[:PAGE_LINES], lines[PAGE_LINES:]
-
-
-def next_page(lines: list[str]) -> tuple[list[str], list[str]]:
-    size = MAX_LINES - 1
-    return lines[:size], lines[size:]
-
-
-def asks_for_more(text: str) -> bool:
-    short = text.strip(" 。.!！?？~～的吧呢啊呀")
-    return len(short) <= 6 and any(word in short for word in _MORE_WORDS)
 
 
 def clarify(labels: list[str], elder: bool) -> str:
@@ -357,3 +348,231 @@ def complaint_taken(elder: bool) -> str:
     if elder:
         return "您的意见我们记下了，马上请人工跟您说。"
     return "您的投诉我们会认真处理，正在为您转接人工客服，请把情况跟客服说一下。"
+
+
+# --- charges, services, points, invoices ----------------------------------------------
+# At most 8 lines each; a list shows SHOWN_ITEMS and then MORE_HINT (the rest on "更多").
+
+SHOWN_ITEMS = 3
+MORE_ITEMS = 6  # shown on "更多" (with a header line and a closing line: still 8 at most)
+DISPUTE_OFFER = "1 帮您转人工核实 2 不用了"
+MORE_HINT = '还有{n}项，回复"更多"查看全部。'
+INVOICE_WHERE = "电子发票在营业厅APP「我的-发票」下载，未开具的也在那里申请开具。"
+
+
+def month_name(month: str, current: str) -> str:
+    """ "2026-10" -> "10月"; another year's month keeps its year: "2025年3月"."""
+    name = f"{int(month[5:7])}月"
+    return name if month[:4] == current[:4] else f"{int(month[:4])}年{name}"
+
+
+def _day(date: dt.date) -> str:
+    return f"{date.month}月{date.day}日"
+
+
+def _more(left: int) -> list[str]:
+    return [MORE_HINT.format(n=left)] if left > 0 else []
+
+
+def bill_not_out(month: str, current: str, so_far_fen: int) -> str:
+    text = f"{month_name(month, current)}的账单下月初才出。"
+    if month == current and so_far_fen:
+        text += f"本月到目前已扣费{format_yuan(so_far_fen)}。"
+    return text
+
+
+def no_bill(month: str, current: str) -> str:
+    return f"没有查到您{month_name(month, current)}的账单。"
+
+
+def charge_line(c: Charge) -> str:
+    when = f"{_day(c.date)} " if c.date else ""
+    return f"· {when}{c.name} {format_yuan(c.amount_fen)}"
+
+
+def dispute_order(charges: list[Charge]) -> list[Charge]:
+    """Value-added and one-off charges first, dearest first (what usually surprises), then the plan fee."""
+    return sorted(charges, key=lambda c: (c.kind == ChargeKind.PLAN, -c.amount_fen, c.date or dt.date.min))
+
+
+def dispute_this_month(charges: list[Charge], current: str, elder: bool) -> str:
+    total = sum(c.amount_fen for c in charges)
+    if not charges:
+        head = [f"您{month_name(current, current)}到目前还没有扣费。"]
+        return "\n".join(head + [DISPUTE_OFFER])
+    ordered = dispute_order(charges)
+    if elder:
+        parts = "，".join(f"{c.name}{format_yuan(c.amount_fen)}" for c in ordered[:SHOWN_ITEMS])
+        return f"本月已扣{format_yuan(total)}：{parts}。\n1 转人工核实 2 不用了"
+    lines = [f"您{month_name(current, current)}到目前共扣费{format_yuan(total)}："]
+    lines += [charge_line(c) for c in ordered[:SHOWN_ITEMS]]
+    lines += _more(len(ordered) - SHOWN_ITEMS)
+    if any(c.kind == ChargeKind.SERVICE for c in ordered):
+        lines.append('增值业务不想要，可以说"退订+业务名"。')
+    lines.append("有疑问吗？" + DISPUTE_OFFER)
+    return "\n".join(lines)
+
+
+def dispute_bill(b: Bill, current: str, so_far_fen: int | None, elder: bool) -> str:
+    """A completed month's bill, asked about in a dispute; `so_far_fen`: this month's, if wanted."""
+    name = month_name(b.month, current)
+    if not b.items:
+        lines = [no_bill(b.month, current)]
+    elif elder:
+        parts = "，".join(f"{i.name}{format_yuan(i.amount_fen)}" for i in b.items[:SHOWN_ITEMS])
+        lines = [f"{name}共{format_yuan(b.total_fen)}：{parts}。"]
+    else:
+        lines = [f"您{name}账单共{format_yuan(b.total_fen)}："]
+        lines += [f"· {i.name} {format_yuan(i.amount_fen)}" for i in b.items[:SHOWN_ITEMS]]
+        lines += _more(len(b.items) - SHOWN_ITEMS)
+    if so_far_fen is not None and not elder:
+        lines.append(f"本月到目前已扣{format_yuan(so_far_fen)}。")
+    lines.append("1 转人工核实 2 不用了" if elder else "有疑问吗？" + DISPUTE_OFFER)
+    return "\n".join(lines)
+
+
+def more_lines(lines: list[str], header: str, closing: str = "") -> str:
+    """The rest of a list after "更多": at most MORE_ITEMS lines between a header and a closing line."""
+    # The line that says how many are left takes the place of one item, so a screen holds it all.
+    shown = lines[:MORE_ITEMS] if len(lines) <= MORE_ITEMS else lines[: MORE_ITEMS - 1]
+    left = len(lines) - len(shown)
+    tail = [f"还有{left}项，请在营业厅APP查看。"] if left > 0 else []
+    return "\n".join([header, *shown, *tail] + ([closing] if closing else []))
+
+
+def nothing_more() -> str:
+    return "没有更多了。还有什么可以帮您？"
+
+
+def dispute_offer_again() -> str:
+    return "需要人工帮您核实扣费吗？请回复：" + DISPUTE_OFFER
+
+
+def dispute_declined() -> str:
+    return "好的。还有疑问随时找我，回复0转人工。"
+
+
+# services
+
+
+def service_line(s: Subscription, number: int | None = None) -> str:
+    prefix = f"{number} " if number is not None else "· "
+    return f"{prefix}{s.service.name} {format_yuan(s.service.monthly_fee_fen)}/月"
+
+
+def no_services() -> str:
+    return "您目前没有开通收费的增值业务。"
+
+
+def service_list(services: list[Subscription], elder: bool) -> str:
+    if not services:
+        return no_services()
+    total = sum(s.service.monthly_fee_fen for s in services)
+    if elder:
+        names = "、".join(s.service.name for s in services[:SHOWN_ITEMS])
+        more = f"等{len(services)}项" if len(services) > SHOWN_ITEMS else ""
+        return f"您开了{names}{more}，每月共{format_yuan(total)}。"
+    lines = [f"您开通的增值业务（每月共{format_yuan(total)}）："]
+    lines += [service_line(s) for s in services[:SHOWN_ITEMS]]
+    lines += _more(len(services) - SHOWN_ITEMS)
+    lines.append('不想要的可以说"退订+业务名"。')
+    return "\n".join(lines)
+
+
+def confirm_cancel_service(s: Subscription) -> str:
+    return f"退订{s.service.name}（每月{format_yuan(s.service.monthly_fee_fen)}）？{CONFIRM_CHOICES}"
+
+
+def which_service(services: list[Subscription], asked: str | None, several: bool, elder: bool) -> str:
+    """A numbered list to choose from (the first SHOWN_ITEMS; the rest on "更多")."""
+    if several:
+        head = "为免退错，请一项一项确认。要退订哪个？" if not elder else "要退哪个？"
+    elif asked:
+        head = f"没有找到您开通的「{asked[:10]}」。您开通了："
+    else:
+        head = "要退订哪个？您开通了："
+    lines = [head]
+    lines += [service_line(s, n) for n, s in enumerate(services[:SHOWN_ITEMS], start=1)]
+    lines += _more(len(services) - SHOWN_ITEMS)
+    lines.append("请回复数字或名称。")
+    return "\n".join(lines)
+
+
+def which_service_again(count: int) -> str:
+    return f"请回复1到{count}的数字，或业务名称；不退了回复「不用了」。"
+
+
+def which_service_more(services: list[Subscription]) -> str:
+    rest = [service_line(s, n) for n, s in enumerate(services, start=1)][SHOWN_ITEMS:]
+    return more_lines(rest, "其余的业务：", "请回复数字或名称。")
+
+
+def service_cancelled(s: Subscription, elder: bool) -> str:
+    if elder:
+        return f"{s.service.name}已退订，下月起不再扣钱。"
+    return f"已退订{s.service.name}，下月起不再收费（本月已扣的月费不退）。"
+
+
+def service_already_cancelled(s: Subscription) -> str:
+    return f"{s.service.name}已经退订过了，不会再收费。"
+
+
+def service_kept(s: Subscription | None) -> str:
+    return f"好的，{s.service.name}继续保留。" if s else "好的，业务不变。"
+
+
+# points
+
+
+def points(p: Points, rewards: list[PointsReward], elder: bool) -> str:
+    if p.balance <= 0:
+        return "您目前没有积分。每月按消费攒积分，可换话费、流量。"
+    lines = [f"您有{p.balance}积分。"]
+    if p.expiring and p.expires_on:
+        lines[0] = f"您有{p.balance}积分，其中{p.expiring}分{_day(p.expires_on)}到期，记得兑换。"
+    affordable = [r for r in rewards if r.points <= p.balance]
+    if not affordable:
+        if rewards:
+            cheapest = rewards[0]
+            lines.append(f"再攒{cheapest.points - p.balance}分可换{cheapest.name}。")
+        return "\n".join(lines)
+    if elder:
+        best = affordable[-1]
+        return f"{lines[0]}\n可换{best.name}（{best.points}分），到营业厅就能换。"
+    picks = sorted(affordable, key=lambda r: r.points, reverse=True)[:SHOWN_ITEMS]
+    lines.append("可以兑换：")
+    lines += [f"· {r.name} {r.points}分" for r in picks]
+    lines.append("在营业厅APP「积分商城」兑换。")
+    return "\n".join(lines)
+
+
+# invoices
+
+
+def payment_line(p: Payment) -> str:
+    when = _day(p.paid_at.astimezone(LOCAL_TZ).date())
+    if p.invoice_status == InvoiceStatus.ISSUED and p.invoice_no:
+        invoice = f"已开电子发票，号码{p.invoice_no}"
+    else:
+        invoice = "发票未开具"
+    return f"· {when} 充值{format_yuan(p.amount_fen)}：{invoice}"
+
+
+def invoices(payments: list[Payment], month: str | None, current: str, elder: bool) -> str:
+    if not payments:
+        where = f"{month_name(month, current)}" if month else "最近"
+        return f"没有查到您{where}的充值记录。\n话费发票可在营业厅APP「我的-发票」开具。"
+    if elder:
+        first = payments[0]
+        return payment_line(first)[2:] + "。\n发票在营业厅APP「发票」里下载，也可以到营业厅打印。"
+    head = f"您{month_name(month, current)}的充值和发票：" if month else "您最近的充值和发票："
+    lines = [head]
+    lines += [payment_line(p) for p in payments[:SHOWN_ITEMS]]
+    lines += _more(len(payments) - SHOWN_ITEMS)
+    lines.append(INVOICE_WHERE)
+    return "\n".join(lines)
+
+
+def local_month(moment: dt.datetime) -> str:
+    """The China calendar month ("2026-11") of an aware moment."""
+    return f"{moment.astimezone(LOCAL_TZ):%Y-%m}"

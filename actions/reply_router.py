@@ -6,9 +6,23 @@ that maps a short reply to what it means there. Numbered choices: 1 yes, 2 no, 0
 
 from __future__ import annotations
 
+import re
 from typing import Awaitable, Callable, Dict, Optional
 
-from actions import account, binding_flow, guidance, plans, replies, service, topup, understanding
+from actions import (
+    account,
+    binding_flow,
+    charges,
+    guidance,
+    invoices,
+    plans,
+    points,
+    replies,
+    service,
+    topup,
+    understanding,
+    value_added,
+)
 from actions.turn import FlowAction, Turn
 from core.vocabulary import HandoffReason
 
@@ -22,6 +36,11 @@ FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "recommend": plans.recommend,
     "change_plan": plans.change_plan,
     "low_balance_help": guidance.low_balance_help,
+    "dispute": charges.dispute,
+    "list_services": value_added.list_services,
+    "cancel_service": value_added.cancel_service,
+    "points": points.check_points,
+    "invoice": invoices.request_invoice,
 }
 # The request behind each intent, for a clarifying question's or a second request's number.
 INTENT_FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
@@ -42,9 +61,17 @@ INTENT_FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "ticket_status": guidance.ticket_status,
     "bind_phone": binding_flow.bind,
     "unbind_phone": binding_flow.unbind,
+    "dispute_charge": charges.dispute,
+    "list_services": value_added.list_services,
+    "cancel_service": value_added.cancel_service,
+    "check_points": points.check_points,
+    "request_invoice": invoices.request_invoice,
 }
 MENU = {1: "balance", 2: "usage", 3: "top_up", 4: "plan", 5: "recommend"}
 HUMAN_CHOICE = 0
+MORE = re.compile(r"更多|还有呢|还有哪些|其余|剩下的|查看全部|看全部")
+# Pending questions that a reply in words may answer ("更多"; a service's name to 「要退订哪个？」):
+# the fallback passes such replies on instead of saying it did not understand.
 
 
 def _number(turn: Turn) -> Optional[int]:
@@ -58,6 +85,10 @@ def _is_yes(turn: Turn) -> bool:
 
 def _is_no(turn: Turn) -> bool:
     return turn.intent == "deny" or _number(turn) == 2
+
+
+def _wants_more(turn: Turn) -> bool:
+    return bool(MORE.search(turn.text))
 
 
 async def handle_reply(turn: Turn) -> None:
@@ -83,8 +114,29 @@ async def handle_reply(turn: Turn) -> None:
         await _confirm_reply(turn, lambda: INTENT_FLOWS[ref](turn), _say_nothing_pending(turn))
     elif kind == "relative_which":
         await _relative_reply(turn)
+    elif kind == "dispute_offer":
+        await charges.dispute_reply(turn, ref, _is_yes(turn), _is_no(turn), _wants_more(turn))
+    elif kind == "service_confirm":
+        await _confirm_reply(turn, lambda: value_added.confirm(turn, ref), lambda: value_added.keep(turn, ref))
+    elif kind == "service_which":
+        await value_added.which_reply(turn, ref, _number(turn), _is_no(turn), _wants_more(turn))
+    elif kind == "more" and _wants_more(turn):
+        await _more(turn, ref)
     else:
         await _reply_without_context(turn)
+
+
+async def _more(turn: Turn, ref: str) -> None:
+    """ "更多" after a list cut at three: the rest of it."""
+    what, _, arg = ref.partition(":")
+    if what == "plans":
+        await plans.more_plans(turn)
+    elif what == "services":
+        await value_added.more_services(turn)
+    elif what == "payments":
+        await invoices.more_payments(turn, arg or None)
+    else:
+        turn.say(replies.nothing_more())
 
 
 async def _bind_phone_reply(turn: Turn) -> None:
@@ -108,9 +160,11 @@ async def _bind_code_reply(turn: Turn, phone: str) -> None:
         turn.set("pending", f"bind_code:{phone}")
         return
     if await binding_flow.verify(turn, phone, str(code)):
-        resume = FLOWS.get(turn.slot("after_bind") or "")
+        key, colon, argument = (turn.slot("after_bind") or "").partition(":")
+        resume = FLOWS.get(key)
         turn.set("after_bind", None)
         if resume:
+            turn.resumed = argument if colon else None
             await resume(turn)
 
 
@@ -217,7 +271,7 @@ class ActionClarify(FlowAction):
     action_name = "action_clarify"
 
     async def flow(self, turn: Turn) -> None:
-        if _number(turn) is not None and turn.slot("pending"):
+        if _answers_the_question(turn):
             await handle_reply(turn)
         else:
             await clarify(turn)
@@ -229,7 +283,18 @@ class ActionDefaultFallback(FlowAction):
     action_name = "action_default_fallback"
 
     async def flow(self, turn: Turn) -> None:
-        if _number(turn) is not None and turn.slot("pending"):
+        if _answers_the_question(turn):
             await handle_reply(turn)
         else:
             await service.fallback(turn)
+
+
+def _answers_the_question(turn: Turn) -> bool:
+    """A message the classifier did not place may still answer the question asked last:
+    a number, a service name from the list, or 「更多」 after a cut list."""
+    pending = turn.slot("pending") or ""
+    if _number(turn) is not None and pending:
+        return True
+    return pending.startswith("service_which:") or (
+        _wants_more(turn) and pending.startswith(("more:", "dispute_offer:"))
+    )

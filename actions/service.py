@@ -30,16 +30,22 @@ async def show_menu(turn: Turn) -> None:
     turn.set("pending", "menu")
 
 
-async def hand_off(turn: Turn, reason: HandoffReason | None = None, said: str | None = None) -> None:
-    """Tell the subscriber (`said`, or that a person is coming) and emit the handoff payload
-    that the gateway carries out."""
-    text = turn.text
+async def hand_off(
+    turn: Turn, reason: HandoffReason | None = None, said: str | None = None, tell: str | None = None
+) -> None:
+    """Tell the subscriber (`tell`, or that a person is coming) and emit the handoff payload
+    that the gateway carries out.
+
+    `said`: what the subscriber said about the matter, when this turn's text is only the
+    answer to an offer (「1」); it goes into the agent's summary instead.
+    """
+    text = said if said else turn.text
     if reason is None:
         cannot_cope = turn.intent in ASKS_FOR_A_PERSON and CANNOT_COPE.search(text)
         reason = HandoffReason.CANNOT_COPE if cannot_cope else HandoffReason.REQUEST_HUMAN
     says_old = turn.intent == "elder_self_described" or SAYS_OLD.search(text)
     queue = Queue.ELDER if turn.elder or reason == HandoffReason.ELDER or says_old else Queue.GENERAL
-    turn.say(said or replies.handing_off(queue == Queue.ELDER))
+    turn.say(tell or replies.handing_off(queue == Queue.ELDER))
     handoff = {"reason": reason.value, "queue": queue.value, "summary": _summary(reason, text)}
     turn.send_payload({"handoff": handoff})
     turn.handed_off = True
@@ -52,7 +58,7 @@ SUMMARY_LABELS = {
     HandoffReason.ELDER: "年长客户",
     HandoffReason.NEEDS_IN_PERSON: "需营业厅实名办理",
     HandoffReason.COMPLAINT: "用户投诉",
-    HandoffReason.DISPUTE: "用户对扣费有疑问",
+    HandoffReason.DISPUTE: "费用异议，请核实扣费",
     HandoffReason.OPERATOR_TOPIC: "机器人办不了的业务",
 }
 
@@ -138,7 +144,7 @@ class ActionOutOfScope(FlowAction):
 
     async def flow(self, turn: Turn) -> None:
         if OPERATOR_TOPICS.search(turn.text):
-            await hand_off(turn, HandoffReason.OPERATOR_TOPIC, said=replies.operator_topic(turn.elder))
+            await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
             return
         turn.say(replies.out_of_scope(turn.elder))
         turn.set("pending", "menu")

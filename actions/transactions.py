@@ -4,7 +4,7 @@ instead, and every transaction still asks for its confirmation before it happens
 
 from __future__ import annotations
 
-from actions import plans, topup
+from actions import plans, topup, value_added
 from actions.reply_router import unless_clear
 from actions.turn import FlowAction, Turn
 
@@ -21,3 +21,10 @@ class ActionChangePlan(FlowAction):
 
     async def flow(self, turn: Turn) -> None:
         await unless_clear(turn, "change_plan", plans.change_plan)
+
+
+class ActionCancelService(FlowAction):
+    action_name = "action_cancel_service"
+
+    async def flow(self, turn: Turn) -> None:
+        await unless_clear(turn, "cancel_service", value_added.cancel_service)

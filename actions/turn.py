@@ -25,6 +25,9 @@ class Turn:
     services: Services
     slot_updates: Dict[str, Any] = field(default_factory=dict)
     handed_off: bool = False
+    # Set when a flow is resumed after binding: what the original question asked for (the
+    # month, the service named ...), saved in `after_bind` as "flow:argument".
+    resumed: Optional[str] = None
 
     @property
     def openid(self) -> str:
@@ -58,13 +61,6 @@ class Turn:
     def say(self, text: str) -> None:
         self.dispatcher.utter_message(text=text)
 
-    def say_list(self, header: str, lines: List[str], footer: str = "") -> None:
-        """A list on a phone screen: the first few lines now, the rest on 「更多」."""
-        shown, rest = replies.first_page(lines)
-        self.say("\n".join([header, *shown, *([replies.MORE_HINT] if rest else []), *([footer] if footer else [])]))
-        if rest:
-            self.set("pending", replies.MORE_PREFIX + "\n".join(rest))
-
     def send_payload(self, payload: Dict[str, Any]) -> None:
         self.dispatcher.utter_message(json_message=payload)
 
@@ -95,23 +91,10 @@ class FlowAction(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         turn = Turn(tracker, dispatcher, get_services())
-        if not _show_more(turn):
-            await self.flow(turn)
-            _offer_second_request(turn)
+        await self.flow(turn)
+        _offer_second_request(turn)
         _offer_human_to_elder_once(turn)
         return turn.events()
-
-
-def _show_more(turn: Turn) -> bool:
-    """「更多」 after a cut list shows the next page, whatever the classifier made of the word."""
-    pending = turn.slot("pending") or ""
-    if not (pending.startswith(replies.MORE_PREFIX) and replies.asks_for_more(turn.text)):
-        return False
-    shown, rest = replies.next_page(pending[len(replies.MORE_PREFIX) :].split("\n"))
-    turn.say("\n".join([*shown, *([replies.MORE_HINT] if rest else [])]))
-    if rest:
-        turn.set("pending", replies.MORE_PREFIX + "\n".join(rest))
-    return True
 
 
 def _offer_second_request(turn: Turn) -> None:

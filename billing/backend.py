@@ -144,6 +144,83 @@ class FaultTicket:
     created_at: dt.datetime
 
 
+class ChargeKind(str, Enum):
+    PLAN = "plan"  # 套餐月费
+    SERVICE = "service"  # 增值业务 (value-added service) fee
+    ONE_OFF = "one_off"  # a one-off charge: long distance, roaming, a paid call ...
+    USAGE = "usage"  # usage beyond the plan
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One deduction from the balance as it happened (this month's, before the bill is out)."""
+
+    date: dt.date | None
+    name: str
+    amount_fen: int
+    kind: ChargeKind
+    service_code: str | None = None
+
+
+@dataclass(frozen=True)
+class ValueAddedService:
+    """A catalogue entry. `aliases` are the words subscribers use for it (彩铃, 爱奇艺会员, 包月 ...)."""
+
+    code: str
+    name: str
+    monthly_fee_fen: int
+    aliases: tuple[str, ...] = ()
+
+
+class SubscriptionStatus(str, Enum):
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A value-added service on one number."""
+
+    phone: str
+    service: ValueAddedService
+    status: SubscriptionStatus
+    since: dt.date
+    renew_day: int  # day of the month the fee is charged
+    cancelled_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Points:
+    phone: str
+    balance: int
+    expiring: int = 0  # part of `balance` that lapses on `expires_on`
+    expires_on: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class PointsReward:
+    code: str
+    name: str
+    points: int
+
+
+class InvoiceStatus(str, Enum):
+    ISSUED = "issued"  # 电子发票已开具 (downloadable in the app / 发票 menu)
+    NOT_ISSUED = "not_issued"  # may be requested in the app / at a service hall
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A paid top-up and its e-invoice."""
+
+    order_no: str
+    phone: str
+    amount_fen: int
+    paid_at: dt.datetime
+    invoice_status: InvoiceStatus
+    invoice_no: str | None = None
+
+
 class BillingError(Exception):
     """Base of every error the backend raises on purpose (with a message fit for logs)."""
 
@@ -192,6 +269,35 @@ class BillingBackend(Protocol):
         ...
 
     async def create_fault_ticket(self, phone: str | None, openid: str | None, description: str) -> FaultTicket: ...
+
+    async def list_charges(self, phone: str, month: str | None = None) -> list[Charge]:
+        """Deductions of `month` ("2026-12"; default: this month so far), oldest first.
+
+        A completed month is summarised by its bill (`get_bill`); this lists what was taken
+        from the balance as it happened.
+        """
+        ...
+
+    async def list_service_catalog(self) -> list[ValueAddedService]: ...
+
+    async def list_services(self, phone: str) -> list[Subscription]:
+        """The value-added services `phone` pays for now (active only)."""
+        ...
+
+    async def cancel_service(self, phone: str, code: str, actor: str) -> Subscription:
+        """Cancel a service on `phone` (audited with the actor). Idempotent: cancelling a
+        cancelled one returns it unchanged. A service not on this number: BillingError."""
+        ...
+
+    async def get_points(self, phone: str) -> Points: ...
+
+    async def list_point_rewards(self) -> list[PointsReward]:
+        """What points can be exchanged for, cheapest first."""
+        ...
+
+    async def list_payments(self, phone: str, limit: int = 3) -> list[Payment]:
+        """The most recent paid top-ups with their e-invoice status, newest first."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -166,3 +166,76 @@ sms_outbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_sms_outbox_phone", "phone"),
 )
+
+# ---- value-added services, charges, points and invoices (billing_0002) --------------------
+
+# The catalogue of value-added services. `aliases`: the words subscribers use for one
+# (彩铃, 爱奇艺会员, 包月 ...), matched by `billing.value_added.match_services`.
+vas_catalog = Table(
+    "vas_catalog",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("monthly_fee_fen", BigInteger, nullable=False),
+    Column("aliases", JSON, nullable=False, default=list),
+    Column("available", Boolean, nullable=False, default=True),
+)
+
+# One row per number and service; cancelling keeps the row (status "cancelled").
+vas_subscriptions = Table(
+    "vas_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(20), ForeignKey("subscribers.phone"), nullable=False),
+    Column("service_code", String(32), ForeignKey("vas_catalog.code"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("since", Date, nullable=False),
+    Column("renew_day", Integer, nullable=False),
+    Column("cancelled_at", UtcDateTime, nullable=True),
+    Column("cancelled_by", String(64), nullable=True),
+    UniqueConstraint("phone", "service_code", name="uq_vas_subscriptions_phone_service"),
+)
+
+# Deductions as they happen (plan fee on the 1st, service fees on their renewal day, one-offs);
+# `kind` holds a `billing.backend.ChargeKind` value. A completed month is summarised in bill_items.
+charges = Table(
+    "charges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(20), ForeignKey("subscribers.phone"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("charged_on", Date, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("service_code", String(32), nullable=True),
+    Index("ix_charges_phone_month", "phone", "month"),
+)
+
+points_accounts = Table(
+    "points_accounts",
+    metadata,
+    Column("phone", String(20), ForeignKey("subscribers.phone"), primary_key=True),
+    Column("balance", Integer, nullable=False, default=0),
+    Column("expiring", Integer, nullable=False, default=0),
+    Column("expires_on", Date, nullable=True),
+)
+
+points_rewards = Table(
+    "points_rewards",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("available", Boolean, nullable=False, default=True),
+)
+
+# The e-invoice of a paid top-up; a paid order without a row here has none issued yet.
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("invoice_no", String(32), nullable=False, unique=True),
+    Column("order_no", String(32), ForeignKey("topup_orders.order_no"), nullable=False, unique=True),
+    Column("issued_at", UtcDateTime, nullable=False),
+)

@@ -44,3 +44,53 @@ def first_of_next_month(day: dt.date) -> dt.date:
     if day.month == 12:
         return dt.date(day.year + 1, 1, 1)
     return dt.date(day.year, day.month + 1, 1)
+
+
+_CN_MONTHS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_CN_MONTHS.update({"十一": 11, "十二": 12})
+_YEAR_MONTH = re.compile(r"(\d{4}|\d{2})\s*年\s*(\d{1,2}|十[一二]?|[一二三四五六七八九])\s*月")
+_RELATIVE_YEAR_MONTH = re.compile(r"(今年|去年|前年)\s*(\d{1,2}|十[一二]?|[一二三四五六七八九])\s*月")
+_MONTH = re.compile(r"(?<![\d个])(\d{1,2}|十[一二]?|(?<!十)[一二三四五六七八九])\s*月(?!\d)")
+_BEFORE_LAST = re.compile(r"上上个?月")
+_LAST = re.compile(r"上个?月")
+_THIS = re.compile(r"本月|这个?月|当月|今个月")
+
+
+def _month_number(token: str) -> int | None:
+    number = int(token) if token.isdigit() else _CN_MONTHS.get(token)
+    return number if number is not None and 1 <= number <= 12 else None
+
+
+def month_asked(text: str, today: dt.date) -> str | None:
+    """The billing month a subscriber's sentence asks about ("2026-10"), or None if it names none.
+
+    上上个月 / 上个月 / 本月 (这个月) are relative to `today`; 「2026年10月」 and 「去年10月」 name
+    the year; a bare 「10月」 (十月, 10月份) is the latest October not after this month.
+    """
+    text = text or ""
+    current = month_of(today)
+    match = _YEAR_MONTH.search(text)
+    if match:
+        year = int(match.group(1))
+        number = _month_number(match.group(2))
+        if number is not None:
+            return f"{year + 2000 if year < 100 else year:04d}-{number:02d}"
+    match = _RELATIVE_YEAR_MONTH.search(text)
+    if match:
+        number = _month_number(match.group(2))
+        if number is not None:
+            year = today.year - {"今年": 0, "去年": 1, "前年": 2}[match.group(1)]
+            return f"{year:04d}-{number:02d}"
+    if _BEFORE_LAST.search(text):
+        return shift_month(current, -2)
+    if _LAST.search(text):
+        return shift_month(current, -1)
+    if _THIS.search(text):
+        return current
+    match = _MONTH.search(text)
+    if match:
+        number = _month_number(match.group(1))
+        if number is not None:
+            year = today.year if number <= today.month else today.year - 1
+            return f"{year:04d}-{number:02d}"
+    return None

@@ -13,7 +13,7 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, select, update
+from sqlalchemy import Select, Table, and_, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,28 +23,43 @@ from billing.backend import (
     Bill,
     BillingError,
     BillItem,
+    Charge,
+    ChargeKind,
     FaultTicket,
     InvalidAmount,
+    InvoiceStatus,
     LineStatus,
     OrderNotFound,
     OrderStatus,
+    Payment,
     Plan,
     PlanChange,
     PlanChangeOutcome,
+    Points,
+    PointsReward,
     Subscriber,
+    Subscription,
+    SubscriptionStatus,
     SuspendReason,
     TopUpOrder,
     UnknownSubscriber,
     Usage,
+    ValueAddedService,
 )
 from billing.models import (
     bill_items,
+    charges,
     fault_tickets,
+    invoices,
     plan_changes,
     plans,
+    points_accounts,
+    points_rewards,
     subscribers,
     topup_orders,
     usage_records,
+    vas_catalog,
+    vas_subscriptions,
 )
 from billing.money import format_yuan
 from billing.periods import Clock, first_of_next_month, local_date, month_of, parse_month, shift_month, utc_now
@@ -374,6 +389,148 @@ class SqlBillingBackend:
         )
         return FaultTicket(ticket_no=ticket_no, phone=phone, description=text, created_at=now)
 
+    # ---- charges, value-added services, points, invoices ---------------------------------
+
+    async def list_charges(self, phone: str, month: str | None = None) -> list[Charge]:
+        """Deductions of `month` (default: this month) up to today, oldest first."""
+        today = local_date(self._clock())
+        if month is None:
+            month = month_of(today)
+        else:
+            try:
+                parse_month(month)
+            except ValueError as exc:
+                raise BillingError(str(exc)) from exc
+        async with self._engine.begin() as conn:
+            await self._require_subscriber(conn, phone)
+            rows = (
+                await conn.execute(
+                    select(charges)
+                    .where(charges.c.phone == phone, charges.c.month == month, charges.c.charged_on <= today)
+                    .order_by(charges.c.charged_on, charges.c.id)
+                )
+            ).all()
+        return [
+            Charge(
+                date=row.charged_on,
+                name=row.name,
+                amount_fen=int(row.amount_fen),
+                kind=ChargeKind(row.kind),
+                service_code=row.service_code,
+            )
+            for row in rows
+        ]
+
+    async def list_service_catalog(self) -> list[ValueAddedService]:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(vas_catalog)
+                    .where(vas_catalog.c.available.is_(True))
+                    .order_by(vas_catalog.c.monthly_fee_fen, vas_catalog.c.code)
+                )
+            ).all()
+        return [_service(row) for row in rows]
+
+    async def list_services(self, phone: str) -> list[Subscription]:
+        """Active services on `phone`, dearest first."""
+        async with self._engine.begin() as conn:
+            await self._require_subscriber(conn, phone)
+            rows = (
+                await conn.execute(
+                    _subscription_query()
+                    .where(
+                        vas_subscriptions.c.phone == phone,
+                        vas_subscriptions.c.status == SubscriptionStatus.ACTIVE.value,
+                    )
+                    .order_by(vas_catalog.c.monthly_fee_fen.desc(), vas_catalog.c.code)
+                )
+            ).all()
+        return [_subscription(row) for row in rows]
+
+    async def cancel_service(self, phone: str, code: str, actor: str) -> Subscription:
+        """Cancel `code` on `phone` from now on (this month's fee already taken stays taken).
+
+        Only a service on that very number can be cancelled; the cancellation is audited
+        with the actor. Cancelling a cancelled service returns it unchanged and records nothing.
+        """
+        if not actor or not actor.strip():
+            raise BillingError("a cancellation needs the actor")
+        now = self._clock()
+        where = (vas_subscriptions.c.phone == phone, vas_subscriptions.c.service_code == (code or "").strip().upper())
+        async with self._engine.begin() as conn:
+            await self._require_subscriber(conn, phone)
+            cancelled = await conn.execute(
+                update(vas_subscriptions)
+                .where(*where, vas_subscriptions.c.status == SubscriptionStatus.ACTIVE.value)
+                .values(status=SubscriptionStatus.CANCELLED.value, cancelled_at=now, cancelled_by=actor.strip())
+            )
+            row = (await conn.execute(_subscription_query().where(*where))).first()
+            if row is None:
+                raise BillingError(f"service {code!r} is not on {phone}")
+            if cancelled.rowcount == 1:
+                await audit.record(
+                    conn,
+                    now,
+                    actor.strip(),
+                    "cancel_service",
+                    phone=phone,
+                    detail=f"{row.service_code} {row.name} ({format_yuan(int(row.monthly_fee_fen))}/month)",
+                )
+        return _subscription(row)
+
+    async def get_points(self, phone: str) -> Points:
+        """The points balance; a number without a points account has 0."""
+        async with self._engine.begin() as conn:
+            await self._require_subscriber(conn, phone)
+            row = (await conn.execute(select(points_accounts).where(points_accounts.c.phone == phone))).first()
+        if row is None:
+            return Points(phone=phone, balance=0)
+        expiring = min(int(row.expiring), int(row.balance))
+        return Points(
+            phone=phone,
+            balance=int(row.balance),
+            expiring=expiring,
+            expires_on=row.expires_on if expiring else None,
+        )
+
+    async def list_point_rewards(self) -> list[PointsReward]:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(points_rewards)
+                    .where(points_rewards.c.available.is_(True))
+                    .order_by(points_rewards.c.points, points_rewards.c.code)
+                )
+            ).all()
+        return [PointsReward(code=row.code, name=row.name, points=int(row.points)) for row in rows]
+
+    async def list_payments(self, phone: str, limit: int = 3) -> list[Payment]:
+        if limit < 1:
+            return []
+        async with self._engine.begin() as conn:
+            await self._require_subscriber(conn, phone)
+            rows = (
+                await conn.execute(
+                    select(topup_orders, invoices.c.invoice_no)
+                    .select_from(topup_orders.outerjoin(invoices, invoices.c.order_no == topup_orders.c.order_no))
+                    .where(topup_orders.c.phone == phone, topup_orders.c.status == OrderStatus.PAID.value)
+                    .order_by(topup_orders.c.paid_at.desc(), topup_orders.c.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            Payment(
+                order_no=row.order_no,
+                phone=row.phone,
+                amount_fen=int(row.amount_fen),
+                paid_at=row.paid_at,
+                invoice_status=InvoiceStatus.ISSUED if row.invoice_no else InvoiceStatus.NOT_ISSUED,
+                invoice_no=row.invoice_no,
+            )
+            for row in rows
+        ]
+
     # ---- helpers ------------------------------------------------------------------------
 
     async def _insert_numbered(self, prefix: str, now: dt.datetime, table: Table, column: str, values: dict) -> str:
@@ -435,6 +592,40 @@ class SqlBillingBackend:
 
 async def _order_row(conn: AsyncConnection, order_no: str) -> Row | None:
     return (await conn.execute(select(topup_orders).where(topup_orders.c.order_no == order_no))).first()
+
+
+def _subscription_query() -> Select[Any]:
+    return select(
+        vas_subscriptions,
+        vas_catalog.c.name,
+        vas_catalog.c.monthly_fee_fen,
+        vas_catalog.c.aliases,
+    ).select_from(vas_subscriptions.join(vas_catalog, vas_catalog.c.code == vas_subscriptions.c.service_code))
+
+
+def _service(row: Row) -> ValueAddedService:
+    return ValueAddedService(
+        code=row.code,
+        name=row.name,
+        monthly_fee_fen=int(row.monthly_fee_fen),
+        aliases=tuple(str(alias) for alias in row.aliases or ()),
+    )
+
+
+def _subscription(row: Row) -> Subscription:
+    return Subscription(
+        phone=row.phone,
+        service=ValueAddedService(
+            code=row.service_code,
+            name=row.name,
+            monthly_fee_fen=int(row.monthly_fee_fen),
+            aliases=tuple(str(alias) for alias in row.aliases or ()),
+        ),
+        status=SubscriptionStatus(row.status),
+        since=row.since,
+        renew_day=int(row.renew_day),
+        cancelled_at=row.cancelled_at,
+    )
 
 
 def _plan_code(code: str) -> str:

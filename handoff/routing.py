@@ -24,7 +24,7 @@ REASON_LABELS = {
     HandoffReason.NEEDS_IN_PERSON.value: "需要人工办理",
     HandoffReason.CANNOT_COPE.value: "表示不会用/看不懂",
     HandoffReason.COMPLAINT.value: "投诉",
-    HandoffReason.DISPUTE.value: "扣费疑问",
+    HandoffReason.DISPUTE.value: "费用异议",
     HandoffReason.OPERATOR_TOPIC.value: "机器人办不了的业务",
 }
 DEFAULT_REASON = HandoffReason.REQUEST_HUMAN.value

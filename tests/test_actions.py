@@ -7,22 +7,30 @@ entities from the real extractor) and the slots the previous actions set.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import secrets
 import uuid
 from typing import Any
 
 import pytest
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from actions.account import ActionCheckBalance, ActionCheckUsage
+from actions.account import ActionCheckBalance, ActionCheckBill, ActionCheckUsage
 from actions.binding_flow import ActionBindPhone
+from actions.charges import ActionDisputeCharge
+from actions.invoices import ActionRequestInvoice
 from actions.plans import ActionCheckPlan, ActionRecommendPlan
+from actions.points import ActionCheckPoints
 from actions.reply_router import ActionDefaultFallback, ActionHandleReply
 from actions.service import ActionHandoff, ActionReportFault, ActionSessionStart
 from actions.services import Services, build_services, use_services
-from actions.transactions import ActionChangePlan, ActionTopUp
-from billing.models import sms_outbox
+from actions.transactions import ActionCancelService, ActionChangePlan, ActionTopUp
+from actions.value_added import ActionListServices
+from billing.models import sms_outbox, subscribers, vas_subscriptions
+from billing.periods import local_date, month_of, shift_month, utc_now
+from core.audit import audit_log
 from nlu.entities import extract_entities
 from nlu.normalize import normalize
 
@@ -222,3 +230,199 @@ async def test_a_numbered_choice_is_an_answer_even_when_not_understood(services:
     reply = await chat.say(ActionDefaultFallback(), "我选2", "nlu_fallback")
     assert "已取消" in reply and not chat.payloads
     assert (await services.billing.get_balance("13800000014")).balance_fen == before
+
+
+# ---- bills of the month asked, disputes, services, points, invoices ---------------------
+
+MAX_LINES = 8
+
+
+def short(reply: str) -> str:
+    assert len(reply.splitlines()) <= MAX_LINES, reply
+    return reply
+
+
+async def subscriber_with_services(services: Services, *codes: str) -> str:
+    """A subscriber of this test's own (numbers starting 139) with the given services."""
+    phone = f"139{secrets.randbelow(10**8):08d}"
+    now = utc_now()
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            insert(subscribers).values(
+                phone=phone,
+                name="测试用户",
+                birth_date=dt.date(1990, 1, 1),
+                plan_code="LIVE29",
+                balance_fen=5000,
+                status="active",
+                tags=[],
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        for code in codes:
+            await conn.execute(
+                insert(vas_subscriptions).values(
+                    phone=phone, service_code=code, status="active", since=dt.date(2026, 1, 1), renew_day=1
+                )
+            )
+    return phone
+
+
+async def test_the_new_account_questions_need_a_bound_number(services: Services) -> None:
+    chat = Conversation(services)
+    for action, text, intent in [
+        (ActionDisputeCharge(), "怎么扣了这么多", "dispute_charge"),
+        (ActionListServices(), "我开了哪些业务", "list_services"),
+        (ActionCancelService(), "帮我把彩铃退订了", "cancel_service"),
+        (ActionCheckPoints(), "我有多少积分", "check_points"),
+        (ActionRequestInvoice(), "我要开发票", "request_invoice"),
+    ]:
+        reply = await chat.say(action, text, intent)
+        assert "绑定" in reply and "元" not in reply and "积分" not in reply
+        assert chat.slots["pending"] == "bind_phone"
+
+
+async def test_bill_of_the_month_asked(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000016")
+    current = month_of(local_date(utc_now()))
+    reply = await chat.say(ActionCheckBill(), "上上个月账单多少", "check_bill")
+    assert f"{int(shift_month(current, -2)[5:])}月账单：共244.60元" in reply and "国际漫游费" in reply
+    assert "共199元" in await chat.say(ActionCheckBill(), "上个月的账单", "check_bill")
+    assert "没有查到您2001年1月的账单" in await chat.say(ActionCheckBill(), "2001年1月的账单", "check_bill")
+    assert "下月初才出" in await chat.say(ActionCheckBill(), "这个月的账单", "check_bill")
+
+
+async def test_bill_month_asked_before_binding_is_answered_after_it(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.say(ActionCheckBill(), "上上个月账单", "check_bill")
+    await chat.say(ActionHandleReply(), "13800000016", "inform")
+    reply = await chat.say(ActionHandleReply(), await latest_code(services, "13800000016"), "inform")
+    assert "绑定成功" in reply and "国际漫游费" in reply
+
+
+async def test_dispute_lists_the_charges_and_offers_a_person_only(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = short(await chat.say(ActionDisputeCharge(), "这个月咋多了十五块 怎么扣了这么多", "dispute_charge"))
+    assert "视频会员（自动续费） 15元" in reply and "日 视频会员" in reply and "共扣费59元" in reply
+    assert reply.endswith("1 帮您转人工核实 2 不用了")
+    assert "充值" not in reply and "回复1确认" not in reply and "回复3" not in reply and "推荐" not in reply
+    assert chat.slots["pending"].startswith("dispute_offer:")
+
+    # Anything but an answer to the offer asks again: never a top-up.
+    again = await chat.say(ActionHandleReply(), "我充了50", "inform")
+    assert "1 帮您转人工核实" in again and "充值50" not in again and "回复1确认" not in again
+    assert not chat.payloads
+
+    await chat.say(ActionHandleReply(), "1", "inform")
+    handoff = chat.payloads[-1]["handoff"]
+    assert handoff["reason"] == "dispute" and handoff["queue"] == "general"
+    assert "费用异议" in handoff["summary"] and "怎么扣了这么多" in handoff["summary"]
+
+
+async def test_dispute_about_last_month_shows_its_bill_and_can_be_declined(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = short(await chat.say(ActionDisputeCharge(), "上个月话费怎么这么多", "dispute_charge"))
+    assert "账单共44元" in reply and "增值业务：彩铃 5元" in reply and "本月到目前已扣59元" in reply
+    assert "充值" not in reply and "回复1确认" not in reply
+    assert "好的" in await chat.say(ActionHandleReply(), "2", "deny")
+    assert not chat.payloads and chat.slots["pending"] is None
+
+
+async def test_dispute_asked_before_binding_keeps_the_words_for_the_agent(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.say(ActionDisputeCharge(), "莫名其妙扣我钱", "dispute_charge")
+    await chat.say(ActionHandleReply(), "13800000001", "inform")
+    reply = await chat.say(ActionHandleReply(), await latest_code(services, "13800000001"), "inform")
+    assert "绑定成功" in reply and "共扣费59元" in reply
+    await chat.say(ActionHandleReply(), "1", "affirm")
+    assert "莫名其妙扣我钱" in chat.payloads[-1]["handoff"]["summary"]
+
+
+async def test_service_list_shows_three_then_more(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000014")
+    reply = short(await chat.say(ActionListServices(), "我开了哪些业务", "list_services"))
+    assert "每月共45元" in reply and "视频会员 15元/月" in reply and '还有2项，回复"更多"' in reply
+    assert chat.slots["pending"] == "more:services"
+    more = short(await chat.say(ActionDefaultFallback(), "更多", "nlu_fallback"))
+    assert "彩铃 5元/月" in more and "短信包 5元/月" in more and "视频会员" not in more
+    assert not chat.payloads
+
+
+async def test_cancel_service_asks_confirmation_and_is_idempotent(services: Services) -> None:
+    phone = await subscriber_with_services(services, "CRBT5", "VRBT6", "VIDEO15")
+    chat = Conversation(services)
+    await chat.bind(phone)
+    reply = await chat.say(ActionCancelService(), "帮我把视频彩铃退订了", "cancel_service", service="视频彩铃")
+    assert reply == "退订视频彩铃（每月6元）？回复1确认，回复2取消。"
+    assert chat.slots["pending"] == "service_confirm:VRBT6"
+    assert len(await services.billing.list_services(phone)) == 3  # nothing cancelled yet
+    pending = chat.slots["pending"]
+    assert "已退订视频彩铃" in await chat.say(ActionHandleReply(), "1", "affirm")
+    chat.slots["pending"] = pending  # the same confirmation delivered again
+    assert "已经退订过了" in await chat.say(ActionHandleReply(), "1", "affirm")
+    assert [s.service.code for s in await services.billing.list_services(phone)] == ["VIDEO15", "CRBT5"]
+    async with services.engine.connect() as conn:
+        actions = (await conn.execute(select(audit_log.c.action).where(audit_log.c.phone == phone))).scalars().all()
+    assert actions == ["bind", "cancel_service"]
+
+    assert "彩铃（每月5元）" in await chat.say(ActionCancelService(), "彩铃不要了", "cancel_service")
+    assert "继续保留" in await chat.say(ActionHandleReply(), "2", "deny")
+    assert len(await services.billing.list_services(phone)) == 2
+
+
+async def test_cancel_all_monthly_services_lets_the_subscriber_choose_one(services: Services) -> None:
+    phone = await subscriber_with_services(services, "CRBT5", "SMS5", "DATA10", "VIDEO15")
+    chat = Conversation(services)
+    await chat.bind(phone)
+    reply = short(await chat.say(ActionCancelService(), "把我开的所有包月都退掉", "cancel_service", service="包月"))
+    assert "一项一项确认" in reply and "1 视频会员 15元/月" in reply and '还有1项，回复"更多"' in reply
+    assert chat.slots["pending"].startswith("service_which:")
+    assert len(await services.billing.list_services(phone)) == 4
+    more = await chat.say(ActionDefaultFallback(), "更多", "nlu_fallback")
+    assert "4 " in more and chat.slots["pending"].startswith("service_which:")
+    assert "退订10元5GB流量包（每月10元）" in await chat.say(ActionHandleReply(), "2", "inform")
+    assert "已退订" in await chat.say(ActionHandleReply(), "1", "affirm")
+    assert len(await services.billing.list_services(phone)) == 3
+
+
+async def test_cancel_an_unknown_service_lists_the_own_ones_and_takes_a_name(services: Services) -> None:
+    phone = await subscriber_with_services(services, "CRBT5", "SMS5")
+    chat = Conversation(services)
+    await chat.bind(phone)
+    reply = await chat.say(ActionCancelService(), "取消我的游戏包", "cancel_service", service="游戏包")
+    assert "没有找到您开通的「游戏包」" in reply and "1 短信包" not in reply and "短信包 5元/月" in reply
+    assert "退订短信包" in await chat.say(ActionDefaultFallback(), "短信包", "nlu_fallback")
+
+
+async def test_only_services_on_the_own_number_can_be_cancelled(services: Services) -> None:
+    mine = await subscriber_with_services(services, "CRBT5")
+    theirs = await subscriber_with_services(services, "SMS5")
+    chat = Conversation(services)
+    await chat.bind(mine)
+    chat.slots["pending"] = "service_confirm:SMS5"  # a forged or stale confirmation
+    reply = await chat.say(ActionHandleReply(), "1", "affirm")
+    assert "已退订" not in reply
+    assert [s.service.code for s in await services.billing.list_services(theirs)] == ["SMS5"]
+
+
+async def test_points_balance_expiry_and_rewards(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = short(await chat.say(ActionCheckPoints(), "我有多少积分", "check_points"))
+    assert "3260积分" in reply and "800分12月31日到期" in reply
+    assert "五常大米5斤 3000分" in reply and "10元话费 1000分" in reply and "电饭煲" not in reply
+
+
+async def test_invoices_of_recent_payments(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000014")
+    reply = short(await chat.say(ActionRequestInvoice(), "我要开发票 报销用", "request_invoice"))
+    assert "已开电子发票，号码FP" in reply and "「我的-发票」" in reply and '回复"更多"' in reply
+    assert "邮箱" not in reply and "已发送" not in reply
+    assert chat.slots["pending"] == "more:payments:"
+    assert "更早的充值" in await chat.say(ActionDefaultFallback(), "更多", "nlu_fallback")

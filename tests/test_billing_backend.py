@@ -20,16 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from billing import load_backend
 from billing.backend import (
     BillingError,
+    ChargeKind,
     InvalidAmount,
+    InvoiceStatus,
     LineStatus,
     OrderNotFound,
     OrderStatus,
     PlanChangeOutcome,
+    SubscriptionStatus,
     SuspendReason,
     UnknownSubscriber,
 )
 from billing.demo import DEMO_DIR, seed_demo_data
-from billing.models import bill_items, fault_tickets, plan_changes, subscribers, usage_records
+from billing.models import bill_items, fault_tickets, plan_changes, subscribers, usage_records, vas_subscriptions
+from billing.models import charges as charges_table
 from billing.periods import first_of_next_month, local_date, month_of, shift_month, utc_now
 from billing.sql import SqlBillingBackend
 from core.audit import audit_log
@@ -568,3 +572,138 @@ async def test_reseed_keeps_live_state_unless_reset(seeded_engine: AsyncEngine, 
         )
     assert statuses == ["cancelled"]
     assert (await _counts(seeded_engine, [phone]))[:2] == (4, 3)
+
+
+# ---- charges, value-added services, points, invoices ---------------------------------
+
+
+async def subscribe(engine: AsyncEngine, phone: str, *codes: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(vas_subscriptions),
+            [
+                {"phone": phone, "service_code": code, "status": "active", "since": dt.date(2026, 1, 1), "renew_day": 1}
+                for code in codes
+            ],
+        )
+
+
+async def test_this_months_charges_so_far(backend: SqlBillingBackend) -> None:
+    charges = await backend.list_charges("13800000001")
+    assert [(c.name, c.amount_fen, c.kind) for c in charges] == [
+        ("套餐月费（乐享39元套餐）", 3900, ChargeKind.PLAN),
+        ("彩铃", 500, ChargeKind.SERVICE),
+        ("视频会员（自动续费）", 1500, ChargeKind.SERVICE),
+    ]
+    today = local_date(utc_now())
+    assert all(c.date is not None and c.date <= today and month_of(c.date) == this_month() for c in charges)
+    assert charges[2].service_code == "VIDEO15"
+    one_off = [c for c in await backend.list_charges("13800000013") if c.kind == ChargeKind.ONE_OFF]
+    assert [(c.name, c.amount_fen) for c in one_off] == [("语音点播信息费", 300)]
+    assert await backend.list_charges("13800000004") == []  # suspended: nothing taken this month
+    assert await backend.list_charges("13800000001", "2001-01") == []
+    with pytest.raises(BillingError):
+        await backend.list_charges("13800000001", "2026-13")
+    with pytest.raises(UnknownSubscriber):
+        await backend.list_charges("13899999999")
+
+
+async def test_charges_of_the_future_are_not_listed(seeded_engine: AsyncEngine) -> None:
+    phone = await make_subscriber(seeded_engine)
+    today = local_date(utc_now())
+    async with seeded_engine.begin() as conn:
+        await conn.execute(
+            insert(charges_table),
+            [
+                {
+                    "phone": phone,
+                    "month": this_month(),
+                    "charged_on": today,
+                    "name": "今天",
+                    "amount_fen": 100,
+                    "kind": "one_off",
+                },
+                {
+                    "phone": phone,
+                    "month": this_month(),
+                    "charged_on": today + dt.timedelta(days=40),
+                    "name": "以后",
+                    "amount_fen": 100,
+                    "kind": "one_off",
+                },
+            ],
+        )
+    assert [c.name for c in await SqlBillingBackend(seeded_engine).list_charges(phone)] == ["今天"]
+
+
+async def test_services_in_the_bills_and_the_catalogue(backend: SqlBillingBackend) -> None:
+    last = await backend.get_bill("13800000001")
+    assert ("增值业务：彩铃", 500) in [(i.name, i.amount_fen) for i in last.items]
+    assert "视频会员" not in str(last.items)  # free trial last month: first charged this month
+    assert ("增值业务：视频会员", 1500) in [
+        (i.name, i.amount_fen) for i in (await backend.get_bill("13800000020")).items
+    ]
+    catalog = {s.code: s for s in await backend.list_service_catalog()}
+    assert catalog["VIDEO15"].monthly_fee_fen == 1500 and "爱奇艺会员" in catalog["VIDEO15"].aliases
+    assert catalog["CRBT5"].name == "彩铃" and catalog["VRBT6"].monthly_fee_fen == 600
+    services = await backend.list_services("13800000014")
+    assert [s.service.code for s in services][:2] == ["VIDEO15", "DATA10"]  # dearest first
+    assert len(services) == 5 and {s.status for s in services} == {SubscriptionStatus.ACTIVE}
+    assert await backend.list_services("13800000024") == []
+
+
+async def test_cancel_service_is_idempotent_audited_and_only_on_the_own_number(seeded_engine: AsyncEngine) -> None:
+    backend = SqlBillingBackend(seeded_engine)
+    phone, other = await make_subscriber(seeded_engine), await make_subscriber(seeded_engine)
+    await subscribe(seeded_engine, phone, "CRBT5", "VIDEO15")
+    await subscribe(seeded_engine, other, "SMS5")
+    cancelled = await backend.cancel_service(phone, "crbt5", actor="wechat:o-1")
+    assert (cancelled.service.code, cancelled.status) == ("CRBT5", SubscriptionStatus.CANCELLED)
+    assert cancelled.cancelled_at is not None
+    again = await backend.cancel_service(phone, "CRBT5", actor="wechat:o-1")
+    assert again == cancelled
+    assert [s.service.code for s in await backend.list_services(phone)] == ["VIDEO15"]
+    rows = await audit_rows(seeded_engine, phone)
+    assert [(r.actor, r.action) for r in rows] == [("wechat:o-1", "cancel_service")]
+    assert "CRBT5" in rows[0].detail and "5元" in rows[0].detail
+
+    with pytest.raises(BillingError):
+        await backend.cancel_service(phone, "SMS5", actor="wechat:o-1")  # on the other number
+    assert [s.service.code for s in await backend.list_services(other)] == ["SMS5"]
+    with pytest.raises(BillingError):
+        await backend.cancel_service(phone, "VIDEO15", actor=" ")
+    with pytest.raises(UnknownSubscriber):
+        await backend.cancel_service("13899999999", "CRBT5", actor="x")
+
+
+async def test_points_and_rewards(backend: SqlBillingBackend, seeded_engine: AsyncEngine) -> None:
+    points = await backend.get_points("13800000001")
+    assert (points.balance, points.expiring) == (3260, 800)
+    assert points.expires_on == dt.date(local_date(utc_now()).year, 12, 31)
+    assert (await backend.get_points("13800000005")).expires_on is None
+    nobody = await backend.get_points(await make_subscriber(seeded_engine))
+    assert (nobody.balance, nobody.expiring, nobody.expires_on) == (0, 0, None)
+    rewards = await backend.list_point_rewards()
+    assert [r.points for r in rewards] == sorted(r.points for r in rewards)
+    assert ("10元话费", 1000) in [(r.name, r.points) for r in rewards]
+
+
+async def test_payments_with_their_invoices(backend: SqlBillingBackend, seeded_engine: AsyncEngine) -> None:
+    payments = await backend.list_payments("13800000014", limit=10)
+    assert len(payments) >= 4
+    assert [p.paid_at for p in payments] == sorted((p.paid_at for p in payments), reverse=True)
+    issued = [p for p in payments if p.invoice_status == InvoiceStatus.ISSUED]
+    assert issued and all(p.invoice_no and p.invoice_no.startswith("FP") for p in issued)
+    assert len(await backend.list_payments("13800000014")) == 3
+    assert await backend.list_payments("13800000014", limit=0) == []
+
+    phone = await make_subscriber(seeded_engine)
+    order = await backend.confirm_top_up((await backend.create_top_up(phone, 2000)).order_no)
+    await backend.create_top_up(phone, 1000)  # pending: not a payment
+    [payment] = await backend.list_payments(phone)
+    assert (payment.order_no, payment.amount_fen, payment.invoice_status, payment.invoice_no) == (
+        order.order_no,
+        2000,
+        InvoiceStatus.NOT_ISSUED,
+        None,
+    )

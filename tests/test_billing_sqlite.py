@@ -39,6 +39,17 @@ async def test_fresh_sqlite_database_migrates_seeds_and_serves(tmp_path: Path) -
         assert (balance.balance_fen, balance.status.value, balance.suspend_reason) == (650, "active", None)
         assert (await backend.get_usage("13800000001")).data_used_mb == 14336
 
+        # value-added services, this month's charges, points and invoices (billing_0002)
+        assert [c.amount_fen for c in await backend.list_charges("13800000001")] == [3900, 500, 1500]
+        assert [s.service.code for s in await backend.list_services("13800000001")] == ["VIDEO15", "CRBT5"]
+        cancelled = await backend.cancel_service("13800000001", "CRBT5", actor="test")
+        assert await backend.cancel_service("13800000001", "CRBT5", actor="test") == cancelled
+        assert [s.service.code for s in await backend.list_services("13800000001")] == ["VIDEO15"]
+        assert (await backend.get_points("13800000001")).balance == 3260
+        assert len(await backend.list_point_rewards()) >= 3
+        payments = await backend.list_payments("13800000001")
+        assert len(payments) == 3 and any(p.invoice_no for p in payments)
+
         sms = RecordingSms()
         binding = BindingService(engine, sms)
         assert (await binding.start_binding("o-sqlite", "13800000002")).outcome == StartOutcome.SENT

@@ -1,0 +1,93 @@
+"""「怎么扣了这么多」: what was charged, in plain words, then one offer: a person checks it.
+
+Never a top-up or a plan prompt here: a subscriber contesting money is not sold anything.
+The offer leaves pending "dispute_offer:<month>:<what they said>", so that 「1」 hands off
+with the subscriber's own words in the agent's summary.
+"""
+
+from __future__ import annotations
+
+from actions import replies
+from actions.account import account_phone, asked_month, current_month
+from actions.service import hand_off
+from actions.turn import FlowAction, Turn
+from billing.money import format_yuan
+from billing.periods import shift_month
+from core.vocabulary import HandoffReason
+
+SAID_CHARS = 60
+DISPUTE_INTENT = "dispute_charge"
+
+
+async def dispute(turn: Turn) -> None:
+    month = asked_month(turn)
+    phone = await account_phone(turn, f"dispute:{month}" if month else "dispute")
+    if not phone:
+        return
+    billing = turn.services.billing
+    current = current_month(turn)
+    this_month = await billing.list_charges(phone)
+    if month is None or month >= current:
+        month = current
+        turn.say(replies.dispute_this_month(this_month, current, turn.elder))
+    else:
+        so_far = sum(c.amount_fen for c in this_month) if month == shift_month(current, -1) else None
+        turn.say(replies.dispute_bill(await billing.get_bill(phone, month), current, so_far, turn.elder))
+    said = _said_in_dispute(turn)
+    turn.set("pending", f"dispute_offer:{month}:{said[:SAID_CHARS]}")
+
+
+def _said_in_dispute(turn: Turn) -> str:
+    """What the subscriber said about the charge: this message, or, when resumed after
+    binding (this message is the SMS code), the last one classified as a dispute."""
+    if turn.intent == DISPUTE_INTENT:
+        return turn.text
+    for event in reversed(turn.tracker.events):
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent == DISPUTE_INTENT:
+            return str(event.get("text") or "")
+    return turn.text
+
+
+async def more_charges(turn: Turn, month: str) -> None:
+    """ "更多" after a dispute answer: the rest of that month's charges (or bill lines)."""
+    phone = await account_phone(turn, "dispute")
+    if not phone:
+        return
+    current = current_month(turn)
+    if month >= current:
+        ordered = replies.dispute_order(await turn.services.billing.list_charges(phone))
+        lines = [replies.charge_line(c) for c in ordered]
+    else:
+        bill = await turn.services.billing.get_bill(phone, month)
+        lines = [f"· {item.name} {format_yuan(item.amount_fen)}" for item in bill.items]
+    rest = lines[replies.SHOWN_ITEMS :]
+    if not rest:
+        turn.say(replies.nothing_more())
+        return
+    turn.say(replies.more_lines(rest, "其余的扣费：", replies.DISPUTE_OFFER))
+
+
+async def dispute_reply(turn: Turn, ref: str, yes: bool, no: bool, more: bool) -> None:
+    """The answer to the dispute offer. Anything else asks again: a reply here (「我充了50」)
+    must never turn into a top-up or a plan offer."""
+    month, _, said = ref.partition(":")
+    if yes:
+        await hand_off(turn, HandoffReason.DISPUTE, said=said or None)
+    elif no:
+        turn.say(replies.dispute_declined())
+    elif more and month:
+        await more_charges(turn, month)
+        turn.set("pending", f"dispute_offer:{ref}")
+    else:
+        turn.say(replies.dispute_offer_again())
+        turn.set("pending", f"dispute_offer:{ref}")
+
+
+class ActionDisputeCharge(FlowAction):
+    action_name = "action_dispute_charge"
+
+    async def flow(self, turn: Turn) -> None:
+        await dispute(turn)

@@ -1,0 +1,145 @@
+"""Value-added services (增值业务): which ones a subscriber pays for, and cancelling one.
+
+The service asked for (the `service` entity, else the message text) is resolved against the
+services on the subscriber's own bound number with the backend's catalogue aliases
+(`billing.value_added.match_services`). One match: a confirmation (pending
+"service_confirm:<code>"); several or none: a numbered list to choose from (pending
+"service_which:<code>,<code>,..."). Nothing is ever cancelled without a 「1」 to one service.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from actions import replies
+from actions.account import account_phone
+from actions.turn import FlowAction, Turn
+from billing.backend import BillingError, Subscription, ValueAddedService
+from billing.value_added import match_services
+
+ASKED_CHARS = 30
+ALL_OF_THEM = re.compile(r"都|全部|所有|全都|统统")
+GENERIC = frozenset({"包月", "会员", "自动续费"})  # words naming many services, not one
+
+
+def actor(turn: Turn) -> str:
+    return f"wechat:{turn.openid}"
+
+
+async def list_services(turn: Turn) -> None:
+    phone = await account_phone(turn, "list_services")
+    if not phone:
+        return
+    services = await turn.services.billing.list_services(phone)
+    turn.say(replies.service_list(services, turn.elder))
+    if len(services) > replies.SHOWN_ITEMS and not turn.elder:
+        turn.set("pending", "more:services")
+
+
+async def more_services(turn: Turn) -> None:
+    phone = await account_phone(turn, "list_services")
+    if not phone:
+        return
+    services = await turn.services.billing.list_services(phone)
+    rest = [replies.service_line(s) for s in services[replies.SHOWN_ITEMS :]]
+    if not rest:
+        turn.say(replies.nothing_more())
+    else:
+        turn.say(replies.more_lines(rest, "其余的增值业务：", '不想要的可以说"退订+业务名"。'))
+
+
+async def cancel_service(turn: Turn) -> None:
+    entity = turn.entity("service")
+    asked: Optional[str] = turn.resumed if turn.resumed is not None else (str(entity) if entity else None)
+    wanted = asked if asked is not None else turn.text
+    phone = await account_phone(turn, f"cancel_service:{(wanted or '')[:ASKED_CHARS]}")
+    if not phone:
+        return
+    active = await turn.services.billing.list_services(phone)
+    if not active:
+        turn.say(replies.no_services())
+        return
+    catalog = await turn.services.billing.list_service_catalog()
+    matches = match_services(wanted or "", active, catalog)
+    if len(matches) == 1:
+        propose(turn, matches[0])
+        return
+    several = len(matches) > 1 or bool(ALL_OF_THEM.search(turn.text))
+    choices = matches if len(matches) > 1 else active
+    named = asked if (asked and not matches and entity) else _unsubscribed_name(wanted or "", catalog)
+    offer_choice(turn, choices, named, several)
+
+
+def _unsubscribed_name(text: str, catalog: list[ValueAddedService]) -> Optional[str]:
+    """The name of a catalogue service the text names (one they do not have), if any."""
+    for service in sorted(catalog, key=lambda s: -len(s.name)):
+        if any(term and term in text for term in (service.name, *service.aliases) if term not in GENERIC):
+            return service.name
+    return None
+
+
+def propose(turn: Turn, subscription: Subscription) -> None:
+    turn.say(replies.confirm_cancel_service(subscription))
+    turn.set("pending", f"service_confirm:{subscription.service.code}")
+
+
+def offer_choice(turn: Turn, choices: list[Subscription], asked: Optional[str], several: bool) -> None:
+    turn.say(replies.which_service(choices, asked, several, turn.elder))
+    turn.set("pending", "service_which:" + ",".join(s.service.code for s in choices))
+
+
+async def confirm(turn: Turn, code: str) -> None:
+    """「1」 to 「退订XX？」: cancel it on the bound number (idempotent, audited)."""
+    phone = await account_phone(turn, "list_services")
+    if not phone:
+        return
+    billing = turn.services.billing
+    was_active = any(s.service.code == code for s in await billing.list_services(phone))
+    try:
+        result = await billing.cancel_service(phone, code, actor(turn))
+    except BillingError:
+        turn.say(replies.no_services() if not was_active else replies.service_unavailable())
+        return
+    turn.say(replies.service_cancelled(result, turn.elder) if was_active else replies.service_already_cancelled(result))
+
+
+async def keep(turn: Turn, code: str) -> None:
+    phone = await account_phone(turn, "list_services")
+    if not phone:
+        return
+    active = await turn.services.billing.list_services(phone)
+    turn.say(replies.service_kept(next((s for s in active if s.service.code == code), None)))
+
+
+async def which_reply(turn: Turn, ref: str, number: Optional[int], no: bool, more: bool) -> None:
+    """The answer to 「要退订哪个？」: a number from the list or a name (else asked again)."""
+    phone = await account_phone(turn, "cancel_service")
+    if not phone:
+        return
+    codes = [code for code in ref.split(",") if code]
+    active = {s.service.code: s for s in await turn.services.billing.list_services(phone)}
+    choices = [active[code] for code in codes if code in active]
+    if more:
+        turn.say(replies.which_service_more(choices))
+        turn.set("pending", f"service_which:{ref}")
+        return
+    if number is not None and 1 <= number <= len(choices):
+        propose(turn, choices[number - 1])
+        return
+    entity = turn.entity("service")
+    named = match_services(str(entity) if entity else turn.text, choices)
+    if len(named) == 1:
+        propose(turn, named[0])
+    elif no or not choices:
+        turn.say(replies.service_kept(None))
+    else:
+        turn.say(replies.which_service_again(len(choices)))
+        turn.set("pending", f"service_which:{ref}")
+
+
+class ActionListServices(FlowAction):
+    action_name = "action_list_services"
+
+    async def flow(self, turn: Turn) -> None:
+        await list_services(turn)
