@@ -1,7 +1,10 @@
 """Custom Rasa 3.6 graph components for Chinese telecom text.
 
-- `TextNormalizer`: runs first; rewrites the message text (see nlu.normalize) for training
-  and prediction alike, carrying annotated entity offsets over.
+- `TextNormalizer`: runs first; rewrites the message text (nlu.normalize, then the spoken
+  front end nlu.spoken: fillers, greetings and repetitions removed) for training and prediction
+  alike, carrying annotated entity offsets over, and stores the clauses (`spoken_clauses`).
+- `RequestResolver`: after DIETClassifier; request-first intent resolution over the clauses
+  (see its docstring).
 - `TelecomEntityExtractor`: phone numbers, SMS codes, amounts and bare numbers (nlu.entities).
 """
 
@@ -15,12 +18,15 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
-from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu.entities import extract_entities
-from nlu.normalize import normalize_with_offsets
+from nlu.resolve import resolve
+from nlu.spoken import analyse
+
+CLAUSES = "spoken_clauses"  # message attribute: [(start, end, text)] per clause of the rewritten text
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
@@ -50,13 +56,16 @@ class TextNormalizer(GraphComponent):
         text = message.get(TEXT)
         if not text:
             return
-        normalized, origin = normalize_with_offsets(text)
+        spoken = analyse(text)
+        message.set(CLAUSES, spoken.clause_items())
+        normalized, origin = spoken.text, spoken.origin
         if normalized == text:
             return
         message.set(TEXT, normalized)
         entities = message.get(ENTITIES)
         if entities:
-            message.set(ENTITIES, [_remap(entity, origin, normalized) for entity in entities])
+            remapped = [_remap(entity, origin, normalized) for entity in entities]
+            message.set(ENTITIES, [entity for entity in remapped if entity["end"] > entity["start"]])
 
 
 def _remap(entity: Dict[Text, Any], origin: List[int], text: str) -> Dict[Text, Any]:
@@ -91,3 +100,150 @@ class TelecomEntityExtractor(GraphComponent, EntityExtractorMixin):
                 extracted = self.add_extractor_name(extracted)
                 message.set(ENTITIES, message.get(ENTITIES, []) + extracted, add_to_output=True)
         return messages
+
+
+# --- request-first resolution -----------------------------------------------------------------
+
+SECOND_REQUEST = "second_request"
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR],
+    is_trainable=True,
+)
+class RequestResolver(GraphComponent, EntityExtractorMixin):
+    """Request-first intent resolution over the clauses of a message (nlu.spoken, nlu.resolve).
+
+    Trains a light clause classifier (character n-gram TF-IDF + logistic regression) on the
+    same rewritten training examples as DIET. At prediction, with two or more clauses, it
+    classifies each clause and lets nlu.resolve.resolve combine that with DIET's ranking: a
+    request beats chit-chat; of two confident different requests the first said is the intent
+    and the other is output as the entity `second_request` (value: the intent name). It must
+    run after DIETClassifier and before FallbackClassifier.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            "clause_threshold": 0.5,
+            "second_threshold": 0.6,
+            "second_rank": 3,
+            "ngram_max": 3,
+            "C": 20.0,
+        }
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        classifier: Any = None,
+    ) -> None:
+        self.component_config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.classifier = classifier
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "RequestResolver":
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        texts, labels = [], []
+        for example in training_data.intent_examples:
+            text = example.get(TEXT)
+            if text:
+                texts.append(text)
+                labels.append(example.get(INTENT))
+        if len(set(labels)) >= 2:
+            self.classifier = build_clause_classifier(
+                texts, labels, ngram_max=self.component_config["ngram_max"], c=self.component_config["C"]
+            )
+            import joblib
+
+            with self._model_storage.write_to(self._resource) as directory:
+                joblib.dump(self.classifier, directory / "clause_classifier.joblib")
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "RequestResolver":
+        import joblib
+
+        classifier = None
+        try:
+            with model_storage.read_from(resource) as directory:
+                path = directory / "clause_classifier.joblib"
+                if path.exists():
+                    classifier = joblib.load(path)
+        except ValueError:  # nothing was persisted (no intents to learn)
+            pass
+        return cls(config, model_storage, resource, classifier)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            self._resolve(message)
+        return messages
+
+    def _resolve(self, message: Message) -> None:
+        clauses = message.get(CLAUSES) or []
+        ranking = message.get(INTENT_RANKING_KEY) or []
+        if self.classifier is None or len(clauses) < 2 or not ranking:
+            return
+        probabilities = self.classifier.predict_proba([text for _, _, text in clauses])
+        classes = list(self.classifier.classes_)
+        clause_predictions = []
+        for (start, end, _), row in zip(clauses, probabilities):
+            best = int(row.argmax())
+            clause_predictions.append((start, end, classes[best], float(row[best])))
+        decision = resolve(
+            [(item["name"], float(item["confidence"])) for item in ranking],
+            [(intent, p) for _, _, intent, p in clause_predictions],
+            clause_threshold=self.component_config["clause_threshold"],
+            second_threshold=self.component_config["second_threshold"],
+            second_rank=self.component_config["second_rank"],
+        )
+        if decision is None:
+            return
+        new_ranking = [{"name": name, "confidence": confidence} for name, confidence in decision.ranking]
+        message.set(INTENT, dict(new_ranking[0]), add_to_output=True)
+        message.set(INTENT_RANKING_KEY, new_ranking, add_to_output=True)
+        if decision.second is not None:
+            start, end, _, p = clause_predictions[decision.second_clause]
+            entity = {
+                "entity": SECOND_REQUEST,
+                "value": decision.second,
+                "start": start,
+                "end": end,
+                "confidence": round(p, 4),
+            }
+            entities = self.add_extractor_name([entity])
+            message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
+
+
+def build_clause_classifier(texts: List[str], labels: List[str], ngram_max: int = 3, c: float = 20.0) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    classifier = make_pipeline(
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(1, ngram_max), sublinear_tf=True, lowercase=True),
+        LogisticRegression(C=c, max_iter=2000, class_weight="balanced"),
+    )
+    classifier.fit(texts, labels)
+    return classifier
