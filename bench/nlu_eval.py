@@ -60,7 +60,17 @@ DEFAULT_E2E = PROJECT_ROOT / "bench" / "eval" / "e2e_60.yml"
 FALLBACK_INTENT = "nlu_fallback"
 HANDOFF_INTENTS = frozenset({"request_human", "complaint", "elder_self_described"})
 TRANSACTION_INTENTS = frozenset({"top_up", "change_plan", "cancel_service"})
-SPOKEN_TAGS = ("greeting", "dispute", "off_menu", "two_requests", "voice", "elderly", "dialect", "traditional", "relative")
+SPOKEN_TAGS = (
+    "greeting",
+    "dispute",
+    "off_menu",
+    "two_requests",
+    "voice",
+    "elderly",
+    "dialect",
+    "traditional",
+    "relative",
+)
 # The gateway sends a leading "/" as a full-width solidus so that Rasa does not read a WeChat
 # emoji code (「/::)」) as an intent command; the NLU normaliser folds it back (gateway/rasa_client.py).
 ESCAPED_SLASH = "\uff0f"
@@ -257,7 +267,9 @@ async def predict_intents(model_path: Path, texts: list[str]) -> list[Prediction
             str(entity.get("value")) for entity in parsed.get("entities") or [] if entity.get("entity") == "plan"
         )
         seconds = [
-            str(entity.get("value")) for entity in parsed.get("entities") or [] if entity.get("entity") == "second_request"
+            str(entity.get("value"))
+            for entity in parsed.get("entities") or []
+            if entity.get("entity") == "second_request"
         ]
         predictions.append(
             Prediction(
@@ -422,9 +434,7 @@ def print_overlap(overlap: list[tuple[Example, Example]], what: str = "held-out/
         return
     print(f"{what} overlap after normalisation: {len(overlap)} utterance(s)")
     for held, trained in overlap:
-        print(
-            f"  {held.source} {held.text!r} ({held.intent}) == {trained.source} {trained.text!r} ({trained.intent})"
-        )
+        print(f"  {held.source} {held.text!r} ({held.intent}) == {trained.source} {trained.text!r} ({trained.intent})")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -493,7 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     spoken_accuracy, transaction_errors = None, 0
     if spoken:
         print("\n" + "=" * 100 + "\n")
-        spoken_results = [SpokenResult(item, prediction) for item, prediction in zip(spoken, predictions[len(heldout) :])]
+        spoken_results = [
+            SpokenResult(item, prediction) for item, prediction in zip(spoken, predictions[len(heldout) :])
+        ]
         spoken_accuracy, transaction_errors = print_spoken_report(spoken_results, args.top_confusions)
 
     print("\n" + "=" * 100)

@@ -351,7 +351,9 @@ def _strip_trailing_thanks(text: str, clauses: list[tuple[int, int]], keep: list
     start, end = clauses[-1]
     indices = [index for index in range(start, end) if keep[index]]
     chars = "".join(text[index] for index in indices)
-    match = re.search(rf"(?<![感多太道])(?:谢谢|谢了|多谢)(?:你|您|你们)?[{_PARTICLES}了]*[{''.join(SEPARATORS)} .]*$", chars)
+    match = re.search(
+        rf"(?<![感多太道])(?:谢谢|谢了|多谢)(?:你|您|你们)?[{_PARTICLES}了]*[{''.join(SEPARATORS)} .]*$", chars
+    )
     if match and _count_meaningful(chars[: match.start()]) >= 4:
         for position in range(match.start(), len(chars)):
             keep[indices[position]] = False

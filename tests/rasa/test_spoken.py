@@ -99,7 +99,10 @@ def test_dialect_words_stay() -> None:
     [
         ("查下话费，顺便把彩铃退了", ["查下话费", "把彩铃退了"]),
         ("查下话费顺便把彩铃退了", ["查下话费", "把彩铃退了"]),
-        ("你好 先帮我查下还剩多少话费 再帮我看看这个月流量用了多少", ["先帮我查下还剩多少话费", "帮我看看这个月流量用了多少"]),
+        (
+            "你好 先帮我查下还剩多少话费 再帮我看看这个月流量用了多少",
+            ["先帮我查下还剩多少话费", "帮我看看这个月流量用了多少"],
+        ),
         ("请问一下我的余额 还有 积分 分别是多少", ["我的余额", "积分分别是多少"]),
         ("开上个月的电子发票。另外我积分有多少?", ["开上个月的电子发票", "我积分有多少"]),
         ("我的话费 余额 现在 还有 多少", ["我的话费余额现在还有多少"]),  # 还有 = "still have"
@@ -167,7 +170,9 @@ def test_text_normalizer_carries_entities_through_the_rewrite() -> None:
 
 
 def test_text_normalizer_drops_an_entity_whose_words_were_removed() -> None:
-    example = Message(data={TEXT: "客服 你好 查话费", ENTITIES: [{"entity": "x", "value": "客服", "start": 0, "end": 2}]})
+    example = Message(
+        data={TEXT: "客服 你好 查话费", ENTITIES: [{"entity": "x", "value": "客服", "start": 0, "end": 2}]}
+    )
     TextNormalizer().process([example])
     assert example.get(TEXT) == "查话费"
     assert example.get(ENTITIES) == []
@@ -218,7 +223,10 @@ def test_no_second_request_without_diet_support_or_confidence() -> None:
         is None
     )
     # A second clause that is not confident.
-    assert resolve(_ranking(("check_balance", 0.6), ("check_usage", 0.3)), [("check_balance", 0.9), ("check_usage", 0.5)]) is None
+    assert (
+        resolve(_ranking(("check_balance", 0.6), ("check_usage", 0.3)), [("check_balance", 0.9), ("check_usage", 0.5)])
+        is None
+    )
     # Replies are never requests.
     assert resolve(_ranking(("top_up", 0.6), ("affirm", 0.3)), [("affirm", 0.9), ("top_up", 0.9)]) is None
 
@@ -244,11 +252,11 @@ def resolver(tmp_path_factory: pytest.TempPathFactory) -> RequestResolver:
     context = ExecutionContext(graph_schema=None, model_id="1")  # type: ignore[arg-type]
     examples = [Message(data={TEXT: text, INTENT: intent}) for intent, texts in TINY.items() for text in texts]
     data = TrainingData(TextNormalizer().process_training_data(TrainingData(examples)).training_examples)
-    trained = RequestResolver.create({**RequestResolver.get_default_config(), "second_rank": 4}, storage, resource, context)
-    trained.train(data)
-    return RequestResolver.load(
+    trained = RequestResolver.create(
         {**RequestResolver.get_default_config(), "second_rank": 4}, storage, resource, context
     )
+    trained.train(data)
+    return RequestResolver.load({**RequestResolver.get_default_config(), "second_rank": 4}, storage, resource, context)
 
 
 def _parse(resolver: RequestResolver, text: str, ranking: list[tuple[str, float]]) -> Message:
