@@ -23,8 +23,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu.entities import extract_entities
-from nlu.resolve import resolve
-from nlu.spoken import analyse
+from nlu.resolve import relative_first, resolve
+from nlu.spoken import analyse, is_emoji_only
 
 CLAUSES = "spoken_clauses"  # message attribute: [(start, end, text)] per clause of the rewritten text
 
@@ -105,6 +105,7 @@ class TelecomEntityExtractor(GraphComponent, EntityExtractorMixin):
 # --- request-first resolution -----------------------------------------------------------------
 
 SECOND_REQUEST = "second_request"
+EMOJI_ONLY = "emoji_only"
 
 
 @DefaultV1Recipe.register(
@@ -115,11 +116,14 @@ class RequestResolver(GraphComponent, EntityExtractorMixin):
     """Request-first intent resolution over the clauses of a message (nlu.spoken, nlu.resolve).
 
     Trains a light clause classifier (character n-gram TF-IDF + logistic regression) on the
-    same rewritten training examples as DIET. At prediction, with two or more clauses, it
-    classifies each clause and lets nlu.resolve.resolve combine that with DIET's ranking: a
+    same rewritten training examples as DIET. At prediction it blends the classifier's view of
+    the whole message into DIET's ranking (`diet_weight`), classifies each clause and lets
+    nlu.resolve.resolve combine that with the ranking: a
     request beats chit-chat; of two confident different requests the first said is the intent
     and the other is output as the entity `second_request` (value: the intent name). It must
-    run after DIETClassifier and before FallbackClassifier.
+    run after DIETClassifier and before FallbackClassifier. A message made only of emoji codes
+    (nlu.spoken.is_emoji_only) is `emoji_only`, whatever DIET says, and an account question
+    that names a relative's number (「帮我老伴查下话费」) is `ask_relative` (nlu.resolve.relative_first).
     """
 
     @staticmethod
@@ -128,6 +132,7 @@ class RequestResolver(GraphComponent, EntityExtractorMixin):
             "clause_threshold": 0.5,
             "second_threshold": 0.6,
             "second_rank": 3,
+            "diet_weight": 1.0,
             "ngram_max": 3,
             "C": 20.0,
         }
@@ -201,14 +206,21 @@ class RequestResolver(GraphComponent, EntityExtractorMixin):
         return messages
 
     def _resolve(self, message: Message) -> None:
-        clauses = message.get(CLAUSES) or []
         ranking = message.get(INTENT_RANKING_KEY) or []
-        if self.classifier is None or len(clauses) < 2 or not ranking:
+        if self.classifier is None or not ranking:
             return
-        probabilities = self.classifier.predict_proba([text for _, _, text in clauses])
         classes = list(self.classifier.classes_)
+        if EMOJI_ONLY in classes and is_emoji_only(message.get(TEXT) or ""):
+            self._set_ranking(
+                message, [(EMOJI_ONLY, 1.0)] + [(i["name"], 0.0) for i in ranking if i["name"] != EMOJI_ONLY]
+            )
+            return
+        clauses = message.get(CLAUSES) or []
+        texts = [message.get(TEXT) or ""] + [text for _, _, text in clauses]
+        probabilities = self.classifier.predict_proba(texts)
+        message_probs = {name: float(p) for name, p in zip(classes, probabilities[0])}
         clause_predictions = []
-        for (start, end, _), row in zip(clauses, probabilities):
+        for (start, end, _), row in zip(clauses, probabilities[1:]):
             best = int(row.argmax())
             clause_predictions.append((start, end, classes[best], float(row[best])))
         decision = resolve(
@@ -217,13 +229,15 @@ class RequestResolver(GraphComponent, EntityExtractorMixin):
             clause_threshold=self.component_config["clause_threshold"],
             second_threshold=self.component_config["second_threshold"],
             second_rank=self.component_config["second_rank"],
+            message_probs=message_probs,
+            diet_weight=self.component_config["diet_weight"],
         )
-        if decision is None:
-            return
-        new_ranking = [{"name": name, "confidence": confidence} for name, confidence in decision.ranking]
-        message.set(INTENT, dict(new_ranking[0]), add_to_output=True)
-        message.set(INTENT_RANKING_KEY, new_ranking, add_to_output=True)
-        if decision.second is not None:
+        new_ranking = decision.ranking if decision is not None else None
+        relative = relative_first(new_ranking or [(i["name"], float(i["confidence"])) for i in ranking], texts[0])
+        new_ranking = relative or new_ranking
+        if new_ranking is not None:
+            self._set_ranking(message, new_ranking)
+        if decision is not None and decision.second is not None and decision.second_clause is not None:
             start, end, _, p = clause_predictions[decision.second_clause]
             entity = {
                 "entity": SECOND_REQUEST,
@@ -234,6 +248,12 @@ class RequestResolver(GraphComponent, EntityExtractorMixin):
             }
             entities = self.add_extractor_name([entity])
             message.set(ENTITIES, message.get(ENTITIES, []) + entities, add_to_output=True)
+
+    @staticmethod
+    def _set_ranking(message: Message, ranking: List[Any]) -> None:
+        new_ranking = [{"name": name, "confidence": float(confidence)} for name, confidence in ranking]
+        message.set(INTENT, dict(new_ranking[0]), add_to_output=True)
+        message.set(INTENT_RANKING_KEY, new_ranking, add_to_output=True)
 
 
 def build_clause_classifier(texts: List[str], labels: List[str], ngram_max: int = 3, c: float = 20.0) -> Any:

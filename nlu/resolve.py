@@ -12,6 +12,11 @@ classifier's best intent and probability, in message order. Rules:
    request. Replies (affirm, deny, inform) and chit-chat are never requests.
 3. Otherwise DIET's ranking stands (returns None).
 
+Before the rules, DIET's ranking can be blended with the clause classifier's prediction for
+the whole message (`message_probs`, weight 1 - diet_weight): the two models err differently
+(DIET is sometimes confidently wrong on words it over-learnt), and where they disagree the
+blended confidence drops, so the fallback classifier asks instead of guessing.
+
 The new ranking puts the chosen intent first with confidence max(DIET, clause) and scales the
 intents it overrode by (1 - that confidence), so a fallback classifier after it still sees low
 confidence and small margins among the rest.
@@ -19,6 +24,7 @@ confidence and small margins among the rest.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 CHITCHAT = frozenset({"greet", "thank", "goodbye", "help", "emoji_only"})
@@ -32,6 +38,17 @@ class Decision:
     second_clause: int | None = None  # index of the clause it came from
 
 
+def blend(
+    ranking: list[tuple[str, float]], message_probs: dict[str, float], diet_weight: float
+) -> list[tuple[str, float]]:
+    diet = dict(ranking)
+    names = set(diet) | set(message_probs)
+    mixed = {
+        name: diet_weight * diet.get(name, 0.0) + (1.0 - diet_weight) * message_probs.get(name, 0.0) for name in names
+    }
+    return sorted(mixed.items(), key=lambda item: item[1], reverse=True)[: max(len(ranking), 10)]
+
+
 def resolve(
     ranking: list[tuple[str, float]],
     clauses: list[tuple[str, float]],
@@ -39,6 +56,25 @@ def resolve(
     clause_threshold: float = 0.5,
     second_threshold: float = 0.6,
     second_rank: int = 3,
+    message_probs: dict[str, float] | None = None,
+    diet_weight: float = 1.0,
+) -> Decision | None:
+    blended = False
+    if ranking and message_probs and diet_weight < 1.0:
+        ranking = blend(ranking, message_probs, diet_weight)
+        blended = True
+    decision = _resolve(ranking, clauses, clause_threshold, second_threshold, second_rank)
+    if decision is None and blended:
+        return Decision(ranking)
+    return decision
+
+
+def _resolve(
+    ranking: list[tuple[str, float]],
+    clauses: list[tuple[str, float]],
+    clause_threshold: float,
+    second_threshold: float,
+    second_rank: int,
 ) -> Decision | None:
     if not ranking or len(clauses) < 2:
         return None
@@ -86,3 +122,32 @@ def resolve(
         second[1] if second else None,
         second[0] if second else None,
     )
+
+
+# --- a relative's account ---------------------------------------------------------------------
+
+RELATIVE_QUERY_INTENTS = frozenset({"check_balance", "check_bill", "check_usage", "check_plan", "low_balance_help"})
+ASK_RELATIVE = "ask_relative"
+_RELATIVE = (
+    r"(?:老伴|老头子|老头|老太婆|老太太|老婆|老公|儿媳妇|媳妇|女婿|儿子|女儿|闺女|孙子|孙女|外孙女|外孙|爷爷|奶奶|"
+    r"外公|外婆|姥姥|姥爷|爸爸|妈妈|父亲|母亲|弟弟|妹妹|哥哥|姐姐|老汉|婆婆|公公|爸|妈)"
+)
+_RELATIVE_ACCOUNT = re.compile(
+    rf"(?:(?:我|俺|帮|给|替)(?:我|俺)?{_RELATIVE}(?:他|她)?(?:的|那个|那|这个|这)?(?:手机|号码|号|卡|电话|话费|流量|套餐|账单|余额))"
+    rf"|(?:(?:帮|给|替)(?:我|俺)?{_RELATIVE}(?:查|看|瞅|问))"
+)
+
+
+def about_a_relative(text: str) -> bool:
+    """「我老伴的卡」「帮我妈查下话费」「我外公的号码」: an account question about a family member."""
+    return _RELATIVE_ACCOUNT.search(text) is not None
+
+
+def relative_first(ranking: list[tuple[str, float]], text: str) -> list[tuple[str, float]] | None:
+    """An account question that names a relative's number is ask_relative, never the subscriber's
+    own account (the action needs that number to be bound or authorised)."""
+    if not ranking or ranking[0][0] not in RELATIVE_QUERY_INTENTS or not about_a_relative(text):
+        return None
+    confidence = ranking[0][1]
+    rest = [(name, value * (1.0 - confidence)) for name, value in ranking if name != ASK_RELATIVE]
+    return [(ASK_RELATIVE, confidence)] + rest

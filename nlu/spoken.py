@@ -22,7 +22,8 @@ it into clauses for the request-first resolver (nlu.components.RequestResolver):
 
 Every step only deletes characters, and `origin` maps each output character to its index in
 the raw input, so annotated entity offsets can be carried over. Text without any CJK character
-(WeChat emoji codes 「/::D」「/:rose」, 「ok」, numbers) only gets nlu.normalize.
+(WeChat emoji codes 「/::D」「/:rose」, 「ok」, numbers) only gets nlu.normalize, except that a
+leading "/" stays a full-width 「／」: Rasa would read 「/::D」 as an intent command.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 
 from nlu.normalize import normalize_with_offsets, to_half_width, to_simplified
 
+ESCAPED_SLASH = "\uff0f"
 SEPARATORS = set("，。！？；、~～…,!?;\n")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _NUMERALS = set("零〇一二三四五六七八九十百千万两幺")
@@ -131,7 +133,12 @@ def has_cjk(text: str) -> bool:
 
 def analyse(raw: str) -> Spoken:
     text, origin = normalize_with_offsets(raw)
-    if not has_cjk(text):  # emoji codes (/::D, /:rose), ok, numbers: only normalised
+    if text.startswith("/"):
+        # Rasa's RegexMessageHandler, at the end of the prediction graph, reads a text that
+        # starts with "/" as an intent command (「/::D」 -> intent "::D"); the gateway sends a
+        # full-width solidus for that reason, and it stays full-width here (training alike).
+        text = ESCAPED_SLASH + text[1:]
+    if not has_cjk(text):  # emoji codes (／::D, ／:rose), ok, numbers: only normalised
         return Spoken(text, origin, [(0, len(text))] if text else [])
     boundaries = _space_boundaries(to_half_width(to_simplified(raw)), origin)
     clauses = _clauses(text, boundaries)
@@ -352,8 +359,28 @@ def _strip_trailing_thanks(text: str, clauses: list[tuple[int, int]], keep: list
     indices = [index for index in range(start, end) if keep[index]]
     chars = "".join(text[index] for index in indices)
     match = re.search(
-        rf"(?<![感多太道])(?:谢谢|谢了|多谢)(?:你|您|你们)?[{_PARTICLES}了]*[{''.join(SEPARATORS)} .]*$", chars
+        rf"(?<![感多太道谢])(?:谢谢|谢了|多谢)(?:你|您|你们)?[{_PARTICLES}了]*[{''.join(SEPARATORS)} .]*$", chars
     )
     if match and _count_meaningful(chars[: match.start()]) >= 4:
         for position in range(match.start(), len(chars)):
             keep[indices[position]] = False
+
+
+# --- emoji ------------------------------------------------------------------------------------
+
+_WECHAT_CODE = re.compile(r"[/／]:[^\s/／\[]*|\[[\u4e00-\u9fffA-Za-z]{1,4}\]")
+
+
+def is_emoji_only(text: str) -> bool:
+    """A message made only of WeChat emoji codes (「/::D」「／:rose」「[微笑]」) and Unicode emoji."""
+    rest = _WECHAT_CODE.sub("", text)
+    if rest == text and not rest.strip():
+        return False
+    import unicodedata
+
+    for char in rest:
+        if char.isspace() or char in "\u200d\ufe0f":
+            continue
+        if unicodedata.category(char) not in ("So", "Sk", "Mn"):
+            return False
+    return bool(text.strip())

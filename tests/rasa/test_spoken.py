@@ -12,8 +12,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu.components import CLAUSES, RequestResolver, TextNormalizer
-from nlu.resolve import resolve
-from nlu.spoken import analyse, clauses, rewrite
+from nlu.resolve import about_a_relative, relative_first, resolve
+from nlu.spoken import analyse, clauses, is_emoji_only, rewrite
 
 # --- greetings, fillers, politeness -----------------------------------------------------------
 
@@ -123,13 +123,22 @@ def test_clause_spans_point_into_the_text() -> None:
 # --- emoji codes and offsets -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw", ["/::D", "/::)", "/:rose", "/::) /::)", "/:ok", "[微笑]", "👍"])
-def test_emoji_codes_are_left_as_written(raw: str) -> None:
-    assert rewrite(raw) == raw
+@pytest.mark.parametrize("raw", ["/::D", "/::)", "/:rose", "/::) /::)", "/:ok", "\uff0f::D"])
+def test_emoji_codes_keep_a_full_width_slash(raw: str) -> None:
+    # Rasa's RegexMessageHandler would read 「/::D」 as the intent "::D"; the gateway sends
+    # 「／::D」 and the front end keeps it so, for training data written with "/" too.
+    assert rewrite(raw) == "\uff0f" + raw[1:]
+    assert is_emoji_only(raw)
 
 
-def test_escaped_emoji_code_is_folded_back() -> None:
-    assert rewrite("\uff0f::D") == "/::D"  # the gateway's full-width solidus
+@pytest.mark.parametrize("raw", ["[微笑]", "👍", "🙏🙏", "❤️", "[抱拳] [抱拳]"])
+def test_other_emoji_are_left_as_written(raw: str) -> None:
+    assert rewrite(raw) == raw and is_emoji_only(raw)
+
+
+@pytest.mark.parametrize("raw", ["ok", "好的", "/::) 好的", "1", "", "[微笑]谢谢"])
+def test_text_is_not_emoji_only(raw: str) -> None:
+    assert not is_emoji_only(raw)
 
 
 @pytest.mark.parametrize(
@@ -235,12 +244,47 @@ def test_a_single_clause_is_left_to_diet() -> None:
     assert resolve(_ranking(("greet", 0.9)), [("check_balance", 0.9)]) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "relative"),
+    [
+        ("帮我老伴查查话费", True),
+        ("我外公的号码上个月扣了多少", True),
+        ("给我老头子的手机查一下是不是停机了", True),
+        ("我妈的卡还有钱没", True),
+        ("我儿子说我手机流量用超了", False),
+        ("我的话费还剩多少", False),
+    ],
+)
+def test_a_relatives_account(text: str, relative: bool) -> None:
+    assert about_a_relative(text) is relative
+
+
+def test_an_account_question_about_a_relative_is_ask_relative() -> None:
+    ranking = [("check_balance", 0.9), ("ask_relative", 0.05), ("top_up", 0.05)]
+    assert relative_first(ranking, "帮我老伴查查话费")[0] == ("ask_relative", 0.9)
+    assert relative_first(ranking, "帮我查查话费") is None
+    assert relative_first([("top_up", 0.9)], "给我妈的手机交话费") is None  # a top-up stays a top-up
+
+
+def test_blending_lowers_confidence_where_the_models_disagree() -> None:
+    decision = resolve(
+        [("check_balance", 0.99), ("out_of_scope", 0.01)],
+        [],
+        message_probs={"out_of_scope": 0.7, "check_balance": 0.1, "list_plans": 0.2},
+        diet_weight=0.4,
+    )
+    assert decision is not None
+    (top, confidence), (runner_up, _) = decision.ranking[:2]
+    assert top == "check_balance" and confidence < 0.5 and runner_up == "out_of_scope"  # the fallback asks
+
+
 # --- the component on a tiny trained model -----------------------------------------------------
 
 TINY = {
     "greet": ["你好", "您好", "喂", "在吗", "哈喽", "早上好"],
     "thank": ["谢谢", "多谢", "谢谢你", "感谢", "太感谢了"],
     "check_balance": ["查话费", "话费还剩多少", "余额多少", "我还有多少钱", "查一下余额", "话费余额"],
+    "emoji_only": ["/::)", "/:rose", "[微笑]", "👍"],
     "cancel_service": ["退订彩铃", "把彩铃退了", "取消彩铃", "彩铃不要了", "关掉彩铃", "退掉彩铃业务"],
 }
 
@@ -284,6 +328,12 @@ def test_component_outputs_the_second_request(resolver: RequestResolver) -> None
     (entity,) = [e for e in message.get(ENTITIES) if e["entity"] == "second_request"]
     assert entity["value"] == "cancel_service" and entity["extractor"] == "RequestResolver"
     assert message.get(TEXT)[entity["start"] : entity["end"]] == "把彩铃退了"
+
+
+def test_component_reads_emoji_codes_as_emoji_only(resolver: RequestResolver) -> None:
+    message = _parse(resolver, "\uff0f::D", [("greet", 0.6), ("thank", 0.4)])
+    assert message.get(TEXT) == "\uff0f::D"
+    assert message.get(INTENT) == {"name": "emoji_only", "confidence": 1.0}
 
 
 def test_component_leaves_a_single_request_alone(resolver: RequestResolver) -> None:
