@@ -23,7 +23,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu.entities import extract_entities
-from nlu.resolve import relative_first, resolve
+from nlu.resolve import dispute_first, relative_first, resolve
 from nlu.spoken import analyse, is_emoji_only
 
 CLAUSES = "spoken_clauses"  # message attribute: [(start, end, text)] per clause of the rewritten text
@@ -123,7 +123,9 @@ class RequestResolver(GraphComponent, EntityExtractorMixin):
     and the other is output as the entity `second_request` (value: the intent name). It must
     run after DIETClassifier and before FallbackClassifier. A message made only of emoji codes
     (nlu.spoken.is_emoji_only) is `emoji_only`, whatever DIET says, and an account question
-    that names a relative's number (「帮我老伴查下话费」) is `ask_relative` (nlu.resolve.relative_first).
+    that names a relative's number (「帮我老伴查下话费」) is `ask_relative` (nlu.resolve.relative_first);
+    a transaction with a disputed charge in sight (dispute_charge >= `dispute_guard`) is served as
+    the dispute (nlu.resolve.dispute_first).
     """
 
     @staticmethod
@@ -133,6 +135,7 @@ class RequestResolver(GraphComponent, EntityExtractorMixin):
             "second_threshold": 0.6,
             "second_rank": 3,
             "diet_weight": 1.0,
+            "dispute_guard": 0.2,
             "ngram_max": 3,
             "C": 20.0,
         }
@@ -235,6 +238,11 @@ class RequestResolver(GraphComponent, EntityExtractorMixin):
         new_ranking = decision.ranking if decision is not None else None
         relative = relative_first(new_ranking or [(i["name"], float(i["confidence"])) for i in ranking], texts[0])
         new_ranking = relative or new_ranking
+        dispute = dispute_first(
+            new_ranking or [(i["name"], float(i["confidence"])) for i in ranking],
+            self.component_config["dispute_guard"],
+        )
+        new_ranking = dispute or new_ranking
         if new_ranking is not None:
             self._set_ranking(message, new_ranking)
         if decision is not None and decision.second is not None and decision.second_clause is not None:

@@ -151,3 +151,23 @@ def relative_first(ranking: list[tuple[str, float]], text: str) -> list[tuple[st
     confidence = ranking[0][1]
     rest = [(name, value * (1.0 - confidence)) for name, value in ranking if name != ASK_RELATIVE]
     return [(ASK_RELATIVE, confidence)] + rest
+
+
+# --- a contested charge is never a transaction ------------------------------------------------
+
+TRANSACTIONS = frozenset({"top_up", "change_plan", "cancel_service"})
+DISPUTE = "dispute_charge"
+
+
+def dispute_first(ranking: list[tuple[str, float]], guard: float) -> list[tuple[str, float]] | None:
+    """A transaction (top-up, plan change, cancellation) with a disputed charge in sight
+    (dispute_charge >= guard) is served as the dispute: 「充了一百怎么只到账五十」 must never
+    start a top-up. The dispute gets the transaction's confidence, the transaction is scaled down."""
+    if not ranking or ranking[0][0] not in TRANSACTIONS:
+        return None
+    confidences = dict(ranking)
+    if confidences.get(DISPUTE, 0.0) < guard:
+        return None
+    confidence = ranking[0][1]
+    rest = [(name, value * (1.0 - confidence)) for name, value in ranking if name != DISPUTE]
+    return [(DISPUTE, confidence)] + rest

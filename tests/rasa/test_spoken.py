@@ -12,7 +12,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu.components import CLAUSES, RequestResolver, TextNormalizer
-from nlu.resolve import about_a_relative, relative_first, resolve
+from nlu.resolve import about_a_relative, dispute_first, relative_first, resolve
 from nlu.spoken import analyse, clauses, is_emoji_only, rewrite
 
 # --- greetings, fillers, politeness -----------------------------------------------------------
@@ -264,6 +264,13 @@ def test_an_account_question_about_a_relative_is_ask_relative() -> None:
     assert relative_first(ranking, "帮我老伴查查话费")[0] == ("ask_relative", 0.9)
     assert relative_first(ranking, "帮我查查话费") is None
     assert relative_first([("top_up", 0.9)], "给我妈的手机交话费") is None  # a top-up stays a top-up
+
+
+def test_a_transaction_with_a_dispute_in_sight_is_the_dispute() -> None:
+    ranking = [("top_up", 0.6), ("dispute_charge", 0.25), ("check_balance", 0.15)]
+    assert dispute_first(ranking, 0.2)[0] == ("dispute_charge", 0.6)
+    assert dispute_first(ranking, 0.3) is None
+    assert dispute_first([("check_bill", 0.6), ("dispute_charge", 0.4)], 0.2) is None  # only transactions
 
 
 def test_blending_lowers_confidence_where_the_models_disagree() -> None:
