@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import bisect
-from typing import Any, Dict, List, Text
+import hashlib
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -25,6 +27,18 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from nlu.entities import extract_entities
 from nlu.resolve import dispute_first, relative_first, resolve
 from nlu.spoken import analyse, is_emoji_only
+
+_NLU_DIR = Path(__file__).resolve().parent
+
+
+def _source_fingerprint(*names: str) -> str:
+    """Rasa's training cache fingerprints a component by class and config, not by code: without
+    this, a changed front end would reuse featurizers and DIET trained on the old rewriting."""
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update((_NLU_DIR / name).read_bytes())
+    return digest.hexdigest()
+
 
 CLAUSES = "spoken_clauses"  # message attribute: [(start, end, text)] per clause of the rewritten text
 
@@ -40,6 +54,10 @@ class TextNormalizer(GraphComponent):
         execution_context: ExecutionContext,
     ) -> "TextNormalizer":
         return cls()
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        return _source_fingerprint("normalize.py", "spoken.py", "components.py")
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         for example in training_data.training_examples:
@@ -161,6 +179,10 @@ class RequestResolver(GraphComponent, EntityExtractorMixin):
         execution_context: ExecutionContext,
     ) -> "RequestResolver":
         return cls(config, model_storage, resource)
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        return _source_fingerprint("resolve.py", "components.py")
 
     def train(self, training_data: TrainingData) -> Resource:
         texts, labels = [], []

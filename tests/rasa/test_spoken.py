@@ -348,3 +348,9 @@ def test_component_leaves_a_single_request_alone(resolver: RequestResolver) -> N
     message = _parse(resolver, "话费还剩多少", ranking)
     assert message.get(INTENT)["name"] == "check_balance"
     assert not message.get(ENTITIES)
+
+
+def test_components_fingerprint_their_code() -> None:
+    # A changed front end must retrain what comes after it (Rasa's cache does not see code).
+    assert TextNormalizer.fingerprint_addon({}) and RequestResolver.fingerprint_addon({})
+    assert TextNormalizer.fingerprint_addon({}) != RequestResolver.fingerprint_addon({})
