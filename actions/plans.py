@@ -95,7 +95,12 @@ async def confirm(turn: Turn, code: str) -> None:
     if not phone:
         return
     target = await _find_plan(turn, code)
-    result = await turn.services.billing.change_plan(phone, code)
+    if target is None or target.requires_in_person:
+        # `pending` names a plan no proposal of ours could have offered: never pass it on.
+        turn.say(replies.unknown_plan())
+        turn.set("pending", "plan_which")
+        return
+    result = await turn.services.billing.change_plan(phone, target.code)
     if result.outcome == PlanChangeOutcome.CHANGED and target:
         turn.say(replies.plan_changed(target, result.effective_date))
     elif result.outcome == PlanChangeOutcome.SAME_PLAN and target:

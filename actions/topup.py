@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from actions import replies
 from actions.account import account_phone
 from actions.turn import Turn
+from billing.backend import OrderNotFound
 from billing.money import yuan_to_fen
+from core.redact import mask_openid
+
+log = logging.getLogger(__name__)
 
 MIN_YUAN, MAX_YUAN = 1, 5000
 
@@ -34,10 +40,27 @@ async def propose(turn: Turn, phone: str, yuan: int) -> None:
 
 
 async def confirm(turn: Turn, order_no: str) -> None:
-    order = await turn.services.billing.confirm_top_up(order_no)
+    # The order number comes from the `pending` slot, which whoever reaches Rasa could set: the
+    # backend pays it only if it belongs to a number bound to this sender.
+    owners = await turn.services.binding.bound_phones(turn.openid)
+    try:
+        order = await turn.services.billing.confirm_top_up(order_no, owners=owners)
+    except OrderNotFound:
+        _refused(turn, "confirm")
+        return
     turn.say(replies.top_up_receipt(order))
 
 
 async def cancel(turn: Turn, order_no: str) -> None:
-    await turn.services.billing.cancel_top_up(order_no)
+    owners = await turn.services.binding.bound_phones(turn.openid)
+    try:
+        await turn.services.billing.cancel_top_up(order_no, owners=owners)
+    except OrderNotFound:
+        _refused(turn, "cancel")
+        return
     turn.say(replies.top_up_cancelled())
+
+
+def _refused(turn: Turn, what: str) -> None:
+    log.warning("top-up %s refused for %s: the order is not one of its bound numbers", what, mask_openid(turn.openid))
+    turn.say(replies.nothing_pending())

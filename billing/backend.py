@@ -8,6 +8,7 @@ operator plugs in their real BSS by implementing this protocol and pointing
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -256,11 +257,13 @@ class BillingBackend(Protocol):
 
     async def create_top_up(self, phone: str, amount_fen: int) -> TopUpOrder: ...
 
-    async def confirm_top_up(self, order_no: str) -> TopUpOrder:
-        """Pay a pending order. Idempotent: confirming a paid order returns it unchanged."""
+    async def confirm_top_up(self, order_no: str, owners: Collection[str] | None = None) -> TopUpOrder:
+        """Pay a pending order. Idempotent: confirming a paid order returns it unchanged. With
+        `owners` (the numbers bound to the subscriber asking), an order of any other number is
+        OrderNotFound and stays untouched."""
         ...
 
-    async def cancel_top_up(self, order_no: str) -> TopUpOrder: ...
+    async def cancel_top_up(self, order_no: str, owners: Collection[str] | None = None) -> TopUpOrder: ...
 
     async def change_plan(self, phone: str, plan_code: str) -> PlanChange: ...
 

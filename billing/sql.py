@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Select, Table, and_, insert, select, update
@@ -275,18 +276,23 @@ class SqlBillingBackend:
             row = await _order_row(conn, order_no)
         return _order(row) if row is not None else None
 
-    async def confirm_top_up(self, order_no: str) -> TopUpOrder:
+    async def confirm_top_up(self, order_no: str, owners: Collection[str] | None = None) -> TopUpOrder:
         """Pay a pending order and credit the balance, exactly once.
 
-        The conditional UPDATE (status still pending) lets only one of several concurrent
-        confirmations win; the credit happens in the same transaction. Confirming a paid
-        order returns it unchanged; a cancelled one raises BillingError.
+        The conditional UPDATE (status still pending, and the order's number among `owners` when
+        given) lets only one of several concurrent confirmations win; the credit happens in the
+        same transaction. Confirming a paid order returns it unchanged; a cancelled one raises
+        BillingError; an order of a number outside `owners` is OrderNotFound, untouched.
         """
         now = self._clock()
         async with self._engine.begin() as conn:
             claimed = await conn.execute(
                 update(topup_orders)
-                .where(topup_orders.c.order_no == order_no, topup_orders.c.status == OrderStatus.PENDING.value)
+                .where(
+                    topup_orders.c.order_no == order_no,
+                    topup_orders.c.status == OrderStatus.PENDING.value,
+                    *_owned_by(owners),
+                )
                 .values(status=OrderStatus.PAID.value, paid_at=now)
             )
             if claimed.rowcount == 1:
@@ -299,22 +305,27 @@ class SqlBillingBackend:
                     .values(balance_after_fen=balance_after)
                 )
             row = await _order_row(conn, order_no)
-        if row is None:
+        if row is None or (owners is not None and row.phone not in owners):
             raise OrderNotFound(order_no)
         if row.status == OrderStatus.CANCELLED.value:
             raise BillingError(f"order {order_no} was cancelled")
         return _order(row)
 
-    async def cancel_top_up(self, order_no: str) -> TopUpOrder:
-        """Cancel a pending order (idempotent); a paid order cannot be cancelled (BillingError)."""
+    async def cancel_top_up(self, order_no: str, owners: Collection[str] | None = None) -> TopUpOrder:
+        """Cancel a pending order (idempotent); a paid order cannot be cancelled (BillingError);
+        an order of a number outside `owners` (when given) is OrderNotFound, untouched."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(topup_orders)
-                .where(topup_orders.c.order_no == order_no, topup_orders.c.status == OrderStatus.PENDING.value)
+                .where(
+                    topup_orders.c.order_no == order_no,
+                    topup_orders.c.status == OrderStatus.PENDING.value,
+                    *_owned_by(owners),
+                )
                 .values(status=OrderStatus.CANCELLED.value)
             )
             row = await _order_row(conn, order_no)
-        if row is None:
+        if row is None or (owners is not None and row.phone not in owners):
             raise OrderNotFound(order_no)
         if row.status == OrderStatus.PAID.value:
             raise BillingError(f"order {order_no} is already paid")
@@ -588,6 +599,11 @@ class SqlBillingBackend:
 
     async def _plans_by_code(self, conn: AsyncConnection) -> dict[str, Row]:
         return {row.code: row for row in (await conn.execute(select(plans))).all()}
+
+
+def _owned_by(owners: Collection[str] | None) -> list[Any]:
+    """The extra condition of an account-changing update made for a subscriber's numbers."""
+    return [] if owners is None else [topup_orders.c.phone.in_(list(owners))]
 
 
 async def _order_row(conn: AsyncConnection, order_no: str) -> Row | None:

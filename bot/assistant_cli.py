@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot import assistant_files as files
 from bot.supervisor import ProcessSpec, run_all
+from gateway.rasa_client import as_plain_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -89,9 +90,14 @@ def process_specs(
     rasa_port: int, action_port: int, model: Path, with_gateway: bool = True, env: dict[str, str] | None = None
 ) -> list[ProcessSpec]:
     env = env or files.rasa_env(action_port)
+    if not env.get("RASA_AUTH_TOKEN") or not env.get("ACTION_SERVER_TOKEN"):
+        env = {**env, **{k: v for k, v in files.rasa_env(action_port).items() if k.endswith("_TOKEN")}}
     python = sys.executable  # .venv (Python 3.12): the action server, the gateway, the stand-in
     specs = [
-        ProcessSpec("actions", [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)], env),
+        # rasa-sdk behind the shared secret, on loopback (bot/action_server.py)
+        ProcessSpec(
+            "actions", [python, "-m", "bot.action_server", "--actions", "actions", "--port", str(action_port)], env
+        ),
         ProcessSpec(
             "rasa",
             [
@@ -100,6 +106,8 @@ def process_specs(
                 "rasa",
                 "run",
                 "--enable-api",
+                "--auth-token",
+                env["RASA_AUTH_TOKEN"],
                 "--interface",
                 "127.0.0.1",
                 "--port",
@@ -167,7 +175,8 @@ async def _bind_shell_user(phone: str) -> str:
 
 
 def send_to_rasa(rasa_url: str, openid: str, text: str) -> list[dict]:
-    body = json.dumps({"sender": openid, "message": text}).encode()
+    # Typed text is text: a leading "/" must not become an intent command (gateway/rasa_client.py).
+    body = json.dumps({"sender": openid, "message": as_plain_text(text)}).encode()
     request = urllib.request.Request(
         f"{rasa_url.rstrip('/')}/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"}
     )

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from core.db import PROJECT_ROOT, database_url, sync_url, var_dir
+from core.local_secrets import ACTION_SERVER_TOKEN, RASA_AUTH_TOKEN, local_secret
 
 CONFIG = PROJECT_ROOT / "config.yml"
 DOMAIN = PROJECT_ROOT / "domain.yml"
@@ -73,4 +74,8 @@ def rasa_env(action_port: int) -> dict[str, str]:
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port}/webhook")
     env["TRACKER_STORE_URL"] = tracker_store_url()
     env.setdefault("SANIC_HOST", "127.0.0.1")  # the action server listens on loopback only
+    # Shared by every process `csbot run` starts: Rasa's --auth-token, which the gateway presents on
+    # its HTTP API calls, and the action server's secret, which endpoints.yml has Rasa send.
+    env["RASA_AUTH_TOKEN"] = local_secret(RASA_AUTH_TOKEN, env)
+    env["ACTION_SERVER_TOKEN"] = local_secret(ACTION_SERVER_TOKEN, env)
     return env

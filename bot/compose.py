@@ -58,6 +58,7 @@ def build_handoff_service(ctx: AppContext) -> HandoffService:
         http=ctx.http,
         rasa=ctx.rasa,
         rasa_url=ctx.rasa.base_url,
+        rasa_token=ctx.rasa.token,
         outbox=ctx.outbox,
         window=ctx.cs_window,
     )

@@ -33,8 +33,10 @@ from gateway.ports import (
 )
 from gateway.processor import Arrivals, PassiveSlots, Processor
 from gateway.rasa_client import RasaClient
+from gateway.replay import NonceLedger
 from gateway.runtime import RUNTIME, Runtime
 from gateway.settings import DEV_TOKEN, WECHAT_API, Settings
+from gateway.spool import Spool
 from wechat.api import AccessTokens, WeChatApi
 from wechat.menu import load_menu
 from wechat.protocol import WeChatProtocol
@@ -81,7 +83,9 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
                 redis, http, settings.api_base, settings.app_id, settings.app_secret, metrics.token_fetches
             )
             wechat = WeChatApi(http, settings.api_base, tokens)
-            rasa = RasaClient(http, settings.rasa_url, settings.rasa_timeout_s, settings.actions_url)
+            rasa = RasaClient(
+                http, settings.rasa_url, settings.rasa_timeout_s, settings.actions_url, token=settings.rasa_token
+            )
             ctx = AppContext(settings, engine, redis, http, rasa, outbox, cs_window, wechat, tokens)
 
             asr_configured = hooks.transcriber is not None
@@ -102,6 +106,7 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             processor = Processor(
                 engine, redis, inbox, outbox, dialogue, arrivals, slots, metrics, settings.inbox_lease_s
             )
+            intake = Intake(arrivals, inbox, processor, slots, metrics, Spool(redis))
             sender = OutboxSender(engine, wechat, metrics, settings.outbox_lease_s, settings.outbox_poll_s)
             outbox.on_enqueue(sender.wake)
 
@@ -109,10 +114,15 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
                 settings=settings,
                 context=ctx,
                 protocol=WeChatProtocol(
-                    settings.wechat_token, settings.app_id, settings.aes_key, settings.replay_window_s
+                    settings.wechat_token,
+                    settings.app_id,
+                    settings.aes_key,
+                    settings.replay_window_s,
+                    require_aes=settings.require_aes,
                 ),
+                nonces=NonceLedger(redis, settings.replay_window_s),
                 inbox=inbox,
-                intake=Intake(arrivals, inbox, processor, slots, metrics),
+                intake=intake,
                 processor=processor,
                 metrics=metrics,
                 handoff=handoff,
@@ -122,6 +132,12 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             )
             tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
             tasks.append(asyncio.create_task(processor.run_retries(settings.retry_poll_s), name="inbox-retries"))
+            tasks.append(
+                asyncio.create_task(
+                    Spool(redis).run(intake.store_spooled, processor.schedule, settings.retry_poll_s),
+                    name="spool-replay",
+                )
+            )
             yield
             sender.stop()
             await processor.close()
@@ -147,3 +163,5 @@ def _warn_about_dev_settings(settings: Settings) -> None:
         log.warning("WECHAT_TOKEN is the development default while WECHAT_API_BASE is WeChat's: set both")
     if settings.aes_key is None:
         log.info("WECHAT_AES_KEY not set: plain mode only")
+    elif not settings.require_aes:
+        log.warning("WECHAT_REQUIRE_AES=0: plain pushes are accepted too (compatible mode); their body is unsigned")

@@ -101,7 +101,7 @@ class Dialogue:
         intent = self._menu_intents.get(msg.event_key or "")
         if intent is None:
             return [text_message(UNKNOWN_MENU)]
-        return await self._ask_rasa(msg.openid, intent, {"msg_type": "event", "menu_key": msg.event_key})
+        return await self._ask_rasa(msg.openid, intent, {"msg_type": "event", "menu_key": msg.event_key}, trigger=True)
 
     async def _on_subscription_event(self, msg: InboundMessage) -> list[Outgoing]:
         now = dt.datetime.now(dt.timezone.utc)
@@ -117,11 +117,17 @@ class Dialogue:
         log.info("%s %s (scene %s)", mask_openid(msg.openid), msg.event, scene)
         if msg.event != "subscribe":
             return []
-        return await self._ask_rasa(msg.openid, GREET_TRIGGER, {"msg_type": "event", "scene": scene})
+        return await self._ask_rasa(msg.openid, GREET_TRIGGER, {"msg_type": "event", "scene": scene}, trigger=True)
 
-    async def _ask_rasa(self, openid: str, text: str, metadata: dict[str, Any]) -> list[Outgoing]:
+    async def _ask_rasa(
+        self, openid: str, text: str, metadata: dict[str, Any], trigger: bool = False
+    ) -> list[Outgoing]:
+        """Subscriber text (typed, or a voice transcript) is sent as text; `trigger` only for the
+        gateway's own intents (menu clicks, the greeting)."""
         replies: list[Outgoing] = []
-        for item in await self._rasa.send(openid, text, {"channel": "wechat", **metadata}):
+        metadata = {"channel": "wechat", **metadata}
+        answer = await (self._rasa.trigger if trigger else self._rasa.send)(openid, text, metadata)
+        for item in answer:
             if item.get("text"):
                 replies.append(text_message(_render_text(item)))
             custom = item.get("custom")

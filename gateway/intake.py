@@ -7,14 +7,15 @@ storage, dedup, per-subscriber order and the passive-reply slot stays behind the
 from __future__ import annotations
 
 import logging
+from typing import Final, Literal
 
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 
 from core.metrics import Metrics
-from core.redact import mask_msg_key
+from core.redact import mask_msg_key, mask_openid
 from gateway.inbox import Inbox
 from gateway.processor import Arrivals, PassiveSlots, Processor
+from gateway.spool import Spool
 from wechat.messages import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -24,22 +25,83 @@ class StorageUnavailable(Exception):
     """The push could not be stored, so it must not be acknowledged: WeChat will push it again."""
 
 
+Accepted = Literal["new", "duplicate", "spooled"]
+NEW: Final = "new"
+DUPLICATE: Final = "duplicate"
+SPOOLED: Final = "spooled"
+
+
 class Intake:
     def __init__(
-        self, arrivals: Arrivals, inbox: Inbox, processor: Processor, slots: PassiveSlots, metrics: Metrics
+        self,
+        arrivals: Arrivals,
+        inbox: Inbox,
+        processor: Processor,
+        slots: PassiveSlots,
+        metrics: Metrics,
+        spool: Spool,
     ) -> None:
         self._arrivals = arrivals
         self._inbox = inbox
         self._processor = processor
         self._slots = slots
         self._metrics = metrics
+        self._spool = spool
 
-    async def accept(self, msg: InboundMessage) -> bool:
-        """Store a push unless it was seen before; True for a new one (its processing is scheduled)."""
+    async def accept(self, msg: InboundMessage) -> Accepted:
+        """Store a push unless it was seen before.
+
+        "new": its row is committed and its processing scheduled; "duplicate": stored before;
+        "spooled": the database is down and the push waits, durable, in the spool (gateway/spool.py).
+        StorageUnavailable when it could be kept nowhere (the webhook answers 503).
+
+        A push is marked seen in Redis only once its row (or spool entry) exists: a failure or a
+        kill in between leaves WeChat's retry a first delivery. Concurrent deliveries of one push
+        are told apart by the inbox's unique msg_key.
+        """
+        redis_up = True
+        spooling = False
+        seq: int | None = None
         try:
-            return await self._store(msg)
-        except (SQLAlchemyError, RedisError) as exc:
-            raise StorageUnavailable(str(exc)) from exc
+            if await self._arrivals.seen(msg.msg_key):
+                self._metrics.dedup_hits.inc()
+                return DUPLICATE
+            spooling = await self._spool.size() > 0  # keep behind what waits there
+            seq = await self._arrivals.begin(msg.openid)
+        except RedisError:
+            log.warning("Redis unavailable for dedup and ordering: relying on the database")
+            redis_up = False
+        try:
+            row_id = None if spooling else await self._inbox.record(msg, seq)
+            stored = not spooling
+        except Exception as exc:  # asyncpg raises plain OSErrors, not only SQLAlchemyError
+            if not redis_up:
+                raise StorageUnavailable(f"database: {type(exc).__name__}") from exc
+            log.warning("database unavailable (%s): spooling %s", type(exc).__name__, mask_msg_key(msg.msg_key))
+            stored = False
+        finally:
+            if seq is not None:
+                await self._end(msg.openid)
+        if not stored:
+            try:
+                await self._spool.add(msg, seq)
+                await self._slots.offer_nothing(msg.msg_key)  # its answer will come through the API
+                await self._arrivals.mark_seen(msg.msg_key)
+            except RedisError as exc:
+                raise StorageUnavailable(f"spool: {type(exc).__name__}") from exc
+            return SPOOLED
+        await self._mark_seen(msg.msg_key)
+        if row_id is None:
+            self._metrics.dedup_hits.inc()
+            return DUPLICATE
+        self._processor.schedule(msg.openid)
+        return NEW
+
+    async def store_spooled(self, msg: InboundMessage, seq: int | None) -> int | None:
+        """The spool's replayer writes through here: the row, then the seen mark."""
+        row_id = await self._inbox.record(msg, seq)
+        await self._mark_seen(msg.msg_key)
+        return row_id
 
     async def passive_reply(self, msg_key: str, is_new: bool, deadline: float) -> str | None:
         """The text to answer in the HTTP response if it is ready by `deadline` (monotonic), else None."""
@@ -47,27 +109,18 @@ class Intake:
             if not is_new and await self._inbox.status(msg_key) in ("done", "failed"):
                 return await self._slots.peek(msg_key)
             return await self._slots.wait(msg_key, deadline)
-        except (RedisError, SQLAlchemyError):
+        except Exception:  # Redis or the database down: the answer goes through the API
             log.exception("passive reply unavailable for %s: answering success", mask_msg_key(msg_key))
             return None
 
-    async def _store(self, msg: InboundMessage) -> bool:
+    async def _mark_seen(self, msg_key: str) -> None:
         try:
-            first = await self._arrivals.first_delivery(msg.msg_key)
-            seq: int | None = await self._arrivals.begin(msg.openid) if first else None
+            await self._arrivals.mark_seen(msg_key)
         except RedisError:
-            log.warning("Redis unavailable for dedup and ordering: relying on the database")
-            first, seq = True, None
+            log.warning("could not mark %s seen: the inbox's unique key still dedups", mask_msg_key(msg_key))
+
+    async def _end(self, openid: str) -> None:
         try:
-            row_id = await self._inbox.record(msg, seq) if first else None
-        except SQLAlchemyError:
-            await self._arrivals.forget(msg.msg_key)
-            raise
-        finally:
-            if seq is not None:
-                await self._arrivals.end(msg.openid)
-        if row_id is not None:
-            self._processor.schedule(msg.openid)
-            return True
-        self._metrics.dedup_hits.inc()
-        return False
+            await self._arrivals.end(openid)
+        except RedisError:
+            log.warning("could not end the in-flight mark of %s (it expires)", mask_openid(openid))

@@ -61,13 +61,13 @@ class Arrivals:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
 
-    async def first_delivery(self, msg_key: str) -> bool:
-        """True for the first delivery of this push by any worker."""
-        return bool(await self._redis.set(f"gw:seen:{msg_key}", "1", nx=True, ex=SEEN_TTL_S))
+    async def seen(self, msg_key: str) -> bool:
+        """True when this push was stored before (by any worker): its row or spool entry exists."""
+        return bool(await self._redis.exists(f"gw:seen:{msg_key}"))
 
-    async def forget(self, msg_key: str) -> None:
-        """The push could not be stored: let WeChat's next retry count as a first delivery."""
-        await self._redis.delete(f"gw:seen:{msg_key}")
+    async def mark_seen(self, msg_key: str) -> None:
+        """Only after the push's row (or spool entry) is committed: until then a retry is a first delivery."""
+        await self._redis.set(f"gw:seen:{msg_key}", "1", ex=SEEN_TTL_S)
 
     async def begin(self, openid: str) -> int:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -1,8 +1,15 @@
-"""Client of the Rasa server (REST channel for messages, HTTP API for pause/resume)."""
+"""Client of the Rasa server (REST channel for messages, HTTP API for pause/resume).
+
+Subscriber text always goes through `as_plain_text` (`send`): nothing a subscriber writes or
+says is read by Rasa as an intent command. Only `trigger` sends an intent, and only one of the
+gateway's own (a menu click's, the greeting), checked against INTENT_TRIGGER. The HTTP API calls
+carry Rasa's `--auth-token` (RASA_AUTH_TOKEN, see core/local_secrets.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -20,8 +27,10 @@ class RasaClient:
         base_url: str,
         timeout_s: float = 30.0,
         actions_url: str | None = None,
+        token: str | None = None,
     ) -> None:
         self._session = session
+        self.token = token
         self.base_url = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         # rasa-sdk serves GET /health beside its /webhook.
@@ -29,7 +38,16 @@ class RasaClient:
 
     async def send(self, openid: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One user turn; the bot's messages ({"text": ...} and/or {"custom": {...}}) in order."""
-        body = {"sender": openid, "message": as_plain_text(text), "metadata": metadata or {}}
+        return await self._turn(openid, as_plain_text(text), metadata)
+
+    async def trigger(self, openid: str, intent: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """One turn started by the gateway itself ("/greet", a menu click's "/check_balance")."""
+        if not INTENT_TRIGGER.fullmatch(intent):
+            raise ValueError(f"not an intent trigger: {intent!r}")
+        return await self._turn(openid, intent, metadata)
+
+    async def _turn(self, openid: str, message: str, metadata: dict[str, Any] | None) -> list[dict[str, Any]]:
+        body = {"sender": openid, "message": message, "metadata": metadata or {}}
         answer = await self._post("/webhooks/rest/webhook", body)
         if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
             raise RasaUnavailable("unexpected answer from the REST channel")
@@ -62,12 +80,16 @@ class RasaClient:
             return False
 
     async def _append_events(self, openid: str, events: list[dict[str, Any]]) -> None:
-        await self._post(f"/conversations/{quote(openid, safe='')}/tracker/events", events, "tracker events")
+        path = f"/conversations/{quote(openid, safe='')}/tracker/events"
+        await self._post(path, events, "tracker events", authenticated=True)
 
-    async def _post(self, path: str, body: Any, what: str = "REST channel") -> Any:
+    async def _post(self, path: str, body: Any, what: str = "REST channel", authenticated: bool = False) -> Any:
         # `what`, not the path, goes into errors: paths carry openids.
+        params = {"token": self.token} if authenticated and self.token else None
         try:
-            async with self._session.post(f"{self.base_url}{path}", json=body, timeout=self._timeout) as response:
+            async with self._session.post(
+                f"{self.base_url}{path}", json=body, params=params, timeout=self._timeout
+            ) as response:
                 if response.status != 200:
                     raise RasaUnavailable(f"{what}: HTTP {response.status}")
                 return await response.json(content_type=None)
@@ -76,6 +98,8 @@ class RasaClient:
 
 
 INTENT_PREFIX = "/"
+# What `trigger` sends: a bare intent name, never entities or anything else after it.
+INTENT_TRIGGER = re.compile(r"/[a-z][a-z0-9_]{0,63}")
 # Full-width solidus: the NLU normaliser folds it back to "/", so the classifier still sees
 # WeChat's emoji code as written, but Rasa no longer reads the message as an intent command.
 ESCAPED_PREFIX = "\uff0f"

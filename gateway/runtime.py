@@ -11,6 +11,7 @@ from gateway.inbox import Inbox
 from gateway.intake import Intake
 from gateway.ports import AppContext, HandoffService, VoicePolicy, VoiceTranscriber
 from gateway.processor import Processor
+from gateway.replay import NonceLedger
 from gateway.settings import Settings
 from wechat.protocol import WeChatProtocol
 
@@ -20,6 +21,7 @@ class Runtime:
     settings: Settings
     context: AppContext
     protocol: WeChatProtocol
+    nonces: NonceLedger  # one message per (timestamp, nonce)
     inbox: Inbox
     intake: Intake  # what the webhook calls: accept(push), passive_reply(key, is_new, deadline)
     processor: Processor

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.db import PROJECT_ROOT, database_url
 from core.env import SettingsError, env_number
+from core.local_secrets import RASA_AUTH_TOKEN, local_secret
 from core.redis_store import redis_url
 
 WECHAT_API = "https://api.weixin.qq.com"
@@ -22,10 +23,12 @@ class Settings:
     app_id: str = "wxcsbotdev0000000"
     app_secret: str = "csbot-dev-secret"
     aes_key: str | None = None  # None: plain mode only
+    require_aes: bool = True  # with aes_key: safe mode, plain pushes refused (False: compatible mode)
     api_base: str = WECHAT_API
     database_url: str = ""
     redis_url: str | None = None  # None: in-process stand-in (one worker only)
     rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str | None = None  # Rasa's --auth-token for its HTTP API (tracker, events)
     actions_url: str | None = "http://127.0.0.1:5055/webhook"  # the action server, for health checks
     host: str = "0.0.0.0"
     port: int = 8080
@@ -48,10 +51,12 @@ class Settings:
             app_id=_text(env, "WECHAT_APP_ID", cls.app_id),
             app_secret=_text(env, "WECHAT_APP_SECRET", cls.app_secret),
             aes_key=_text(env, "WECHAT_AES_KEY", "") or None,
+            require_aes=_flag(env, "WECHAT_REQUIRE_AES", True),
             api_base=_text(env, "WECHAT_API_BASE", WECHAT_API).rstrip("/"),
             database_url=database_url(),
             redis_url=redis_url(),
             rasa_url=_text(env, "RASA_URL", cls.rasa_url).rstrip("/"),
+            rasa_token=local_secret(RASA_AUTH_TOKEN, env),
             actions_url=_text(env, "ACTION_ENDPOINT_URL", cls.actions_url or ""),
             host=_text(env, "GATEWAY_HOST", cls.host),
             port=env_number(env, "PORT", cls.port, int, minimum=0),
@@ -84,6 +89,15 @@ def check_aes_key(key: str) -> None:
 
 def _text(env: os._Environ[str] | dict[str, str], name: str, default: str) -> str:
     return env.get(name, "").strip() or default
+
+
+def _flag(env: os._Environ[str] | dict[str, str], name: str, default: bool) -> bool:
+    value = _text(env, name, "1" if default else "0").lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1 or 0, got {value!r}")
 
 
 def _choice(env: os._Environ[str] | dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -6,9 +6,11 @@ import logging
 import time
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from core.redact import mask_msg_key
-from gateway.intake import StorageUnavailable
+from gateway.intake import NEW, SPOOLED, StorageUnavailable
+from gateway.replay import ReplayedPush
 from gateway.runtime import RUNTIME
 from wechat.protocol import PushRejected
 
@@ -37,14 +39,24 @@ async def receive_push(request: web.Request) -> web.Response:
         log.warning("push refused (%s): %s", rejected.status, rejected.reason)
         return web.Response(status=rejected.status, text=rejected.reason)
     msg = push.message
+    try:
+        await runtime.nonces.use(push.timestamp, push.nonce, msg.msg_key)
+    except ReplayedPush as replayed:
+        log.warning("push refused (403): %s", replayed)
+        return web.Response(status=403, text=str(replayed))
+    except RedisError:
+        log.exception("replay check unavailable: not accepting %s", mask_msg_key(msg.msg_key))
+        return web.Response(status=503, text="storage unavailable")
     runtime.metrics.messages.inc(msg.msg_type)
     try:
-        is_new = await runtime.intake.accept(msg)
+        accepted = await runtime.intake.accept(msg)
     except StorageUnavailable:
         log.exception("could not store %s", mask_msg_key(msg.msg_key))
         return web.Response(status=503, text="storage unavailable")
-    log.debug("push %s %s (%s)", mask_msg_key(msg.msg_key), msg.msg_type, "new" if is_new else "duplicate")
-    text = await runtime.intake.passive_reply(msg.msg_key, is_new, deadline)
+    log.debug("push %s %s (%s)", mask_msg_key(msg.msg_key), msg.msg_type, accepted)
+    if accepted == SPOOLED:  # kept durably; the answer follows through the API once it is processed
+        return web.Response(text=SUCCESS)
+    text = await runtime.intake.passive_reply(msg.msg_key, accepted == NEW, deadline)
     if text is None:
         return web.Response(text=SUCCESS)
     return web.Response(text=runtime.protocol.render_text_reply(push, text), content_type="application/xml")

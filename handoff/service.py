@@ -726,6 +726,7 @@ def create_handoff_service(
     rasa_url: str,
     outbox: OutboxLike | None,
     window: CsWindow | None,
+    rasa_token: str | None = None,
 ) -> HandoffService:
     """The service, from the resources the composition root (bot/compose.py) already built."""
     settings = HandoffSettings.from_env()
@@ -739,6 +740,6 @@ def create_handoff_service(
         rasa=rasa,
         outbox=outbox,
         window=window if window is not None else (CsWindow(engine) if outbox is not None else None),
-        history=RasaHistory(http, rasa_url),
+        history=RasaHistory(http, rasa_url, rasa_token),
         voice_store=VoiceStore(engine, VoiceSettings.from_env().resolved_media_dir()),
     )

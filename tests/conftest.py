@@ -133,6 +133,7 @@ class RasaStack:
     action_url: str
     database_url: str
     model: Path
+    rasa_token: str = ""  # Rasa's --auth-token (its HTTP API: trackers, events)
 
 
 @pytest.fixture(scope="session")
@@ -211,6 +212,7 @@ def rasa_stack(trained_model: Path, seeded_database_url: str) -> Iterator[RasaSt
             action_url=f"http://127.0.0.1:{action_port}/webhook",
             database_url=seeded_database_url,
             model=trained_model,
+            rasa_token=env["RASA_AUTH_TOKEN"],
         )
     finally:
         _stop(processes)

@@ -220,6 +220,14 @@ async def gateway(gateway_settings: Settings, http: aiohttp.ClientSession) -> As
 
 
 @pytest.fixture
+async def plain_gateway(gateway_settings: Settings, http: aiohttp.ClientSession) -> AsyncIterator[RunningGateway]:
+    """A gateway of an account in plain mode (no EncodingAESKey): `plain` is its client."""
+    running = await start_gateway(replace(gateway_settings, aes_key=None), http)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
 def openid() -> str:
     """A fresh subscriber per test (WeChat openids are 28 characters)."""
     return "o" + uuid.uuid4().hex[:27]
@@ -253,10 +261,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "WECHAT_APP_ID": settings.app_id,
         "WECHAT_APP_SECRET": settings.app_secret,
         "WECHAT_AES_KEY": settings.aes_key or "",
+        "WECHAT_REQUIRE_AES": "1" if settings.require_aes else "0",
         "WECHAT_API_BASE": settings.api_base,
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url or "",
         "RASA_URL": settings.rasa_url,
+        **({"RASA_AUTH_TOKEN": settings.rasa_token} if settings.rasa_token else {}),
         "ACTION_ENDPOINT_URL": settings.actions_url or "",
         "GATEWAY_HOST": "127.0.0.1",
         "PORT": "0",

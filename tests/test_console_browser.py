@@ -89,7 +89,7 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
     settings = Settings(
         wechat_token=TOKEN, app_id=APP_ID, app_secret=APP_SECRET, aes_key=AES_KEY, api_base=standin_url,
         database_url=rasa_stack.database_url, redis_url=TEST_REDIS_URL, rasa_url=rasa_stack.rasa_url,
-        actions_url=rasa_stack.action_url, host="127.0.0.1", port=0, rasa_timeout_s=20.0, inbox_lease_s=40.0,
+        rasa_token=rasa_stack.rasa_token, actions_url=rasa_stack.action_url, host="127.0.0.1", port=0, rasa_timeout_s=20.0, inbox_lease_s=40.0,
         outbox_lease_s=5.0, outbox_poll_s=0.2, retry_poll_s=0.5, hooks="auto",
     )  # fmt: skip
     gateway = Gateway(settings)
@@ -98,7 +98,8 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
     subscriber = PushClient(http, gateway.url, TOKEN, APP_ID, AES_KEY)
 
     async def rasa_paused() -> bool:
-        async with http.get(f"{rasa_stack.rasa_url}/conversations/{openid}/tracker") as response:
+        tracker = f"{rasa_stack.rasa_url}/conversations/{openid}/tracker"
+        async with http.get(tracker, params={"token": rasa_stack.rasa_token}) as response:
             return bool((await response.json())["paused"])
 
     async def say(text: str) -> str:

@@ -198,9 +198,12 @@ async def test_metrics_count_messages_latency_replies_and_dedup(gateway, fake_ra
     assert "csbot_gateway_inbox_unfinished 0" in body
 
 
-async def test_a_push_that_cannot_be_stored_is_not_acknowledged_and_its_retry_is_processed(
-    gateway, fake_rasa, openid: str, monkeypatch
+async def test_a_push_the_database_refuses_is_spooled_acknowledged_and_processed_once(
+    gateway, fake_rasa, standin, openid: str, monkeypatch
 ) -> None:
+    """The database refuses the write once: the push waits in the spool (gateway/spool.py), WeChat
+    gets `success`, and the answer comes through the API; WeChat's retry is a duplicate. (When the
+    spool cannot take it either, the answer is 503: tests/test_security_storage.py.)"""
     inbox = gateway.runtime.inbox
     real_record = inbox.record
     failures = []
@@ -214,7 +217,8 @@ async def test_a_push_that_cannot_be_stored_is_not_acknowledged_and_its_retry_is
     monkeypatch.setattr(inbox, "record", database_down_once)
     fields = gateway.aes.text_fields(openid, "在吗")
     first = await gateway.aes.push(fields)
-    assert first.status == 503  # not acknowledged: WeChat will push it again
+    assert first.status == 200 and first.body == "success"
     retry = await gateway.aes.push(fields)
-    assert retry.status == 200 and retry.reply == "收到：在吗"
+    assert retry.status == 200
+    assert await eventually(lambda: standin[0].texts_to(openid)) == ["收到：在吗"]
     assert fake_rasa.turns_for(openid) == ["在吗"]

@@ -19,6 +19,7 @@ from gateway_fixtures import (
     gateway_settings,
     http,
     openid,
+    plain_gateway,
     standin,
 )
 from sqlalchemy import func, select
@@ -55,16 +56,18 @@ async def test_aes_text_push_gets_an_encrypted_passive_reply(gateway, fake_rasa,
     assert fake_rasa.turns[-1]["metadata"]["channel"] == "wechat"
 
 
-async def test_plain_mode_push_gets_a_plain_reply(gateway, openid: str) -> None:
-    result = await gateway.plain.text(openid, "在吗")
+async def test_plain_mode_push_gets_a_plain_reply(plain_gateway, openid: str) -> None:
+    result = await plain_gateway.plain.text(openid, "在吗")
     assert result.status == 200
     assert not result.encrypted_reply
     assert result.reply == "收到：在吗"
     assert f"<ToUserName><![CDATA[{openid}]]></ToUserName>" in result.body
 
 
-async def test_wrong_signature_is_refused_and_nothing_is_processed(gateway, fake_rasa, openid: str) -> None:
-    for client in (gateway.aes, gateway.plain):
+async def test_wrong_signature_is_refused_and_nothing_is_processed(
+    gateway, plain_gateway, fake_rasa, openid: str
+) -> None:
+    for client in (gateway.aes, plain_gateway.plain):
         result = await client.push(client.text_fields(openid, "查余额"), tamper_signature=True)
         assert result.status == 403
     assert await inbox_rows(gateway.runtime.context.engine, openid) == 0
@@ -91,7 +94,7 @@ async def test_oversized_body_gets_413(gateway, openid: str) -> None:
     assert result.status == 413
 
 
-async def test_entities_and_doctypes_are_refused(gateway, openid: str) -> None:
+async def test_entities_and_doctypes_are_refused(plain_gateway, openid: str) -> None:
     billion_laughs = (
         '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa">'
         '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
@@ -103,11 +106,11 @@ async def test_entities_and_doctypes_are_refused(gateway, openid: str) -> None:
         f"<xml><FromUserName>{openid}</FromUserName><Content>&x;</Content></xml>"
     ).encode()
     for body in (billion_laughs, external):
-        result = await gateway.plain.push(gateway.plain.text_fields(openid, "x"), raw_body=body)
+        result = await plain_gateway.plain.push(plain_gateway.plain.text_fields(openid, "x"), raw_body=body)
         assert result.status == 400
 
 
-async def test_malformed_bodies_get_400_not_a_crash(gateway, openid: str) -> None:
+async def test_malformed_bodies_get_400_not_a_crash(plain_gateway, openid: str) -> None:
     bodies = [
         b"not xml at all",
         b"<xml><unclosed></xml>",
@@ -117,10 +120,10 @@ async def test_malformed_bodies_get_400_not_a_crash(gateway, openid: str) -> Non
         "<xml><Content>\udcff</Content></xml>".encode("utf-8", "surrogateescape"),
     ]
     for body in bodies:
-        result = await gateway.plain.push(gateway.plain.text_fields(openid, "x"), raw_body=body)
+        result = await plain_gateway.plain.push(plain_gateway.plain.text_fields(openid, "x"), raw_body=body)
         assert result.status == 400, body
     # and the gateway still works
-    assert (await gateway.plain.text(openid, "还在吗")).reply == "收到：还在吗"
+    assert (await plain_gateway.plain.text(openid, "还在吗")).reply == "收到：还在吗"
 
 
 async def test_aes_push_that_does_not_decrypt_gets_400(gateway, http, openid: str) -> None:

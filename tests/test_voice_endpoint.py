@@ -152,6 +152,7 @@ def real_rasa_settings(settings: Settings, rasa_stack) -> Settings:
     return with_settings(
         settings,
         rasa_url=rasa_stack.rasa_url,
+        rasa_token=rasa_stack.rasa_token,
         actions_url=rasa_stack.action_url,
         rasa_timeout_s=25.0,
         inbox_lease_s=40.0,

@@ -22,6 +22,7 @@ from wechatpy.utils import WeChatSigner
 from wechat.messages import InboundMessage, MalformedMessage
 
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST)", re.IGNORECASE)
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 
 
 class PushRejected(Exception):
@@ -48,8 +49,21 @@ def sign(*parts: str) -> str:
     return str(signer.signature)
 
 
+def require_utf8(body: bytes) -> None:
+    """WeChat pushes UTF-8 only: anything else (invalid bytes, another declared encoding) is a 400
+    here, rather than text that a parser would decode one way and a logger or database another."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PushRejected(400, "the body is not UTF-8") from None
+    declared = _DECLARED_ENCODING.match(body)
+    if declared and declared.group(1).decode("ascii", "replace").strip().lower() not in ("utf-8", "utf8"):
+        raise PushRejected(400, "the body declares an encoding other than UTF-8")
+
+
 def parse_xml(body: bytes) -> dict[str, Any]:
-    """The fields of `<xml>...</xml>`; PushRejected(400) for anything else."""
+    """The fields of `<xml>...</xml>` of a UTF-8 body; PushRejected(400) for anything else."""
+    require_utf8(body)
     if _DTD.search(body):
         raise PushRejected(400, "XML with a DTD or entity declaration")
     try:
@@ -70,10 +84,14 @@ class WeChatProtocol:
         aes_key: str | None,
         replay_window_s: int = 300,
         clock: Callable[[], float] = time.time,
+        require_aes: bool = True,
     ) -> None:
         self._token = token
         self._app_id = app_id
         self._crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
+        # Safe mode: a plain push's signature covers only token, timestamp and nonce, not the body,
+        # so with a key configured only encrypted pushes are taken (unless compatible mode is chosen).
+        self._require_aes = require_aes and self._crypto is not None
         self._replay_window_s = replay_window_s
         self._clock = clock
 
@@ -85,18 +103,30 @@ class WeChatProtocol:
             raise PushRejected(400, "missing echostr")
         return echostr
 
+    @property
+    def replay_window_s(self) -> int:
+        return self._replay_window_s
+
     def open_push(self, query: Mapping[str, str], body: bytes) -> OpenedPush:
-        """Check, decrypt and parse one POST /wechat."""
+        """Check, decrypt and parse one POST /wechat.
+
+        The signature (every push carries `signature` over token, timestamp and nonce) is checked
+        before any byte of the body is parsed; in safe mode `msg_signature` over the ciphertext is
+        checked next, then the ciphertext decrypted. The plain copy of a compatible-mode push is
+        never read. The query's `openid` must name the sender of the message.
+        """
         encrypted = query.get("encrypt_type", "raw").lower() == "aes"
-        if encrypted:
-            fields = self._decrypt(query, body)
-        else:
-            self._check_signature(query, query.get("signature", ""))
-            fields = parse_xml(body)
+        self._check_signature(query, query.get("signature", ""))
+        if self._require_aes and not encrypted:
+            raise PushRejected(403, "this account takes encrypted (safe-mode) pushes only")
+        require_utf8(body)
+        fields = self._decrypt(query, body) if encrypted else parse_xml(body)
         try:
             message = InboundMessage.from_fields(fields)
         except MalformedMessage as exc:
             raise PushRejected(400, str(exc)) from None
+        if query.get("openid", "") != message.openid:
+            raise PushRejected(403, "the query's openid is not the message's sender")
         return OpenedPush(message, encrypted, query.get("timestamp", ""), query.get("nonce", ""))
 
     def render_text_reply(self, push: OpenedPush, text: str) -> str:
