@@ -55,10 +55,9 @@ def offer_human() -> str:
     return "需要人工帮您，请回复0。"
 
 
-def handing_off(elder: bool) -> str:
-    if elder:
-        return "好的，马上为您转人工，请稍等。"
-    return "好的，正在为您转接人工客服，请稍等。"
+def bind_by_person() -> str:
+    # An elder whose number is not bound: a person binds it with her (no SMS-code form).
+    return "查话费要先确认您的手机号，客服会帮您办。"
 
 
 # --- account binding -------------------------------------------------------------------
@@ -125,7 +124,12 @@ def balance(b: Balance, elder: bool) -> str:
         text += "\n" + how_to_reactivate(b, elder)
     elif b.arrears_fen > 0:
         text += "请尽快充值，以免停机。回复3充话费。"
+    elif elder and b.balance_fen < LOW_BALANCE_FEN:
+        text += "\n余额不多了，回复3充话费。"
     return text
+
+
+LOW_BALANCE_FEN = 2000  # below 20元 an elder hears 「余额不多了」 with her balance
 
 
 def how_to_reactivate(b: Balance, elder: bool) -> str:
