@@ -60,6 +60,7 @@ def build_handoff_service(ctx: AppContext) -> HandoffService:
         rasa_url=ctx.rasa.base_url,
         outbox=ctx.outbox,
         window=ctx.cs_window,
+        wechat=ctx.wechat,
     )
 
 
