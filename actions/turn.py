@@ -173,6 +173,12 @@ async def _elder_first_message(turn: Turn) -> None:
     if not elder_direct():
         turn.say(replies.offer_human())
         return
+    pending = turn.slot_updates.get("pending") or ""
+    if pending and not pending.startswith(("menu", replies.MORE_PREFIX)):
+        # The answer asked her something (an amount, 回复1确认): her reply must reach the bot, so
+        # she is connected on her next message instead.
+        turn.set("human_offered", False)
+        return
     # The answer is already given; the handoff service connects her only if a person can come,
     # and says so itself (a person now, or in about N minutes).
     turn.hand_off(HandoffReason.ELDER, Queue.ELDER, summary_of(turn, "年长客户，首条消息直接转人工"), direct=True)

@@ -657,6 +657,8 @@ class HandoffService:
             return owed, False  # she has not seen the question yet: this message is for the bot
         score = _survey_score(text)
         if score is None:
+            # she wrote something else: the question lapses, so a later 「1」 is a menu choice again
+            await self.store.answer_survey(survey.id, None, now)
             return owed, False
         if not await self.store.answer_survey(survey.id, score, now):
             return owed, False

@@ -447,7 +447,8 @@ class HandoffStore:
             )
         return result.rowcount == 1
 
-    async def answer_survey(self, survey_id: int, score: int, now: dt.datetime) -> bool:
+    async def answer_survey(self, survey_id: int, score: int | None, now: dt.datetime) -> bool:
+        """Store her answer (None: she wrote something else, the question lapsed)."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(ho_surveys)

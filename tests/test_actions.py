@@ -182,6 +182,16 @@ async def test_elder_first_message_goes_straight_to_the_elder_desk_with_her_answ
     assert chat.payloads[-1]["handoff"]["queue"] == "elder" and "direct" not in chat.payloads[-1]["handoff"]
 
 
+async def test_an_elder_asked_a_question_is_connected_on_her_next_message(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000002")
+    await chat.say(ActionSessionStart(), "", "session_start")
+    assert "充多少钱" in await chat.say(ActionTopUp(), "我要交话费", "top_up")  # the elder wording
+    assert not chat.payloads  # her amount must reach the bot
+    await chat.say(ActionCheckBalance(), "还有多少钱", "check_balance")
+    assert chat.payloads[-1]["handoff"]["direct"] is True
+
+
 async def test_elder_direct_off_offers_a_human_instead(services: Services, monkeypatch) -> None:
     monkeypatch.setenv("ELDER_DIRECT", "0")
     chat = Conversation(services)

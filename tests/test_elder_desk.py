@@ -198,8 +198,17 @@ async def test_a_closing_message_refused_by_the_quota_is_delivered_with_her_next
     first, consumed = await service.before_bot(openid, "查话费")
     assert not consumed  # her question still goes to the bot, after the owed message
     assert first == [wording.later_notice(wording.with_survey(wording.CLOSED_ELDER))]
+    assert await service.before_bot(openid, "2") == ([wording.SURVEY_THANKS[2]], True)  # now she has seen it
     assert await service.before_bot(openid, "还有呢") == ([], False)  # owed once, delivered once
-    assert (await service.before_bot(openid, "1"))[1]  # and now her answer is taken
+
+
+async def test_a_question_she_did_not_answer_lapses(service, store, seeded_engine):
+    agent, openid, chat = await elder_in_chat(service, store, seeded_engine)
+    await service.take(chat.id, agent)
+    await service.hand_back(chat.id, agent)
+    assert await service.before_bot(openid, "查话费") == ([], False)  # to the bot
+    assert await service.before_bot(openid, "1") == ([], False)  # and 「1」 is a menu choice again
+    assert (await store.latest_survey(openid)).score is None
 
 
 async def test_supervisor_figures_per_queue_for_7_and_30_days(service, store, seeded_engine, clock):
