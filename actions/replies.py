@@ -62,10 +62,9 @@ def offer_human() -> str:
     return "需要人工帮您，请回复0。"
 
 
-def handing_off(elder: bool) -> str:
-    if elder:
-        return "好的，马上为您转人工，请稍等。"
-    return "好的，正在为您转接人工客服，请稍等。"
+def bind_by_person() -> str:
+    # An elder whose number is not bound: a person binds it with her (no SMS-code form).
+    return "查话费要先确认您的手机号，客服会帮您办。"
 
 
 # --- account binding -------------------------------------------------------------------
@@ -132,7 +131,12 @@ def balance(b: Balance, elder: bool) -> str:
         text += "\n" + how_to_reactivate(b, elder)
     elif b.arrears_fen > 0:
         text += "请尽快充值，以免停机。回复3充话费。"
+    elif elder and b.balance_fen < LOW_BALANCE_FEN:
+        text += "\n余额不多了，回复3充话费。"
     return text
+
+
+LOW_BALANCE_FEN = 2000  # below 20元 an elder hears 「余额不多了」 with her balance
 
 
 def how_to_reactivate(b: Balance, elder: bool) -> str:
@@ -336,18 +340,18 @@ def about_number(masked_phone: str, text: str) -> str:
 
 def operator_topic(elder: bool) -> str:
     if elder:
-        return "这个要人工帮您办，我马上帮您找人。"
-    return "这项业务我这里办不了，帮您转人工客服处理。"
+        return "这个要人工帮您办。"
+    return "这项业务我这里办不了，需要人工客服帮您办理。"
 
 
 def ticket_status_unavailable() -> str:
-    return "工单进度我这里还查不到，帮您转人工客服查询。"
+    return "工单进度我这里还查不到，请人工客服帮您查。"
 
 
 def complaint_taken(elder: bool) -> str:
     if elder:
-        return "您的意见我们记下了，马上请人工跟您说。"
-    return "您的投诉我们会认真处理，正在为您转接人工客服，请把情况跟客服说一下。"
+        return "您的意见我们记下了。"
+    return "您的投诉我们会认真处理，请把情况跟客服说一下。"
 
 
 # --- charges, services, points, invoices ----------------------------------------------

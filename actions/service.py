@@ -33,22 +33,23 @@ async def show_menu(turn: Turn) -> None:
 async def hand_off(
     turn: Turn, reason: HandoffReason | None = None, said: str | None = None, tell: str | None = None
 ) -> None:
-    """Tell the subscriber (`tell`, or that a person is coming) and emit the handoff payload
-    that the gateway carries out.
-
-    `said`: what the subscriber said about the matter, when this turn's text is only the
-    answer to an offer (「1」); it goes into the agent's summary instead.
-    """
+    """Emit the handoff payload that the gateway carries out. The action says nothing about the
+    person (`tell` is only the assistant's own answer, e.g. why it cannot do this itself): the
+    handoff service decides whether a person comes now, in about N minutes, or calls back, and
+    says that one true thing. `said`: what the subscriber said about the matter when this
+    turn's text is only the answer to an offer (「1」); it goes into the agent's summary."""
     text = said if said else turn.text
     if reason is None:
         cannot_cope = turn.intent in ASKS_FOR_A_PERSON and CANNOT_COPE.search(text)
         reason = HandoffReason.CANNOT_COPE if cannot_cope else HandoffReason.REQUEST_HUMAN
-    says_old = turn.intent == "elder_self_described" or SAYS_OLD.search(text)
-    queue = Queue.ELDER if turn.elder or reason == HandoffReason.ELDER or says_old else Queue.GENERAL
-    turn.say(tell or replies.handing_off(queue == Queue.ELDER))
-    handoff = {"reason": reason.value, "queue": queue.value, "summary": _summary(reason, text)}
-    turn.send_payload({"handoff": handoff})
-    turn.handed_off = True
+    says_old = turn.intent == "elder_self_described" or bool(SAYS_OLD.search(text))
+    repeated_failures = reason == HandoffReason.FALLBACK and session_misses(turn.tracker) >= REPEATED_MISSES
+    elder = turn.elder or reason == HandoffReason.ELDER or says_old or repeated_failures
+    if elder and not turn.elder:
+        turn.set("is_elder", True)  # shorter replies from now on; binding is offered by a person
+    if tell:
+        turn.say(tell)
+    turn.hand_off(reason, Queue.ELDER if elder else Queue.GENERAL, _summary(reason, text))
 
 
 SUMMARY_LABELS = {
@@ -71,6 +72,23 @@ def _summary(reason: HandoffReason, text: str) -> str:
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Not understood this many times in one session (not only in a row): likely someone who finds
+# the assistant hard to use, served by the elder desk.
+REPEATED_MISSES = 3
+
+
+def session_misses(tracker: Tracker) -> int:
+    """Messages not understood since the session started."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "session_started":
+            break
+        if event.get("event") == "user":
+            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            count += intent == "nlu_fallback"
+    return count
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:

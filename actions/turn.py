@@ -7,6 +7,7 @@ a short reply like "1" always refers to the question asked last.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
@@ -16,6 +17,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies, understanding
 from actions.services import Services, get_services
+from core.vocabulary import HandoffReason, Queue
+
+ANSWER_LIMIT = 200  # each of question and answer; the handoff keeps 500 characters of summary
 
 
 @dataclass
@@ -64,6 +68,26 @@ class Turn:
     def send_payload(self, payload: Dict[str, Any]) -> None:
         self.dispatcher.utter_message(json_message=payload)
 
+    def said(self) -> List[str]:
+        """What this turn has said so far."""
+        return [str(m["text"]) for m in self.dispatcher.messages if m.get("text")]
+
+    @property
+    def by_voice(self) -> bool:
+        """The message was a voice note (the gateway's metadata: {"source": "voice", ...})."""
+        metadata = self.parse.get("metadata") or {}
+        return isinstance(metadata, dict) and metadata.get("source") == "voice"
+
+    def hand_off(self, reason: HandoffReason, queue: Queue, summary: str, direct: bool = False) -> None:
+        """Emit the handoff payload the gateway carries out. The sentence about the person
+        (now / in about N minutes / a call-back by a time) is the handoff service's: it alone
+        knows the desk hours, who is on duty and the wait."""
+        handoff: Dict[str, Any] = {"reason": reason.value, "queue": queue.value, "summary": summary}
+        if direct:
+            handoff["direct"] = True
+        self.send_payload({"handoff": handoff})
+        self.handed_off = True
+
     def set(self, slot: str, value: Any) -> None:
         self.slot_updates[slot] = value
 
@@ -93,7 +117,7 @@ class FlowAction(Action):
         turn = Turn(tracker, dispatcher, get_services())
         await self.flow(turn)
         _offer_second_request(turn)
-        _offer_human_to_elder_once(turn)
+        await _elder_first_message(turn)
         return turn.events()
 
 
@@ -106,8 +130,62 @@ def _offer_second_request(turn: Turn) -> None:
         turn.set("pending", f"next:{second}")
 
 
-def _offer_human_to_elder_once(turn: Turn) -> None:
-    # Elderly subscribers are offered a person on their first answer of a session.
-    if turn.elder and not turn.handed_off and not turn.slot("human_offered"):
+def elder_direct() -> bool:
+    """ELDER_DIRECT (default on): an elder's first message of a session goes straight to the
+    elder desk; off: she is offered a person (回复0) instead."""
+    return os.environ.get("ELDER_DIRECT", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+async def _elder_first_message(turn: Turn) -> None:
+    """Once per session (`human_offered`), for an elder: a bound 65+ subscriber (`is_elder`),
+    or an openid with no bound number that speaks to us by voice note."""
+    if turn.handed_off or turn.slot("human_offered"):
+        return
+    unbound_voice = turn.by_voice and not await turn.services.binding.bound_phones(turn.openid)
+    if not (turn.elder or unbound_voice):
+        return
+    turn.set("human_offered", True)
+    if unbound_voice:
+        # Someone who speaks rather than types and whom we cannot look up: a person on the
+        # elder desk, who also offers to bind her number (no form to fill in).
+        turn.set("is_elder", True)
+        if turn.slot_updates.get("pending") == "bind_phone":
+            _take_back_binding_form(turn)
+        turn.hand_off(HandoffReason.ELDER, Queue.ELDER, summary_of(turn, "语音留言、未绑定号码，请帮助绑定"))
+        return
+    if not elder_direct():
         turn.say(replies.offer_human())
-        turn.set("human_offered", True)
+        return
+    pending = turn.slot_updates.get("pending") or ""
+    if pending and not pending.startswith(("menu", "more:", "plan_which")):
+        # The answer asked her something (an amount, 回复1确认): her reply must reach the bot, so
+        # she is connected on her next message instead.
+        turn.set("human_offered", False)
+        return
+    # The answer is already given; the handoff service connects her only if a person can come,
+    # and says so itself (a person now, or in about N minutes).
+    turn.hand_off(HandoffReason.ELDER, Queue.ELDER, summary_of(turn, "年长客户，首条消息直接转人工"), direct=True)
+
+
+def _take_back_binding_form(turn: Turn) -> None:
+    # The account gate asked for a phone number and an SMS code: for an elder a person binds.
+    form = (replies.ask_phone_to_bind(True), replies.ask_phone_to_bind(False))
+    turn.dispatcher.messages[:] = [m for m in turn.dispatcher.messages if m.get("text") not in form]
+    turn.slot_updates.pop("pending", None)
+    turn.slot_updates.pop("after_bind", None)
+    turn.say(replies.bind_by_person())
+
+
+def summary_of(turn: Turn, label: str) -> str:
+    """For the agent: why, what she said and what the assistant already answered."""
+    summary = label
+    if turn.text:
+        summary += f"：「{_shorten(turn.text, ANSWER_LIMIT)}」"
+    answer = "\n".join(turn.said())
+    if answer:
+        summary += f"；机器人已答：「{_shorten(answer, ANSWER_LIMIT)}」"
+    return summary
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

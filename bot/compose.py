@@ -61,6 +61,7 @@ def build_handoff_service(ctx: AppContext) -> HandoffService:
         rasa_token=ctx.rasa.token,
         outbox=ctx.outbox,
         window=ctx.cs_window,
+        wechat=ctx.wechat,
     )
 
 

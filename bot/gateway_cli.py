@@ -40,7 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     menu = subparsers.add_parser("menu", help="the official account's custom menu")
     menu_commands = menu.add_subparsers(dest="menu_command", required=True)
-    publish = menu_commands.add_parser("publish", help="push wechat/menu.yml through /cgi-bin/menu/create")
+    publish = menu_commands.add_parser(
+        "publish",
+        help="push wechat/menu.yml: the default menu (menu/create) and the conditional elder menu (menu/addconditional)",
+    )
     publish.add_argument("--file", type=Path, default=None, help="menu file (default wechat/menu.yml)")
     publish.set_defaults(func=run_menu_publish)
 
@@ -103,7 +106,7 @@ def run_standin(args: argparse.Namespace) -> int:
 def run_menu_publish(args: argparse.Namespace) -> int:
     from core.redis_store import create_redis
     from wechat.api import AccessTokens, WeChatApi, WeChatApiError, WeChatUnavailable
-    from wechat.menu import MenuError, load_menu
+    from wechat.menu import MenuError, load_menu, publish_menu
 
     settings = _settings()
     try:
@@ -112,18 +115,20 @@ def run_menu_publish(args: argparse.Namespace) -> int:
         print(f"menu file: {exc}", file=sys.stderr)
         return 2
 
-    async def publish() -> None:
+    async def publish() -> dict[str, str]:
         redis = create_redis(settings.redis_url or "")
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
             tokens = AccessTokens(redis, http, settings.api_base, settings.app_id, settings.app_secret)
-            await WeChatApi(http, settings.api_base, tokens).create_menu(menu.wechat_body)
+            return await publish_menu(WeChatApi(http, settings.api_base, tokens), menu)
 
     try:
-        asyncio.run(publish())
+        conditional = asyncio.run(publish())
     except (WeChatApiError, WeChatUnavailable) as exc:
         print(f"menu not published: {exc}", file=sys.stderr)
         return 1
     print(f"menu published to {settings.api_base} ({len(menu.intents)} click keys)")
+    for tag, menuid in conditional.items():
+        print(f"conditional menu for user tag {tag}: menuid {menuid}")
     return 0
 
 

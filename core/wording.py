@@ -33,12 +33,19 @@ CLOSED = "本次人工服务已结束，谢谢您。还有问题随时留言。"
 CLOSED_ELDER = "人工服务结束了，谢谢您。有事再留言。"
 
 
-def waiting(ahead: int, elder: bool) -> str:
+def waiting(ahead: int, elder: bool, minutes: int | None = None) -> str:
+    """The one true sentence when a chat joins a queue: who is ahead and, when known, about how
+    long until a person answers (`minutes`, from handoff.routing.expected_wait_minutes)."""
+    when = f"客服大约{minutes}分钟后来" if minutes else "客服马上来"
     if elder:
-        return f"前面还有{ahead}位，客服马上来，请稍等。" if ahead else "客服马上来，请稍等。"
+        return (
+            f"已经请人工客服来帮您，前面还有{ahead}位，{when}，请稍等。"
+            if ahead
+            else f"已经请人工客服来帮您，{when}，请稍等。"
+        )
     if ahead:
-        return f"正在为您转接人工客服，您前面还有{ahead}位，客服马上来。"
-    return "正在为您转接人工客服，客服马上来。"
+        return f"正在为您转接人工客服，您前面还有{ahead}位，{when}。"
+    return f"正在为您转接人工客服，{when}。"
 
 
 def still_waiting(ahead: int, elder: bool) -> str:
@@ -53,6 +60,32 @@ def assigned(agent_name: str, elder: bool) -> str:
     if elder:
         return f"客服{agent_name}来了，您直接说就行。"
     return f"人工客服{agent_name}为您服务，请直接说明您的问题。"
+
+
+def introduced(agent_name: str, elder: bool, reply: str) -> str:
+    """The agent's first message carries the 「客服小王来了」 notice, so the notice never spends
+    one of WeChat's five customer-service messages on its own."""
+    lead = f"客服{agent_name}来了。" if elder else f"人工客服{agent_name}为您服务。"
+    return f"{lead}\n{reply}"
+
+
+# ---- after a chat: one numbered satisfaction question, stored ------------------------------
+SURVEY_QUESTION = "请给本次服务打个分，回复数字：\n1 满意\n2 一般\n3 不满意"
+SURVEY_THANKS = {
+    1: "谢谢您的评价！",
+    2: "谢谢您的评价，我们会做得更好。",
+    3: "谢谢您告诉我们，很抱歉没让您满意。明天会有专人回访您。",
+}
+
+
+def with_survey(farewell: str) -> str:
+    """The closing message and the satisfaction question as one message (one of the five)."""
+    return f"{farewell}\n{SURVEY_QUESTION}"
+
+
+def later_notice(farewell: str) -> str:
+    """A closing message WeChat's quota refused at the time: delivered with the next answer."""
+    return f"（刚才的人工服务已结束）{farewell}"
 
 
 def callback_promise(deadline: str, why: str, elder: bool) -> str:

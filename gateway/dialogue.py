@@ -56,7 +56,10 @@ class Dialogue:
         if msg.msg_type == "text":
             if not (msg.content or "").strip():
                 return [text_message(EMPTY_TEXT)]
-            return await self._ask_rasa(msg.openid, msg.content or "", {"msg_type": "text"})
+            first, consumed = await self._handoff.before_bot(msg.openid, msg.content)
+            if consumed:
+                return _texts(first)
+            return _texts(first) + await self._ask_rasa(msg.openid, msg.content or "", {"msg_type": "text"})
         if msg.msg_type == "voice":
             return await self._on_voice(msg)
         if msg.msg_type == "event":
@@ -135,17 +138,23 @@ class Dialogue:
                 handoff = custom["handoff"]
                 replies.extend(
                     await self._request_handoff(
-                        openid, handoff.get("reason"), handoff.get("queue"), handoff.get("summary")
+                        openid,
+                        handoff.get("reason"),
+                        handoff.get("queue"),
+                        handoff.get("summary"),
+                        direct=handoff.get("direct") is True,
                     )
                 )
         return replies
 
     async def _request_handoff(
-        self, openid: str, reason: str | None, queue: str | None, summary: str | None
+        self, openid: str, reason: str | None, queue: str | None, summary: str | None, direct: bool = False
     ) -> list[Outgoing]:
         reason = reason if reason in HANDOFF_REASONS else HandoffReason.REQUEST_HUMAN.value
         queue = queue if queue in QUEUES else Queue.GENERAL.value
-        log.info("handoff for %s: %s -> %s", mask_openid(openid), reason, queue)
+        log.info("handoff for %s: %s -> %s%s", mask_openid(openid), reason, queue, " (direct)" if direct else "")
+        if direct:
+            return _texts(await self._handoff.request_handoff(openid, reason, queue, summary, direct=True))
         return _texts(await self._handoff.request_handoff(openid, reason, queue, summary))
 
 

@@ -55,7 +55,13 @@ class HandoffService(Protocol):
 
     async def on_subscriber_message(self, msg: InboundMessage, text: str | None, audio_id: int | None) -> list[str]: ...
 
-    async def request_handoff(self, openid: str, reason: str, queue: str, summary: str | None) -> list[str]: ...
+    async def request_handoff(
+        self, openid: str, reason: str, queue: str, summary: str | None, *, direct: bool = False
+    ) -> list[str]: ...
+
+    # Before a text goes to the bot: (texts to send first, whether the text was consumed), e.g.
+    # the answer to the satisfaction question after a chat with a person.
+    async def before_bot(self, openid: str, text: str | None) -> tuple[list[str], bool]: ...
 
 
 class VoiceDecision(Protocol):
@@ -122,7 +128,14 @@ class StoredHandoffRequests:
     async def on_subscriber_message(self, msg: InboundMessage, text: str | None, audio_id: int | None) -> list[str]:
         return []
 
-    async def request_handoff(self, openid: str, reason: str, queue: str, summary: str | None) -> list[str]:
+    async def before_bot(self, openid: str, text: str | None) -> tuple[list[str], bool]:
+        return [], False
+
+    async def request_handoff(
+        self, openid: str, reason: str, queue: str, summary: str | None, *, direct: bool = False
+    ) -> list[str]:
+        if direct:
+            return []  # an elder's first message, already answered: nobody here to connect her to
         async with self._engine.begin() as conn:
             await conn.execute(
                 insert(handoff_requests).values(

@@ -77,6 +77,9 @@ ho_chats = Table(
     Column("close_reason", String(32), nullable=True),  # handed_back | closed | callback | unsubscribed
     # Rasa is paused for this subscriber and not yet resumed (a failed resume is retried)
     Column("bot_paused", Boolean, nullable=False, default=False),
+    # the agent the subscriber has been told about (「客服小王来了」), so the notice rides on that
+    # agent's first message instead of spending one of WeChat's five replies on its own
+    Column("introduced_agent_id", Integer, nullable=True),
     Index("ix_ho_chats_openid", "openid"),
     Index("ix_ho_chats_status", "status"),
     Index("ix_ho_chats_agent", "agent_id", "status"),
@@ -148,4 +151,35 @@ ho_tasks = Table(
     UniqueConstraint("chat_id", "kind", name="uq_ho_tasks_chat_kind"),
     Index("ix_ho_tasks_open", "done_at", "due_at"),
     Index("ix_ho_tasks_openid", "openid"),
+)
+
+# After a chat with a person: the closing message carries one numbered satisfaction question
+# (1 满意 2 一般 3 不满意); the subscriber's answer is stored here, never sent to the bot.
+# `closing_text` is kept when WeChat's quota refused the closing message: it goes out with the
+# subscriber's next answer instead of being dropped.
+ho_surveys = Table(
+    "ho_surveys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", Integer, ForeignKey("ho_chats.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("openid", String(64), nullable=False),
+    Column("queue", String(16), nullable=False),
+    Column("is_elder", Boolean, nullable=False, default=False),
+    Column("asked_at", UtcDateTime, nullable=False),
+    Column("delivered", Boolean, nullable=False, default=True),  # False: refused by the quota, still owed
+    Column("closing_text", Text, nullable=True),
+    Column("score", Integer, nullable=True),  # 1 满意 | 2 一般 | 3 不满意
+    Column("answered_at", UtcDateTime, nullable=True),
+    Index("ix_ho_surveys_openid", "openid", "asked_at"),
+    Index("ix_ho_surveys_asked", "asked_at"),
+)
+
+# Which bound openids the elder user tag was decided for (handoff/elder_tags.py): tagged in
+# WeChat when the bound number's subscriber is ELDER_AGE or over.
+ho_elder_tags = Table(
+    "ho_elder_tags",
+    metadata,
+    Column("openid", String(64), primary_key=True),
+    Column("tagged", Boolean, nullable=False),
+    Column("checked_at", UtcDateTime, nullable=False),
 )

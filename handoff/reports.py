@@ -4,14 +4,15 @@ answer share) and the latest audit entries. Numbers only: the wording is in the 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from handoff.routing import QUEUES, AgentState
 from handoff.service import HandoffService
-from handoff.store import AuditEntry
+from handoff.store import DONE_OUTCOMES, AuditEntry
 
 AUDIT_ROWS = 20
 SHARE_DAYS = 30
+QUALITY_DAYS = (7, 30)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class SupervisorReport:
     answered_24h: int
     requests_24h: int
     audit: list[AuditEntry]
+    quality: list["QueueQuality"] = field(default_factory=list)  # per queue (elder desk first) and period
 
     @property
     def online_agents(self) -> int:
@@ -56,7 +58,66 @@ async def supervisor_report(service: HandoffService) -> SupervisorReport:
         answered_24h=answered,
         requests_24h=requests,
         audit=await service.store.audit_entries(limit=AUDIT_ROWS),
+        quality=await quality(service, now),
     )
+
+
+@dataclass(frozen=True)
+class QueueQuality:
+    """Closing the loop for one queue over the last `days` days: the satisfaction answers to
+    the question asked when a chat with a person ended, and the next-day follow-ups (次日回访)
+    that fell due and whose outcome was recorded."""
+
+    queue: str
+    days: int
+    asked: int
+    satisfied: int  # 1 满意
+    neutral: int  # 2 一般
+    unsatisfied: int  # 3 不满意
+    follow_ups_due: int
+    follow_ups_done: int
+
+    @property
+    def answered(self) -> int:
+        return self.satisfied + self.neutral + self.unsatisfied
+
+    @property
+    def satisfied_share(self) -> float | None:
+        return 100 * self.satisfied / self.answered if self.answered else None
+
+    @property
+    def answer_share(self) -> float | None:
+        return 100 * self.answered / self.asked if self.asked else None
+
+    @property
+    def follow_up_share(self) -> float | None:
+        return 100 * self.follow_ups_done / self.follow_ups_due if self.follow_ups_due else None
+
+
+async def quality(service: HandoffService, now: dt.datetime) -> list[QueueQuality]:
+    longest = max(QUALITY_DAYS)
+    surveys = await service.store.surveys_since(now - dt.timedelta(days=longest))
+    follow_ups = await service.store.tasks_due_since("follow_up", now - dt.timedelta(days=longest), now)
+    rows = []
+    for queue in QUEUES:  # the elder desk first
+        for days in QUALITY_DAYS:
+            since = now - dt.timedelta(days=days)
+            asked = [s for s in surveys if s.queue == queue and s.asked_at >= since]
+            # a follow-up belongs to the elder desk when the chat it follows was an elder's
+            due = [t for t in follow_ups if (queue == QUEUES[0]) == t.is_elder and t.due_at >= since]
+            rows.append(
+                QueueQuality(
+                    queue=queue,
+                    days=days,
+                    asked=len(asked),
+                    satisfied=sum(1 for s in asked if s.score == 1),
+                    neutral=sum(1 for s in asked if s.score == 2),
+                    unsatisfied=sum(1 for s in asked if s.score == 3),
+                    follow_ups_due=len(due),
+                    follow_ups_done=sum(1 for t in due if t.outcome in DONE_OUTCOMES),
+                )
+            )
+    return rows
 
 
 async def answered_within_24h(service: HandoffService, now: dt.datetime, days: int = SHARE_DAYS) -> tuple[int, int]:

@@ -7,6 +7,7 @@ service feeds them the state it read from the database and Redis.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, replace
 
 from core.vocabulary import HandoffReason, Queue
@@ -60,12 +61,25 @@ class Route:
     follow_up: bool  # 次日回访 for those who said they cannot cope
 
 
-def route(reason: str, queue_hint: str | None, age: int | None, dialect: str | None, elder_age: int = 65) -> Route:
+def route(
+    reason: str,
+    queue_hint: str | None,
+    age: int | None,
+    dialect: str | None,
+    elder_age: int = 65,
+    bound: bool = True,
+) -> Route:
     """The queue for a handoff. The elder queue when the profile says 65+ or the assistant
-    asked for it; unknown reasons are treated as a plain request for a human."""
+    asked for it, or for a voice note nobody could transcribe from an openid with no bound
+    number (someone who speaks rather than types, and whom we cannot look up, is served by
+    the elder-care desk, where binding is offered by a person); unknown reasons are treated as
+    a plain request for a human."""
     known_reason = reason if reason in REASON_LABELS else DEFAULT_REASON
     is_elder = (
-        (age is not None and age >= elder_age) or queue_hint == ELDER_QUEUE or known_reason == HandoffReason.ELDER.value
+        (age is not None and age >= elder_age)
+        or queue_hint == ELDER_QUEUE
+        or known_reason == HandoffReason.ELDER.value
+        or (not bound and known_reason == HandoffReason.VOICE_UNRECOGNISED.value)
     )
     return Route(
         queue=ELDER_QUEUE if is_elder else GENERAL_QUEUE,
@@ -143,3 +157,19 @@ def people_ahead(chat_id: int, waiting: list[WaitingChat]) -> int:
     if mine is None:
         return 0
     return sum(1 for other in waiting if other.queue == mine.queue and queue_order(other) < queue_order(mine))
+
+
+# A rough handling time per chat, for the subscriber's 「大约N分钟」: the queue moves by about one
+# chat per agent every this many minutes.
+MINUTES_PER_CHAT = 3
+
+
+def expected_wait_minutes(queue: str, ahead: int, agents: list[AgentState]) -> int:
+    """About how long until an agent takes a chat with `ahead` chats before it in `queue`:
+    0 when a ready agent has a free slot now, else whole minutes (at least 1), from the
+    number of agents online who can serve the queue."""
+    serving = [a for a in agents if a.online and can_serve_queue(a, queue)]
+    free_now = sum(a.free_slots for a in serving if a.ready)
+    if free_now > ahead:
+        return 0
+    return max(1, math.ceil((ahead + 1) * MINUTES_PER_CHAT / max(1, len(serving))))

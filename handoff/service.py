@@ -24,8 +24,10 @@ from billing.backend import BillingError
 from billing.binding import BindingService, load_sms_sender
 from core import wording
 from core.privacy import mask_phone
+from core.redact import mask_openid
 from handoff import hours
 from handoff.config import HandoffSettings
+from handoff.elder_tags import ElderTagger
 from handoff.live import ConsoleEvent, LiveState
 from handoff.profile import Profile, ProfileSource
 from handoff.rasa_history import RasaHistory
@@ -35,6 +37,7 @@ from handoff.routing import (
     REASON_LABELS,
     AgentState,
     WaitingChat,
+    expected_wait_minutes,
     people_ahead,
     plan_assignments,
     route,
@@ -114,6 +117,7 @@ class HandoffService:
         history: RasaHistory | None = None,
         voice_store: Any = None,
         clock: Callable[[], dt.datetime] = utc_now,
+        tagger: Any = None,
     ) -> None:
         self.store = store
         self.live = live
@@ -125,6 +129,7 @@ class HandoffService:
         self.history = history
         self.voice_store = voice_store
         self.clock = clock
+        self.tagger = tagger  # handoff.elder_tags.ElderTagger: WeChat user tags follow the profile
         self._sweeper: asyncio.Task[None] | None = None
         self.offline_grace_s = OFFLINE_GRACE_S
 
@@ -150,17 +155,43 @@ class HandoffService:
     async def is_with_human(self, openid: str) -> bool:
         return await self.store.open_chat_for(openid) is not None
 
-    async def request_handoff(self, openid: str, reason: str, queue: str, summary: str | None) -> list[str]:
+    async def request_handoff(
+        self, openid: str, reason: str, queue: str, summary: str | None, *, direct: bool = False
+    ) -> list[str]:
+        """Decide first (desk hours, a suitable agent on duty, the expected wait), then say the
+        one true thing: a person now, a person in about N minutes, or a call-back by a stated
+        time. The assistant's action says nothing about the person (see README, "Elderly
+        subscribers").
+
+        `direct`: an elderly subscriber's first message of a session, already answered by the
+        assistant (ELDER_DIRECT). She is connected only when a person can actually come within
+        MAX_WAIT_MINUTES; otherwise nothing more is said: she has her answer and asked for
+        nothing the assistant could not do, so there is nothing to call back about.
+        """
         now = self.clock()
         existing = await self.store.open_chat_for(openid)
         if existing is not None:
-            return await self._status_texts(existing, first=False)
+            return [] if direct else await self._status_texts(existing, first=False)
 
         profile = await self.profiles.lookup(openid)
-        decision = route(reason, queue, profile.age, profile.dialect, self.settings.elder_age)
+        decision = route(
+            reason, queue, profile.age, profile.dialect, self.settings.elder_age, bound=profile.phone is not None
+        )
         agents = await self.agent_states()
         desk_open = hours.is_open(now, self.settings.service_hours, self.settings.timezone)
-        waits = desk_open and suitable_agent_online(decision.queue, agents)
+        expected = None
+        if desk_open and suitable_agent_online(decision.queue, agents):
+            waiting = [_waiting(q.chat, q.enqueued_at) for q in await self.store.waiting()]
+            ahead = sum(1 for w in waiting if w.queue == decision.queue)
+            expected = expected_wait_minutes(decision.queue, ahead, agents)
+        waits = expected is not None and expected <= self.settings.max_wait_minutes
+        if direct and not waits:
+            log.info(
+                "elder direct: %s not connected (%s)",
+                mask_openid(openid),
+                "no desk" if expected is None else "long wait",
+            )
+            return []
 
         values: dict[str, Any] = {
             "openid": openid,
@@ -179,7 +210,7 @@ class HandoffService:
         chat = await self.store.create_chat(values, queued=waits, now=now)
         if chat is None:  # another worker opened one a moment ago
             existing = await self.store.open_chat_for(openid)
-            return await self._status_texts(existing, first=False) if existing else []
+            return await self._status_texts(existing, first=False) if existing and not direct else []
 
         await self._copy_bot_history(chat)
         await self.store.add_message(
@@ -187,7 +218,9 @@ class HandoffService:
             "system",
             "note",
             self.clock(),
-            text=f"转人工：{_reason_label(decision.reason)}" + (f"。摘要：{chat.summary}" if chat.summary else ""),
+            text=f"转人工：{_reason_label(decision.reason)}"
+            + ("（首条消息直接接入，机器人已作答）" if direct else "")
+            + (f"。摘要：{chat.summary}" if chat.summary else ""),
         )
         if decision.follow_up:
             await self._create_task(chat, "follow_up", "system", note="用户表示不会用，次日回访教一教")
@@ -247,12 +280,17 @@ class HandoffService:
         if len(body) > MAX_REPLY_CHARS:
             raise ConsoleError(f"回复太长了（最多{MAX_REPLY_CHARS}字），请分开发或精简。")
         now = self.clock()
+        introduce = chat.introduced_agent_id != agent.id and chat.agent_id == agent.id
+        if introduce:
+            body = wording.introduced(agent.name, chat.is_elder, body)
         message_id = await self.store.add_message(
             chat.id, "agent", "text", now, text=body, agent_id=agent.id, delivery="pending"
         )
         delivery = await self._send(chat, message_id, body, origin="agent")
         if delivery.sent:
             await self.store.note_first_reply(chat.id, now)
+            if introduce:
+                await self.store.set_introduced(chat.id, agent.id)
         await self.live.publish(ConsoleEvent("message", chat_id=chat.id, agent_id=agent.id))
         return delivery
 
@@ -444,6 +482,11 @@ class HandoffService:
         for chat in await self.store.closed_with_bot_paused():
             await self._resume_bot(chat)
         await self.dispatch()
+        if self.tagger is not None:
+            try:
+                await self.tagger.reconcile(now)
+            except Exception as exc:  # WeChat down or refusing: the next sweep tries again
+                log.warning("elder user tags not updated: %s", exc)
 
     async def _requeue_chats_of_vanished_agents(self, now: dt.datetime) -> None:
         """Chats must not sit with an agent whose console is gone: back to the queue, keeping
@@ -516,10 +559,14 @@ class HandoffService:
             if not first:
                 return []
             agent = await self.store.agent(chat.agent_id) if chat.agent_id else None
+            await self.store.set_introduced(chat.id, chat.agent_id)
             return [wording.assigned(agent.name if agent else "", chat.is_elder)]
         waiting = [_waiting(q.chat, q.enqueued_at) for q in await self.store.waiting()]
         ahead = people_ahead(chat.id, waiting)
-        return [wording.waiting(ahead, chat.is_elder) if first else wording.still_waiting(ahead, chat.is_elder)]
+        if not first:
+            return [wording.still_waiting(ahead, chat.is_elder)]
+        minutes = expected_wait_minutes(chat.queue, ahead, await self.agent_states())
+        return [wording.waiting(ahead, chat.is_elder, minutes)]
 
     async def _promise_callback(self, chat: Chat, why: str) -> str:
         task = await self._create_task(chat, "callback", "system", note=chat.summary)
@@ -568,12 +615,59 @@ class HandoffService:
         )
         await self._note(chat.id, f"{actor}：{label}")
         if farewell:
-            await self._send_system(closed, farewell)
+            await self._send_closing(closed, farewell)
         await self.live.publish(
             ConsoleEvent("chat", chat.id, chat.agent_id), ConsoleEvent("queue"), ConsoleEvent("agents")
         )
         await self.dispatch()
         return await self._require_chat(chat.id)
+
+    async def _send_closing(self, chat: Chat, farewell: str) -> None:
+        """The closing message with the satisfaction question, as one message. If WeChat's
+        quota (or window) refuses it now, it is owed: it goes out with the subscriber's next
+        answer (`before_bot`), and the transcript says so; it is never dropped silently."""
+        survey_id = await self.store.create_survey(chat, self.clock()) if chat.agent_id is not None else None
+        text = wording.with_survey(farewell) if survey_id is not None else farewell
+        delivery = await self._send_system(chat, text)
+        if delivery.sent:
+            return
+        if survey_id is not None:
+            await self.store.survey_undelivered(survey_id, text)
+            await self._note(chat.id, "结束语未能立即发出（微信条数限制），将在用户下次发消息时补发")
+        else:
+            await self._note(chat.id, f"结束语未能发出：{delivery.reason or ''}")
+
+    # ==== after a chat: the closing message owed and the satisfaction answer =================
+
+    async def before_bot(self, openid: str, text: str | None) -> tuple[list[str], bool]:
+        """Called by the gateway before a message goes to the bot. Returns (texts to send
+        first, whether the message was consumed): an answer 1/2/3 to the satisfaction question
+        of a chat that ended recently is stored and thanked, not sent to the bot as a menu
+        choice; a closing message the quota refused is delivered now, ahead of the answer."""
+        survey = await self.store.latest_survey(openid)
+        if survey is None or survey.answered_at is not None:
+            return [], False
+        now = self.clock()
+        if now - survey.asked_at > SURVEY_ANSWER_WINDOW:
+            return [], False
+        owed: list[str] = []
+        if not survey.delivered and survey.closing_text and await self.store.take_owed_closing(survey.id):
+            owed = [wording.later_notice(survey.closing_text)]
+            await self._note(survey.chat_id, "补发结束语和满意度问题")
+            return owed, False  # she has not seen the question yet: this message is for the bot
+        score = _survey_score(text)
+        if score is None:
+            # she wrote something else: the question lapses, so a later 「1」 is a menu choice again
+            await self.store.answer_survey(survey.id, None, now)
+            return owed, False
+        if not await self.store.answer_survey(survey.id, score, now):
+            return owed, False
+        await self._note(survey.chat_id, f"满意度：{SURVEY_LABELS[score]}")
+        chat = await self.store.chat(survey.chat_id)
+        if score == 3 and chat is not None:
+            await self._create_task(chat, "follow_up", "system", note="用户对人工服务不满意，次日回访")
+            await self.live.publish(ConsoleEvent("tasks", chat_id=chat.id))
+        return owed + [wording.SURVEY_THANKS[score]], True
 
     async def _pause_bot(self, chat: Chat) -> None:
         if self.rasa is None:
@@ -678,6 +772,16 @@ class HandoffService:
         return chat
 
 
+SURVEY_ANSWER_WINDOW = dt.timedelta(hours=24)
+SURVEY_LABELS = {1: "满意", 2: "一般", 3: "不满意"}
+_SURVEY_WORDS = {"1": 1, "2": 2, "3": 3, "满意": 1, "一般": 2, "不满意": 3}
+
+
+def _survey_score(text: str | None) -> int | None:
+    cleaned = (text or "").strip().strip("。.！!").translate(str.maketrans("１２３", "123"))
+    return _SURVEY_WORDS.get(cleaned)
+
+
 def _waiting(chat: Chat, enqueued_at: dt.datetime) -> WaitingChat:
     return WaitingChat(chat_id=chat.id, queue=chat.queue, dialect=chat.dialect, enqueued_at=enqueued_at)
 
@@ -727,16 +831,20 @@ def create_handoff_service(
     outbox: OutboxLike | None,
     window: CsWindow | None,
     rasa_token: str | None = None,
+    wechat: Any = None,
 ) -> HandoffService:
-    """The service, from the resources the composition root (bot/compose.py) already built."""
+    """The service, from the resources the composition root (bot/compose.py) already built.
+    With `wechat` (wechat.api.WeChatApi) the sweep keeps the elder user tag in step with bindings."""
     settings = HandoffSettings.from_env()
     billing = load_backend(engine)
     directory = BindingService(engine, load_sms_sender(engine), billing=billing)
+    profiles = ProfileSource(billing, directory, settings.timezone, utc_now)
     return HandoffService(
         store=HandoffStore(engine),
         live=LiveState(redis),
         settings=settings,
-        profiles=ProfileSource(billing, directory, settings.timezone, utc_now),
+        profiles=profiles,
+        tagger=ElderTagger(engine, wechat, profiles, settings.elder_age) if wechat is not None else None,
         rasa=rasa,
         outbox=outbox,
         window=window if window is not None else (CsWindow(engine) if outbox is not None else None),

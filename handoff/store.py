@@ -22,6 +22,7 @@ from handoff.models import (
     ho_chats,
     ho_messages,
     ho_queue_entries,
+    ho_surveys,
     ho_tasks,
 )
 from handoff.routing import normalise_skills
@@ -70,6 +71,7 @@ class Chat:
     closed_at: dt.datetime | None
     close_reason: str | None
     bot_paused: bool
+    introduced_agent_id: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -124,6 +126,20 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Survey:
+    id: int
+    chat_id: int
+    openid: str
+    queue: str
+    is_elder: bool
+    asked_at: dt.datetime
+    delivered: bool
+    closing_text: str | None
+    score: int | None
+    answered_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     id: int
     at: dt.datetime
@@ -154,6 +170,10 @@ def _chat(row) -> Chat:
 
 def _message(row) -> Message:
     return Message(**{name: row[name] for name in Message.__dataclass_fields__})
+
+
+def _survey(row) -> Survey:
+    return Survey(**{name: row[name] for name in Survey.__dataclass_fields__})
 
 
 def _task(row) -> Task:
@@ -380,6 +400,74 @@ class HandoffStore:
                 .where(ho_chats.c.id == chat_id, ho_chats.c.first_agent_reply_at.is_(None))
                 .values(first_agent_reply_at=now)
             )
+
+    async def set_introduced(self, chat_id: int, agent_id: int | None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(ho_chats).where(ho_chats.c.id == chat_id).values(introduced_agent_id=agent_id))
+
+    # ---- satisfaction surveys --------------------------------------------------------------
+
+    async def create_survey(self, chat: Chat, now: dt.datetime) -> int | None:
+        """One survey per chat; None when the chat already has one."""
+        values = {
+            "chat_id": chat.id,
+            "openid": chat.openid,
+            "queue": chat.queue,
+            "is_elder": chat.is_elder,
+            "asked_at": now,
+            "delivered": True,
+        }
+        try:
+            async with self.engine.begin() as conn:
+                return inserted_id(await conn.execute(insert(ho_surveys).values(**values)))
+        except IntegrityError:
+            return None
+
+    async def survey_undelivered(self, survey_id: int, closing_text: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(ho_surveys)
+                .where(ho_surveys.c.id == survey_id)
+                .values(delivered=False, closing_text=closing_text)
+            )
+
+    async def latest_survey(self, openid: str) -> Survey | None:
+        query = select(ho_surveys).where(ho_surveys.c.openid == openid).order_by(ho_surveys.c.id.desc()).limit(1)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return _survey(row) if row else None
+
+    async def take_owed_closing(self, survey_id: int) -> bool:
+        """Mark an owed closing message as delivered; False when another worker took it."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(ho_surveys)
+                .where(ho_surveys.c.id == survey_id, ho_surveys.c.delivered.is_(False))
+                .values(delivered=True)
+            )
+        return result.rowcount == 1
+
+    async def answer_survey(self, survey_id: int, score: int | None, now: dt.datetime) -> bool:
+        """Store her answer (None: she wrote something else, the question lapsed)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(ho_surveys)
+                .where(ho_surveys.c.id == survey_id, ho_surveys.c.answered_at.is_(None))
+                .values(score=score, answered_at=now)
+            )
+        return result.rowcount == 1
+
+    async def surveys_since(self, since: dt.datetime) -> list[Survey]:
+        query = select(ho_surveys).where(ho_surveys.c.asked_at >= since)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_survey(row) for row in rows]
+
+    async def tasks_due_since(self, kind: str, since: dt.datetime, until: dt.datetime) -> list[Task]:
+        query = select(ho_tasks).where(ho_tasks.c.kind == kind, ho_tasks.c.due_at >= since, ho_tasks.c.due_at <= until)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_task(row) for row in rows]
 
     async def set_bot_paused(self, chat_id: int, paused: bool) -> None:
         async with self.engine.begin() as conn:

@@ -82,7 +82,8 @@ async def test_elder_who_cannot_cope_is_served_by_elder_desk_before_earlier_gene
 
     general = [new_openid("young") for _ in range(2)]
     for openid in general:
-        assert "客服马上来" in (await service.request_handoff(openid, "request_human", "general", "要人工"))[0]
+        # nobody ready: the subscriber is told about how long it will take (two agents online)
+        assert "分钟后来" in (await service.request_handoff(openid, "request_human", "general", "要人工"))[0]
         clock.advance(minutes=1)
     elder = new_openid("elder")
     await bind(seeded_engine, elder, ELDER_70)
@@ -90,7 +91,7 @@ async def test_elder_who_cannot_cope_is_served_by_elder_desk_before_earlier_gene
 
     chat = await store.open_chat_for(elder)
     assert chat is not None and chat.queue == "elder" and chat.is_elder and chat.age == 70
-    assert texts == ["客服马上来，请稍等。"]  # first in the elder queue; short and plain
+    assert texts == ["已经请人工客服来帮您，客服大约3分钟后来，请稍等。"]  # first in the elder queue; plain
     assert ("pause", elder) in rasa.calls and await service.is_with_human(elder)
     follow_ups = [t for t in await store.open_tasks() if t.kind == "follow_up"]
     assert [(t.openid, t.due_at.astimezone(SHANGHAI)) for t in follow_ups] == [
@@ -172,7 +173,7 @@ async def test_messages_reach_the_transcript_and_the_subscriber_hears_where_they
     first, second = new_openid(), new_openid()
     await service.request_handoff(first, "request_human", "general", None)
     assert await service.request_handoff(second, "request_human", "general", None) == [
-        "正在为您转接人工客服，您前面还有1位，客服马上来。"
+        "正在为您转接人工客服，您前面还有1位，客服大约6分钟后来。"
     ]
 
     pubsub = redis.pubsub()
@@ -202,7 +203,10 @@ async def test_messages_reach_the_transcript_and_the_subscriber_hears_where_they
     told = [m.text for m in await store.transcript(chat.id) if m.sender == "system" and m.msg_type == "text"]
     assert (
         told
-        == ["正在为您转接人工客服，您前面还有1位，客服马上来。", "您的消息已转给人工客服。您前面还有1位，请稍等。"]
+        == [
+            "正在为您转接人工客服，您前面还有1位，客服大约6分钟后来。",
+            "您的消息已转给人工客服。您前面还有1位，请稍等。",
+        ]
         + ["您的消息已转给人工客服。您前面还有1位，请稍等。"] * 2
     )  # what the subscriber was told is part of the record
     assert transcript == [
@@ -229,7 +233,10 @@ async def test_hand_back_resumes_the_bot_and_says_so(service, store, seeded_engi
 
     assert not await service.is_with_human(openid)
     assert rasa.calls == [("pause", openid), ("resume", openid)]
-    assert await outbox_texts(seeded_engine, openid, "system") == ["已为您转回智能助手。"]
+    # the closing message carries the one satisfaction question (one message, not two)
+    assert await outbox_texts(seeded_engine, openid, "system") == [
+        "已为您转回智能助手。\n请给本次服务打个分，回复数字：\n1 满意\n2 一般\n3 不满意"
+    ]
     closed = await store.chat(chat.id)
     assert (closed.status, closed.close_reason, closed.bot_paused) == ("closed", "handed_back", False)
     with pytest.raises(ConsoleError):
@@ -271,7 +278,10 @@ async def test_sixth_reply_to_one_subscriber_message_is_refused_with_a_reason(se
     refused = await service.reply(chat.id, agent, "第6条回复")
 
     assert not refused.sent and "5条" in refused.reason and not refused.offer_callback
-    assert await outbox_texts(seeded_engine, openid, "agent") == [f"第{n}条回复" for n in range(1, 6)]
+    # the agent's first message carries 「人工客服张强为您服务」 (no message of its own)
+    assert await outbox_texts(seeded_engine, openid, "agent") == ["人工客服张强为您服务。\n第1条回复"] + [
+        f"第{n}条回复" for n in range(2, 6)
+    ]
     last = (await store.transcript(chat.id))[-1]
     assert (last.text, last.delivery, last.delivery_note) == ("第6条回复", "refused", refused.reason)
 
@@ -362,7 +372,8 @@ async def test_two_agents_taking_the_same_chat_only_one_wins(service, store):
 
 
 async def test_concurrent_dispatches_never_exceed_capacity(seeded_engine, redis, store, clock):
-    workers = [build_service(seeded_engine, redis, clock) for _ in range(3)]  # three gateway workers
+    # three gateway workers; a long MAX_WAIT so that all five wait (one agent, none ready: 15 minutes)
+    workers = [build_service(seeded_engine, redis, clock, MAX_WAIT_MINUTES="60") for _ in range(3)]
     agent = await add_agent(store, "张强", capacity=2)
     await workers[0].live.heartbeat(agent.id, "c1")
     for _ in range(5):
@@ -494,7 +505,7 @@ async def test_a_new_process_sees_queue_chat_and_transcript_and_the_agent_contin
         resumed = await second.store.chat(chat.id)
         assert (resumed.status, resumed.agent_id) == ("assigned", agent.id)
         assert [(m.sender, m.text) for m in await second.store.transcript(chat.id)] == before
-        assert ("subscriber", "我的流量不够用") in before and ("agent", "我帮您看看") in before
+        assert ("subscriber", "我的流量不够用") in before and ("agent", "人工客服张强为您服务。\n我帮您看看") in before
         assert (await second.reply(chat.id, agent, "给您推荐一个流量包")).sent
     finally:
         await second_engine.dispose()
@@ -535,6 +546,7 @@ async def test_the_composition_root_builds_the_service_from_the_gateway_resource
         context = SimpleNamespace(
             settings=object(), engine=seeded_engine, redis=redis, http=http,
             rasa=RasaClient(http, "http://127.0.0.1:9"), outbox=Outbox(seeded_engine, window), cs_window=window,
+            wechat=None,
         )  # fmt: skip
         service = build_handoff_service(context)
         try:
@@ -592,7 +604,7 @@ async def test_the_one_machine_setup_sqlite_and_in_process_redis(tmp_path):
             service.request_handoff(openid, "cannot_cope", "general", None),
             service.request_handoff(openid, "cannot_cope", "general", None),
         )
-        assert "客服马上来，请稍等。" in texts + again
+        assert "已经请人工客服来帮您，客服大约3分钟后来，请稍等。" in texts + again
         chat = await service.store.open_chat_for(openid)
         assert chat.queue == "elder" and len(await service.store.chats_of_openid(openid)) == 1
 

@@ -26,6 +26,10 @@ TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 TOKEN_SAFETY_MARGIN_S = 300
 
 
+TAG_NAME_TAKEN = 45157  # tags/create: a tag with this name exists
+TAGGING_BATCH = 50  # batchtagging takes at most 50 openids per call
+
+
 class WeChatApiError(Exception):
     """WeChat answered with a non-zero errcode."""
 
@@ -113,13 +117,52 @@ class WeChatApi:
     async def create_menu(self, menu: dict[str, Any]) -> None:
         await self._call("/cgi-bin/menu/create", menu)
 
-    async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST with the access token; a refused token is refreshed and the call retried once."""
+    async def delete_menus(self) -> None:
+        """Deletes the default menu and every conditional menu (so a publish starts clean)."""
+        await self._call("/cgi-bin/menu/delete", None)
+
+    async def add_conditional_menu(self, menu: dict[str, Any], tag_id: int) -> str:
+        """A menu shown to followers carrying the user tag `tag_id`; returns WeChat's menuid."""
+        data = await self._call("/cgi-bin/menu/addconditional", {**menu, "matchrule": {"tag_id": str(tag_id)}})
+        return str(data.get("menuid", ""))
+
+    # ---- user tags (用户标签管理) ---------------------------------------------------------------
+
+    async def list_tags(self) -> dict[str, int]:
+        data = await self._call("/cgi-bin/tags/get", None, method="GET")
+        return {str(tag["name"]): int(tag["id"]) for tag in data.get("tags") or []}
+
+    async def ensure_tag(self, name: str) -> int:
+        """The id of the tag called `name`, created when it does not exist yet."""
+        existing = await self.list_tags()
+        if name in existing:
+            return existing[name]
+        try:
+            data = await self._call("/cgi-bin/tags/create", {"tag": {"name": name}})
+        except WeChatApiError as exc:
+            if exc.errcode != TAG_NAME_TAKEN:
+                raise
+            return (await self.list_tags())[name]  # created meanwhile by another worker
+        return int(data["tag"]["id"])
+
+    async def tag_users(self, tag_id: int, openids: list[str]) -> None:
+        for start in range(0, len(openids), TAGGING_BATCH):
+            batch = openids[start : start + TAGGING_BATCH]
+            await self._call("/cgi-bin/tags/members/batchtagging", {"openid_list": batch, "tagid": tag_id})
+
+    async def untag_users(self, tag_id: int, openids: list[str]) -> None:
+        for start in range(0, len(openids), TAGGING_BATCH):
+            batch = openids[start : start + TAGGING_BATCH]
+            await self._call("/cgi-bin/tags/members/batchuntagging", {"openid_list": batch, "tagid": tag_id})
+
+    async def _call(self, path: str, body: dict[str, Any] | None, method: str = "POST") -> dict[str, Any]:
+        """POST (or GET) with the access token; a refused token is refreshed and the call retried once."""
         for attempt in (1, 2):
             token = await self.tokens.get()
-            data = await _request_json(
-                self._http, "POST", f"{self._api_base}{path}", json=body, params={"access_token": token}
-            )
+            kwargs: dict[str, Any] = {"params": {"access_token": token}}
+            if body is not None:
+                kwargs["json"] = body
+            data = await _request_json(self._http, method, f"{self._api_base}{path}", **kwargs)
             errcode = int(data.get("errcode", 0) or 0)
             if errcode in TOKEN_ERRORS and attempt == 1:
                 await self.tokens.invalidate(token)

@@ -1,7 +1,8 @@
 """A stand-in for WeChat's server API on loopback, for tests and local development.
 
 It implements what the gateway and voice/ call (stable_token, token, message/custom/send,
-media/get, menu/create) with WeChat's error behaviour (tokens that expire or are invalidated,
+media/get, menu/create, menu/delete, menu/addconditional, tags/create, tags/get,
+tags/members/batchtagging and batchuntagging) with WeChat's error behaviour (tokens that expire or are invalidated,
 media errors as JSON with HTTP 200), records every call, and lets a test inject errcodes,
 HTTP errors and delays. Its own control endpoints live under /standin/.
 """
@@ -59,6 +60,9 @@ class StandinState:
     calls: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, StoredMedia] = field(default_factory=dict)
     menus: list[dict[str, Any]] = field(default_factory=list)
+    conditional_menus: dict[str, dict[str, Any]] = field(default_factory=dict)  # menuid -> body with matchrule
+    tags: dict[int, str] = field(default_factory=dict)  # tag id -> name
+    user_tags: dict[str, set[int]] = field(default_factory=dict)  # openid -> tag ids
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     _sequence: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -84,6 +88,11 @@ class StandinState:
     def texts_to(self, openid: str) -> list[str]:
         return [m["text"]["content"] for m in self.messages_to(openid) if m.get("msgtype") == "text"]
 
+    def tagged(self, tag_name: str) -> set[str]:
+        """The openids carrying the tag called `tag_name`."""
+        ids = {tag_id for tag_id, name in self.tags.items() if name == tag_name}
+        return {openid for openid, tags in self.user_tags.items() if tags & ids}
+
     def reset(self) -> None:
         self.tokens.clear()
         self.invalidated.clear()
@@ -92,6 +101,9 @@ class StandinState:
         self.messages.clear()
         self.calls.clear()
         self.menus.clear()
+        self.conditional_menus.clear()
+        self.tags.clear()
+        self.user_tags.clear()
         self.faults.clear()
 
     def _issue_token(self) -> str:
@@ -128,6 +140,13 @@ def create_standin_app(state: StandinState | None = None) -> web.Application:
     app.router.add_post("/cgi-bin/message/custom/send", _custom_send)
     app.router.add_get("/cgi-bin/media/get", _media_get)
     app.router.add_post("/cgi-bin/menu/create", _menu_create)
+    app.router.add_post("/cgi-bin/menu/delete", _menu_delete)
+    app.router.add_get("/cgi-bin/menu/delete", _menu_delete)
+    app.router.add_post("/cgi-bin/menu/addconditional", _menu_add_conditional)
+    app.router.add_post("/cgi-bin/tags/create", _tags_create)
+    app.router.add_get("/cgi-bin/tags/get", _tags_get)
+    app.router.add_post("/cgi-bin/tags/members/batchtagging", _tags_batch)
+    app.router.add_post("/cgi-bin/tags/members/batchuntagging", _tags_batch)
     app.router.add_post("/standin/media", _control_add_media)
     app.router.add_get("/standin/messages", _control_messages)
     app.router.add_get("/standin/calls", _control_calls)
@@ -230,6 +249,88 @@ async def _menu_create(request: web.Request) -> web.Response:
     return web.json_response({"errcode": 0, "errmsg": "ok"})
 
 
+async def _checked(request: web.Request) -> tuple[StandinState, dict[str, Any], web.Response | None]:
+    """The state, the JSON body (empty for GET) and an error answer, if the call must fail."""
+    state = request.app[STATE]
+    body = await request.json() if request.can_read_body else {}
+    state.calls.append({"path": request.path, "body": body})
+    if (fault := await _faulted(state, request.path)) is not None:
+        return state, body, fault
+    if (errcode := state._token_error(request.query.get("access_token", ""))) is not None:
+        return state, body, _error(errcode)
+    return state, body, None
+
+
+async def _menu_delete(request: web.Request) -> web.Response:
+    state, _, error = await _checked(request)
+    if error is not None:
+        return error
+    state.menus.clear()
+    state.conditional_menus.clear()
+    return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+async def _menu_add_conditional(request: web.Request) -> web.Response:
+    state, body, error = await _checked(request)
+    if error is not None:
+        return error
+    rule = body.get("matchrule")
+    if not isinstance(rule, dict) or not any(rule.values()) or not body.get("button"):
+        return _error(65303 if not rule else 40017)  # no matchrule / bad buttons
+    tag_id = rule.get("tag_id")
+    if tag_id is not None and (not str(tag_id).isdigit() or int(tag_id) not in state.tags):
+        return _error(40050)  # invalid tag
+    if not state.menus:
+        return _error(65304)  # a conditional menu needs a default menu first
+    menuid = str(400000000 + next(state._sequence))
+    state.conditional_menus[menuid] = body
+    return web.json_response({"menuid": menuid})
+
+
+async def _tags_create(request: web.Request) -> web.Response:
+    state, body, error = await _checked(request)
+    if error is not None:
+        return error
+    name = str((body.get("tag") or {}).get("name") or "")
+    if not name or len(name) > 30:
+        return _error(45158)  # tag name too long / empty
+    if name in state.tags.values():
+        return _error(45157)  # name taken
+    tag_id = 100 + len(state.tags)
+    state.tags[tag_id] = name
+    return web.json_response({"tag": {"id": tag_id, "name": name}})
+
+
+async def _tags_get(request: web.Request) -> web.Response:
+    state, _, error = await _checked(request)
+    if error is not None:
+        return error
+    tags = [
+        {"id": tag_id, "name": name, "count": sum(1 for ids in state.user_tags.values() if tag_id in ids)}
+        for tag_id, name in sorted(state.tags.items())
+    ]
+    return web.json_response({"tags": tags})
+
+
+async def _tags_batch(request: web.Request) -> web.Response:
+    state, body, error = await _checked(request)
+    if error is not None:
+        return error
+    openids = body.get("openid_list")
+    tag_id = body.get("tagid")
+    if not isinstance(openids, list) or not openids or len(openids) > 50:
+        return _error(40032)  # invalid openid_list size
+    if not isinstance(tag_id, int) or tag_id not in state.tags:
+        return _error(45159)  # invalid tag id
+    for openid in openids:
+        tags = state.user_tags.setdefault(str(openid), set())
+        if request.path.endswith("batchuntagging"):
+            tags.discard(tag_id)
+        else:
+            tags.add(tag_id)
+    return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
 async def _control_add_media(request: web.Request) -> web.Response:
     """Raw body; ?content_type=audio/amr&filename=x.amr. Answers {"media_id": ...}."""
     state = request.app[STATE]
@@ -255,7 +356,15 @@ async def _control_messages(request: web.Request) -> web.Response:
 
 async def _control_calls(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    return web.json_response({"token_fetches": state.token_fetches, "calls": state.calls, "menus": state.menus})
+    return web.json_response(
+        {
+            "token_fetches": state.token_fetches,
+            "calls": state.calls,
+            "menus": state.menus,
+            "conditional_menus": state.conditional_menus,
+            "tags": {str(tag_id): name for tag_id, name in state.tags.items()},
+        }
+    )
 
 
 async def _control_fault(request: web.Request) -> web.Response:
