@@ -100,8 +100,8 @@ class RasaClient:
 INTENT_PREFIX = "/"
 # What `trigger` sends: a bare intent name, never entities or anything else after it.
 INTENT_TRIGGER = re.compile(r"/[a-z][a-z0-9_]{0,63}")
-# Full-width solidus: the NLU normaliser folds it back to "/", so the classifier still sees
-# WeChat's emoji code as written, but Rasa no longer reads the message as an intent command.
+# Full-width solidus: Rasa no longer reads the message as an intent command, and the NLU front
+# end keeps it full-width (nlu/spoken.py), in training too, so the classifier sees the emoji code.
 ESCAPED_PREFIX = "\uff0f"
 
 
