@@ -514,6 +514,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spoken accuracy:   {spoken_accuracy:.4f}")
         print(f"transaction on dispute/low-confidence: {transaction_errors}")
     failed = False
+    if transaction_errors:
+        print(
+            f"FAIL: {transaction_errors} dispute or low-confidence messages would open a transaction", file=sys.stderr
+        )
+        failed = True
     if args.min_accuracy is not None and accuracy < args.min_accuracy:
         print(f"FAIL: held-out intent accuracy {accuracy:.4f} < {args.min_accuracy}", file=sys.stderr)
         failed = True

@@ -64,7 +64,18 @@ def test_conversation_stories_pass(trained_model: Path, tmp_path: Path) -> None:
 
 def test_held_out_intent_accuracy(trained_model: Path) -> None:
     result = subprocess.run(
-        [RASA_PYTHON, "bench/nlu_eval.py", "--model", str(trained_model), "--min-accuracy", "0.95"],
+        # Held-out >= 95 %; the spoken set must not regress below 80 % (target 90 %, see the note in
+        # the README); and no dispute or low-confidence message may open a transaction.
+        [
+            RASA_PYTHON,
+            "bench/nlu_eval.py",
+            "--model",
+            str(trained_model),
+            "--min-accuracy",
+            "0.95",
+            "--min-spoken-accuracy",
+            "0.80",
+        ],
         cwd=PROJECT_ROOT,
         env=ENV,
         capture_output=True,
