@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -197,7 +198,9 @@ def rasa_stack(trained_model: Path, seeded_database_url: str) -> Iterator[RasaSt
             )
         try:
             _wait_until_ready(f"http://127.0.0.1:{action_port}/health", processes, 180)
-            _wait_until_ready(f"http://127.0.0.1:{rasa_port}/status", processes, 300)
+            # /status answers only with the token (Rasa runs with --auth-token) and only once the model is loaded
+            token = urllib.parse.quote(env["RASA_AUTH_TOKEN"])
+            _wait_until_ready(f"http://127.0.0.1:{rasa_port}/status?token={token}", processes, 300)
             break
         except RuntimeError:
             _stop(processes)

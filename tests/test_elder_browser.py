@@ -55,7 +55,7 @@ async def test_elder_goes_straight_to_the_elder_desk_and_the_loop_is_closed(rasa
     settings = Settings(
         wechat_token=TOKEN, app_id=APP_ID, app_secret=APP_SECRET, aes_key=AES_KEY, api_base=standin_url,
         database_url=rasa_stack.database_url, redis_url=TEST_REDIS_URL, rasa_url=rasa_stack.rasa_url,
-        actions_url=rasa_stack.action_url, host="127.0.0.1", port=0, rasa_timeout_s=20.0, inbox_lease_s=40.0,
+        rasa_token=rasa_stack.rasa_token, actions_url=rasa_stack.action_url, host="127.0.0.1", port=0, rasa_timeout_s=20.0, inbox_lease_s=40.0,
         outbox_lease_s=5.0, outbox_poll_s=0.2, retry_poll_s=0.5, hooks="auto",
     )  # fmt: skip
     gateway = Gateway(settings)

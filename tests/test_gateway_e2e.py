@@ -32,6 +32,7 @@ async def test_bound_subscriber_gets_an_encrypted_passive_reply_with_the_real_ba
     settings = replace(
         gateway_settings,
         rasa_url=rasa_stack.rasa_url,
+        rasa_token=rasa_stack.rasa_token,
         actions_url=rasa_stack.action_url,
         passive_budget_s=20.0,
         rasa_timeout_s=25.0,
