@@ -1,8 +1,9 @@
-"""Shared fixtures: a real PostgreSQL database and a real Redis, reset once per test run.
+"""Shared fixtures: a real PostgreSQL database and a real Redis of this run's own.
 
-TEST_DATABASE_URL (default postgresql://127.0.0.1:5432/test) is emptied and migrated to every
-branch head at the start of the session; TEST_REDIS_URL (default redis://127.0.0.1:6379/15) is
-flushed before each test that uses it. Never point these at data you want to keep.
+The run creates its own database on TEST_DATABASE_URL's server (default
+postgresql://127.0.0.1:5432/test), migrated to every branch head, and takes a free Redis database
+(or TEST_REDIS_URL when set), flushed before each test that uses it: see tests/run_isolation.py.
+Never point TEST_REDIS_URL at data you want to keep.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import MetaData
-from sqlalchemy import create_engine as create_sync_engine
+from run_isolation import claim_redis_database, create_run_database, drop_run_database, release_redis_database
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import create_engine, sync_url, upgrade_database
@@ -34,24 +34,19 @@ SHARED_DIR = PROJECT_ROOT.parent / "shared"
 # Rasa processes started by the tests inherit this: no telemetry or error reports leave the machine.
 os.environ["RASA_TELEMETRY_ENABLED"] = "false"
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_DATABASE_URL = create_run_database()
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or claim_redis_database()
+os.environ["TEST_REDIS_URL"] = TEST_REDIS_URL  # tests/gateway_fixtures.py reads it from there
 
 
-def _empty_database(url: str) -> None:
-    engine = create_sync_engine(sync_url(url), future=True)
-    try:
-        existing = MetaData()
-        existing.reflect(bind=engine)
-        existing.drop_all(bind=engine)
-    finally:
-        engine.dispose()
+def pytest_unconfigure(config: pytest.Config) -> None:
+    drop_run_database(TEST_DATABASE_URL)
+    release_redis_database(TEST_REDIS_URL)
 
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    """URL of a freshly migrated test database (shared by the whole session)."""
-    _empty_database(TEST_DATABASE_URL)
+    """URL of this run's database, migrated to every branch head (shared by the whole session)."""
     upgrade_database(TEST_DATABASE_URL)
     return TEST_DATABASE_URL
 
