@@ -62,7 +62,7 @@ def create_run_database() -> str:
     with _admin(base) as conn:
         for other in _databases_named(conn, prefix):
             pid = _pid_of(other, prefix)
-            if other.startswith(name) or (pid is not None and not _alive(pid)):
+            if _derived_from(other, name) or (pid is not None and not _alive(pid)):
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     return base.set(database=name).render_as_string(hide_password=False)
@@ -70,9 +70,16 @@ def create_run_database() -> str:
 
 def drop_run_database(url: str) -> None:
     """Drop this run's database and those its tests derived from it (`<name>_migrations`)."""
+    run = str(make_url(url).database)
     with _admin(base_database_url()) as conn:
-        for name in _databases_named(conn, str(make_url(url).database)):
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for name in _databases_named(conn, run):
+            if _derived_from(name, run):
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _derived_from(name: str, run: str) -> bool:
+    # `test_run_12` must not claim `test_run_123`, another live run's database
+    return name == run or name.startswith(f"{run}_")
 
 
 @contextmanager
