@@ -159,6 +159,8 @@ class Inbox:
                 select(inbox.c.openid)
                 .where(self._claimable(now, due_only=True), inbox.c.received_at <= now - dt.timedelta(seconds=settle_s))
                 .group_by(inbox.c.openid)
+                # Oldest first, so a backlog larger than `limit` cannot starve anyone.
+                .order_by(func.min(inbox.c.received_at))
                 .limit(limit)
             )
             return [row.openid for row in rows]
