@@ -9,11 +9,14 @@ carry Rasa's `--auth-token` (RASA_AUTH_TOKEN, see core/local_secrets.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+
+log = logging.getLogger(__name__)
 
 
 class RasaUnavailable(Exception):
@@ -53,8 +56,23 @@ class RasaClient:
             raise RasaUnavailable("unexpected answer from the REST channel")
         if not answer and await self.actions_up() is False:
             # Rasa logs a failed custom action and answers 200 with whatever it said before it.
+            await self.take_back_failed_turn(openid)
             raise RasaUnavailable("the action server is down")
         return answer
+
+    async def take_back_failed_turn(self, openid: str) -> None:
+        """Undo a turn that failed inside Rasa, so that its retry is the only turn.
+
+        A turn whose custom actions failed ends in fallbacks with no closing `action_listen`. Rasa's
+        circuit breaker counts actions back to the last `action_listen`, so it would count those
+        fallbacks against every later turn and never answer this subscriber again; and the retry
+        would be a second user turn. `action_listen` stops the count, `rewind` drops the failed
+        turn (and that `action_listen`) from the history the policies see.
+        """
+        try:
+            await self._append_events(openid, [{"event": "action", "name": "action_listen"}, {"event": "rewind"}])
+        except RasaUnavailable as exc:
+            log.warning("could not take back a failed turn (%s); the retry may find Rasa's breaker tripped", exc)
 
     async def pause(self, openid: str) -> None:
         """Stop bot predictions for this conversation (a human has taken over)."""

@@ -186,3 +186,41 @@ def test_every_reply_fits_a_phone_screen(rasa_stack, openid: str) -> None:
     for text in ["你们都有哪些套餐", "更多", "更多", "我的账单", "流量用了多少"]:
         for message in _send(rasa_stack.rasa_url, openid, text):
             assert len(message.get("text", "").split("\n")) <= 8, (text, message)
+
+
+# What a turn leaves in the tracker when the action server is down: the user message, then failed
+# fallbacks up to Rasa's prediction limit, and no closing action_listen (bench/fault_run.py's
+# action-server fault showed such subscribers never answered again before the gateway took the
+# turn back).
+FAILED_TURN = [
+    {"event": "user", "text": "查余额", "parse_data": {"intent": {"name": "check_balance", "confidence": 1.0}}},
+    *[{"event": "action", "name": "action_default_fallback"}] * 10,
+]
+
+
+def _tracker_api(stack, sender: str, path: str, body: object | None = None) -> dict:
+    url = f"{stack.rasa_url}/conversations/{sender}/tracker{path}?token={stack.rasa_token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+async def _take_back(stack, sender: str) -> None:
+    import aiohttp
+
+    from gateway.rasa_client import RasaClient
+
+    async with aiohttp.ClientSession() as session:
+        await RasaClient(session, stack.rasa_url, token=stack.rasa_token).take_back_failed_turn(sender)
+
+
+def test_a_failed_turn_taken_back_is_retried_as_the_only_turn(rasa_stack, openid: str) -> None:
+    _tracker_api(rasa_stack, openid, "/events", FAILED_TURN)
+    asyncio.run(_take_back(rasa_stack, openid))
+
+    assert "绑定" in _texts(_send(rasa_stack.rasa_url, openid, "查余额"))  # answered: unbound, asked to bind
+    events = _tracker_api(rasa_stack, openid, "")["events"]
+    turns = sum(1 for e in events if e["event"] == "user") - sum(1 for e in events if e["event"] == "rewind")
+    assert turns == 1
+    assert _send(rasa_stack.rasa_url, openid, "你好")  # and the next turn too
