@@ -67,12 +67,33 @@ class RasaClient:
         circuit breaker counts actions back to the last `action_listen`, so it would count those
         fallbacks against every later turn and never answer this subscriber again; and the retry
         would be a second user turn. `action_listen` stops the count, `rewind` drops the failed
-        turn (and that `action_listen`) from the history the policies see.
+        turn (and that `action_listen`) from the history the policies see. When the failure hit
+        the session's start (our `action_session_start` is a custom action too), there is no
+        dialogue to keep: `restart` lets the retry start the session afresh.
         """
         try:
-            await self._append_events(openid, [{"event": "action", "name": "action_listen"}, {"event": "rewind"}])
+            events = await self._tracker_events(openid)
+            started = any(event.get("event") == "session_started" for event in events)
+        except RasaUnavailable:
+            started = True  # the usual case; a rewind is harmless even in the other
+        take_back = [{"event": "action", "name": "action_listen"}, {"event": "rewind"}]
+        try:
+            await self._append_events(openid, take_back if started else [{"event": "restart"}])
         except RasaUnavailable as exc:
             log.warning("could not take back a failed turn (%s); the retry may find Rasa's breaker tripped", exc)
+
+    async def _tracker_events(self, openid: str) -> list[dict[str, Any]]:
+        url = f"{self.base_url}/conversations/{quote(openid, safe='')}/tracker"
+        params = {"token": self.token} if self.token else None
+        try:
+            async with self._session.get(url, params=params, timeout=self._timeout) as response:
+                if response.status != 200:
+                    raise RasaUnavailable(f"tracker: HTTP {response.status}")
+                tracker = await response.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise RasaUnavailable(f"tracker: {type(exc).__name__}") from exc
+        events = tracker.get("events") if isinstance(tracker, dict) else None
+        return [event for event in events or [] if isinstance(event, dict)]
 
     async def pause(self, openid: str) -> None:
         """Stop bot predictions for this conversation (a human has taken over)."""

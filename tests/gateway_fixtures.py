@@ -76,6 +76,7 @@ class FakeRasa:
     answer: Callable[[str, str, dict[str, Any]], list[dict[str, Any]]] = default_answer
     delay_s: float = 0.0
     actions_up: bool = True
+    session_started: bool = True  # what the tracker API shows: a session that began, or one whose start failed
     turns: list[dict[str, Any]] = field(default_factory=list)  # every completed dialogue turn
     tracker_events: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
     url: str = ""
@@ -88,6 +89,7 @@ class FakeRasa:
         app.router.add_get("/health", self._actions_health)
         app.router.add_post("/webhooks/rest/webhook", self._webhook)
         app.router.add_post("/conversations/{sender}/tracker/events", self._events)
+        app.router.add_get("/conversations/{sender}/tracker", self._tracker)
         return app
 
     async def start(self) -> None:
@@ -115,6 +117,12 @@ class FakeRasa:
             return web.json_response([])  # what Rasa answers when a custom action failed
         self.turns.append(body)
         return web.json_response(self.answer(body["sender"], body["message"], body.get("metadata") or {}))
+
+    async def _tracker(self, request: web.Request) -> web.Response:
+        start = [{"event": "action", "name": "action_session_start"}]
+        if self.session_started:
+            start += [{"event": "session_started"}, {"event": "action", "name": "action_listen"}]
+        return web.json_response({"sender_id": request.match_info["sender"], "events": start})
 
     async def _events(self, request: web.Request) -> web.Response:
         self.tracker_events.append((request.match_info["sender"], await request.json()))

@@ -97,6 +97,19 @@ async def test_rasa_down_gives_an_apology_and_the_answer_when_it_is_back(
     assert len(state.texts_to(openid)) == 2  # one apology each (passive), one answer each
 
 
+async def test_a_failed_first_turn_restarts_the_conversation_for_its_retry(
+    gateway, fake_rasa, standin, openid: str
+) -> None:
+    """The session's start itself failed (a custom action): nothing to keep, a restart starts it afresh."""
+    fake_rasa.actions_up = False
+    fake_rasa.session_started = False
+    assert (await gateway.aes.text(openid, "查余额")).reply == APOLOGY
+    assert fake_rasa.tracker_events and all(events == (openid, [{"event": "restart"}])
+                                            for events in fake_rasa.tracker_events)  # fmt: skip
+    fake_rasa.actions_up = True
+    assert await eventually(lambda: standin[0].texts_to(openid)) == ["收到：查余额"]
+
+
 async def test_action_server_down_is_treated_like_rasa_down(gateway, fake_rasa, standin, openid: str) -> None:
     fake_rasa.actions_up = False
     result = await gateway.aes.text(openid, "查余额")
