@@ -33,17 +33,17 @@ class LogIn:
     refused: Literal["locked", "wrong"] | None = None
 
 
-async def log_in(service: HandoffService, name: str, password: str) -> LogIn:
-    """Check the password (failures are counted per name; too many lock the name for a while)
-    and open a session."""
-    if await service.live.login_locked(name):
+async def log_in(service: HandoffService, name: str, password: str, address: str) -> LogIn:
+    """Check the password and open a session. Every attempt is counted before the check, per
+    source address and per name from that address; too many lock that pair (or the address)
+    for a while, never the name for everyone."""
+    if not await service.live.reserve_login_attempt(name, address):
         return LogIn(refused="locked")
     agent = await service.store.agent_by_name(name) if name else None
     matches = await auth.password_matches_async(password, agent.password_hash if agent else auth.dummy_hash())
     if agent is None or agent.disabled or not matches:
-        await service.live.note_login_failure(name)
         return LogIn(refused="wrong")
-    await service.live.clear_login_failures(name)
+    await service.live.login_succeeded(name, address)
     token = auth.new_session_token()
     now = service.clock()
     expires = now + dt.timedelta(hours=service.settings.session_hours)
