@@ -11,6 +11,8 @@ from the public /wechat; it shares the gateway's HandoffService.
   `Secure` unless AGENT_COOKIE_SECURE=0).
   It carries the log-in's random token, the CSRF token and the next flash message; the server
   side row of the log-in (ho_agent_sessions) stays the authority, checked on every request.
+- An agent sees her own chats and those waiting in her desk's queues (handoff/access.py); every
+  chat page, transcript and voice note she opens is audited (who, when, which chat).
 - Log-in failures are counted per source address and per name from that address (handoff/live.py);
   X-Forwarded-For is believed only from the proxies in AGENT_FORWARDED_FOR.
 - A small script (static/console.js) listens on /agent/ws and re-fetches the fragments that
@@ -419,7 +421,7 @@ async def dashboard(request: web.Request, visit: Visit) -> web.Response:
 
 @login_required
 async def partial_queue(request: web.Request, visit: Visit) -> web.Response:
-    return _fragment(request, visit, "_queue.html", queue=await desk.queue(_service(request)))
+    return _fragment(request, visit, "_queue.html", queue=await desk.queue(_service(request), visit.agent))
 
 
 @login_required
@@ -453,13 +455,13 @@ async def chat_page(request: web.Request, visit: Visit) -> web.Response:
 
 @login_required
 async def partial_chat_head(request: web.Request, visit: Visit) -> web.Response:
-    head = _found(await desk.chat_head(_service(request), _chat_id(request)))
+    head = _found(await desk.chat_head(_service(request), _chat_id(request), visit.agent))
     return _fragment(request, visit, "_chat_head.html", head=head)
 
 
 @login_required
 async def partial_transcript(request: web.Request, visit: Visit) -> web.Response:
-    transcript = _found(await desk.transcript(_service(request), _chat_id(request)))
+    transcript = _found(await desk.transcript(_service(request), _chat_id(request), visit.agent))
     return _fragment(request, visit, "_transcript.html", transcript=transcript)
 
 
@@ -472,6 +474,7 @@ async def chat_action(request: web.Request, visit: Visit) -> web.Response:
     form = await request.post()
     here = f"{COOKIE_PATH}/chats/{chat_id}"
     home = f"{COOKIE_PATH}/"
+    _found(await desk.visible_chat(service, chat_id, agent))  # nothing is done to a chat she may not see
     try:
         if action == "take":
             await service.take(chat_id, agent)
@@ -559,11 +562,14 @@ async def partial_supervisor(request: web.Request, visit: Visit) -> web.Response
 
 @login_required
 async def audio(request: web.Request, visit: Visit) -> web.Response:
-    """A stored voice note as WAV (browsers cannot play AMR)."""
+    """A stored voice note as WAV (browsers cannot play AMR), of a chat the agent may see."""
     service = _service(request)
     if service.voice_store is None:
         raise web.HTTPNotFound(text=texts.NO_VOICE_STORE)
-    stored = await service.voice_store.get(int(request.match_info["audio_id"]))
+    audio_id = int(request.match_info["audio_id"])
+    if await desk.voice_note_chat(service, audio_id, visit.agent) is None:  # audited when she may
+        raise web.HTTPNotFound(text=texts.VOICE_NOT_SAVED)
+    stored = await service.voice_store.get(audio_id)
     if stored is None or not stored.has_audio:
         raise web.HTTPNotFound(text=texts.VOICE_NOT_SAVED)
     from voice.decode import DecodeError
