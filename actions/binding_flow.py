@@ -27,7 +27,7 @@ async def send_code(turn: Turn, phone: str) -> None:
         turn.set("pending", f"bind_code:{phone}")
     elif result.outcome == StartOutcome.ALREADY_BOUND:
         turn.say(replies.already_bound(phone))
-    elif result.outcome in (StartOutcome.UNKNOWN_PHONE, StartOutcome.INVALID_PHONE):
+    elif result.outcome == StartOutcome.INVALID_PHONE:  # not a mobile number at all (ours or not is never said)
         turn.say(replies.unknown_phone())
         turn.set("pending", "bind_phone")
     elif result.outcome == StartOutcome.LOCKED:
@@ -35,9 +35,8 @@ async def send_code(turn: Turn, phone: str) -> None:
     elif result.outcome == StartOutcome.TOO_SOON:  # the code sent a moment ago is still valid
         turn.say(replies.send_too_soon())
         turn.set("pending", f"bind_code:{phone}")
-    else:  # SEND_FAILED: nothing is pending, the subscriber may simply try again
-        turn.say(replies.service_unavailable())
-        turn.set("pending", "bind_phone")
+    else:  # PHONE_LIMITED: this number had all its codes for the hour
+        turn.say(replies.phone_code_limit())
 
 
 async def verify(turn: Turn, phone: str, code: str) -> bool:

@@ -81,7 +81,12 @@ def code_sent(phone: str) -> str:
 
 
 def unknown_phone() -> str:
-    return "这个号码不是我们的用户号码，请核对后重新回复手机号。"
+    # Only for text that is not a mobile number: whether a number is ours is never said.
+    return "这不是有效的11位手机号码，请核对后重新回复手机号。"
+
+
+def phone_code_limit() -> str:
+    return "这个号码的验证码发送次数已达上限，请1小时后再试，或回复0转人工。"
 
 
 def bind_locked(until: dt.datetime | None) -> str:

@@ -157,6 +157,19 @@ binding_states = Table(
     Column("last_sent_at", UtcDateTime, nullable=True),
 )
 
+# Per-number binding budgets (billing_0003): codes sent to the number and wrong codes typed for
+# it, whichever openid asked, counted in a fixed window; too many wrong codes lock the number.
+# Unknown numbers are counted exactly like ours, so the budgets reveal nothing about them.
+binding_phone_limits = Table(
+    "binding_phone_limits",
+    metadata,
+    Column("phone", String(20), primary_key=True),
+    Column("window_started_at", UtcDateTime, nullable=True),
+    Column("codes_sent", Integer, nullable=False, default=0),
+    Column("wrong_codes", Integer, nullable=False, default=0),
+    Column("locked_until", UtcDateTime, nullable=True),
+)
+
 sms_outbox = Table(
     "sms_outbox",
     metadata,

@@ -130,8 +130,23 @@ def process_specs(
             port = gateway_env.get("WECHAT_STANDIN_PORT", "8081")
             gateway_env["WECHAT_API_BASE"] = f"http://127.0.0.1:{port}"
             specs.append(ProcessSpec("wechat-standin", [python, "-m", "bot", "wechat-standin", "--port", port], env))
-        specs.append(ProcessSpec("gateway", [python, "-m", "bot", "gateway"], gateway_env))
+        specs.append(ProcessSpec("gateway", [python, "-m", "bot", "gateway"], console_env(gateway_env)))
     return specs
+
+
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+def console_env(env: dict[str, str]) -> dict[str, str]:
+    """The gateway process also serves the agent console on AGENT_HOST:AGENT_PORT (default
+    127.0.0.1:8090). A console on loopback is reached over plain HTTP on this machine, so unless
+    AGENT_COOKIE_SECURE is set, the one-machine run explicitly turns `Secure` cookies off there;
+    on any other address they stay on (serve it behind HTTPS)."""
+    env = dict(env)
+    host = env.get("AGENT_HOST", "").strip() or "127.0.0.1"
+    if host in LOOPBACK_HOSTS and not env.get("AGENT_COOKIE_SECURE", "").strip():
+        env["AGENT_COOKIE_SECURE"] = "0"
+    return env
 
 
 def demo_mode(env: dict[str, str]) -> bool:

@@ -1,8 +1,9 @@
-"""The composition root: the one place that builds the running assistant's web app from its parts.
+"""The composition root: the one place that builds the running assistant's web apps from its parts.
 
 The gateway (gateway/) knows handoff/ and voice/ only through its ports; this module passes it
-their factories, and mounts the agent console on the same app, sharing one HandoffService.
-`GATEWAY_HOOKS=builtin` leaves both out: the gateway then runs on its own stand-ins.
+their factories, and builds the agent console as an app of its own (served on its own listener,
+AGENT_HOST:AGENT_PORT, apart from the public /wechat) that shares the gateway's HandoffService.
+`GATEWAY_HOOKS=builtin` leaves all three out: the gateway then runs on its own stand-ins.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from voice.policy import VoicePolicy
 from voice.service import Transcriber, create_transcriber, create_voice_policy
 
 
+@dataclass(frozen=True)
+class Apps:
+    """The gateway (/wechat, /healthz, /metrics) and the console (/agent), served apart.
+    Start the gateway first (its start-up builds the service the console uses), stop it last."""
+
+    gateway: web.Application
+    console: web.Application | None  # None with GATEWAY_HOOKS=builtin
+
+
 @dataclass
 class _Built:
     """The HandoffService the gateway built at start-up, for the console mounted beside it."""
@@ -34,21 +44,26 @@ class _Built:
 
 
 def create_app(settings: Settings) -> web.Application:
-    """The gateway with, unless GATEWAY_HOOKS=builtin, handoff, voice and the console under /agent."""
+    """The gateway alone with, unless GATEWAY_HOOKS=builtin, handoff and voice (no console)."""
+    return create_apps(settings).gateway
+
+
+def create_apps(settings: Settings) -> Apps:
+    """The gateway with, unless GATEWAY_HOOKS=builtin, handoff and voice, and the console app."""
     if settings.hooks == "builtin":
-        return create_gateway_app(settings)
+        return Apps(gateway=create_gateway_app(settings), console=None)
     built = _Built()
 
     def handoff(ctx: AppContext) -> HandoffService:
         built.handoff = build_handoff_service(ctx)
         return built.handoff
 
-    app = create_gateway_app(
+    gateway = create_gateway_app(
         settings, Hooks(handoff=handoff, transcriber=build_transcriber, voice_policy=build_voice_policy)
     )
-    # Registered after the gateway's cleanup context, so the service exists when the console starts.
-    setup_console(app, built.service, owned=False)
-    return app
+    console = web.Application()
+    setup_console(console, built.service, owned=False)  # the gateway's start-up builds the service
+    return Apps(gateway=gateway, console=console)
 
 
 def build_handoff_service(ctx: AppContext) -> HandoffService:

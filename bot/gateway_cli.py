@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from bot.compose import create_app
+from bot.compose import create_apps
 from core.env import SettingsError
 from gateway.settings import Settings
+from handoff.config import ConfigError, ConsoleListener
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +62,39 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         self.logger.info("%s %s %s %.3fs", request.method, request.path, response.status, time)
 
 
+@dataclass(frozen=True)
+class Listener:
+    app: web.Application
+    host: str
+    port: int
+    banner: str
+
+
 async def serve(app: web.Application, host: str, port: int, banner: str) -> None:
-    """Run until SIGINT/SIGTERM; prints the bound address (PORT=0 picks a free port)."""
-    runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger)
-    await runner.setup()
+    """Run one app until SIGINT/SIGTERM; prints the bound address (PORT=0 picks a free port)."""
+    await serve_all([Listener(app, host, port, banner)])
+
+
+async def serve_all(listeners: list[Listener]) -> None:
+    """Start the apps in order, each on its own address, run until SIGINT/SIGTERM, stop them in
+    reverse order. Prints each bound address (port 0 picks a free port)."""
+    runners: list[web.AppRunner] = []
     try:
-        await web.TCPSite(runner, host, port).start()
-        bound = runner.addresses[0]
-        print(f"{banner} listening on http://{bound[0]}:{bound[1]}", flush=True)
+        for listener in listeners:
+            runner = web.AppRunner(listener.app, access_log_class=PathOnlyAccessLogger)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, listener.host, listener.port).start()
+            bound = runner.addresses[0]
+            print(f"{listener.banner} listening on http://{bound[0]}:{bound[1]}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
-        await runner.cleanup()
+        for runner in reversed(runners):
+            await runner.cleanup()
 
 
 def _settings() -> Settings:
@@ -90,7 +110,16 @@ def run_gateway(args: argparse.Namespace) -> int:
 
     redact_logs()
     settings = _settings()
-    asyncio.run(serve(create_app(settings), settings.host, settings.port, "csbot gateway"))
+    try:
+        console_at = ConsoleListener.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    apps = create_apps(settings)
+    listeners = [Listener(apps.gateway, settings.host, settings.port, "csbot gateway")]
+    if apps.console is not None:  # its own listener, loopback unless AGENT_HOST says otherwise
+        listeners.append(Listener(apps.console, console_at.host, console_at.port, "agent console (/agent)"))
+    asyncio.run(serve_all(listeners))
     return 0
 
 

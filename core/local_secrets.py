@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 from core.db import var_dir
 
 RASA_AUTH_TOKEN = ("RASA_AUTH_TOKEN", "rasa_auth_token")
 ACTION_SERVER_TOKEN = ("ACTION_SERVER_TOKEN", "action_server_token")
+AGENT_SESSION_SECRET = ("AGENT_SESSION_SECRET", "agent_session_secret")
 
 
-def local_secret(spec: tuple[str, str], env: dict[str, str] | os._Environ[str] | None = None) -> str:
+def local_secret(spec: tuple[str, str], env: Mapping[str, str] | None = None) -> str:
     """The value of the variable `spec[0]`, else the secret kept in var/`spec[1]` (made if missing)."""
     variable, filename = spec
     configured = (env if env is not None else os.environ).get(variable, "").strip()

@@ -101,9 +101,11 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
                 print(f"error: no agent named {name!r}", file=sys.stderr)
                 return 1
             await store.update_agent(
-                existing.id, password_hash=password_hash, role=args.role, skills=skills, capacity=args.capacity
+                existing.id, password_hash=password_hash, role=args.role, skills=skills, capacity=args.capacity, now=now
             )
             print(f"updated agent {name}: role {args.role}, skills {','.join(skills) or '-'}, capacity {args.capacity}")
+            if password_hash is not None:
+                print(f"new password: every console log-in of {name} has ended")
             return 0
         try:
             agent = await store.add_agent(name, password_hash or "", args.role, skills, args.capacity, now)

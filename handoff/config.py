@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
-import secrets
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from core.db import var_dir
 from core.env import env_number
+from core.local_secrets import AGENT_SESSION_SECRET, local_secret
+
+ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEFAULT_AGENT_HOST = "127.0.0.1"
+DEFAULT_AGENT_PORT = 8090
 
 
 class ConfigError(ValueError):
@@ -55,6 +59,7 @@ class HandoffSettings:
     session_hours: int
     cookie_secure: bool
     sweep_seconds: float
+    trusted_proxies: tuple[ProxyNetwork, ...] = ()  # whose X-Forwarded-For names the client
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "HandoffSettings":
@@ -65,11 +70,51 @@ class HandoffSettings:
             max_wait_minutes=_positive_int(env, "MAX_WAIT_MINUTES", 10),
             callback_promise_hours=_positive_int(env, "CALLBACK_PROMISE_HOURS", 2),
             elder_age=_positive_int(env, "ELDER_AGE", 65),
-            session_secret=_session_secret(env.get("AGENT_SESSION_SECRET", "")),
+            session_secret=local_secret(AGENT_SESSION_SECRET, env).encode(),
             session_hours=_positive_int(env, "AGENT_SESSION_HOURS", 12),
-            cookie_secure=env.get("AGENT_COOKIE_SECURE", "0").strip().lower() in {"1", "true", "yes"},
+            cookie_secure=_flag(env, "AGENT_COOKIE_SECURE", default=True),
             sweep_seconds=float(_positive_int(env, "HANDOFF_SWEEP_SECONDS", 15)),
+            trusted_proxies=_proxies(env.get("AGENT_FORWARDED_FOR", "")),
         )
+
+
+@dataclass(frozen=True)
+class ConsoleListener:
+    """Where the agent console listens: its own address, apart from the public /wechat."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "ConsoleListener":
+        env = dict(os.environ if env is None else env)
+        host = env.get("AGENT_HOST", "").strip() or DEFAULT_AGENT_HOST
+        port = env_number(env, "AGENT_PORT", DEFAULT_AGENT_PORT, int, error=ConfigError, minimum=0, maximum=65535)
+        return cls(host=host, port=port)  # port 0: a free port, printed at start-up
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, got {value!r}")
+
+
+def _proxies(text: str) -> tuple[ProxyNetwork, ...]:
+    """AGENT_FORWARDED_FOR: the proxies (addresses or networks, comma-separated) whose
+    X-Forwarded-For header is believed. Empty: the header is ignored."""
+    networks = []
+    for part in text.split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(f"AGENT_FORWARDED_FOR has an address that is not one: {part.strip()!r}") from None
+    return tuple(networks)
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -81,20 +126,3 @@ def _zone(name: str) -> ZoneInfo:
 
 def _positive_int(env: dict[str, str], name: str, default: int) -> int:
     return env_number(env, name, default, int, error=ConfigError)
-
-
-def _session_secret(configured: str) -> bytes:
-    # Workers on one machine must agree on the secret (it keys session and CSRF digests),
-    # so without configuration it is generated once and kept in the var directory.
-    if configured.strip():
-        return configured.strip().encode()
-    path = var_dir() / "agent_session_secret"
-    if not path.exists():
-        candidate = secrets.token_hex(32)
-        try:
-            with open(path, "x", encoding="ascii") as handle:
-                handle.write(candidate)
-            os.chmod(path, 0o600)
-        except FileExistsError:
-            pass  # another worker wrote it first: use theirs
-    return path.read_text(encoding="ascii").strip().encode()

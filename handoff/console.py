@@ -1,14 +1,20 @@
-"""The agent console: its routes under /agent on the gateway's app.
+"""The agent console: its routes under /agent, on an app of its own.
 
-`setup_console(app, service)` adds them to the gateway's app (the composition root, bot/compose.py,
-calls it before the app starts).
+`setup_console(app, service)` adds them to the console's app, which the composition root
+(bot/compose.py) serves on its own listener (AGENT_HOST:AGENT_PORT, loopback by default), apart
+from the public /wechat; it shares the gateway's HandoffService.
 
 - Pages and fragments are Jinja2 templates (handoff/templates/, autoescaped) rendered through
   aiohttp-jinja2; the handlers parse the request, call one function of the service layer
   (handoff/desk.py, handoff/reports.py, or an action of HandoffService) and render the result.
-- Sessions are aiohttp-session's encrypted cookie ("ho_session", keyed by AGENT_SESSION_SECRET).
+- Sessions are aiohttp-session's encrypted cookie ("ho_session", keyed by AGENT_SESSION_SECRET,
+  `Secure` unless AGENT_COOKIE_SECURE=0).
   It carries the log-in's random token, the CSRF token and the next flash message; the server
   side row of the log-in (ho_agent_sessions) stays the authority, checked on every request.
+- An agent sees her own chats and those waiting in her desk's queues (handoff/access.py); every
+  chat page, transcript and voice note she opens is audited (who, when, which chat).
+- Log-in failures are counted per source address and per name from that address (handoff/live.py);
+  X-Forwarded-For is believed only from the proxies in AGENT_FORWARDED_FOR.
 - A small script (static/console.js) listens on /agent/ws and re-fetches the fragments that
   changed. The WebSocket is fed from the Redis channel "ho:events", so an event raised by any
   gateway worker reaches every console.
@@ -41,6 +47,7 @@ from billing.money import format_yuan
 from core.privacy import mask_phone
 from handoff import auth, desk, reports
 from handoff import console_texts as texts
+from handoff.client_address import client_address
 from handoff.live import EVENTS_CHANNEL, ConsoleEvent
 from handoff.routing import QUEUE_LABELS, QUEUES, REASON_LABELS, SKILL_LABELS
 from handoff.service import TASK_OUTCOMES, ConsoleError, HandoffService
@@ -82,8 +89,7 @@ def setup_console(
     `service(app)` is called at start-up, after the cleanup contexts registered before this one
     (the gateway's, which builds the HandoffService it shares with the console); `owned` says
     whether the console closes it. `background=False` leaves out the periodic sweep (tests drive it).
-    Routes are added to the app itself rather than a sub-app: with the pinned aiohttp 3.9 and
-    yarl 1.18, sub-app prefix resolution fails on a Host header that carries a port.
+    Routes are added to the app itself rather than a sub-app (the app is the console's own).
     """
     if CONSOLE_SOCKETS in app:
         return  # already mounted
@@ -369,7 +375,9 @@ async def login_submit(request: web.Request) -> web.Response:
     name = str(form.get("name", "")).strip()
     if not _same(session.get(LOGIN_NONCE), form.get("csrf")):
         return _login_form(request, session, "expired", name, status=403)
-    outcome = await desk.log_in(_service(request), name, str(form.get("password", "")))
+    service = _service(request)
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"), service.settings.trusted_proxies)
+    outcome = await desk.log_in(service, name, str(form.get("password", "")), address)
     if outcome.token is None:
         status = 429 if outcome.refused == "locked" else 401
         return _login_form(request, session, outcome.refused, name, status=status)
@@ -413,7 +421,7 @@ async def dashboard(request: web.Request, visit: Visit) -> web.Response:
 
 @login_required
 async def partial_queue(request: web.Request, visit: Visit) -> web.Response:
-    return _fragment(request, visit, "_queue.html", queue=await desk.queue(_service(request)))
+    return _fragment(request, visit, "_queue.html", queue=await desk.queue(_service(request), visit.agent))
 
 
 @login_required
@@ -447,13 +455,13 @@ async def chat_page(request: web.Request, visit: Visit) -> web.Response:
 
 @login_required
 async def partial_chat_head(request: web.Request, visit: Visit) -> web.Response:
-    head = _found(await desk.chat_head(_service(request), _chat_id(request)))
+    head = _found(await desk.chat_head(_service(request), _chat_id(request), visit.agent))
     return _fragment(request, visit, "_chat_head.html", head=head)
 
 
 @login_required
 async def partial_transcript(request: web.Request, visit: Visit) -> web.Response:
-    transcript = _found(await desk.transcript(_service(request), _chat_id(request)))
+    transcript = _found(await desk.transcript(_service(request), _chat_id(request), visit.agent))
     return _fragment(request, visit, "_transcript.html", transcript=transcript)
 
 
@@ -466,6 +474,7 @@ async def chat_action(request: web.Request, visit: Visit) -> web.Response:
     form = await request.post()
     here = f"{COOKIE_PATH}/chats/{chat_id}"
     home = f"{COOKIE_PATH}/"
+    _found(await desk.visible_chat(service, chat_id, agent))  # nothing is done to a chat she may not see
     try:
         if action == "take":
             await service.take(chat_id, agent)
@@ -553,11 +562,14 @@ async def partial_supervisor(request: web.Request, visit: Visit) -> web.Response
 
 @login_required
 async def audio(request: web.Request, visit: Visit) -> web.Response:
-    """A stored voice note as WAV (browsers cannot play AMR)."""
+    """A stored voice note as WAV (browsers cannot play AMR), of a chat the agent may see."""
     service = _service(request)
     if service.voice_store is None:
         raise web.HTTPNotFound(text=texts.NO_VOICE_STORE)
-    stored = await service.voice_store.get(int(request.match_info["audio_id"]))
+    audio_id = int(request.match_info["audio_id"])
+    if await desk.voice_note_chat(service, audio_id, visit.agent) is None:  # audited when she may
+        raise web.HTTPNotFound(text=texts.VOICE_NOT_SAVED)
+    stored = await service.voice_store.get(audio_id)
     if stored is None or not stored.has_audio:
         raise web.HTTPNotFound(text=texts.VOICE_NOT_SAVED)
     from voice.decode import DecodeError

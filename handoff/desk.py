@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from handoff import auth
+from handoff import access, auth
 from handoff.profile import Profile
 from handoff.routing import QUEUES, AgentState
 from handoff.service import HandoffService, WindowView
@@ -33,17 +33,17 @@ class LogIn:
     refused: Literal["locked", "wrong"] | None = None
 
 
-async def log_in(service: HandoffService, name: str, password: str) -> LogIn:
-    """Check the password (failures are counted per name; too many lock the name for a while)
-    and open a session."""
-    if await service.live.login_locked(name):
+async def log_in(service: HandoffService, name: str, password: str, address: str) -> LogIn:
+    """Check the password and open a session. Every attempt is counted before the check, per
+    source address and per name from that address; too many lock that pair (or the address)
+    for a while, never the name for everyone."""
+    if not await service.live.reserve_login_attempt(name, address):
         return LogIn(refused="locked")
     agent = await service.store.agent_by_name(name) if name else None
     matches = await auth.password_matches_async(password, agent.password_hash if agent else auth.dummy_hash())
     if agent is None or agent.disabled or not matches:
-        await service.live.note_login_failure(name)
         return LogIn(refused="wrong")
-    await service.live.clear_login_failures(name)
+    await service.live.login_succeeded(name, address)
     token = auth.new_session_token()
     now = service.clock()
     expires = now + dt.timedelta(hours=service.settings.session_hours)
@@ -89,8 +89,10 @@ class Dashboard:
     due: list[Task]
 
 
-async def queue(service: HandoffService) -> QueueView:
-    waiting = await service.store.waiting()
+async def queue(service: HandoffService, agent: Agent) -> QueueView:
+    """The chats waiting in the queues of the agent's desk (every queue for a supervisor)."""
+    desks = access.desk_queues(agent)
+    waiting = [q for q in await service.store.waiting() if q.chat.queue in desks]
     ordered = sorted(
         waiting, key=lambda q: (QUEUES.index(q.chat.queue) if q.chat.queue in QUEUES else len(QUEUES), q.enqueued_at)
     )
@@ -111,7 +113,7 @@ async def due_soon(service: HandoffService) -> list[Task]:
 
 
 async def dashboard(service: HandoffService, agent: Agent) -> Dashboard:
-    return Dashboard(queue=await queue(service), mine=await mine(service, agent), due=await due_soon(service))
+    return Dashboard(queue=await queue(service, agent), mine=await mine(service, agent), due=await due_soon(service))
 
 
 # ---- one chat -----------------------------------------------------------------------------
@@ -147,20 +149,31 @@ class ChatPage:
         return self.head.chat
 
 
-async def chat_head(service: HandoffService, chat_id: int) -> ChatHead | None:
+async def visible_chat(service: HandoffService, chat_id: int, agent: Agent) -> Chat | None:
+    """The chat if this agent may see it (handoff/access.py), else None, as if it did not exist."""
     chat = await service.store.chat(chat_id)
+    return chat if chat is not None and access.may_see_chat(agent, chat) else None
+
+
+async def chat_head(service: HandoffService, chat_id: int, agent: Agent) -> ChatHead | None:
+    chat = await visible_chat(service, chat_id, agent)
     return await _head(service, chat) if chat else None
 
 
-async def transcript(service: HandoffService, chat_id: int) -> Transcript | None:
-    chat = await service.store.chat(chat_id)
-    return await _transcript(service, chat) if chat else None
+async def transcript(service: HandoffService, chat_id: int, agent: Agent) -> Transcript | None:
+    """The transcript (re-fetched on live events): its view is audited once per few minutes."""
+    chat = await visible_chat(service, chat_id, agent)
+    if chat is None:
+        return None
+    await _audit_view(service, agent, chat, VIEW_TRANSCRIPT, every_time=False)
+    return await _transcript(service, chat)
 
 
 async def chat_page(service: HandoffService, chat_id: int, agent: Agent) -> ChatPage | None:
-    chat = await service.store.chat(chat_id)
+    chat = await visible_chat(service, chat_id, agent)
     if chat is None:
         return None
+    await _audit_view(service, agent, chat, VIEW_TRANSCRIPT, every_time=True)
     profile = await service.profile_of(chat)
     earlier = [c for c in await service.store.chats_of_openid(chat.openid) if c.id != chat.id]
     tasks = await service.store.tasks_of_openid(chat.openid)
@@ -175,6 +188,30 @@ async def chat_page(service: HandoffService, chat_id: int, agent: Agent) -> Chat
         can_reply=chat.status == "assigned" and (chat.agent_id == agent.id or agent.is_supervisor),
         green_channel=chat.is_open and profile.green_channel_allowed(service.settings.elder_age),
     )
+
+
+async def voice_note_chat(service: HandoffService, audio_id: int, agent: Agent) -> Chat | None:
+    """The chat through which this agent may play a stored voice note (audited), else None."""
+    chat = next((c for c in await service.store.chats_with_audio(audio_id) if access.may_see_chat(agent, c)), None)
+    if chat is not None:
+        await _audit_view(service, agent, chat, PLAY_VOICE, every_time=True, detail=f"voice note {audio_id}")
+    return chat
+
+
+VIEW_TRANSCRIPT = "view_transcript"
+PLAY_VOICE = "play_voice"
+VIEW_AUDIT_EVERY_S = 300  # a transcript re-fetched by the live console is audited once per 5 minutes
+
+
+async def _audit_view(
+    service: HandoffService, agent: Agent, chat: Chat, action: str, *, every_time: bool, detail: str | None = None
+) -> None:
+    """Who saw which chat's transcript or voice note, and when (the one audit log)."""
+    first = await service.live.first_view(agent.id, chat.id, action, VIEW_AUDIT_EVERY_S)
+    if every_time or first:
+        await service.store.audit(
+            agent.name, action, service.clock(), openid=chat.openid, phone=chat.phone, chat_id=chat.id, detail=detail
+        )
 
 
 async def _head(service: HandoffService, chat: Chat) -> ChatHead:

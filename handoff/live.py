@@ -7,6 +7,7 @@ dies, and consoles reconnect and re-announce themselves; queue and chats live in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -18,9 +19,14 @@ from core.redis_store import as_text
 EVENTS_CHANNEL = "ho:events"
 PRESENCE_KEY = "ho:presence"  # sorted set: "<agent_id>:<connection id>" scored by expiry (unix s)
 PRESENCE_TTL_S = 45.0
-LOGIN_FAILURES_KEY = "ho:login_fail:{name}"
+# Log-in attempts are counted per source address and per (name, address), never per name alone:
+# a name-only lock would let anyone lock every agent out by guessing at her name.
+LOGIN_ADDRESS_KEY = "ho:login_fail:addr:{address}"
+LOGIN_PAIR_KEY = "ho:login_fail:pair:{address}:{name}"  # the name as a digest: any text is a key
 LOGIN_LOCK_S = 15 * 60
-MAX_LOGIN_FAILURES = 5
+MAX_LOGIN_FAILURES = 5  # per name and address
+MAX_LOGIN_FAILURES_PER_ADDRESS = 20
+VIEW_KEY = "ho:viewed:{agent_id}:{chat_id}:{action}"
 DISPATCH_LOCK_KEY = "ho:lock:dispatch"
 OFFLINE_SINCE_KEY = "ho:offline_since:{agent_id}"
 
@@ -66,19 +72,39 @@ class LiveState:
         members = await self.redis.zrangebyscore(PRESENCE_KEY, now, "+inf")
         return {int(as_text(member).split(":", 1)[0]) for member in members}
 
-    async def login_locked(self, name: str) -> bool:
-        failures = await self.redis.get(LOGIN_FAILURES_KEY.format(name=name))
-        return failures is not None and int(failures) >= MAX_LOGIN_FAILURES
+    async def reserve_login_attempt(self, name: str, address: str) -> bool:
+        """Count an attempt before its password is checked, both counters in one transaction, so
+        parallel guesses cannot all pass a check made before any of them is counted. False when
+        the address or this name from this address has used up its attempts (for LOGIN_LOCK_S)."""
+        pair, per_address = _login_keys(name, address)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(pair)
+            pipe.expire(pair, LOGIN_LOCK_S)
+            pipe.incr(per_address)
+            pipe.expire(per_address, LOGIN_LOCK_S)
+            pair_count, _, address_count, _ = await pipe.execute()
+        return int(pair_count) <= MAX_LOGIN_FAILURES and int(address_count) <= MAX_LOGIN_FAILURES_PER_ADDRESS
 
-    async def note_login_failure(self, name: str) -> None:
-        key = LOGIN_FAILURES_KEY.format(name=name)
-        await self.redis.incr(key)
-        await self.redis.expire(key, LOGIN_LOCK_S)
+    async def login_succeeded(self, name: str, address: str) -> None:
+        """A right password: the name's count from this address restarts, and the attempt
+        reserved for it is given back to the address (an office behind one address logs in daily)."""
+        pair, per_address = _login_keys(name, address)
+        await self.redis.delete(pair)
+        if int(await self.redis.decr(per_address)) <= 0:
+            await self.redis.delete(per_address)
 
-    async def clear_login_failures(self, name: str) -> None:
-        await self.redis.delete(LOGIN_FAILURES_KEY.format(name=name))
+    async def first_view(self, agent_id: int, chat_id: int, action: str, within_s: int) -> bool:
+        """True once per agent, chat and kind of view within `within_s` (the audit of views that a
+        console re-fetches on every live event stays readable)."""
+        key = VIEW_KEY.format(agent_id=agent_id, chat_id=chat_id, action=action)
+        return bool(await self.redis.set(key, "1", nx=True, ex=within_s))
 
     def dispatch_lock(self):
         # Serialises assignment across workers so no agent is given more than their capacity.
         # A short wait: a caller that cannot get it leaves the work to the holder or the next sweep.
         return self.redis.lock(DISPATCH_LOCK_KEY, timeout=10, blocking_timeout=3)
+
+
+def _login_keys(name: str, address: str) -> tuple[str, str]:
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+    return LOGIN_PAIR_KEY.format(address=address, name=digest), LOGIN_ADDRESS_KEY.format(address=address)

@@ -3,7 +3,8 @@
 The gateway's hooks see only what happens once a chat is with a human; the turns before it
 (what the subscriber asked, what the bot answered) live in Rasa's tracker store. At handoff
 time we copy the recent turns into our own transcript, so the agent sees them at once and
-the record stays complete even if Rasa is down later or its tracker is pruned.
+the record stays complete even if Rasa is down later or its tracker is pruned. What the
+subscriber typed while binding (her number, the SMS code) is masked in the copy.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from urllib.parse import quote
 
 import aiohttp
 
+from core.privacy import mask_binding_input
+
 log = logging.getLogger(__name__)
 
 MAX_TURNS = 30
+BIND_INTENT = "bind_phone"
+BINDING_PENDING = ("bind_phone", "bind_code:")  # the `pending` slot while a binding waits for input
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,13 @@ class RasaHistory:
 
 def turns_from_events(events: list[dict], limit: int = MAX_TURNS) -> list[Turn]:
     turns: list[Turn] = []
+    pending = ""  # the `pending` slot as the actions left it before each user message
     for event in events:
         kind = event.get("event")
+        if kind == "slot" and event.get("name") == "pending":
+            pending = str(event.get("value") or "")
+        elif kind in ("restart", "reset_slots"):
+            pending = ""
         text = event.get("text")
         if kind not in ("user", "bot") or not text:
             continue
@@ -74,5 +84,13 @@ def turns_from_events(events: list[dict], limit: int = MAX_TURNS) -> list[Turn]:
         text = str(text)
         if kind == "user" and text.startswith("/"):
             text = f"（点击菜单：{text[1:]}）"  # menu clicks reach Rasa as intent triggers
+        elif kind == "user" and (pending.startswith(BINDING_PENDING) or _intent(event) == BIND_INTENT):
+            text = mask_binding_input(text)
         turns.append(Turn(sender="subscriber" if kind == "user" else "bot", text=text, at=at, source=source))
     return turns[-limit:]
+
+
+def _intent(event: dict) -> str | None:
+    parse = event.get("parse_data")
+    intent = parse.get("intent") if isinstance(parse, dict) else None
+    return intent.get("name") if isinstance(intent, dict) else None

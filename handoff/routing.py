@@ -113,8 +113,13 @@ class WaitingChat:
     enqueued_at: dt.datetime
 
 
+def serves_queue(skills: tuple[str, ...], queue: str) -> bool:
+    """The elder-care queue needs the elder skill; every agent serves the others."""
+    return queue != ELDER_QUEUE or ELDER_SKILL in skills
+
+
 def can_serve_queue(agent: AgentState, queue: str) -> bool:
-    return queue != ELDER_QUEUE or ELDER_SKILL in agent.skills
+    return serves_queue(agent.skills, queue)
 
 
 def suitable_agent_online(queue: str, agents: list[AgentState]) -> bool:

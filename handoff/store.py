@@ -209,13 +209,27 @@ class HandoffStore:
         return agent
 
     async def update_agent(
-        self, agent_id: int, *, password_hash: str | None, role: str, skills: tuple[str, ...], capacity: int
+        self,
+        agent_id: int,
+        *,
+        password_hash: str | None,
+        role: str,
+        skills: tuple[str, ...],
+        capacity: int,
+        now: dt.datetime | None = None,
     ) -> None:
+        """Change an agent; a new password ends every log-in she has (in the same transaction)."""
         values: dict = {"role": role, "skills": ",".join(skills), "capacity": capacity}
         if password_hash is not None:
             values["password_hash"] = password_hash
         async with self.engine.begin() as conn:
             await conn.execute(update(ho_agents).where(ho_agents.c.id == agent_id).values(**values))
+            if password_hash is not None:
+                await conn.execute(
+                    update(ho_agent_sessions)
+                    .where(ho_agent_sessions.c.agent_id == agent_id, ho_agent_sessions.c.revoked_at.is_(None))
+                    .values(revoked_at=now or dt.datetime.now(dt.timezone.utc))
+                )
 
     async def agent(self, agent_id: int) -> Agent | None:
         async with self.engine.connect() as conn:
@@ -534,6 +548,17 @@ class HandoffStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_message(row) for row in rows]
+
+    async def chats_with_audio(self, audio_id: int) -> list[Chat]:
+        """The chats whose transcript carries this stored voice note."""
+        query = (
+            select(ho_chats)
+            .where(ho_chats.c.id.in_(select(ho_messages.c.chat_id).where(ho_messages.c.audio_id == audio_id)))
+            .order_by(ho_chats.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_chat(row) for row in rows]
 
     async def last_subscriber_message_at(self, chat_ids: list[int]) -> dict[int, dt.datetime]:
         if not chat_ids:

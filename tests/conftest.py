@@ -78,7 +78,15 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def seeded_engine(seeded_database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The seeded database; the per-number binding budgets start afresh for each test (the tests
+    share the demo numbers and a fake clock that does not move between them)."""
+    from sqlalchemy import delete
+
+    from billing.models import binding_phone_limits
+
     engine = create_engine(seeded_database_url)
+    async with engine.begin() as conn:
+        await conn.execute(delete(binding_phone_limits))
     yield engine
     await engine.dispose()
 

@@ -278,6 +278,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "ACTION_ENDPOINT_URL": settings.actions_url or "",
         "GATEWAY_HOST": "127.0.0.1",
         "PORT": "0",
+        "AGENT_HOST": "127.0.0.1",  # the console's own listener: a free port, so processes never clash
+        "AGENT_PORT": "0",
         "GATEWAY_HOOKS": settings.hooks,
         "RASA_TIMEOUT_S": str(settings.rasa_timeout_s),
         "INBOX_LEASE_S": str(settings.inbox_lease_s),

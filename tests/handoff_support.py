@@ -70,7 +70,8 @@ class RecordingRasa:
 
 
 def settings(**env: str) -> HandoffSettings:
-    return HandoffSettings.from_env({"AGENT_SESSION_SECRET": TEST_SECRET, **env})
+    # the test client speaks plain HTTP: `Secure` cookies explicitly off, as for a local console
+    return HandoffSettings.from_env({"AGENT_SESSION_SECRET": TEST_SECRET, "AGENT_COOKIE_SECURE": "0", **env})
 
 
 def build_service(

@@ -18,7 +18,7 @@ from gateway_fixtures import AES_KEY, APP_ID, APP_SECRET, TEST_REDIS_URL, TOKEN,
 from handoff_support import PASSWORD, add_agent, bind, clean_handoff_tables, new_openid
 from playwright.async_api import async_playwright, expect
 
-from bot.compose import create_app
+from bot.compose import create_apps
 from core.db import create_engine
 from gateway.settings import Settings
 from handoff.store import HandoffStore
@@ -50,31 +50,46 @@ async def wait_for(predicate, what: str = "condition", timeout_s: float = WAIT_S
 
 
 class Gateway:
-    """The real gateway app with the console mounted; restarted on the port it first bound."""
+    """The real gateway app and, on a listener of its own, the console (as `csbot gateway` serves
+    them); both restarted on the ports they first bound."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.port = 0  # the first start binds a free port itself (no free_port()-then-bind race)
+        self.console_port = 0
         self.runner = None
+        self.console_runner = None
 
     async def start(self) -> None:
-        app = create_app(self.settings)  # with GATEWAY_HOOKS=auto the composition root mounts the console
-        self.runner, _, self.port = await serve(app, self.port)
+        apps = create_apps(self.settings)  # with GATEWAY_HOOKS=auto: handoff, voice and the console app
+        assert apps.console is not None
+        self.runner, _, self.port = await serve(apps.gateway, self.port)  # first: it builds the service
+        self.console_runner, _, self.console_port = await serve(apps.console, self.console_port)
 
     async def stop(self) -> None:
+        if self.console_runner is not None:
+            await self.console_runner.cleanup()
+            self.console_runner = None
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
 
     @property
     def url(self) -> str:
+        """The public listener: /wechat."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def console_url(self) -> str:
+        """The console's own listener: /agent."""
+        return f"http://127.0.0.1:{self.console_port}"
 
 
 async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(rasa_stack, redis, monkeypatch):
     ARTIFACTS.mkdir(exist_ok=True)
     monkeypatch.setenv("SERVICE_HOURS", "00:00-24:00")  # the desk is open whatever the hour of the run
     monkeypatch.setenv("AGENT_SESSION_SECRET", "browser-test-secret")
+    monkeypatch.setenv("AGENT_COOKIE_SECURE", "0")  # the console is reached over plain HTTP on loopback
     monkeypatch.setenv("HANDOFF_SWEEP_SECONDS", "1")
 
     engine = create_engine(rasa_stack.database_url)
@@ -125,7 +140,7 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
         page.on("dialog", accept)
 
         # the agent logs in; her console is open (online) but she has not started taking chats
-        await page.goto(f"{gateway.url}/agent/login")
+        await page.goto(f"{gateway.console_url}/agent/login")
         await page.fill("input[name=name]", "王芳")
         await page.fill("input[name=password]", PASSWORD)
         await page.click("button[type=submit]")

@@ -40,6 +40,7 @@ async def login(page, url: str, name: str) -> None:
 async def test_elder_goes_straight_to_the_elder_desk_and_the_loop_is_closed(rasa_stack, redis, monkeypatch, tmp_path):
     monkeypatch.setenv("SERVICE_HOURS", "00:00-24:00")  # the desk is open whatever the hour of the run
     monkeypatch.setenv("AGENT_SESSION_SECRET", "browser-test-secret")
+    monkeypatch.setenv("AGENT_COOKIE_SECURE", "0")  # the console is reached over plain HTTP on loopback
     monkeypatch.setenv("HANDOFF_SWEEP_SECONDS", "1")
 
     engine = create_engine(rasa_stack.database_url)
@@ -71,7 +72,7 @@ async def test_elder_goes_straight_to_the_elder_desk_and_the_loop_is_closed(rasa
     try:
         page = await browser.new_page(viewport={"width": 1360, "height": 900}, locale="zh-CN")
         page.on("dialog", lambda dialog: dialog.accept())
-        await login(page, gateway.url, "王芳")  # online, not taking chats automatically
+        await login(page, gateway.console_url, "王芳")  # online, not taking chats automatically
 
         # (a) her first message: her balance at once, and the elder desk, with no key press
         first = await subscriber.text(openid, "我还有多少钱")
@@ -122,8 +123,8 @@ async def test_elder_goes_straight_to_the_elder_desk_and_the_loop_is_closed(rasa
 
         # (d) the supervisor view: satisfaction and follow-up completion, elder desk separately
         supervisor = await browser.new_page(viewport={"width": 1360, "height": 1100}, locale="zh-CN")
-        await login(supervisor, gateway.url, "李主管")
-        await supervisor.goto(f"{gateway.url}/agent/supervisor")
+        await login(supervisor, gateway.console_url, "李主管")
+        await supervisor.goto(f"{gateway.console_url}/agent/supervisor")
         quality = supervisor.locator("#quality")
         elder_week = quality.locator('tr[data-queue="elder"][data-days="7"]')
         await expect(elder_week).to_contain_text("年长客户专席")

@@ -303,11 +303,17 @@ async def test_websocket_without_a_session_is_closed(console):
 
 async def test_a_stored_voice_note_plays_as_wav(console, seeded_engine):
     client, service = console
-    await add_agent(service.store, "张强")
+    agent = await add_agent(service.store, "张强")
+    await service.live.heartbeat(agent.id, "page")
+    openid = new_openid("voice")
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await service.store.open_chat_for(openid)
+    await service.take(chat.id, agent)  # an agent plays the voice notes of her own chats
     clip = sorted(SPEECH.glob("*.amr"))[0]
     stored = await service.voice_store.save_audio(
-        openid="o_voice", media_id="media-1", audio_format="amr", data=clip.read_bytes(), duration_s=None
+        openid=openid, media_id="media-1", audio_format="amr", data=clip.read_bytes(), duration_s=None
     )
+    await service.store.add_message(chat.id, "subscriber", "voice", service.clock(), audio_id=stored.id)
     await login(client, "张强")
     response = await client.get(f"/agent/audio/{stored.id}")
     body = await response.read()
