@@ -188,6 +188,20 @@ def amount_out_of_range() -> str:
     return "单次充值金额为1到5000元，请重新回复金额。"
 
 
+# Why an amount was not taken as written (the `amount_invalid` entity from nlu/).
+_AMOUNT_PROBLEMS = {
+    "negative": "充值金额不能是负数。",
+    "exponent": "金额请直接写数字，比如「充1000元」。",
+    "fraction": "充值金额请用整元，比如「充50元」。",
+    "too_long": "这个金额太大了。",
+}
+
+
+def amount_invalid(problem: str) -> str:
+    """「充值-50」「1e3」「充1.5元」「充99999999999999999999元」: refused, never read as another number."""
+    return _AMOUNT_PROBLEMS.get(problem, "没看懂这个金额。") + "单次可充1到5000元，请重新回复金额。"
+
+
 def confirm_top_up(phone: str, amount_fen: int) -> str:
     return f"为{mask_phone(phone)}充值{format_yuan(amount_fen)}？{CONFIRM_CHOICES}"
 

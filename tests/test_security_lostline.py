@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from handoff_support import add_agent, bind, build_service, clean_handoff_tables, new_openid
 from sqlalchemy import select
-from test_actions import Conversation, services  # noqa: F401  (the fixture)
+from test_actions import Conversation, services
 from test_billing_backend import audit_rows, make_subscriber
-from test_handoff_service import clock, online, rasa  # noqa: F401  (fixtures)
+from test_handoff_service import clock, online, rasa
 
 from actions.account import ActionCheckBalance
 from actions.services import Services
@@ -113,8 +113,8 @@ async def _audit_on_own_engine(url: str, phone: str) -> list:
 async def test_the_console_green_channel_refuses_a_lost_line_with_an_explanation(
     seeded_engine,
     redis,
-    clock,  # noqa: F811
-    rasa,  # noqa: F811
+    clock,
+    rasa,
 ) -> None:
     await seed_demo_data(seeded_engine, reset=True)
     await clean_handoff_tables(seeded_engine)
@@ -140,7 +140,7 @@ async def test_the_console_green_channel_refuses_a_lost_line_with_an_explanation
     assert [(r["actor"], r["action"]) for r in rows] == [("王芳", "green_channel_refused")]
 
 
-async def test_the_chat_sends_a_lost_line_to_a_shop_not_to_an_agent(services: Services, seeded_engine) -> None:  # noqa: F811
+async def test_the_chat_sends_a_lost_line_to_a_shop_not_to_an_agent(services: Services, seeded_engine) -> None:
     await seed_demo_data(seeded_engine, reset=True)
     chat = Conversation(services)
     await chat.bind(LOST_DEMO_LINE)
