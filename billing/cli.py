@@ -51,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bindings.add_argument("--openid", default=None)
     bindings.add_argument("--phone", default=None)
     bindings.set_defaults(func=cmd_subscriber_bindings)
+    sms = sub_commands.add_parser("sms", help="the latest texts in sms_outbox (LogSmsSender, demos) for a number")
+    sms.add_argument("phone")
+    sms.add_argument("--last", type=int, default=3)
+    sms.set_defaults(func=cmd_subscriber_sms)
 
     line = subparsers.add_parser("line", help="supervisor commands on a line's status")
     line_commands = line.add_subparsers(dest="line_command", required=True, metavar="ACTION")
@@ -162,6 +166,22 @@ def cmd_subscriber_bindings(args: argparse.Namespace) -> int:
         print("no bindings")
         return 0
     _print_table(rows)
+    return 0
+
+
+def cmd_subscriber_sms(args: argparse.Namespace) -> int:
+    from billing.models import sms_outbox
+
+    async def fetch(engine: AsyncEngine):
+        query = select(sms_outbox).where(sms_outbox.c.phone == args.phone).order_by(sms_outbox.c.id.desc())
+        async with engine.connect() as conn:
+            return (await conn.execute(query.limit(max(1, args.last)))).all()
+
+    rows = _run_with_engine(fetch)
+    if not rows:
+        print(f"no SMS to {args.phone} in sms_outbox")
+    for row in reversed(rows):
+        print(f"{row.created_at.strftime('%Y-%m-%d %H:%M:%S')}  {row.text}")
     return 0
 
 
