@@ -20,6 +20,8 @@ from aiohttp.abc import AbstractAccessLogger
 
 from bot.compose import create_app
 from core.env import SettingsError
+from gateway.encoded_bodies import SERVER_OPTIONS
+from gateway.internal import create_internal_app
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,20 +62,33 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         self.logger.info("%s %s %s %.3fs", request.method, request.path, response.status, time)
 
 
-async def serve(app: web.Application, host: str, port: int, banner: str) -> None:
-    """Run until SIGINT/SIGTERM; prints the bound address (PORT=0 picks a free port)."""
-    runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger)
+async def serve(
+    app: web.Application, host: str, port: int, banner: str, internal: tuple[web.Application, str, int] | None = None
+) -> None:
+    """Run until SIGINT/SIGTERM; prints the bound address (PORT=0 picks a free port). `internal`:
+    a second app (metrics, health details) on its own listener, started after the first."""
+    runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger, **SERVER_OPTIONS)
     await runner.setup()
+    internal_runner: web.AppRunner | None = None
     try:
         await web.TCPSite(runner, host, port).start()
         bound = runner.addresses[0]
         print(f"{banner} listening on http://{bound[0]}:{bound[1]}", flush=True)
+        if internal is not None:
+            internal_app, internal_host, internal_port = internal
+            internal_runner = web.AppRunner(internal_app, access_log_class=PathOnlyAccessLogger, **SERVER_OPTIONS)
+            await internal_runner.setup()
+            await web.TCPSite(internal_runner, internal_host, internal_port).start()
+            bound = internal_runner.addresses[0]
+            print(f"{banner} internal listener (metrics, health details) on http://{bound[0]}:{bound[1]}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
+        if internal_runner is not None:
+            await internal_runner.cleanup()
         await runner.cleanup()
 
 
@@ -90,7 +105,9 @@ def run_gateway(args: argparse.Namespace) -> int:
 
     redact_logs()
     settings = _settings()
-    asyncio.run(serve(create_app(settings), settings.host, settings.port, "csbot gateway"))
+    app = create_app(settings)
+    internal = (create_internal_app(app), settings.internal_host, settings.internal_port)
+    asyncio.run(serve(app, settings.host, settings.port, "csbot gateway", internal))
     return 0
 
 
