@@ -27,7 +27,7 @@ from webhook_fuzz import STATUSES_ALLOWED, Case, Fuzzer
 
 from gateway.settings import Settings
 
-BODIES = 250
+BODIES = 200
 
 
 def rss_kb(pid: int) -> int:
