@@ -102,8 +102,10 @@ def _settings() -> Settings:
 
 def run_gateway(args: argparse.Namespace) -> int:
     from core.redact import redact_logs
+    from gateway.bad_requests import quiet_bad_requests
 
     redact_logs()
+    quiet_bad_requests()
     settings = _settings()
     app = create_app(settings)
     internal = (create_internal_app(app), settings.internal_host, settings.internal_port)
