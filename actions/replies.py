@@ -144,11 +144,17 @@ def balance(b: Balance, elder: bool) -> str:
 LOW_BALANCE_FEN = 2000  # below 20元 an elder hears 「余额不多了」 with her balance
 
 
+# A lost phone may still be logged in to WeChat: the chat cannot lift a 挂失, nor can an agent.
+LOST_LINE_REACTIVATION = "挂失的号码不能在微信里复机。请本人带身份证到营业厅，或用其他电话拨打客服热线核实身份后办理。"
+
+
 def how_to_reactivate(b: Balance, elder: bool) -> str:
     if b.suspend_reason == SuspendReason.ARREARS:
         return f"充值{format_yuan(b.arrears_fen)}以上即可自动复机，回复3充话费。"
     if b.suspend_reason == SuspendReason.REAL_NAME:
         return "请带身份证到营业厅核验后复机。"
+    if b.suspend_reason == SuspendReason.REPORTED_LOST:
+        return LOST_LINE_REACTIVATION
     return "回复0，人工客服帮您办理复机。" if elder else "如需复机，回复0转人工客服办理。"
 
 
@@ -185,6 +191,20 @@ def ask_amount(elder: bool) -> str:
 
 def amount_out_of_range() -> str:
     return "单次充值金额为1到5000元，请重新回复金额。"
+
+
+# Why an amount was not taken as written (the `amount_invalid` entity from nlu/).
+_AMOUNT_PROBLEMS = {
+    "negative": "充值金额不能是负数。",
+    "exponent": "金额请直接写数字，比如「充1000元」。",
+    "fraction": "充值金额请用整元，比如「充50元」。",
+    "too_long": "这个金额太大了。",
+}
+
+
+def amount_invalid(problem: str) -> str:
+    """「充值-50」「1e3」「充1.5元」「充99999999999999999999元」: refused, never read as another number."""
+    return _AMOUNT_PROBLEMS.get(problem, "没看懂这个金额。") + "单次可充1到5000元，请重新回复金额。"
 
 
 def confirm_top_up(phone: str, amount_fen: int) -> str:

@@ -169,6 +169,8 @@ async def _bind_code_reply(turn: Turn, phone: str) -> None:
 
 
 async def _topup_amount_reply(turn: Turn) -> None:
+    if topup.refuse_invalid_amount(turn):
+        return
     amount = turn.entity("amount")
     if amount is None:
         amount = _number(turn)
@@ -234,7 +236,7 @@ async def _reply_without_context(turn: Turn) -> None:
         await binding_flow.send_code(turn, str(turn.entity("phone")))
     elif turn.entity("plan"):
         await plans.change_plan(turn)
-    elif turn.entity("amount") is not None:
+    elif turn.entity("amount") is not None or turn.entity("amount_invalid") is not None:
         await topup.top_up(turn)
     else:
         turn.say(replies.nothing_pending())

@@ -18,6 +18,8 @@ MIN_YUAN, MAX_YUAN = 1, 5000
 
 
 async def top_up(turn: Turn) -> None:
+    if refuse_invalid_amount(turn):
+        return
     phone = await account_phone(turn, "top_up")
     if not phone:
         return
@@ -27,6 +29,17 @@ async def top_up(turn: Turn) -> None:
         turn.set("pending", "topup_amount")
         return
     await propose(turn, phone, int(amount))
+
+
+def refuse_invalid_amount(turn: Turn) -> bool:
+    """An amount nlu/ could not take as written (negative, 1e3, a fraction, twenty digits) is
+    refused with the reason, and the amount asked again; True when it did so."""
+    problem = turn.entity("amount_invalid")
+    if problem is None or turn.entity("amount") is not None:
+        return False
+    turn.say(replies.amount_invalid(str(problem)))
+    turn.set("pending", "topup_amount")
+    return True
 
 
 async def propose(turn: Turn, phone: str, yuan: int) -> None:

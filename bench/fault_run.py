@@ -175,6 +175,8 @@ class Stack:
             "RASA_URL": f"http://127.0.0.1:{self.rasa_port}",
             "GATEWAY_HOST": "127.0.0.1",
             "PORT": str(self.gateway_port),
+            "AGENT_PORT": "0",  # the console's and the internal listener: free ports, nothing to clash with
+            "INTERNAL_PORT": "0",
             "LOG_LEVEL": "WARNING",
         }
         self.env = env

@@ -22,9 +22,18 @@ class LineStatus(str, Enum):
 
 class SuspendReason(str, Enum):
     ARREARS = "arrears"  # 欠费停机: cleared by a top-up that brings the balance to >= 0
-    REPORTED_LOST = "reported_lost"  # 挂失停机: an agent may clear it (green channel)
+    # 挂失停机: the phone may be in a finder's hands, still logged in to WeChat, so no chat or
+    # console can clear it; only a supervisor after an identity check (reactivate_lost_line).
+    REPORTED_LOST = "reported_lost"
     REAL_NAME = "real_name"  # 实名未核验: needs an in-person check at a service hall
     VOLUNTARY = "voluntary"  # 用户申请停机保号: an agent may clear it (green channel)
+
+
+class IdentityCheck(str, Enum):
+    """How a supervisor checked that the person asking to lift a 挂失 is the line's owner."""
+
+    SHOP_ID = "shop_id"  # the owner's ID card, in person at a service hall
+    HOTLINE = "hotline"  # a call from another phone, identity verified by the hotline
 
 
 @dataclass(frozen=True)
@@ -268,7 +277,13 @@ class BillingBackend(Protocol):
     async def change_plan(self, phone: str, plan_code: str) -> PlanChange: ...
 
     async def reactivate_line(self, phone: str, actor: str) -> Balance:
-        """Green channel: clear a suspension an agent may clear (audited with the actor)."""
+        """Green channel: clear a VOLUNTARY suspension (audited with the actor). Any other
+        suspension, REPORTED_LOST included, is a BillingError and stays untouched."""
+        ...
+
+    async def reactivate_lost_line(self, phone: str, supervisor: str, check: IdentityCheck, reference: str) -> Balance:
+        """Lift a REPORTED_LOST suspension after a supervisor's identity check, recorded with
+        its method and reference in the audit log. Anything else is a BillingError."""
         ...
 
     async def create_fault_ticket(self, phone: str | None, openid: str | None, description: str) -> FaultTicket: ...

@@ -65,7 +65,8 @@ class SmsSender(Protocol):
 
 
 class LogSmsSender:
-    """Development sender: stores the message in `sms_outbox` and logs it (number masked)."""
+    """Development sender: stores the message in `sms_outbox` (`csbot subscriber sms PHONE`
+    shows it) and logs that it did, never the text: it carries the binding code."""
 
     def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
         self._engine = engine
@@ -74,7 +75,7 @@ class LogSmsSender:
     async def send(self, phone: str, text: str) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(insert(sms_outbox).values(phone=phone, text=text, created_at=self._clock()))
-        log.info("SMS to %s: %s", mask_phone(phone), text)
+        log.info("SMS to %s stored in sms_outbox (`csbot subscriber sms` shows it)", mask_phone(phone))
 
 
 def load_sms_sender(engine: AsyncEngine) -> SmsSender:

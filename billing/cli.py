@@ -1,4 +1,5 @@
-"""`csbot db init|seed` and the support-staff commands `csbot subscriber list|bind|unbind|bindings`."""
+"""`csbot db init|seed`, the support-staff commands `csbot subscriber list|bind|unbind|bindings`
+and the supervisor's `csbot line reactivate-lost`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from billing.backend import Balance, IdentityCheck
 from billing.periods import local_date, utc_now
 from core.db import create_engine, database_url, upgrade_database
 
@@ -49,6 +51,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bindings.add_argument("--openid", default=None)
     bindings.add_argument("--phone", default=None)
     bindings.set_defaults(func=cmd_subscriber_bindings)
+    sms = sub_commands.add_parser("sms", help="the latest texts in sms_outbox (LogSmsSender, demos) for a number")
+    sms.add_argument("phone")
+    sms.add_argument("--last", type=int, default=3)
+    sms.set_defaults(func=cmd_subscriber_sms)
+
+    line = subparsers.add_parser("line", help="supervisor commands on a line's status")
+    line_commands = line.add_subparsers(dest="line_command", required=True, metavar="ACTION")
+    lost = line_commands.add_parser(
+        "reactivate-lost",
+        help="lift a reported loss (挂失) after an identity check; audited with the supervisor and the check",
+    )
+    lost.add_argument("phone")
+    lost.add_argument("--supervisor", required=True, help="the supervisor's name, for the audit log")
+    lost.add_argument(
+        "--check",
+        required=True,
+        choices=[check.value for check in IdentityCheck],
+        help="how the owner's identity was checked: shop_id (ID card at a service hall), hotline (verified call)",
+    )
+    lost.add_argument("--reference", required=True, help="the check's reference (shop receipt, call record number)")
+    lost.set_defaults(func=cmd_line_reactivate_lost)
 
 
 # ---- db -------------------------------------------------------------------------------
@@ -143,6 +166,44 @@ def cmd_subscriber_bindings(args: argparse.Namespace) -> int:
         print("no bindings")
         return 0
     _print_table(rows)
+    return 0
+
+
+def cmd_subscriber_sms(args: argparse.Namespace) -> int:
+    from billing.models import sms_outbox
+
+    async def fetch(engine: AsyncEngine):
+        query = select(sms_outbox).where(sms_outbox.c.phone == args.phone).order_by(sms_outbox.c.id.desc())
+        async with engine.connect() as conn:
+            return (await conn.execute(query.limit(max(1, args.last)))).all()
+
+    rows = _run_with_engine(fetch)
+    if not rows:
+        print(f"no SMS to {args.phone} in sms_outbox")
+    for row in reversed(rows):
+        print(f"{row.created_at.strftime('%Y-%m-%d %H:%M:%S')}  {row.text}")
+    return 0
+
+
+# ---- lines ----------------------------------------------------------------------------
+
+
+def cmd_line_reactivate_lost(args: argparse.Namespace) -> int:
+    from billing import load_backend
+    from billing.backend import BillingError
+
+    async def reactivate(engine: AsyncEngine) -> Balance:
+        backend = load_backend(engine)
+        return await backend.reactivate_lost_line(
+            args.phone, args.supervisor, IdentityCheck(args.check), args.reference
+        )
+
+    try:
+        balance = _run_with_engine(reactivate)
+    except BillingError as exc:
+        return _fail(str(exc))
+    status = balance.status.value + (f" ({balance.suspend_reason.value})" if balance.suspend_reason else "")
+    print(f"reported loss lifted: {args.phone} is now {status}")
     return 0
 
 

@@ -27,6 +27,7 @@ from billing.backend import (
     Charge,
     ChargeKind,
     FaultTicket,
+    IdentityCheck,
     InvalidAmount,
     InvoiceStatus,
     LineStatus,
@@ -70,7 +71,9 @@ log = logging.getLogger(__name__)
 
 MIN_TOP_UP_FEN = 100  # 1 元
 MAX_TOP_UP_FEN = 500_000  # 5000 元
-AGENT_CLEARABLE = frozenset({SuspendReason.REPORTED_LOST, SuspendReason.VOLUNTARY})
+# A WeChat binding proves nothing about a lost phone (it is still logged in): an agent clears
+# voluntary suspensions only; a 挂失 needs reactivate_lost_line.
+AGENT_CLEARABLE = frozenset({SuspendReason.VOLUNTARY})
 MAX_DESCRIPTION_CHARS = 2000
 _NUMBER_ATTEMPTS = 5
 
@@ -357,21 +360,41 @@ class SqlBillingBackend:
     # ---- line status and tickets --------------------------------------------------------
 
     async def reactivate_line(self, phone: str, actor: str) -> Balance:
-        """Green channel: an agent clears a REPORTED_LOST or VOLUNTARY suspension (audited).
+        """Green channel: an agent clears a VOLUNTARY suspension (audited).
 
         If the balance is negative the line stays suspended, now for ARREARS.
         """
         if not actor or not actor.strip():
             raise BillingError("reactivation needs the acting agent's name")
+        return await self._clear_suspension(phone, AGENT_CLEARABLE, actor.strip(), "reactivate_line", "")
+
+    async def reactivate_lost_line(self, phone: str, supervisor: str, check: IdentityCheck, reference: str) -> Balance:
+        """A supervisor lifts a REPORTED_LOST suspension after an identity check (audited with
+        the check's method and reference)."""
+        if not supervisor or not supervisor.strip():
+            raise BillingError("lifting a reported loss needs the supervisor's name")
+        if not reference or not reference.strip():
+            raise BillingError("lifting a reported loss needs the identity check's reference")
+        check = IdentityCheck(check)
+        note = f"identity check {check.value} ref {reference.strip()}; "
+        actor = f"supervisor:{supervisor.strip()}"[:64]
+        return await self._clear_suspension(
+            phone, frozenset({SuspendReason.REPORTED_LOST}), actor, "reactivate_lost_line", note
+        )
+
+    async def _clear_suspension(
+        self, phone: str, clearable: frozenset[SuspendReason], actor: str, action: str, note: str
+    ) -> Balance:
         now = self._clock()
         async with self._engine.begin() as conn:
             row = await self._require_subscriber(conn, phone, for_update=True)
             reason = SuspendReason(row.suspend_reason) if row.suspend_reason else None
-            if row.status != LineStatus.SUSPENDED.value or reason not in AGENT_CLEARABLE:
+            if row.status != LineStatus.SUSPENDED.value or reason not in clearable:
+                allowed = " or ".join(sorted(r.value for r in clearable))
                 raise BillingError(
                     f"line {phone} is {row.status}"
                     + (f" ({reason.value})" if reason else "")
-                    + ": only reported_lost or voluntary suspensions can be cleared by an agent"
+                    + f": only {allowed} suspensions can be cleared this way"
                 )
             in_arrears = int(row.balance_fen) < 0
             values: dict[str, Any] = (
@@ -380,8 +403,8 @@ class SqlBillingBackend:
                 else {"status": LineStatus.ACTIVE.value, "suspend_reason": None}
             )
             await conn.execute(update(subscribers).where(subscribers.c.phone == phone).values(updated_at=now, **values))
-            detail = f"cleared {reason.value}" + ("; still suspended for arrears" if in_arrears else "")
-            await audit.record(conn, now, actor.strip(), "reactivate_line", phone=phone, detail=detail)
+            detail = note + f"cleared {reason.value}" + ("; still suspended for arrears" if in_arrears else "")
+            await audit.record(conn, now, actor, action, phone=phone, detail=detail)
             row = await self._require_subscriber(conn, phone)
         return _balance(row)
 

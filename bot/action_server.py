@@ -24,6 +24,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 
 from core.local_secrets import ACTION_SERVER_TOKEN, local_secret
+from core.redact import redact_logs
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", default="actions", help="the package of the actions")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    redact_logs()  # numbers, openids and SMS codes masked in every record, Sanic's included
     token = local_secret(ACTION_SERVER_TOKEN)
 
     executor = ActionExecutor()

@@ -103,7 +103,7 @@ def process_specs(
             [
                 files.rasa_python(),  # .venv-rasa (Python 3.10, Rasa 3.6)
                 "-m",
-                "rasa",
+                "nlu.log_masking",  # `rasa` with the project's log masking installed first
                 "run",
                 "--enable-api",
                 "--auth-token",

@@ -21,6 +21,8 @@ from aiohttp.abc import AbstractAccessLogger
 
 from bot.compose import create_apps
 from core.env import SettingsError
+from gateway.encoded_bodies import SERVER_OPTIONS
+from gateway.internal import create_internal_app
 from gateway.settings import Settings
 from handoff.config import ConfigError, ConsoleListener
 
@@ -81,7 +83,7 @@ async def serve_all(listeners: list[Listener]) -> None:
     runners: list[web.AppRunner] = []
     try:
         for listener in listeners:
-            runner = web.AppRunner(listener.app, access_log_class=PathOnlyAccessLogger)
+            runner = web.AppRunner(listener.app, access_log_class=PathOnlyAccessLogger, **SERVER_OPTIONS)
             await runner.setup()
             runners.append(runner)
             await web.TCPSite(runner, listener.host, listener.port).start()
@@ -107,8 +109,10 @@ def _settings() -> Settings:
 
 def run_gateway(args: argparse.Namespace) -> int:
     from core.redact import redact_logs
+    from gateway.bad_requests import quiet_bad_requests
 
     redact_logs()
+    quiet_bad_requests()
     settings = _settings()
     try:
         console_at = ConsoleListener.from_env()
@@ -119,6 +123,9 @@ def run_gateway(args: argparse.Namespace) -> int:
     listeners = [Listener(apps.gateway, settings.host, settings.port, "csbot gateway")]
     if apps.console is not None:  # its own listener, loopback unless AGENT_HOST says otherwise
         listeners.append(Listener(apps.console, console_at.host, console_at.port, "agent console (/agent)"))
+    internal = create_internal_app(apps.gateway)  # metrics and health details, loopback by default
+    listeners.append(Listener(internal, settings.internal_host, settings.internal_port,
+                              "csbot gateway internal listener (metrics, health details)"))  # fmt: skip
     asyncio.run(serve_all(listeners))
     return 0
 

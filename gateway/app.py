@@ -19,6 +19,7 @@ from core.metrics import Metrics
 from core.redis_store import create_redis
 from gateway import health, webhook
 from gateway.dialogue import Dialogue
+from gateway.encoded_bodies import refuse_encoded_bodies
 from gateway.inbox import Inbox
 from gateway.intake import Intake
 from gateway.outbox import Outbox, OutboxSender
@@ -56,14 +57,17 @@ class Hooks:
 
 
 def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Application:
-    """The gateway: /wechat, /healthz and /metrics, with its workers started by a cleanup context."""
+    """The gateway: /wechat and a bare /healthz, with its workers started by a cleanup context.
+    Metrics and health details are on the internal listener (gateway.internal)."""
     settings.validate()
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[webhook.measure_webhook])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[refuse_encoded_bodies, webhook.measure_webhook],
+    )
     app.cleanup_ctx.append(_gateway(settings, hooks or Hooks()))
     app.router.add_get("/wechat", webhook.verify_server)
     app.router.add_post("/wechat", webhook.receive_push)
     app.router.add_get("/healthz", health.healthz)
-    app.router.add_get("/metrics", health.metrics)
     return app
 
 

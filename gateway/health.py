@@ -1,4 +1,5 @@
-"""GET /healthz (JSON, 503 when something the assistant needs is down) and GET /metrics (Prometheus)."""
+"""Health and metrics. The public GET /healthz says only ok / not ok (503); the dependency report
+(JSON) and the Prometheus metrics are served on the internal listener (gateway/internal.py)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,20 @@ log = logging.getLogger(__name__)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
+    """The public check: ok / not ok and the status code, nothing about what is behind it."""
+    healthy, _ = await report(request.app[RUNTIME])
+    return web.Response(text="ok" if healthy else "not ok", status=200 if healthy else 503)
+
+
+async def report(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
+    """Whether the assistant can answer, and the state of each dependency (internal listener)."""
     rasa_up, actions_up, database_up, redis_up = await asyncio.gather(
         runtime.context.rasa.is_up(),
         runtime.context.rasa.actions_up(),
         _database_up(runtime),
         _redis_up(runtime),
     )
-    report: dict[str, Any] = {
+    details: dict[str, Any] = {
         "rasa": _word(rasa_up),
         "actions": "not_configured" if actions_up is None else _word(actions_up),
         "database": _word(database_up),
@@ -31,17 +38,21 @@ async def healthz(request: web.Request) -> web.Response:
     }
     if runtime.asr_configured:
         asr = runtime.transcriber.health()
-        report["asr"] = asr.get("asr", "unknown")
-        report["asr_detail"] = asr
+        details["asr"] = asr.get("asr", "unknown")
+        details["asr_detail"] = asr
     else:
-        report["asr"] = "not_configured"
+        details["asr"] = "not_configured"
     healthy = rasa_up and actions_up is not False and database_up and redis_up
-    report["status"] = "ok" if healthy else "unavailable"
-    return web.json_response(report, status=200 if healthy else 503)
+    details["status"] = "ok" if healthy else "unavailable"
+    return healthy, details
 
 
-async def metrics(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
+async def detailed_healthz(runtime: Runtime) -> web.Response:
+    healthy, details = await report(runtime)
+    return web.json_response(details, status=200 if healthy else 503)
+
+
+async def metrics(runtime: Runtime) -> web.Response:
     gauges: list[str] = []
     try:
         backlog = await runtime.context.outbox.backlog()

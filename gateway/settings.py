@@ -32,6 +32,8 @@ class Settings:
     actions_url: str | None = "http://127.0.0.1:5055/webhook"  # the action server, for health checks
     host: str = "0.0.0.0"
     port: int = 8080
+    internal_host: str = "127.0.0.1"  # /metrics and health details (gateway/internal.py)
+    internal_port: int = 9180
     passive_budget_s: float = 4.0  # WeChat gives up after 5 s: answer passively only within this
     rasa_timeout_s: float = 30.0
     max_body_bytes: int = 64 * 1024
@@ -60,6 +62,8 @@ class Settings:
             actions_url=_text(env, "ACTION_ENDPOINT_URL", cls.actions_url or ""),
             host=_text(env, "GATEWAY_HOST", cls.host),
             port=env_number(env, "PORT", cls.port, int, minimum=0),
+            internal_host=_text(env, "INTERNAL_HOST", cls.internal_host),
+            internal_port=env_number(env, "INTERNAL_PORT", cls.internal_port, int, minimum=0),
             passive_budget_s=env_number(env, "PASSIVE_REPLY_BUDGET_S", cls.passive_budget_s, float, maximum=4.8),
             rasa_timeout_s=env_number(env, "RASA_TIMEOUT_S", cls.rasa_timeout_s, float),
             max_body_bytes=env_number(env, "WECHAT_MAX_BODY_BYTES", cls.max_body_bytes, int, minimum=1024),

@@ -26,6 +26,11 @@ CLOSED = "会话已结束。"
 BAD_REQUEST = "请求的内容不对。"
 TASK_RETRY_LATER = "已记录：未接通，任务两小时后再提醒。"
 TASK_DONE = "已记录处理结果。"
+GREEN_CHANNEL_ONLY_VOLUNTARY = "只有65岁以上客户、因停机保号停机的号码可以走绿色通道。"
+LOST_LINE_REFUSED = (
+    "挂失的号码不能在这里复机：手机可能在别人手里，微信绑定不能证明身份。"
+    "请客户本人带身份证到营业厅，或用其他电话拨打客服热线核实身份，由主管办理。"
+)
 
 
 def callback_created(task_id: int, due_local: str) -> str:

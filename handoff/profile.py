@@ -18,8 +18,9 @@ from core.privacy import mask_phone
 
 log = logging.getLogger(__name__)
 
-# Suspensions an agent may clear through the green channel (the backend enforces it too).
-GREEN_CHANNEL_REASONS = frozenset({SuspendReason.REPORTED_LOST, SuspendReason.VOLUNTARY})
+# Suspensions an agent may clear through the green channel (the backend enforces it too). Not a
+# 挂失: whoever found the phone is still logged in to WeChat, so the chat proves nothing.
+GREEN_CHANNEL_REASONS = frozenset({SuspendReason.VOLUNTARY})
 
 STATUS_LABELS = {LineStatus.ACTIVE: "正常", LineStatus.SUSPENDED: "停机", LineStatus.CLOSED: "已销户"}
 SUSPEND_LABELS = {
@@ -70,6 +71,10 @@ class Profile:
         if self.suspend_reason is not None:
             label += f"（{SUSPEND_LABELS.get(self.suspend_reason, self.suspend_reason.value)}）"
         return label
+
+    @property
+    def reported_lost(self) -> bool:
+        return self.status == LineStatus.SUSPENDED and self.suspend_reason == SuspendReason.REPORTED_LOST
 
     def green_channel_allowed(self, elder_age: int) -> bool:
         return (

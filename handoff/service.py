@@ -25,6 +25,7 @@ from billing.binding import BindingService, load_sms_sender
 from core import wording
 from core.privacy import mask_phone
 from core.redact import mask_openid
+from handoff import console_texts as texts
 from handoff import hours
 from handoff.config import HandoffSettings
 from handoff.elder_tags import ElderTagger
@@ -399,11 +400,22 @@ class HandoffService:
         """One-click reactivation of an elderly subscriber's line (audited with the agent's name)."""
         chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
         profile = await self.profiles.lookup(chat.openid, chat.phone)
+        now = self.clock()
+        if profile.reported_lost:
+            await self.store.audit(
+                agent.name,
+                "green_channel_refused",
+                now,
+                openid=chat.openid,
+                phone=profile.phone,
+                chat_id=chat.id,
+                detail="reported_lost: needs a supervisor's identity check",
+            )
+            raise ConsoleError(texts.LOST_LINE_REFUSED)
         if not profile.green_channel_allowed(self.settings.elder_age):
-            raise ConsoleError("只有65岁以上客户、因挂失或停机保号停机的号码可以走绿色通道。")
+            raise ConsoleError(texts.GREEN_CHANNEL_ONLY_VOLUNTARY)
         billing = self.profiles.billing
         assert billing is not None and profile.phone is not None
-        now = self.clock()
         try:
             balance = await billing.reactivate_line(profile.phone, actor=agent.name)
         except BillingError as exc:
@@ -417,7 +429,7 @@ class HandoffService:
                 detail=str(exc),
             )
             raise ConsoleError("计费系统拒绝了复机：" + str(exc)) from None
-        outcome = "已复机" if balance.status.value == "active" else "已解除挂失/保号，但仍欠费停机"
+        outcome = "已复机" if balance.status.value == "active" else "已解除停机保号，但仍欠费停机"
         await self.store.audit(
             agent.name,
             "green_channel_reactivate",

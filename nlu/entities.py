@@ -1,20 +1,26 @@
 """Rule-based extraction of the entities whose form is fixed: phone numbers, SMS codes,
-money amounts and bare numbers. Works on normalised text (see nlu.normalize)."""
+money amounts and bare numbers. Works on normalised text (see nlu.normalize).
+
+An amount that cannot be taken as written (「充值-50」「1e3」「充1.5元」, twenty digits) is not
+read as some other number: it becomes the entity `amount_invalid` whose value says why
+(nlu.numbers: negative, exponent, fraction, too_long, unreadable), and the action refuses it."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from nlu.numbers import CHINESE_NUMERAL, parse_number
+from nlu.numbers import AMOUNT_TOKEN, UNREADABLE, read_amount
 
 PHONE = re.compile(r"(?<![\d])1[3-9]\d(?:[ -]?\d){8}(?![\d])")
 SMS_CODE = re.compile(r"(?<![\d])\d{6}(?![\d])")
-_NUM = rf"(\d+(?:\.\d+)?|[{CHINESE_NUMERAL}]+)"
-AMOUNT_WITH_UNIT = re.compile(_NUM + r"\s*(?:块钱|块|元钱|元|圆|rmb|RMB)")
-AMOUNT_AFTER_VERB = re.compile(r"(?:充值|充|冲|交|缴费|缴|存)(?:个|了|上|一下|点)?\s*" + _NUM)
-# A number alone, or a numbered choice: 「1」「选2」「我选1」「回复3」「按0」「1号」.
-BARE_NUMBER = re.compile(r"^\s*(?:我)?(?:选择|选|回复|按|要)?\s*" + _NUM + r"\s*(?:号)?\s*[。.!！?？~]*\s*$")
+_AMOUNT = f"({AMOUNT_TOKEN})"
+_YUAN = r"(?:块钱|块|元钱|元|圆|rmb|RMB)"
+AMOUNT_WITH_UNIT = re.compile(_AMOUNT + r"\s*" + _YUAN)
+AMOUNT_AFTER_VERB = re.compile(r"(?:充值|充|冲|交|缴费|缴|存)(?:个|了|上|一下|点)?\s*" + _AMOUNT)
+# A number alone, or a numbered choice: 「1」「选2」「我选1」「回复3」「按0」「1号」; or an amount
+# alone, the answer to 「充多少？」: 「5千」「1.5万」 (and 「-50」「1e3」, refused). With 元 it is an amount.
+BARE_NUMBER = re.compile(r"^\s*(?:我)?(?:选择|选|回复|按|要)?\s*" + _AMOUNT + r"\s*(?:号)?\s*[。.!！?？~]*\s*$")
 
 
 @dataclass(frozen=True)
@@ -46,9 +52,11 @@ def extract_entities(text: str) -> list[Entity]:
 
     bare = BARE_NUMBER.match(text)
     if bare and not phone_spans:
-        value = parse_number(bare.group(1))
-        if value is not None:
-            found.append(Entity("number", value, bare.start(1), bare.end(1)))
+        reading = read_amount(bare.group(1))
+        if reading.value is not None:
+            found.append(Entity("number", reading.value, bare.start(1), bare.end(1)))
+        elif amount is None and reading.problem != UNREADABLE:
+            found.append(Entity("amount_invalid", reading.problem or UNREADABLE, bare.start(1), bare.end(1)))
     return found
 
 
@@ -57,7 +65,9 @@ def _first_amount(text: str, inside_phone) -> Entity | None:  # type: ignore[no-
         for match in pattern.finditer(text):
             if inside_phone(match.start(1)):
                 continue
-            value = parse_number(match.group(1))
-            if value:
-                return Entity("amount", value, match.start(1), match.end(1))
+            reading = read_amount(match.group(1))
+            if reading.value:
+                return Entity("amount", reading.value, match.start(1), match.end(1))
+            if reading.problem is not None and reading.problem != UNREADABLE:
+                return Entity("amount_invalid", reading.problem, match.start(1), match.end(1))
     return None

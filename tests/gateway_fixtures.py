@@ -22,6 +22,7 @@ from sqlalchemy import delete
 
 from core.db import create_engine
 from gateway.app import Hooks, create_app
+from gateway.internal import create_internal_app
 from gateway.runtime import RUNTIME, Runtime
 from gateway.settings import Settings
 from gateway.store import metadata as gateway_metadata
@@ -187,12 +188,15 @@ class RunningGateway:
     runner: web.AppRunner
     aes: PushClient  # pushes in safe mode
     plain: PushClient  # pushes in plain mode
+    internal_url: str  # the internal listener: /metrics, /healthz with details
+    internal_runner: web.AppRunner
 
     @property
     def runtime(self) -> Runtime:
         return self.app[RUNTIME]
 
     async def stop(self) -> None:
+        await self.internal_runner.cleanup()
         await self.runner.cleanup()
 
 
@@ -205,12 +209,15 @@ async def start_gateway(
     """The gateway alone (with `hooks`), or the app `build` makes (e.g. bot.compose.create_app)."""
     app = build(settings) if build is not None else create_app(settings, hooks)
     runner, url, _ = await serve(app)
+    internal_runner, internal_url, _ = await serve(create_internal_app(app))
     return RunningGateway(
         url=url,
         app=app,
         runner=runner,
         aes=PushClient(session, url, settings.wechat_token, settings.app_id, settings.aes_key),
         plain=PushClient(session, url, settings.wechat_token, settings.app_id, None),
+        internal_url=internal_url,
+        internal_runner=internal_runner,
     )
 
 
@@ -278,8 +285,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "ACTION_ENDPOINT_URL": settings.actions_url or "",
         "GATEWAY_HOST": "127.0.0.1",
         "PORT": "0",
-        "AGENT_HOST": "127.0.0.1",  # the console's own listener: a free port, so processes never clash
+        "AGENT_HOST": "127.0.0.1",  # the console's and the internal listener: free ports, so processes never clash
         "AGENT_PORT": "0",
+        "INTERNAL_HOST": "127.0.0.1",
+        "INTERNAL_PORT": "0",
         "GATEWAY_HOOKS": settings.hooks,
         "RASA_TIMEOUT_S": str(settings.rasa_timeout_s),
         "INBOX_LEASE_S": str(settings.inbox_lease_s),
@@ -294,6 +303,14 @@ class GatewayProcess:
     url: str
     output: list[str]
     _reader: asyncio.Task[None]
+
+    @property
+    def internal_url(self) -> str | None:
+        """The internal listener (/metrics, /healthz details), from the gateway's start-up line."""
+        for line in self.output:
+            if "internal listener" in line and " on http://" in line:
+                return line.rsplit(" ", 1)[-1]
+        return None
 
     async def kill(self) -> None:
         """SIGKILL: no clean-up at all, as in a crash."""

@@ -425,10 +425,8 @@ async def test_plan_change_takes_effect_on_the_first_of_next_month(seeded_engine
 # ---- reactivation (green channel) -----------------------------------------------------
 
 
-@pytest.mark.parametrize("reason", [SuspendReason.REPORTED_LOST, SuspendReason.VOLUNTARY])
-async def test_agent_reactivates_lost_or_voluntary_suspension(
-    seeded_engine: AsyncEngine, reason: SuspendReason
-) -> None:
+async def test_agent_reactivates_a_voluntary_suspension(seeded_engine: AsyncEngine) -> None:
+    reason = SuspendReason.VOLUNTARY
     backend = SqlBillingBackend(seeded_engine)
     phone = await make_subscriber(seeded_engine, balance_fen=3500, status=LineStatus.SUSPENDED, reason=reason)
     balance = await backend.reactivate_line(phone, actor="agent:wang")
@@ -443,6 +441,7 @@ async def test_agent_reactivates_lost_or_voluntary_suspension(
     [
         (LineStatus.SUSPENDED, SuspendReason.ARREARS),
         (LineStatus.SUSPENDED, SuspendReason.REAL_NAME),
+        (LineStatus.SUSPENDED, SuspendReason.REPORTED_LOST),  # a supervisor's identity check only
         (LineStatus.ACTIVE, None),
         (LineStatus.CLOSED, None),
     ],
@@ -464,7 +463,7 @@ async def test_other_states_cannot_be_cleared_by_an_agent(
 async def test_reactivation_in_arrears_leaves_an_arrears_suspension(seeded_engine: AsyncEngine) -> None:
     backend = SqlBillingBackend(seeded_engine)
     phone = await make_subscriber(
-        seeded_engine, balance_fen=-800, status=LineStatus.SUSPENDED, reason=SuspendReason.REPORTED_LOST
+        seeded_engine, balance_fen=-800, status=LineStatus.SUSPENDED, reason=SuspendReason.VOLUNTARY
     )
     balance = await backend.reactivate_line(phone, actor="agent:li")
     assert (balance.status, balance.suspend_reason) == (LineStatus.SUSPENDED, SuspendReason.ARREARS)

@@ -39,7 +39,7 @@ async def test_auto_hooks_use_the_voice_and_handoff_services_and_serve_the_conso
         assert type(runtime.handoff).__module__ == "handoff.service"
         assert not isinstance(runtime.transcriber, RecognitionTranscriber)
         assert runtime.asr_configured
-        async with http.get(f"{gateway.url}/healthz") as response:
+        async with http.get(f"{gateway.internal_url}/healthz") as response:
             report = await response.json()
         assert report["asr"] in ("no_model", "starting")
         async with http.get(f"{gateway.url}/agent/login") as response:

@@ -174,7 +174,7 @@ async def test_same_push_to_two_workers_at_once_is_processed_once(
 
 
 async def test_healthz_reports_dependencies_and_503_when_rasa_is_down(gateway, fake_rasa, http) -> None:
-    async with http.get(f"{gateway.url}/healthz") as response:
+    async with http.get(f"{gateway.internal_url}/healthz") as response:
         assert response.status == 200
         report = await response.json()
     assert report == {
@@ -186,9 +186,11 @@ async def test_healthz_reports_dependencies_and_503_when_rasa_is_down(gateway, f
         "status": "ok",
     }
     await fake_rasa.stop()
-    async with http.get(f"{gateway.url}/healthz") as response:
+    async with http.get(f"{gateway.internal_url}/healthz") as response:
         assert response.status == 503
         assert (await response.json())["rasa"] == "down"
+    async with http.get(f"{gateway.url}/healthz") as response:  # the public one says no more than that
+        assert (response.status, await response.text()) == (503, "not ok")
 
 
 async def test_metrics_count_messages_latency_replies_and_dedup(gateway, fake_rasa, http, openid: str) -> None:
@@ -200,7 +202,7 @@ async def test_metrics_count_messages_latency_replies_and_dedup(gateway, fake_ra
     runtime = gateway.runtime
     await eventually(lambda: runtime.metrics.replies.value("passive") + runtime.metrics.replies.value("api") == 2)
     started = time.monotonic()
-    async with http.get(f"{gateway.url}/metrics") as response:
+    async with http.get(f"{gateway.internal_url}/metrics") as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         body = await response.text()

@@ -435,14 +435,14 @@ async def test_dialect_speaker_gets_the_sichuanese_elder(service, store, seeded_
 # ---- green channel --------------------------------------------------------------------------
 
 
-async def test_green_channel_reactivates_a_lost_line_and_is_audited(service, store, seeded_engine):
+async def test_green_channel_lifts_a_voluntary_suspension_and_is_audited(service, store, seeded_engine):
     from billing.demo import seed_demo_data
 
     await seed_demo_data(seeded_engine, reset=True)  # other tests may have touched the line
     agent = await add_agent(store, "王芳", ("elder",))
     await online(service, agent)
     openid = new_openid()
-    await bind(seeded_engine, openid, "13800000003")
+    await bind(seeded_engine, openid, "13800000022")
     await service.request_handoff(openid, "request_human", "elder", None)
     chat = await store.open_chat_for(openid)
     await service.take(chat.id, agent)
@@ -451,11 +451,11 @@ async def test_green_channel_reactivates_a_lost_line_and_is_audited(service, sto
     outcome = await service.green_channel(chat.id, agent)
 
     assert outcome == "已复机"
-    assert (await load_backend(seeded_engine).get_subscriber("13800000003")).status == LineStatus.ACTIVE
+    assert (await load_backend(seeded_engine).get_subscriber("13800000022")).status == LineStatus.ACTIVE
     async with seeded_engine.connect() as conn:
         rows = (await conn.execute(select(audit_log).where(audit_log.c.chat_id == chat.id))).mappings().all()
     assert [(r["actor"], r["action"], r["phone"]) for r in rows] == [
-        ("王芳", "green_channel_reactivate", "13800000003")
+        ("王芳", "green_channel_reactivate", "13800000022")
     ]
     with pytest.raises(ConsoleError, match="绿色通道"):
         await service.green_channel(chat.id, agent)  # active now: nothing to clear

@@ -265,7 +265,7 @@ async def test_no_model_and_no_recognition_hands_over_with_the_audio_kept(
     try:
 
         async def settled_health() -> dict | None:
-            async with http.get(f"{gateway.url}/healthz") as response:
+            async with http.get(f"{gateway.internal_url}/healthz") as response:
                 health = await response.json()
             return health if health["asr"] != "starting" else None  # the model check runs at start-up
 

@@ -121,3 +121,15 @@ def test_entity_extractor_component_adds_entities() -> None:
     (entity,) = message.get(ENTITIES)
     assert entity["entity"] == "amount" and entity["value"] == 100
     assert entity["extractor"] == "TelecomEntityExtractor"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["充" + "9" * 400 + ".5元", "充" + "九" * 5000 + "元", "九" * 5000, "充值-50", "1e3", "充99999999999999999999元"],
+)
+def test_the_pipeline_components_never_raise_on_absurd_amounts(text: str) -> None:
+    message = Message(data={TEXT: text})
+    TextNormalizer().process([message])
+    TelecomEntityExtractor().process([message])
+    entities = {e["entity"]: e["value"] for e in message.get(ENTITIES, [])}
+    assert "amount" not in entities and "amount_invalid" in entities

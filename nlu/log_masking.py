@@ -1,0 +1,32 @@
+"""The Rasa server's log masking: phone numbers (+86 and spaced ones too), openids and SMS codes
+never reach a log line of the Rasa process (its debug lines quote whole messages, the Sanic
+access log has sender ids in paths).
+
+It is the project's own masking (core/redact.py, standard library only, so it runs here on
+Python 3.10 in .venv-rasa), installed before Rasa starts. `csbot run` and the tests start the
+Rasa server through this module rather than `python -m rasa`:
+
+    python -m nlu.log_masking run --enable-api --auth-token ... --model ...
+"""
+
+from __future__ import annotations
+
+from core.redact import mask_text, redact_logs
+
+__all__ = ["install", "mask_text"]
+
+
+def install() -> None:
+    """Mask every log record of this process, whichever logger or handler it goes to."""
+    redact_logs()
+
+
+def main() -> None:
+    install()
+    from rasa.__main__ import main as rasa_main
+
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
