@@ -22,6 +22,7 @@ from gateway.dialogue import Dialogue
 from gateway.inbox import Inbox
 from gateway.intake import Intake
 from gateway.outbox import Outbox, OutboxSender
+from gateway.payments import PAY_DESK, add_payment_routes, create_payment_desk
 from gateway.ports import (
     AppContext,
     HandoffService,
@@ -56,7 +57,8 @@ class Hooks:
 
 
 def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Application:
-    """The gateway: /wechat, /healthz and /metrics, with its workers started by a cleanup context."""
+    """The gateway: /wechat, /healthz, /metrics and payment (/pay, /wechatpay/notify), with its workers
+    started by a cleanup context."""
     settings.validate()
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[webhook.measure_webhook])
     app.cleanup_ctx.append(_gateway(settings, hooks or Hooks()))
@@ -64,6 +66,7 @@ def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Applicatio
     app.router.add_post("/wechat", webhook.receive_push)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)
+    add_payment_routes(app)
     return app
 
 
@@ -109,6 +112,7 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             intake = Intake(arrivals, inbox, processor, slots, metrics, Spool(redis))
             sender = OutboxSender(engine, wechat, metrics, settings.outbox_lease_s, settings.outbox_poll_s)
             outbox.on_enqueue(sender.wake)
+            app[PAY_DESK] = await create_payment_desk(settings, engine, http, outbox)
 
             app[RUNTIME] = Runtime(
                 settings=settings,
