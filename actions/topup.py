@@ -9,7 +9,7 @@ It is shown back in full (she typed it) and must be confirmed; the payment order
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Tuple
 
 from actions import replies
 from actions.account import account_phone
@@ -24,11 +24,11 @@ MIN_YUAN, MAX_YUAN = 1, 5000
 
 
 async def top_up(turn: Turn) -> None:
-    other = await _named_other_number(turn)
+    named, other = await _named_number(turn)
     if other is not None and not await _is_our_line(turn, other):
         turn.say(replies.top_up_number_not_ours(other))
         return
-    phone = other or await account_phone(turn, "top_up")
+    phone = other or named or await account_phone(turn, "top_up")
     if not phone:
         return
     amount = turn.entity("amount")
@@ -76,14 +76,14 @@ async def cancel(turn: Turn, order_no: str) -> None:
     turn.say(replies.top_up_cancelled())
 
 
-async def _named_other_number(turn: Turn) -> Optional[str]:
-    """A number named in the message (or kept in `pending`) that is not bound to the sender."""
+async def _named_number(turn: Turn) -> Tuple[Optional[str], Optional[str]]:
+    """A number named in the message: (one of the sender's bound numbers, None) or (None, someone else's)."""
     phone = turn.entity("phone")
     if not phone:
-        return None
+        return None, None
     phone = str(phone)
     bound = await turn.services.binding.bound_phones(turn.openid)
-    return None if phone in bound else phone
+    return (phone, None) if phone in bound else (None, phone)
 
 
 async def _is_our_line(turn: Turn, phone: str) -> bool:
