@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.backend import BillingBackend, OrderNotFound, TopUpOrder
+from billing.backend import BillingBackend, BillingError, OrderNotFound, TopUpOrder
 from billing.models import payment_notifications, payment_orders
 from billing.periods import Clock, utc_now
 
@@ -142,7 +142,10 @@ class Payments:
         return payment
 
     async def cancel(self, order_no: str, payer_openid: str) -> PaymentOrder:
-        """Close an unpaid payment and cancel its top-up; a paid one stays paid (BillingError)."""
+        """Close an unpaid payment and cancel its top-up; a paid one stays paid (BillingError).
+
+        Closing and `settle`'s claim are conditional updates on the same open states, so a
+        cancellation racing a payment notification cannot cancel a top-up that is being paid."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(payment_orders)
@@ -156,6 +159,9 @@ class Payments:
         payment = await self.get(order_no)
         if payment is None or payment.payer_openid != payer_openid:
             raise OrderNotFound(order_no)
+        if payment.state is not PaymentState.CLOSED:
+            # Paid (its notification claimed it first): the top-up is left for the credit.
+            raise BillingError(f"order {order_no} is paid")
         await self._billing.cancel_top_up(order_no)
         return payment
 

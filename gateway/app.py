@@ -112,7 +112,7 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             intake = Intake(arrivals, inbox, processor, slots, metrics, Spool(redis))
             sender = OutboxSender(engine, wechat, metrics, settings.outbox_lease_s, settings.outbox_poll_s)
             outbox.on_enqueue(sender.wake)
-            app[PAY_DESK] = await create_payment_desk(settings, engine, http, outbox)
+            app[PAY_DESK] = await create_payment_desk(settings, engine, http, outbox, metrics)
 
             app[RUNTIME] = Runtime(
                 settings=settings,

@@ -26,6 +26,7 @@ from billing import load_backend
 from billing.money import format_yuan
 from billing.payments import PaymentNotice, PaymentOrder, Payments, PaymentState, Settlement, SettleOutcome
 from core import wording
+from core.metrics import Metrics
 from core.privacy import mask_phone
 from core.redact import mask_openid
 from gateway.outbox import Outbox
@@ -55,6 +56,7 @@ class PaymentDesk:
     payments: Payments
     client: WeChatPayClient
     outbox: Outbox
+    metrics: Metrics
 
     async def page(self, request: web.Request) -> web.Response:
         payment = await self.payments.by_token(request.match_info["token"])
@@ -96,9 +98,11 @@ class PaymentDesk:
             transaction = read_notification(self.config, request.headers, body.decode("utf-8"))
         except StaleMessage as error:
             log.warning("payment notification refused: %s", error)
+            self.metrics.payment_notifications.inc("stale")
             return _answer(401, "FAIL", "stale")
         except (PayProtocolError, UnicodeDecodeError) as error:
             log.warning("payment notification refused: %s", error)
+            self.metrics.payment_notifications.inc("refused")
             return _answer(401, "FAIL", "verification failed")
         if transaction.trade_state != "SUCCESS":
             log.info(
@@ -113,6 +117,7 @@ class PaymentDesk:
                 payer_openid=transaction.payer_openid,
             )
         )
+        self.metrics.payment_notifications.inc(settlement.outcome.value)
         if not settlement.accepted:
             # Money moved but nothing was credited (closed order, another amount ...): on record in
             # payment_notifications and logged as an error for a refund; WeChat Pay need not retry.
@@ -164,13 +169,13 @@ def add_payment_routes(app: web.Application) -> None:
 
 
 async def create_payment_desk(
-    settings: Settings, engine: AsyncEngine, http: aiohttp.ClientSession, outbox: Outbox
+    settings: Settings, engine: AsyncEngine, http: aiohttp.ClientSession, outbox: Outbox, metrics: Metrics
 ) -> PaymentDesk:
     # Reading (maybe generating) keys blocks: off the loop.
     config = settings.pay
     if config is None:
         config = await asyncio.to_thread(load_pay_config, os.environ, appid=settings.app_id)
-    return PaymentDesk(config, Payments(engine, load_backend(engine)), WeChatPayClient(http, config), outbox)
+    return PaymentDesk(config, Payments(engine, load_backend(engine)), WeChatPayClient(http, config), outbox, metrics)
 
 
 def _answer(status: int, code: str, message: str) -> web.Response:

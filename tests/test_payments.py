@@ -131,8 +131,7 @@ async def open_page(stack: PayStack, http: aiohttp.ClientSession, payment: Payme
 
 async def open_window(stack: PayStack, openid: str) -> None:
     """The subscriber wrote to the account recently (customer-service messages allowed)."""
-    await stack.gateway.aes.text(openid, "你好")
-    await eventually(lambda: stack.standin.texts_to(openid) or True)
+    assert (await stack.gateway.aes.text(openid, "你好")).status == 200
 
 
 async def test_only_a_verified_notification_credits_and_only_once(
@@ -180,6 +179,9 @@ async def test_only_a_verified_notification_credits_and_only_once(
     other = await stack.pay.pay(payment.order_no, transaction_id="4200000000000000000000000001")
     assert other.status == 200 and await balance(services, phone) == before + 5000
 
+    metrics = stack.gateway.runtime.metrics.payment_notifications
+    assert (metrics.value("credited"), metrics.value("duplicate"), metrics.value("refused")) == (1, 1, 1)
+    assert (metrics.value("stale"), metrics.value("amount_mismatch"), metrics.value("conflict")) == (2, 1, 1)
     receipts = await eventually(lambda: [t for t in stack.standin.texts_to(chat.openid) if "充值成功" in t])
     assert len(receipts) == 1
     assert "138****0011" in receipts[0] and format_yuan(before + 5000) in receipts[0]
@@ -230,6 +232,16 @@ async def test_family_payment_credits_the_number_the_payer_named_and_confirmed(
     assert await balance(services, payer_phone) == payer_before
     receipt = (await eventually(lambda: [t for t in stack.standin.texts_to(chat.openid) if "亲情付" in t]))[0]
     assert "138****0016" in receipt and "30元" in receipt and "余额" not in receipt  # not hers to see
+
+
+async def test_a_family_payment_asks_the_amount_and_keeps_the_number(services: Services) -> None:
+    chat = Conversation(services)
+    assert "充值多少元" in await chat.say(ActionTopUp(), "帮13800000016交话费", "top_up")
+    assert chat.slots["pending"] == "topup_amount:13800000016"
+    ask = await chat.say(ActionHandleReply(), "50", "inform")
+    assert "13800000016" in ask and "50元" in ask and "他人" in ask
+    payment = await services.payments.get(chat.slots["pending"].partition(":")[2])
+    assert payment is not None and payment.phone == "13800000016" and payment.for_other
 
 
 async def test_a_family_payment_without_a_number_or_for_a_stranger_line_is_refused(services: Services) -> None:
