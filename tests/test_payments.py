@@ -37,7 +37,7 @@ from actions.services import Services
 from actions.transactions import ActionTopUp
 from billing.backend import OrderStatus
 from billing.money import format_yuan
-from billing.payments import PaymentOrder, PaymentState
+from billing.payments import PaymentNotice, PaymentOrder, PaymentState, SettleOutcome
 from gateway.settings import Settings
 from wechat.pay import (
     BadSignature,
@@ -297,3 +297,17 @@ def test_notifications_are_verified_before_anything_is_read(keys: tuple[str, str
     other_app = replace(config, appid="wxother")
     with pytest.raises(PayProtocolError):
         read_notification(other_app, headers, body)
+
+
+async def test_a_paid_top_up_cannot_be_cancelled_afterwards(services: Services) -> None:
+    phone = "13800000017"
+    chat = Conversation(services)
+    await chat.bind(phone)
+    before = await balance(services, phone)
+    payment = await confirmed_top_up(chat, "充10元")
+    notice = PaymentNotice(payment.order_no, "4200000000000000000000000777", 1000, chat.openid)
+    assert (await services.payments.settle(notice)).outcome is SettleOutcome.CREDITED
+    chat.slots["pending"] = f"topup_confirm:{payment.order_no}"  # an old context, replayed
+    assert "已支付" in await chat.say(ActionHandleReply(), "2", "deny")
+    assert (await services.billing.get_top_up(payment.order_no)).status == OrderStatus.PAID  # type: ignore[attr-defined]
+    assert await balance(services, phone) == before + 1000
