@@ -166,6 +166,120 @@ async def test_top_up_confirmed_twice_sends_one_payment_and_only_the_payment_cre
     assert first.top_up is not None and first.top_up.balance_after_fen == after
 
 
+async def test_top_up_asks_amount_and_can_be_cancelled(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000011")
+    before = (await services.billing.get_balance("13800000011")).balance_fen
+    assert "充值多少元" in await chat.say(ActionTopUp(), "我要交话费", "top_up")
+    assert "1到5000元" in await chat.say(ActionHandleReply(), "9000", "inform")
+    assert "充值50元" in await chat.say(ActionHandleReply(), "５０元", "inform")
+    assert "已取消" in await chat.say(ActionHandleReply(), "2", "deny")
+    assert (await services.billing.get_balance("13800000011")).balance_fen == before
+
+
+async def test_elder_first_message_goes_straight_to_the_elder_desk_with_her_answer(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000002")
+    await chat.say(ActionSessionStart(), "", "session_start")
+    assert chat.slots["is_elder"] is True
+    first = await chat.say(ActionCheckBalance(), "我还有多少钱", "check_balance")
+    # her answer, her low balance, and nothing about a person: the handoff service says that
+    assert first == "您的话费余额：12.60元。\n余额不多了，回复3充话费。"
+    assert "转人工" not in first and "回复0" not in first
+    (payload,) = chat.payloads
+    handoff = payload["handoff"]
+    assert (handoff["reason"], handoff["queue"], handoff["direct"]) == ("elder", "elder", True)
+    assert "「我还有多少钱」" in handoff["summary"] and "12.60元" in handoff["summary"]  # question and answer
+    # once per session: her next question is just answered
+    second = await chat.say(ActionCheckBalance(), "还有多少钱", "check_balance")
+    assert "12.60元" in second and len(chat.payloads) == 1
+    # 「0」 still asks for a person, without the bot promising one
+    assert await chat.say(ActionHandleReply(), "0", "inform") == ""
+    assert chat.payloads[-1]["handoff"]["queue"] == "elder" and "direct" not in chat.payloads[-1]["handoff"]
+
+
+async def test_an_elder_asked_a_question_is_connected_on_her_next_message(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000002")
+    await chat.say(ActionSessionStart(), "", "session_start")
+    assert "充多少钱" in await chat.say(ActionTopUp(), "我要交话费", "top_up")  # the elder wording
+    assert not chat.payloads  # her amount must reach the bot
+    await chat.say(ActionCheckBalance(), "还有多少钱", "check_balance")
+    assert chat.payloads[-1]["handoff"]["direct"] is True
+
+
+async def test_elder_direct_off_offers_a_human_instead(services: Services, monkeypatch) -> None:
+    monkeypatch.setenv("ELDER_DIRECT", "0")
+    chat = Conversation(services)
+    await chat.bind("13800000002")
+    await chat.say(ActionSessionStart(), "", "session_start")
+    first = await chat.say(ActionCheckBalance(), "帮我看看还有多少钱", "check_balance")
+    assert "12.60元" in first and "回复0" in first and not chat.payloads
+    assert "回复0" not in await chat.say(ActionCheckBalance(), "还有多少钱", "check_balance")
+
+
+async def test_an_unbound_voice_note_is_served_by_a_person_who_binds(services: Services) -> None:
+    chat = Conversation(services)
+    voice = {"source": "voice", "confidence": 0.9, "asr": "vosk"}
+    reply = await chat.say(ActionCheckBalance(), "查一下话费", "check_balance", metadata=voice)
+    assert "验证码" not in reply and "11位" not in reply  # no form to fill in
+    assert "客服会帮您办" in reply
+    handoff = chat.payloads[-1]["handoff"]
+    assert (handoff["reason"], handoff["queue"]) == ("elder", "elder") and "语音" in handoff["summary"]
+    assert chat.slots["is_elder"] is True and chat.slots["pending"] is None
+    # typed text from an unbound openid still gets the binding form
+    typed = Conversation(services)
+    assert "11位" in await typed.say(ActionCheckBalance(), "查一下话费", "check_balance")
+    assert not typed.payloads
+
+
+async def test_repeated_failures_reach_the_elder_desk(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.say(ActionDefaultFallback(), "阿巴阿巴", "nlu_fallback")
+    await chat.say(ActionCheckUsage(), "流量", "check_usage")
+    await chat.say(ActionDefaultFallback(), "啦啦啦", "nlu_fallback")
+    await chat.say(ActionDefaultFallback(), "那个那个", "nlu_fallback")
+    handoff = chat.payloads[-1]["handoff"]
+    assert (handoff["reason"], handoff["queue"]) == ("fallback", "elder")  # three misses in one session
+
+
+async def test_cannot_cope_goes_to_a_human_with_reason(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000002")
+    await chat.say(ActionSessionStart(), "", "session_start")
+    await chat.say(ActionHandoff(), "我不会用这个", "request_human")
+    handoff = chat.payloads[-1]["handoff"]
+    assert handoff == {"reason": "cannot_cope", "queue": "elder", "summary": handoff["summary"]}
+    assert "我不会用这个" in handoff["summary"]
+
+
+async def test_two_fallbacks_in_a_row_hand_off(services: Services) -> None:
+    chat = Conversation(services)
+    first = await chat.say(ActionDefaultFallback(), "阿巴阿巴", "nlu_fallback")
+    assert "没太明白" in first and not chat.payloads
+    await chat.say(ActionDefaultFallback(), "啦啦啦", "nlu_fallback")
+    assert chat.payloads[-1]["handoff"]["reason"] == "fallback"
+    assert chat.payloads[-1]["handoff"]["queue"] == "general"
+
+
+async def test_plan_change_confirmed_and_in_person_plans_offer_a_human(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000012")
+    reply = await chat.say(ActionChangePlan(), "办个全家享", "change_plan", plan="FAMILY99")
+    assert "营业厅" in reply and "回复0" in reply
+    reply = await chat.say(ActionChangePlan(), "换成孝心套餐", "change_plan", plan="ELDER18")
+    assert "孝心18元套餐" in reply and "回复1确认" in reply
+    done = await chat.say(ActionHandleReply(), "确认", "affirm")
+    assert "办理成功" in done and "1日起" in done
+
+
+async def test_recommendation_uses_real_usage(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionRecommendPlan(), "哪个套餐适合我", "recommend_plan")
+    assert "GB" in reply and ("推荐" in reply or "合适" in reply)
+
+
 async def test_fault_report_gets_a_ticket_number(services: Services) -> None:
     chat = Conversation(services)
     reply = await chat.say(ActionReportFault(), "宽带坏了请派人来修一下", "report_fault")
