@@ -19,10 +19,10 @@ from billing.backend import (
     Recommendation,
     Subscription,
     SuspendReason,
-    TopUpOrder,
     Usage,
 )
 from billing.money import format_data, format_yuan
+from billing.payments import PaymentOrder
 from billing.periods import BILLING_TZ as LOCAL_TZ
 from core.privacy import mask_phone
 
@@ -211,9 +211,23 @@ def confirm_top_up(phone: str, amount_fen: int) -> str:
     return f"为{mask_phone(phone)}充值{format_yuan(amount_fen)}？{CONFIRM_CHOICES}"
 
 
-def top_up_receipt(order: TopUpOrder) -> str:
-    after = format_yuan(order.balance_after_fen) if order.balance_after_fen is not None else "-"
-    return f"充值成功！\n金额：{format_yuan(order.amount_fen)}\n当前余额：{after}\n订单号：{order.order_no}"
+def confirm_top_up_for_other(phone: str, amount_fen: int) -> str:
+    return f"给他人号码充值：{phone}，{format_yuan(amount_fen)}。请核对号码，无误{CONFIRM_CHOICES}"
+
+
+def top_up_number_not_ours(phone: str) -> str:
+    return f"{mask_phone(phone)}不是本网在用号码，无法充值。请核对号码。"
+
+
+def pay_link(payment: PaymentOrder, link: str) -> str:
+    return (
+        f"请点击链接，用微信支付{format_yuan(payment.amount_fen)}，为{mask_phone(payment.phone)}充值：\n{link}\n"
+        f"支付成功后到账并通知您。订单号：{payment.order_no}"
+    )
+
+
+def top_up_already_paid() -> str:
+    return "这笔充值已支付，无法取消。"
 
 
 def top_up_cancelled() -> str:

@@ -101,7 +101,7 @@ async def handle_reply(turn: Turn) -> None:
     elif kind == "bind_code":
         await _bind_code_reply(turn, ref)
     elif kind == "topup_amount":
-        await _topup_amount_reply(turn)
+        await _topup_amount_reply(turn, ref)
     elif kind == "topup_confirm":
         await _confirm_reply(turn, lambda: topup.confirm(turn, ref), lambda: topup.cancel(turn, ref))
     elif kind == "plan_confirm":
@@ -168,13 +168,19 @@ async def _bind_code_reply(turn: Turn, phone: str) -> None:
             await resume(turn)
 
 
-async def _topup_amount_reply(turn: Turn) -> None:
+async def _topup_amount_reply(turn: Turn, other_phone: str) -> None:
+    """The amount of a top-up; `other_phone`: the someone else's number she named (亲情付)."""
     if topup.refuse_invalid_amount(turn):
+        if other_phone:  # keep the named number while the amount is asked again
+            turn.set("pending", f"topup_amount:{other_phone}")
         return
     amount = turn.entity("amount")
     if amount is None:
         amount = _number(turn)
     if amount is not None:
+        if other_phone:
+            await topup.propose(turn, other_phone, int(amount), for_other=True)
+            return
         phone = await account.account_phone(turn, "top_up")
         if phone:
             await topup.propose(turn, phone, int(amount))
@@ -182,7 +188,7 @@ async def _topup_amount_reply(turn: Turn) -> None:
         turn.say(replies.top_up_cancelled())
     else:
         turn.say(replies.ask_amount(turn.elder))
-        turn.set("pending", "topup_amount")
+        turn.set("pending", f"topup_amount:{other_phone}" if other_phone else "topup_amount")
 
 
 async def _chosen_request(turn: Turn, options: list[str]) -> None:

@@ -18,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from billing import load_backend
 from billing.backend import BillingBackend
 from billing.binding import BindingService, load_sms_sender
+from billing.payments import Payments
 from billing.periods import BILLING_TZ as LOCAL_TZ
 from core.db import create_engine
 from core.env import env_number
+
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8080"
 
 
 @dataclass
@@ -28,16 +31,26 @@ class Services:
     engine: AsyncEngine
     billing: BillingBackend
     binding: BindingService
+    payments: Payments
+    # Where subscribers reach the gateway's payment page (the same variable as the gateway's).
+    public_base_url: str = field(
+        default_factory=lambda: (os.environ.get("PUBLIC_BASE_URL", "").strip() or DEFAULT_PUBLIC_BASE_URL).rstrip("/")
+    )
     # Same variable as the handoff area's, so the offer of a person and the elder queue agree.
     elder_age: int = field(default_factory=lambda: env_number(os.environ, "ELDER_AGE", 65, int))
     today: Callable[[], dt.date] = field(default=lambda: dt.datetime.now(LOCAL_TZ).date())
 
+    def pay_link(self, pay_token: str) -> str:
+        return f"{self.public_base_url}/pay/{pay_token}"
+
 
 def build_services(engine: AsyncEngine) -> Services:
+    billing = load_backend(engine)
     return Services(
         engine=engine,
-        billing=load_backend(engine),
+        billing=billing,
         binding=BindingService(engine, load_sms_sender(engine)),
+        payments=Payments(engine, billing),
     )
 
 

@@ -1,14 +1,20 @@
-"""Top-up: amount -> confirm -> order paid -> short receipt. Confirming twice credits once
-(the backend's confirm is idempotent and the pending question is cleared after the first)."""
+"""Top-up: amount -> confirm -> payment link; the balance is credited only when WeChat Pay's
+verified notification reaches the gateway (billing.payments). Confirming twice sends the same link.
+
+亲情付: a number named in the request that is not bound to the sender is someone else's line.
+It is shown back in full (she typed it) and must be confirmed; the payment order records the payer
+(this openid) and the line credited, and only this openid can confirm or cancel it.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Optional, Tuple
 
 from actions import replies
 from actions.account import account_phone
 from actions.turn import Turn
-from billing.backend import OrderNotFound
+from billing.backend import BillingError, LineStatus, OrderNotFound
 from billing.money import yuan_to_fen
 from core.redact import mask_openid
 
@@ -20,15 +26,19 @@ MIN_YUAN, MAX_YUAN = 1, 5000
 async def top_up(turn: Turn) -> None:
     if refuse_invalid_amount(turn):
         return
-    phone = await account_phone(turn, "top_up")
+    named, other = await _named_number(turn)
+    if other is not None and not await _is_our_line(turn, other):
+        turn.say(replies.top_up_number_not_ours(other))
+        return
+    phone = other or named or await account_phone(turn, "top_up")
     if not phone:
         return
     amount = turn.entity("amount")
     if amount is None:
         turn.say(replies.ask_amount(turn.elder))
-        turn.set("pending", "topup_amount")
+        turn.set("pending", f"topup_amount:{other}" if other else "topup_amount")
         return
-    await propose(turn, phone, int(amount))
+    await propose(turn, phone, int(amount), for_other=other is not None)
 
 
 def refuse_invalid_amount(turn: Turn) -> bool:
@@ -42,38 +52,58 @@ def refuse_invalid_amount(turn: Turn) -> bool:
     return True
 
 
-async def propose(turn: Turn, phone: str, yuan: int) -> None:
+async def propose(turn: Turn, phone: str, yuan: int, *, for_other: bool = False) -> None:
     if not MIN_YUAN <= yuan <= MAX_YUAN:
         turn.say(replies.amount_out_of_range())
-        turn.set("pending", "topup_amount")
+        turn.set("pending", f"topup_amount:{phone}" if for_other else "topup_amount")
         return
     order = await turn.services.billing.create_top_up(phone, yuan_to_fen(yuan))
-    turn.say(replies.confirm_top_up(phone, order.amount_fen))
+    await turn.services.payments.open(order, turn.openid, for_other=for_other)
+    if for_other:
+        turn.say(replies.confirm_top_up_for_other(phone, order.amount_fen))
+    else:
+        turn.say(replies.confirm_top_up(phone, order.amount_fen))
     turn.set("pending", f"topup_confirm:{order.order_no}")
 
 
 async def confirm(turn: Turn, order_no: str) -> None:
-    # The order number comes from the `pending` slot, which whoever reaches Rasa could set: the
-    # backend pays it only if it belongs to a number bound to this sender.
-    owners = await turn.services.binding.bound_phones(turn.openid)
+    # The order number comes from the `pending` slot, which whoever reaches Rasa could set: only
+    # the openid that asked for the top-up can start its payment. Nothing is credited here.
     try:
-        order = await turn.services.billing.confirm_top_up(order_no, owners=owners)
+        payment = await turn.services.payments.start(order_no, turn.openid)
     except OrderNotFound:
         _refused(turn, "confirm")
         return
-    turn.say(replies.top_up_receipt(order))
+    turn.say(replies.pay_link(payment, turn.services.pay_link(payment.pay_token)))
 
 
 async def cancel(turn: Turn, order_no: str) -> None:
-    owners = await turn.services.binding.bound_phones(turn.openid)
     try:
-        await turn.services.billing.cancel_top_up(order_no, owners=owners)
+        await turn.services.payments.cancel(order_no, turn.openid)
     except OrderNotFound:
         _refused(turn, "cancel")
+        return
+    except BillingError:  # paid meanwhile: it stays paid
+        turn.say(replies.top_up_already_paid())
         return
     turn.say(replies.top_up_cancelled())
 
 
+async def _named_number(turn: Turn) -> Tuple[Optional[str], Optional[str]]:
+    """A number named in the message: (one of the sender's bound numbers, None) or (None, someone else's)."""
+    phone = turn.entity("phone")
+    if not phone:
+        return None, None
+    phone = str(phone)
+    bound = await turn.services.binding.bound_phones(turn.openid)
+    return (phone, None) if phone in bound else (None, phone)
+
+
+async def _is_our_line(turn: Turn, phone: str) -> bool:
+    subscriber = await turn.services.billing.get_subscriber(phone)
+    return subscriber is not None and subscriber.status != LineStatus.CLOSED
+
+
 def _refused(turn: Turn, what: str) -> None:
-    log.warning("top-up %s refused for %s: the order is not one of its bound numbers", what, mask_openid(turn.openid))
+    log.warning("top-up %s refused for %s: the order was not asked for by this openid", what, mask_openid(turn.openid))
     turn.say(replies.nothing_pending())

@@ -252,3 +252,44 @@ invoices = Table(
     Column("order_no", String(32), ForeignKey("topup_orders.order_no"), nullable=False, unique=True),
     Column("issued_at", UtcDateTime, nullable=False),
 )
+
+# ---- payments of top-ups (billing_0004) ----------------------------------------------------
+
+# One WeChat Pay payment per top-up order (`order_no` is also WeChat Pay's out_trade_no). The
+# payer is the openid that asked; `phone` is the line credited (another's number for 亲情付).
+# `state` holds a `billing.payments.PaymentState` value. No foreign key to topup_orders: with a
+# real BSS the orders live there. `transaction_id` is unique: one payment credits once.
+payment_orders = Table(
+    "payment_orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_no", String(32), nullable=False, unique=True),
+    Column("payer_openid", String(64), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("for_other", Boolean, nullable=False, default=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("pay_token", String(64), nullable=False, unique=True),
+    Column("prepay_id", String(64), nullable=True),
+    Column("prepay_at", UtcDateTime, nullable=True),
+    Column("transaction_id", String(64), nullable=True, unique=True),
+    Column("paid_at", UtcDateTime, nullable=True),
+    Column("balance_after_fen", BigInteger, nullable=True),
+    Column("receipt_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_payment_orders_payer", "payer_openid"),
+)
+
+# Every payment notification that passed verification, with what it led to
+# (`billing.payments.SettleOutcome`), so a replay or a conflicting payment is on record.
+payment_notifications = Table(
+    "payment_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("transaction_id", String(64), nullable=False),
+    Column("order_no", String(32), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("outcome", String(24), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Index("ix_payment_notifications_transaction", "transaction_id"),
+)

@@ -129,6 +129,8 @@ def process_specs(
             # customer-service messages of a demo go somewhere visible (`csbot chat` shows them).
             port = gateway_env.get("WECHAT_STANDIN_PORT", "8081")
             gateway_env["WECHAT_API_BASE"] = f"http://127.0.0.1:{port}"
+            if not gateway_env.get("WECHATPAY_MCHID"):  # no merchant either: the stand-in plays WeChat Pay
+                gateway_env.setdefault("WECHATPAY_API_BASE", f"http://127.0.0.1:{port}")
             specs.append(ProcessSpec("wechat-standin", [python, "-m", "bot", "wechat-standin", "--port", port], env))
         specs.append(ProcessSpec("gateway", [python, "-m", "bot", "gateway"], console_env(gateway_env)))
     return specs

@@ -131,11 +131,19 @@ def run_gateway(args: argparse.Namespace) -> int:
 
 
 def run_standin(args: argparse.Namespace) -> int:
+    from wechat.pay_keys import load_pay_config
+    from wechat.pay_standin import local_pay_standin
     from wechat.standin import StandinState, create_standin_app
 
     settings = _settings()
     state = StandinState(app_id=settings.app_id, app_secret=settings.app_secret)
-    asyncio.run(serve(create_standin_app(state), args.host, args.port, "stand-in WeChat API"))
+    # Plays WeChat Pay too, for the merchant configured from var/ (no real WeChat Pay keys set).
+    pay = (
+        None
+        if os.environ.get("WECHATPAY_PLATFORM_PUBLIC_KEY")
+        else local_pay_standin(load_pay_config(appid=settings.app_id))
+    )
+    asyncio.run(serve(create_standin_app(state, pay), args.host, args.port, "stand-in WeChat API"))
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from core.db import var_dir
@@ -21,22 +21,28 @@ ACTION_SERVER_TOKEN = ("ACTION_SERVER_TOKEN", "action_server_token")
 AGENT_SESSION_SECRET = ("AGENT_SESSION_SECRET", "agent_session_secret")
 
 
-def local_secret(spec: tuple[str, str], env: Mapping[str, str] | None = None) -> str:
-    """The value of the variable `spec[0]`, else the secret kept in var/`spec[1]` (made if missing)."""
+def local_secret(
+    spec: tuple[str, str],
+    env: Mapping[str, str] | None = None,
+    generate: Callable[[], str] = lambda: secrets.token_urlsafe(32),
+) -> str:
+    """The value of the variable `spec[0]`, else the secret kept in var/`spec[1]` (made by
+    `generate` if missing: by default 43 random URL-safe characters)."""
     variable, filename = spec
     configured = (env if env is not None else os.environ).get(variable, "").strip()
     if configured:
         return configured
-    return _stored_secret(var_dir() / filename)
+    return stored_secret(var_dir() / filename, generate)
 
 
-def _stored_secret(path: Path) -> str:
+def stored_secret(path: Path, generate: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> str:
+    """The secret kept in `path`, written atomically (mode 0600) by `generate` if missing."""
     if not path.exists():
         temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_urlsafe(32))
+                handle.write(generate())
                 handle.flush()
                 os.fsync(handle.fileno())
             try:

@@ -86,6 +86,11 @@ class Metrics:
         )
         self.token_fetches = Counter("csbot_gateway_token_fetches_total", "access_token fetches by this process")
         self.rasa_failures = Counter("csbot_gateway_rasa_failures_total", "Dialogue turns deferred: Rasa unavailable")
+        self.payment_notifications = Counter(
+            "csbot_gateway_payment_notifications_total",
+            "WeChat Pay notifications by outcome (credited, duplicate, refused: bad_signature, stale, ...)",
+            ("outcome",),
+        )
 
     def render(self, gauges: Iterable[str] = ()) -> str:
         lines: list[str] = []
@@ -98,6 +103,7 @@ class Metrics:
             self.outbox_failures,
             self.token_fetches,
             self.rasa_failures,
+            self.payment_notifications,
         ):
             lines.extend(instrument.render())
         lines.extend(gauges)

@@ -104,3 +104,16 @@ def callback_without_number(deadline: str, elder: bool) -> str:
     if elder:
         return f"客服会在{deadline}前回复您。"
     return f"您还没有绑定手机号，客服会在{deadline}前在这里回复您。"
+
+
+# ---- payment of top-ups (the gateway's payment page and receipt) -----------------------------
+PAY_RECEIPT_OWN = "充值成功！{phone}已到账{amount}，当前余额{balance}。订单号：{order_no}"
+PAY_RECEIPT_OTHER = "亲情付成功！已为{phone}充值{amount}。订单号：{order_no}"
+PAY_PAGE_BUTTON = "微信支付"
+PAY_PAGE_DONE = "支付完成，到账后会在微信里通知您。"
+PAY_PAGE_FAILED = "没有支付成功，您可以再点一次。"
+PAY_PAGE_NO_WECHAT = "请在微信里打开这个链接支付。"
+PAY_PAGE_PAID = "这笔充值已经支付过了。"
+PAY_PAGE_CLOSED = "这笔充值已取消或未确认，请在对话里重新办理。"
+PAY_PAGE_UNKNOWN = "没有找到这笔充值。"
+PAY_PAGE_UNAVAILABLE = "支付暂时不可用，请稍后再打开这个链接。"

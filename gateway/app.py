@@ -23,6 +23,7 @@ from gateway.encoded_bodies import refuse_encoded_bodies
 from gateway.inbox import Inbox
 from gateway.intake import Intake
 from gateway.outbox import Outbox, OutboxSender
+from gateway.payments import PAY_DESK, add_payment_routes, create_payment_desk
 from gateway.ports import (
     AppContext,
     HandoffService,
@@ -57,8 +58,8 @@ class Hooks:
 
 
 def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Application:
-    """The gateway: /wechat and a bare /healthz, with its workers started by a cleanup context.
-    Metrics and health details are on the internal listener (gateway.internal)."""
+    """The gateway: /wechat, a bare /healthz and payment (/pay, /wechatpay/notify), with its workers
+    started by a cleanup context. Metrics and health details are on the internal listener (gateway.internal)."""
     settings.validate()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -68,6 +69,7 @@ def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Applicatio
     app.router.add_get("/wechat", webhook.verify_server)
     app.router.add_post("/wechat", webhook.receive_push)
     app.router.add_get("/healthz", health.healthz)
+    add_payment_routes(app)
     return app
 
 
@@ -113,6 +115,7 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             intake = Intake(arrivals, inbox, processor, slots, metrics, Spool(redis))
             sender = OutboxSender(engine, wechat, metrics, settings.outbox_lease_s, settings.outbox_poll_s)
             outbox.on_enqueue(sender.wake)
+            app[PAY_DESK] = await create_payment_desk(settings, engine, http, outbox, metrics)
 
             app[RUNTIME] = Runtime(
                 settings=settings,

@@ -12,6 +12,7 @@ from core.db import PROJECT_ROOT, database_url
 from core.env import SettingsError, env_number
 from core.local_secrets import RASA_AUTH_TOKEN, local_secret
 from core.redis_store import redis_url
+from wechat.pay import PayConfig
 
 WECHAT_API = "https://api.weixin.qq.com"
 DEV_TOKEN = "csbot-dev-token"
@@ -44,6 +45,7 @@ class Settings:
     retry_poll_s: float = 2.0
     hooks: str = "auto"  # "auto": handoff/ and voice/ services when installed; "builtin": the gateway's defaults
     menu_path: Path = PROJECT_ROOT / "wechat" / "menu.yml"
+    pay: PayConfig | None = None  # None: WECHATPAY_* variables, else keys kept in var/ (wechat/pay_keys.py)
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -29,6 +29,7 @@ from actions.services import Services, build_services, use_services
 from actions.transactions import ActionCancelService, ActionChangePlan, ActionTopUp
 from actions.value_added import ActionListServices
 from billing.models import sms_outbox, subscribers, vas_subscriptions
+from billing.payments import PaymentNotice, SettleOutcome
 from billing.periods import local_date, month_of, shift_month, utc_now
 from core.audit import audit_log
 from nlu.entities import extract_entities
@@ -140,22 +141,29 @@ async def test_suspended_line_says_why_and_what_to_do(services: Services) -> Non
     assert "欠费23.50元" in reply and "欠费停机" in reply and "充值23.50元以上" in reply
 
 
-async def test_top_up_confirmed_twice_credits_once(services: Services) -> None:
+async def test_top_up_confirmed_twice_sends_one_payment_and_only_the_payment_credits_once(services: Services) -> None:
     chat = Conversation(services)
     await chat.bind("13800000010")
     before = (await services.billing.get_balance("13800000010")).balance_fen
     reply = await chat.say(ActionTopUp(), "充一百块", "top_up")
     assert "充值100元" in reply and "回复1确认" in reply
     pending = chat.slots["pending"]
-    receipt = await chat.say(ActionHandleReply(), "1", "affirm")
-    assert "充值成功" in receipt and "订单号" in receipt
+    link = await chat.say(ActionHandleReply(), "1", "affirm")
+    assert "微信支付100元" in link and "/pay/" in link and "订单号" in link and "充值成功" not in link
     # The same confirmation delivered again (e.g. a retried message with the old context).
     chat.slots["pending"] = pending
     again = await chat.say(ActionHandleReply(), "1", "affirm")
-    assert "充值成功" in again
+    assert again == link
+    assert (await services.billing.get_balance("13800000010")).balance_fen == before  # the reply moves no money
+    # WeChat Pay's verified notification (tests/test_payments.py: through the gateway), twice
+    order_no = pending.partition(":")[2]
+    notice = PaymentNotice(order_no=order_no, transaction_id=f"4200{uuid.uuid4().int % 10**20:020d}",
+                           amount_fen=10000, payer_openid=chat.openid)  # fmt: skip
+    first, second = await services.payments.settle(notice), await services.payments.settle(notice)
+    assert (first.outcome, second.outcome) == (SettleOutcome.CREDITED, SettleOutcome.DUPLICATE)
     after = (await services.billing.get_balance("13800000010")).balance_fen
     assert after - before == 10000
-    assert f"当前余额：{after // 100}" in receipt
+    assert first.top_up is not None and first.top_up.balance_after_fen == after
 
 
 async def test_top_up_asks_amount_and_can_be_cancelled(services: Services) -> None:

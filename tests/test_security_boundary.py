@@ -39,7 +39,9 @@ from test_actions import Conversation, services
 
 from actions.reply_router import ActionHandleReply
 from actions.services import Services
+from actions.transactions import ActionTopUp
 from billing.backend import OrderStatus
+from billing.payments import PaymentState
 from core.local_secrets import RASA_AUTH_TOKEN, local_secret
 from gateway.rasa_client import ESCAPED_PREFIX, RasaClient
 
@@ -55,28 +57,36 @@ HEADER = "X-Csbot-Action-Token"
 async def test_a_forged_pending_cannot_confirm_or_cancel_someone_elses_top_up(services: Services) -> None:
     billing = services.billing
     victim_phone, attacker_phone = "13800000014", "13800000015"
-    order = await billing.create_top_up(victim_phone, 500_00)
+    owner = Conversation(services)
+    await owner.bind(victim_phone)
+    await owner.say(ActionTopUp(), "充500元", "top_up")
+    order_no = owner.slots["pending"].partition(":")[2]
     before = (await billing.get_balance(victim_phone)).balance_fen
 
     attacker = Conversation(services)
     await attacker.bind(attacker_phone)
-    attacker.slots["pending"] = f"topup_confirm:{order.order_no}"  # injected through Rasa's API
+    attacker.slots["pending"] = f"topup_confirm:{order_no}"  # injected through Rasa's API
     reply = await attacker.say(ActionHandleReply(), "1", "affirm")
-    assert "充值成功" not in reply and order.order_no not in reply
-    attacker.slots["pending"] = f"topup_confirm:{order.order_no}"
+    assert "/pay/" not in reply and order_no not in reply
+    attacker.slots["pending"] = f"topup_confirm:{order_no}"
     await attacker.say(ActionHandleReply(), "2", "deny")
+    victim_line = Conversation(services)  # even bound to the victim's number: not the openid that asked
+    await victim_line.bind(victim_phone)
+    victim_line.slots["pending"] = f"topup_confirm:{order_no}"
+    assert "/pay/" not in await victim_line.say(ActionHandleReply(), "1", "affirm")
     stranger = Conversation(services)  # bound to nothing at all
-    stranger.slots["pending"] = f"topup_confirm:{order.order_no}"
+    stranger.slots["pending"] = f"topup_confirm:{order_no}"
     await stranger.say(ActionHandleReply(), "1", "affirm")
 
-    assert (await billing.get_top_up(order.order_no)).status == OrderStatus.PENDING  # type: ignore[attr-defined]
+    assert (await billing.get_top_up(order_no)).status == OrderStatus.PENDING  # type: ignore[attr-defined]
+    payment = await services.payments.get(order_no)
+    assert payment is not None and payment.state is PaymentState.CREATED
     assert (await billing.get_balance(victim_phone)).balance_fen == before
 
-    owner = Conversation(services)
-    await owner.bind(victim_phone)
-    owner.slots["pending"] = f"topup_confirm:{order.order_no}"
-    assert "充值成功" in await owner.say(ActionHandleReply(), "1", "affirm")
-    assert (await billing.get_balance(victim_phone)).balance_fen == before + 500_00
+    # The owner's 「1」 starts the payment, and still credits nothing: only WeChat Pay's verified
+    # notification does (tests/test_payments.py).
+    assert "/pay/" in await owner.say(ActionHandleReply(), "1", "affirm")
+    assert (await billing.get_balance(victim_phone)).balance_fen == before
 
 
 async def test_a_forged_plan_confirmation_names_only_plans_we_offer(services: Services) -> None:

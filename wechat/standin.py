@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from wechat.pay_standin import PayStandinState, add_pay_routes
+
 TOKEN_TTL_S = 7200
 ERRMSG = {
     40001: "invalid credential, access_token is invalid or not latest",
@@ -132,9 +134,12 @@ class StandinState:
 STATE = web.AppKey("standin_state", StandinState)
 
 
-def create_standin_app(state: StandinState | None = None) -> web.Application:
+def create_standin_app(state: StandinState | None = None, pay: PayStandinState | None = None) -> web.Application:
+    """The stand-in WeChat API; with `pay`, it also plays WeChat Pay (wechat/pay_standin.py)."""
     app = web.Application(client_max_size=20 * 1024 * 1024)
     app[STATE] = state or StandinState()
+    if pay is not None:
+        add_pay_routes(app, pay)
     app.router.add_post("/cgi-bin/stable_token", _stable_token)
     app.router.add_get("/cgi-bin/token", _token)
     app.router.add_post("/cgi-bin/message/custom/send", _custom_send)
