@@ -48,9 +48,10 @@ class Dialogue:
         self._voice_policy = voice_policy
         self._menu_intents = menu_intents
 
-    async def respond(self, msg: InboundMessage) -> list[Outgoing]:
+    async def respond(self, msg: InboundMessage, *, retry: bool = False) -> list[Outgoing]:
+        """`retry`: this message was taken up before; a Rasa turn it already had is not run again."""
         if msg.msg_type == "event" and msg.event in ("subscribe", "unsubscribe", "scan"):
-            return await self._on_subscription_event(msg)
+            return await self._on_subscription_event(msg, retry)
         if await self._handoff.is_with_human(msg.openid):
             return await self._to_human(msg)
         if msg.msg_type == "text":
@@ -59,11 +60,11 @@ class Dialogue:
             first, consumed = await self._handoff.before_bot(msg.openid, msg.content)
             if consumed:
                 return _texts(first)
-            return _texts(first) + await self._ask_rasa(msg.openid, msg.content or "", {"msg_type": "text"})
+            return _texts(first) + await self._ask_rasa(msg, msg.content or "", {"msg_type": "text"}, retry=retry)
         if msg.msg_type == "voice":
-            return await self._on_voice(msg)
+            return await self._on_voice(msg, retry)
         if msg.msg_type == "event":
-            return await self._on_event(msg)
+            return await self._on_event(msg, retry)
         return [text_message(UNSUPPORTED)]
 
     async def _to_human(self, msg: InboundMessage) -> list[Outgoing]:
@@ -79,14 +80,16 @@ class Dialogue:
             text = describe_other(msg)
         return _texts(await self._handoff.on_subscriber_message(msg, text, audio_id))
 
-    async def _on_voice(self, msg: InboundMessage) -> list[Outgoing]:
+    async def _on_voice(self, msg: InboundMessage, retry: bool) -> list[Outgoing]:
         transcript = await self._transcriber.transcribe(msg)
         decision = await self._voice_policy.decide(msg.openid, transcript)
         replies: list[Outgoing] = []
         if decision.echo_text:
             replies.append(text_message(decision.echo_text))
         if decision.dialogue_text:
-            replies.extend(await self._ask_rasa(msg.openid, decision.dialogue_text, dict(decision.dialogue_metadata)))
+            replies.extend(
+                await self._ask_rasa(msg, decision.dialogue_text, dict(decision.dialogue_metadata), retry=retry)
+            )
         if decision.handoff_reason:
             replies.extend(
                 await self._request_handoff(
@@ -98,15 +101,16 @@ class Dialogue:
                 await self._handoff.on_subscriber_message(msg, transcript.text, transcript.audio_id)
         return replies
 
-    async def _on_event(self, msg: InboundMessage) -> list[Outgoing]:
+    async def _on_event(self, msg: InboundMessage, retry: bool) -> list[Outgoing]:
         if msg.event != "click":
             return []  # view, location reports, send-job notifications: nothing to say
         intent = self._menu_intents.get(msg.event_key or "")
         if intent is None:
             return [text_message(UNKNOWN_MENU)]
-        return await self._ask_rasa(msg.openid, intent, {"msg_type": "event", "menu_key": msg.event_key}, trigger=True)
+        menu = {"msg_type": "event", "menu_key": msg.event_key}
+        return await self._ask_rasa(msg, intent, menu, trigger=True, retry=retry)
 
-    async def _on_subscription_event(self, msg: InboundMessage) -> list[Outgoing]:
+    async def _on_subscription_event(self, msg: InboundMessage, retry: bool) -> list[Outgoing]:
         now = dt.datetime.now(dt.timezone.utc)
         scene = _scene(msg.event_key)
         async with self._engine.begin() as conn:
@@ -120,16 +124,19 @@ class Dialogue:
         log.info("%s %s (scene %s)", mask_openid(msg.openid), msg.event, scene)
         if msg.event != "subscribe":
             return []
-        return await self._ask_rasa(msg.openid, GREET_TRIGGER, {"msg_type": "event", "scene": scene}, trigger=True)
+        greeting = {"msg_type": "event", "scene": scene}
+        return await self._ask_rasa(msg, GREET_TRIGGER, greeting, trigger=True, retry=retry)
 
     async def _ask_rasa(
-        self, openid: str, text: str, metadata: dict[str, Any], trigger: bool = False
+        self, msg: InboundMessage, text: str, metadata: dict[str, Any], *, trigger: bool = False, retry: bool
     ) -> list[Outgoing]:
         """Subscriber text (typed, or a voice transcript) is sent as text; `trigger` only for the
-        gateway's own intents (menu clicks, the greeting)."""
+        gateway's own intents (menu clicks, the greeting). The turn carries the message's key, so a
+        retry can find the answer Rasa already gave."""
+        openid = msg.openid
         replies: list[Outgoing] = []
-        metadata = {"channel": "wechat", **metadata}
-        answer = await (self._rasa.trigger if trigger else self._rasa.send)(openid, text, metadata)
+        metadata = {"channel": "wechat", **metadata, "msg_key": msg.msg_key}
+        answer = await (self._rasa.trigger if trigger else self._rasa.send)(openid, text, metadata, retry=retry)
         for item in answer:
             if item.get("text"):
                 replies.append(text_message(_render_text(item)))

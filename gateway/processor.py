@@ -250,7 +250,7 @@ class Processor:
         """Answer one row; False when it was deferred (what follows must wait)."""
         msg = InboundMessage.from_dict(row.message)
         try:
-            replies = await self._dialogue.respond(msg)
+            replies = await self._dialogue.respond(msg, retry=row.attempts > 1)
         except asyncio.CancelledError:
             await asyncio.shield(self._inbox.release(row.id))
             raise

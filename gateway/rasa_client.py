@@ -39,17 +39,32 @@ class RasaClient:
         # rasa-sdk serves GET /health beside its /webhook.
         self._actions_health = actions_url.rstrip("/").removesuffix("/webhook") + "/health" if actions_url else None
 
-    async def send(self, openid: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """One user turn; the bot's messages ({"text": ...} and/or {"custom": {...}}) in order."""
-        return await self._turn(openid, as_plain_text(text), metadata)
+    async def send(
+        self, openid: str, text: str, metadata: dict[str, Any] | None = None, *, retry: bool = False
+    ) -> list[dict[str, Any]]:
+        """One user turn; the bot's messages ({"text": ...} and/or {"custom": {...}}) in order.
 
-    async def trigger(self, openid: str, intent: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        `retry`: the message was taken up before (its worker died, or its answer could not be
+        stored): when Rasa already answered it (`metadata["msg_key"]` on a completed turn), that
+        answer is returned and no second turn is run."""
+        return await self._turn(openid, as_plain_text(text), metadata, retry)
+
+    async def trigger(
+        self, openid: str, intent: str, metadata: dict[str, Any] | None = None, *, retry: bool = False
+    ) -> list[dict[str, Any]]:
         """One turn started by the gateway itself ("/greet", a menu click's "/check_balance")."""
         if not INTENT_TRIGGER.fullmatch(intent):
             raise ValueError(f"not an intent trigger: {intent!r}")
-        return await self._turn(openid, intent, metadata)
+        return await self._turn(openid, intent, metadata, retry)
 
-    async def _turn(self, openid: str, message: str, metadata: dict[str, Any] | None) -> list[dict[str, Any]]:
+    async def _turn(
+        self, openid: str, message: str, metadata: dict[str, Any] | None, retry: bool
+    ) -> list[dict[str, Any]]:
+        msg_key = (metadata or {}).get("msg_key")
+        if retry and msg_key:
+            earlier = answer_in_tracker(await self._tracker_events(openid), str(msg_key))
+            if earlier is not None:
+                return earlier
         body = {"sender": openid, "message": message, "metadata": metadata or {}}
         answer = await self._post("/webhooks/rest/webhook", body)
         if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
@@ -134,6 +149,39 @@ class RasaClient:
                 return await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RasaUnavailable(f"{what}: {type(exc).__name__}") from exc
+
+
+def answer_in_tracker(events: list[dict[str, Any]], msg_key: str) -> list[dict[str, Any]] | None:
+    """The bot's messages of the completed turn for `msg_key`, as the REST channel gave them; None
+    when there is no such turn, it was taken back (`rewind`/`restart`) or it never finished."""
+    starts = [
+        i
+        for i, e in enumerate(events)
+        if e.get("event") == "user" and (e.get("metadata") or {}).get("msg_key") == msg_key
+    ]
+    if not starts:
+        return None
+    turn: list[dict[str, Any]] = []  # what followed, up to the next user message
+    for event in events[starts[-1] + 1 :]:
+        if event.get("event") == "user":
+            break
+        turn.append(event)
+    kinds = [event.get("event") for event in turn]
+    if "rewind" in kinds or "restart" in kinds:
+        return None
+    listens = [
+        i for i, event in enumerate(turn) if event.get("event") == "action" and event.get("name") == "action_listen"
+    ]
+    if not listens:
+        return None
+    return [message for event in turn[: listens[0]] if event.get("event") == "bot" for message in _rest_message(event)]
+
+
+def _rest_message(bot_event: dict[str, Any]) -> list[dict[str, Any]]:
+    data = bot_event.get("data") or {}
+    message = {key: value for key, value in (("text", bot_event.get("text")), ("buttons", data.get("buttons")),
+                                             ("custom", data.get("custom"))) if value}  # fmt: skip
+    return [message] if message else []
 
 
 INTENT_PREFIX = "/"

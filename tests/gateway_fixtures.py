@@ -120,10 +120,19 @@ class FakeRasa:
         return web.json_response(self.answer(body["sender"], body["message"], body.get("metadata") or {}))
 
     async def _tracker(self, request: web.Request) -> web.Response:
-        start = [{"event": "action", "name": "action_session_start"}]
+        """The session start, then each completed turn as Rasa records it (user, bot, action_listen)."""
+        sender = request.match_info["sender"]
+        events: list[dict[str, Any]] = [{"event": "action", "name": "action_session_start"}]
         if self.session_started:
-            start += [{"event": "session_started"}, {"event": "action", "name": "action_listen"}]
-        return web.json_response({"sender_id": request.match_info["sender"], "events": start})
+            events += [{"event": "session_started"}, {"event": "action", "name": "action_listen"}]
+        for turn in self.turns:
+            if turn["sender"] != sender:
+                continue
+            events.append({"event": "user", "text": turn["message"], "metadata": turn.get("metadata") or {}})
+            for item in self.answer(sender, turn["message"], turn.get("metadata") or {}):
+                events.append({"event": "bot", "text": item.get("text"), "data": {"custom": item.get("custom")}})
+            events.append({"event": "action", "name": "action_listen"})
+        return web.json_response({"sender_id": sender, "events": events})
 
     async def _events(self, request: web.Request) -> web.Response:
         self.tracker_events.append((request.match_info["sender"], await request.json()))

@@ -225,3 +225,24 @@ def test_a_failed_turn_taken_back_is_retried_as_the_only_turn(rasa_stack, openid
     turns = sum(1 for e in events if e["event"] == "user") - sum(1 for e in events if e["event"] == "rewind")
     assert turns == 1
     assert _send(rasa_stack.rasa_url, openid, "你好")  # and the next turn too
+
+
+async def _send_twice(stack, sender: str) -> tuple[list[dict], list[dict]]:
+    import aiohttp
+
+    from gateway.rasa_client import RasaClient
+
+    async with aiohttp.ClientSession() as session:
+        rasa = RasaClient(session, stack.rasa_url, token=stack.rasa_token)
+        first = await rasa.send(sender, "查余额", {"channel": "wechat", "msg_key": f"{sender}:1"})
+        again = await rasa.send(sender, "查余额", {"channel": "wechat", "msg_key": f"{sender}:1"}, retry=True)
+    return first, again
+
+
+def test_a_retried_message_gets_the_answer_rasa_already_gave_without_a_second_turn(rasa_stack, openid: str) -> None:
+    """A worker died (or the database went away) after Rasa's turn and before the answer was stored."""
+    first, again = asyncio.run(_send_twice(rasa_stack, openid))
+    assert "绑定" in _texts(first)
+    assert _texts(again) == _texts(first)
+    events = _tracker_api(rasa_stack, openid, "")["events"]
+    assert sum(1 for e in events if e["event"] == "user") == 1

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from gateway.processor import APOLOGY
+from gateway.rasa_client import RasaClient, answer_in_tracker
 from gateway.store import inbox
 
 
@@ -241,3 +242,27 @@ async def test_a_push_the_database_refuses_is_spooled_acknowledged_and_processed
     assert retry.status == 200
     assert await eventually(lambda: standin[0].texts_to(openid)) == ["收到：在吗"]
     assert fake_rasa.turns_for(openid) == ["在吗"]
+
+
+async def test_a_retried_message_that_rasa_already_answered_gets_that_answer_without_a_second_turn(
+    fake_rasa, http, openid: str
+) -> None:
+    """The worker died (or the database went away) after Rasa's turn and before the answer was stored."""
+    rasa = RasaClient(http, fake_rasa.url)
+    first = await rasa.send(openid, "查余额", {"msg_key": "k-1"})
+    again = await rasa.send(openid, "查余额", {"msg_key": "k-1"}, retry=True)
+    assert again == [{"text": "收到：查余额"}] and first[0]["text"] == again[0]["text"]
+    assert fake_rasa.turns_for(openid) == ["查余额"]
+    # A retry of a message Rasa never saw (it was down) is a turn like any other.
+    await rasa.send(openid, "流量", {"msg_key": "k-2"}, retry=True)
+    assert fake_rasa.turns_for(openid) == ["查余额", "流量"]
+
+
+def test_a_turn_taken_back_or_unfinished_is_not_an_answer() -> None:
+    user = {"event": "user", "metadata": {"msg_key": "k"}}
+    bot = {"event": "bot", "text": "您的余额是58.30元"}
+    listen = {"event": "action", "name": "action_listen"}
+    assert answer_in_tracker([user, bot, listen], "k") == [{"text": "您的余额是58.30元"}]
+    assert answer_in_tracker([user, bot, listen, {"event": "rewind"}], "k") is None
+    assert answer_in_tracker([user, bot], "k") is None
+    assert answer_in_tracker([user, bot, listen], "other") is None
