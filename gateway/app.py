@@ -110,8 +110,9 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             slots = PassiveSlots(redis)
             dialogue = Dialogue(engine, rasa, handoff, transcriber, voice_policy, load_menu(settings.menu_path).intents)
             processor = Processor(
-                engine, redis, inbox, outbox, dialogue, arrivals, slots, metrics, settings.inbox_lease_s
-            )
+                engine, redis, inbox, outbox, dialogue, arrivals, slots, metrics, settings.inbox_lease_s,
+                settings.passive_budget_s,
+            )  # fmt: skip
             intake = Intake(arrivals, inbox, processor, slots, metrics, Spool(redis))
             sender = OutboxSender(engine, wechat, metrics, settings.outbox_lease_s, settings.outbox_poll_s)
             outbox.on_enqueue(sender.wake)

@@ -138,7 +138,9 @@ class Dialogue:
         metadata = {"channel": "wechat", **metadata, "msg_key": msg.msg_key}
         answer = await (self._rasa.trigger if trigger else self._rasa.send)(openid, text, metadata, retry=retry)
         for item in answer:
-            if item.get("text"):
+            # A turn that looped on its fallback (Rasa's circuit breaker stops it) says the same
+            # sentence several times: the subscriber gets it once, and the quota is kept.
+            if item.get("text") and text_message(_render_text(item)) not in replies:
                 replies.append(text_message(_render_text(item)))
             custom = item.get("custom")
             if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):

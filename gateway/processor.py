@@ -43,6 +43,9 @@ SEEN_TTL_S = 3600
 INFLIGHT_TTL_S = 60  # a worker that died between arrival and commit blocks nobody for longer
 # The rest of a multi-message answer leaves after the passive first part has reached WeChat.
 AFTER_PASSIVE_DELAY = dt.timedelta(seconds=1)
+# A passive reply is offered only while the webhook surely still waits: Redis's record that it gave
+# up can be lost (a Redis restart), and an offer nobody collects would be an answer lost.
+PASSIVE_MARGIN = dt.timedelta(seconds=0.5)
 MAX_RETRY_DELAY_S = 60.0
 SETTLE_S = 5.0  # fresh rows belong to the drain their webhook started
 
@@ -163,9 +166,11 @@ class Processor:
         slots: PassiveSlots,
         metrics: Metrics,
         lock_ttl_s: float,
+        passive_budget_s: float,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._engine = engine
+        self._passive_budget = dt.timedelta(seconds=passive_budget_s)
         self._redis = redis
         self._inbox = inbox
         self._outbox = outbox
@@ -267,7 +272,8 @@ class Processor:
 
     async def _deliver(self, row: Any, msg: InboundMessage, replies: list[Outgoing]) -> None:
         first_text = message_text(replies[0]) if replies else None
-        passive = first_text is not None and await self._slots.offer_text(msg.msg_key, first_text)
+        webhook_waits = self._clock() < row.received_at + self._passive_budget - PASSIVE_MARGIN
+        passive = first_text is not None and webhook_waits and await self._slots.offer_text(msg.msg_key, first_text)
         if not replies:
             await self._slots.offer_nothing(msg.msg_key)
         owed = replies[1:] if passive else replies

@@ -266,3 +266,25 @@ def test_a_turn_taken_back_or_unfinished_is_not_an_answer() -> None:
     assert answer_in_tracker([user, bot, listen, {"event": "rewind"}], "k") is None
     assert answer_in_tracker([user, bot], "k") is None
     assert answer_in_tracker([user, bot, listen], "other") is None
+
+
+async def test_an_answer_ready_after_the_webhook_gave_up_goes_out_even_when_redis_forgot_that(
+    gateway, fake_rasa, standin, redis, openid: str
+) -> None:
+    """Redis restarted (nothing kept) between the webhook's `success` and the answer: the record
+    that nobody waits for a passive reply any more is gone; the answer must still be sent."""
+    state, _ = standin
+    fake_rasa.delay_s = 6.0
+    result = await gateway.aes.text(openid, "查余额")
+    assert result.body == "success"
+    await redis.flushdb()
+    assert await eventually(lambda: state.texts_to(openid)) == ["收到：查余额"]
+
+
+async def test_a_turn_that_repeats_its_fallback_says_it_once(gateway, fake_rasa, standin, openid: str) -> None:
+    """The action server came back in the middle of a turn: its fallback ran (and spoke) until Rasa's breaker."""
+    fake_rasa.answer = lambda sender, message, metadata: [{"recipient_id": sender, "text": "抱歉，我没太明白。"}] * 4
+    result = await gateway.aes.text(openid, "查余额")
+    assert result.reply == "抱歉，我没太明白。"
+    await asyncio.sleep(1.5)  # nothing else turns up
+    assert standin[0].texts_to(openid) == []
