@@ -1,5 +1,8 @@
 """Client of the Rasa server (REST channel for messages, HTTP API for pause/resume).
 
+RASA_URL may name several Rasa replicas (comma-separated): each subscriber is pinned to one and
+moves to the next while hers is unreachable (gateway/rasa_replicas.py).
+
 Subscriber text always goes through `as_plain_text` (`send`): nothing a subscriber writes or
 says is read by Rasa as an intent command. Only `trigger` sends an intent, and only one of the
 gateway's own (a menu click's, the greeting), checked against INTENT_TRIGGER. The HTTP API calls
@@ -16,11 +19,17 @@ from urllib.parse import quote
 
 import aiohttp
 
+from gateway.rasa_replicas import RasaReplicas, replica_urls
+
 log = logging.getLogger(__name__)
 
 
 class RasaUnavailable(Exception):
     """Rasa (or the action server behind it) could not answer: network error, timeout, HTTP error."""
+
+
+class ReplicaUnreachable(RasaUnavailable):
+    """A Rasa replica refused the connection or died during it: another replica may take the turn."""
 
 
 class RasaClient:
@@ -31,10 +40,12 @@ class RasaClient:
         timeout_s: float = 30.0,
         actions_url: str | None = None,
         token: str | None = None,
+        replica_down_s: float = 10.0,
     ) -> None:
         self._session = session
         self.token = token
-        self.base_url = base_url.rstrip("/")
+        self.replicas = RasaReplicas(replica_urls(base_url), down_for_s=replica_down_s)
+        self.base_url = self.replicas.urls[0]  # for readers of the shared tracker store (any replica serves)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         # rasa-sdk serves GET /health beside its /webhook.
         self._actions_health = actions_url.rstrip("/").removesuffix("/webhook") + "/health" if actions_url else None
@@ -60,13 +71,24 @@ class RasaClient:
     async def _turn(
         self, openid: str, message: str, metadata: dict[str, Any] | None, retry: bool
     ) -> list[dict[str, Any]]:
-        msg_key = (metadata or {}).get("msg_key")
+        body = {"sender": openid, "message": message, "metadata": metadata or {}}
+        for attempt, replica in enumerate(self.replicas.ranked(openid)):
+            try:
+                # On a second replica the turn may have run before its first one died: check first.
+                return await self._turn_on(replica, openid, body, retry or attempt > 0)
+            except ReplicaUnreachable as exc:
+                self.replicas.mark_down(replica)
+                log.warning("Rasa replica %s unreachable (%s)", replica, exc)
+        raise RasaUnavailable("no Rasa replica reachable")
+
+    async def _turn_on(self, replica: str, openid: str, body: dict[str, Any], retry: bool) -> list[dict[str, Any]]:
+        msg_key = body["metadata"].get("msg_key")
         if retry and msg_key:
-            earlier = answer_in_tracker(await self._tracker_events(openid), str(msg_key))
+            earlier = answer_in_tracker(await self._tracker_events(openid, replica), str(msg_key))
             if earlier is not None:
                 return earlier
-        body = {"sender": openid, "message": message, "metadata": metadata or {}}
-        answer = await self._post("/webhooks/rest/webhook", body)
+        answer = await self._post(replica, "/webhooks/rest/webhook", body)
+        self.replicas.mark_up(replica)
         if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
             raise RasaUnavailable("unexpected answer from the REST channel")
         if not answer and await self.actions_up() is False:
@@ -97,14 +119,16 @@ class RasaClient:
         except RasaUnavailable as exc:
             log.warning("could not take back a failed turn (%s); the retry may find Rasa's breaker tripped", exc)
 
-    async def _tracker_events(self, openid: str) -> list[dict[str, Any]]:
-        url = f"{self.base_url}/conversations/{quote(openid, safe='')}/tracker"
+    async def _tracker_events(self, openid: str, replica: str | None = None) -> list[dict[str, Any]]:
+        url = f"{replica or self.replicas.ranked(openid)[0]}/conversations/{quote(openid, safe='')}/tracker"
         params = {"token": self.token} if self.token else None
         try:
             async with self._session.get(url, params=params, timeout=self._timeout) as response:
                 if response.status != 200:
                     raise RasaUnavailable(f"tracker: HTTP {response.status}")
                 tracker = await response.json(content_type=None)
+        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+            raise ReplicaUnreachable(f"tracker: {type(exc).__name__}") from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RasaUnavailable(f"tracker: {type(exc).__name__}") from exc
         events = tracker.get("events") if isinstance(tracker, dict) else None
@@ -118,7 +142,9 @@ class RasaClient:
         await self._append_events(openid, [{"event": "resume"}])
 
     async def is_up(self) -> bool:
-        return await self._answers(f"{self.base_url}/")
+        """Whether a Rasa replica answers (with several, the gateway carries on while one does)."""
+        answers = await asyncio.gather(*(self._answers(f"{url}/") for url in self.replicas.urls))
+        return any(answers)
 
     async def actions_up(self) -> bool | None:
         """Whether the action server answers; None when its address is not configured."""
@@ -135,18 +161,28 @@ class RasaClient:
 
     async def _append_events(self, openid: str, events: list[dict[str, Any]]) -> None:
         path = f"/conversations/{quote(openid, safe='')}/tracker/events"
-        await self._post(path, events, "tracker events", authenticated=True)
+        for replica in self.replicas.ranked(openid):
+            try:
+                await self._post(replica, path, events, "tracker events", authenticated=True)
+                return
+            except ReplicaUnreachable:
+                self.replicas.mark_down(replica)
+        raise RasaUnavailable("tracker events: no Rasa replica reachable")
 
-    async def _post(self, path: str, body: Any, what: str = "REST channel", authenticated: bool = False) -> Any:
+    async def _post(
+        self, replica: str, path: str, body: Any, what: str = "REST channel", authenticated: bool = False
+    ) -> Any:
         # `what`, not the path, goes into errors: paths carry openids.
         params = {"token": self.token} if authenticated and self.token else None
         try:
             async with self._session.post(
-                f"{self.base_url}{path}", json=body, params=params, timeout=self._timeout
+                f"{replica}{path}", json=body, params=params, timeout=self._timeout
             ) as response:
                 if response.status != 200:
                     raise RasaUnavailable(f"{what}: HTTP {response.status}")
                 return await response.json(content_type=None)
+        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+            raise ReplicaUnreachable(f"{what}: {type(exc).__name__}") from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RasaUnavailable(f"{what}: {type(exc).__name__}") from exc
 

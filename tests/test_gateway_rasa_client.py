@@ -1,10 +1,13 @@
-"""What the gateway sends to Rasa: subscriber text is always text."""
+"""What the gateway sends to Rasa: subscriber text is always text, to the subscriber's replica."""
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
+from gateway_fixtures import FakeRasa
 
-from gateway.rasa_client import as_plain_text
+from gateway.rasa_client import RasaClient, RasaUnavailable, as_plain_text
+from gateway.rasa_replicas import RasaReplicas
 from nlu.normalize import normalize
 
 
@@ -19,3 +22,82 @@ def test_text_starting_with_a_slash_is_not_an_intent_command(text: str) -> None:
 @pytest.mark.parametrize("text", ["查话费", "充50元/月的那个", "1", ""])
 def test_other_text_is_sent_unchanged(text: str) -> None:
     assert as_plain_text(text) == text
+
+
+# --- several Rasa replicas: pinned per subscriber, re-pinned while one is down -------------------
+
+
+def test_each_subscriber_keeps_one_replica_and_the_replicas_share_the_subscribers() -> None:
+    replicas = RasaReplicas(["http://a", "http://b", "http://c"])
+    openids = [f"o{n:027d}" for n in range(300)]
+    first = {openid: replicas.ranked(openid)[0] for openid in openids}
+    assert all(replicas.ranked(openid)[0] == first[openid] for openid in openids)  # stable
+    shares = {url: list(first.values()).count(url) for url in replicas.urls}
+    assert all(60 <= share <= 140 for share in shares.values()), shares
+
+
+def test_a_replica_down_moves_only_its_subscribers_and_they_return_when_it_is_back() -> None:
+    now = [0.0]
+    replicas = RasaReplicas(["http://a", "http://b", "http://c"], down_for_s=10, clock=lambda: now[0])
+    openids = [f"o{n:027d}" for n in range(200)]
+    before = {openid: replicas.ranked(openid)[0] for openid in openids}
+    replicas.mark_down("http://b")
+    during = {openid: replicas.ranked(openid)[0] for openid in openids}
+    assert "http://b" not in during.values()
+    assert all(during[o] == before[o] for o in openids if before[o] != "http://b")
+    assert all(replicas.ranked(o)[-1] == "http://b" for o in openids)  # still tried, last
+    now[0] = 11.0
+    assert {openid: replicas.ranked(openid)[0] for openid in openids} == before
+
+
+async def test_a_turn_goes_to_the_subscribers_replica_and_to_the_next_when_it_is_gone() -> None:
+    one, two = FakeRasa(), FakeRasa()
+    await one.start()
+    await two.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            client = RasaClient(http, f"{one.url},{two.url}", timeout_s=5)
+            openid = next(f"o{n:027d}" for n in range(100) if client.replicas.ranked(f"o{n:027d}")[0] == one.url)
+            await client.send(openid, "查余额", {"msg_key": "k1"})
+            await client.send(openid, "查流量", {"msg_key": "k2"})
+            assert one.turns_for(openid) == ["查余额", "查流量"] and two.turns_for(openid) == []
+
+            await one.stop()  # the replica dies: connections refused
+            answer = await client.send(openid, "查套餐", {"msg_key": "k3"})
+            assert answer and two.turns_for(openid) == ["查套餐"]
+            assert client.replicas.ranked(openid)[0] == two.url
+            assert await client.is_up()  # one replica answering is enough
+    finally:
+        await one.stop()
+        await two.stop()
+
+
+async def test_the_next_replica_gives_the_answer_of_a_turn_that_already_ran_instead_of_a_second_turn() -> None:
+    """The tracker store is shared: a turn the dead replica completed is found there (msg_key)."""
+    one, two = FakeRasa(), FakeRasa()
+    await one.start()
+    await two.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            client = RasaClient(http, f"{one.url},{two.url}", timeout_s=5)
+            openid = next(f"o{n:027d}" for n in range(100) if client.replicas.ranked(f"o{n:027d}")[0] == one.url)
+            two.turns.append({"sender": openid, "message": "查余额", "metadata": {"msg_key": "k1"}})  # shared store
+            await one.stop()
+            answer = await client.send(openid, "查余额", {"msg_key": "k1"})
+            expected = two.answer(openid, "查余额", {"msg_key": "k1"})
+            assert [m.get("text") for m in answer] == [m.get("text") for m in expected]
+            assert len(two.turns_for(openid)) == 1  # no second turn
+    finally:
+        await one.stop()
+        await two.stop()
+
+
+async def test_with_every_replica_gone_the_turn_is_unavailable() -> None:
+    one = FakeRasa()
+    await one.start()
+    url = one.url
+    await one.stop()
+    async with aiohttp.ClientSession() as http:
+        client = RasaClient(http, f"{url},{url.replace('127.0.0.1', 'localhost')}", timeout_s=5)
+        with pytest.raises(RasaUnavailable):
+            await client.send("o" + "1" * 27, "查余额", {"msg_key": "k"})
