@@ -87,43 +87,37 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def process_specs(
-    rasa_port: int, action_port: int, model: Path, with_gateway: bool = True, env: dict[str, str] | None = None
+    rasa_port: int,
+    action_port: int,
+    model: Path,
+    with_gateway: bool = True,
+    env: dict[str, str] | None = None,
+    replicas: int = 1,
 ) -> list[ProcessSpec]:
+    """The processes of `csbot run`: per replica an action server and a Rasa server (ports counted
+    up from `action_port` and `rasa_port`), then the stand-in WeChat API (demo) and the gateway."""
     env = env or files.rasa_env(action_port)
     if not env.get("RASA_AUTH_TOKEN") or not env.get("ACTION_SERVER_TOKEN"):
         env = {**env, **{k: v for k, v in files.rasa_env(action_port).items() if k.endswith("_TOKEN")}}
     python = sys.executable  # .venv (Python 3.12): the action server, the gateway, the stand-in
-    specs = [
-        # rasa-sdk behind the shared secret, on loopback (bot/action_server.py)
-        ProcessSpec(
-            "actions", [python, "-m", "bot.action_server", "--actions", "actions", "--port", str(action_port)], env
-        ),
-        ProcessSpec(
-            "rasa",
-            [
-                files.rasa_python(),  # .venv-rasa (Python 3.10, Rasa 3.6)
-                "-m",
-                "nlu.log_masking",  # `rasa` with the project's log masking installed first
-                "run",
-                "--enable-api",
-                "--auth-token",
-                env["RASA_AUTH_TOKEN"],
-                "--interface",
-                "127.0.0.1",
-                "--port",
-                str(rasa_port),
-                "--model",
-                str(model),
-                "--endpoints",
-                str(files.ENDPOINTS),
-                "--credentials",
-                str(files.CREDENTIALS),
-            ],
-            env,
-        ),
-    ]
+    specs: list[ProcessSpec] = []
+    for index in range(replicas):
+        suffix = f"-{index + 1}" if index else ""
+        replica_env = (
+            env if not index else {**env, "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port + index}/webhook"}
+        )
+        specs += [
+            # rasa-sdk behind the shared secret, on loopback (bot/action_server.py)
+            ProcessSpec(
+                f"actions{suffix}",
+                [python, "-m", "bot.action_server", "--actions", "actions", "--port", str(action_port + index)],
+                replica_env,
+            ),
+            ProcessSpec(f"rasa{suffix}", rasa_argv(rasa_port + index, model, env["RASA_AUTH_TOKEN"]), replica_env),
+        ]
+    rasa_urls = ",".join(f"http://127.0.0.1:{rasa_port + index}" for index in range(replicas))
     if with_gateway:
-        gateway_env = dict(env, RASA_URL=os.environ.get("RASA_URL", f"http://127.0.0.1:{rasa_port}"))
+        gateway_env = dict(env, RASA_URL=os.environ.get("RASA_URL", rasa_urls))
         if demo_mode(gateway_env):
             # No WeChat account configured: talk to the stand-in WeChat API on loopback, so the
             # customer-service messages of a demo go somewhere visible (`csbot chat` shows them).
@@ -134,6 +128,28 @@ def process_specs(
             specs.append(ProcessSpec("wechat-standin", [python, "-m", "bot", "wechat-standin", "--port", port], env))
         specs.append(ProcessSpec("gateway", [python, "-m", "bot", "gateway"], console_env(gateway_env)))
     return specs
+
+
+def rasa_argv(port: int, model: Path, auth_token: str) -> list[str]:
+    return [
+        files.rasa_python(),  # .venv-rasa (Python 3.10, Rasa 3.6)
+        "-m",
+        "nlu.log_masking",  # `rasa` with the project's log masking installed first
+        "run",
+        "--enable-api",
+        "--auth-token",
+        auth_token,
+        "--interface",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model",
+        str(model),
+        "--endpoints",
+        str(files.ENDPOINTS),
+        "--credentials",
+        str(files.CREDENTIALS),
+    ]
 
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -165,8 +181,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     rasa_port = int(os.environ.get("RASA_PORT", "5005"))
     action_port = int(os.environ.get("ACTION_PORT", "5055"))
+    replicas = int(os.environ.get("RASA_REPLICAS", "1"))
+    if replicas < 1:
+        print("error: RASA_REPLICAS must be 1 or more", file=sys.stderr)
+        return 2
     os.chdir(files.PROJECT_ROOT)  # Rasa resolves nlu/dict and the action package from here
-    return run_all(process_specs(rasa_port, action_port, model))
+    return run_all(process_specs(rasa_port, action_port, model, replicas=replicas))
 
 
 # --- shell ------------------------------------------------------------------------------

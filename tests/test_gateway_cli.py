@@ -70,3 +70,18 @@ def test_menu_file_maps_the_four_menu_items_to_intents() -> None:
         "TOP_UP": "/top_up",
         "HUMAN": "/request_human",
     }
+
+
+def test_csbot_run_with_two_replicas_starts_two_rasa_servers_each_with_its_action_server(tmp_path: Path) -> None:
+    from bot.assistant_cli import process_specs
+    from bot.assistant_files import rasa_env
+
+    specs = {
+        spec.name: spec for spec in process_specs(5005, 5055, tmp_path / "m.tar.gz", env=rasa_env(5055), replicas=2)
+    }
+    assert {"actions", "rasa", "actions-2", "rasa-2", "gateway"} <= set(specs)
+    assert specs["rasa"].argv[specs["rasa"].argv.index("--port") + 1] == "5005"
+    assert specs["rasa-2"].argv[specs["rasa-2"].argv.index("--port") + 1] == "5006"
+    assert specs["actions-2"].argv[-1] == "5056"
+    assert specs["rasa-2"].env["ACTION_ENDPOINT_URL"] == "http://127.0.0.1:5056/webhook"
+    assert specs["gateway"].env["RASA_URL"] == "http://127.0.0.1:5005,http://127.0.0.1:5006"
