@@ -1,12 +1,20 @@
 """Benchmark the WeChat gateway against Rasa's own REST channel, on the same model, in one run.
 
-Needs a running stack (`csbot run`, or `make run`) with WECHAT_AES_KEY set for the gateway: N
-simulated subscribers each send M messages one after another (as people do), all subscribers at
-once, over the real push protocol in safe (AES) mode. Then the same messages go straight to
-Rasa's REST channel (`/webhooks/rest/webhook`). Prints msgs/s, p50/p95/p99 latency, the share
-answered passively, and the gateway/REST ratio of each figure.
+N simulated subscribers each send M messages one after another (as people do), all subscribers
+at once, over the real push protocol in safe (AES) mode. Then the same messages go straight to
+Rasa's REST channel (`/webhooks/rest/webhook`, each sender to the replica the gateway would pin
+her to). Prints msgs/s, p50/p95/p99 latency, the share answered passively, and the gateway/REST
+ratio of each figure.
+
+Against a running stack (`csbot run` with WECHAT_AES_KEY set for the gateway):
 
     WECHAT_AES_KEY=... .venv/bin/python bench/gateway.py --subscribers 20 --messages 5
+
+Or before/after in one run: `--compare` starts each configuration itself (REPLICAS:STORE, Rasa
+replicas and tracker store, on a throw-away database and free ports) and runs the load shapes
+1x20, 4x10, 20x5 and 50x4 (subscribers x messages) against each:
+
+    .venv/bin/python bench/gateway.py --compare 1:sql,2:windowed --model var/test-model/csbot.tar.gz
 """
 
 from __future__ import annotations
@@ -24,9 +32,11 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gateway.rasa_replicas import RasaReplicas, replica_urls
 from gateway.settings import Settings
 from wechat.simulator import PushClient
 
+ROOT = Path(__file__).resolve().parent.parent
 PHRASES = ["你好", "查余额", "我的套餐是什么", "流量还剩多少", "怎么充话费", "谢谢"]
 
 
@@ -69,12 +79,15 @@ async def bench_gateway(client: PushClient, run: Run, tag: str, subscribers: int
 
 async def bench_rest(http: aiohttp.ClientSession, rasa_url: str, run: Run, tag: str, subscribers: int,
                      messages: int, offset: int) -> None:  # fmt: skip
+    replicas = RasaReplicas(replica_urls(rasa_url))
+
     async def subscriber(index: int) -> None:
         sender = f"rest-bench-{tag}-{index}"
+        replica = replicas.ranked(sender)[0]
         for number in range(offset, offset + messages):
             body = {"sender": sender, "message": PHRASES[(index + number) % len(PHRASES)]}
             started = time.monotonic()
-            async with http.post(f"{rasa_url}/webhooks/rest/webhook", json=body) as response:
+            async with http.post(f"{replica}/webhooks/rest/webhook", json=body) as response:
                 await response.read()
                 ok = response.status == 200
             if not ok:
@@ -115,24 +128,41 @@ async def main() -> int:
     parser.add_argument("--rasa", default=settings.rasa_url)
     parser.add_argument("--subscribers", type=int, default=20)
     parser.add_argument("--messages", type=int, default=5)
+    parser.add_argument("--compare", default=None, help="REPLICAS:STORE,... e.g. 1:sql,2:windowed (starts each)")
+    parser.add_argument("--model", type=Path, default=ROOT / "var" / "test-model" / "csbot.tar.gz")
     args = parser.parse_args()
+    if args.compare:
+        from gateway_compare import compare
+
+        return await compare(args.compare, args.model, measure)
     if not settings.aes_key:
         print("set WECHAT_AES_KEY (the gateway's) to benchmark safe mode", file=sys.stderr)
         return 2
-    timeout = aiohttp.ClientTimeout(total=60)
-    connector = aiohttp.TCPConnector(limit=max(100, args.subscribers * 2))
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
-        client = PushClient(http, args.gateway, settings.wechat_token, settings.app_id, settings.aes_key)
-        await client.text("obenchwarmup".ljust(28, "0"), "你好")  # first turn of a fresh Rasa loads lazily
-        gateway, rest, tag = Run(), Run(), uuid.uuid4().hex[:8]
-        first_half = (args.messages + 1) // 2
-        # gateway, REST, REST, gateway: a machine whose load drifts during the run favours neither side
-        await bench_gateway(client, gateway, tag, args.subscribers, first_half, 0)
-        await bench_rest(http, args.rasa, rest, tag, args.subscribers, first_half, 0)
-        await bench_rest(http, args.rasa, rest, tag, args.subscribers, args.messages - first_half, first_half)
-        await bench_gateway(client, gateway, tag, args.subscribers, args.messages - first_half, first_half)
+    gateway, rest = await measure(args.gateway, args.rasa, settings, args.subscribers, args.messages)
     print(report(gateway, rest, args.subscribers, args.messages))
     return 0
+
+
+async def measure(
+    gateway_url: str, rasa_url: str, settings: Settings, subscribers: int, messages: int
+) -> tuple[Run, Run]:
+    assert settings.aes_key
+    timeout = aiohttp.ClientTimeout(total=60)
+    connector = aiohttp.TCPConnector(limit=max(100, subscribers * 2))
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        client = PushClient(http, gateway_url, settings.wechat_token, settings.app_id, settings.aes_key)
+        for replica in replica_urls(rasa_url):  # the first turn of a fresh Rasa loads lazily
+            async with http.post(f"{replica}/webhooks/rest/webhook", json={"sender": "warmup", "message": "你好"}):
+                pass
+        await client.text("obenchwarmup".ljust(28, "0"), "你好")
+        gateway, rest, tag = Run(), Run(), uuid.uuid4().hex[:8]
+        first_half = (messages + 1) // 2
+        # gateway, REST, REST, gateway: a machine whose load drifts during the run favours neither side
+        await bench_gateway(client, gateway, tag, subscribers, first_half, 0)
+        await bench_rest(http, rasa_url, rest, tag, subscribers, first_half, 0)
+        await bench_rest(http, rasa_url, rest, tag, subscribers, messages - first_half, first_half)
+        await bench_gateway(client, gateway, tag, subscribers, messages - first_half, first_half)
+    return gateway, rest
 
 
 if __name__ == "__main__":

@@ -1,0 +1,166 @@
+"""`bench/gateway.py --compare`: start each configuration of the stack and load it, in one run.
+
+A configuration is REPLICAS:STORE: how many Rasa servers (each with its own action server, as
+`RASA_REPLICAS` starts them) and which tracker store (`sql`: Rasa's own; `windowed`:
+endpoints.yml's nlu.tracker_store). Each runs on a throw-away PostgreSQL database, the machine's
+Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/12; keys are per run) and free ports,
+behind the stand-in WeChat API, and meets the same load shapes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from session_length import endpoints_for, throwaway_database, wait_http
+
+from bot.assistant_cli import process_specs
+from bot.assistant_files import rasa_env
+from core.db import sync_url
+from gateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHAPES = [(1, 20), (4, 10), (20, 5), (50, 4)]  # subscribers x messages, as issue #13 names them
+TOKEN = "benchgatewaytoken"
+APP_ID = "wxbenchgateway0000"
+APP_SECRET = "bench-gateway-secret"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+@dataclass(frozen=True)
+class Config:
+    replicas: int
+    store: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.replicas} Rasa, {self.store}"
+
+
+def parse_configs(spec: str) -> list[Config]:
+    configs = []
+    for item in spec.split(","):
+        replicas, _, store = item.partition(":")
+        configs.append(Config(int(replicas), store or "windowed"))
+    return configs
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free loopback ports."""
+    for base in range(20000, 60000, 97):
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(base, base + count):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free ports")
+
+
+@contextlib.contextmanager
+def running_stack(config: Config, model: Path, database_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
+    """(gateway URL, RASA_URL) of a started stack; everything stopped afterwards."""
+    base = free_ports(2 * config.replicas + 2)
+    rasa_port, action_port = base, base + config.replicas
+    standin_port, gateway_port = base + 2 * config.replicas, base + 2 * config.replicas + 1
+    standin_url = f"http://127.0.0.1:{standin_port}"
+    env = {
+        **rasa_env(action_port),
+        "DATABASE_URL": database_url,
+        "TRACKER_STORE_URL": sync_url(database_url),
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"),
+        "WECHAT_TOKEN": TOKEN,
+        "WECHAT_APP_ID": APP_ID,
+        "WECHAT_APP_SECRET": APP_SECRET,
+        "WECHAT_AES_KEY": AES_KEY,
+        "WECHAT_API_BASE": standin_url,
+        "GATEWAY_HOST": "127.0.0.1",
+        "PORT": str(gateway_port),
+        "AGENT_PORT": "0",
+        "INTERNAL_PORT": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("RASA_URL", None)
+    specs = process_specs(rasa_port, action_port, model, env=env, replicas=config.replicas)
+    endpoints = str(endpoints_for(config.store, workdir))
+    python = sys.executable
+    standin = [python, "-m", "bot", "wechat-standin", "--port", str(standin_port)]
+    processes: list[subprocess.Popen[bytes]] = []
+    log = (workdir / f"{config.replicas}-{config.store}.log").open("ab")
+
+    def start(argv: list[str], process_env: dict[str, str]) -> None:
+        processes.append(subprocess.Popen(argv, env=process_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+
+    try:
+        start(standin, env)
+        for spec in specs:
+            argv = list(spec.argv)
+            if "--endpoints" in argv:
+                argv[argv.index("--endpoints") + 1] = endpoints
+            start(argv, spec.env)
+        wait_http(f"{standin_url}/standin/messages", 60)
+        for index in range(config.replicas):
+            wait_http(f"http://127.0.0.1:{action_port + index}/health", 120)
+            wait_http(f"http://127.0.0.1:{rasa_port + index}/status?token={env['RASA_AUTH_TOKEN']}", 900)
+        wait_http(f"http://127.0.0.1:{gateway_port}/healthz", 120)
+        rasa_urls = ",".join(f"http://127.0.0.1:{rasa_port + index}" for index in range(config.replicas))
+        yield f"http://127.0.0.1:{gateway_port}", rasa_urls
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+Measure = Callable[[str, str, Settings, int, int], Awaitable[tuple[Any, Any]]]
+
+
+async def compare(spec: str, model: Path, measure: Measure) -> int:
+    if not model.exists():
+        print(f"no trained model at {model}: train one first (`csbot train --out var/test-model`)")
+        return 2
+    settings = Settings(wechat_token=TOKEN, app_id=APP_ID, app_secret=APP_SECRET, aes_key=AES_KEY)
+    workdir = Path(tempfile.mkdtemp(prefix="csbot-gateway-bench-"))
+    print(f"logs: {workdir}", flush=True)
+    rows = []
+    with throwaway_database("bench_gateway") as database_url:
+        for config in parse_configs(spec):
+            with running_stack(config, model.resolve(), database_url, workdir) as (gateway_url, rasa_url):
+                for subscribers, messages in SHAPES:
+                    gateway, rest = await measure(gateway_url, rasa_url, settings, subscribers, messages)
+                    rows.append((config, subscribers, messages, gateway, rest))
+                    print(row(config, subscribers, messages, gateway, rest), flush=True)
+    print(f"\n{header()}")
+    for config, subscribers, messages, gateway, rest in rows:
+        print(row(config, subscribers, messages, gateway, rest))
+    return 0
+
+
+def header() -> str:
+    return (
+        f"{'configuration':<18}{'load':>7}{'gw msg/s':>10}{'REST msg/s':>11}{'gw/REST':>8}"
+        f"{'gw p50':>8}{'gw p99':>8}{'REST p99':>9}{'passive':>9}{'errors':>7}"
+    )
+
+
+def row(config: Config, subscribers: int, messages: int, gateway: Any, rest: Any) -> str:
+    ratio = gateway.rate() / rest.rate() if rest.rate() else float("nan")
+    passive = 100.0 * gateway.passive / gateway.count if gateway.count else 0.0
+    return (
+        f"{config.label:<18}{f'{subscribers}x{messages}':>7}{gateway.rate():>10.1f}{rest.rate():>11.1f}{ratio:>8.2f}"
+        f"{gateway.percentile(50) * 1000:>8.0f}{gateway.percentile(99) * 1000:>8.0f}{rest.percentile(99) * 1000:>9.0f}"
+        f"{passive:>8.0f}%{gateway.errors + rest.errors:>7}"
+    )
