@@ -13,6 +13,14 @@ them touches nothing else on the machine, and then the real stack as `csbot run`
 with a trained model, the action server, the stand-in WeChat API and the gateway.
 
     .venv/bin/python bench/fault_run.py --model var/test-model/csbot.tar.gz
+
+`--replicas 2` is the scale-out topology of issue #13 on one machine: two gateways behind HAProxy
+(Debian's `haproxy`), two Rasa servers (each subscriber pinned to one by the gateways) each with its
+action server, shared PostgreSQL and Redis (and RabbitMQ when EVENT_BROKER_URL is set). Its faults
+kill the first replica of each kind and keep it down for `--down` seconds while the others carry
+the load; the answers per second before the strike and while the replica is down are printed too.
+
+    .venv/bin/python bench/fault_run.py --replicas 2 --rate 6 --down 15
 """
 
 from __future__ import annotations
@@ -27,9 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -38,6 +45,8 @@ import aiohttp
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from stack import free_port, free_ports, wait_http
 
 from bot.assistant_cli import process_specs
 from bot.assistant_files import rasa_env
@@ -52,32 +61,9 @@ APP_SECRET = "fault-run-secret"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 PHRASES = ["查余额", "我的套餐是什么", "流量还剩多少", "怎么充话费", "这个月账单多少"]
 FAULTS = ["gateway", "actions", "rasa", "redis", "postgres"]
+REPLICATED_FAULTS = ["gateway", "actions", "rasa"]  # the first replica of each kind
 WECHAT_ATTEMPTS = 3
 WECHAT_TIMEOUT_S = 5.0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, timeout_s: float, ok_statuses: tuple[int, ...] = (200,)) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status in ok_statuses:
-                    return
-        except urllib.error.HTTPError as exc:
-            if exc.code in ok_statuses:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} not up after {timeout_s}s")
 
 
 # --- the private PostgreSQL cluster and Redis server ---------------------------------------------
@@ -157,9 +143,12 @@ class Role:
 
 
 class Stack:
-    def __init__(self, model: Path, database_url: str, redis_url: str, logs: Path) -> None:
+    def __init__(self, model: Path, database_url: str, redis_url: str, logs: Path, replicas: int = 1) -> None:
         self.logs = logs
-        self.rasa_port, self.action_port, self.gateway_port, self.standin_port = (free_port() for _ in range(4))
+        self.replicas = replicas
+        self.rasa_port = free_ports(2 * replicas)
+        self.action_port = self.rasa_port + replicas
+        self.gateway_port, self.standin_port = free_port(), free_port()
         self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
         self.standin_url = f"http://127.0.0.1:{self.standin_port}"
         os.environ["DATABASE_URL"] = database_url  # read by rasa_env() for Rasa's tracker store
@@ -181,15 +170,33 @@ class Stack:
         }
         self.env = env
         token = env["RASA_AUTH_TOKEN"]
-        actions, rasa = process_specs(self.rasa_port, self.action_port, model, with_gateway=False, env=env)
+        specs = process_specs(self.rasa_port, self.action_port, model, with_gateway=False, env=env, replicas=replicas)
+        env["RASA_URL"] = ",".join(f"http://127.0.0.1:{self.rasa_port + i}" for i in range(replicas))
         python = sys.executable
         self.roles = {
             "standin": Role("standin", [python, "-m", "bot", "wechat-standin", "--port", str(self.standin_port)],
                             env, f"{self.standin_url}/standin/messages", 30),
-            "actions": Role("actions", actions.argv, actions.env, f"http://127.0.0.1:{self.action_port}/health", 60),
-            "rasa": Role("rasa", rasa.argv, rasa.env, f"http://127.0.0.1:{self.rasa_port}/status?token={token}", 300),
-            "gateway": Role("gateway", [python, "-m", "bot", "gateway"], env, f"{self.gateway_url}/healthz", 60),
         }  # fmt: skip
+        for spec in specs:  # actions, rasa, actions-2, rasa-2, ...
+            index = int(spec.name.partition("-")[2] or 1) - 1
+            ready = (f"http://127.0.0.1:{self.action_port + index}/health" if spec.name.startswith("actions")
+                     else f"http://127.0.0.1:{self.rasa_port + index}/status?token={token}")  # fmt: skip
+            self.roles[spec.name] = Role(spec.name, spec.argv, spec.env, ready, 60 if "actions" in spec.name else 600)
+        if replicas == 1:
+            self.roles["gateway"] = Role(
+                "gateway", [python, "-m", "bot", "gateway"], env, f"{self.gateway_url}/healthz", 60
+            )
+        else:
+            for index in range(replicas):
+                port = free_port()
+                name = "gateway" if not index else f"gateway-{index + 1}"
+                self.roles[name] = Role(name, [python, "-m", "bot", "gateway"], {**env, "PORT": str(port)},
+                                        f"http://127.0.0.1:{port}/healthz", 60)  # fmt: skip
+            config = logs / "haproxy.cfg"
+            config.write_text(haproxy_config(self.gateway_port, [int(self.roles[n].env["PORT"]) for n in self.roles
+                                                                 if n.startswith("gateway")]))  # fmt: skip
+            self.roles["balancer"] = Role("balancer", ["haproxy", "-db", "-f", str(config)], env,
+                                          f"{self.gateway_url}/healthz", 30)  # fmt: skip
 
     def start(self, name: str) -> None:
         role = self.roles[name]
@@ -198,6 +205,16 @@ class Stack:
                                         start_new_session=True)  # fmt: skip
         # /healthz answers 503 while a dependency is still coming up; that is "listening".
         wait_http(role.ready_url, role.ready_timeout_s, ok_statuses=(200, 503))
+
+    def start_all(self) -> None:
+        """The stand-in first, Rasa servers loading their models side by side, then the gateways."""
+        self.start("standin")
+        waiting = [name for name in self.roles if name.startswith(("actions", "rasa"))]
+        with ThreadPoolExecutor(len(waiting)) as pool:
+            list(pool.map(self.start, waiting))
+        for name in self.roles:
+            if name.startswith(("gateway", "balancer")):
+                self.start(name)
 
     def kill(self, name: str) -> None:
         """kill -9 of the role's whole process group: no clean-up at all, as in a crash."""
@@ -218,6 +235,30 @@ class Stack:
                     os.killpg(role.process.pid, signal.SIGKILL)
 
 
+def haproxy_config(port: int, gateway_ports: list[int]) -> str:
+    """Round robin over the gateways; a gateway that refuses connections is skipped (TCP check every
+    second) and a request that could not connect is sent to the other one (redispatch)."""
+    servers = "\n".join(
+        f"    server g{i} 127.0.0.1:{p} check inter 1s fall 1 rise 2" for i, p in enumerate(gateway_ports)
+    )
+    return f"""global
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    retries 3
+    option redispatch
+frontend wechat
+    bind 127.0.0.1:{port}
+    default_backend gateways
+backend gateways
+    balance roundrobin
+{servers}
+"""
+
+
 # --- load and accounting --------------------------------------------------------------------------
 
 
@@ -229,6 +270,7 @@ class Push:
     acknowledged: bool = False
     attempts: int = 0
     passive: list[str] = field(default_factory=list)
+    answered_at: float | None = None  # when its first answer arrived (passive or customer-service)
 
 
 async def push_like_wechat(client: PushClient, push: Push) -> None:
@@ -245,12 +287,13 @@ async def push_like_wechat(client: PushClient, push: Push) -> None:
             push.acknowledged = True
             if result.reply:
                 push.passive.append(result.reply)
+                if result.reply != APOLOGY:
+                    push.answered_at = push.answered_at or time.monotonic()
             return
         await asyncio.sleep(max(0.0, WECHAT_TIMEOUT_S - (time.monotonic() - started)))
 
 
-async def steady_load(client: PushClient, tag: str, rate: float, duration_s: float) -> list[Push]:
-    pushes: list[Push] = []
+async def steady_load(client: PushClient, tag: str, rate: float, duration_s: float, pushes: list[Push]) -> list[Push]:
     tasks = []
     started = time.monotonic()
     index = 0
@@ -263,6 +306,25 @@ async def steady_load(client: PushClient, tag: str, rate: float, duration_s: flo
         await asyncio.sleep(0.01)
     await asyncio.gather(*tasks)
     return pushes
+
+
+async def watch_answers(
+    http: aiohttp.ClientSession, standin_url: str, pushes: list[Push], until: asyncio.Event
+) -> None:
+    """Note when each push's answer arrives through the customer-service API, while the load runs."""
+    while not until.is_set():
+        api = await delivered(http, standin_url)
+        now = time.monotonic()
+        for push in list(pushes):
+            if push.answered_at is None and answers_of(push, api):
+                push.answered_at = now
+        await asyncio.sleep(0.5)
+
+
+def answers_per_s(pushes: list[Push], start: float, end: float) -> float:
+    if end <= start:
+        return float("nan")
+    return sum(1 for p in pushes if p.answered_at is not None and start <= p.answered_at < end) / (end - start)
 
 
 async def delivered(http: aiohttp.ClientSession, standin_url: str) -> dict[str, list[str]]:
@@ -312,6 +374,8 @@ class FaultResult:
     duplicated_turns: int
     slowest_answer_s: float
     outage_s: float
+    before_per_s: float = float("nan")  # answers per second before the strike
+    during_per_s: float = float("nan")  # and while the part was down
 
 
 async def settle(http: aiohttp.ClientSession, stack: Stack, pushes: list[Push], deadline_s: float) -> dict[str, float]:
@@ -333,13 +397,14 @@ async def settle(http: aiohttp.ClientSession, stack: Stack, pushes: list[Push], 
     return answered_at
 
 
-async def inject(fault: str, stack: Stack, postgres: PrivatePostgres, redis: PrivateRedis, delay_s: float) -> float:
+async def inject(fault: str, stack: Stack, postgres: PrivatePostgres, redis: PrivateRedis, delay_s: float,
+                 down_s: float = 1.0) -> float:  # fmt: skip
     """Strike `delay_s` into the load; bring the part back as a supervisor would; the outage's length."""
     await asyncio.sleep(delay_s)
     started = time.monotonic()
     if fault in stack.roles:
         await asyncio.to_thread(stack.kill, fault)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(down_s)
         await asyncio.to_thread(stack.start, fault)
     elif fault == "redis":
         await asyncio.to_thread(redis.kill)
@@ -353,13 +418,20 @@ async def inject(fault: str, stack: Stack, postgres: PrivatePostgres, redis: Pri
 
 
 async def run_fault(fault: str, stack: Stack, postgres: PrivatePostgres, redis: PrivateRedis,
-                    rate: float, duration_s: float) -> FaultResult:  # fmt: skip
+                    rate: float, duration_s: float, down_s: float = 1.0) -> FaultResult:  # fmt: skip
     async with aiohttp.ClientSession() as http:
         client = PushClient(http, stack.gateway_url, TOKEN, APP_ID, AES_KEY)
         tag = fault[:4]
-        outage = asyncio.create_task(inject(fault, stack, postgres, redis, duration_s / 3))
-        pushes = await steady_load(client, tag, rate, duration_s)
+        pushes: list[Push] = []
+        load_started = time.monotonic()
+        strike = load_started + duration_s / 3
+        outage = asyncio.create_task(inject(fault, stack, postgres, redis, duration_s / 3, down_s))
+        load_done = asyncio.Event()
+        watcher = asyncio.create_task(watch_answers(http, stack.standin_url, pushes, load_done))
+        await steady_load(client, tag, rate, duration_s, pushes)
         outage_s = await outage
+        load_done.set()
+        await watcher
         answered_at = await settle(http, stack, pushes, deadline_s=240)
         api = await delivered(http, stack.standin_url)
     owed = [p for p in pushes if p.acknowledged]
@@ -380,6 +452,8 @@ async def run_fault(fault: str, stack: Stack, postgres: PrivatePostgres, redis: 
         duplicated_turns=sum(1 for p in owed if turns[p.openid] > 1),
         slowest_answer_s=slowest,
         outage_s=outage_s,
+        before_per_s=answers_per_s(pushes, load_started + 3.0, strike),
+        during_per_s=answers_per_s(pushes, strike, strike + down_s),
     )
 
 
@@ -390,12 +464,13 @@ def expected_answers(push: Push, api: dict[str, list[str]]) -> int:
 
 def report(results: list[FaultResult]) -> str:
     head = f"{'fault':<10}{'sent':>6}{'acked':>7}{'answered':>10}{'lost':>6}{'twice':>7}{'dup turns':>11}" \
-           f"{'outage s':>10}{'slowest s':>11}"  # fmt: skip
+           f"{'outage s':>10}{'slowest s':>11}{'ans/s before':>14}{'ans/s down':>12}"  # fmt: skip
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
             f"{r.fault:<10}{r.sent:>6}{r.acknowledged:>7}{r.answered_once:>10}{r.lost:>6}{r.answered_twice:>7}"
             f"{r.duplicated_turns:>11}{r.outage_s:>10.1f}{r.slowest_answer_s:>11.1f}"
+            f"{r.before_per_s:>14.1f}{r.during_per_s:>12.1f}"
         )
     return "\n".join(lines)
 
@@ -405,8 +480,15 @@ async def main() -> int:
     parser.add_argument("--model", type=Path, default=ROOT / "var" / "test-model" / "csbot.tar.gz")
     parser.add_argument("--rate", type=float, default=3.0, help="pushes per second (default 3)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load per fault (default 30)")
-    parser.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, of {FAULTS}")
+    parser.add_argument("--faults", default=None, help=f"comma-separated, of {FAULTS} (default: all; with "
+                        f"--replicas 2: {','.join(REPLICATED_FAULTS)})")  # fmt: skip
+    parser.add_argument("--replicas", type=int, default=1, help="gateways, Rasa servers and action servers (default 1)")
+    parser.add_argument("--down", type=float, default=1.0, help="seconds a killed process stays down (default 1)")
     args = parser.parse_args()
+    faults = args.faults or ",".join(FAULTS if args.replicas == 1 else REPLICATED_FAULTS)
+    if args.replicas > 1 and not shutil.which("haproxy"):
+        print("--replicas needs HAProxy in front of the gateways: apt-get install haproxy")
+        return 2
     if not args.model.exists():
         print(f"no trained model at {args.model}: train one first (`csbot train --out var/test-model`)")
         return 2
@@ -420,15 +502,14 @@ async def main() -> int:
     try:
         postgres.init()
         redis.start()
-        stack = Stack(args.model.resolve(), postgres.url, redis.url, logs)
+        stack = Stack(args.model.resolve(), postgres.url, redis.url, logs, replicas=args.replicas)
         for command in (["db", "init"], ["db", "seed"]):
             subprocess.run([sys.executable, "-m", "bot", *command], env=stack.env, cwd=ROOT, check=True,
                            stdout=subprocess.DEVNULL)  # fmt: skip
-        for name in ("standin", "actions", "rasa", "gateway"):
-            stack.start(name)
+        stack.start_all()
         results = []
-        for fault in args.faults.split(","):
-            result = await run_fault(fault, stack, postgres, redis, args.rate, args.duration)
+        for fault in faults.split(","):
+            result = await run_fault(fault, stack, postgres, redis, args.rate, args.duration, args.down)
             print(report([result]).splitlines()[-1], flush=True)
             results.append(result)
         print()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from session_length import endpoints_for, throwaway_database, wait_http
+from stack import endpoints_for, free_ports, throwaway_database, wait_http
 
 from bot.assistant_cli import process_specs
 from bot.assistant_files import rasa_env
@@ -51,20 +50,6 @@ def parse_configs(spec: str) -> list[Config]:
         replicas, _, store = item.partition(":")
         configs.append(Config(int(replicas), store or "windowed"))
     return configs
-
-
-def free_ports(count: int) -> int:
-    """The first of `count` consecutive free loopback ports."""
-    for base in range(20000, 60000, 97):
-        try:
-            with contextlib.ExitStack() as stack:
-                for port in range(base, base + count):
-                    sock = stack.enter_context(socket.socket())
-                    sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free ports")
 
 
 @contextlib.contextmanager

@@ -16,10 +16,8 @@ passed 990 events, once per tracker store:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -29,15 +27,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from stack import endpoints_for, free_port, throwaway_database, wait_http
+
 from bot.assistant_cli import process_specs
-from bot.assistant_files import ENDPOINTS, rasa_env
+from bot.assistant_files import rasa_env
 from core.db import sync_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,27 +57,6 @@ class SessionRun:
         return [seconds for events, seconds in self.turns if events >= TARGET_EVENTS - 10][:10]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} not up after {timeout_s}s")
-
-
 def post_json(url: str, body: object) -> object:
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
@@ -93,17 +68,6 @@ def post_json(url: str, body: object) -> object:
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=60) as response:
         return json.loads(response.read())
-
-
-def endpoints_for(store: str, workdir: Path) -> Path:
-    """endpoints.yml as it is, or with Rasa's own SQL tracker store for the "before" column."""
-    if store == "windowed":
-        return ENDPOINTS
-    original = ENDPOINTS.read_text(encoding="utf-8")
-    patched = re.sub(r"(tracker_store:\s*\n\s*type:\s*)\S+", r"\1SQL", original)
-    path = workdir / "endpoints-sql.yml"
-    path.write_text(patched, encoding="utf-8")
-    return path
 
 
 def run_session(store: str, model: Path, database_url: str, workdir: Path) -> SessionRun:
@@ -147,27 +111,6 @@ def run_session(store: str, model: Path, database_url: str, workdir: Path) -> Se
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-@contextlib.contextmanager
-def throwaway_database(prefix: str) -> Iterator[str]:
-    """A new database on the test server (TEST_DATABASE_URL), migrated and seeded; dropped after."""
-    base = make_url(sync_url(os.environ.get("TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test")))
-    name = f"{prefix}_{os.getpid()}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    database_url = base.set(database=name).render_as_string(hide_password=False)
-    try:
-        setup_env = {**os.environ, "DATABASE_URL": database_url}
-        for command in (["db", "init"], ["db", "seed"]):
-            subprocess.run([sys.executable, "-m", "bot", *command], env=setup_env, cwd=ROOT, check=True,
-                           stdout=subprocess.DEVNULL)  # fmt: skip
-        yield database_url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main() -> int:

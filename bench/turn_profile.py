@@ -142,7 +142,7 @@ def main() -> int:
 def launch(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "bench"))
-    from session_length import endpoints_for, free_port, throwaway_database, wait_http
+    from stack import endpoints_for, free_port, throwaway_database, wait_http
 
     from bot.assistant_cli import process_specs
     from bot.assistant_files import rasa_env, rasa_python
