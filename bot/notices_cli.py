@@ -11,11 +11,11 @@ import asyncio
 import os
 import sys
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from billing import load_backend
 from billing.binding import BindingService, load_sms_sender
 from billing.money import yuan_to_fen
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from core.db import create_engine
 from core.env import SettingsError, env_number
 from core.redact import mask_openid

@@ -95,7 +95,9 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             rasa = RasaClient(
                 http, settings.rasa_url, settings.rasa_timeout_s, settings.actions_url, token=settings.rasa_token
             )
-            notices = NoticeService(engine, outbox, NoticeConsents(engine), load_notice_templates(settings.notices_path))
+            notices = NoticeService(
+                engine, outbox, NoticeConsents(engine), load_notice_templates(settings.notices_path)
+            )
             ctx = AppContext(settings, engine, redis, http, rasa, outbox, cs_window, wechat, tokens, notices=notices)
 
             asr_configured = hooks.transcriber is not None

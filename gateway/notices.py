@@ -224,7 +224,7 @@ class NoticeService:
         async with self._engine.connect() as conn:
             return [_record(row) for row in await conn.execute(query)]
 
-    async def counts(self) -> dict[tuple[str, str], int]:
+    async def counts(self) -> dict[tuple[str, ...], int]:
         """(kind, status) -> how many notices, for /metrics (read from the database: every process agrees)."""
         async with self._engine.connect() as conn:
             rows = await conn.execute(

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from gateway_fixtures import (  # noqa: F401 (fixtures)
+from gateway_fixtures import (
     APP_ID,
     APP_SECRET,
     TEST_REDIS_URL,

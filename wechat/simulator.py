@@ -85,7 +85,10 @@ class PushClient:
         element = "SubscribeMsgPopupEvent" if event == "subscribe_msg_popup_event" else "SubscribeMsgChangeEvent"
         items = []
         for template_id, accepted in decisions.items():
-            item: dict[str, Any] = {"TemplateId": template_id, "SubscribeStatusString": "accept" if accepted else "reject"}
+            item: dict[str, Any] = {
+                "TemplateId": template_id,
+                "SubscribeStatusString": "accept" if accepted else "reject",
+            }
             if event == "subscribe_msg_popup_event":
                 item["PopupScene"] = scene
             items.append(item)

@@ -16,8 +16,8 @@ import asyncio
 import itertools
 import secrets
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
