@@ -150,7 +150,7 @@ def cmd_low_balance(args: argparse.Namespace) -> int:
         new = [r for _, _, r in report.results if not r.duplicate]
         refused = [r for r in new if r.status is NoticeStatus.REFUSED_NO_CONSENT]
         print(f"checked {report.checked} bound lines: {len(new)} notices queued or recorded "
-              f"({len(refused)} without consent), {len(report.results) - len(new)} already sent this period")  # fmt: skip
+              f"({len(refused)} without consent), {len(report.results) - len(new)} already handled this period (same key)")  # fmt: skip
         return 0
 
     return asyncio.run(run())

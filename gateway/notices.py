@@ -206,9 +206,19 @@ class NoticeService:
         if message.consents:
             await self._consents.record(conn, message, self.long_term_templates)
         for delivery in message.deliveries:
-            if delivery.error_code != 0:
-                log.warning("subscription notice %s to %s failed after sending: %s %s", delivery.msg_id,
-                            mask_openid(message.openid), delivery.error_code, delivery.error_status)  # fmt: skip
+            if delivery.error_code == 0:
+                continue
+            log.warning("subscription notice %s to %s failed after sending: %s %s", delivery.msg_id,
+                        mask_openid(message.openid), delivery.error_code, delivery.error_status)  # fmt: skip
+            if delivery.msg_id:  # the notice whose send WeChat answered with this msgid
+                refused = delivery.error_code == NO_CONSENT
+                await conn.execute(
+                    update(notices)
+                    .where(notices.c.openid == message.openid, notices.c.wechat_msgid == delivery.msg_id,
+                           notices.c.channel == NoticeChannel.SUBSCRIBE.value)
+                    .values(status=(NoticeStatus.REFUSED_NO_CONSENT if refused else NoticeStatus.FAILED).value,
+                            reason=NOTICE_CONSENT_REVOKED if refused else f"微信推送失败：{delivery.error_status or delivery.error_code}")
+                )  # fmt: skip
 
     # ---- reading -----------------------------------------------------------------------------
 

@@ -309,6 +309,25 @@ def test_consent_events_are_parsed_from_the_push() -> None:
     assert [(d.template_id, d.msg_id, d.error_code) for d in sent.deliveries] == [("T1", "1700827132819554304", 43101)]
 
 
+async def test_a_late_failure_report_marks_the_sent_notice(parts: Parts) -> None:
+    openid = new_openid()
+    await parts.consent(openid, PROGRESS_TEMPLATE)
+    result = await parts.notices.send(openid, NoticeKind.TICKET_PROGRESS, PROGRESS, new_key())
+    await eventually(lambda: _is(parts, result.notice_id, NoticeStatus.SENT))
+    [notice] = parts.state.notices_to(openid)
+    report = InboundMessage.from_fields(parse_xml(build_xml({
+        "ToUserName": "gh_x", "FromUserName": openid, "CreateTime": 1, "MsgType": "event",
+        "Event": "subscribe_msg_sent_event",
+        "SubscribeMsgSentEvent": {"List": {"TemplateId": PROGRESS_TEMPLATE, "MsgID": str(notice["msgid"]),
+                                           "ErrorCode": 43101, "ErrorStatus": "failed:user refuse to accept the msg"}},
+    }).encode()))  # fmt: skip
+
+    async with parts.engine.begin() as conn:
+        await parts.notices.record_consent(conn, report)
+
+    assert await parts.status(result.notice_id) is NoticeStatus.REFUSED_NO_CONSENT
+
+
 async def test_a_rejection_in_the_settings_withdraws_the_consent(parts: Parts) -> None:
     openid = new_openid()
     await parts.consent(openid, PROGRESS_TEMPLATE)
