@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ CONSENT_EVENTS = {
 }
 SENT_EVENT = "subscribe_msg_sent_event"  # the outcome of an earlier bizsend
 SENT_EVENT_ELEMENT = "SubscribeMsgSentEvent"
+MAX_TEMPLATE_ID = 128  # the column that keeps consents (gw_notice_consents.template_id)
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,13 @@ def _list_items(fields: dict[str, Any], element: str) -> list[dict[str, Any]]:
     return items
 
 
+def _template_id(item: dict[str, Any]) -> str:
+    template_id = _field(item, "TemplateId")
+    if len(template_id) > MAX_TEMPLATE_ID:
+        raise MalformedMessage("TemplateId is too long")
+    return template_id
+
+
 def _consents(fields: dict[str, Any], event: str) -> tuple[ConsentDecision, ...]:
     decisions = []
     for item in _list_items(fields, CONSENT_EVENTS[event]):
@@ -139,7 +148,7 @@ def _consents(fields: dict[str, Any], event: str) -> tuple[ConsentDecision, ...]
         if status not in ("accept", "reject"):
             raise MalformedMessage("SubscribeStatusString must be accept or reject")
         decisions.append(
-            ConsentDecision(template_id=_field(item, "TemplateId"), accepted=status == "accept",
+            ConsentDecision(template_id=_template_id(item), accepted=status == "accept",
                             scene=_optional(item, "PopupScene"))
         )  # fmt: skip
     return tuple(decisions)
@@ -149,10 +158,10 @@ def _deliveries(fields: dict[str, Any]) -> tuple[NoticeDelivery, ...]:
     deliveries = []
     for item in _list_items(fields, SENT_EVENT_ELEMENT):
         code = _optional(item, "ErrorCode") or "0"
-        if not code.lstrip("-").isdigit():
+        if not re.fullmatch(r"-?\d{1,9}", code):
             raise MalformedMessage("ErrorCode is not a number")
         deliveries.append(
-            NoticeDelivery(template_id=_field(item, "TemplateId"), msg_id=_optional(item, "MsgID"),
+            NoticeDelivery(template_id=_template_id(item), msg_id=_optional(item, "MsgID"),
                            error_code=int(code), error_status=_optional(item, "ErrorStatus"))
         )  # fmt: skip
     return tuple(deliveries)
