@@ -422,3 +422,18 @@ async def test_a_notice_missing_a_field_of_its_kind_is_refused(parts: Parts) -> 
 
 async def _is(parts: Parts, notice_id: int, status: NoticeStatus) -> bool:
     return await parts.status(notice_id) is status
+
+
+def test_csbot_notices_send_and_list_failed(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    openid = new_openid()
+    fields = ["--field", "ticket_no=TS9", "--field", "subject=宽带上门维修", "--field", "time=12月5日 9:00-12:00"]
+    assert main(["notices", "send", "--openid", openid, "--kind", "callback_reminder", *fields, "--key", new_key()]) == 1
+    assert "未发送：用户未订阅该通知" in capsys.readouterr().out
+
+    assert main(["notices", "list", "--failed", "--openid", openid]) == 0
+    [line] = capsys.readouterr().out.strip().splitlines()
+    assert "回访/上门提醒" in line and "未发送：用户未订阅该通知" in line and openid not in line  # openid masked
