@@ -431,7 +431,9 @@ def test_csbot_notices_send_and_list_failed(database_url: str, monkeypatch: pyte
     monkeypatch.setenv("DATABASE_URL", database_url)
     openid = new_openid()
     fields = ["--field", "ticket_no=TS9", "--field", "subject=宽带上门维修", "--field", "time=12月5日 9:00-12:00"]
-    assert main(["notices", "send", "--openid", openid, "--kind", "callback_reminder", *fields, "--key", new_key()]) == 1
+    assert (
+        main(["notices", "send", "--openid", openid, "--kind", "callback_reminder", *fields, "--key", new_key()]) == 1
+    )
     assert "未发送：用户未订阅该通知" in capsys.readouterr().out
 
     assert main(["notices", "list", "--failed", "--openid", openid]) == 0
