@@ -5,7 +5,8 @@ A notice is an outbox message like any other (durable, retried, sent in order pe
 recorded in `gw_notices` under the caller's idempotency key, so the same key never sends twice.
 How it goes out is decided when it is queued:
 
-1. the customer-service window is open and its allowance has room: a customer-service text;
+1. the customer-service window is open and its allowance has room: a customer-service text
+   (refused by WeChat for a closed window after all, 45015/45047: route 2);
 2. else the kind's template (wechat/notices.yml): a subscription notice (订阅通知), which needs
    the subscriber's consent (a one-time consent is spent by it), or a template message (模板消息);
 3. else it is not sent: `refused_no_consent` (no consent) or `failed` (nothing configured),
@@ -45,6 +46,7 @@ from wechat.window import QuotaExhausted, WindowClosed, utcnow
 log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 128
+WINDOW_REFUSALS = frozenset({45015, 45047})  # customer-service send: window closed / allowance used up
 
 
 class NoticeError(ValueError):
@@ -136,6 +138,11 @@ class NoticeService:
             return await self._queued(conn, notice_id, NoticeChannel.CUSTOM, None, outbox_id)
         except (WindowClosed, QuotaExhausted):
             pass  # outside the window: a subscription notice or a template message, if allowed
+        return await self._outside_window(conn, notice_id, openid, kind, fields)
+
+    async def _outside_window(
+        self, conn: AsyncConnection, notice_id: int, openid: str, kind: NoticeKind, fields: dict[str, str]
+    ) -> NoticeResult:
         template = self._templates[kind]
         if not template.usable or template.channel is None:
             return await self._not_sent(conn, notice_id, NoticeStatus.FAILED, NOTICE_NOT_CONFIGURED)
@@ -184,6 +191,15 @@ class NoticeService:
         self, conn: AsyncConnection, row: Any, status: str, errcode: int | None, error: str | None, msgid: str | None
     ) -> None:
         """The outbox row carrying notice `row.notice_id` ended with `status` (sent, undeliverable, failed)."""
+        if row.channel == NoticeChannel.CUSTOM.value and errcode in WINDOW_REFUSALS:
+            # WeChat's window closed before ours did: the notice goes the way of a closed window.
+            notice = (await conn.execute(select(notices).where(notices.c.id == row.notice_id))).one()
+            kind = NoticeKind(notice.kind)
+            result = await self._outside_window(conn, notice.id, notice.openid, kind, dict(notice.fields))
+            if result.channel is None:
+                log.warning("notice %s (%s) to %s not sent: %s", notice.id, kind.value, mask_openid(notice.openid),
+                            result.status.value)  # fmt: skip
+            return
         values: dict[str, Any] = {"finished_at": self._clock(), "wechat_msgid": msgid}
         if status == "sent":
             values["status"] = NoticeStatus.SENT.value

@@ -208,6 +208,22 @@ async def test_window_open_but_allowance_used_up_falls_back_to_the_subscription_
     await eventually(lambda: parts.state.notices_to(openid))
 
 
+async def test_when_wechat_says_the_window_closed_the_notice_goes_as_a_subscription_notice(parts: Parts) -> None:
+    openid = new_openid()
+    await parts.open_window(openid)
+    await parts.consent(openid, PROGRESS_TEMPLATE)
+    parts.state.inject("/cgi-bin/message/custom/send", errcode=45015)  # WeChat's window ended before ours
+
+    result = await parts.notices.send(openid, NoticeKind.TICKET_PROGRESS, PROGRESS, new_key())
+
+    assert result.channel is NoticeChannel.CUSTOM
+    [notice] = await eventually(lambda: parts.state.notices_to(openid))
+    assert notice["template_id"] == PROGRESS_TEMPLATE and parts.state.messages_to(openid) == []
+    assert await eventually(lambda: _is(parts, result.notice_id, NoticeStatus.SENT))
+    [record] = await parts.notices.list(openid=openid)
+    assert record.channel is NoticeChannel.SUBSCRIBE
+
+
 # ---- the outbox: retries, dedup ----------------------------------------------------------------
 
 
