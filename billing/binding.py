@@ -167,6 +167,14 @@ class BindingService:
             )
             return [row.phone for row in rows]
 
+    async def bound_openids(self, phone: str) -> list[str]:
+        """The openids this number is bound to (who is told about the line, e.g. a low balance)."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(bindings.c.openid).where(bindings.c.phone == phone).order_by(bindings.c.id)
+            )
+            return [row.openid for row in rows]
+
     async def is_bound(self, openid: str, phone: str) -> bool:
         async with self._engine.connect() as conn:
             row = await conn.execute(

@@ -3,7 +3,8 @@
 Each line typed becomes a signed (optionally encrypted) text push. The passive reply is printed
 at once; customer-service messages the gateway sends later are read back from the stand-in
 WeChat API and printed too. Commands: /subscribe [SCENE], /unsubscribe, /click KEY,
-/voice FILE [RECOGNITION], /quit.
+/voice FILE [RECOGNITION], /consent KIND (accept the subscription-notice popup of a notice kind,
+e.g. low_balance: the stand-in learns it and the gateway gets WeChat's event), /quit.
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ from typing import Any
 
 import aiohttp
 
+from core.vocabulary import NoticeKind
 from gateway.settings import Settings
+from wechat.notice_templates import load_notice_templates
 from wechat.simulator import PushClient, PushResult
 
-HELP = "输入文字发送；/subscribe [场景] 关注；/unsubscribe 取关；/click 菜单KEY；/voice 文件 [识别文字]；/quit 退出"
+HELP = (
+    "输入文字发送；/subscribe [场景] 关注；/unsubscribe 取关；/click 菜单KEY；/voice 文件 [识别文字]；"
+    "/consent 通知类型 同意接收订阅通知（如 low_balance）；/quit 退出"
+)
 FOLLOW_UP_S = 20.0  # how long to wait for customer-service messages after `success`
 QUIET_S = 1.5
 
@@ -40,7 +46,10 @@ async def chat(settings: Settings, openid: str, gateway: str, standin: str | Non
             if not line:
                 continue
             try:
-                result = await _send(client, http, standin, openid, line)
+                if line.startswith("/consent"):
+                    result = await _consent(client, http, standin, openid, line.partition(" ")[2].strip(), settings)
+                else:
+                    result = await _send(client, http, standin, openid, line)
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 print(f"  ! {exc}")
                 continue
@@ -72,6 +81,24 @@ async def _send(
         print(f"  未知命令。{HELP}")
         return None
     return await client.text(openid, line)
+
+
+async def _consent(
+    client: PushClient, http: aiohttp.ClientSession, standin: str | None, openid: str, kind: str, settings: Settings
+) -> PushResult | None:
+    kinds = [k.value for k in NoticeKind]
+    if kind not in kinds:
+        print(f"  用法：/consent {'|'.join(kinds)}")
+        return None
+    template_id = load_notice_templates(settings.notices_path)[NoticeKind(kind)].template_id
+    if not template_id:
+        print(f"  {kind} 没有配置订阅通知模板")
+        return None
+    if standin is not None:
+        body = {"openid": openid, "template_id": template_id}
+        async with http.post(f"{standin.rstrip('/')}/standin/consent", json=body) as response:
+            response.raise_for_status()
+    return await client.push(client.consent_fields(openid, {template_id: True}))
 
 
 async def _voice(

@@ -8,7 +8,7 @@ import os
 import sys
 
 from billing import cli as billing_cli
-from bot import assistant_cli, gateway_cli
+from bot import assistant_cli, gateway_cli, notices_cli
 from handoff import cli as handoff_cli
 from voice import cli as voice_cli
 
@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     gateway_cli,  # gateway, chat, menu publish
     voice_cli,  # voice download-model / status
     handoff_cli,  # agent add/list
+    notices_cli,  # notices list/send/low-balance
 )
 
 

@@ -131,12 +131,14 @@ def run_gateway(args: argparse.Namespace) -> int:
 
 
 def run_standin(args: argparse.Namespace) -> int:
+    from wechat.notice_templates import load_notice_templates
     from wechat.pay_keys import load_pay_config
     from wechat.pay_standin import local_pay_standin
-    from wechat.standin import StandinState, create_standin_app
+    from wechat.standin import StandinState, add_notice_templates, create_standin_app
 
     settings = _settings()
     state = StandinState(app_id=settings.app_id, app_secret=settings.app_secret)
+    add_notice_templates(state, load_notice_templates(settings.notices_path).values())
     # Plays WeChat Pay too, for the merchant configured from var/ (no real WeChat Pay keys set).
     pay = (
         None

@@ -68,6 +68,16 @@ def gauge(name: str, help_text: str, value: float) -> Iterable[str]:
     yield f"{name} {value:g}" if math.isfinite(value) else f"{name} NaN"
 
 
+def labelled_counter(
+    name: str, help_text: str, labels: tuple[str, ...], values: dict[tuple[str, ...], int]
+) -> Iterable[str]:
+    """A counter whose values are read at scrape time (e.g. counted in the database)."""
+    yield f"# HELP {name} {help_text}"
+    yield f"# TYPE {name} counter"
+    for label_values, number in sorted(values.items()):
+        yield f"{name}{_labels(labels, label_values)} {number:g}"
+
+
 class Metrics:
     def __init__(self) -> None:
         self.messages = Counter("csbot_gateway_messages_total", "Pushes accepted, by message type", ("type",))

@@ -27,3 +27,30 @@ class Queue(str, Enum):
 
     ELDER = "elder"  # 年长客户服务专席
     GENERAL = "general"
+
+
+class NoticeKind(str, Enum):
+    """What a notice outside a conversation tells the subscriber (gateway/notices.py)."""
+
+    CALLBACK_REMINDER = "callback_reminder"  # a promised call-back or a technician's visit
+    TICKET_PROGRESS = "ticket_progress"
+    TICKET_RESOLVED = "ticket_resolved"
+    LOW_BALANCE = "low_balance"  # the balance is low, before the cut-off
+    SUSPENSION_WARNING = "suspension_warning"  # the line will be suspended, with the reason
+
+
+class NoticeStatus(str, Enum):
+    """Where a notice stands: queued in the outbox, then sent or failed; or never sent for lack of consent."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    REFUSED_NO_CONSENT = "refused_no_consent"  # window closed and no subscription consent (ours or WeChat's 43101)
+    FAILED = "failed"  # not configured, undeliverable or refused by WeChat for good
+
+
+class NoticeChannel(str, Enum):
+    """How a message reaches the subscriber (an outbox row's `channel`)."""
+
+    CUSTOM = "custom"  # customer-service message, inside the 48-hour window
+    SUBSCRIBE = "subscribe"  # subscription notice (订阅通知, message/subscribe/bizsend), needs consent
+    TEMPLATE = "template"  # template message (模板消息, message/template/send), service accounts

@@ -117,3 +117,25 @@ PAY_PAGE_PAID = "这笔充值已经支付过了。"
 PAY_PAGE_CLOSED = "这笔充值已取消或未确认，请在对话里重新办理。"
 PAY_PAGE_UNKNOWN = "没有找到这笔充值。"
 PAY_PAGE_UNAVAILABLE = "支付暂时不可用，请稍后再打开这个链接。"
+
+
+# ---- notices outside a conversation (gateway/notices.py) ---------------------------------------
+# Customer-service text of each notice kind (inside the 48-hour window); the fields are the
+# notice's own (see NOTICE_FIELDS in wechat/notice_templates.py).
+NOTICE_TEXTS = {
+    "callback_reminder": "【回访提醒】您的工单{ticket_no}（{subject}）将于{time}联系您，请保持电话畅通。",
+    "ticket_progress": "【工单进度】您的工单{ticket_no}：{progress}。",
+    "ticket_resolved": "【工单已办结】您的工单{ticket_no}已处理完毕：{result}。如有疑问请直接回复。",
+    "low_balance": "【余额提醒】您的号码{phone}余额仅剩{balance}，欠费将于{cutoff}起停机，请及时充值。",
+    "suspension_warning": "【停机提醒】您的号码{phone}将于{time}停机，原因：{reason}。如有疑问请直接回复。",
+}
+# What agents and supervisors read about a notice (csbot notices list, the console).
+NOTICE_STATUS_LABELS = {
+    "queued": "待发送",
+    "sent": "已发送",
+    "refused_no_consent": "未发送：用户未订阅该通知",
+    "failed": "发送失败",
+}
+NOTICE_NOT_CONFIGURED = "窗口已关闭，且该类通知未配置订阅通知或模板消息"
+NOTICE_NO_CONSENT = "客服消息窗口已关闭，用户未同意接收该订阅通知"
+NOTICE_CONSENT_REVOKED = "微信拒绝发送（43101）：用户未订阅或已取消订阅"

@@ -22,6 +22,7 @@ from gateway.dialogue import Dialogue
 from gateway.encoded_bodies import refuse_encoded_bodies
 from gateway.inbox import Inbox
 from gateway.intake import Intake
+from gateway.notices import NoticeService
 from gateway.outbox import Outbox, OutboxSender
 from gateway.payments import PAY_DESK, add_payment_routes, create_payment_desk
 from gateway.ports import (
@@ -40,7 +41,9 @@ from gateway.runtime import RUNTIME, Runtime
 from gateway.settings import DEV_TOKEN, WECHAT_API, Settings
 from gateway.spool import Spool
 from wechat.api import AccessTokens, WeChatApi
+from wechat.consent import NoticeConsents
 from wechat.menu import load_menu
+from wechat.notice_templates import load_notice_templates
 from wechat.protocol import WeChatProtocol
 from wechat.window import CsWindow
 
@@ -92,7 +95,10 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             rasa = RasaClient(
                 http, settings.rasa_url, settings.rasa_timeout_s, settings.actions_url, token=settings.rasa_token
             )
-            ctx = AppContext(settings, engine, redis, http, rasa, outbox, cs_window, wechat, tokens)
+            notices = NoticeService(
+                engine, outbox, NoticeConsents(engine), load_notice_templates(settings.notices_path)
+            )
+            ctx = AppContext(settings, engine, redis, http, rasa, outbox, cs_window, wechat, tokens, notices=notices)
 
             asr_configured = hooks.transcriber is not None
             transcriber = hooks.transcriber(ctx) if hooks.transcriber else RecognitionTranscriber()
@@ -105,7 +111,7 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             closers.append(handoff.close)
             voice_policy = hooks.voice_policy(ctx) if hooks.voice_policy else SimpleVoicePolicy()
 
-            inbox = Inbox(engine, cs_window, settings.inbox_lease_s)
+            inbox = Inbox(engine, cs_window, settings.inbox_lease_s, consents=notices)
             arrivals = Arrivals(redis)
             slots = PassiveSlots(redis)
             dialogue = Dialogue(engine, rasa, handoff, transcriber, voice_policy, load_menu(settings.menu_path).intents)
@@ -114,7 +120,9 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
                 settings.passive_budget_s,
             )  # fmt: skip
             intake = Intake(arrivals, inbox, processor, slots, metrics, Spool(redis))
-            sender = OutboxSender(engine, wechat, metrics, settings.outbox_lease_s, settings.outbox_poll_s)
+            sender = OutboxSender(
+                engine, wechat, metrics, settings.outbox_lease_s, settings.outbox_poll_s, notices=notices
+            )
             outbox.on_enqueue(sender.wake)
             app[PAY_DESK] = await create_payment_desk(settings, engine, http, outbox, metrics)
 

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
-from core.metrics import gauge
+from core.metrics import gauge, labelled_counter
 from gateway.runtime import RUNTIME, Runtime
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,20 @@ async def metrics(runtime: Runtime) -> web.Response:
         backlog = unfinished = float("nan")  # type: ignore[assignment]
     gauges.extend(gauge("csbot_gateway_outbox_backlog", "Customer-service messages waiting to be sent", backlog))
     gauges.extend(gauge("csbot_gateway_inbox_unfinished", "Received messages not answered yet", unfinished))
+    if runtime.context.notices is not None:
+        try:
+            counts = await runtime.context.notices.counts()
+        except Exception:
+            log.exception("metrics: database unavailable")
+            counts = {}
+        gauges.extend(
+            labelled_counter(
+                "csbot_gateway_notices_total",
+                "Notices by kind and status (queued, sent, refused_no_consent, failed), from the database",
+                ("kind", "status"),
+                counts,
+            )
+        )
     body = runtime.metrics.render(gauges)
     return web.Response(text=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 

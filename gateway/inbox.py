@@ -8,7 +8,7 @@ failures, `failed`. The unique msg_key is the durable dedup behind the Redis one
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,17 +22,30 @@ from wechat.window import CsWindow, utcnow
 UNFINISHED = ("pending", "processing")
 
 
+class ConsentRecorder(Protocol):
+    """Records subscription-notice consent events (gateway.notices.NoticeService)."""
+
+    async def record_consent(self, conn: AsyncConnection, message: InboundMessage) -> None: ...
+
+
 class Inbox:
     def __init__(
-        self, engine: AsyncEngine, cs_window: CsWindow, lease_s: float, clock: Callable[[], dt.datetime] = utcnow
+        self,
+        engine: AsyncEngine,
+        cs_window: CsWindow,
+        lease_s: float,
+        clock: Callable[[], dt.datetime] = utcnow,
+        consents: ConsentRecorder | None = None,
     ) -> None:
         self._engine = engine
         self._cs_window = cs_window
         self._lease = dt.timedelta(seconds=lease_s)
         self._clock = clock
+        self._consents = consents
 
     async def record(self, message: InboundMessage, arrival_seq: int | None) -> int | None:
-        """Store a push (and open the customer-service window); None when it was stored before."""
+        """Store a push (and open the customer-service window, and record a consent to notices);
+        None when it was stored before. Both happen once per push, in the transaction that stores it."""
         now = self._clock()
         try:
             async with self._engine.begin() as conn:
@@ -52,6 +65,8 @@ class Inbox:
                     )
                 )
                 await self._cs_window.record_interaction(conn, message)
+                if self._consents is not None:
+                    await self._consents.record_consent(conn, message)
         except IntegrityError:
             return None
         return inserted_id(result)

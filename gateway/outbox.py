@@ -1,7 +1,9 @@
-"""The outbox: customer-service API messages owed to subscribers, written to the database first.
+"""The outbox: API messages owed to subscribers, written to the database first.
 
-`Outbox.enqueue` accepts a message only within the customer-service window and quota
-(bot/cs_window.py) so that a refused message is refused now, with its reason, not lost later.
+`Outbox.enqueue` accepts a customer-service message only within the customer-service window and
+quota (wechat/window.py) so that a refused message is refused now, with its reason, not lost later.
+A notice outside the window (gateway/notices.py) is an outbox row too, on the `subscribe`
+(subscription notice) or `template` (template message) channel, which the window does not limit.
 `OutboxSender` runs in every gateway process: it claims due rows with a lease (a row claimed by a
 worker that died is retried once the lease runs out), sends each subscriber's rows in order, and
 sorts failures by kind.
@@ -14,7 +16,7 @@ import datetime as dt
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core.db import inserted_id
 from core.metrics import Metrics
 from core.redact import mask_openid
+from core.vocabulary import NoticeChannel
 from gateway.store import outbox
-from wechat.api import WeChatApi, WeChatApiError, WeChatUnavailable
+from wechat.api import NO_CONSENT, WeChatApi, WeChatApiError, WeChatUnavailable
 from wechat.window import WINDOW, CsWindow, QuotaExhausted, WindowClosed, utcnow
 
 __all__ = ["Outbox", "OutboxSender", "OutboxRecord", "WindowClosed", "QuotaExhausted", "ORIGINS"]
@@ -31,11 +34,20 @@ __all__ = ["Outbox", "OutboxSender", "OutboxRecord", "WindowClosed", "QuotaExhau
 log = logging.getLogger(__name__)
 
 ORIGINS = ("bot", "agent", "system")
-# 45015 window closed, 45047 quota used up, 43004 not a follower, 40003 invalid openid.
-UNDELIVERABLE = frozenset({45015, 45047, 43004, 40003})
+# 45015 window closed, 45047 quota used up, 43004 not a follower, 40003 invalid openid,
+# 43101 no consent to the subscription notice.
+UNDELIVERABLE = frozenset({45015, 45047, 43004, 40003, NO_CONSENT})
 # -1 system busy, 45009 daily API limit, plus token errors that survived one refresh.
 RETRYABLE = frozenset({-1, 45009, 40001, 40014, 42001})
 MAX_BACKOFF_S = 300.0
+
+
+class FinishedListener(Protocol):
+    """Told, in the transaction that ends an outbox row carrying a notice, how it ended."""
+
+    async def notice_finished(
+        self, conn: AsyncConnection, row: Any, status: str, errcode: int | None, error: str | None, msgid: str | None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class OutboxRecord:
     openid: str
     payload: dict[str, Any]
     origin: str
+    channel: str  # NoticeChannel value
     status: str  # pending | sending | sent | undeliverable | failed
     attempts: int
     errcode: int | None
@@ -82,19 +95,30 @@ class Outbox:
         origin: str,
         inbox_id: int | None = None,
         not_before: dt.datetime | None = None,
+        channel: NoticeChannel = NoticeChannel.CUSTOM,
+        notice_id: int | None = None,
     ) -> int:
-        """Same as `enqueue`, inside the caller's transaction (call `notify()` after commit)."""
+        """Same as `enqueue`, inside the caller's transaction (call `notify()` after commit).
+
+        On the `subscribe` and `template` channels `message` is the notice body (template_id,
+        data) and the customer-service window is not consulted.
+        """
         if origin not in ORIGINS:
             raise ValueError(f"origin must be one of {ORIGINS}, got {origin!r}")
-        if not isinstance(message.get("msgtype"), str):
-            raise ValueError("a customer-service message needs a msgtype")
-        await self._cs_window.take(conn, openid)
+        if channel is NoticeChannel.CUSTOM:
+            if not isinstance(message.get("msgtype"), str):
+                raise ValueError("a customer-service message needs a msgtype")
+            await self._cs_window.take(conn, openid)
+        elif not isinstance(message.get("template_id"), str) or not isinstance(message.get("data"), dict):
+            raise ValueError("a notice needs a template_id and its data")
         now = self._clock()
         result = await conn.execute(
             insert(outbox).values(
                 openid=openid,
                 payload=message,
                 origin=origin,
+                channel=channel.value,
+                notice_id=notice_id,
                 inbox_id=inbox_id,
                 status="pending",
                 attempts=0,
@@ -118,6 +142,7 @@ class Outbox:
             openid=row.openid,
             payload=row.payload,
             origin=row.origin,
+            channel=row.channel,
             status=row.status,
             attempts=row.attempts,
             errcode=row.errcode,
@@ -144,10 +169,12 @@ class OutboxSender:
         poll_s: float = 0.5,
         batch_size: int = 20,
         clock: Callable[[], dt.datetime] = utcnow,
+        notices: FinishedListener | None = None,
     ) -> None:
         self._engine = engine
         self._api = api
         self._metrics = metrics
+        self._notices = notices
         self._lease = dt.timedelta(seconds=lease_s)
         self._poll_s = poll_s
         self._batch_size = batch_size
@@ -220,9 +247,18 @@ class OutboxSender:
                     claimed.append((await conn.execute(select(outbox).where(outbox.c.id == row_id))).one())
         return claimed
 
+    async def _send(self, row: Any) -> str | None:
+        """One API call for the row, by its channel; WeChat's msgid for notices."""
+        if row.channel == NoticeChannel.SUBSCRIBE.value:
+            return await self._api.send_subscribe_notice(row.openid, row.payload)
+        if row.channel == NoticeChannel.TEMPLATE.value:
+            return await self._api.send_template_message(row.openid, row.payload)
+        await self._api.send_custom_message(row.openid, row.payload)
+        return None
+
     async def _deliver(self, row: Any) -> None:
         try:
-            await self._api.send_custom_message(row.openid, row.payload)
+            msgid = await self._send(row)
         except WeChatApiError as error:
             await self._on_api_error(row, error)
         except WeChatUnavailable as error:
@@ -231,8 +267,9 @@ class OutboxSender:
             log.exception("outbox %s: unexpected error", row.id)
             await self._retry_later(row, None, f"{type(error).__name__}: {error}")
         else:
-            await self._finish(row, status="sent", sent_at=self._clock())
-            self._metrics.replies.inc("api")
+            await self._finish(row, status="sent", sent_at=self._clock(), msgid=msgid)
+            if row.channel == NoticeChannel.CUSTOM.value:
+                self._metrics.replies.inc("api")
 
     async def _on_api_error(self, row: Any, error: WeChatApiError) -> None:
         if error.errcode in UNDELIVERABLE:
@@ -260,10 +297,15 @@ class OutboxSender:
             row, status="pending", errcode=errcode, last_error=reason, not_before=now + dt.timedelta(seconds=delay)
         )
 
-    async def _finish(self, row: Any, **values: Any) -> None:
+    async def _finish(self, row: Any, msgid: str | None = None, **values: Any) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(
+            result = await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == row.id, outbox.c.status == "sending", outbox.c.attempts == row.attempts)
                 .values(lease_until=None, **values)
             )
+            status = values["status"]
+            if result.rowcount == 1 and row.notice_id is not None and status != "pending" and self._notices:
+                await self._notices.notice_finished(
+                    conn, row, status, values.get("errcode"), values.get("last_error"), msgid
+                )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import aiohttp
     import redis.asyncio as aioredis
 
+    from gateway.notices import NoticeService
     from gateway.outbox import Outbox
     from gateway.rasa_client import RasaClient
     from gateway.settings import Settings
@@ -105,6 +106,8 @@ class AppContext:
     wechat: WeChatApi
     tokens: AccessTokens
     transcriber: VoiceTranscriber | None = None
+    # Notices outside a conversation: `await notices.send(openid, NoticeKind.X, fields, key)`.
+    notices: NoticeService | None = None
 
 
 # ---- built-ins ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from core.db import PROJECT_ROOT, database_url
 from core.env import SettingsError, env_number
 from core.local_secrets import RASA_AUTH_TOKEN, local_secret
 from core.redis_store import redis_url
+from wechat.notice_templates import DEFAULT_FILE as DEFAULT_NOTICES_FILE
 from wechat.pay import PayConfig
 
 WECHAT_API = "https://api.weixin.qq.com"
@@ -45,6 +46,7 @@ class Settings:
     retry_poll_s: float = 2.0
     hooks: str = "auto"  # "auto": handoff/ and voice/ services when installed; "builtin": the gateway's defaults
     menu_path: Path = PROJECT_ROOT / "wechat" / "menu.yml"
+    notices_path: Path = DEFAULT_NOTICES_FILE  # how each notice kind goes out outside the window
     pay: PayConfig | None = None  # None: WECHATPAY_* variables, else keys kept in var/ (wechat/pay_keys.py)
 
     @classmethod
@@ -72,6 +74,7 @@ class Settings:
             outbox_lease_s=env_number(env, "OUTBOX_LEASE_S", cls.outbox_lease_s, float),
             inbox_lease_s=env_number(env, "INBOX_LEASE_S", cls.inbox_lease_s, float),
             hooks=_choice(env, "GATEWAY_HOOKS", cls.hooks, ("auto", "builtin")),
+            notices_path=Path(_text(env, "NOTICES_FILE", str(DEFAULT_NOTICES_FILE))),
         )
         settings.validate()
         return settings

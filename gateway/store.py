@@ -37,14 +37,17 @@ inbox = Table(
     Index("ix_gw_inbox_status_due", "status", "next_attempt_at"),
 )
 
-# Customer-service API messages owed. status: pending -> sending (leased) -> sent | undeliverable | failed
+# API messages owed. status: pending -> sending (leased) -> sent | undeliverable | failed
 outbox = Table(
     "gw_outbox",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("openid", String(64), nullable=False),
-    Column("payload", JSON, nullable=False),  # the message/custom/send body without "touser"
+    Column("payload", JSON, nullable=False),  # the API body without "touser"
     Column("origin", String(16), nullable=False),  # bot | agent | system
+    # custom (message/custom/send) | subscribe (message/subscribe/bizsend) | template (message/template/send)
+    Column("channel", String(16), nullable=False, default="custom", server_default="custom"),
+    Column("notice_id", Integer, nullable=True),  # the gw_notices row this message carries
     Column("inbox_id", Integer, nullable=True),
     Column("status", String(16), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
@@ -56,6 +59,28 @@ outbox = Table(
     Column("sent_at", UtcDateTime, nullable=True),
     Index("ix_gw_outbox_status_due", "status", "not_before"),
     Index("ix_gw_outbox_openid_id", "openid", "id"),
+)
+
+# Notices outside a conversation (gateway/notices.py): one row per idempotency key, whether it was
+# sent (through the outbox row `outbox_id`) or not (refused_no_consent, failed: `reason`).
+notices = Table(
+    "gw_notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(128), nullable=False, unique=True),
+    Column("openid", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),  # core.vocabulary.NoticeKind
+    Column("fields", JSON, nullable=False),
+    Column("channel", String(16), nullable=True),  # NoticeChannel; None when not sent
+    Column("template_id", String(128), nullable=True),
+    Column("status", String(24), nullable=False),  # NoticeStatus
+    Column("reason", Text, nullable=True),  # why not sent / why it failed (Chinese, for agents)
+    Column("outbox_id", Integer, nullable=True),
+    Column("wechat_msgid", String(32), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Index("ix_gw_notices_openid", "openid", "id"),
+    Index("ix_gw_notices_status", "status", "id"),
 )
 
 subscribers = Table(

@@ -1,4 +1,5 @@
-"""Client of WeChat's server API (customer-service send, menu), with the shared access_token.
+"""Client of WeChat's server API (customer-service send, subscription notices and template
+messages, menu, user tags), with the shared access_token.
 
 The access_token comes from `/cgi-bin/stable_token`, which (unlike `/cgi-bin/token`) does not
 invalidate the token other workers hold. It is cached in Redis for every worker; one Redis lock
@@ -26,6 +27,7 @@ TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 TOKEN_SAFETY_MARGIN_S = 300
 
 
+NO_CONSENT = 43101  # subscribe/bizsend: the subscriber has not accepted (or has revoked) this template
 TAG_NAME_TAKEN = 45157  # tags/create: a tag with this name exists
 TAGGING_BATCH = 50  # batchtagging takes at most 50 openids per call
 
@@ -113,6 +115,22 @@ class WeChatApi:
 
     async def send_custom_message(self, openid: str, message: dict[str, Any]) -> None:
         await self._call("/cgi-bin/message/custom/send", {"touser": openid, **message})
+
+    # ---- notices outside the 48-hour window --------------------------------------------------
+
+    async def send_subscribe_notice(self, openid: str, notice: dict[str, Any]) -> str | None:
+        """A subscription notice (订阅通知, message/subscribe/bizsend): `notice` holds template_id,
+        data and optionally page. WeChatApiError(43101) when the subscriber has not consented.
+        Returns WeChat's msgid when it gives one (subscribe_msg_sent_event reports it later)."""
+        data = await self._call("/cgi-bin/message/subscribe/bizsend", {"touser": openid, **notice})
+        return str(data["msgid"]) if data.get("msgid") is not None else None
+
+    async def send_template_message(self, openid: str, message: dict[str, Any]) -> str | None:
+        """A template message (模板消息, message/template/send): `message` holds template_id, data
+        and optionally url and client_msg_id (WeChat sends one message per openid and client_msg_id,
+        so a retry after an unanswered call does not send twice). Returns WeChat's msgid."""
+        data = await self._call("/cgi-bin/message/template/send", {"touser": openid, **message})
+        return str(data["msgid"]) if data.get("msgid") is not None else None
 
     async def create_menu(self, menu: dict[str, Any]) -> None:
         await self._call("/cgi-bin/menu/create", menu)

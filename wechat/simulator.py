@@ -31,13 +31,22 @@ def new_msg_id() -> int:
 
 
 def build_xml(fields: dict[str, Any]) -> str:
+    return "<xml>" + _elements(fields) + "</xml>"
+
+
+def _elements(fields: dict[str, Any]) -> str:
+    """Elements for `fields`: a dict value nests, a list value repeats the element (<List>...)."""
     parts = []
     for name, value in fields.items():
-        if isinstance(value, int):
+        if isinstance(value, dict):
+            parts.append(f"<{name}>{_elements(value)}</{name}>")
+        elif isinstance(value, list):
+            parts.extend(f"<{name}>{_elements(item)}</{name}>" for item in value)
+        elif isinstance(value, int):
             parts.append(f"<{name}>{value}</{name}>")
         else:
             parts.append(f"<{name}><![CDATA[{str(value).replace(']]>', ']]]]><![CDATA[>')}]]></{name}>")
-    return "<xml>" + "".join(parts) + "</xml>"
+    return "".join(parts)
 
 
 class PushClient:
@@ -67,6 +76,23 @@ class PushClient:
         if event_key is not None:
             extra["EventKey"] = event_key
         return self._fields(openid, "event", **extra)
+
+    def consent_fields(
+        self, openid: str, decisions: dict[str, bool], event: str = "subscribe_msg_popup_event", scene: int = 1
+    ) -> dict[str, Any]:
+        """The subscriber answered a subscription-notice popup (template id -> accepted), or, with
+        event="subscribe_msg_change_event", turned notices off in her settings."""
+        element = "SubscribeMsgPopupEvent" if event == "subscribe_msg_popup_event" else "SubscribeMsgChangeEvent"
+        items = []
+        for template_id, accepted in decisions.items():
+            item: dict[str, Any] = {
+                "TemplateId": template_id,
+                "SubscribeStatusString": "accept" if accepted else "reject",
+            }
+            if event == "subscribe_msg_popup_event":
+                item["PopupScene"] = scene
+            items.append(item)
+        return self._fields(openid, "event", Event=event, **{element: {"List": items}})
 
     def voice_fields(
         self, openid: str, media_id: str, audio_format: str = "amr", recognition: str | None = None

@@ -1,10 +1,13 @@
 """A stand-in for WeChat's server API on loopback, for tests and local development.
 
 It implements what the gateway and voice/ call (stable_token, token, message/custom/send,
-media/get, menu/create, menu/delete, menu/addconditional, tags/create, tags/get,
-tags/members/batchtagging and batchuntagging) with WeChat's error behaviour (tokens that expire or are invalidated,
-media errors as JSON with HTTP 200), records every call, and lets a test inject errcodes,
-HTTP errors and delays. Its own control endpoints live under /standin/.
+message/subscribe/bizsend, message/template/send, media/get, menu/create, menu/delete,
+menu/addconditional, tags/create, tags/get, tags/members/batchtagging and batchuntagging) with
+WeChat's error behaviour (tokens that expire or are invalidated, media errors as JSON with HTTP
+200, a subscription notice without the subscriber's consent refused with 43101, a one-time
+consent spent by one notice, template/send sending once per openid and client_msg_id), records
+every call, and lets a test inject errcodes, HTTP errors and delays. Its own control endpoints
+live under /standin/.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ import asyncio
 import itertools
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from core.vocabulary import NoticeChannel
+from wechat.notice_templates import VALUE_LIMITS, NoticeTemplate
 from wechat.pay_standin import PayStandinState, add_pay_routes
 
 TOKEN_TTL_S = 7200
@@ -26,9 +32,13 @@ ERRMSG = {
     40007: "invalid media_id",
     40013: "invalid appid",
     40125: "invalid appsecret",
+    40003: "invalid openid",
+    40037: "invalid template_id",
     42001: "access_token expired",
+    43101: "user refuse to accept the msg",
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
+    47003: "argument invalid! data.thing1.value invalid",
     48001: "api unauthorized",
     -1: "system error",
 }
@@ -40,6 +50,7 @@ class Fault:
     status: int | None = None  # or answer this HTTP status
     delay_s: float = 0.0  # wait this long first
     times: int = 1
+    after: bool = False  # notices only: the call takes effect, then the answer is the fault (a lost answer)
 
 
 @dataclass
@@ -66,12 +77,39 @@ class StandinState:
     tags: dict[int, str] = field(default_factory=dict)  # tag id -> name
     user_tags: dict[str, set[int]] = field(default_factory=dict)  # openid -> tag ids
     faults: dict[str, list[Fault]] = field(default_factory=dict)
+    # Templates chosen in the MP console: template id -> its keywords (subscription notices / template messages).
+    subscribe_templates: dict[str, frozenset[str]] = field(default_factory=dict)
+    message_templates: dict[str, frozenset[str]] = field(default_factory=dict)
+    consents: dict[tuple[str, str], int] = field(default_factory=dict)  # (openid, template id) -> one-time left
+    long_term_consents: set[tuple[str, str]] = field(default_factory=set)
+    notices: list[dict[str, Any]] = field(default_factory=list)  # delivered bizsend / template/send bodies
+    client_msg_ids: dict[tuple[str, str], int] = field(default_factory=dict)  # (openid, client_msg_id) -> msgid
     _sequence: Any = field(default_factory=lambda: itertools.count(1))
 
     def inject(self, path: str, *, errcode: int | None = None, status: int | None = None, delay_s: float = 0.0,
-               times: int = 1) -> None:  # fmt: skip
+               times: int = 1, after: bool = False) -> None:  # fmt: skip
         """Make the next `times` calls of `path` (e.g. "/cgi-bin/message/custom/send") misbehave."""
-        self.faults.setdefault(path, []).append(Fault(errcode, status, delay_s, times))
+        self.faults.setdefault(path, []).append(Fault(errcode, status, delay_s, times, after))
+
+    def add_subscribe_template(self, template_id: str, keywords: list[str] | tuple[str, ...]) -> None:
+        self.subscribe_templates[template_id] = frozenset(keywords)
+
+    def add_message_template(self, template_id: str, keywords: list[str] | tuple[str, ...]) -> None:
+        self.message_templates[template_id] = frozenset(keywords)
+
+    def grant_consent(self, openid: str, template_id: str, *, times: int = 1, long_term: bool = False) -> None:
+        """The subscriber accepted the template's popup (WeChat's side; the gateway learns it from the push)."""
+        if long_term:
+            self.long_term_consents.add((openid, template_id))
+        else:
+            self.consents[(openid, template_id)] = self.consents.get((openid, template_id), 0) + times
+
+    def revoke_consent(self, openid: str, template_id: str) -> None:
+        self.consents.pop((openid, template_id), None)
+        self.long_term_consents.discard((openid, template_id))
+
+    def notices_to(self, openid: str) -> list[dict[str, Any]]:
+        return [notice for notice in self.notices if notice["touser"] == openid]
 
     def expire_tokens(self) -> None:
         """Every token issued so far now answers 42001."""
@@ -107,6 +145,10 @@ class StandinState:
         self.tags.clear()
         self.user_tags.clear()
         self.faults.clear()
+        self.consents.clear()
+        self.long_term_consents.clear()
+        self.notices.clear()
+        self.client_msg_ids.clear()
 
     def _issue_token(self) -> str:
         token = "standin-" + secrets.token_urlsafe(16)
@@ -134,6 +176,17 @@ class StandinState:
 STATE = web.AppKey("standin_state", StandinState)
 
 
+def add_notice_templates(state: StandinState, templates: Iterable[NoticeTemplate]) -> None:
+    """Make the stand-in know the templates of wechat/notices.yml, as the MP console would."""
+    for template in templates:
+        if not template.usable:
+            continue
+        if template.channel is NoticeChannel.SUBSCRIBE:
+            state.add_subscribe_template(template.template_id, tuple(template.data))
+        else:
+            state.add_message_template(template.template_id, tuple(template.data))
+
+
 def create_standin_app(state: StandinState | None = None, pay: PayStandinState | None = None) -> web.Application:
     """The stand-in WeChat API; with `pay`, it also plays WeChat Pay (wechat/pay_standin.py)."""
     app = web.Application(client_max_size=20 * 1024 * 1024)
@@ -143,6 +196,8 @@ def create_standin_app(state: StandinState | None = None, pay: PayStandinState |
     app.router.add_post("/cgi-bin/stable_token", _stable_token)
     app.router.add_get("/cgi-bin/token", _token)
     app.router.add_post("/cgi-bin/message/custom/send", _custom_send)
+    app.router.add_post("/cgi-bin/message/subscribe/bizsend", _subscribe_send)
+    app.router.add_post("/cgi-bin/message/template/send", _template_send)
     app.router.add_get("/cgi-bin/media/get", _media_get)
     app.router.add_post("/cgi-bin/menu/create", _menu_create)
     app.router.add_post("/cgi-bin/menu/delete", _menu_delete)
@@ -155,6 +210,8 @@ def create_standin_app(state: StandinState | None = None, pay: PayStandinState |
     app.router.add_post("/standin/media", _control_add_media)
     app.router.add_get("/standin/messages", _control_messages)
     app.router.add_get("/standin/calls", _control_calls)
+    app.router.add_get("/standin/notices", _control_notices)
+    app.router.add_post("/standin/consent", _control_consent)
     app.router.add_post("/standin/faults", _control_fault)
     app.router.add_post("/standin/expire-tokens", _control_expire)
     app.router.add_post("/standin/reset", _control_reset)
@@ -223,6 +280,93 @@ async def _custom_send(request: web.Request) -> web.Response:
         return _error(44002)
     state.messages.append({**body, "seq": next(state._sequence), "received_at": time.time()})
     return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+async def _notice_call(request: web.Request) -> tuple[StandinState, dict[str, Any], Fault | None, web.Response | None]:
+    """The state, the body, a fault to answer after the call took effect, and an error answer."""
+    state = request.app[STATE]
+    body = await request.json()
+    state.calls.append({"path": request.path, "body": body})
+    fault = state._take_fault(request.path)
+    if fault is not None and not fault.after:
+        if (answer := await _answer_fault(fault)) is not None:
+            return state, body, None, answer
+        fault = None
+    if (errcode := state._token_error(request.query.get("access_token", ""))) is not None:
+        return state, body, None, _error(errcode)
+    return state, body, fault, None
+
+
+async def _answer_fault(fault: Fault) -> web.Response | None:
+    if fault.delay_s:
+        await asyncio.sleep(fault.delay_s)
+    if fault.status is not None:
+        return web.Response(status=fault.status, text="injected")
+    if fault.errcode is not None:
+        return _error(fault.errcode)
+    return None
+
+
+def _data_error(data: Any, keywords: frozenset[str]) -> int | None:
+    """47003 when the template data lacks a keyword, has an empty one or one longer than WeChat takes."""
+    if not isinstance(data, dict) or set(data) != keywords:
+        return 47003
+    for keyword, item in data.items():
+        value = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            return 47003
+        limit = VALUE_LIMITS.get(keyword.rstrip("0123456789"))
+        if limit is not None and len(value) > limit:
+            return 47003
+    return None
+
+
+async def _subscribe_send(request: web.Request) -> web.Response:
+    """message/subscribe/bizsend: needs a known template, its data and the subscriber's consent."""
+    state, body, fault, error = await _notice_call(request)
+    if error is not None:
+        return error
+    openid, template_id = str(body.get("touser") or ""), str(body.get("template_id") or "")
+    if not openid:
+        return _error(40003)
+    if template_id not in state.subscribe_templates:
+        return _error(40037)
+    if (errcode := _data_error(body.get("data"), state.subscribe_templates[template_id])) is not None:
+        return _error(errcode)
+    key = (openid, template_id)
+    if key not in state.long_term_consents:
+        if state.consents.get(key, 0) <= 0:
+            return _error(43101)
+        state.consents[key] -= 1  # a one-time consent is spent by the notice it allowed
+    msgid = next(state._sequence)
+    state.notices.append({**body, "kind": "subscribe", "msgid": msgid, "received_at": time.time()})
+    if fault is not None and (answer := await _answer_fault(fault)) is not None:
+        return answer
+    return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
+
+async def _template_send(request: web.Request) -> web.Response:
+    """message/template/send: one message per openid and client_msg_id."""
+    state, body, fault, error = await _notice_call(request)
+    if error is not None:
+        return error
+    openid, template_id = str(body.get("touser") or ""), str(body.get("template_id") or "")
+    if not openid:
+        return _error(40003)
+    if template_id not in state.message_templates:
+        return _error(40037)
+    if (errcode := _data_error(body.get("data"), state.message_templates[template_id])) is not None:
+        return _error(errcode)
+    client_msg_id = str(body.get("client_msg_id") or "")
+    msgid = state.client_msg_ids.get((openid, client_msg_id)) if client_msg_id else None
+    if msgid is None:
+        msgid = next(state._sequence)
+        state.notices.append({**body, "kind": "template", "msgid": msgid, "received_at": time.time()})
+        if client_msg_id:
+            state.client_msg_ids[(openid, client_msg_id)] = msgid
+    if fault is not None and (answer := await _answer_fault(fault)) is not None:
+        return answer
+    return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
 
 async def _media_get(request: web.Request) -> web.Response:
@@ -372,6 +516,25 @@ async def _control_calls(request: web.Request) -> web.Response:
     )
 
 
+async def _control_notices(request: web.Request) -> web.Response:
+    """Delivered subscription notices and template messages; ?touser=openid."""
+    state = request.app[STATE]
+    touser = request.query.get("touser")
+    return web.json_response([n for n in state.notices if touser is None or n["touser"] == touser])
+
+
+async def _control_consent(request: web.Request) -> web.Response:
+    """{"openid": ..., "template_id": ..., "times": 1, "long_term": false} (or "revoke": true)."""
+    state = request.app[STATE]
+    body = await request.json()
+    if body.get("revoke"):
+        state.revoke_consent(str(body["openid"]), str(body["template_id"]))
+    else:
+        state.grant_consent(str(body["openid"]), str(body["template_id"]), times=int(body.get("times", 1)),
+                            long_term=bool(body.get("long_term")))  # fmt: skip
+    return web.json_response({"ok": True})
+
+
 async def _control_fault(request: web.Request) -> web.Response:
     """{"path": "/cgi-bin/message/custom/send", "errcode": 45015} (or "status", "delay_s", "times")."""
     state = request.app[STATE]
@@ -382,6 +545,7 @@ async def _control_fault(request: web.Request) -> web.Response:
         status=body.get("status"),
         delay_s=float(body.get("delay_s", 0)),
         times=int(body.get("times", 1)),
+        after=bool(body.get("after", False)),
     )
     return web.json_response({"ok": True})
 
