@@ -115,13 +115,16 @@ def process_specs(
                 "--model",
                 str(model),
                 "--endpoints",
-                str(files.ENDPOINTS),
+                str(files.endpoints_path(env)),
                 "--credentials",
                 str(files.CREDENTIALS),
             ],
             env,
         ),
     ]
+    if env.get("EVENT_BROKER_URL", "").strip():
+        # Rasa publishes every event to RabbitMQ: the analytics consumer turns them into figures
+        specs.append(ProcessSpec("analytics", [python, "-m", "bot", "analytics", "consume"], env))
     if with_gateway:
         gateway_env = dict(env, RASA_URL=os.environ.get("RASA_URL", f"http://127.0.0.1:{rasa_port}"))
         if demo_mode(gateway_env):

@@ -6,6 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from analytics.config import BrokerSettings
 from core.db import PROJECT_ROOT, database_url, sync_url, var_dir
 from core.local_secrets import ACTION_SERVER_TOKEN, RASA_AUTH_TOKEN, local_secret
 
@@ -13,6 +14,7 @@ CONFIG = PROJECT_ROOT / "config.yml"
 DOMAIN = PROJECT_ROOT / "domain.yml"
 TRAINING_DATA = PROJECT_ROOT / "data"
 ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
+ENDPOINTS_WITH_BROKER = PROJECT_ROOT / "endpoints-broker.yml"  # the same plus Rasa's event broker
 CREDENTIALS = PROJECT_ROOT / "credentials.yml"
 MODEL_NAME = "csbot"
 
@@ -58,6 +60,11 @@ def tracker_store_url() -> str:
     return f"sqlite:///{var_dir() / 'rasa-trackers.sqlite3'}"
 
 
+def endpoints_path(env: dict[str, str]) -> Path:
+    """endpoints-broker.yml when an event broker is configured (EVENT_BROKER_URL), else endpoints.yml."""
+    return ENDPOINTS_WITH_BROKER if env.get("EVENT_BROKER_URL", "").strip() else ENDPOINTS
+
+
 def rasa_cli_env() -> dict[str, str]:
     """Environment for any Rasa command: no telemetry or error reports leave the machine."""
     env = dict(os.environ)
@@ -78,4 +85,7 @@ def rasa_env(action_port: int) -> dict[str, str]:
     # its HTTP API calls, and the action server's secret, which endpoints.yml has Rasa send.
     env["RASA_AUTH_TOKEN"] = local_secret(RASA_AUTH_TOKEN, env)
     env["ACTION_SERVER_TOKEN"] = local_secret(ACTION_SERVER_TOKEN, env)
+    broker = BrokerSettings.from_env(env)
+    if broker is not None:  # what endpoints-broker.yml reads (user, password and port apart)
+        env.update({k: v for k, v in broker.rasa_env().items() if not env.get(k, "").strip()})
     return env

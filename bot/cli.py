@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from analytics import cli as analytics_cli
 from billing import cli as billing_cli
 from bot import assistant_cli, gateway_cli
 from handoff import cli as handoff_cli
@@ -19,6 +20,7 @@ COMMAND_MODULES = (
     gateway_cli,  # gateway, chat, menu publish
     voice_cli,  # voice download-model / status
     handoff_cli,  # agent add/list
+    analytics_cli,  # analytics consume/figures
 )
 
 
