@@ -40,7 +40,7 @@ class BrokerSettings:
         )
 
     def rasa_env(self) -> dict[str, str]:
-        """What endpoints-broker.yml reads: Rasa's pika broker takes user, password and port apart
+        """What event-broker.yml reads: Rasa's pika broker takes user, password and port apart
         from the URL (it rebuilds the URL from them)."""
         parts = urlsplit(self.url)
         return {

@@ -21,17 +21,18 @@ FROM ${BASE}
 RUN useradd --system --create-home --home-dir /home/rasa rasa
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY config.yml domain.yml credentials.yml endpoints.yml endpoints-broker.yml ./
+COPY config.yml domain.yml credentials.yml endpoints.yml event-broker.yml ./
 COPY nlu/ nlu/
 # nlu.log_masking installs the project's log masking (standard library only) before Rasa starts
 COPY core/__init__.py core/redact.py core/
 ARG MODEL=models/csbot.tar.gz
 COPY ${MODEL} models/csbot.tar.gz
 ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONUNBUFFERED=1 RASA_TELEMETRY_ENABLED=false \
-    TF_CPP_MIN_LOG_LEVEL=2 HOME=/home/rasa RASA_INTERFACE=0.0.0.0 RASA_PORT=5005 RASA_ENDPOINTS=endpoints.yml
+    TF_CPP_MIN_LOG_LEVEL=2 HOME=/home/rasa RASA_INTERFACE=0.0.0.0 RASA_PORT=5005
 RUN chown -R rasa /app
 USER rasa
 EXPOSE 5005
 # RASA_AUTH_TOKEN (required), ACTION_ENDPOINT_URL, ACTION_SERVER_TOKEN, TRACKER_STORE_URL come from
-# the environment; RASA_ENDPOINTS=endpoints-broker.yml adds the event broker (EVENT_BROKER_*).
-CMD ["sh", "-c", "exec python -m nlu.log_masking run --enable-api --auth-token \"$RASA_AUTH_TOKEN\" --interface \"$RASA_INTERFACE\" --port \"$RASA_PORT\" --model models/csbot.tar.gz --endpoints \"$RASA_ENDPOINTS\" --credentials credentials.yml"]
+# the environment. With EVENT_BROKER_URL (and _USERNAME, _PASSWORD, _PORT, _EXCHANGE, _QUEUE) set,
+# event-broker.yml is appended to endpoints.yml: every conversation event goes to RabbitMQ.
+CMD ["sh", "-c", "cp endpoints.yml /tmp/endpoints.yml && if [ -n \"$EVENT_BROKER_URL\" ]; then printf '\\n' >> /tmp/endpoints.yml && cat event-broker.yml >> /tmp/endpoints.yml; fi && exec python -m nlu.log_masking run --enable-api --auth-token \"$RASA_AUTH_TOKEN\" --interface \"$RASA_INTERFACE\" --port \"$RASA_PORT\" --model models/csbot.tar.gz --endpoints /tmp/endpoints.yml --credentials credentials.yml"]

@@ -27,7 +27,7 @@ from analytics.consumer import consume, handle_body
 from analytics.facts import BadEvent, FactKind, fact_from_message
 from analytics.figures import operator_figures
 from analytics.store import AnalyticsStore, analytics_facts
-from bot.assistant_files import ENDPOINTS, ENDPOINTS_WITH_BROKER, endpoints_path, rasa_env
+from bot.assistant_files import ENDPOINTS, EVENT_BROKER, endpoints_path, rasa_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -108,25 +108,26 @@ async def test_figures_from_a_scripted_stream_and_a_redelivery_counts_once(engin
     assert (await operator_figures(engine, days=1, now=now + 86400 - 60)).sessions == 3
 
 
-def test_rasa_reads_the_broker_configuration_csbot_gives_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """endpoints-broker.yml as Rasa 3.6 reads it, with the variables `csbot run` derives."""
-    shared = ("action_endpoint", "tracker_store")
-    plain, with_broker = (yaml.safe_load(p.read_text()) for p in (ENDPOINTS, ENDPOINTS_WITH_BROKER))
-    assert {k: plain[k] for k in shared} == {k: with_broker[k] for k in shared}
+def test_rasa_reads_the_broker_configuration_csbot_gives_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """endpoints.yml plus event-broker.yml as Rasa 3.6 reads them, with the variables `csbot run` derives."""
+    monkeypatch.setenv("CSBOT_VAR_DIR", str(tmp_path))
     assert endpoints_path({}) == ENDPOINTS  # a first run without RabbitMQ: no broker at all
     monkeypatch.setenv("EVENT_BROKER_URL", "amqp://csbot:s3cret@127.0.0.1:5673/")
     monkeypatch.setenv("EVENT_BROKER_QUEUE", "q-test")
     env = rasa_env(5055)
-    assert endpoints_path(env) == ENDPOINTS_WITH_BROKER
+    combined = endpoints_path(env)
+    assert combined.parent == tmp_path
+    plain, with_broker = (yaml.safe_load(p.read_text()) for p in (ENDPOINTS, combined))
+    assert with_broker == {**plain, "event_broker": yaml.safe_load(EVENT_BROKER.read_text())["event_broker"]}
     rasa_python = os.environ.get("RASA_PYTHON") or str(PROJECT_ROOT / ".venv-rasa" / "bin" / "python")
     code = (
-        "from rasa.utils.endpoints import read_endpoint_config;"
-        "c = read_endpoint_config('endpoints-broker.yml', 'event_broker');"
+        "import sys; from rasa.utils.endpoints import read_endpoint_config;"
+        "c = read_endpoint_config(sys.argv[1], 'event_broker');"
         "print(c.type, c.url, c.kwargs['username'], c.kwargs['password'], c.kwargs['port'],"
         " c.kwargs['exchange_name'], c.kwargs['queues'][0])"
     )
-    out = subprocess.run([rasa_python, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                         timeout=300, check=True)  # fmt: skip
+    out = subprocess.run([rasa_python, "-c", code, str(combined)], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                         text=True, timeout=300, check=True)  # fmt: skip
     assert out.stdout.split()[-7:] == [
         "pika", "amqp://csbot:s3cret@127.0.0.1:5673/", "csbot", "s3cret", "5673", "csbot-events", "q-test"
     ]  # fmt: skip

@@ -118,7 +118,9 @@ async def test_operator_figures_from_the_event_stream_in_the_supervisor_view(bro
             result = await subscriber.text(openids[label], text)
             assert result.status == 200, (label, result)
             # the turn has run when Rasa's tracker holds an answer to it
-            await wait_for(lambda label=label: _answered(http, stack, openids[label], text), f"Rasa's turn for {label}")
+            await wait_for(
+                lambda label=label, text=text: _answered(http, stack, openids[label], text), f"Rasa's turn for {label}"
+            )
 
         # what Rasa's trackers say happened: the figures must show exactly this
         truth = {label: await tracker_truth(http, stack, openids[label]) for label, _, _ in SCRIPT}
