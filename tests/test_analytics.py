@@ -166,3 +166,18 @@ async def test_the_consumer_reads_rabbitmq_and_records_a_duplicate_once(engine: 
         await channel.exchange_delete(name)
         await channel.queue_delete(name)
         await connection.close()
+
+
+def test_csbot_run_starts_the_consumer_only_with_a_broker(tmp_path: Path) -> None:
+    from bot.assistant_cli import process_specs
+
+    base = {"RASA_AUTH_TOKEN": "t", "ACTION_SERVER_TOKEN": "a", "CSBOT_VAR_DIR": str(tmp_path)}
+    without = process_specs(5005, 5055, tmp_path / "m.tar.gz", with_gateway=False, env=base)
+    assert [spec.name for spec in without] == ["actions", "rasa"]
+    assert str(ENDPOINTS) in without[1].argv
+    with_broker = process_specs(
+        5005, 5055, tmp_path / "m.tar.gz", with_gateway=False, env={**base, "EVENT_BROKER_URL": AMQP_URL}
+    )
+    assert [spec.name for spec in with_broker] == ["actions", "rasa", "analytics"]
+    assert with_broker[2].argv[-3:] == ["bot", "analytics", "consume"]
+    assert str(ENDPOINTS) not in with_broker[1].argv
