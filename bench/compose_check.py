@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import base64
 import json
 import os
@@ -42,6 +43,7 @@ from run_isolation import (  # noqa: E402
     release_redis_database,
 )
 from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from core.db import sync_url  # noqa: E402
 from wechat.protocol import sign  # noqa: E402
@@ -185,13 +187,18 @@ def main() -> int:
     args = parser.parse_args()
 
     database_url = create_run_database()
+    # the containers run as their own user: name the host's role, which the run database belongs to
+    parsed = make_url(database_url)
+    container_database_url = (parsed if parsed.username else parsed.set(username=getpass.getuser())).render_as_string(
+        hide_password=False
+    )
     redis_url = claim_redis_database()
     gateway, agent, internal, rasa, action, standin = free_ports(6)
     name = f"csbot-compose-{os.getpid()}"
     env = {
         **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")},
         "CSBOT_TAG": args.tag,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": container_database_url,
         "REDIS_URL": redis_url,
         "EVENT_BROKER_URL": AMQP_URL,
         "EVENT_BROKER_EXCHANGE": name,

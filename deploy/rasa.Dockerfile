@@ -24,7 +24,7 @@ WORKDIR /app
 COPY config.yml domain.yml credentials.yml endpoints.yml event-broker.yml ./
 COPY nlu/ nlu/
 # nlu.log_masking installs the project's log masking (standard library only) before Rasa starts
-COPY core/__init__.py core/redact.py core/
+COPY core/__init__.py core/redact.py core/privacy.py core/
 ARG MODEL=models/csbot.tar.gz
 COPY ${MODEL} models/csbot.tar.gz
 ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONUNBUFFERED=1 RASA_TELEMETRY_ENABLED=false \
