@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import base64
+import getpass
 import json
 import os
 import secrets
