@@ -177,7 +177,9 @@ class Stack:
             "standin": Role("standin", [python, "-m", "bot", "wechat-standin", "--port", str(self.standin_port)],
                             env, f"{self.standin_url}/standin/messages", 30),
         }  # fmt: skip
-        for spec in specs:  # actions, rasa, actions-2, rasa-2, ...
+        for spec in specs:  # actions, rasa, actions-2, rasa-2, ... (and analytics: not part of the run)
+            if not spec.name.startswith(("actions", "rasa")):
+                continue
             index = int(spec.name.partition("-")[2] or 1) - 1
             ready = (f"http://127.0.0.1:{self.action_port + index}/health" if spec.name.startswith("actions")
                      else f"http://127.0.0.1:{self.rasa_port + index}/status?token={token}")  # fmt: skip

@@ -74,7 +74,8 @@ def run_session(store: str, model: Path, database_url: str, workdir: Path) -> Se
     rasa_port, action_port = free_port(), free_port()
     env = {**rasa_env(action_port), "DATABASE_URL": database_url, "TRACKER_STORE_URL": sync_url(database_url),
            "LOG_LEVEL": "WARNING"}  # fmt: skip
-    actions, rasa = process_specs(rasa_port, action_port, model, with_gateway=False, env=env)
+    specs = {spec.name: spec for spec in process_specs(rasa_port, action_port, model, with_gateway=False, env=env)}
+    actions, rasa = specs["actions"], specs["rasa"]
     rasa_argv = list(rasa.argv)
     rasa_argv[rasa_argv.index("--endpoints") + 1] = str(endpoints_for(store, workdir))
     openid = f"osession{store}{os.getpid()}".ljust(28, "0")

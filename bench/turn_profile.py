@@ -158,7 +158,9 @@ def launch(args: argparse.Namespace) -> int:
         action_port = free_port()
         env = {**rasa_env(action_port), "DATABASE_URL": database_url, "TRACKER_STORE_URL": sync_url(database_url),
                "LOG_LEVEL": "WARNING"}  # fmt: skip
-        actions, _ = process_specs(0, action_port, args.model, with_gateway=False, env=env)
+        actions = next(
+            s for s in process_specs(0, action_port, args.model, with_gateway=False, env=env) if s.name == "actions"
+        )
         log = (workdir / "actions.log").open("ab")
         server = subprocess.Popen(actions.argv, env=actions.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:

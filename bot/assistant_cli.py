@@ -113,9 +113,12 @@ def process_specs(
                 [python, "-m", "bot.action_server", "--actions", "actions", "--port", str(action_port + index)],
                 replica_env,
             ),
-            ProcessSpec(f"rasa{suffix}", rasa_argv(rasa_port + index, model, env["RASA_AUTH_TOKEN"]), replica_env),
+            ProcessSpec(f"rasa{suffix}", rasa_argv(rasa_port + index, model, env), replica_env),
         ]
     rasa_urls = ",".join(f"http://127.0.0.1:{rasa_port + index}" for index in range(replicas))
+    if env.get("EVENT_BROKER_URL", "").strip():
+        # Rasa publishes every event to RabbitMQ: the analytics consumer turns them into figures
+        specs.append(ProcessSpec("analytics", [python, "-m", "bot", "analytics", "consume"], env))
     if with_gateway:
         gateway_env = dict(env, RASA_URL=os.environ.get("RASA_URL", rasa_urls))
         if demo_mode(gateway_env):
@@ -130,7 +133,7 @@ def process_specs(
     return specs
 
 
-def rasa_argv(port: int, model: Path, auth_token: str) -> list[str]:
+def rasa_argv(port: int, model: Path, env: dict[str, str]) -> list[str]:
     return [
         files.rasa_python(),  # .venv-rasa (Python 3.10, Rasa 3.6)
         "-m",
@@ -138,7 +141,7 @@ def rasa_argv(port: int, model: Path, auth_token: str) -> list[str]:
         "run",
         "--enable-api",
         "--auth-token",
-        auth_token,
+        env["RASA_AUTH_TOKEN"],
         "--interface",
         "127.0.0.1",
         "--port",
@@ -146,7 +149,7 @@ def rasa_argv(port: int, model: Path, auth_token: str) -> list[str]:
         "--model",
         str(model),
         "--endpoints",
-        str(files.ENDPOINTS),
+        str(files.endpoints_path(env)),
         "--credentials",
         str(files.CREDENTIALS),
     ]

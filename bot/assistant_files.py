@@ -6,6 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from analytics.config import BrokerSettings
 from core.db import PROJECT_ROOT, database_url, sync_url, var_dir
 from core.local_secrets import ACTION_SERVER_TOKEN, RASA_AUTH_TOKEN, local_secret
 
@@ -13,6 +14,7 @@ CONFIG = PROJECT_ROOT / "config.yml"
 DOMAIN = PROJECT_ROOT / "domain.yml"
 TRAINING_DATA = PROJECT_ROOT / "data"
 ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
+EVENT_BROKER = PROJECT_ROOT / "event-broker.yml"  # appended to ENDPOINTS when EVENT_BROKER_URL is set
 CREDENTIALS = PROJECT_ROOT / "credentials.yml"
 MODEL_NAME = "csbot"
 
@@ -58,6 +60,18 @@ def tracker_store_url() -> str:
     return f"sqlite:///{var_dir() / 'rasa-trackers.sqlite3'}"
 
 
+def endpoints_path(env: dict[str, str]) -> Path:
+    """endpoints.yml, or with an event broker configured (EVENT_BROKER_URL) endpoints.yml followed
+    by event-broker.yml, written into var/endpoints-broker.yml (one source for the shared sections)."""
+    if not env.get("EVENT_BROKER_URL", "").strip():
+        return ENDPOINTS
+    combined = var_dir() / "endpoints-broker.yml"
+    partial = combined.with_name(f".{combined.name}.{os.getpid()}")
+    partial.write_text(ENDPOINTS.read_text() + "\n" + EVENT_BROKER.read_text())
+    partial.replace(combined)  # atomic: a Rasa starting meanwhile reads the old or the new file whole
+    return combined
+
+
 def rasa_cli_env() -> dict[str, str]:
     """Environment for any Rasa command: no telemetry or error reports leave the machine."""
     env = dict(os.environ)
@@ -78,4 +92,7 @@ def rasa_env(action_port: int) -> dict[str, str]:
     # its HTTP API calls, and the action server's secret, which endpoints.yml has Rasa send.
     env["RASA_AUTH_TOKEN"] = local_secret(RASA_AUTH_TOKEN, env)
     env["ACTION_SERVER_TOKEN"] = local_secret(ACTION_SERVER_TOKEN, env)
+    broker = BrokerSettings.from_env(env)
+    if broker is not None:  # what event-broker.yml reads (user, password and port apart)
+        env.update({k: v for k, v in broker.rasa_env().items() if not env.get(k, "").strip()})
     return env

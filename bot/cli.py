@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from analytics import cli as analytics_cli
 from billing import cli as billing_cli
 from bot import assistant_cli, gateway_cli, notices_cli
 from handoff import cli as handoff_cli
@@ -20,6 +21,7 @@ COMMAND_MODULES = (
     voice_cli,  # voice download-model / status
     handoff_cli,  # agent add/list
     notices_cli,  # notices list/send/low-balance
+    analytics_cli,  # analytics consume/figures
 )
 
 

@@ -43,6 +43,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from analytics.figures import OperatorFigures, operator_figures
 from billing.money import format_yuan
 from core.privacy import mask_phone
 from handoff import auth, desk, reports
@@ -547,14 +548,22 @@ async def task_reveal(request: web.Request, visit: Visit) -> web.Response:
 @login_required
 @supervisor_only
 async def supervisor_page(request: web.Request, visit: Visit) -> web.Response:
-    return await _page(request, visit, "supervisor.html", report=await reports.supervisor_report(_service(request)))
+    service = _service(request)
+    report = await reports.supervisor_report(service)
+    return await _page(request, visit, "supervisor.html", report=report, figures=await _figures(service))
 
 
 @login_required
 @supervisor_only
 async def partial_supervisor(request: web.Request, visit: Visit) -> web.Response:
-    report = await reports.supervisor_report(_service(request))
-    return _fragment(request, visit, "_supervisor.html", report=report)
+    service = _service(request)
+    report = await reports.supervisor_report(service)
+    return _fragment(request, visit, "_supervisor.html", report=report, figures=await _figures(service))
+
+
+async def _figures(service: HandoffService) -> OperatorFigures:
+    """The analytics consumer's operator figures (analytics/), from the same database."""
+    return await operator_figures(service.store.engine)
 
 
 # ---- audio ----------------------------------------------------------------------------------

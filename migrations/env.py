@@ -1,6 +1,6 @@
 """Alembic environment. Each area owns its tables and its migration branch:
 billing (actions/billing/models.py), gateway (bot/store.py), voice (voice/store.py),
-handoff (handoff/models.py). `csbot db init` upgrades every branch to its head."""
+handoff (handoff/models.py), analytics (analytics/store.py). `csbot db init` upgrades every branch to its head."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import MetaData, engine_from_config, pool
 
 from core.db import database_url, sync_url
 
-AREA_MODELS = ["billing.models", "gateway.store", "voice.store", "handoff.models"]
+AREA_MODELS = ["billing.models", "gateway.store", "voice.store", "handoff.models", "analytics.store"]
 
 
 def _target_metadata() -> list[MetaData]:

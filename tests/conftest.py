@@ -8,6 +8,7 @@ Never point TEST_REDIS_URL at data you want to keep.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -178,6 +179,17 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 @pytest.fixture(scope="session")
 def rasa_stack(trained_model: Path, seeded_database_url: str) -> Iterator[RasaStack]:
     """Rasa (HTTP API on) and the action server as real processes on the seeded test database."""
+    with start_rasa_stack(trained_model, seeded_database_url) as stack:
+        yield stack
+
+
+@contextlib.contextmanager
+def start_rasa_stack(
+    trained_model: Path, seeded_database_url: str, extra_env: dict[str, str] | None = None, log_prefix: str = ""
+) -> Iterator[RasaStack]:
+    """Rasa and the action server (with EVENT_BROKER_URL in `extra_env`: also the analytics
+    consumer, as `csbot run` starts them) until the block ends. Logs: test-artifacts/{log_prefix}{name}.log."""
+    from analytics.config import BrokerSettings
     from bot.assistant_cli import process_specs
     from bot.assistant_files import rasa_env
 
@@ -193,9 +205,16 @@ def rasa_stack(trained_model: Path, seeded_database_url: str) -> Iterator[RasaSt
             TRACKER_STORE_URL=sync_url(seeded_database_url),
             ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
         )  # not one from the caller's shell
+        for name in [k for k in env if k.startswith("EVENT_BROKER_")]:
+            del env[name]  # the broker only when asked for
+        if extra_env:
+            env.update(extra_env)
+            broker = BrokerSettings.from_env(env)
+            if broker is not None:
+                env.update(broker.rasa_env())  # as rasa_env() derives them for `csbot run`
         processes = []
         for spec in process_specs(rasa_port, action_port, trained_model, with_gateway=False, env=env):
-            log = open(ARTIFACTS / f"{spec.name}.log", "wb")
+            log = open(ARTIFACTS / f"{log_prefix}{spec.name}.log", "wb")
             processes.append(
                 subprocess.Popen(spec.argv, env=spec.env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
             )
