@@ -476,14 +476,15 @@ async def bench_tts(workers: int, rounds: int) -> None:
             for round_index in range(rounds):
                 batch = [TTS_TEXTS[(round_index * concurrency + i) % len(TTS_TEXTS)] for i in range(concurrency)]
 
-                async def one(text: str) -> None:
+                async def one(text: str) -> tuple[float, float, float]:
                     began = time.perf_counter()
                     _, seconds, took = await pool.speak(speakable(text), 55)
-                    latencies.append(time.perf_counter() - began)
+                    return time.perf_counter() - began, seconds, took
+
+                for latency, seconds, took in await asyncio.gather(*(one(text) for text in batch)):
+                    latencies.append(latency)
                     audio_s.append(seconds)
                     rtfs.append(took / seconds)
-
-                await asyncio.gather(*(one(text) for text in batch))
             wall = time.perf_counter() - wall_started
             print(f"   {concurrency:>11}  {len(rtfs):>7}  {sum(audio_s):>7.1f}  {statistics.mean(rtfs):>10.2f} / {max(rtfs):.2f}"
                   f"          {percentile(latencies, 0.5):>5.2f} / {max(latencies):.2f} s   {wall / sum(audio_s):>8.2f}")  # fmt: skip
@@ -498,7 +499,9 @@ async def bench_text_under_tts_load(harness: Harness, text_rate: float, seconds:
     print(f"\n6. text webhook latency while voice replies are made ({speakers} subscribers asked for voice "
           f"replies and keep writing; {text_rate:g} text pushes/s from others)")  # fmt: skip
     if harness.runtime.speech is None or harness.runtime.speech.health().get("tts") != "ready":
-        print(f"   skipped: voice replies are not available ({harness.runtime.speech and harness.runtime.speech.health()})")
+        print(
+            f"   skipped: voice replies are not available ({harness.runtime.speech and harness.runtime.speech.health()})"
+        )
         return
     print(f"   dialogue: {harness.rasa_kind}")
     state = harness.state

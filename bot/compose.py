@@ -18,8 +18,8 @@ from gateway.ports import AppContext
 from gateway.settings import Settings
 from handoff.console import setup_console
 from handoff.service import HandoffService, create_handoff_service
-from voice.policy import VoicePolicy
 from voice.config import TtsSettings
+from voice.policy import VoicePolicy
 from voice.service import Transcriber, create_transcriber, create_voice_policy
 from voice.speech import SpeechService, create_speech_service
 

@@ -123,7 +123,9 @@ class Outbox:
         due = and_(outbox.c.status == "preparing", or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
         claimed = []
         async with self._engine.connect() as conn:
-            ids = (await conn.execute(select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit))).scalars().all()
+            ids = (
+                (await conn.execute(select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit))).scalars().all()
+            )
         for row_id in ids:
             async with self._engine.begin() as conn:
                 result = await conn.execute(
@@ -176,9 +178,7 @@ class Outbox:
     async def backlog(self) -> int:
         async with self._engine.connect() as conn:
             count = await conn.scalar(
-                select(func.count())
-                .select_from(outbox)
-                .where(outbox.c.status.in_(("preparing", "pending", "sending")))
+                select(func.count()).select_from(outbox).where(outbox.c.status.in_(("preparing", "pending", "sending")))
             )
         return int(count or 0)
 

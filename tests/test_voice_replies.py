@@ -213,7 +213,9 @@ async def test_the_last_message_of_the_allowance_is_never_audio(
     """No passive replies here (a tiny budget): every text takes one of the 5 messages."""
     state, _ = standin
     fake_rasa.answer = scripted
-    running = await start_gateway(replace(gateway_settings, passive_budget_s=0.2), http, Hooks(speech=lambda ctx: speech))
+    running = await start_gateway(
+        replace(gateway_settings, passive_budget_s=0.2), http, Hooks(speech=lambda ctx: speech)
+    )
     try:
         client = running.aes
         window = CsWindow(running.runtime.context.engine)
@@ -232,7 +234,9 @@ async def test_the_last_message_of_the_allowance_is_never_audio(
         assert (await window.state(openid)).remaining == 1
         assert len(await voice_rows(running, openid)) == 1
         # The remaining message is still there for a text (e.g. an agent's or the chat's closing one).
-        await running.runtime.context.outbox.enqueue(openid, {"msgtype": "text", "text": {"content": "好的"}}, origin="system")
+        await running.runtime.context.outbox.enqueue(
+            openid, {"msgtype": "text", "text": {"content": "好的"}}, origin="system"
+        )
         assert (await window.state(openid)).remaining == 0
     finally:
         await running.stop()

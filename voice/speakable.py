@@ -16,6 +16,7 @@ _SMALL_UNITS = ["", "十", "百", "千"]
 _BIG_UNITS = ["", "万", "亿", "万亿"]
 
 _URL = re.compile(r"https?://\S+")
+_QUOTES = re.compile(r"[「」『』“”\"'《》]")
 _MASKED_PHONE = re.compile(r"(?<!\d)(\d{3})\*{4}(\d{4})(?!\d)")
 _DIGIT_STRING = re.compile(r"(?<![\d.])(\d{5,})(?![\d.])")  # phone numbers, codes, order numbers
 _FULL_DATE = re.compile(r"(\d{4})\s*(?:年|-|/)\s*(\d{1,2})\s*(?:月|-|/)\s*(\d{1,2})\s*[日号]?")
@@ -86,7 +87,7 @@ def digit_by_digit(digits: str, *, phone: bool = True) -> str:
 
 
 def decimal(text: str, *, liang: bool = False) -> str:
-    """"3.5" -> 三点五, "-2" -> 负二."""
+    """ "3.5" -> 三点五, "-2" -> 负二."""
     match = _NUMBER.fullmatch(text)
     if match is None:
         return text
@@ -98,7 +99,7 @@ def decimal(text: str, *, liang: bool = False) -> str:
 
 
 def money(amount: str) -> str:
-    """"12.60" -> 十二块六毛, "0.05" -> 五分, "100" -> 一百块, "12.05" -> 十二块零五分."""
+    """ "12.60" -> 十二块六毛, "0.05" -> 五分, "100" -> 一百块, "12.05" -> 十二块零五分."""
     negative = amount.startswith("-")
     whole, _, fraction = amount.lstrip("-").partition(".")
     fraction = (fraction + "00")[:2]
@@ -132,6 +133,7 @@ def _clock(match: re.Match[str]) -> str:
 def speakable(text: str) -> str:
     """The reply as the synthesiser should read it: numbers in words, nothing it cannot pronounce."""
     text = _URL.sub("", text)
+    text = _QUOTES.sub("", text)
     text = _MASKED_PHONE.sub(lambda m: f"{digit_by_digit(m.group(1))}，尾号{digit_by_digit(m.group(2))}", text)
     text = _FULL_DATE.sub(_date, text)
     text = _YEAR.sub(lambda m: f"{digit_by_digit(m.group(1), phone=False)}年", text)

@@ -90,7 +90,7 @@ class PhonemeTable:
         return cls(symbol_to_id={k: int(v) for k, v in data["symbol_to_id"].items()}, pinyin=pinyin)
 
     def phonemes(self, phrase: str) -> list[str]:
-        """"中文" -> ["sil", "zh", "ong1", "#0", "^", "uen2", "sil"]; characters without a reading are dropped."""
+        """ "中文" -> ["sil", "zh", "ong1", "#0", "^", "uen2", "sil"]; characters without a reading are dropped."""
         from pypinyin import Style, lazy_pinyin
 
         syllables = lazy_pinyin(phrase, style=Style.TONE3, neutral_tone_with_five=True, errors="ignore")
