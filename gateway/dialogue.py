@@ -163,6 +163,8 @@ class Dialogue:
             if item.get("text") and text_message(_render_text(item)) not in replies:
                 replies.append(text_message(_render_text(item)))
             custom = item.get("custom")
+            if isinstance(custom, dict) and self._voice_prefs is not None and custom.get("voice_replies") in VoiceMode:
+                await self._voice_prefs.set(openid, VoiceMode(custom["voice_replies"]))  # action_voice_reply
             if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
                 handoff = custom["handoff"]
                 replies.extend(

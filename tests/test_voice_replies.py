@@ -140,7 +140,13 @@ async def test_the_model_reads_a_balance_and_caches_fixed_texts(speech: SpeechSe
 
 
 def scripted(sender: str, message: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-    """The fake Rasa: 「N条」 -> N texts; anything else -> the balance."""
+    """The fake Rasa: 「N条」 -> N texts; free phrasing of 「文字」 -> what action_voice_reply sends;
+    anything else -> the balance."""
+    if message == "还是发文字给我吧":
+        return [
+            {"recipient_id": sender, "text": VOICE_REPLIES_OFF},
+            {"recipient_id": sender, "custom": {"voice_replies": "text"}},
+        ]
     if message.endswith("条") and message[:-1].isdigit():
         return [{"recipient_id": sender, "text": f"第{n}条。"} for n in range(1, int(message[:-1]) + 1)]
     return [{"recipient_id": sender, "text": BALANCE}]
@@ -199,12 +205,21 @@ async def test_a_subscriber_who_types_never_gets_audio_unless_she_asks(voice_gat
     voices = await eventually(lambda: (v := state.voices_to(openid)) and len(v) == 2 and v)
     assert_speech_of(voices[1], BALANCE)
 
-    result = await client.text(openid, "打字就行")
+    result = await client.text(openid, "打字就行")  # the gateway's own command: no dialogue turn
     assert result.reply == VOICE_REPLIES_OFF
     await client.push(client.voice_fields(openid, "media-2", recognition="我还有多少钱"))  # even a voice note
     await eventually(lambda: not voice_gateway.runtime.processor._drains)
     rows = await voice_rows(voice_gateway, openid)
     assert len(rows) == 2 and len(state.voices_to(openid)) == 2
+
+    # Free phrasing goes to the dialogue; action_voice_reply's payload switches voice replies too.
+    await client.text(openid, "说给我听")
+    await eventually(lambda: len(state.voices_to(openid)) == 3)
+    result = await client.text(openid, "还是发文字给我吧")
+    assert result.reply == VOICE_REPLIES_OFF
+    await client.text(openid, "查余额")
+    await eventually(lambda: not voice_gateway.runtime.processor._drains)
+    assert len(await voice_rows(voice_gateway, openid)) == 3 and len(state.voices_to(openid)) == 3
 
 
 async def test_the_last_message_of_the_allowance_is_never_audio(
