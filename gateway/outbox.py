@@ -143,7 +143,8 @@ class Outbox:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == outbox_id, outbox.c.status == "preparing")
-                .values(status="pending", payload=message, lease_until=None, attempts=0, not_before=self._clock())
+                # not_before stays: a passive first reply still leaves first (AFTER_PASSIVE_DELAY).
+                .values(status="pending", payload=message, lease_until=None, attempts=0)
             )
         self.notify()
 
