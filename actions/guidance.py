@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from actions import replies, service
 from actions.account import account_phone
-from actions.turn import FlowAction, Turn
+from actions.turn import FlowAction, Turn, voice_replies_enabled
 from core.privacy import mask_phone
 from core.vocabulary import HandoffReason
+from core.wording import VOICE_REPLIES_OFF, VOICE_REPLIES_ON
 
 
 async def real_name_suspension(turn: Turn) -> None:
@@ -68,9 +69,14 @@ async def emoji(turn: Turn) -> None:
 
 
 async def voice_reply(turn: Turn) -> None:
+    """The gateway keeps the choice (the payload) and speaks the answers from now on."""
     on = turn.intent == "voice_reply_on"
     turn.set("voice_replies", on)
-    turn.say(replies.voice_reply_unavailable(on))
+    if on and not voice_replies_enabled():
+        turn.say(replies.voice_reply_unavailable())
+        return
+    turn.say(VOICE_REPLIES_ON if on else VOICE_REPLIES_OFF)
+    turn.send_payload({"voice_replies": "voice" if on else "text"})
 
 
 class ActionRealNameSuspension(FlowAction):

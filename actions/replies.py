@@ -357,10 +357,9 @@ def low_balance_help(balance_text: str) -> str:
     return f"{balance_text}\n钱不够用可以充话费：回复3，我帮您充。"
 
 
-def voice_reply_unavailable(on: bool) -> str:
-    if on:
-        return "暂时还不能用语音回复您，我先用文字回复。需要人工打电话给您，回复0。"
-    return "好的，我用文字回复您。"
+def voice_reply_unavailable() -> str:
+    """Voice replies switched off by the operator (VOICE_REPLIES=0)."""
+    return "暂时还不能用语音回复您，我先用文字回复。需要人工打电话给您，回复0。"
 
 
 def ask_relative_how_to_bind(relative: str | None) -> str:

@@ -136,6 +136,11 @@ def elder_direct() -> bool:
     return os.environ.get("ELDER_DIRECT", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
+def voice_replies_enabled() -> bool:
+    """VOICE_REPLIES (default on): the gateway speaks answers to those who ask (gateway/voice_replies.py)."""
+    return os.environ.get("VOICE_REPLIES", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
 async def _elder_first_message(turn: Turn) -> None:
     """Once per session (`human_offered`), for an elder: a bound 65+ subscriber (`is_elder`),
     or an openid with no bound number that speaks to us by voice note."""

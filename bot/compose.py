@@ -18,8 +18,10 @@ from gateway.ports import AppContext
 from gateway.settings import Settings
 from handoff.console import setup_console
 from handoff.service import HandoffService, create_handoff_service
+from voice.config import TtsSettings
 from voice.policy import VoicePolicy
 from voice.service import Transcriber, create_transcriber, create_voice_policy
+from voice.speech import SpeechService, create_speech_service
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,10 @@ def create_apps(settings: Settings) -> Apps:
         built.handoff = build_handoff_service(ctx)
         return built.handoff
 
+    speech = build_speech if TtsSettings.from_env().enabled else None
     gateway = create_gateway_app(
-        settings, Hooks(handoff=handoff, transcriber=build_transcriber, voice_policy=build_voice_policy)
+        settings,
+        Hooks(handoff=handoff, transcriber=build_transcriber, voice_policy=build_voice_policy, speech=speech),
     )
     console = web.Application()
     setup_console(console, built.service, owned=False)  # the gateway's start-up builds the service
@@ -92,3 +96,7 @@ def build_transcriber(ctx: AppContext) -> Transcriber:
 
 def build_voice_policy(ctx: AppContext) -> VoicePolicy:
     return create_voice_policy(ctx.redis)
+
+
+def build_speech(ctx: AppContext) -> SpeechService:
+    return create_speech_service()

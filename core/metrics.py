@@ -96,6 +96,11 @@ class Metrics:
         )
         self.token_fetches = Counter("csbot_gateway_token_fetches_total", "access_token fetches by this process")
         self.rasa_failures = Counter("csbot_gateway_rasa_failures_total", "Dialogue turns deferred: Rasa unavailable")
+        self.voice_replies = Counter(
+            "csbot_gateway_voice_replies_total",
+            "Voice replies by outcome (made, cached, no_allowance: the text went alone, failed)",
+            ("outcome",),
+        )
         self.payment_notifications = Counter(
             "csbot_gateway_payment_notifications_total",
             "WeChat Pay notifications by outcome (credited, duplicate, refused: bad_signature, stale, ...)",
@@ -113,6 +118,7 @@ class Metrics:
             self.outbox_failures,
             self.token_fetches,
             self.rasa_failures,
+            self.voice_replies,
             self.payment_notifications,
         ):
             lines.extend(instrument.render())

@@ -25,6 +25,9 @@ HANDOFF_AFTER_REPEAT = "还是没能听清，您别着急，我这就请人工�
 HANDOFF_NO_ASR = "您的语音已收到。我现在听不了语音，已经把这条语音转给人工客服，请稍候；您也可以直接打字告诉我。"
 MEDIA_FAILED_RETRY = "不好意思，这条语音没能收到，请您再发一次，或者直接打字告诉我。"
 MEDIA_FAILED_HANDOFF = "语音还是没能收到，您别着急，我这就请人工客服来帮您。"
+# Voice replies (gateway/voice_replies.py): the switch on is also said aloud.
+VOICE_REPLIES_ON = "好的，以后我的回答也会用语音说给您听。想换回文字，回复「文字」就行。"
+VOICE_REPLIES_OFF = "好的，以后只用文字回答您。想听语音，回复「语音回复」。"
 
 # ---- handoff ---------------------------------------------------------------------------------
 HANDED_BACK = "已为您转回智能助手。"

@@ -30,6 +30,7 @@ from gateway.ports import (
     HandoffService,
     RecognitionTranscriber,
     SimpleVoicePolicy,
+    SpeechSynthesizer,
     StoredHandoffRequests,
     VoicePolicy,
     VoiceTranscriber,
@@ -40,6 +41,7 @@ from gateway.replay import NonceLedger
 from gateway.runtime import RUNTIME, Runtime
 from gateway.settings import DEV_TOKEN, WECHAT_API, Settings
 from gateway.spool import Spool
+from gateway.voice_replies import VoicePreferences, VoiceReplyMaker
 from wechat.api import AccessTokens, WeChatApi
 from wechat.consent import NoticeConsents
 from wechat.menu import load_menu
@@ -58,6 +60,7 @@ class Hooks:
     handoff: Callable[[AppContext], HandoffService] | None = None
     transcriber: Callable[[AppContext], VoiceTranscriber] | None = None
     voice_policy: Callable[[AppContext], VoicePolicy] | None = None
+    speech: Callable[[AppContext], SpeechSynthesizer] | None = None  # None: no voice replies
 
 
 def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Application:
@@ -110,11 +113,18 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             await handoff.start()
             closers.append(handoff.close)
             voice_policy = hooks.voice_policy(ctx) if hooks.voice_policy else SimpleVoicePolicy()
+            speech = hooks.speech(ctx) if hooks.speech else None
+            if speech is not None:
+                tasks.append(asyncio.create_task(speech.start(), name="tts-start"))  # seconds, off the loop
+                closers.append(speech.close)
 
             inbox = Inbox(engine, cs_window, settings.inbox_lease_s, consents=notices)
             arrivals = Arrivals(redis)
             slots = PassiveSlots(redis)
-            dialogue = Dialogue(engine, rasa, handoff, transcriber, voice_policy, load_menu(settings.menu_path).intents)
+            voice_prefs = VoicePreferences(engine) if speech is not None else None
+            dialogue = Dialogue(
+                engine, rasa, handoff, transcriber, voice_policy, load_menu(settings.menu_path).intents, voice_prefs
+            )
             processor = Processor(
                 engine, redis, inbox, outbox, dialogue, arrivals, slots, metrics, settings.inbox_lease_s,
                 settings.passive_budget_s,
@@ -124,6 +134,9 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
                 engine, wechat, metrics, settings.outbox_lease_s, settings.outbox_poll_s, notices=notices
             )
             outbox.on_enqueue(sender.wake)
+            maker = VoiceReplyMaker(outbox, speech, wechat, metrics) if speech is not None else None
+            if maker is not None:
+                outbox.on_enqueue(maker.wake)
             app[PAY_DESK] = await create_payment_desk(settings, engine, http, outbox, metrics)
 
             app[RUNTIME] = Runtime(
@@ -145,8 +158,11 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
                 transcriber=transcriber,
                 voice_policy=voice_policy,
                 asr_configured=asr_configured,
+                speech=speech,
             )
             tasks.append(asyncio.create_task(sender.run(), name="outbox-sender"))
+            if maker is not None:
+                tasks.append(asyncio.create_task(maker.run(), name="voice-replies"))
             tasks.append(asyncio.create_task(processor.run_retries(settings.retry_poll_s), name="inbox-retries"))
             tasks.append(
                 asyncio.create_task(
@@ -156,6 +172,8 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             )
             yield
             sender.stop()
+            if maker is not None:
+                maker.stop()
             await processor.close()
             await asyncio.wait(tasks, timeout=5)
         finally:

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.db import upsert
 from core.redact import mask_openid
 from core.vocabulary import HandoffReason, Queue
-from core.wording import EMPTY_TEXT, UNKNOWN_MENU, UNSUPPORTED
+from core.wording import EMPTY_TEXT, UNKNOWN_MENU, UNSUPPORTED, VOICE_REPLIES_OFF, VOICE_REPLIES_ON
 from gateway.ports import HANDOFF_REASONS, QUEUES, HandoffService, VoicePolicy, VoiceTranscriber
 from gateway.rasa_client import RasaClient
 from gateway.store import subscribers
+from gateway.voice_replies import VoiceMode, VoicePreferences, voice_command, voice_reply
 from wechat.messages import InboundMessage, text_message
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,11 @@ class Dialogue:
         transcriber: VoiceTranscriber,
         voice_policy: VoicePolicy,
         menu_intents: dict[str, str],
+        voice_prefs: VoicePreferences | None = None,
     ) -> None:
+        """`voice_prefs`: voice replies are on (a speech synthesiser is configured)."""
         self._engine = engine
+        self._voice_prefs = voice_prefs
         self._rasa = rasa
         self._handoff = handoff
         self._transcriber = transcriber
@@ -49,14 +53,26 @@ class Dialogue:
         self._menu_intents = menu_intents
 
     async def respond(self, msg: InboundMessage, *, retry: bool = False) -> list[Outgoing]:
-        """`retry`: this message was taken up before; a Rasa turn it already had is not run again."""
+        """`retry`: this message was taken up before; a Rasa turn it already had is not run again.
+        The bot's answer ends with a voice reply (gateway/voice_replies.py) when the subscriber wants one."""
         if msg.msg_type == "event" and msg.event in ("subscribe", "unsubscribe", "scan"):
             return await self._on_subscription_event(msg, retry)
         if await self._handoff.is_with_human(msg.openid):
             return await self._to_human(msg)
+        replies = await self._bot_answer(msg, retry)
+        if self._voice_prefs is not None and msg.msg_type in ("text", "voice", "event"):
+            if replies and await self._voice_prefs.wanted(msg.openid, voice_note=msg.msg_type == "voice"):
+                spoken = voice_reply(replies)
+                replies = replies + [spoken] if spoken else replies
+        return replies
+
+    async def _bot_answer(self, msg: InboundMessage, retry: bool) -> list[Outgoing]:
         if msg.msg_type == "text":
             if not (msg.content or "").strip():
                 return [text_message(EMPTY_TEXT)]
+            if self._voice_prefs is not None and (mode := voice_command(msg.content)) is not None:
+                await self._voice_prefs.set(msg.openid, mode)
+                return [text_message(VOICE_REPLIES_ON if mode is VoiceMode.VOICE else VOICE_REPLIES_OFF)]
             first, consumed = await self._handoff.before_bot(msg.openid, msg.content)
             if consumed:
                 return _texts(first)
@@ -86,6 +102,10 @@ class Dialogue:
         replies: list[Outgoing] = []
         if decision.echo_text:
             replies.append(text_message(decision.echo_text))
+        if decision.dialogue_text and self._voice_prefs is not None:
+            if (mode := voice_command(decision.dialogue_text)) is not None:  # 「用文字」 said aloud
+                await self._voice_prefs.set(msg.openid, mode)
+                return replies + [text_message(VOICE_REPLIES_ON if mode is VoiceMode.VOICE else VOICE_REPLIES_OFF)]
         if decision.dialogue_text:
             replies.extend(
                 await self._ask_rasa(msg, decision.dialogue_text, dict(decision.dialogue_metadata), retry=retry)
@@ -143,6 +163,8 @@ class Dialogue:
             if item.get("text") and text_message(_render_text(item)) not in replies:
                 replies.append(text_message(_render_text(item)))
             custom = item.get("custom")
+            if isinstance(custom, dict) and self._voice_prefs is not None and custom.get("voice_replies") in VoiceMode:
+                await self._voice_prefs.set(openid, VoiceMode(custom["voice_replies"]))  # action_voice_reply
             if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
                 handoff = custom["handoff"]
                 replies.extend(

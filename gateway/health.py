@@ -42,6 +42,7 @@ async def report(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
         details["asr_detail"] = asr
     else:
         details["asr"] = "not_configured"
+    details["tts"] = runtime.speech.health().get("tts", "unknown") if runtime.speech else "not_configured"
     healthy = rasa_up and actions_up is not False and database_up and redis_up
     details["status"] = "ok" if healthy else "unavailable"
     return healthy, details

@@ -57,7 +57,7 @@ class OutboxRecord:
     payload: dict[str, Any]
     origin: str
     channel: str  # NoticeChannel value
-    status: str  # pending | sending | sent | undeliverable | failed
+    status: str  # preparing | pending | sending | sent | undeliverable | failed | skipped
     attempts: int
     errcode: int | None
     last_error: str | None
@@ -97,18 +97,23 @@ class Outbox:
         not_before: dt.datetime | None = None,
         channel: NoticeChannel = NoticeChannel.CUSTOM,
         notice_id: int | None = None,
+        keep: int = 0,
+        preparing: bool = False,
     ) -> int:
         """Same as `enqueue`, inside the caller's transaction (call `notify()` after commit).
 
         On the `subscribe` and `template` channels `message` is the notice body (template_id,
-        data) and the customer-service window is not consulted.
+        data) and the customer-service window is not consulted. `keep`: allowance messages that
+        must remain afterwards (CsWindow.take). `preparing`: the message is not ready yet (a voice
+        reply still to be synthesised, gateway/voice_replies.py): it and the subscriber's later
+        messages wait until `prepared()` or `skip()`.
         """
         if origin not in ORIGINS:
             raise ValueError(f"origin must be one of {ORIGINS}, got {origin!r}")
         if channel is NoticeChannel.CUSTOM:
             if not isinstance(message.get("msgtype"), str):
                 raise ValueError("a customer-service message needs a msgtype")
-            await self._cs_window.take(conn, openid)
+            await self._cs_window.take(conn, openid, keep=keep)
         elif not isinstance(message.get("template_id"), str) or not isinstance(message.get("data"), dict):
             raise ValueError("a notice needs a template_id and its data")
         now = self._clock()
@@ -120,7 +125,7 @@ class Outbox:
                 channel=channel.value,
                 notice_id=notice_id,
                 inbox_id=inbox_id,
-                status="pending",
+                status="preparing" if preparing else "pending",
                 attempts=0,
                 not_before=not_before or now,
                 created_at=now,
@@ -131,6 +136,49 @@ class Outbox:
     def notify(self) -> None:
         for listener in self._listeners:
             listener()
+
+    # ---- messages made after they were accepted (voice replies) ------------------------------------
+
+    async def claim_preparing(self, lease: dt.timedelta, limit: int) -> list[OutboxRecord]:
+        """Rows waiting to be prepared whose lease (if any) ran out, leased to the caller."""
+        now = self._clock()
+        due = and_(outbox.c.status == "preparing", or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+        claimed = []
+        async with self._engine.connect() as conn:
+            ids = (
+                (await conn.execute(select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit))).scalars().all()
+            )
+        for row_id in ids:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row_id, due)
+                    .values(lease_until=now + lease, attempts=outbox.c.attempts + 1)
+                )
+            if result.rowcount == 1 and (record := await self.get(row_id)) is not None:
+                claimed.append(record)
+        return claimed
+
+    async def prepared(self, outbox_id: int, message: dict[str, Any]) -> None:
+        """The message is ready: it is sent like any other, in its place."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == outbox_id, outbox.c.status == "preparing")
+                # not_before stays: a passive first reply still leaves first (AFTER_PASSIVE_DELAY).
+                .values(status="pending", payload=message, lease_until=None, attempts=0)
+            )
+        self.notify()
+
+    async def skip(self, outbox_id: int, reason: str) -> None:
+        """The message could not be made: it is not sent; the subscriber's later messages go on."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == outbox_id, outbox.c.status == "preparing")
+                .values(status="skipped", lease_until=None, last_error=reason)
+            )
+        self.notify()
 
     async def get(self, outbox_id: int) -> OutboxRecord | None:
         async with self._engine.connect() as conn:
@@ -154,7 +202,7 @@ class Outbox:
     async def backlog(self) -> int:
         async with self._engine.connect() as conn:
             count = await conn.scalar(
-                select(func.count()).select_from(outbox).where(outbox.c.status.in_(("pending", "sending")))
+                select(func.count()).select_from(outbox).where(outbox.c.status.in_(("preparing", "pending", "sending")))
             )
         return int(count or 0)
 
@@ -226,7 +274,7 @@ class OutboxSender:
                 ~exists().where(
                     earlier.c.openid == outbox.c.openid,
                     earlier.c.id < outbox.c.id,
-                    earlier.c.status.in_(("pending", "sending")),
+                    earlier.c.status.in_(("preparing", "pending", "sending")),
                 )
             )
             .order_by(outbox.c.id)

@@ -1,8 +1,9 @@
 """What the gateway asks of voice/ and handoff/, and the gateway's own minimal stand-ins for them.
 
-The app factory wires one `HandoffService`, one `VoiceTranscriber` and one `VoicePolicy`: the
-real ones, built by the composition root (bot/compose.py) from handoff/ and voice/ with
-GATEWAY_HOOKS=auto, else the built-ins below, which lose nothing: handoff requests are stored
+The app factory wires one `HandoffService`, one `VoiceTranscriber`, one `VoicePolicy` and, for
+voice replies, an optional `SpeechSynthesizer`: the real ones, built by the composition root
+(bot/compose.py) from handoff/ and voice/ with GATEWAY_HOOKS=auto, else the built-ins below (no
+speech synthesiser: no voice replies), which lose nothing: handoff requests are stored
 in `gw_handoff_requests`, and voice notes use WeChat's own `Recognition` text when present.
 The gateway imports neither handoff/ nor voice/'s services; they fit these protocols.
 """
@@ -45,6 +46,31 @@ class VoiceTranscriber(Protocol):
     async def transcribe(self, msg: InboundMessage) -> Transcript: ...
 
     def health(self) -> dict[str, Any]: ...  # e.g. {"asr": "ready"|"no_model"|"failed", "model": path}
+
+
+class SpokenReply(Protocol):
+    """Audio of a reply (voice.speech.SpokenAudio has these fields)."""
+
+    @property
+    def data(self) -> bytes: ...  # AMR-NB or MP3, as WeChat takes voice media
+
+    @property
+    def seconds(self) -> float: ...
+
+    @property
+    def cached(self) -> bool: ...
+
+
+class SpeechSynthesizer(Protocol):
+    """Voice replies: text -> audio, off the event loop. Without one, no subscriber gets audio."""
+
+    async def start(self) -> None: ...  # e.g. load the model in worker processes
+
+    async def close(self) -> None: ...
+
+    async def speak(self, text: str) -> SpokenReply: ...  # raises when no audio can be made
+
+    def health(self) -> dict[str, Any]: ...
 
 
 class HandoffService(Protocol):

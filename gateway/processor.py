@@ -33,6 +33,7 @@ from gateway.dialogue import Dialogue, Outgoing
 from gateway.inbox import Inbox
 from gateway.outbox import Outbox
 from gateway.rasa_client import RasaUnavailable
+from gateway.voice_replies import is_unmade_voice
 from wechat.messages import InboundMessage, message_text, text_message
 from wechat.window import WINDOW, QuotaExhausted, WindowClosed, utcnow
 
@@ -280,6 +281,7 @@ class Processor:
         refused = None
         async with self._engine.begin() as conn:
             for message in owed:
+                voice = is_unmade_voice(message)
                 try:
                     await self._outbox.enqueue_in(
                         conn,
@@ -288,8 +290,14 @@ class Processor:
                         origin="bot",
                         inbox_id=row.id,
                         not_before=self._clock() + AFTER_PASSIVE_DELAY if passive else None,
+                        keep=1 if voice else 0,  # the allowance's last message is never audio
+                        preparing=voice,
                     )
                 except (WindowClosed, QuotaExhausted) as exc:
+                    if voice:  # the texts went; the voice is left out
+                        self._metrics.voice_replies.inc("no_allowance")
+                        log.info("voice reply to %s left out: %s", mask_msg_key(row.msg_key), exc)
+                        break
                     refused = f"{type(exc).__name__}: {exc}"
                     self._metrics.outbox_failures.inc("refused", type(exc).__name__)
                     log.warning("reply to %s not sent: %s", mask_msg_key(row.msg_key), refused)

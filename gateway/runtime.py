@@ -9,7 +9,7 @@ from aiohttp import web
 from core.metrics import Metrics
 from gateway.inbox import Inbox
 from gateway.intake import Intake
-from gateway.ports import AppContext, HandoffService, VoicePolicy, VoiceTranscriber
+from gateway.ports import AppContext, HandoffService, SpeechSynthesizer, VoicePolicy, VoiceTranscriber
 from gateway.processor import Processor
 from gateway.replay import NonceLedger
 from gateway.settings import Settings
@@ -30,6 +30,7 @@ class Runtime:
     transcriber: VoiceTranscriber
     voice_policy: VoicePolicy
     asr_configured: bool  # False: no transcriber from voice/, WeChat's Recognition field only
+    speech: SpeechSynthesizer | None = None  # None: no voice replies
 
 
 RUNTIME = web.AppKey("gateway_runtime", Runtime)

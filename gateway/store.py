@@ -37,7 +37,8 @@ inbox = Table(
     Index("ix_gw_inbox_status_due", "status", "next_attempt_at"),
 )
 
-# API messages owed. status: pending -> sending (leased) -> sent | undeliverable | failed
+# API messages owed. status: pending -> sending (leased) -> sent | undeliverable | failed;
+# a voice reply starts as preparing (audio still to be made) -> pending, or skipped when it cannot be made.
 outbox = Table(
     "gw_outbox",
     metadata,
@@ -105,4 +106,14 @@ handoff_requests = Table(
     Column("status", String(16), nullable=False, default="open"),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_gw_handoff_requests_openid", "openid"),
+)
+
+# How a subscriber wants answers (gateway/voice_replies.py): mode "voice" (asked for voice replies)
+# or "text" (asked for text only). No row: voice replies answer voice notes only.
+voice_prefs = Table(
+    "gw_voice_prefs",
+    metadata,
+    Column("openid", String(64), primary_key=True),
+    Column("mode", String(8), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )

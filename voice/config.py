@@ -49,3 +49,31 @@ class VoiceSettings:
 
 def _read(env, name, default, kind, **bounds):
     return env_number(env, name, default, kind, error=ValueError, **bounds)
+
+
+@dataclass(frozen=True)
+class TtsSettings:
+    """Voice replies (speech synthesis); see the README's "Voice replies"."""
+
+    enabled: bool = True
+    workers: int = 1
+    niceness: int = 19  # webhooks first; a voice reply may take a second longer
+    timeout_seconds: float = 30.0  # queueing included; then the voice reply is skipped (the text was sent)
+    max_seconds: float = 55.0  # WeChat takes voice messages of up to 60 s
+    cache_max_files: int = 200
+    cache_dir: Path | None = None  # None: var_dir()/tts-cache
+
+    @classmethod
+    def from_env(cls) -> TtsSettings:
+        env = os.environ
+        return cls(
+            enabled=env.get("VOICE_REPLIES", "1").strip() != "0",
+            workers=_read(env, "TTS_WORKERS", 1, int, minimum=1),
+            niceness=_read(env, "TTS_NICE", 19, int, minimum=0, maximum=19),
+            timeout_seconds=_read(env, "TTS_TIMEOUT_SECONDS", 30.0, float),
+            max_seconds=_read(env, "TTS_MAX_SECONDS", 55.0, float, maximum=60.0),
+            cache_max_files=_read(env, "TTS_CACHE_MAX_FILES", 200, int, minimum=0),
+        )
+
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else var_dir() / "tts-cache"

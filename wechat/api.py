@@ -1,5 +1,5 @@
-"""Client of WeChat's server API (customer-service send, subscription notices and template
-messages, menu, user tags), with the shared access_token.
+"""Client of WeChat's server API (customer-service send, media upload, subscription notices and
+template messages, menu, user tags), with the shared access_token.
 
 The access_token comes from `/cgi-bin/stable_token`, which (unlike `/cgi-bin/token`) does not
 invalidate the token other workers hold. It is cached in Redis for every worker; one Redis lock
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -28,6 +29,7 @@ TOKEN_SAFETY_MARGIN_S = 300
 
 
 NO_CONSENT = 43101  # subscribe/bizsend: the subscriber has not accepted (or has revoked) this template
+MEDIA_TYPES = frozenset({"image", "voice", "video", "thumb"})
 TAG_NAME_TAKEN = 45157  # tags/create: a tag with this name exists
 TAGGING_BATCH = 50  # batchtagging takes at most 50 openids per call
 
@@ -132,6 +134,21 @@ class WeChatApi:
         data = await self._call("/cgi-bin/message/template/send", {"touser": openid, **message})
         return str(data["msgid"]) if data.get("msgid") is not None else None
 
+    async def upload_media(self, data: bytes, *, media_type: str = "voice", filename: str = "reply.amr",
+                           content_type: str = "audio/amr") -> str:  # fmt: skip
+        """Temporary media (kept 3 days by WeChat) for a customer-service message; returns its media_id.
+        Voice: AMR or MP3, at most 2 MB and 60 s."""
+        if media_type not in MEDIA_TYPES:
+            raise ValueError(f"media_type must be one of {sorted(MEDIA_TYPES)}, got {media_type!r}")
+
+        def form() -> aiohttp.FormData:  # a FormData is consumed by one request: one per attempt
+            body = aiohttp.FormData()
+            body.add_field("media", data, filename=filename, content_type=content_type)
+            return body
+
+        result = await self._call("/cgi-bin/media/upload", None, params={"type": media_type}, form=form)
+        return str(result["media_id"])
+
     async def create_menu(self, menu: dict[str, Any]) -> None:
         await self._call("/cgi-bin/menu/create", menu)
 
@@ -173,13 +190,24 @@ class WeChatApi:
             batch = openids[start : start + TAGGING_BATCH]
             await self._call("/cgi-bin/tags/members/batchuntagging", {"openid_list": batch, "tagid": tag_id})
 
-    async def _call(self, path: str, body: dict[str, Any] | None, method: str = "POST") -> dict[str, Any]:
-        """POST (or GET) with the access token; a refused token is refreshed and the call retried once."""
+    async def _call(
+        self,
+        path: str,
+        body: dict[str, Any] | None,
+        method: str = "POST",
+        *,
+        params: dict[str, str] | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+    ) -> dict[str, Any]:
+        """POST (or GET) with the access token, a JSON body or a multipart `form`; a refused token is
+        refreshed and the call retried once."""
         for attempt in (1, 2):
             token = await self.tokens.get()
-            kwargs: dict[str, Any] = {"params": {"access_token": token}}
+            kwargs: dict[str, Any] = {"params": {**(params or {}), "access_token": token}}
             if body is not None:
                 kwargs["json"] = body
+            if form is not None:
+                kwargs["data"] = form()
             data = await _request_json(self._http, method, f"{self._api_base}{path}", **kwargs)
             errcode = int(data.get("errcode", 0) or 0)
             if errcode in TOKEN_ERRORS and attempt == 1:

@@ -1,13 +1,13 @@
 """A stand-in for WeChat's server API on loopback, for tests and local development.
 
 It implements what the gateway and voice/ call (stable_token, token, message/custom/send,
-message/subscribe/bizsend, message/template/send, media/get, menu/create, menu/delete,
-menu/addconditional, tags/create, tags/get, tags/members/batchtagging and batchuntagging) with
-WeChat's error behaviour (tokens that expire or are invalidated, media errors as JSON with HTTP
-200, a subscription notice without the subscriber's consent refused with 43101, a one-time
-consent spent by one notice, template/send sending once per openid and client_msg_id), records
-every call, and lets a test inject errcodes, HTTP errors and delays. Its own control endpoints
-live under /standin/.
+message/subscribe/bizsend, message/template/send, media/get, media/upload, menu/create,
+menu/delete, menu/addconditional, tags/create, tags/get, tags/members/batchtagging and
+batchuntagging) with WeChat's error behaviour (tokens that expire or are invalidated, media errors
+as JSON with HTTP 200, a subscription notice without the subscriber's consent refused with 43101, a
+one-time consent spent by one notice, template/send sending once per openid and client_msg_id),
+records every call, and lets a test inject errcodes, HTTP errors and delays. Its own control
+endpoints live under /standin/.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from wechat.pay_standin import PayStandinState, add_pay_routes
 TOKEN_TTL_S = 7200
 ERRMSG = {
     40001: "invalid credential, access_token is invalid or not latest",
+    40004: "invalid media type",
+    40005: "invalid file type",
+    40006: "invalid meida size",
     40007: "invalid media_id",
     40013: "invalid appid",
     40125: "invalid appsecret",
@@ -39,6 +42,7 @@ ERRMSG = {
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
     47003: "argument invalid! data.thing1.value invalid",
+    41005: "media data missing",
     48001: "api unauthorized",
     -1: "system error",
 }
@@ -72,6 +76,7 @@ class StandinState:
     messages: list[dict[str, Any]] = field(default_factory=list)  # delivered customer-service messages
     calls: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, StoredMedia] = field(default_factory=dict)
+    uploads: list[dict[str, Any]] = field(default_factory=list)  # media/upload: media_id, type, filename, size
     menus: list[dict[str, Any]] = field(default_factory=list)
     conditional_menus: dict[str, dict[str, Any]] = field(default_factory=dict)  # menuid -> body with matchrule
     tags: dict[int, str] = field(default_factory=dict)  # tag id -> name
@@ -125,6 +130,11 @@ class StandinState:
     def messages_to(self, openid: str) -> list[dict[str, Any]]:
         return [message for message in self.messages if message["touser"] == openid]
 
+    def voices_to(self, openid: str) -> list[bytes]:
+        """The audio of every voice message delivered to `openid`, in order."""
+        voices = [m for m in self.messages_to(openid) if m.get("msgtype") == "voice"]
+        return [self.media[m["voice"]["media_id"]].content for m in voices]
+
     def texts_to(self, openid: str) -> list[str]:
         return [m["text"]["content"] for m in self.messages_to(openid) if m.get("msgtype") == "text"]
 
@@ -140,6 +150,7 @@ class StandinState:
         self.token_fetches = 0
         self.messages.clear()
         self.calls.clear()
+        self.uploads.clear()
         self.menus.clear()
         self.conditional_menus.clear()
         self.tags.clear()
@@ -199,6 +210,7 @@ def create_standin_app(state: StandinState | None = None, pay: PayStandinState |
     app.router.add_post("/cgi-bin/message/subscribe/bizsend", _subscribe_send)
     app.router.add_post("/cgi-bin/message/template/send", _template_send)
     app.router.add_get("/cgi-bin/media/get", _media_get)
+    app.router.add_post("/cgi-bin/media/upload", _media_upload)
     app.router.add_post("/cgi-bin/menu/create", _menu_create)
     app.router.add_post("/cgi-bin/menu/delete", _menu_delete)
     app.router.add_get("/cgi-bin/menu/delete", _menu_delete)
@@ -278,6 +290,8 @@ async def _custom_send(request: web.Request) -> web.Response:
         return _error(errcode)
     if not body.get("touser") or not body.get("msgtype"):
         return _error(44002)
+    if body["msgtype"] == "voice" and (body.get("voice") or {}).get("media_id") not in state.media:
+        return _error(40007)
     state.messages.append({**body, "seq": next(state._sequence), "received_at": time.time()})
     return web.json_response({"errcode": 0, "errmsg": "ok"})
 
@@ -384,6 +398,37 @@ async def _media_get(request: web.Request) -> web.Response:
         content_type=media.content_type,
         headers={"Content-Disposition": f'attachment; filename="{media.filename}"'},
     )
+
+
+# What WeChat takes as temporary voice media: AMR or MP3, at most 2 MB (and 60 s).
+VOICE_MAX_BYTES = 2 * 1024 * 1024
+_VOICE_MAGIC = (b"#!AMR", b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
+
+
+async def _media_upload(request: web.Request) -> web.Response:
+    """multipart/form-data with a "media" file, ?type=voice|image|video|thumb; answers the media_id."""
+    state = request.app[STATE]
+    media_type = request.query.get("type", "")
+    state.calls.append({"path": request.path, "query": {"type": media_type}})
+    if (fault := await _faulted(state, request.path)) is not None:
+        return fault
+    if (errcode := state._token_error(request.query.get("access_token", ""))) is not None:
+        return _error(errcode)
+    if media_type not in ("image", "voice", "video", "thumb"):
+        return _error(40004)  # invalid media type
+    form = await request.post()
+    media = form.get("media")
+    if not isinstance(media, web.FileField):
+        return _error(41005)  # media data missing
+    content = media.file.read()
+    if media_type == "voice":
+        if len(content) > VOICE_MAX_BYTES:
+            return _error(40006)  # invalid media size
+        if not content.startswith(_VOICE_MAGIC):
+            return _error(40005)  # invalid file type
+    media_id = state.add_media(content, media.content_type, media.filename)
+    state.uploads.append({"media_id": media_id, "type": media_type, "filename": media.filename, "size": len(content)})
+    return web.json_response({"type": media_type, "media_id": media_id, "created_at": int(time.time())})
 
 
 async def _menu_create(request: web.Request) -> web.Response:
@@ -509,6 +554,7 @@ async def _control_calls(request: web.Request) -> web.Response:
         {
             "token_fetches": state.token_fetches,
             "calls": state.calls,
+            "uploads": state.uploads,
             "menus": state.menus,
             "conditional_menus": state.conditional_menus,
             "tags": {str(tag_id): name for tag_id, name in state.tags.items()},

@@ -75,8 +75,9 @@ class CsWindow:
         values = {"last_interaction_at": self._clock(), "quota": quota, "used": 0, "closed": False}
         await conn.execute(upsert(conn, cs_windows, {"openid": message.openid}, values))
 
-    async def take(self, conn: AsyncConnection, openid: str) -> None:
-        """Use one message of the allowance, or raise WindowClosed / QuotaExhausted."""
+    async def take(self, conn: AsyncConnection, openid: str, *, keep: int = 0) -> None:
+        """Use one message of the allowance, or raise WindowClosed / QuotaExhausted. `keep`: messages
+        that must still be left afterwards (a voice reply keeps 1: the last one is never audio)."""
         now = self._clock()
         result = await conn.execute(
             update(cs_windows)
@@ -84,7 +85,7 @@ class CsWindow:
                 cs_windows.c.openid == openid,
                 cs_windows.c.closed.is_(False),
                 cs_windows.c.last_interaction_at > now - WINDOW,
-                cs_windows.c.used < cs_windows.c.quota,
+                cs_windows.c.used + keep < cs_windows.c.quota,
             )
             .values(used=cs_windows.c.used + 1)
         )
