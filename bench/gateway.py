@@ -61,20 +61,50 @@ class Run:
         return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-async def bench_gateway(client: PushClient, run: Run, tag: str, subscribers: int, messages: int, offset: int) -> None:
+async def bench_gateway(client: PushClient, http: aiohttp.ClientSession, run: Run, tag: str, subscribers: int,
+                        messages: int, offset: int, standin_url: str | None = None) -> None:  # fmt: skip
+    """Each subscriber waits for her answer before she writes again. With `standin_url` (the stand-in
+    WeChat API the gateway sends through), an answer that did not come passively is waited for on
+    the customer-service API, and the latency is the time to that answer, not to the push's 200."""
+
     async def subscriber(index: int) -> None:
         openid = f"obench{tag}{index:06d}".ljust(28, "0")
+        seen = 0
         for number in range(offset, offset + messages):
+            started = time.monotonic()
             result = await client.text(openid, PHRASES[(index + number) % len(PHRASES)])
             if result.status != 200:
                 run.errors += 1
                 continue
-            run.latencies.append(result.elapsed_s)
-            run.passive += result.reply is not None
+            if result.reply is not None:
+                run.passive += 1
+                run.latencies.append(result.elapsed_s)
+                continue
+            if standin_url is None:
+                run.latencies.append(result.elapsed_s)
+                continue
+            answered = await answer_through_api(http, standin_url, openid, seen, started + 60)
+            if answered is None:
+                run.errors += 1
+                continue
+            seen = answered
+            run.latencies.append(time.monotonic() - started)
 
     started = time.monotonic()
     await asyncio.gather(*(subscriber(i) for i in range(subscribers)))
     run.wall_s += time.monotonic() - started
+
+
+async def answer_through_api(http: aiohttp.ClientSession, standin_url: str, openid: str, after: int,
+                             deadline: float) -> int | None:  # fmt: skip
+    """The stand-in's sequence number of the next message to `openid` after `after`; None at the deadline."""
+    while time.monotonic() < deadline:
+        async with http.get(f"{standin_url}/standin/messages", params={"touser": openid, "after": str(after)}) as r:
+            found = await r.json()
+        if found:
+            return max(int(message["seq"]) for message in found)
+        await asyncio.sleep(0.02)
+    return None
 
 
 async def bench_rest(http: aiohttp.ClientSession, rasa_url: str, run: Run, tag: str, subscribers: int,
@@ -128,6 +158,9 @@ async def main() -> int:
     parser.add_argument("--rasa", default=settings.rasa_url)
     parser.add_argument("--subscribers", type=int, default=20)
     parser.add_argument("--messages", type=int, default=5)
+    parser.add_argument(
+        "--standin", default=None, help="the stand-in WeChat API's URL, to time answers sent through it"
+    )
     parser.add_argument("--compare", default=None, help="REPLICAS:STORE,... e.g. 1:sql,2:windowed (starts each)")
     parser.add_argument("--model", type=Path, default=ROOT / "var" / "test-model" / "csbot.tar.gz")
     args = parser.parse_args()
@@ -138,14 +171,13 @@ async def main() -> int:
     if not settings.aes_key:
         print("set WECHAT_AES_KEY (the gateway's) to benchmark safe mode", file=sys.stderr)
         return 2
-    gateway, rest = await measure(args.gateway, args.rasa, settings, args.subscribers, args.messages)
+    gateway, rest = await measure(args.gateway, args.rasa, settings, args.subscribers, args.messages, args.standin)
     print(report(gateway, rest, args.subscribers, args.messages))
     return 0
 
 
-async def measure(
-    gateway_url: str, rasa_url: str, settings: Settings, subscribers: int, messages: int
-) -> tuple[Run, Run]:
+async def measure(gateway_url: str, rasa_url: str, settings: Settings, subscribers: int, messages: int,
+                  standin_url: str | None = None) -> tuple[Run, Run]:  # fmt: skip
     assert settings.aes_key
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=max(100, subscribers * 2))
@@ -158,10 +190,10 @@ async def measure(
         gateway, rest, tag = Run(), Run(), uuid.uuid4().hex[:8]
         first_half = (messages + 1) // 2
         # gateway, REST, REST, gateway: a machine whose load drifts during the run favours neither side
-        await bench_gateway(client, gateway, tag, subscribers, first_half, 0)
+        await bench_gateway(client, http, gateway, tag, subscribers, first_half, 0, standin_url)
         await bench_rest(http, rasa_url, rest, tag, subscribers, first_half, 0)
         await bench_rest(http, rasa_url, rest, tag, subscribers, messages - first_half, first_half)
-        await bench_gateway(client, gateway, tag, subscribers, messages - first_half, first_half)
+        await bench_gateway(client, http, gateway, tag, subscribers, messages - first_half, first_half, standin_url)
     return gateway, rest
 
 

@@ -53,8 +53,8 @@ def parse_configs(spec: str) -> list[Config]:
 
 
 @contextlib.contextmanager
-def running_stack(config: Config, model: Path, database_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
-    """(gateway URL, RASA_URL) of a started stack; everything stopped afterwards."""
+def running_stack(config: Config, model: Path, database_url: str, workdir: Path) -> Iterator[tuple[str, str, str]]:
+    """(gateway URL, RASA_URL, stand-in URL) of a started stack; everything stopped afterwards."""
     base = free_ports(2 * config.replicas + 2)
     rasa_port, action_port = base, base + config.replicas
     standin_port, gateway_port = base + 2 * config.replicas, base + 2 * config.replicas + 1
@@ -99,7 +99,7 @@ def running_stack(config: Config, model: Path, database_url: str, workdir: Path)
             wait_http(f"http://127.0.0.1:{rasa_port + index}/status?token={env['RASA_AUTH_TOKEN']}", 900)
         wait_http(f"http://127.0.0.1:{gateway_port}/healthz", 120)
         rasa_urls = ",".join(f"http://127.0.0.1:{rasa_port + index}" for index in range(config.replicas))
-        yield f"http://127.0.0.1:{gateway_port}", rasa_urls
+        yield f"http://127.0.0.1:{gateway_port}", rasa_urls, standin_url
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -110,7 +110,7 @@ def running_stack(config: Config, model: Path, database_url: str, workdir: Path)
                 process.kill()
 
 
-Measure = Callable[[str, str, Settings, int, int], Awaitable[tuple[Any, Any]]]
+Measure = Callable[[str, str, Settings, int, int, str], Awaitable[tuple[Any, Any]]]
 
 
 async def compare(spec: str, model: Path, measure: Measure) -> int:
@@ -123,9 +123,9 @@ async def compare(spec: str, model: Path, measure: Measure) -> int:
     rows = []
     with throwaway_database("bench_gateway") as database_url:
         for config in parse_configs(spec):
-            with running_stack(config, model.resolve(), database_url, workdir) as (gateway_url, rasa_url):
+            with running_stack(config, model.resolve(), database_url, workdir) as (gateway_url, rasa_url, standin):
                 for subscribers, messages in SHAPES:
-                    gateway, rest = await measure(gateway_url, rasa_url, settings, subscribers, messages)
+                    gateway, rest = await measure(gateway_url, rasa_url, settings, subscribers, messages, standin)
                     rows.append((config, subscribers, messages, gateway, rest))
                     print(row(config, subscribers, messages, gateway, rest), flush=True)
     print(f"\n{header()}")
