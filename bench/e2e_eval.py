@@ -72,12 +72,17 @@ def intent_of_action() -> dict[str, str]:
     return mapping
 
 
-async def tracker_after(http: aiohttp.ClientSession, rasa: str, openid: str, deadline_s: float) -> list[dict]:
+async def tracker_after(
+    http: aiohttp.ClientSession, rasa: str, token: str | None, openid: str, deadline_s: float
+) -> list[dict]:
     """The conversation's events once the turn is over (the last action is action_listen)."""
     deadline = time.monotonic() + deadline_s
     events: list[dict] = []
+    params = {"token": token} if token else {}
     while time.monotonic() < deadline:
-        async with http.get(f"{rasa}/conversations/{openid}/tracker") as response:
+        async with http.get(f"{rasa}/conversations/{openid}/tracker", params=params) as response:
+            if response.status in (401, 403):
+                raise SystemExit(f"Rasa refused the tracker read ({response.status}): set RASA_AUTH_TOKEN")
             if response.status == 200:
                 events = (await response.json()).get("events") or []
                 users = [i for i, e in enumerate(events) if e.get("event") == "user"]
@@ -113,8 +118,11 @@ def score(item: dict[str, Any], events: list[dict], actions_to_intents: dict[str
     if CONFIRM_PROMPT in said and outcome.expect not in TRANSACTIONS and outcome.handling not in TRANSACTIONS:
         outcome.problems.append("transaction prompt")
     if outcome.second:
+        # Offered as a numbered choice, or its own flow ran in the same turn.
         label_offered = "您还提到" in said
-        outcome.second_served = label_offered or len(actions) > 1
+        outcome.second_served = label_offered or any(
+            actions_to_intents.get(action) == outcome.second for action in actions[1:]
+        )
     return outcome
 
 
@@ -122,7 +130,7 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
     settings = Settings.from_env()
     items = yaml.safe_load(ITEMS.read_text(encoding="utf-8"))["items"]
     engine = create_engine()
-    binding = BindingService(engine, LogSmsSender())
+    binding = BindingService(engine, LogSmsSender(engine))
     actions_to_intents = intent_of_action()
     outcomes = []
     timeout = aiohttp.ClientTimeout(total=60)
@@ -137,7 +145,7 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
                 outcome = Outcome(item["text"], item["expect"], list(item.get("accept") or []))
                 outcome.problems.append(f"gateway answered {result.status}")
             else:
-                events = await tracker_after(http, args.rasa, openid, args.wait)
+                events = await tracker_after(http, args.rasa, settings.rasa_token, openid, args.wait)
                 outcome = score(item, events, actions_to_intents)
             outcomes.append(outcome)
             if args.verbose or not outcome.passed:
