@@ -4,12 +4,14 @@ message of a fresh conversation bound to a demo subscriber, each scored on what 
 DID, not on an intent label:
 
 - the flow that ran (the action Rasa executed, mapped back to its intent through data/rules.yml),
-- or a clarifying question (action_clarify asked a numbered 「您是想」 question),
+- or a clarifying question (a numbered 「您是想」 question, from action_clarify or from a
+  transaction that was not asked for clearly enough),
 - or a handoff (the action emitted the handoff payload);
 
-the item passes when that handling is its `expect` or in its `accept`, every reply fits a phone
-screen (at most 8 lines), and no transaction is proposed (「回复1确认」) unless the item expects
-one. Items with `second:` also report whether the second request was answered or offered.
+the item passes when that handling (the flow, and a handoff if one was emitted) is its `expect` or
+in its `accept`, every reply fits a phone screen (at most 8 lines), and no transaction is proposed
+(「回复1确认」) unless the item expects or accepts one. Items with `second:` also report whether
+the second request was answered or offered.
 
 Needs a running stack (`make run` or `csbot run`; demo mode is fine):
 
@@ -24,6 +26,7 @@ import asyncio
 import sys
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,14 +65,15 @@ class Outcome:
         return not self.problems
 
 
-def intent_of_action() -> dict[str, str]:
-    """action -> intent, from the rules that map one intent to one action."""
-    mapping: dict[str, str] = {}
+def intents_of_actions() -> dict[str, set[str]]:
+    """action -> the intents it serves, from the rules that map one intent to one action
+    (action_show_menu serves greet and help, action_handle_reply affirm, deny and inform)."""
+    mapping: dict[str, set[str]] = defaultdict(set)
     for rule in yaml.safe_load(RULES.read_text(encoding="utf-8"))["rules"]:
         steps = rule.get("steps") or []
         if len(steps) == 2 and "intent" in steps[0] and "action" in steps[1]:
-            mapping.setdefault(steps[1]["action"], steps[0]["intent"])
-    return mapping
+            mapping[steps[1]["action"]].add(steps[0]["intent"])
+    return dict(mapping)
 
 
 async def tracker_after(
@@ -95,7 +99,7 @@ async def tracker_after(
     return events
 
 
-def score(item: dict[str, Any], events: list[dict], actions_to_intents: dict[str, str]) -> Outcome:
+def score(item: dict[str, Any], events: list[dict], actions_to_intents: dict[str, set[str]]) -> Outcome:
     outcome = Outcome(item["text"], item["expect"], list(item.get("accept") or []), second=item.get("second"))
     user_at = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=len(events))
     turn = events[user_at + 1 :]
@@ -103,25 +107,30 @@ def score(item: dict[str, Any], events: list[dict], actions_to_intents: dict[str
     outcome.replies = [e.get("text") or "" for e in turn if e.get("event") == "bot" and e.get("text")]
     payloads = [((e.get("data") or {}).get("custom") or {}) for e in turn if e.get("event") == "bot"]
     said = "\n".join(outcome.replies)
-    if any("handoff" in payload for payload in payloads):
-        outcome.handling = "handoff"
-    elif "action_clarify" in actions and "您是想" in said:
-        outcome.handling = "clarify"
+    handled: set[str] = set()
+    if "您是想" in said:
+        # A numbered 「您是想：1 … 2 …」 question, whichever action asked it (a vague top-up asks
+        # instead of opening its flow).
+        handled.add("clarify")
     elif actions:
-        outcome.handling = actions_to_intents.get(actions[0], actions[0])
-    if outcome.handling not in {outcome.expect, *outcome.accept}:
+        handled |= actions_to_intents.get(actions[0], {actions[0]})
+    if any("handoff" in payload for payload in payloads):
+        handled.add("handoff")  # with the flow that handed off (out_of_scope, complaint ...)
+    outcome.handling = "+".join(sorted(handled)) or "none"
+    allowed = {outcome.expect, *outcome.accept}
+    if not handled & allowed:
         outcome.problems.append(f"handled as {outcome.handling}")
     if not outcome.replies:
         outcome.problems.append("no reply")
     if any(len(reply.split("\n")) > MAX_LINES for reply in outcome.replies):
         outcome.problems.append("reply longer than a screen")
-    if CONFIRM_PROMPT in said and outcome.expect not in TRANSACTIONS and outcome.handling not in TRANSACTIONS:
+    if CONFIRM_PROMPT in said and not allowed & TRANSACTIONS:
         outcome.problems.append("transaction prompt")
     if outcome.second:
         # Offered as a numbered choice, or its own flow ran in the same turn.
         label_offered = "您还提到" in said
         outcome.second_served = label_offered or any(
-            actions_to_intents.get(action) == outcome.second for action in actions[1:]
+            outcome.second in actions_to_intents.get(action, set()) for action in actions[1:]
         )
     return outcome
 
@@ -131,7 +140,7 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
     items = yaml.safe_load(ITEMS.read_text(encoding="utf-8"))["items"]
     engine = create_engine()
     binding = BindingService(engine, LogSmsSender(engine))
-    actions_to_intents = intent_of_action()
+    actions_to_intents = intents_of_actions()
     outcomes = []
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as http:
