@@ -393,6 +393,10 @@ def ask_relative_how_to_bind(relative: str | None) -> str:
 CHOICES_SHOWN = MAX_LINES - 2  # a numbered choice: a question line, the options, a closing line
 
 
+def relative_needs_binding(masked_phone: str) -> str:
+    return f"查{masked_phone}要先绑定这个号码：验证码会发到这个号码上，请家人告诉您。"
+
+
 def choose_bound_number(masked: list[str]) -> str:
     """Which bound number to look at; beyond a screen, the others are named by their number."""
     if len(masked) <= CHOICES_SHOWN:

@@ -294,3 +294,15 @@ async def test_a_bill_too_long_for_a_screen_shows_the_dearest_lines_and_more(ser
     assert "第12项费用" in first and "第1项费用 " not in first
     rest = await chat.say(ActionClarify(), "更多", "nlu_fallback")
     assert len(rest.split("\n")) <= replies.MAX_LINES and "第9项费用" in rest and "第12项费用" not in rest
+
+
+async def test_a_named_relative_number_is_bound_first_and_then_answered(services: Services) -> None:
+    from test_actions import latest_code
+
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionAskRelative(), "我爸的号13800000002欠费了没", "ask_relative", relative="爸")
+    assert "138****0002" in reply and "验证码" in reply and "12.60" not in reply and "58.30" not in reply
+    assert chat.slots["pending"] == "bind_code:13800000002"
+    answer = await chat.say(ActionHandleReply(), await latest_code(services, "13800000002"), "inform")
+    assert "绑定成功" in answer and "12.60元" in answer and "58.30" not in answer
