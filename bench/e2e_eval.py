@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 import uuid
@@ -47,6 +48,7 @@ RULES = ROOT / "data" / "rules.yml"
 TRANSACTIONS = {"top_up", "change_plan", "cancel_service", "recommend_plan"}
 CONFIRM_PROMPT = "回复1确认"
 MAX_LINES = 8
+QUIET_S = 2.0  # no new customer-service message for this long: the turn's answer is complete
 
 
 @dataclass
@@ -99,12 +101,40 @@ async def tracker_after(
     return events
 
 
-def score(item: dict[str, Any], events: list[dict], actions_to_intents: dict[str, set[str]]) -> Outcome:
+async def delivered_to(
+    http: aiohttp.ClientSession, standin: str, openid: str, passive: str | None, wait_s: float
+) -> list[str]:
+    """What the subscriber received: the passive reply, then the customer-service messages the
+    stand-in WeChat API got for her (the handoff service's sentence comes that way), read until
+    nothing new arrives for QUIET_S (waiting up to `wait_s` for the first when there was no
+    passive reply)."""
+    received = [passive] if passive else []
+    seen: set[int] = set()
+    deadline = time.monotonic() + (QUIET_S if passive else wait_s)
+    while time.monotonic() < deadline:
+        async with http.get(f"{standin}/standin/messages", params={"touser": openid}) as response:
+            messages = await response.json()
+        new = [m for m in messages if int(m["seq"]) not in seen]
+        for message in new:
+            seen.add(int(message["seq"]))
+            if message.get("msgtype") == "text":
+                received.append(str(message["text"]["content"]))
+        if new:
+            deadline = time.monotonic() + QUIET_S
+        await asyncio.sleep(0.3)
+    return received
+
+
+def score(
+    item: dict[str, Any], events: list[dict], delivered: list[str] | None, actions_to_intents: dict[str, set[str]]
+) -> Outcome:
+    """`delivered`: what reached the subscriber (None: no stand-in, judge by Rasa's own messages)."""
     outcome = Outcome(item["text"], item["expect"], list(item.get("accept") or []), second=item.get("second"))
     user_at = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=len(events))
     turn = events[user_at + 1 :]
     actions = [e["name"] for e in turn if e.get("event") == "action" and e.get("name") != "action_listen"]
-    outcome.replies = [e.get("text") or "" for e in turn if e.get("event") == "bot" and e.get("text")]
+    bot_texts = [e.get("text") or "" for e in turn if e.get("event") == "bot" and e.get("text")]
+    outcome.replies = bot_texts if delivered is None else delivered
     payloads = [((e.get("data") or {}).get("custom") or {}) for e in turn if e.get("event") == "bot"]
     said = "\n".join(outcome.replies)
     handled: set[str] = set()
@@ -155,7 +185,10 @@ async def run(args: argparse.Namespace) -> list[Outcome]:
                 outcome.problems.append(f"gateway answered {result.status}")
             else:
                 events = await tracker_after(http, args.rasa, settings.rasa_token, openid, args.wait)
-                outcome = score(item, events, actions_to_intents)
+                delivered = None
+                if args.standin:
+                    delivered = await delivered_to(http, args.standin, openid, result.reply, args.wait)
+                outcome = score(item, events, delivered, actions_to_intents)
             outcomes.append(outcome)
             if args.verbose or not outcome.passed:
                 mark = "ok " if outcome.passed else "BAD"
@@ -184,6 +217,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gateway", default=f"http://127.0.0.1:{settings.port or 8080}")
     parser.add_argument("--rasa", default=settings.rasa_url)
+    parser.add_argument(
+        "--standin",
+        default=f"http://127.0.0.1:{os.environ.get('WECHAT_STANDIN_PORT', '8081')}",
+        help="the stand-in WeChat API (demo mode) whose customer-service messages are read; '' to judge by Rasa's",
+    )
     parser.add_argument("--phone", default="13800000001", help="demo subscriber every conversation is bound to")
     parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for one turn")
     parser.add_argument("--min", type=float, default=0.0, help="exit 1 below this share served")
