@@ -358,6 +358,10 @@ def offer_second_request(label: str) -> str:
     return f"您还提到「{label}」，回复1马上帮您办，回复2不用了。"
 
 
+def second_request_later(label: str) -> str:
+    return f"您还提到「{label}」，这件办完后再跟我说一声就行。"
+
+
 def emoji_reply(elder: bool) -> str:
     if elder:
         return "收到您的表情啦！查话费回复1，找人工回复0。"

@@ -306,3 +306,18 @@ async def test_a_named_relative_number_is_bound_first_and_then_answered(services
     assert chat.slots["pending"] == "bind_code:13800000002"
     answer = await chat.say(ActionHandleReply(), await latest_code(services, "13800000002"), "inform")
     assert "绑定成功" in answer and "12.60元" in answer and "58.30" not in answer
+
+
+async def test_a_second_request_after_a_question_is_acknowledged_and_the_question_keeps_its_numbers(
+    services: Services,
+) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    message = parse("充五十块 再把视频会员给我退了", [("top_up", 0.95)])
+    message["entities"] = [
+        {"entity": "amount", "value": 50},
+        {"entity": "second_request", "value": "cancel_service"},
+    ]
+    reply = await _say(chat, ActionTopUp(), message)
+    assert "回复1确认" in reply and "「退订业务」" in reply and "办完后" in reply
+    assert chat.slots["pending"].startswith("topup_confirm:")

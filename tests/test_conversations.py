@@ -64,8 +64,8 @@ def test_conversation_stories_pass(trained_model: Path, tmp_path: Path) -> None:
 
 def test_held_out_intent_accuracy(trained_model: Path) -> None:
     result = subprocess.run(
-        # Held-out >= 95 %; the spoken set must not regress below 80 % (target 90 %, see the note in
-        # the README); and no dispute or low-confidence message may open a transaction.
+        # Held-out >= 95 %, the spoken set >= 90 % (issue 10, acceptance 1); and no dispute or
+        # low-confidence message may open a transaction (nlu_eval fails on any).
         [
             RASA_PYTHON,
             "bench/nlu_eval.py",
@@ -74,7 +74,7 @@ def test_held_out_intent_accuracy(trained_model: Path) -> None:
             "--min-accuracy",
             "0.95",
             "--min-spoken-accuracy",
-            "0.80",
+            "0.90",
         ],
         cwd=PROJECT_ROOT,
         env=ENV,
