@@ -330,10 +330,11 @@ def unknown_plan() -> str:
 # --- service ----------------------------------------------------------------------------
 
 
-def fault_ticket(ticket_no: str, elder: bool) -> str:
+def fault_ticket(ticket_no: str, elder: bool, broadband: bool = False) -> str:
+    what = "宽带" if broadband else ""
     if elder:
-        return f"已帮您报修，单号{ticket_no}。师傅24小时内给您打电话。"
-    return f"已为您登记故障，工单号{ticket_no}。维修人员会在24小时内联系您，请保持电话畅通。"
+        return f"已帮您报修{what}，单号{ticket_no}。师傅24小时内给您打电话。"
+    return f"已为您登记{what}故障，工单号{ticket_no}。维修人员会在24小时内联系您，请保持电话畅通。"
 
 
 def nothing_pending() -> str:

@@ -321,3 +321,12 @@ async def test_a_second_request_after_a_question_is_acknowledged_and_the_questio
     reply = await _say(chat, ActionTopUp(), message)
     assert "回复1确认" in reply and "「退订业务」" in reply and "办完后" in reply
     assert chat.slots["pending"].startswith("topup_confirm:")
+
+
+async def test_a_broadband_fault_is_recorded_and_told_as_broadband(services: Services) -> None:
+    from actions.guidance import ActionReportBroadbandFault
+
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionReportBroadbandFault(), "家里宽带上不了网，光猫红灯", "report_broadband_fault")
+    assert "宽带故障" in reply and "工单号" in reply and not chat.payloads
