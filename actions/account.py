@@ -57,6 +57,15 @@ async def bill(turn: Turn) -> None:
         turn.say(replies.no_bill(result.month, current))
     else:
         turn.say(replies.bill(result, turn.elder))
+        if not turn.elder and replies.bill_is_cut(result):
+            turn.set("pending", f"more:bill:{result.month}")
+
+
+async def more_bill(turn: Turn, month: str) -> None:
+    """「更多」 after a bill cut to its three dearest lines: the other lines."""
+    phone = await account_phone(turn, f"bill:{month}")
+    if phone:
+        turn.say(replies.more_bill(await turn.services.billing.get_bill(phone, month)))
 
 
 async def usage(turn: Turn) -> None:

@@ -15,7 +15,6 @@ from billing.money import format_yuan
 from billing.periods import shift_month
 from core.vocabulary import HandoffReason
 
-SAID_CHARS = 60
 DISPUTE_INTENT = "dispute_charge"
 
 
@@ -33,21 +32,25 @@ async def dispute(turn: Turn) -> None:
     else:
         so_far = sum(c.amount_fen for c in this_month) if month == shift_month(current, -1) else None
         turn.say(replies.dispute_bill(await billing.get_bill(phone, month), current, so_far, turn.elder))
-    said = _said_in_dispute(turn)
-    turn.set("pending", f"dispute_offer:{month}:{said[:SAID_CHARS]}")
+    # The whole of what they said goes to the agent if they take the offer (not its first words).
+    turn.set("pending", f"dispute_offer:{month}:{_said_in_dispute(turn)}")
 
 
 def _said_in_dispute(turn: Turn) -> str:
-    """What the subscriber said about the charge: this message, or, when resumed after
-    binding (this message is the SMS code), the last one classified as a dispute."""
+    """What the subscriber said about the charge: this message, or, when it is only an answer
+    (the SMS code after binding, 「1」 to a clarifying question), the last one classified as a
+    dispute, else the last one with words in it."""
     if turn.intent == DISPUTE_INTENT:
         return turn.text
-    for event in reversed(turn.tracker.events):
-        if event.get("event") != "user":
-            continue
+    said = [e for e in turn.tracker.events if e.get("event") == "user"]
+    for event in reversed(said):
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         if intent == DISPUTE_INTENT:
             return str(event.get("text") or "")
+    for event in reversed(said):
+        text = str(event.get("text") or "")
+        if len(text) > 3 and not text.isdigit():
+            return text
     return turn.text
 
 

@@ -4,7 +4,7 @@ faults, self-described elders, emoji, and the voice-reply switch."""
 
 from __future__ import annotations
 
-from actions import replies, service
+from actions import binding_flow, replies, service
 from actions.account import account_phone
 from actions.turn import FlowAction, Turn, voice_replies_enabled
 from core.privacy import mask_phone
@@ -30,6 +30,11 @@ async def ask_relative(turn: Turn) -> None:
     asked = turn.entity("phone")
     if asked and str(asked) in phones:
         await relative_balance(turn, str(asked))
+    elif asked:
+        # The number is named: binding proves it the usual way, the code goes to that phone.
+        turn.say(replies.relative_needs_binding(mask_phone(str(asked))))
+        await binding_flow.send_code(turn, str(asked))
+        turn.set("after_bind", "balance")
     elif len(phones) > 1:
         turn.say(replies.choose_bound_number([mask_phone(phone) for phone in phones]))
         turn.set("pending", "relative_which")

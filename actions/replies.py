@@ -8,6 +8,7 @@ import datetime as dt
 from billing.backend import (
     Balance,
     Bill,
+    BillItem,
     Charge,
     ChargeKind,
     InvoiceStatus,
@@ -27,6 +28,7 @@ from billing.periods import BILLING_TZ as LOCAL_TZ
 from core.privacy import mask_phone
 
 CONFIRM_CHOICES = "回复1确认，回复2取消。"
+MAX_LINES = 8  # a phone screen: no reply is longer
 
 SUSPEND_REASONS = {
     SuspendReason.ARREARS: "欠费停机",
@@ -159,12 +161,34 @@ def how_to_reactivate(b: Balance, elder: bool) -> str:
 
 
 def bill(b: Bill, elder: bool) -> str:
+    """The month's total and its lines; lines that do not fit a screen: the 3 dearest and 「更多」."""
     month = f"{int(b.month[5:7])}月"
     if elder or not b.items:
         return f"您{month}话费共{format_yuan(b.total_fen)}。"
     lines = [f"您{month}账单：共{format_yuan(b.total_fen)}"]
-    lines += [f"· {item.name} {format_yuan(item.amount_fen)}" for item in b.items]
+    if bill_is_cut(b):
+        lines += [bill_item_line(item) for item in bill_order(b)[:SHOWN_ITEMS]]
+        lines += _more(len(b.items) - SHOWN_ITEMS)
+    else:
+        lines += [bill_item_line(item) for item in b.items]
     return "\n".join(lines)
+
+
+def bill_is_cut(b: Bill) -> bool:
+    return 1 + len(b.items) > MAX_LINES
+
+
+def bill_order(b: Bill) -> list[BillItem]:
+    return sorted(b.items, key=lambda item: -item.amount_fen)
+
+
+def bill_item_line(item: BillItem) -> str:
+    return f"· {item.name} {format_yuan(item.amount_fen)}"
+
+
+def more_bill(b: Bill) -> str:
+    rest = [bill_item_line(item) for item in bill_order(b)[SHOWN_ITEMS:]]
+    return more_lines(rest, f"{int(b.month[5:7])}月账单的其余项目：")
 
 
 def usage(u: Usage, elder: bool) -> str:
@@ -306,10 +330,11 @@ def unknown_plan() -> str:
 # --- service ----------------------------------------------------------------------------
 
 
-def fault_ticket(ticket_no: str, elder: bool) -> str:
+def fault_ticket(ticket_no: str, elder: bool, broadband: bool = False) -> str:
+    what = "宽带" if broadband else ""
     if elder:
-        return f"已帮您报修，单号{ticket_no}。师傅24小时内给您打电话。"
-    return f"已为您登记故障，工单号{ticket_no}。维修人员会在24小时内联系您，请保持电话畅通。"
+        return f"已帮您报修{what}，单号{ticket_no}。师傅24小时内给您打电话。"
+    return f"已为您登记{what}故障，工单号{ticket_no}。维修人员会在24小时内联系您，请保持电话畅通。"
 
 
 def nothing_pending() -> str:
@@ -322,8 +347,6 @@ def service_unavailable() -> str:
 
 # --- understanding: lists, clarifying questions, second requests, guidance --------------
 
-MAX_LINES = 8  # a phone screen
-
 
 def clarify(labels: list[str], elder: bool) -> str:
     options = " ".join(f"{number} {label}" for number, label in enumerate(labels, 1))
@@ -334,6 +357,10 @@ def clarify(labels: list[str], elder: bool) -> str:
 
 def offer_second_request(label: str) -> str:
     return f"您还提到「{label}」，回复1马上帮您办，回复2不用了。"
+
+
+def second_request_later(label: str) -> str:
+    return f"您还提到「{label}」，这件办完后再跟我说一声就行。"
 
 
 def emoji_reply(elder: bool) -> str:
@@ -367,9 +394,23 @@ def ask_relative_how_to_bind(relative: str | None) -> str:
     return f"可以帮您查{who}的号码，要先绑定：\n请回复{who}的11位手机号，验证码会发到{who}的手机上，请{who}告诉您。"
 
 
+CHOICES_SHOWN = MAX_LINES - 2  # a numbered choice: a question line, the options, a closing line
+
+
+def relative_needs_binding(masked_phone: str) -> str:
+    return f"查{masked_phone}要先绑定这个号码：验证码会发到这个号码上，请家人告诉您。"
+
+
 def choose_bound_number(masked: list[str]) -> str:
-    options = "\n".join(f"{number} {phone}" for number, phone in enumerate(masked, 1))
-    return f"您绑定了这些号码，查哪一个？\n{options}\n请回复数字。"
+    """Which bound number to look at; beyond a screen, the others are named by their number."""
+    if len(masked) <= CHOICES_SHOWN:
+        options = [f"{number} {phone}" for number, phone in enumerate(masked, 1)]
+        return "\n".join(["您绑定了这些号码，查哪一个？", *options, "请回复数字。"])
+    options = [f"{number} {phone}" for number, phone in enumerate(masked[: CHOICES_SHOWN - 1], 1)]
+    left = len(masked) - len(options)
+    return "\n".join(
+        ["您绑定了这些号码，查哪一个？", *options, f"还有{left}个号码，可直接回复完整手机号。", "请回复数字。"]
+    )
 
 
 def about_number(masked_phone: str, text: str) -> str:

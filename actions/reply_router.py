@@ -133,6 +133,8 @@ async def _more(turn: Turn, ref: str) -> None:
         await plans.more_plans(turn)
     elif what == "services":
         await value_added.more_services(turn)
+    elif what == "bill" and arg:
+        await account.more_bill(turn, arg)
     elif what == "payments":
         await invoices.more_payments(turn, arg or None)
     else:
@@ -202,7 +204,10 @@ async def _chosen_request(turn: Turn, options: list[str]) -> None:
 async def _relative_reply(turn: Turn) -> None:
     phones = await turn.services.binding.bound_phones(turn.openid)
     number = _number(turn)
-    if number is not None and 1 <= number <= len(phones):
+    named = turn.entity("phone")
+    if named is not None and str(named) in phones:
+        await guidance.relative_balance(turn, str(named))
+    elif number is not None and 1 <= number <= len(phones):
         await guidance.relative_balance(turn, phones[number - 1])
     else:
         await _reply_without_context(turn)

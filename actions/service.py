@@ -126,7 +126,7 @@ async def report_fault(turn: Turn, broadband: bool = False) -> None:
     phones = await turn.services.binding.bound_phones(turn.openid)
     description = ("宽带故障：" if broadband else "") + turn.text
     ticket = await turn.services.billing.create_fault_ticket(phones[0] if phones else None, turn.openid, description)
-    turn.say(replies.fault_ticket(ticket.ticket_no, turn.elder))
+    turn.say(replies.fault_ticket(ticket.ticket_no, turn.elder, broadband))
 
 
 class ActionShowMenu(FlowAction):

@@ -122,11 +122,17 @@ class FlowAction(Action):
 
 
 def _offer_second_request(turn: Turn) -> None:
-    # Two requests in one message: the first is answered, the second offered as a choice,
-    # unless the answer itself asked a question (its number must keep its meaning).
+    # Two requests in one message: the first is answered, the second offered as a choice. When
+    # the answer itself asked a question (its numbers must keep their meaning), the second is
+    # acknowledged instead, to be asked for again once this one is done.
     second = understanding.second_request(turn.parse)
-    if second and not turn.handed_off and not turn.slot_updates.get("pending"):
-        turn.say(replies.offer_second_request(understanding.REQUEST_LABELS[second]))
+    if not second or turn.handed_off:
+        return
+    label = understanding.REQUEST_LABELS[second]
+    if turn.slot_updates.get("pending"):
+        turn.say(replies.second_request_later(label))
+    else:
+        turn.say(replies.offer_second_request(label))
         turn.set("pending", f"next:{second}")
 
 

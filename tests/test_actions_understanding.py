@@ -12,7 +12,8 @@ from rasa_sdk import Action
 from test_actions import Conversation
 
 from actions import replies, understanding
-from actions.account import ActionCheckBalance
+from actions.account import ActionCheckBalance, ActionCheckBill
+from actions.charges import ActionDisputeCharge
 from actions.guidance import (
     ActionAskRelative,
     ActionComplaint,
@@ -246,3 +247,100 @@ async def test_asking_for_voice_replies_hands_the_choice_to_the_gateway(services
     other = Conversation(services)
     assert await other.say(ActionVoiceReply(), "说给我听", "voice_reply_on") == replies.voice_reply_unavailable()
     assert other.payloads == []
+
+
+async def test_an_understood_turn_starts_the_miss_count_afresh(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    missed = [("nlu_fallback", 0.3)]
+    await _say(chat, ActionClarify(), parse("阿巴阿巴", missed, fallback=True))
+    await _say(chat, ActionCheckBalance(), parse("查下余额", [("check_balance", 0.95)]))
+    reply = await _say(chat, ActionClarify(), parse("啦啦啦", missed, fallback=True))
+    assert not chat.payloads and "没太明白" in reply
+    # ... while two misses in a row are a person.
+    await _say(chat, ActionClarify(), parse("呜呜呜", missed, fallback=True))
+    assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "fallback"
+
+
+async def test_a_dispute_taken_to_a_person_keeps_everything_that_was_said(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    text = (
+        "你好，我跟你说啊，我上个礼拜六在楼下营业厅交了一百块钱话费，当时那个小姑娘说到账了，"
+        "结果今天我一看怎么就剩下四十几块了，我这几天也没怎么打电话，流量也没开，这钱到底扣哪去了"
+    )
+    assert len(text) > 60
+    await _say(chat, ActionDisputeCharge(), parse(text, [("dispute_charge", 0.9)]))
+    await chat.say(ActionHandleReply(), "1", "inform")
+    handoff = chat.payloads[-1]["handoff"]
+    assert handoff["reason"] == "dispute" and text in handoff["summary"]
+
+
+async def test_a_long_request_from_someone_not_elderly_reaches_the_general_desk_whole(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")  # 34 years old
+    text = "你好，" + "我这个号码上个月开始信号就特别差，在家里打电话老是断，换了个手机也一样，" * 6 + "找个人帮我看看"
+    assert len(text) > 200
+    await chat.say(ActionHandoff(), text, "request_human")
+    handoff = chat.payloads[-1]["handoff"]
+    assert handoff["queue"] == "general" and normalize(text) in handoff["summary"]
+    assert not chat.slots.get("is_elder")
+
+
+async def test_a_bill_too_long_for_a_screen_shows_the_dearest_lines_and_more(services: Services) -> None:
+    from test_actions import subscriber_with_services
+
+    from billing.models import bill_items
+    from billing.periods import month_of, shift_month
+
+    phone = await subscriber_with_services(services)
+    month = shift_month(month_of(services.today()), -1)
+    names = [f"第{n}项费用" for n in range(1, 13)]
+    async with services.engine.begin() as conn:
+        for number, name in enumerate(names, 1):
+            await conn.execute(
+                bill_items.insert().values(phone=phone, month=month, line_no=number, name=name, amount_fen=100 * number)
+            )
+    chat = Conversation(services)
+    await chat.bind(phone)
+    first = await chat.say(ActionCheckBill(), "上个月的账单", "check_bill")
+    assert len(first.split("\n")) <= replies.MAX_LINES and '还有9项，回复"更多"查看全部' in first
+    assert "第12项费用" in first and "第1项费用 " not in first
+    rest = await chat.say(ActionClarify(), "更多", "nlu_fallback")
+    assert len(rest.split("\n")) <= replies.MAX_LINES and "第9项费用" in rest and "第12项费用" not in rest
+
+
+async def test_a_named_relative_number_is_bound_first_and_then_answered(services: Services) -> None:
+    from test_actions import latest_code
+
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionAskRelative(), "我爸的号13800000002欠费了没", "ask_relative", relative="爸")
+    assert "138****0002" in reply and "验证码" in reply and "12.60" not in reply and "58.30" not in reply
+    assert chat.slots["pending"] == "bind_code:13800000002"
+    answer = await chat.say(ActionHandleReply(), await latest_code(services, "13800000002"), "inform")
+    assert "绑定成功" in answer and "12.60元" in answer and "58.30" not in answer
+
+
+async def test_a_second_request_after_a_question_is_acknowledged_and_the_question_keeps_its_numbers(
+    services: Services,
+) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    message = parse("充五十块 再把视频会员给我退了", [("top_up", 0.95)])
+    message["entities"] = [
+        {"entity": "amount", "value": 50},
+        {"entity": "second_request", "value": "cancel_service"},
+    ]
+    reply = await _say(chat, ActionTopUp(), message)
+    assert "回复1确认" in reply and "「退订业务」" in reply and "办完后" in reply
+    assert chat.slots["pending"].startswith("topup_confirm:")
+
+
+async def test_a_broadband_fault_is_recorded_and_told_as_broadband(services: Services) -> None:
+    from actions.guidance import ActionReportBroadbandFault
+
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionReportBroadbandFault(), "家里宽带上不了网，光猫红灯", "report_broadband_fault")
+    assert "宽带故障" in reply and "工单号" in reply and not chat.payloads

@@ -64,8 +64,8 @@ def test_conversation_stories_pass(trained_model: Path, tmp_path: Path) -> None:
 
 def test_held_out_intent_accuracy(trained_model: Path) -> None:
     result = subprocess.run(
-        # Held-out >= 95 %; the spoken set must not regress below 80 % (target 90 %, see the note in
-        # the README); and no dispute or low-confidence message may open a transaction.
+        # Held-out >= 95 %, the spoken set >= 90 % (issue 10, acceptance 1); and no dispute or
+        # low-confidence message may open a transaction (nlu_eval fails on any).
         [
             RASA_PYTHON,
             "bench/nlu_eval.py",
@@ -74,7 +74,7 @@ def test_held_out_intent_accuracy(trained_model: Path) -> None:
             "--min-accuracy",
             "0.95",
             "--min-spoken-accuracy",
-            "0.80",
+            "0.90",
         ],
         cwd=PROJECT_ROOT,
         env=ENV,
@@ -187,6 +187,68 @@ def test_every_reply_fits_a_phone_screen(rasa_stack, openid: str) -> None:
     for text in ["你们都有哪些套餐", "更多", "更多", "我的账单", "流量用了多少"]:
         for message in _send(rasa_stack.rasa_url, openid, text):
             assert len(message.get("text", "").split("\n")) <= 8, (text, message)
+
+
+def _handoffs(messages: list[dict]) -> list[dict]:
+    return [m["custom"]["handoff"] for m in messages if "handoff" in (m.get("custom") or {})]
+
+
+def test_two_requests_in_one_message_answer_the_first_and_offer_the_second(rasa_stack, openid: str) -> None:
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    first = _texts(_send(rasa_stack.rasa_url, openid, "喂你好，我想查一下话费余额，顺便把这个月流量还剩多少也告诉我"))
+    assert "58.30元" in first and "「查流量和通话」" in first and "回复1" in first
+    second = _texts(_send(rasa_stack.rasa_url, openid, "1"))
+    assert "流量已用" in second and "剩余" in second
+
+
+def test_the_bill_of_the_month_asked(rasa_stack, openid: str) -> None:
+    from billing.periods import local_date, month_of, shift_month, utc_now
+
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    two_ago = shift_month(month_of(local_date(utc_now())), -2)
+    reply = _texts(_send(rasa_stack.rasa_url, openid, "你好，麻烦查一下我上上个月的账单一共多少钱"))
+    assert f"您{int(two_ago[5:7])}月账单" in reply and "回复1确认" not in reply
+
+
+@pytest.mark.parametrize(
+    "text,expected,absent",
+    [
+        ("喂，我这个号现在开着哪些收费的业务啊", "彩铃", "回复1确认"),
+        ("帮我把那个视频会员包月给取消掉", "回复1确认", "充值"),
+        ("我的积分现在有多少了，能换啥东西不", "3260积分", "回复1确认"),
+        ("上个月交的五十块话费，发票在哪里能找到", "发票", "回复1确认"),
+        ("家里的宽带从早上开始就上不了网了，路由器灯一直闪", "宽带", "余额"),
+        ("你帮我查查我爸那个手机还有多少钱", "绑定", "58.30"),
+        ("钱不够了咋办", "58.30元", "套餐"),
+        ("说我没有实名认证，号码被停了，那我该怎么弄", "身份证", "工单"),
+    ],
+    ids=["list_services", "cancel_service", "points", "invoice", "broadband", "relative", "low_balance", "real_name"],
+)
+def test_the_new_requests_are_served(rasa_stack, openid: str, text: str, expected: str, absent: str) -> None:
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    messages = _send(rasa_stack.rasa_url, openid, text)
+    reply = _texts(messages)
+    assert expected in reply and absent not in reply, (text, reply)
+    assert not _handoffs(messages), (text, reply)
+    if expected != "回复1确认":  # only the unsubscribe is a transaction, and it asks to confirm
+        assert "回复1确认" not in reply, (text, reply)
+
+
+def test_a_dispute_lists_the_charges_and_offers_a_person(rasa_stack, openid: str) -> None:
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    reply = _texts(_send(rasa_stack.rasa_url, openid, "你好，我这个月话费怎么扣了这么多，我也没干啥啊"))
+    assert "扣费" in reply and "转人工核实" in reply and "回复1确认" not in reply and "充值" not in reply
+    handoff = _handoffs(_send(rasa_stack.rasa_url, openid, "1"))
+    assert handoff and handoff[0]["reason"] == "dispute"
+
+
+def test_an_operator_topic_gets_an_honest_sentence_and_a_person(rasa_stack, openid: str) -> None:
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    text = "你好，我想把我这个号码转到别的运营商去，就是携号转网，要怎么办"
+    messages = _send(rasa_stack.rasa_url, openid, text)
+    handoff = _handoffs(messages)
+    assert "办不了" in _texts(messages) and handoff and handoff[0]["reason"] == "operator_topic"
+    assert "携号转网" in handoff[0]["summary"]
 
 
 # What a turn leaves in the tracker when the action server is down: the user message, then failed
