@@ -91,11 +91,21 @@ class RasaClient:
         self.replicas.mark_up(replica)
         if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
             raise RasaUnavailable("unexpected answer from the REST channel")
-        if not answer and await self.actions_up() is False:
+        if not answer and await self._turn_failed(openid, replica, msg_key):
             # Rasa logs a failed custom action and answers 200 with whatever it said before it.
             await self.take_back_failed_turn(openid)
-            raise RasaUnavailable("the action server is down")
+            raise RasaUnavailable("the turn failed inside Rasa (its action server is down?)")
         return answer
+
+    async def _turn_failed(self, openid: str, replica: str, msg_key: Any) -> bool:
+        """Whether an empty answer is a turn that broke off (a custom action failed: no closing
+        `action_listen`), not a conversation a person has taken over (paused: Rasa stays silent).
+        Read from the tracker itself: asking the action server's health afterwards would race
+        with its restart, and with several replicas it would ask the wrong one."""
+        tracker = await self._tracker(openid, replica)
+        if tracker.get("paused") is True:
+            return False
+        return not turn_completed(_events_of(tracker), None if msg_key is None else str(msg_key))
 
     async def take_back_failed_turn(self, openid: str) -> None:
         """Undo a turn that failed inside Rasa, so that its retry is the only turn.
@@ -120,6 +130,9 @@ class RasaClient:
             log.warning("could not take back a failed turn (%s); the retry may find Rasa's breaker tripped", exc)
 
     async def _tracker_events(self, openid: str, replica: str | None = None) -> list[dict[str, Any]]:
+        return _events_of(await self._tracker(openid, replica))
+
+    async def _tracker(self, openid: str, replica: str | None = None) -> dict[str, Any]:
         url = f"{replica or self.replicas.ranked(openid)[0]}/conversations/{quote(openid, safe='')}/tracker"
         params = {"token": self.token} if self.token else None
         try:
@@ -131,8 +144,7 @@ class RasaClient:
             raise ReplicaUnreachable(f"tracker: {type(exc).__name__}") from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RasaUnavailable(f"tracker: {type(exc).__name__}") from exc
-        events = tracker.get("events") if isinstance(tracker, dict) else None
-        return [event for event in events or [] if isinstance(event, dict)]
+        return tracker if isinstance(tracker, dict) else {}
 
     async def pause(self, openid: str) -> None:
         """Stop bot predictions for this conversation (a human has taken over)."""
@@ -185,6 +197,29 @@ class RasaClient:
             raise ReplicaUnreachable(f"{what}: {type(exc).__name__}") from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RasaUnavailable(f"{what}: {type(exc).__name__}") from exc
+
+
+def _events_of(tracker: dict[str, Any]) -> list[dict[str, Any]]:
+    events = tracker.get("events")
+    return [event for event in events or [] if isinstance(event, dict)] if isinstance(events, list) else []
+
+
+def turn_completed(events: list[dict[str, Any]], msg_key: str | None) -> bool:
+    """Whether the turn of `msg_key` (else the latest user message) is in the tracker and reached its
+    closing `action_listen` before anything else happened."""
+    starts = [
+        i
+        for i, e in enumerate(events)
+        if e.get("event") == "user" and (msg_key is None or (e.get("metadata") or {}).get("msg_key") == msg_key)
+    ]
+    if not starts:
+        return False
+    for event in events[starts[-1] + 1 :]:
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "action" and event.get("name") == "action_listen":
+            return True
+    return False
 
 
 def answer_in_tracker(events: list[dict[str, Any]], msg_key: str) -> list[dict[str, Any]] | None:
