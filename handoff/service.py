@@ -355,7 +355,7 @@ class HandoffService:
             raise ConsoleError("选择“其他”时请写明备注。")
         now = self.clock()
         if outcome == "no_answer":
-            done = await self.store.retry_task_later(task.id, clean_note, agent.name, now + NO_ANSWER_RETRY)
+            done = await self.store.retry_task_later(task.id, clean_note, agent.name, now + NO_ANSWER_RETRY, now)
         else:
             done = await self.store.finish_task(task.id, outcome, clean_note, agent.name, now)
         if not done:
@@ -610,6 +610,7 @@ class HandoffService:
             "reason": chat.reason,
             "note": note,
             "is_elder": chat.is_elder,
+            "queue": chat.queue,
             "due_at": due,
             "created_by": actor,
         }
@@ -852,7 +853,7 @@ def create_handoff_service(
     directory = BindingService(engine, load_sms_sender(engine), billing=billing)
     profiles = ProfileSource(billing, directory, settings.timezone, utc_now)
     return HandoffService(
-        store=HandoffStore(engine),
+        store=HandoffStore(engine, settings.timezone),
         live=LiveState(redis),
         settings=settings,
         profiles=profiles,
