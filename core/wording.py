@@ -188,6 +188,13 @@ def ticket_promise(deadline: str, overdue: bool) -> str:
     return f"已超过承诺时间（{deadline}），已催办" if overdue else f"{deadline}前给您答复"
 
 
+TICKET_SURVEY_THANKS = {
+    1: "谢谢您的评价！",
+    2: "谢谢您的评价，我们会做得更好。",
+    3: "很抱歉没让您满意，我们会再跟进。还需要帮助请回复「人工」。",
+}
+
+
 def ticket_resolved(number: str, resolution: str) -> str:
     """The resolution announced to the subscriber, with the one numbered satisfaction question."""
     return f"您的工单{number}已处理：{resolution}\n{SURVEY_QUESTION}"

@@ -11,11 +11,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+from core.tickets import Ticket
 from handoff import access, auth
 from handoff.profile import Profile
 from handoff.routing import QUEUES, AgentState
 from handoff.service import HandoffService, WindowView
 from handoff.store import Agent, Chat, Message, QueuedChat, Task
+from handoff.ticket_store import CannedReply
 
 DUE_SOON = dt.timedelta(hours=2)  # call-backs shown on the dashboard and counted in the header
 
@@ -143,6 +145,8 @@ class ChatPage:
     transfer_to: list[AgentState]  # the other agents online
     can_reply: bool
     green_channel: bool
+    canned: list[CannedReply]  # the desk's canned replies (editable at /agent/canned)
+    tickets: list[Ticket]  # the subscriber's tickets, newest first
 
     @property
     def chat(self) -> Chat:
@@ -187,6 +191,8 @@ async def chat_page(service: HandoffService, chat_id: int, agent: Agent) -> Chat
         transfer_to=online,
         can_reply=chat.status == "assigned" and (chat.agent_id == agent.id or agent.is_supervisor),
         green_channel=chat.is_open and profile.green_channel_allowed(service.settings.elder_age),
+        canned=await service.canned.of_desk(chat.queue),
+        tickets=await service.tickets.store.tickets_of_openid(chat.openid),
     )
 
 

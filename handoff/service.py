@@ -44,7 +44,8 @@ from handoff.routing import (
     route,
     suitable_agent_online,
 )
-from handoff.store import Agent, Chat, HandoffStore, Task
+from handoff.store import Agent, Chat, HandoffStore, Survey, Task
+from handoff.tickets import ticket_services
 from voice.config import VoiceSettings
 from voice.store import VoiceStore
 from wechat.messages import text_message
@@ -133,6 +134,8 @@ class HandoffService:
         self.tagger = tagger  # handoff.elder_tags.ElderTagger: WeChat user tags follow the profile
         self._sweeper: asyncio.Task[None] | None = None
         self.offline_grace_s = OFFLINE_GRACE_S
+        # tickets (complaints, faults, call-backs, follow-ups): the console's verbs and canned replies
+        self.tickets, self.canned = ticket_services(store.engine, outbox, live, clock)
 
     async def start(self) -> None:
         """Start the periodic sweep (call-back promises, Rasa resume retries, assignment).
@@ -491,6 +494,7 @@ class HandoffService:
             await self._send_system(chat, text)
             await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("tasks", chat_id=chat.id))
         await self._requeue_chats_of_vanished_agents(now)
+        await self.tickets.escalate_overdue()
         for chat in await self.store.closed_with_bot_paused():
             await self._resume_bot(chat)
         await self.dispatch()
@@ -664,6 +668,8 @@ class HandoffService:
         if now - survey.asked_at > SURVEY_ANSWER_WINDOW:
             return [], False
         owed: list[str] = []
+        if survey.chat_id is None:
+            return await self._ticket_survey_answer(survey, text, now)
         if not survey.delivered and survey.closing_text and await self.store.take_owed_closing(survey.id):
             owed = [wording.later_notice(survey.closing_text)]
             await self._note(survey.chat_id, "补发结束语和满意度问题")
@@ -681,6 +687,15 @@ class HandoffService:
             await self._create_task(chat, "follow_up", "system", note="用户对人工服务不满意，次日回访")
             await self.live.publish(ConsoleEvent("tasks", chat_id=chat.id))
         return owed + [wording.SURVEY_THANKS[score]], True
+
+    async def _ticket_survey_answer(self, survey: Survey, text: str | None, now: dt.datetime) -> tuple[list[str], bool]:
+        """The answer to the satisfaction question sent with a ticket's resolution."""
+        score = _survey_score(text)
+        if not await self.store.answer_survey(survey.id, score, now) or score is None:
+            return [], False
+        if survey.ticket_id is not None:
+            await self.tickets.store.add_note(survey.ticket_id, "subscriber", f"满意度：{SURVEY_LABELS[score]}", now)
+        return [wording.TICKET_SURVEY_THANKS[score]], True
 
     async def _pause_bot(self, chat: Chat) -> None:
         if self.rasa is None:

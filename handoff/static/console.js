@@ -70,7 +70,7 @@
   document.addEventListener("click", function (click) {
     var button = click.target.closest("[data-canned]");
     if (!button) return;
-    var box = document.getElementById("reply-text");
+    var box = document.getElementById(button.dataset.target || "reply-text");
     if (!box) return;
     box.value = box.value ? box.value + button.dataset.canned : button.dataset.canned;
     box.focus();
