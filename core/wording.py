@@ -143,7 +143,7 @@ COMPLAINT_ASK_CATEGORY = "好的，帮您登记投诉。请问是哪方面？回
 )
 COMPLAINT_ELDER_TO_PERSON = "您的投诉我们记下了，这就请客服跟您说。"
 COMPLAINT_ASK_WHAT = "请用一两句话说说发生了什么。"
-ASK_CONTACT = "请留一个能联系到您的手机号（11位），我们按这个号码联系您。"
+ASK_CONTACT = "请留一个能打通的手机号（11位），处理时好找到您。"
 ASK_CONTACT_AGAIN = "这个号码好像不对，请输入11位手机号。回复0找人工客服。"
 FAULT_ASK_WHAT = "好的，帮您报修。请说说哪里出了问题，比如「打不了电话」「家里没信号」。"
 FAULT_ASK_WHERE = "请发送您的位置（对话框右下角 + → 位置），或直接输入详细地址。"
