@@ -100,8 +100,8 @@ class TicketStore:
         return [ticket_from_row(row) for row in rows]
 
     async def tickets_since(self, since: dt.datetime) -> list[Ticket]:
-        """Tickets opened since `since` (the reports)."""
-        query = select(tickets).where(tickets.c.created_at >= since)
+        """Tickets opened or finished since `since` (the reports)."""
+        query = select(tickets).where(or_(tickets.c.created_at >= since, tickets.c.done_at >= since))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [ticket_from_row(row) for row in rows]
