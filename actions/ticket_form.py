@@ -98,7 +98,11 @@ async def start_complaint(turn: Turn, category: TicketCategory | None = None, sa
         phone = await _bound_phone(turn)
         ticket = await _open(turn, TicketKind.COMPLAINT, category or TicketCategory.OTHER, phone, said or turn.text, {})
         turn.say(wording.COMPLAINT_ELDER_TO_PERSON)
-        turn.hand_off(HandoffReason.COMPLAINT, Queue.ELDER, f"年长客户投诉（工单{ticket.number}）：「{_shorten(said or turn.text)}」")
+        turn.hand_off(
+            HandoffReason.COMPLAINT,
+            Queue.ELDER,
+            f"年长客户投诉（工单{ticket.number}）：「{_shorten(said or turn.text)}」",
+        )
         return
     draft: dict[str, Any] = {"kind": TicketKind.COMPLAINT.value, "said": _shorten(said or turn.text)}
     if category is not None:
@@ -280,7 +284,8 @@ async def attachment_outside_form(turn: Turn) -> None:
     recent = [
         t
         for t in await tickets.tickets_of(turn.services.engine, turn.openid, limit=3)
-        if t.is_open and t.kind in (TicketKind.COMPLAINT.value, TicketKind.FAULT.value)
+        if t.is_open
+        and t.kind in (TicketKind.COMPLAINT.value, TicketKind.FAULT.value)
         and now() - t.created_at < RECENT
     ]
     if recent:

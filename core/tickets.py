@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.db import UtcDateTime, inserted_id
@@ -216,10 +217,12 @@ def _attachments(raw: str | None) -> tuple[Attachment, ...]:
         items = json.loads(raw)
     except ValueError:
         return ()
-    return tuple(Attachment(**{k: str(v) for k, v in item.items() if k in Attachment.__dataclass_fields__}) for item in items)
+    return tuple(
+        Attachment(**{k: str(v) for k, v in item.items() if k in Attachment.__dataclass_fields__}) for item in items
+    )
 
 
-def ticket_from_row(row: Mapping[str, Any]) -> Ticket:
+def ticket_from_row(row: RowMapping) -> Ticket:
     values = {name: row[name] for name in Ticket.__dataclass_fields__ if name not in ("labels", "attachments")}
     values["labels"] = tuple(label for label in (row["labels"] or "").split(",") if label)
     values["attachments"] = _attachments(row["attachments"])
@@ -296,5 +299,7 @@ async def add_attachment(engine: AsyncEngine, ticket_id: int, attachment: Attach
     async with engine.begin() as conn:
         raw = (await conn.execute(select(tickets.c.attachments).where(tickets.c.id == ticket_id))).scalar()
         found = _attachments(raw) + (attachment,)
-        await conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(attachments=_attachments_json(found)))
+        await conn.execute(
+            update(tickets).where(tickets.c.id == ticket_id).values(attachments=_attachments_json(found))
+        )
         await record_event(conn, ticket_id, now, "subscriber", "attachment", text=attachment.describe())

@@ -693,7 +693,9 @@ class HandoffStore:
             )
             if result.rowcount == 1:
                 text = "未接通" + (f"：{note}" if note else "")
-                await record_event(conn, task_id, now, actor, "status", status=TicketStatus.IN_PROGRESS.value, text=text)
+                await record_event(
+                    conn, task_id, now, actor, "status", status=TicketStatus.IN_PROGRESS.value, text=text
+                )
         return result.rowcount == 1
 
     # ---- audit --------------------------------------------------------------------------

@@ -124,7 +124,9 @@ class TicketStore:
             )
             if result.rowcount != 1:
                 return False
-            await record_event(conn, ticket_id, now, actor, "assigned", status=TicketStatus.IN_PROGRESS.value, text=text)
+            await record_event(
+                conn, ticket_id, now, actor, "assigned", status=TicketStatus.IN_PROGRESS.value, text=text
+            )
         return True
 
     async def add_note(self, ticket_id: int, actor: str, text: str, now: dt.datetime) -> None:
@@ -152,7 +154,9 @@ class TicketStore:
             )
             if result.rowcount != 1:
                 return False
-            await record_event(conn, ticket_id, now, actor, "status", status=TicketStatus.RESOLVED.value, text=resolution)
+            await record_event(
+                conn, ticket_id, now, actor, "status", status=TicketStatus.RESOLVED.value, text=resolution
+            )
         return True
 
     async def record_message(self, ticket_id: int, actor: str, text: str, now: dt.datetime) -> None:

@@ -153,6 +153,8 @@ class CannedReplies:
         return await self.store.canned(queue)
 
 
-def ticket_services(engine: Any, outbox: OutboxLike | None, live: LiveState, clock: Callable[[], dt.datetime]) -> tuple[TicketService, CannedReplies]:
+def ticket_services(
+    engine: Any, outbox: OutboxLike | None, live: LiveState, clock: Callable[[], dt.datetime]
+) -> tuple[TicketService, CannedReplies]:
     store = TicketStore(engine)
     return TicketService(store, outbox, live, clock), CannedReplies(store, clock)

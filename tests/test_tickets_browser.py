@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from gateway_fixtures import (  # noqa: F401  (fixtures)
+from gateway_fixtures import (
     AES_KEY,
     APP_ID,
     TOKEN,
@@ -120,7 +120,9 @@ async def test_agent_resolves_an_overdue_ticket_with_a_note_a_label_and_a_canned
         told = await wait_for(
             lambda: [t for t in state.texts_to(openid) if ticket.number in t], "the resolution at the stand-in"
         )
-        assert told == [f"您的工单{ticket.number}已处理：{CANNED}\n请给本次服务打个分，回复数字：\n1 满意\n2 一般\n3 不满意"]
+        assert told == [
+            f"您的工单{ticket.number}已处理：{CANNED}\n请给本次服务打个分，回复数字：\n1 满意\n2 一般\n3 不满意"
+        ]
         assert "已查" not in told[0]  # the private note stays private
 
         # her 「1」 is the ticket's satisfaction, not a menu choice for the bot

@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 from handoff_support import Clock, add_agent, build_service, clean_handoff_tables, record_inbound, text_message
 from sqlalchemy import select
-from test_actions import Conversation, services  # noqa: F401  (the fixture)
+from test_actions import Conversation, services
 from test_handoff_service import outbox_texts
 
 from actions.guidance import ActionComplaint, ActionTicketStatus
@@ -46,7 +46,12 @@ async def test_complaint_opened_progress_asked_resolution_announced_with_satisfa
     opened = await chat.say(ActionHandleReply(), UNBOUND_NUMBER, "inform")
     [ticket] = await tickets_of(services.engine, chat.openid)
     assert f"已登记投诉，单号{ticket.number}" in opened and "139****5678" in opened
-    assert (ticket.kind, ticket.category, ticket.status, ticket.phone) == ("complaint", "billing", "open", UNBOUND_NUMBER)
+    assert (ticket.kind, ticket.category, ticket.status, ticket.phone) == (
+        "complaint",
+        "billing",
+        "open",
+        UNBOUND_NUMBER,
+    )
     assert "多扣了20元彩铃费" in (ticket.note or "") and ticket.queue == "general"
     assert dt.timedelta(hours=23) < ticket.due_at - ticket.created_at <= dt.timedelta(hours=24)
     assert chat.slots["pending"] is None

@@ -7,7 +7,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from handoff_support import Clock, add_agent, build_service, clean_handoff_tables, new_openid, record_inbound, text_message
+from handoff_support import (
+    Clock,
+    add_agent,
+    build_service,
+    clean_handoff_tables,
+    new_openid,
+    record_inbound,
+    text_message,
+)
 
 from core.tickets import NewTicket, Ticket, open_ticket, promise_hours
 from core.vocabulary import TicketCategory, TicketKind
@@ -35,7 +43,9 @@ async def opened(
     note: str = "家里没信号",
 ) -> Ticket:
     new = NewTicket(
-        kind=TicketKind.FAULT if category in (TicketCategory.NETWORK, TicketCategory.BROADBAND) else TicketKind.COMPLAINT,
+        kind=TicketKind.FAULT
+        if category in (TicketCategory.NETWORK, TicketCategory.BROADBAND)
+        else TicketKind.COMPLAINT,
         category=category,
         openid=new_openid("t"),
         phone="13912345678",
