@@ -8,7 +8,6 @@ a supervisor sees every ticket. Others answer 404, like chats.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from core.tickets import Ticket
@@ -89,6 +88,3 @@ async def supervisor_escalations(service: HandoffService) -> list[Ticket]:
 async def _agent_names(service: HandoffService) -> dict[int, str]:
     return {agent.id: agent.name for agent in await service.store.list_agents()}
 
-
-def waiting_for(ticket: Ticket, now: dt.datetime) -> float:
-    return (now - ticket.created_at).total_seconds()
