@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from aiohttp import web
 from handoff_support import (
     Clock,
     add_agent,
@@ -16,10 +17,12 @@ from handoff_support import (
     record_inbound,
     text_message,
 )
+from test_handoff_console import login, post
 
 from core.tickets import NewTicket, Ticket, open_ticket, promise_hours
 from core.vocabulary import TicketCategory, TicketKind
 from handoff import reports, ticket_views
+from handoff.console import setup_console
 from handoff.service import HandoffService
 from handoff.store import HandoffStore
 from handoff.tickets import TicketError
@@ -145,3 +148,30 @@ async def test_reports_count_by_desk_category_promise_response_and_satisfaction(
     assert general7.opened == {"network": 1} and general7.closed == {"broadband": 1}  # closed now, opened long ago
     assert general7.in_time_share == 0 and general7.surveyed == 0
     assert general30.opened == {"network": 1, "broadband": 1}
+
+
+# ---- the console's routes ---------------------------------------------------------------------
+
+
+async def test_ticket_routes_check_csrf_and_desk(seeded_engine, redis, aiohttp_client) -> None:
+    await clean_handoff_tables(seeded_engine)
+    service = build_service(seeded_engine, redis, Clock(NOW))
+    app = web.Application()
+    setup_console(app, lambda _parent: service, background=False)
+    client = await aiohttp_client(app)
+    await add_agent(HandoffStore(seeded_engine), "李娜")
+    elder_ticket = await opened(service, 1, queue="elder")
+    ticket = await opened(service, 30, note="宽带三天没网")
+    csrf = await login(client, "李娜")
+
+    listing = await (await client.get("/agent/tickets")).text()
+    assert ticket.number in listing and elder_ticket.number not in listing
+    assert (await client.get(f"/agent/tickets/{elder_ticket.id}")).status == 404
+    assert (await post(client, f"/agent/tickets/{elder_ticket.id}/note", csrf, text="x")).status == 404
+    refused = await client.post(f"/agent/tickets/{ticket.id}/note", data={"csrf": "forged", "text": "x"})
+    assert refused.status == 403
+    page = await post(client, f"/agent/tickets/{ticket.id}/note", csrf, text="先电话联系")
+    assert page.status == 200 and "先电话联系" in await page.text()
+    assert (await post(client, "/agent/canned", csrf, queue="elder", texts="x")).status == 403
+    found = await (await client.get("/agent/tickets", params={"q": "三天没网"})).text()
+    assert 'id="search-results"' in found and ticket.number in found
