@@ -618,6 +618,8 @@ class HandoffService:
             "due_at": due,
             "created_by": actor,
         }
+        if kind == "follow_up" and chat.agent_id is not None and chat.agent_id in await self.live.online_agent_ids():
+            values["agent_id"] = chat.agent_id  # back to the agent who served her, while on duty
         return await self.store.create_task(values, now)
 
     async def _end_chat(self, chat: Chat, reason: str, actor: str, farewell: str | None) -> Chat:
@@ -627,6 +629,8 @@ class HandoffService:
         closed = await self.store.close(chat.id, reason, self.clock())
         if closed is None:
             raise ConsoleError("这个会话已经结束了。")
+        if reason in ("handed_back", "closed") and closed.first_agent_reply_at is not None:
+            await self._close_answered_callback(closed, actor)
         label = {"handed_back": "转回智能助手", "closed": "结束会话", "unsubscribed": "用户已取消关注"}.get(
             reason, reason
         )
@@ -638,6 +642,16 @@ class HandoffService:
         )
         await self.dispatch()
         return await self._require_chat(chat.id)
+
+    async def _close_answered_callback(self, chat: Chat, actor: str) -> None:
+        """A person answered her in this chat: the call-back promised to her before is kept."""
+        task = await self.store.open_task_of(chat.openid, "callback")
+        if task is None or task.created_at > chat.created_at:
+            return
+        note = f"已在会话#{chat.id}中由人工解决"
+        if await self.store.finish_task(task.id, "resolved_online", note, actor, self.clock()):
+            await self._note(chat.id, f"回电任务#{task.id}已关闭（本次会话已解决）")
+            await self.live.publish(ConsoleEvent("tasks"))
 
     async def _send_closing(self, chat: Chat, farewell: str) -> None:
         """The closing message with the satisfaction question, as one message. If WeChat's

@@ -87,4 +87,3 @@ async def supervisor_escalations(service: HandoffService) -> list[Ticket]:
 
 async def _agent_names(service: HandoffService) -> dict[int, str]:
     return {agent.id: agent.name for agent in await service.store.list_agents()}
-

@@ -175,3 +175,38 @@ async def test_ticket_routes_check_csrf_and_desk(seeded_engine, redis, aiohttp_c
     assert (await post(client, "/agent/canned", csrf, queue="elder", texts="x")).status == 403
     found = await (await client.get("/agent/tickets", params={"q": "三天没网"})).text()
     assert 'id="search-results"' in found and ticket.number in found
+
+
+async def test_a_chat_that_answered_her_keeps_the_call_back_and_a_follow_up_goes_back_to_its_agent(
+    seeded_engine, redis
+) -> None:
+    await clean_handoff_tables(seeded_engine)
+    clock = Clock(NOW)
+    service = build_service(seeded_engine, redis, clock, SERVICE_HOURS="00:00-24:00")
+    engine = service.store.engine
+    agent = await add_agent(HandoffStore(engine), "李娜")
+    openid = new_openid("loop")
+    await record_inbound(engine, text_message(openid, "人工"))
+    # nobody on duty: a call-back is promised
+    await service.request_handoff(openid, "request_human", "general", "用户要求人工")
+    promised = await service.store.open_task_of(openid, "callback")
+    assert promised is not None
+    # later she writes again and a person answers her in the chat
+    await service.live.heartbeat(agent.id, "test")
+    clock.advance(minutes=30)
+    await record_inbound(engine, text_message(openid, "还在吗"))
+    await service.request_handoff(openid, "request_human", "general", "用户要求人工")
+    chat = await service.store.open_chat_for(openid)
+    assert chat is not None
+    if chat.status == "waiting":
+        await service.take(chat.id, agent)
+    assert (await service.reply(chat.id, agent, "您好，我来帮您")).sent
+    await service.close_chat(chat.id, agent)
+    done = await service.store.task(promised.id)
+    assert done is not None and done.outcome == "resolved_online" and not done.is_open
+    # she is not satisfied: the next-day follow-up goes back to the agent who served her (on duty)
+    await service.before_bot(openid, "3")
+    follow_up = await service.store.open_task_of(openid, "follow_up")
+    assert follow_up is not None
+    ticket = await service.tickets.store.ticket(follow_up.id)
+    assert ticket is not None and ticket.agent_id == agent.id
