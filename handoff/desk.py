@@ -8,7 +8,7 @@ console's wording: the dataclasses carry facts, the templates (handoff/templates
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from core.tickets import Ticket
@@ -82,6 +82,8 @@ class QueueView:
 class MineView:
     chats: list[Chat]
     latest: dict[int, dt.datetime]  # chat id -> the subscriber's latest message
+    previews: dict[int, Message] = field(default_factory=dict)  # chat id -> that message (preview)
+    replied: dict[int, dt.datetime] = field(default_factory=dict)  # chat id -> the agent's latest reply
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,14 @@ async def queue(service: HandoffService, agent: Agent) -> QueueView:
 
 async def mine(service: HandoffService, agent: Agent) -> MineView:
     chats = await service.store.chats_of_agent(agent.id)
-    latest = await service.store.last_subscriber_message_at([chat.id for chat in chats])
-    return MineView(chats=chats, latest=latest)
+    ids = [chat.id for chat in chats]
+    latest = await service.store.last_subscriber_message_at(ids)
+    return MineView(
+        chats=chats,
+        latest=latest,
+        previews=await service.store.last_subscriber_messages(ids),
+        replied=await service.store.last_subscriber_message_at(ids, sender="agent"),
+    )
 
 
 async def due_soon(service: HandoffService) -> list[Task]:

@@ -568,12 +568,28 @@ class HandoffStore:
             rows = (await conn.execute(query)).mappings().all()
         return [_chat(row) for row in rows]
 
-    async def last_subscriber_message_at(self, chat_ids: list[int]) -> dict[int, dt.datetime]:
+    async def last_subscriber_messages(self, chat_ids: list[int]) -> dict[int, Message]:
+        """Each chat's latest message from the subscriber (the 我的会话 preview)."""
+        if not chat_ids:
+            return {}
+        latest = (
+            select(func.max(ho_messages.c.id))
+            .where(ho_messages.c.chat_id.in_(chat_ids), ho_messages.c.sender == "subscriber")
+            .group_by(ho_messages.c.chat_id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(ho_messages).where(ho_messages.c.id.in_(latest)))).mappings().all()
+        return {row["chat_id"]: _message(row) for row in rows}
+
+    async def last_subscriber_message_at(
+        self, chat_ids: list[int], sender: str = "subscriber"
+    ) -> dict[int, dt.datetime]:
+        """Each chat's latest message from `sender` (the subscriber, or the agent)."""
         if not chat_ids:
             return {}
         query = (
             select(ho_messages.c.chat_id, func.max(ho_messages.c.created_at))
-            .where(ho_messages.c.chat_id.in_(chat_ids), ho_messages.c.sender == "subscriber")
+            .where(ho_messages.c.chat_id.in_(chat_ids), ho_messages.c.sender == sender)
             .group_by(ho_messages.c.chat_id)
         )
         async with self.engine.connect() as conn:

@@ -21,7 +21,7 @@ from test_handoff_console import login, post
 
 from core.tickets import NewTicket, Ticket, open_ticket, promise_hours
 from core.vocabulary import TicketCategory, TicketKind
-from handoff import reports, ticket_views
+from handoff import desk, reports, ticket_views
 from handoff.console import setup_console
 from handoff.service import HandoffService
 from handoff.store import HandoffStore
@@ -210,3 +210,22 @@ async def test_a_chat_that_answered_her_keeps_the_call_back_and_a_follow_up_goes
     assert follow_up is not None
     ticket = await service.tickets.store.ticket(follow_up.id)
     assert ticket is not None and ticket.agent_id == agent.id
+
+
+async def test_my_chats_show_a_preview_and_how_long_she_has_waited(seeded_engine, redis) -> None:
+    await clean_handoff_tables(seeded_engine)
+    service = build_service(seeded_engine, redis, Clock(NOW), SERVICE_HOURS="00:00-24:00")
+    agent = await add_agent(HandoffStore(seeded_engine), "李娜")
+    await service.live.heartbeat(agent.id, "test")
+    openid = new_openid("mine")
+    await record_inbound(seeded_engine, text_message(openid, "人工"))
+    await service.request_handoff(openid, "request_human", "general", "用户要求人工")
+    chat = await service.store.open_chat_for(openid)
+    assert chat is not None
+    if chat.status == "waiting":
+        await service.take(chat.id, agent)
+    await service.on_subscriber_message(text_message(openid, "我的宽带到底什么时候能修好"), None, None)
+    view = await desk.mine(service, agent)
+    assert view.previews[chat.id].text == "我的宽带到底什么时候能修好" and chat.id not in view.replied
+    await service.reply(chat.id, agent, "马上帮您查")
+    assert chat.id in (await desk.mine(service, agent)).replied
