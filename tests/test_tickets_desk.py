@@ -229,3 +229,10 @@ async def test_my_chats_show_a_preview_and_how_long_she_has_waited(seeded_engine
     assert view.previews[chat.id].text == "我的宽带到底什么时候能修好" and chat.id not in view.replied
     await service.reply(chat.id, agent, "马上帮您查")
     assert chat.id in (await desk.mine(service, agent)).replied
+
+
+async def test_the_profile_panel_has_this_months_usage_and_the_latest_top_ups(service: HandoffService) -> None:
+    profile = await service.profiles.lookup(new_openid("p"), "13800000001")
+    assert profile.usage is not None and profile.usage.data_total_mb > 0
+    payments = await service.profiles.billing.list_payments("13800000001")  # type: ignore[union-attr]
+    assert [p.order_no for p in profile.payments] == [p.order_no for p in payments]
