@@ -11,8 +11,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core import audit
 from core.db import inserted_id
 from core.tickets import OPEN_STATUSES, Ticket, record_event, ticket_events, ticket_from_row, tickets
 from core.vocabulary import TicketStatus
@@ -40,6 +41,14 @@ class CannedReply:
     queue: str
     position: int
     text: str
+
+
+async def _audit(conn: AsyncConnection, ticket_id: int, now: dt.datetime, actor: str, action: str, text: str) -> None:
+    """The one audit log (the supervisor's 操作记录) has the ticket verbs too."""
+    query = select(tickets.c.number, tickets.c.openid, tickets.c.phone).where(tickets.c.id == ticket_id)
+    row = (await conn.execute(query)).one()
+    detail = f"{row.number}：{text}"[:500]
+    await audit.record(conn, now, actor, action, openid=row.openid, phone=row.phone, detail=detail)
 
 
 class TicketStore:
@@ -127,6 +136,7 @@ class TicketStore:
             await record_event(
                 conn, ticket_id, now, actor, "assigned", status=TicketStatus.IN_PROGRESS.value, text=text
             )
+            await _audit(conn, ticket_id, now, actor, "ticket_assign", text)
         return True
 
     async def add_note(self, ticket_id: int, actor: str, text: str, now: dt.datetime) -> None:
@@ -157,6 +167,7 @@ class TicketStore:
             await record_event(
                 conn, ticket_id, now, actor, "status", status=TicketStatus.RESOLVED.value, text=resolution
             )
+            await _audit(conn, ticket_id, now, actor, "ticket_resolve", resolution)
         return True
 
     async def record_message(self, ticket_id: int, actor: str, text: str, now: dt.datetime) -> None:
