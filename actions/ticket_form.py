@@ -135,7 +135,9 @@ async def continue_form(turn: Turn) -> None:
     draft = _draft(turn)
     step = draft.get("step")
     text = turn.text.strip()
-    if CANCEL.match(text) or (turn.intent == "deny" and step not in ("what", "where")):
+    # 「不用了」 ends the form; a numbered answer (「2」 reads as deny elsewhere) never does
+    says_no = turn.intent == "deny" and _choice(turn, 9) is None and step not in ("what", "where")
+    if CANCEL.match(text) or says_no:
         turn.say(wording.TICKET_FORM_CANCELLED)
         return
     if text.translate(FULL_WIDTH_DIGITS) == "0":

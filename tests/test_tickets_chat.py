@@ -89,7 +89,7 @@ async def test_fault_report_with_a_wechat_location_and_a_time_slot(services: Ser
     location = {"msg_type": "location", "label": "北京市朝阳区建国路88号", "latitude": "39.9", "longitude": "116.4"}
     slot = await chat.say(ActionSharedAttachment(), "/shared_location", "shared_location", metadata=location)
     assert "1 今天下午" in slot and "2 明天上午" in slot  # bound: her number is known, not asked
-    opened = await chat.say(ActionHandleReply(), "2", "inform")
+    opened = await chat.say(ActionHandleReply(), "2", "deny")  # the classifier reads a bare 「2」 as deny
     [ticket] = await tickets_of(services.engine, chat.openid)
     assert f"已为您报修，单号{ticket.number}" in opened and "138****0001" in opened and "明天上午" in opened
     assert (ticket.kind, ticket.category, ticket.phone) == ("fault", "network", "13800000001")
