@@ -109,8 +109,9 @@ async def test_resolving_needs_a_text_and_happens_once(service: HandoffService) 
         await service.tickets.resolve(ticket.id, agent, "   ")
     await record_inbound(service.store.engine, text_message(ticket.openid, "在吗"))
     assert (await service.tickets.resolve(ticket.id, agent, "已修好")).sent
-    [entry] = await service.store.audit_entries(action="ticket_resolve")
-    assert (entry.actor, entry.detail) == ("李娜", f"{ticket.number}：已修好")  # listed in 操作记录
+    entries = await service.store.audit_entries(action="ticket_resolve")
+    mine = [(e.actor, e.detail) for e in entries if e.openid == ticket.openid]
+    assert mine == [("李娜", f"{ticket.number}：已修好")]  # listed in 操作记录
     with pytest.raises(TicketError):
         await service.tickets.resolve(ticket.id, agent, "再次")
 
