@@ -7,13 +7,12 @@ with the subscriber's own words in the agent's summary.
 
 from __future__ import annotations
 
-from actions import replies
+from actions import replies, ticket_form
 from actions.account import account_phone, asked_month, current_month
-from actions.service import hand_off
 from actions.turn import FlowAction, Turn
 from billing.money import format_yuan
 from billing.periods import shift_month
-from core.vocabulary import HandoffReason
+from core.vocabulary import TicketCategory
 
 DISPUTE_INTENT = "dispute_charge"
 
@@ -78,7 +77,8 @@ async def dispute_reply(turn: Turn, ref: str, yes: bool, no: bool, more: bool) -
     must never turn into a top-up or a plan offer."""
     month, _, said = ref.partition(":")
     if yes:
-        await hand_off(turn, HandoffReason.DISPUTE, said=said or None)
+        # The offer opens a complaint ticket (乱扣费) and asks what happened.
+        await ticket_form.start_complaint(turn, TicketCategory.BILLING, said=f"{month} 扣费异议：{said}".strip())
     elif no:
         turn.say(replies.dispute_declined())
     elif more and month:

@@ -4,7 +4,7 @@ faults, self-described elders, emoji, and the voice-reply switch."""
 
 from __future__ import annotations
 
-from actions import binding_flow, replies, service
+from actions import binding_flow, replies, service, ticket_form
 from actions.account import account_phone
 from actions.turn import FlowAction, Turn, voice_replies_enabled
 from core.privacy import mask_phone
@@ -52,15 +52,15 @@ async def relative_balance(turn: Turn, phone: str) -> None:
 
 
 async def complaint(turn: Turn) -> None:
-    await service.hand_off(turn, HandoffReason.COMPLAINT, tell=replies.complaint_taken(turn.elder))
+    await ticket_form.start_complaint(turn)
 
 
 async def ticket_status(turn: Turn) -> None:
-    await service.hand_off(turn, HandoffReason.REQUEST_HUMAN, tell=replies.ticket_status_unavailable())
+    await ticket_form.progress(turn)
 
 
 async def broadband_fault(turn: Turn) -> None:
-    await service.report_fault(turn, broadband=True)
+    await ticket_form.start_fault(turn, broadband=True)
 
 
 async def elder_self_described(turn: Turn) -> None:

@@ -438,7 +438,7 @@ def complaint_taken(elder: bool) -> str:
 
 SHOWN_ITEMS = 3
 MORE_ITEMS = 6  # shown on "更多" (with a header line and a closing line: still 8 at most)
-DISPUTE_OFFER = "1 帮您转人工核实 2 不用了"
+DISPUTE_OFFER = "1 登记投诉，专人核实 2 不用了"
 MORE_HINT = '还有{n}项，回复"更多"查看全部。'
 INVOICE_WHERE = "电子发票在营业厅APP「我的-发票」下载，未开具的也在那里申请开具。"
 

@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import replies
+from actions import replies, ticket_form
 from actions.services import get_services, phone_is_elder
 from actions.turn import FlowAction, Turn
 from core.vocabulary import HandoffReason, Queue
@@ -123,10 +123,8 @@ def too_many_misses(turn: Turn) -> bool:
 
 
 async def report_fault(turn: Turn, broadband: bool = False) -> None:
-    phones = await turn.services.binding.bound_phones(turn.openid)
-    description = ("宽带故障：" if broadband else "") + turn.text
-    ticket = await turn.services.billing.create_fault_ticket(phones[0] if phones else None, turn.openid, description)
-    turn.say(replies.fault_ticket(ticket.ticket_no, turn.elder, broadband))
+    # What is broken, where, a reachable number and a time slot (actions/ticket_form.py).
+    await ticket_form.start_fault(turn, broadband=broadband)
 
 
 class ActionShowMenu(FlowAction):

@@ -15,7 +15,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import replies, understanding
+from actions import replies, ticket_form, understanding
 from actions.services import Services, get_services
 from core.vocabulary import HandoffReason, Queue
 
@@ -115,10 +115,21 @@ class FlowAction(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         turn = Turn(tracker, dispatcher, get_services())
-        await self.flow(turn)
+        if ticket_form.in_form(turn) and not _leaves_form(turn):
+            # A complaint or fault report is being filled in: this message answers its question.
+            await ticket_form.continue_form(turn)
+        else:
+            await self.flow(turn)
         _offer_second_request(turn)
         await _elder_first_message(turn)
         return turn.events()
+
+
+def _leaves_form(turn: Turn) -> bool:
+    """A menu click (the gateway's own trigger) leaves an open ticket form; a shared location or
+    photo is an answer to it."""
+    metadata = turn.parse.get("metadata") or {}
+    return isinstance(metadata, dict) and metadata.get("msg_type") == "event"
 
 
 def _offer_second_request(turn: Turn) -> None:

@@ -146,14 +146,6 @@ class PlanChange:
     effective_date: dt.date | None = None
 
 
-@dataclass(frozen=True)
-class FaultTicket:
-    ticket_no: str
-    phone: str | None
-    description: str
-    created_at: dt.datetime
-
-
 class ChargeKind(str, Enum):
     PLAN = "plan"  # 套餐月费
     SERVICE = "service"  # 增值业务 (value-added service) fee
@@ -285,8 +277,6 @@ class BillingBackend(Protocol):
         """Lift a REPORTED_LOST suspension after a supervisor's identity check, recorded with
         its method and reference in the audit log. Anything else is a BillingError."""
         ...
-
-    async def create_fault_ticket(self, phone: str | None, openid: str | None, description: str) -> FaultTicket: ...
 
     async def list_charges(self, phone: str, month: str | None = None) -> list[Charge]:
         """Deductions of `month` ("2026-12"; default: this month so far), oldest first.

@@ -117,17 +117,7 @@ plan_changes = Table(
     Index("ix_plan_changes_phone", "phone"),
 )
 
-fault_tickets = Table(
-    "fault_tickets",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("ticket_no", String(32), nullable=False, unique=True),
-    Column("phone", String(20), nullable=True),
-    Column("openid", String(64), nullable=True),
-    Column("description", Text, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-)
+# Fault reports are tickets now (core/tickets.py; migration handoff_0004_tickets moved them).
 
 # No foreign key to subscribers: with a real billing system plugged in, the demo subscriber
 # table is empty and the numbers live in the operator's BSS.

@@ -26,7 +26,6 @@ from billing.backend import (
     BillItem,
     Charge,
     ChargeKind,
-    FaultTicket,
     IdentityCheck,
     InvalidAmount,
     InvoiceStatus,
@@ -51,7 +50,6 @@ from billing.backend import (
 from billing.models import (
     bill_items,
     charges,
-    fault_tickets,
     invoices,
     plan_changes,
     plans,
@@ -74,7 +72,6 @@ MAX_TOP_UP_FEN = 500_000  # 5000 元
 # A WeChat binding proves nothing about a lost phone (it is still logged in): an agent clears
 # voluntary suspensions only; a 挂失 needs reactivate_lost_line.
 AGENT_CLEARABLE = frozenset({SuspendReason.VOLUNTARY})
-MAX_DESCRIPTION_CHARS = 2000
 _NUMBER_ATTEMPTS = 5
 
 
@@ -407,21 +404,6 @@ class SqlBillingBackend:
             await audit.record(conn, now, actor, action, phone=phone, detail=detail)
             row = await self._require_subscriber(conn, phone)
         return _balance(row)
-
-    async def create_fault_ticket(self, phone: str | None, openid: str | None, description: str) -> FaultTicket:
-        text = (description or "").strip()
-        if not text:
-            raise BillingError("a fault ticket needs a description")
-        text = text[:MAX_DESCRIPTION_CHARS]
-        now = self._clock()
-        ticket_no = await self._insert_numbered(
-            "GZ",
-            now,
-            fault_tickets,
-            "ticket_no",
-            dict(phone=phone, openid=openid, description=text, status="open", created_at=now),
-        )
-        return FaultTicket(ticket_no=ticket_no, phone=phone, description=text, created_at=now)
 
     # ---- charges, value-added services, points, invoices ---------------------------------
 

@@ -54,3 +54,32 @@ class NoticeChannel(str, Enum):
     CUSTOM = "custom"  # customer-service message, inside the 48-hour window
     SUBSCRIBE = "subscribe"  # subscription notice (订阅通知, message/subscribe/bizsend), needs consent
     TEMPLATE = "template"  # template message (模板消息, message/template/send), service accounts
+
+
+class TicketKind(str, Enum):
+    """What was promised (core/tickets.py)."""
+
+    COMPLAINT = "complaint"  # 投诉 (a disputed charge too)
+    FAULT = "fault"  # 报修
+    CALLBACK = "callback"  # 来电必复: a person calls back
+    FOLLOW_UP = "follow_up"  # 次日回访
+
+
+class TicketCategory(str, Enum):
+    """A ticket's category: each has its promise (TICKET_PROMISE_HOURS)."""
+
+    BILLING = "billing"  # 乱扣费
+    REFUND = "refund"  # 退费
+    SERVICE = "service"  # 服务
+    NETWORK = "network"  # 网络
+    BROADBAND = "broadband"  # 宽带
+    OTHER = "other"  # 其他
+    CALLBACK = "callback"  # 回电
+    FOLLOW_UP = "follow_up"  # 回访
+
+
+class TicketStatus(str, Enum):
+    OPEN = "open"  # 待处理
+    IN_PROGRESS = "in_progress"  # 处理中 (taken by an agent, or a call not answered yet)
+    RESOLVED = "resolved"  # 已解决 (the subscriber was told)
+    CLOSED = "closed"  # 已关闭 (without a resolution to announce, e.g. a call-back done by phone)

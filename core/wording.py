@@ -142,3 +142,84 @@ NOTICE_STATUS_LABELS = {
 NOTICE_NOT_CONFIGURED = "窗口已关闭，且该类通知未配置订阅通知或模板消息"
 NOTICE_NO_CONSENT = "客服消息窗口已关闭，用户未同意接收该订阅通知"
 NOTICE_CONSENT_REVOKED = "微信拒绝发送（43101）：用户未订阅或已取消订阅"
+
+
+# ---- tickets: complaints, fault reports, progress, resolution (actions/ticket_form.py,
+# handoff/tickets.py) ------------------------------------------------------------------------
+TICKET_CATEGORY_LABELS = {
+    "billing": "乱扣费",
+    "refund": "退费",
+    "service": "服务",
+    "network": "网络",
+    "broadband": "宽带",
+    "other": "其他",
+    "callback": "回电",
+    "follow_up": "回访",
+}
+TICKET_KIND_LABELS = {"complaint": "投诉", "fault": "报修", "callback": "回电", "follow_up": "回访"}
+TICKET_STATUS_LABELS = {"open": "待处理", "in_progress": "处理中", "resolved": "已解决", "closed": "已关闭"}
+# The complaint's numbered categories, in the order asked.
+COMPLAINT_CHOICES = ("billing", "refund", "service", "network", "broadband", "other")
+# A technician's visit: the numbered time slots offered.
+TIME_SLOTS = ("今天下午", "明天上午", "明天下午", "明天晚上")
+
+COMPLAINT_ASK_CATEGORY = "好的，帮您登记投诉。请问是哪方面？回复数字：\n" + "\n".join(
+    f"{n} {TICKET_CATEGORY_LABELS[c]}" for n, c in enumerate(COMPLAINT_CHOICES, start=1)
+)
+COMPLAINT_ELDER_TO_PERSON = "您的投诉我们记下了，这就请客服跟您说。"
+COMPLAINT_ASK_WHAT = "请用一两句话说说发生了什么。"
+ASK_CONTACT = "请留一个能打通的手机号（11位），处理时好找到您。"
+ASK_CONTACT_AGAIN = "这个号码好像不对，请输入11位手机号。回复0找人工客服。"
+FAULT_ASK_WHAT = "好的，帮您报修。请说说哪里出了问题，比如「打不了电话」「家里没信号」。"
+FAULT_ASK_WHERE = "请发送您的位置（对话框右下角 + → 位置），或直接输入详细地址。"
+FAULT_ASK_SLOT = "维修人员什么时间联系上门方便？回复数字：\n" + "\n".join(
+    f"{n} {slot}" for n, slot in enumerate(TIME_SLOTS, start=1)
+)
+ASK_NUMBER_AGAIN = "请回复上面的数字。回复0找人工客服。"
+TICKET_FORM_CANCELLED = "好的，已取消登记。还有什么可以帮您？"
+NO_TICKETS = "您还没有工单。要投诉请说「我要投诉」，报修请说「报修」。"
+LOCATION_NOTED = "收到您的位置。如需报修，请说「报修」。"
+IMAGE_NOTED = "收到图片。如需投诉或报修，请说「我要投诉」或「报修」。"
+
+
+def complaint_opened(number: str, deadline: str, phone: str) -> str:
+    return f"已登记投诉，单号{number}。\n我们会在{deadline}前联系您（{phone}）。\n查进度请回复「工单进度」。"
+
+
+def fault_opened(number: str, deadline: str, phone: str, slot: str) -> str:
+    return (
+        f"已为您报修，单号{number}。\n维修人员会在{deadline}前联系您（{phone}），"
+        f"上门时间按您选的{slot}安排。\n查进度请回复「工单进度」。"
+    )
+
+
+def attached_to_ticket(what: str, number: str) -> str:
+    return f"收到{what}，已加到您的工单{number}。"
+
+
+def ticket_line(number: str, kind: str, category: str, status: str, when: str) -> str:
+    """One ticket in the progress answer; `when`: the promise, or the resolution."""
+    what = TICKET_KIND_LABELS.get(kind, kind)
+    if category not in ("callback", "follow_up"):
+        what += "·" + TICKET_CATEGORY_LABELS.get(category, category)
+    return f"{number} {what}：{TICKET_STATUS_LABELS.get(status, status)}，{when}"
+
+
+def ticket_progress(lines: list[str]) -> str:
+    return "您的工单：\n" + "\n".join(lines)
+
+
+def ticket_promise(deadline: str, overdue: bool) -> str:
+    return f"已超过承诺时间（{deadline}），已催办" if overdue else f"{deadline}前给您答复"
+
+
+TICKET_SURVEY_THANKS = {
+    1: "谢谢您的评价！",
+    2: "谢谢您的评价，我们会做得更好。",
+    3: "很抱歉没让您满意，我们会再跟进。还需要帮助请回复「人工」。",
+}
+
+
+def ticket_resolved(number: str, resolution: str) -> str:
+    """The resolution announced to the subscriber, with the one numbered satisfaction question."""
+    return f"您的工单{number}已处理：{resolution}\n{SURVEY_QUESTION}"

@@ -27,6 +27,7 @@ from wechat.messages import InboundMessage, text_message
 log = logging.getLogger(__name__)
 
 GREET_TRIGGER = "/greet"
+SHARED_TRIGGERS = {"location": "/shared_location", "image": "/shared_image"}
 QR_SCENE_PREFIX = "qrscene_"
 
 Outgoing = dict[str, Any]  # a customer-service message body, e.g. text_message("...")
@@ -81,6 +82,11 @@ class Dialogue:
             return await self._on_voice(msg, retry)
         if msg.msg_type == "event":
             return await self._on_event(msg, retry)
+        if msg.msg_type in SHARED_TRIGGERS:
+            # A fault report may be waiting for "where" (or a photo): the assistant gets the message
+            # as its own trigger, the content in the metadata (never as text it would classify).
+            shared = shared_metadata(msg)
+            return await self._ask_rasa(msg, SHARED_TRIGGERS[msg.msg_type], shared, trigger=True, retry=retry)
         return [text_message(UNSUPPORTED)]
 
     async def _to_human(self, msg: InboundMessage) -> list[Outgoing]:
@@ -207,6 +213,19 @@ def _scene(event_key: str | None) -> str | None:
     if not event_key:
         return None
     return event_key[len(QR_SCENE_PREFIX) :] if event_key.startswith(QR_SCENE_PREFIX) else event_key
+
+
+def shared_metadata(msg: InboundMessage) -> dict[str, Any]:
+    """A location or photo message, for the assistant's ticket forms."""
+    raw = msg.raw
+    if msg.msg_type == "location":
+        return {
+            "msg_type": "location",
+            "label": raw.get("Label", ""),
+            "latitude": raw.get("Location_X", ""),
+            "longitude": raw.get("Location_Y", ""),
+        }
+    return {"msg_type": "image", "pic_url": msg.pic_url or ""}
 
 
 def describe_other(msg: InboundMessage) -> str:

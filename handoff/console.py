@@ -45,14 +45,16 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from analytics.figures import OperatorFigures, operator_figures
 from billing.money import format_yuan
+from core import wording
 from core.privacy import mask_phone
-from handoff import auth, desk, reports
+from handoff import access, auth, desk, reports, ticket_views
 from handoff import console_texts as texts
 from handoff.client_address import client_address
 from handoff.live import EVENTS_CHANNEL, ConsoleEvent
 from handoff.routing import QUEUE_LABELS, QUEUES, REASON_LABELS, SKILL_LABELS
 from handoff.service import TASK_OUTCOMES, ConsoleError, HandoffService
 from handoff.store import Agent
+from handoff.tickets import TicketError
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,9 @@ def setup_console(
         REASON_LABELS=REASON_LABELS,
         SKILL_LABELS=SKILL_LABELS,
         TASK_OUTCOMES=TASK_OUTCOMES,
+        TICKET_CATEGORY_LABELS=wording.TICKET_CATEGORY_LABELS,
+        TICKET_KIND_LABELS=wording.TICKET_KIND_LABELS,
+        TICKET_STATUS_LABELS=wording.TICKET_STATUS_LABELS,
     )
     app.cleanup_ctx.append(_lifecycle(service, owned, background))
     _add_routes(app)
@@ -188,6 +193,11 @@ def _add_routes(app: web.Application) -> None:
         ("GET", "/tasks", tasks_page),
         ("POST", "/tasks/{task_id:\\d+}/outcome", task_outcome),
         ("POST", "/tasks/{task_id:\\d+}/reveal", task_reveal),
+        ("GET", "/tickets", tickets_page),
+        ("GET", "/tickets/{ticket_id:\\d+}", ticket_page),
+        ("POST", "/tickets/{ticket_id:\\d+}/{action:take|assign|note|labels|resolve}", ticket_action),
+        ("GET", "/canned", canned_page),
+        ("POST", "/canned", canned_save),
         ("GET", "/supervisor", supervisor_page),
         ("GET", "/audio/{audio_id:\\d+}", audio),
     ]
@@ -540,6 +550,82 @@ async def task_reveal(request: web.Request, visit: Visit) -> web.Response:
     if task is None or task.phone is None:
         raise web.HTTPNotFound(text=texts.NO_TASK_NUMBER)
     return await _page(request, visit, "tasks.html", tasks=await desk.tasks(service, revealed={task.id: task.phone}))
+
+
+# ---- tickets ----------------------------------------------------------------------------------
+
+
+@login_required
+async def tickets_page(request: web.Request, visit: Visit) -> web.Response:
+    lists = await ticket_views.ticket_lists(_service(request), visit.agent, request.query.get("q", ""))
+    return await _page(request, visit, "tickets.html", lists=lists)
+
+
+@login_required
+async def ticket_page(request: web.Request, visit: Visit) -> web.Response:
+    view = await ticket_views.ticket_page(_service(request), int(request.match_info["ticket_id"]), visit.agent)
+    if view is None:
+        raise web.HTTPNotFound(text=texts.NO_SUCH_TICKET)
+    return await _page(request, visit, "ticket.html", page=view)
+
+
+@login_required
+async def ticket_action(request: web.Request, visit: Visit) -> web.Response:
+    service = _service(request)
+    ticket_id = int(request.match_info["ticket_id"])
+    if await ticket_views.ticket_page(service, ticket_id, visit.agent) is None:
+        raise web.HTTPNotFound(text=texts.NO_SUCH_TICKET)  # nothing is done to a ticket she may not see
+    form = await request.post()
+    here = f"{COOKIE_PATH}/tickets/{ticket_id}"
+    action = request.match_info["action"]
+    tickets = service.tickets
+    try:
+        if action == "take":
+            await tickets.take(ticket_id, visit.agent)
+            return await _redirect(request, here, "ok", texts.TICKET_TAKEN)
+        if action == "assign":
+            target = await service.store.agent(int(str(form.get("agent_id", ""))))
+            if target is None or target.disabled:
+                return await _redirect(request, here, "error", texts.BAD_REQUEST)
+            await tickets.assign(ticket_id, visit.agent, target)
+            return await _redirect(request, here, "ok", texts.ticket_assigned(target.name))
+        if action == "note":
+            await tickets.add_note(ticket_id, visit.agent, str(form.get("text", "")))
+            return await _redirect(request, here, "ok", texts.NOTE_SAVED)
+        if action == "labels":
+            await tickets.set_labels(ticket_id, visit.agent, str(form.get("labels", "")))
+            return await _redirect(request, here, "ok", texts.LABELS_SAVED)
+        if action == "resolve":
+            announcement = await tickets.resolve(ticket_id, visit.agent, str(form.get("resolution", "")))
+            if not announcement.sent:
+                return await _redirect(request, here, "error", texts.resolved_not_sent(announcement.reason or ""))
+            return await _redirect(request, here, "ok", texts.TICKET_RESOLVED)
+    except TicketError as exc:
+        return await _redirect(request, here, "error", str(exc))
+    except ValueError:
+        return await _redirect(request, here, "error", texts.BAD_REQUEST)
+    raise web.HTTPNotFound()
+
+
+@login_required
+async def canned_page(request: web.Request, visit: Visit) -> web.Response:
+    service = _service(request)
+    desks = {queue: await service.canned.of_desk(queue) for queue in access.desk_queues(visit.agent)}
+    return await _page(request, visit, "canned.html", desks=desks)
+
+
+@login_required
+async def canned_save(request: web.Request, visit: Visit) -> web.Response:
+    form = await request.post()
+    queue = str(form.get("queue", ""))
+    here = f"{COOKIE_PATH}/canned"
+    if queue not in access.desk_queues(visit.agent):
+        raise web.HTTPForbidden(text=texts.NOT_YOUR_DESK)
+    try:
+        await _service(request).canned.replace(queue, visit.agent, str(form.get("texts", "")))
+    except TicketError as exc:
+        return await _redirect(request, here, "error", str(exc))
+    return await _redirect(request, here, "ok", texts.CANNED_SAVED)
 
 
 # ---- supervisor -----------------------------------------------------------------------------

@@ -39,3 +39,21 @@ def callback_created(task_id: int, due_local: str) -> str:
 
 def green_channel_done(outcome: str) -> str:
     return f"绿色通道：{outcome}（已记录审计日志）。"
+
+
+# ---- tickets ----------------------------------------------------------------------------------
+NO_SUCH_TICKET = "没有这个工单，或您无权查看。"
+NOT_YOUR_DESK = "只能编辑您所在班组的快捷回复。"
+TICKET_TAKEN = "已接手这个工单。"
+NOTE_SAVED = "备注已保存（仅客服可见）。"
+LABELS_SAVED = "标签已保存。"
+TICKET_RESOLVED = "工单已解决，处理结果已发给用户，并请用户评价。"
+CANNED_SAVED = "快捷回复已保存。"
+
+
+def ticket_assigned(name: str) -> str:
+    return f"已指派给{name}。"
+
+
+def resolved_not_sent(reason: str) -> str:
+    return f"工单已解决，但处理结果没能发给用户：{reason}请电话告知用户。"

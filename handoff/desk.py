@@ -8,14 +8,16 @@ console's wording: the dataclasses carry facts, the templates (handoff/templates
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from core.tickets import Ticket
 from handoff import access, auth
 from handoff.profile import Profile
 from handoff.routing import QUEUES, AgentState
 from handoff.service import HandoffService, WindowView
 from handoff.store import Agent, Chat, Message, QueuedChat, Task
+from handoff.ticket_store import CannedReply
 
 DUE_SOON = dt.timedelta(hours=2)  # call-backs shown on the dashboard and counted in the header
 
@@ -80,6 +82,8 @@ class QueueView:
 class MineView:
     chats: list[Chat]
     latest: dict[int, dt.datetime]  # chat id -> the subscriber's latest message
+    previews: dict[int, Message] = field(default_factory=dict)  # chat id -> that message (preview)
+    replied: dict[int, dt.datetime] = field(default_factory=dict)  # chat id -> the agent's latest reply
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,14 @@ async def queue(service: HandoffService, agent: Agent) -> QueueView:
 
 async def mine(service: HandoffService, agent: Agent) -> MineView:
     chats = await service.store.chats_of_agent(agent.id)
-    latest = await service.store.last_subscriber_message_at([chat.id for chat in chats])
-    return MineView(chats=chats, latest=latest)
+    ids = [chat.id for chat in chats]
+    latest = await service.store.last_subscriber_message_at(ids)
+    return MineView(
+        chats=chats,
+        latest=latest,
+        previews=await service.store.last_subscriber_messages(ids),
+        replied=await service.store.last_subscriber_message_at(ids, sender="agent"),
+    )
 
 
 async def due_soon(service: HandoffService) -> list[Task]:
@@ -143,6 +153,8 @@ class ChatPage:
     transfer_to: list[AgentState]  # the other agents online
     can_reply: bool
     green_channel: bool
+    canned: list[CannedReply]  # the desk's canned replies (editable at /agent/canned)
+    tickets: list[Ticket]  # the subscriber's tickets, newest first
 
     @property
     def chat(self) -> Chat:
@@ -187,6 +199,8 @@ async def chat_page(service: HandoffService, chat_id: int, agent: Agent) -> Chat
         transfer_to=online,
         can_reply=chat.status == "assigned" and (chat.agent_id == agent.id or agent.is_supervisor),
         green_channel=chat.is_open and profile.green_channel_allowed(service.settings.elder_age),
+        canned=await service.canned.of_desk(chat.queue),
+        tickets=await service.tickets.store.tickets_of_openid(chat.openid),
     )
 
 

@@ -19,11 +19,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     text,
 )
 
 from core.db import UtcDateTime
+from core.tickets import tickets
 
 metadata = MetaData()
 
@@ -128,30 +128,9 @@ ho_messages = Table(
     Index("ix_ho_messages_chat", "chat_id", "id"),
 )
 
-# Call-backs (来电必复) and next-day follow-ups (次日回访): open until an agent records an outcome.
-ho_tasks = Table(
-    "ho_tasks",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False),  # callback | follow_up
-    Column("openid", String(64), nullable=False),
-    Column("phone", String(20), nullable=True),
-    Column("chat_id", Integer, ForeignKey("ho_chats.id", ondelete="SET NULL"), nullable=True),
-    Column("reason", String(32), nullable=False),
-    Column("note", Text, nullable=True),
-    Column("is_elder", Boolean, nullable=False, default=False),
-    Column("due_at", UtcDateTime, nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("created_by", String(64), nullable=False),
-    Column("outcome", String(32), nullable=True),
-    Column("outcome_note", Text, nullable=True),
-    Column("done_at", UtcDateTime, nullable=True),
-    Column("done_by", String(64), nullable=True),
-    UniqueConstraint("chat_id", "kind", name="uq_ho_tasks_chat_kind"),
-    Index("ix_ho_tasks_open", "done_at", "due_at"),
-    Index("ix_ho_tasks_openid", "openid"),
-)
+# Call-backs (来电必复) and next-day follow-ups (次日回访) are tickets (core/tickets.py), like
+# complaints and fault reports: open until an agent resolves or closes them.
+ho_tasks = tickets
 
 # After a chat with a person: the closing message carries one numbered satisfaction question
 # (1 满意 2 一般 3 不满意); the subscriber's answer is stored here, never sent to the bot.
@@ -161,7 +140,8 @@ ho_surveys = Table(
     "ho_surveys",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("chat_id", Integer, ForeignKey("ho_chats.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("chat_id", Integer, ForeignKey("ho_chats.id", ondelete="CASCADE"), nullable=True, unique=True),
+    Column("ticket_id", Integer, nullable=True),  # a resolved ticket's survey (tickets.id)
     Column("openid", String(64), nullable=False),
     Column("queue", String(16), nullable=False),
     Column("is_elder", Boolean, nullable=False, default=False),
@@ -182,4 +162,17 @@ ho_elder_tags = Table(
     Column("openid", String(64), primary_key=True),
     Column("tagged", Boolean, nullable=False),
     Column("checked_at", UtcDateTime, nullable=False),
+)
+
+# Canned replies per desk (queue), editable in the console; seeded with the first version's six.
+ho_canned_replies = Table(
+    "ho_canned_replies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("queue", String(16), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Index("ix_ho_canned_replies_queue", "queue", "position"),
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 from zoneinfo import ZoneInfo
 
-from billing.backend import BillingBackend, LineStatus, SuspendReason
+from billing.backend import BillingBackend, LineStatus, Payment, SuspendReason, Usage
 from core.privacy import mask_phone
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ class Profile:
     status: LineStatus | None = None
     suspend_reason: SuspendReason | None = None
     tags: tuple[str, ...] = ()
+    usage: Usage | None = None  # this month's data and voice
+    payments: tuple[Payment, ...] = ()  # the latest top-ups
     error: str | None = None
 
     @property
@@ -121,6 +123,8 @@ class ProfileSource:
             if subscriber is None:
                 return Profile(openid=openid, phone=phone, error="计费系统里没有这个号码")
             plan = await self.billing.get_plan(subscriber.plan_code)  # type: ignore[union-attr]
+            usage = await self.billing.get_usage(phone)  # type: ignore[union-attr]
+            payments = await self.billing.list_payments(phone)  # type: ignore[union-attr]
         except Exception as exc:
             log.warning("billing lookup failed during a handoff: %s", exc)
             return Profile(openid=openid, phone=phone, error="计费系统暂时查不到")
@@ -136,4 +140,6 @@ class ProfileSource:
             status=subscriber.status,
             suspend_reason=subscriber.suspend_reason,
             tags=tuple(subscriber.tags),
+            usage=usage,
+            payments=tuple(payments),
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from core.tickets import Ticket
 from handoff.routing import QUEUES, AgentState
 from handoff.service import HandoffService
 from handoff.store import DONE_OUTCOMES, AuditEntry
@@ -26,6 +27,8 @@ class SupervisorReport:
     requests_24h: int
     audit: list[AuditEntry]
     quality: list["QueueQuality"] = field(default_factory=list)  # per queue (elder desk first) and period
+    tickets: list["TicketFigures"] = field(default_factory=list)  # per desk (elder first) and period
+    escalated: list[Ticket] = field(default_factory=list)  # open tickets past their promise
 
     @property
     def online_agents(self) -> int:
@@ -59,6 +62,8 @@ async def supervisor_report(service: HandoffService) -> SupervisorReport:
         requests_24h=requests,
         audit=await service.store.audit_entries(limit=AUDIT_ROWS),
         quality=await quality(service, now),
+        tickets=await ticket_figures(service, now),
+        escalated=await service.tickets.store.escalated(),
     )
 
 
@@ -118,6 +123,79 @@ async def quality(service: HandoffService, now: dt.datetime) -> list[QueueQualit
                 )
             )
     return rows
+
+
+@dataclass(frozen=True)
+class TicketFigures:
+    """Tickets of one desk over the last `days` days: opened and closed by category, the share
+    closed within their promise, the first response time, and the satisfaction answers to the
+    question sent with each resolution."""
+
+    queue: str
+    days: int
+    opened: dict[str, int]  # category -> tickets opened in the period
+    closed: dict[str, int]  # category -> tickets resolved or closed in the period
+    closed_in_time: int
+    first_response_s: float | None  # median, over tickets that had a first response in the period
+    surveyed: int
+    satisfied: int  # 1 满意
+    unsatisfied: int  # 3 不满意
+
+    @property
+    def closed_total(self) -> int:
+        return sum(self.closed.values())
+
+    @property
+    def opened_total(self) -> int:
+        return sum(self.opened.values())
+
+    @property
+    def in_time_share(self) -> float | None:
+        return 100 * self.closed_in_time / self.closed_total if self.closed_total else None
+
+    @property
+    def satisfied_share(self) -> float | None:
+        return 100 * self.satisfied / self.surveyed if self.surveyed else None
+
+
+async def ticket_figures(service: HandoffService, now: dt.datetime) -> list[TicketFigures]:
+    store = service.tickets.store
+    found = await store.tickets_since(now - dt.timedelta(days=max(QUALITY_DAYS)))
+    scores = await store.survey_scores([t.id for t in found])
+    rows = []
+    for queue in QUEUES:  # the elder desk first
+        for days in QUALITY_DAYS:
+            since = now - dt.timedelta(days=days)
+            mine = [t for t in found if t.queue == queue]
+            opened = [t for t in mine if t.created_at >= since]
+            closed = [t for t in mine if t.done_at is not None and t.done_at >= since]
+            waits = sorted(
+                (t.first_response_at - t.created_at).total_seconds()
+                for t in mine
+                if t.first_response_at is not None and t.first_response_at >= since
+            )
+            answered = [scores[t.id] for t in closed if t.id in scores]
+            rows.append(
+                TicketFigures(
+                    queue=queue,
+                    days=days,
+                    opened=_by_category(opened),
+                    closed=_by_category(closed),
+                    closed_in_time=sum(1 for t in closed if t.done_at is not None and t.done_at <= t.due_at),
+                    first_response_s=waits[len(waits) // 2] if waits else None,
+                    surveyed=len(answered),
+                    satisfied=answered.count(1),
+                    unsatisfied=answered.count(3),
+                )
+            )
+    return rows
+
+
+def _by_category(found: list[Ticket]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for ticket in found:
+        counts[ticket.category] = counts.get(ticket.category, 0) + 1
+    return counts
 
 
 async def answered_within_24h(service: HandoffService, now: dt.datetime, days: int = SHARE_DAYS) -> tuple[int, int]:

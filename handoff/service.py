@@ -44,7 +44,8 @@ from handoff.routing import (
     route,
     suitable_agent_online,
 )
-from handoff.store import Agent, Chat, HandoffStore, Task
+from handoff.store import Agent, Chat, HandoffStore, Survey, Task
+from handoff.tickets import ticket_services
 from voice.config import VoiceSettings
 from voice.store import VoiceStore
 from wechat.messages import text_message
@@ -133,6 +134,8 @@ class HandoffService:
         self.tagger = tagger  # handoff.elder_tags.ElderTagger: WeChat user tags follow the profile
         self._sweeper: asyncio.Task[None] | None = None
         self.offline_grace_s = OFFLINE_GRACE_S
+        # tickets (complaints, faults, call-backs, follow-ups): the console's verbs and canned replies
+        self.tickets, self.canned = ticket_services(store.engine, outbox, live, clock)
 
     async def start(self) -> None:
         """Start the periodic sweep (call-back promises, Rasa resume retries, assignment).
@@ -355,7 +358,7 @@ class HandoffService:
             raise ConsoleError("选择“其他”时请写明备注。")
         now = self.clock()
         if outcome == "no_answer":
-            done = await self.store.retry_task_later(task.id, clean_note, agent.name, now + NO_ANSWER_RETRY)
+            done = await self.store.retry_task_later(task.id, clean_note, agent.name, now + NO_ANSWER_RETRY, now)
         else:
             done = await self.store.finish_task(task.id, outcome, clean_note, agent.name, now)
         if not done:
@@ -491,6 +494,7 @@ class HandoffService:
             await self._send_system(chat, text)
             await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("tasks", chat_id=chat.id))
         await self._requeue_chats_of_vanished_agents(now)
+        await self.tickets.escalate_overdue()
         for chat in await self.store.closed_with_bot_paused():
             await self._resume_bot(chat)
         await self.dispatch()
@@ -610,9 +614,12 @@ class HandoffService:
             "reason": chat.reason,
             "note": note,
             "is_elder": chat.is_elder,
+            "queue": chat.queue,
             "due_at": due,
             "created_by": actor,
         }
+        if kind == "follow_up" and chat.agent_id is not None and chat.agent_id in await self.live.online_agent_ids():
+            values["agent_id"] = chat.agent_id  # back to the agent who served her, while on duty
         return await self.store.create_task(values, now)
 
     async def _end_chat(self, chat: Chat, reason: str, actor: str, farewell: str | None) -> Chat:
@@ -622,6 +629,8 @@ class HandoffService:
         closed = await self.store.close(chat.id, reason, self.clock())
         if closed is None:
             raise ConsoleError("这个会话已经结束了。")
+        if reason in ("handed_back", "closed") and closed.first_agent_reply_at is not None:
+            await self._close_answered_callback(closed, actor)
         label = {"handed_back": "转回智能助手", "closed": "结束会话", "unsubscribed": "用户已取消关注"}.get(
             reason, reason
         )
@@ -633,6 +642,16 @@ class HandoffService:
         )
         await self.dispatch()
         return await self._require_chat(chat.id)
+
+    async def _close_answered_callback(self, chat: Chat, actor: str) -> None:
+        """A person answered her in this chat: the call-back promised to her before is kept."""
+        task = await self.store.open_task_of(chat.openid, "callback")
+        if task is None or task.created_at > chat.created_at:
+            return
+        note = f"已在会话#{chat.id}中由人工解决"
+        if await self.store.finish_task(task.id, "resolved_online", note, actor, self.clock()):
+            await self._note(chat.id, f"回电任务#{task.id}已关闭（本次会话已解决）")
+            await self.live.publish(ConsoleEvent("tasks"))
 
     async def _send_closing(self, chat: Chat, farewell: str) -> None:
         """The closing message with the satisfaction question, as one message. If WeChat's
@@ -663,6 +682,8 @@ class HandoffService:
         if now - survey.asked_at > SURVEY_ANSWER_WINDOW:
             return [], False
         owed: list[str] = []
+        if survey.chat_id is None:
+            return await self._ticket_survey_answer(survey, text, now)
         if not survey.delivered and survey.closing_text and await self.store.take_owed_closing(survey.id):
             owed = [wording.later_notice(survey.closing_text)]
             await self._note(survey.chat_id, "补发结束语和满意度问题")
@@ -680,6 +701,15 @@ class HandoffService:
             await self._create_task(chat, "follow_up", "system", note="用户对人工服务不满意，次日回访")
             await self.live.publish(ConsoleEvent("tasks", chat_id=chat.id))
         return owed + [wording.SURVEY_THANKS[score]], True
+
+    async def _ticket_survey_answer(self, survey: Survey, text: str | None, now: dt.datetime) -> tuple[list[str], bool]:
+        """The answer to the satisfaction question sent with a ticket's resolution."""
+        score = _survey_score(text)
+        if not await self.store.answer_survey(survey.id, score, now) or score is None:
+            return [], False
+        if survey.ticket_id is not None:
+            await self.tickets.store.add_note(survey.ticket_id, "subscriber", f"满意度：{SURVEY_LABELS[score]}", now)
+        return [wording.TICKET_SURVEY_THANKS[score]], True
 
     async def _pause_bot(self, chat: Chat) -> None:
         if self.rasa is None:
@@ -852,7 +882,7 @@ def create_handoff_service(
     directory = BindingService(engine, load_sms_sender(engine), billing=billing)
     profiles = ProfileSource(billing, directory, settings.timezone, utc_now)
     return HandoffService(
-        store=HandoffStore(engine),
+        store=HandoffStore(engine, settings.timezone),
         live=LiveState(redis),
         settings=settings,
         profiles=profiles,

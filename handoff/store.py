@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core import audit
 from core.audit import audit_log
 from core.db import inserted_id
+from core.tickets import insert_ticket, record_event
+from core.vocabulary import TicketKind, TicketStatus
 from handoff.models import (
     ho_agent_sessions,
     ho_agents,
@@ -29,6 +31,7 @@ from handoff.routing import normalise_skills
 
 OPEN_STATUSES = ("waiting", "assigned")
 DONE_OUTCOMES = ("reached", "resolved_online", "closed_other")
+TASK_KINDS = (TicketKind.CALLBACK.value, TicketKind.FOLLOW_UP.value)  # the 回电任务 page's tickets
 
 
 class AgentExists(Exception):
@@ -104,6 +107,7 @@ class Message:
 @dataclass(frozen=True)
 class Task:
     id: int
+    number: str
     kind: str
     openid: str
     phone: str | None
@@ -128,7 +132,8 @@ class Task:
 @dataclass(frozen=True)
 class Survey:
     id: int
-    chat_id: int
+    chat_id: int | None
+    ticket_id: int | None
     openid: str
     queue: str
     is_elder: bool
@@ -177,12 +182,15 @@ def _survey(row) -> Survey:
 
 
 def _task(row) -> Task:
-    return Task(**{name: row[name] for name in Task.__dataclass_fields__})
+    values = {name: row[name] for name in Task.__dataclass_fields__}
+    values["number"] = row["number"] or f"#{row['id']}"
+    return Task(**values)
 
 
 class HandoffStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, tz: dt.tzinfo = dt.timezone.utc) -> None:
         self.engine = engine
+        self.tz = tz  # ticket numbers carry the local date
 
     # ---- agents -------------------------------------------------------------------------
 
@@ -560,12 +568,28 @@ class HandoffStore:
             rows = (await conn.execute(query)).mappings().all()
         return [_chat(row) for row in rows]
 
-    async def last_subscriber_message_at(self, chat_ids: list[int]) -> dict[int, dt.datetime]:
+    async def last_subscriber_messages(self, chat_ids: list[int]) -> dict[int, Message]:
+        """Each chat's latest message from the subscriber (the 我的会话 preview)."""
+        if not chat_ids:
+            return {}
+        latest = (
+            select(func.max(ho_messages.c.id))
+            .where(ho_messages.c.chat_id.in_(chat_ids), ho_messages.c.sender == "subscriber")
+            .group_by(ho_messages.c.chat_id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(ho_messages).where(ho_messages.c.id.in_(latest)))).mappings().all()
+        return {row["chat_id"]: _message(row) for row in rows}
+
+    async def last_subscriber_message_at(
+        self, chat_ids: list[int], sender: str = "subscriber"
+    ) -> dict[int, dt.datetime]:
+        """Each chat's latest message from `sender` (the subscriber, or the agent)."""
         if not chat_ids:
             return {}
         query = (
             select(ho_messages.c.chat_id, func.max(ho_messages.c.created_at))
-            .where(ho_messages.c.chat_id.in_(chat_ids), ho_messages.c.sender == "subscriber")
+            .where(ho_messages.c.chat_id.in_(chat_ids), ho_messages.c.sender == sender)
             .group_by(ho_messages.c.chat_id)
         )
         async with self.engine.connect() as conn:
@@ -578,8 +602,7 @@ class HandoffStore:
         """Idempotent per (chat, kind): a second request returns the task already there."""
         try:
             async with self.engine.begin() as conn:
-                result = await conn.execute(insert(ho_tasks).values(created_at=now, attempts=0, **values))
-                task_id = inserted_id(result)
+                task_id = await insert_ticket(conn, values, now, self.tz, values["created_by"])
         except IntegrityError:
             async with self.engine.connect() as conn:
                 row = (
@@ -616,13 +639,22 @@ class HandoffStore:
         return _task(row) if row else None
 
     async def open_tasks(self) -> list[Task]:
-        query = select(ho_tasks).where(ho_tasks.c.done_at.is_(None)).order_by(ho_tasks.c.due_at, ho_tasks.c.id)
+        query = (
+            select(ho_tasks)
+            .where(ho_tasks.c.done_at.is_(None), ho_tasks.c.kind.in_(TASK_KINDS))
+            .order_by(ho_tasks.c.due_at, ho_tasks.c.id)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_task(row) for row in rows]
 
     async def recent_done_tasks(self, limit: int = 20) -> list[Task]:
-        query = select(ho_tasks).where(ho_tasks.c.done_at.is_not(None)).order_by(ho_tasks.c.done_at.desc()).limit(limit)
+        query = (
+            select(ho_tasks)
+            .where(ho_tasks.c.done_at.is_not(None), ho_tasks.c.kind.in_(TASK_KINDS))
+            .order_by(ho_tasks.c.done_at.desc())
+            .limit(limit)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_task(row) for row in rows]
@@ -650,12 +682,17 @@ class HandoffStore:
                     outcome_note=note,
                     done_at=now,
                     done_by=actor,
+                    status=TicketStatus.CLOSED.value,
                     attempts=ho_tasks.c.attempts + 1,
                 )
             )
+            if result.rowcount == 1:
+                await record_event(conn, task_id, now, actor, "status", status=TicketStatus.CLOSED.value, text=note)
         return result.rowcount == 1
 
-    async def retry_task_later(self, task_id: int, note: str | None, actor: str, due_at: dt.datetime) -> bool:
+    async def retry_task_later(
+        self, task_id: int, note: str | None, actor: str, due_at: dt.datetime, now: dt.datetime
+    ) -> bool:
         """未接通: the task stays open, one more attempt counted, due again later."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
@@ -667,8 +704,14 @@ class HandoffStore:
                     outcome="no_answer",
                     outcome_note=note,
                     done_by=actor,
+                    status=TicketStatus.IN_PROGRESS.value,
                 )
             )
+            if result.rowcount == 1:
+                text = "未接通" + (f"：{note}" if note else "")
+                await record_event(
+                    conn, task_id, now, actor, "status", status=TicketStatus.IN_PROGRESS.value, text=text
+                )
         return result.rowcount == 1
 
     # ---- audit --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing import load_backend
 from billing.binding import BindingService, load_sms_sender
+from core.tickets import ticket_events, tickets
 from gateway.outbox import Outbox
 from handoff import live as handoff_live
 from handoff.config import HandoffSettings
@@ -28,6 +29,7 @@ from handoff.profile import ProfileSource
 from handoff.rasa_history import RasaHistory
 from handoff.service import HandoffService
 from handoff.store import Agent, HandoffStore
+from handoff.ticket_store import TicketStore
 from wechat.messages import InboundMessage
 from wechat.window import CsWindow
 
@@ -103,9 +105,27 @@ def build_service(
 
 
 async def clean_handoff_tables(engine: AsyncEngine) -> None:
+    """Empty the handoff area's tables (tickets included); the canned replies go back to the
+    migration's six."""
     async with engine.begin() as conn:
+        await conn.execute(delete(ticket_events))
+        await conn.execute(delete(handoff_metadata.tables["ho_surveys"]))
+        await conn.execute(delete(tickets))
         for table in reversed(handoff_metadata.sorted_tables):
             await conn.execute(delete(table))
+    for queue in ("general", "elder"):
+        await TicketStore(engine).replace_canned(queue, list(FIRST_CANNED), "test", dt.datetime.now(dt.timezone.utc))
+
+
+# The first version's six canned replies, which migration handoff_0004_tickets put in the table.
+FIRST_CANNED = (
+    "您好，我是人工客服，请问有什么可以帮您？",
+    "请稍等，我帮您查一下。",
+    "您别着急，慢慢说，我一直在。",
+    "我给您打个电话说，方便吗？",
+    "您的问题已经处理好了。",
+    "还有别的问题吗？没有的话我就把您转回智能助手了。",
+)
 
 
 def new_openid(label: str = "sub") -> str:

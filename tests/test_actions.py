@@ -32,6 +32,7 @@ from billing.models import sms_outbox, subscribers, vas_subscriptions
 from billing.payments import PaymentNotice, SettleOutcome
 from billing.periods import local_date, month_of, shift_month, utc_now
 from core.audit import audit_log
+from core.tickets import tickets_of
 from nlu.entities import extract_entities
 from nlu.normalize import normalize
 
@@ -280,10 +281,11 @@ async def test_recommendation_uses_real_usage(services: Services) -> None:
     assert "GB" in reply and ("推荐" in reply or "合适" in reply)
 
 
-async def test_fault_report_gets_a_ticket_number(services: Services) -> None:
+async def test_fault_report_asks_where_before_a_ticket(services: Services) -> None:
+    # the whole fault form is in tests/test_tickets_chat.py
     chat = Conversation(services)
     reply = await chat.say(ActionReportFault(), "宽带坏了请派人来修一下", "report_fault")
-    assert "工单号GZ" in reply
+    assert "位置" in reply and "单号" not in reply
 
 
 async def test_a_numbered_choice_is_an_answer_even_when_not_understood(services: Services) -> None:
@@ -371,19 +373,21 @@ async def test_dispute_lists_the_charges_and_offers_a_person_only(services: Serv
     await chat.bind("13800000001")
     reply = short(await chat.say(ActionDisputeCharge(), "这个月咋多了十五块 怎么扣了这么多", "dispute_charge"))
     assert "视频会员（自动续费） 15元" in reply and "日 视频会员" in reply and "共扣费59元" in reply
-    assert reply.endswith("1 帮您转人工核实 2 不用了")
+    assert reply.endswith("1 登记投诉，专人核实 2 不用了")
     assert "充值" not in reply and "回复1确认" not in reply and "回复3" not in reply and "推荐" not in reply
     assert chat.slots["pending"].startswith("dispute_offer:")
 
     # Anything but an answer to the offer asks again: never a top-up.
     again = await chat.say(ActionHandleReply(), "我充了50", "inform")
-    assert "1 帮您转人工核实" in again and "充值50" not in again and "回复1确认" not in again
+    assert "1 登记投诉" in again and "充值50" not in again and "回复1确认" not in again
     assert not chat.payloads
 
-    await chat.say(ActionHandleReply(), "1", "inform")
-    handoff = chat.payloads[-1]["handoff"]
-    assert handoff["reason"] == "dispute" and handoff["queue"] == "general"
-    assert "费用异议" in handoff["summary"] and "怎么扣了这么多" in handoff["summary"]
+    # 「1」 opens a complaint ticket (乱扣费) with her own words, kept by the desk
+    opened = await chat.say(ActionHandleReply(), "1", "inform")
+    assert "已登记投诉，单号T" in opened and "138****0001" in opened
+    [ticket] = await tickets_of(services.engine, chat.openid)
+    assert (ticket.kind, ticket.category, ticket.status) == ("complaint", "billing", "open")
+    assert "扣费异议" in (ticket.note or "") and "怎么扣了这么多" in (ticket.note or "")
 
 
 async def test_dispute_about_last_month_shows_its_bill_and_can_be_declined(services: Services) -> None:
@@ -403,7 +407,8 @@ async def test_dispute_asked_before_binding_keeps_the_words_for_the_agent(servic
     reply = await chat.say(ActionHandleReply(), await latest_code(services, "13800000001"), "inform")
     assert "绑定成功" in reply and "共扣费59元" in reply
     await chat.say(ActionHandleReply(), "1", "affirm")
-    assert "莫名其妙扣我钱" in chat.payloads[-1]["handoff"]["summary"]
+    [ticket] = await tickets_of(services.engine, chat.openid)
+    assert "莫名其妙扣我钱" in (ticket.note or "")
 
 
 async def test_service_list_shows_three_then_more(services: Services) -> None:

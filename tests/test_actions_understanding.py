@@ -28,6 +28,8 @@ from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionHandleReply
 from actions.service import ActionHandoff, ActionOutOfScope
 from actions.services import Services, build_services, use_services
 from actions.transactions import ActionChangePlan, ActionTopUp
+from core import wording
+from core.tickets import tickets_of
 from core.wording import VOICE_REPLIES_OFF, VOICE_REPLIES_ON
 from nlu.normalize import normalize
 
@@ -207,17 +209,16 @@ async def test_a_relative_is_answered_only_for_a_bound_number(services: Services
     assert "138****0002" in answer and "12.60元" in answer
 
 
-async def test_complaint_and_operator_topics_go_to_a_person_with_the_whole_request(services: Services) -> None:
+async def test_a_complaint_opens_a_ticket_and_operator_topics_go_to_a_person(services: Services) -> None:
     chat = Conversation(services)
     long_text = "你好，我上个月去营业厅办业务，工作人员态度特别差，" * 5 + "我要投诉"
     reply = await chat.say(ActionComplaint(), long_text, "complaint")
-    handoff = chat.payloads[-1]["handoff"]
-    assert handoff["reason"] == "complaint" and handoff["queue"] == "general"
-    assert normalize(long_text) in handoff["summary"] and "转接" not in reply
+    assert reply == wording.COMPLAINT_ASK_CATEGORY and not chat.payloads  # the complaint ticket's questions
+    chat = Conversation(services)
     await chat.say(ActionOutOfScope(), "我想携号转网", "out_of_scope")
     assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
     await chat.say(ActionOutOfScope(), "明天会下雨吗", "out_of_scope")
-    assert len(chat.payloads) == 2
+    assert len(chat.payloads) == 1
 
 
 async def test_a_long_story_is_not_an_elder_who_cannot_cope(services: Services) -> None:
@@ -262,7 +263,7 @@ async def test_an_understood_turn_starts_the_miss_count_afresh(services: Service
     assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "fallback"
 
 
-async def test_a_dispute_taken_to_a_person_keeps_everything_that_was_said(services: Services) -> None:
+async def test_a_dispute_taken_to_a_complaint_keeps_everything_that_was_said(services: Services) -> None:
     chat = Conversation(services)
     await chat.bind("13800000001")
     text = (
@@ -271,9 +272,10 @@ async def test_a_dispute_taken_to_a_person_keeps_everything_that_was_said(servic
     )
     assert len(text) > 60
     await _say(chat, ActionDisputeCharge(), parse(text, [("dispute_charge", 0.9)]))
-    await chat.say(ActionHandleReply(), "1", "inform")
-    handoff = chat.payloads[-1]["handoff"]
-    assert handoff["reason"] == "dispute" and text in handoff["summary"]
+    reply = await chat.say(ActionHandleReply(), "1", "inform")
+    assert "已登记投诉" in reply  # bound: the contact number is known, the ticket is opened at once
+    [ticket] = await tickets_of(services.engine, chat.openid)
+    assert ticket.category == "billing" and text in ticket.note
 
 
 async def test_a_long_request_from_someone_not_elderly_reaches_the_general_desk_whole(services: Services) -> None:
@@ -337,10 +339,10 @@ async def test_a_second_request_after_a_question_is_acknowledged_and_the_questio
     assert chat.slots["pending"].startswith("topup_confirm:")
 
 
-async def test_a_broadband_fault_is_recorded_and_told_as_broadband(services: Services) -> None:
+async def test_a_broadband_fault_starts_a_report_that_knows_what_is_broken(services: Services) -> None:
     from actions.guidance import ActionReportBroadbandFault
 
     chat = Conversation(services)
     await chat.bind("13800000001")
     reply = await chat.say(ActionReportBroadbandFault(), "家里宽带上不了网，光猫红灯", "report_broadband_fault")
-    assert "宽带故障" in reply and "工单号" in reply and not chat.payloads
+    assert reply == wording.FAULT_ASK_WHERE and not chat.payloads  # what is broken was said: where is asked

@@ -32,7 +32,7 @@ from billing.backend import (
     UnknownSubscriber,
 )
 from billing.demo import DEMO_DIR, seed_demo_data
-from billing.models import bill_items, fault_tickets, plan_changes, subscribers, usage_records, vas_subscriptions
+from billing.models import bill_items, plan_changes, subscribers, usage_records, vas_subscriptions
 from billing.models import charges as charges_table
 from billing.periods import first_of_next_month, local_date, month_of, shift_month, utc_now
 from billing.sql import SqlBillingBackend
@@ -471,20 +471,7 @@ async def test_reactivation_in_arrears_leaves_an_arrears_suspension(seeded_engin
         await backend.reactivate_line(phone, actor="  ")
 
 
-# ---- fault tickets and plumbing -------------------------------------------------------
-
-
-async def test_fault_ticket(backend: SqlBillingBackend, seeded_engine: AsyncEngine) -> None:
-    ticket = await backend.create_fault_ticket("13800000001", "openid-fault", "  家里信号很差，打电话老是断  ")
-    assert re.fullmatch(r"GZ\d{14}", ticket.ticket_no)
-    assert (ticket.phone, ticket.description) == ("13800000001", "家里信号很差，打电话老是断")
-    anonymous = await backend.create_fault_ticket(None, None, "宽带断了")
-    assert anonymous.ticket_no != ticket.ticket_no
-    async with seeded_engine.connect() as conn:
-        row = (await conn.execute(select(fault_tickets).where(fault_tickets.c.ticket_no == ticket.ticket_no))).one()
-    assert (row.openid, row.status) == ("openid-fault", "open")
-    with pytest.raises(BillingError):
-        await backend.create_fault_ticket("13800000001", None, "   ")
+# ---- plumbing -------------------------------------------------------
 
 
 async def test_load_backend_honours_billing_backend(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import urllib.request
 import uuid
@@ -217,7 +218,7 @@ def test_the_bill_of_the_month_asked(rasa_stack, openid: str) -> None:
         ("帮我把那个视频会员包月给取消掉", "回复1确认", "充值"),
         ("我的积分现在有多少了，能换啥东西不", "3260积分", "回复1确认"),
         ("上个月交的五十块话费，发票在哪里能找到", "发票", "回复1确认"),
-        ("家里的宽带从早上开始就上不了网了，路由器灯一直闪", "宽带", "余额"),
+        ("家里的宽带从早上开始就上不了网了，路由器灯一直闪", "位置", "余额"),  # the fault report asks where
         ("你帮我查查我爸那个手机还有多少钱", "绑定", "58.30"),
         ("钱不够了咋办", "58.30元", "套餐"),
         ("说我没有实名认证，号码被停了，那我该怎么弄", "身份证", "工单"),
@@ -234,12 +235,12 @@ def test_the_new_requests_are_served(rasa_stack, openid: str, text: str, expecte
         assert "回复1确认" not in reply, (text, reply)
 
 
-def test_a_dispute_lists_the_charges_and_offers_a_person(rasa_stack, openid: str) -> None:
+def test_a_dispute_lists_the_charges_and_offers_a_complaint(rasa_stack, openid: str) -> None:
     asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
     reply = _texts(_send(rasa_stack.rasa_url, openid, "你好，我这个月话费怎么扣了这么多，我也没干啥啊"))
-    assert "扣费" in reply and "转人工核实" in reply and "回复1确认" not in reply and "充值" not in reply
-    handoff = _handoffs(_send(rasa_stack.rasa_url, openid, "1"))
-    assert handoff and handoff[0]["reason"] == "dispute"
+    assert "扣费" in reply and "登记投诉" in reply and "回复1确认" not in reply and "充值" not in reply
+    reply = _texts(_send(rasa_stack.rasa_url, openid, "1"))
+    assert "已登记投诉" in reply and "单号" in reply
 
 
 def test_an_operator_topic_gets_an_honest_sentence_and_a_person(rasa_stack, openid: str) -> None:
@@ -308,3 +309,47 @@ def test_a_retried_message_gets_the_answer_rasa_already_gave_without_a_second_tu
     assert _texts(again) == _texts(first)
     events = _tracker_api(rasa_stack, openid, "")["events"]
     assert sum(1 for e in events if e["event"] == "user") == 1
+
+
+# --- issue 12: tickets through the trained model (the resolution side: tests/test_tickets_chat.py) --
+
+
+def _send_with(rasa_url: str, sender: str, text: str, metadata: dict) -> list[dict]:
+    request = urllib.request.Request(
+        f"{rasa_url}/webhooks/rest/webhook",
+        data=json.dumps({"sender": sender, "message": text, "metadata": metadata}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_complaint_is_opened_and_its_progress_answered(rasa_stack, openid: str) -> None:
+    url = rasa_stack.rasa_url
+    assert "1 乱扣费" in _texts(_send(url, openid, "我要投诉"))
+    assert "发生了什么" in _texts(_send(url, openid, "1"))
+    asked = _texts(_send(url, openid, "上个月莫名其妙多扣了我二十块钱"))
+    assert "手机号" in asked and "单号" not in asked  # unbound: a number before any promise
+    opened = _texts(_send(url, openid, "13912345678"))
+    number = re.search(r"单号(T\d{8}-\d{4,})", opened)
+    assert number and "139****5678" in opened, opened
+    progress = _texts(_send(url, openid, "我的投诉怎么样了"))
+    assert number.group(1) in progress and "待处理" in progress
+
+
+def test_fault_report_takes_a_wechat_location_and_a_slot(rasa_stack, openid: str) -> None:
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    url = rasa_stack.rasa_url
+    assert "位置" in _texts(_send(url, openid, "家里手机没信号，打不了电话"))
+    location = {"msg_type": "location", "label": "北京市朝阳区建国路88号", "latitude": "39.9", "longitude": "116.4"}
+    assert "2 明天上午" in _texts(_send_with(url, openid, "/shared_location", location))
+    opened = _texts(_send(url, openid, "2"))
+    assert "已为您报修，单号T" in opened and "明天上午" in opened and "138****0001" in opened
+
+
+def test_unbound_fault_report_asks_for_a_number_before_any_promise(rasa_stack, openid: str) -> None:
+    url = rasa_stack.rasa_url
+    said = [_texts(_send(url, openid, text)) for text in ("宽带断了，上不了网", "朝阳区建国路88号3单元")]
+    assert "手机号" in said[-1] and not any("单号" in text or "联系您" in text for text in said), said
+    assert "1 今天下午" in _texts(_send(url, openid, "13912345678"))
+    assert "已为您报修，单号T" in _texts(_send(url, openid, "1"))

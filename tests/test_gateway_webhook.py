@@ -183,15 +183,22 @@ async def test_menu_clicks_become_intent_triggers(gateway, fake_rasa, openid: st
     assert result.reply is not None and "菜单暂时不可用" in result.reply
 
 
-async def test_other_message_types_get_a_short_polite_answer(gateway, fake_rasa, openid: str) -> None:
+async def test_locations_and_photos_reach_the_assistant_as_triggers(gateway, fake_rasa, openid: str) -> None:
+    # a fault report waiting for "where" takes a WeChat location (issue 12); a link still does not
     client = gateway.aes
     image = client._fields(openid, "image", PicUrl="http://example.invalid/p.jpg", MediaId="m1", MsgId=77)
     location = client._fields(openid, "location", Location_X="23.1", Location_Y="113.3", Scale="15",
                               Label="广州", MsgId=78)  # fmt: skip
     for fields in (image, location):
         result = await client.push(fields)
-        assert result.reply is not None and "文字和语音" in result.reply
-    assert fake_rasa.turns_for(openid) == []
+        assert result.reply is not None and "收到：/shared_" in result.reply
+    assert fake_rasa.turns_for(openid) == ["/shared_image", "/shared_location"]
+    shared = [turn["metadata"] for turn in fake_rasa.turns if turn["sender"] == openid]
+    assert shared[0]["pic_url"] == "http://example.invalid/p.jpg"
+    assert (shared[1]["label"], shared[1]["latitude"], shared[1]["longitude"]) == ("广州", "23.1", "113.3")
+    link = client._fields(openid, "link", Title="t", Url="http://example.invalid/", MsgId=79)
+    result = await client.push(link)
+    assert result.reply is not None and "文字和语音" in result.reply
 
 
 async def test_handoff_payload_is_recorded_by_the_builtin_service(gateway, openid: str) -> None:

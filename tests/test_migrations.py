@@ -74,3 +74,54 @@ def test_the_console_audit_rows_move_into_the_one_audit_log_and_back(empty_datab
         assert kept == ["bind"] and [tuple(row) for row in moved] == [("张强", "reveal_phone", 7)]
     finally:
         engine.dispose()
+
+
+def test_call_back_tasks_and_fault_reports_become_tickets_and_back(empty_database: str) -> None:
+    """handoff_0004_tickets: ho_tasks becomes the ticket table (numbers, statuses, a history) and
+    billing's fault_tickets rows move into it, keeping the numbers subscribers were told."""
+    config = alembic_config(empty_database)
+    for revision in ("billing_0004", "handoff_0003"):
+        command.upgrade(config, revision)
+    engine = create_engine(sync_url(empty_database))
+    try:
+        with engine.begin() as conn:
+            for kind, done in (("callback", None), ("follow_up", AT)):
+                conn.execute(
+                    text(
+                        "INSERT INTO ho_tasks (kind, openid, phone, reason, note, is_elder, due_at, attempts, "
+                        "created_at, created_by, done_at) VALUES (:kind, 'o1', '13800000001', 'request_human', "
+                        "'请回电', :elder, :due, 0, :at, 'system', :done)"
+                    ),
+                    {"kind": kind, "elder": kind == "callback", "due": AT, "at": AT, "done": done},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO fault_tickets (ticket_no, phone, openid, description, status, created_at) "
+                    "VALUES ('GZ20261130090000', NULL, 'o2', '宽带故障：家里断网', 'open', :at)"
+                ),
+                {"at": AT},
+            )
+        command.upgrade(config, "heads")
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT number, kind, category, status, queue, openid, note FROM tickets ORDER BY id")
+            ).all()
+            events = conn.execute(text("SELECT kind, status FROM ticket_events ORDER BY id")).all()
+            canned = conn.execute(text("SELECT count(*) FROM ho_canned_replies")).scalar()
+        assert [tuple(row) for row in rows] == [
+            ("T20261130-0001", "callback", "callback", "open", "elder", "o1", "请回电"),
+            ("T20261130-0002", "follow_up", "follow_up", "closed", "general", "o1", "请回电"),
+            ("GZ20261130090000", "fault", "broadband", "open", "general", "o2", "宽带故障：家里断网"),
+        ]
+        assert [tuple(row) for row in events] == [("created", "open"), ("created", "closed"), ("created", "open")]
+        assert canned == 12  # the six canned replies, for each desk
+        assert "fault_tickets" not in inspect(engine).get_table_names()
+
+        command.downgrade(config, "handoff_0003")
+        with engine.connect() as conn:
+            tasks = conn.execute(text("SELECT kind FROM ho_tasks ORDER BY id")).scalars().all()
+            faults = conn.execute(text("SELECT ticket_no, description FROM fault_tickets")).all()
+        assert tasks == ["callback", "follow_up"]
+        assert [tuple(row) for row in faults] == [("GZ20261130090000", "宽带故障：家里断网")]
+    finally:
+        engine.dispose()

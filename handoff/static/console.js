@@ -14,7 +14,11 @@
           if (response.status === 401) { window.location.href = "/agent/login"; return null; }
           return response.ok ? response.text() : null;
         })
-        .then(function (html) { if (html !== null && html !== undefined) { el.innerHTML = html; } })
+        .then(function (html) {
+          if (html === null || html === undefined) return;
+          el.innerHTML = html;
+          if (el.id === "transcript") scrollToEnd(el);
+        })
         .catch(function () { /* the next event or the periodic refresh will try again */ });
     }, 80));
   }
@@ -33,7 +37,25 @@
     var page = document.querySelector("[data-chat]");
     var here = page && String(event.chat_id) === page.dataset.chat;
     if (event.kind === "message" && !here && document.hidden !== false) flashTitle();
-    if (event.kind === "chat" && String(event.agent_id) === document.body.dataset.agent && !here) flashTitle();
+    if (event.kind === "chat" && String(event.agent_id) === document.body.dataset.agent && !here) {
+      flashTitle();
+      beep();
+    }
+  }
+
+  function scrollToEnd(el) { el.scrollTop = el.scrollHeight; }
+
+  // A short tone when a chat is assigned to this agent (browsers allow it after her first click).
+  function beep() {
+    try {
+      var Context = window.AudioContext || window.webkitAudioContext;
+      var context = new Context();
+      var tone = context.createOscillator();
+      tone.frequency.value = 880;
+      tone.connect(context.destination);
+      tone.start();
+      tone.stop(context.currentTime + 0.2);
+    } catch (e) { /* no audio: the title still flashes */ }
   }
 
   var originalTitle = document.title;
@@ -70,7 +92,7 @@
   document.addEventListener("click", function (click) {
     var button = click.target.closest("[data-canned]");
     if (!button) return;
-    var box = document.getElementById("reply-text");
+    var box = document.getElementById(button.dataset.target || "reply-text");
     if (!box) return;
     box.value = box.value ? box.value + button.dataset.canned : button.dataset.canned;
     box.focus();
@@ -82,6 +104,8 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    var transcript = document.getElementById("transcript");
+    if (transcript) scrollToEnd(transcript);
     if (document.body.dataset.agent) connect();
     // wait times move on even when nothing happens
     setInterval(function () { document.querySelectorAll("[data-partial][data-tick]").forEach(refresh); }, 30000);
