@@ -81,6 +81,7 @@ def build_handoff_service(ctx: AppContext) -> HandoffService:
         outbox=ctx.outbox,
         window=ctx.cs_window,
         wechat=ctx.wechat,
+        notices=ctx.notices,
     )
 
 

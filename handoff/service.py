@@ -45,7 +45,7 @@ from handoff.routing import (
     suitable_agent_online,
 )
 from handoff.store import Agent, Chat, HandoffStore, Survey, Task
-from handoff.tickets import ticket_services
+from handoff.tickets import NoticesLike, ticket_services
 from voice.config import VoiceSettings
 from voice.store import VoiceStore
 from wechat.messages import text_message
@@ -120,6 +120,7 @@ class HandoffService:
         voice_store: Any = None,
         clock: Callable[[], dt.datetime] = utc_now,
         tagger: Any = None,
+        notices: NoticesLike | None = None,
     ) -> None:
         self.store = store
         self.live = live
@@ -135,7 +136,7 @@ class HandoffService:
         self._sweeper: asyncio.Task[None] | None = None
         self.offline_grace_s = OFFLINE_GRACE_S
         # tickets (complaints, faults, call-backs, follow-ups): the console's verbs and canned replies
-        self.tickets, self.canned = ticket_services(store.engine, outbox, live, clock)
+        self.tickets, self.canned = ticket_services(store.engine, outbox, live, clock, notices)
 
     async def start(self) -> None:
         """Start the periodic sweep (call-back promises, Rasa resume retries, assignment).
@@ -874,6 +875,7 @@ def create_handoff_service(
     window: CsWindow | None,
     rasa_token: str | None = None,
     wechat: Any = None,
+    notices: NoticesLike | None = None,
 ) -> HandoffService:
     """The service, from the resources the composition root (bot/compose.py) already built.
     With `wechat` (wechat.api.WeChatApi) the sweep keeps the elder user tag in step with bindings."""
@@ -892,4 +894,5 @@ def create_handoff_service(
         window=window if window is not None else (CsWindow(engine) if outbox is not None else None),
         history=RasaHistory(http, rasa_url, rasa_token),
         voice_store=VoiceStore(engine, VoiceSettings.from_env().resolved_media_dir()),
+        notices=notices,
     )

@@ -9,12 +9,14 @@ lands, it is this function that chooses the channel.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core import wording
 from core.tickets import Ticket
+from core.vocabulary import NoticeKind
 from handoff.live import ConsoleEvent, LiveState
 from handoff.store import Agent
 from handoff.ticket_store import MAX_LABEL_CHARS, MAX_LABELS, CannedReply, TicketEvent, TicketStore
@@ -35,6 +37,20 @@ class OutboxLike(Protocol):
     async def enqueue(self, openid: str, message: dict, *, origin: str) -> int: ...
 
 
+class NoticeOutcome(Protocol):
+    @property
+    def channel(self) -> Any: ...  # None: not sent
+    @property
+    def reason(self) -> str | None: ...
+
+
+class NoticesLike(Protocol):
+    """The gateway's NoticeService: a subscription notice or template message once the customer-
+    service window is closed (gateway/notices.py)."""
+
+    async def send(self, openid: str, kind: NoticeKind, fields: Mapping[str, str], key: str) -> NoticeOutcome: ...
+
+
 @dataclass(frozen=True)
 class Announcement:
     sent: bool
@@ -48,9 +64,11 @@ class TicketService:
         outbox: OutboxLike | None,
         live: LiveState,
         clock: Callable[[], dt.datetime],
+        notices: NoticesLike | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
+        self.notices = notices
         self.live = live
         self.clock = clock
 
@@ -102,13 +120,17 @@ class TicketService:
         if not await self.store.resolve(ticket.id, clean, agent.name, self.clock()):
             raise TicketError("这个工单已经处理完了。")
         await self.store.create_survey(ticket, self.clock())
-        announcement = await self.announce(ticket, wording.ticket_resolved(ticket.number, clean), agent.name)
+        announcement = await self.announce(
+            ticket, wording.ticket_resolved(ticket.number, clean), agent.name, resolution=clean
+        )
         await self.live.publish(ConsoleEvent("tickets"))
         return announcement
 
-    async def announce(self, ticket: Ticket, text: str, actor: str) -> Announcement:
+    async def announce(self, ticket: Ticket, text: str, actor: str, resolution: str | None = None) -> Announcement:
         """The one place a ticket's progress or resolution is sent to the subscriber; what
-        happened to it is written in the ticket's history."""
+        happened to it is written in the ticket's history. Inside WeChat's 48-hour window it is a
+        customer-service message (with the satisfaction question); after it, a notice (订阅通知 or
+        模板消息, with the subscriber's consent) when the gateway's notices are wired in."""
         if self.outbox is None:
             result = Announcement(False, "网关发件箱未接通，消息未发出。")
         else:
@@ -116,12 +138,24 @@ class TicketService:
                 await self.outbox.enqueue(ticket.openid, text_message(text), origin="agent")
                 result = Announcement(True)
             except QuotaExhausted:
-                result = Announcement(False, "用户48小时内可接收的消息条数已用完，消息未发出。")
+                result = await self._notice(ticket, text, resolution, "用户48小时内可接收的消息条数已用完")
             except WindowClosed:
-                result = Announcement(False, "用户超过48小时没有互动，微信不允许再发客服消息，消息未发出。")
+                result = await self._notice(ticket, text, resolution, "用户超过48小时没有互动，微信不允许再发客服消息")
         status = "已发送" if result.sent else f"未发送：{result.reason}"
         await self.store.record_message(ticket.id, actor, f"{text}\n（{status}）", self.clock())
         return result
+
+    async def _notice(self, ticket: Ticket, text: str, resolution: str | None, why: str) -> Announcement:
+        if self.notices is None:
+            return Announcement(False, f"{why}，消息未发出。")
+        kind = NoticeKind.TICKET_RESOLVED if resolution is not None else NoticeKind.TICKET_PROGRESS
+        summary = _notice_value(resolution if resolution is not None else text)
+        fields = {"ticket_no": ticket.number, "result" if resolution is not None else "progress": summary}
+        key = f"ticket:{ticket.id}:{kind.value}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        outcome = await self.notices.send(ticket.openid, kind, fields, key)
+        if outcome.channel is None:
+            return Announcement(False, f"{why}；通知也未发出：{outcome.reason or '未知原因'}")
+        return Announcement(True)
 
     async def escalate_overdue(self) -> int:
         """The sweep: open tickets past their promise go to the supervisor view (once each)."""
@@ -154,7 +188,19 @@ class CannedReplies:
 
 
 def ticket_services(
-    engine: Any, outbox: OutboxLike | None, live: LiveState, clock: Callable[[], dt.datetime]
+    engine: Any,
+    outbox: OutboxLike | None,
+    live: LiveState,
+    clock: Callable[[], dt.datetime],
+    notices: NoticesLike | None = None,
 ) -> tuple[TicketService, CannedReplies]:
     store = TicketStore(engine)
-    return TicketService(store, outbox, live, clock), CannedReplies(store, clock)
+    return TicketService(store, outbox, live, clock, notices), CannedReplies(store, clock)
+
+
+NOTICE_VALUE_CHARS = 20  # a template keyword's value is short (thing: 20 characters)
+
+
+def _notice_value(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= NOTICE_VALUE_CHARS else text[: NOTICE_VALUE_CHARS - 1] + "…"

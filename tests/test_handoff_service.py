@@ -546,11 +546,12 @@ async def test_the_composition_root_builds_the_service_from_the_gateway_resource
         context = SimpleNamespace(
             settings=object(), engine=seeded_engine, redis=redis, http=http,
             rasa=RasaClient(http, "http://127.0.0.1:9"), outbox=Outbox(seeded_engine, window), cs_window=window,
-            wechat=None,
+            wechat=None, notices=object(),
         )  # fmt: skip
         service = build_handoff_service(context)
         try:
             assert service.rasa is context.rasa and service.outbox is context.outbox and service.window is window
+            assert service.tickets.notices is context.notices  # resolutions after the 48 hours go as notices
             assert service.history.session is http and service.history.base_url == "http://127.0.0.1:9"
             assert service.voice_store is not None and service.profiles.billing is not None
             await service.start()

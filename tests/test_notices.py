@@ -5,6 +5,7 @@ Redis; WeChat is the stand-in API."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -455,3 +456,38 @@ def test_csbot_notices_send_and_list_failed(database_url: str, monkeypatch: pyte
     assert main(["notices", "list", "--failed", "--openid", openid]) == 0
     [line] = capsys.readouterr().out.strip().splitlines()
     assert "回访/上门提醒" in line and "未发送：用户未订阅该通知" in line and openid not in line  # openid masked
+
+
+# ---- tickets: progress and resolution after the window closed ----------------------------------
+
+
+async def test_a_ticket_resolved_after_the_window_closed_reaches_her_as_a_notice(parts: Parts, redis) -> None:
+    from core.tickets import NewTicket, open_ticket, promise_hours
+    from core.vocabulary import TicketCategory, TicketKind
+    from handoff.live import LiveState
+    from handoff.store import Agent
+    from handoff.tickets import ticket_services
+
+    client = aioredis.from_url(TEST_REDIS_URL, decode_responses=True)
+    now = dt.datetime.now(dt.timezone.utc)
+    agent = Agent(1, "李娜", "agent", ("general",), 3, True, False, "")
+    with_consent, without = new_openid(), new_openid()
+    await parts.consent(with_consent, TEMPLATES[NoticeKind.TICKET_RESOLVED].template_id)
+    tickets, _ = ticket_services(parts.engine, Outbox(parts.engine, parts.window), LiveState(client), lambda: now,
+                                 parts.notices)  # fmt: skip
+    try:
+        for openid in (with_consent, without):  # neither wrote within 48 hours: no customer-service message
+            new = NewTicket(TicketKind.FAULT, TicketCategory.BROADBAND, openid, "13912345678", "fault", "宽带断了",
+                            "subscriber")  # fmt: skip
+            ticket = await open_ticket(parts.engine, new, now, dt.timezone(dt.timedelta(hours=8)), promise_hours())
+            announcement = await tickets.resolve(ticket.id, agent, "光猫已更换，宽带恢复正常，感谢您的耐心等待")
+            if openid == with_consent:
+                assert announcement.sent
+                [notice] = await eventually(lambda: parts.state.notices_to(with_consent))
+                values = [field["value"] for field in notice["data"].values()]
+                assert ticket.number in values and any(v.startswith("光猫已更换") for v in values)
+            else:
+                assert not announcement.sent and "通知也未发出" in (announcement.reason or "")
+        assert parts.state.notices_to(without) == [] and parts.state.messages_to(without) == []
+    finally:
+        await client.aclose()
