@@ -32,7 +32,12 @@ class SupervisorReport:
 
     @property
     def online_agents(self) -> int:
-        return sum(1 for agent in self.agents if agent.online)
+        """Agents who take chats now: online and ready (an agent on a break is not counted)."""
+        return sum(1 for agent in self.agents if agent.online and agent.ready)
+
+    @property
+    def not_ready_agents(self) -> int:
+        return sum(1 for agent in self.agents if agent.online and not agent.ready)
 
     @property
     def share_24h(self) -> float | None:

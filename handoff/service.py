@@ -274,6 +274,7 @@ class HandoffService:
         if not await self.store.assign(chat_id, agent.id, self.clock(), how="taken"):
             raise ConsoleError("这个会话刚被其他客服接走了。")
         await self._note(chat_id, f"客服{agent.name}接入")
+        await self.store.audit(agent.name, "chat_take", self.clock(), openid=chat.openid, chat_id=chat_id)
         await self.live.publish(ConsoleEvent("queue", chat_id=chat_id), ConsoleEvent("chat", chat_id, agent.id))
         return await self._require_chat(chat_id)
 
@@ -292,6 +293,9 @@ class HandoffService:
             chat.id, "agent", "text", now, text=body, agent_id=agent.id, delivery="pending"
         )
         delivery = await self._send(chat, message_id, body, origin="agent")
+        # The log says that she replied and whether it went out; the words stay in the transcript.
+        await self.store.audit(agent.name, "chat_reply", now, openid=chat.openid, chat_id=chat.id,
+                               detail=f"{len(body)}字，{'已发出' if delivery.sent else '未发出'}")  # fmt: skip
         if delivery.sent:
             await self.store.note_first_reply(chat.id, now)
             if introduce:
@@ -312,6 +316,8 @@ class HandoffService:
         if not await self.store.transfer_to_agent(chat.id, agent.id, target.id, self.clock()):
             raise ConsoleError("这个会话已经结束了。")
         await self._note(chat.id, f"客服{agent.name}转给客服{target.name}")
+        await self.store.audit(agent.name, "chat_transfer", self.clock(), openid=chat.openid, chat_id=chat.id,
+                               detail=f"转给客服{target.name}")  # fmt: skip
         await self.live.publish(
             ConsoleEvent("chat", chat.id, target.id), ConsoleEvent("queue", chat.id), ConsoleEvent("agents")
         )
@@ -325,6 +331,8 @@ class HandoffService:
         if not await self.store.requeue(chat.id, queue, self.clock()):
             raise ConsoleError("这个会话已经结束了。")
         await self._note(chat.id, f"客服{agent.name}转到{_queue_label(queue)}")
+        await self.store.audit(agent.name, "chat_transfer", self.clock(), openid=chat.openid, chat_id=chat.id,
+                               detail=f"转到{_queue_label(queue)}")  # fmt: skip
         await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("chat", chat.id), ConsoleEvent("agents"))
         await self.dispatch()
         return await self._require_chat(chat.id)
@@ -332,11 +340,13 @@ class HandoffService:
     async def hand_back(self, chat_id: int, agent: Agent) -> Chat:
         chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
         farewell = wording.HANDED_BACK_ELDER if chat.is_elder else wording.HANDED_BACK
+        await self.store.audit(agent.name, "chat_hand_back", self.clock(), openid=chat.openid, chat_id=chat.id)
         return await self._end_chat(chat, "handed_back", actor=agent.name, farewell=farewell)
 
     async def close_chat(self, chat_id: int, agent: Agent) -> Chat:
         chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
         farewell = wording.CLOSED_ELDER if chat.is_elder else wording.CLOSED
+        await self.store.audit(agent.name, "chat_close", self.clock(), openid=chat.openid, chat_id=chat.id)
         return await self._end_chat(chat, "closed", actor=agent.name, farewell=farewell)
 
     async def create_callback(self, chat_id: int, agent: Agent, note: str | None) -> Task:

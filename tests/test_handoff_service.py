@@ -258,6 +258,22 @@ async def test_failed_resume_is_retried_by_the_sweep(service, store, rasa):
     assert ("resume", openid) in rasa.calls and not (await store.chat(chat.id)).bot_paused
 
 
+async def test_taking_replying_to_and_closing_a_chat_are_in_the_audit_log(service, store, seeded_engine):
+    agent = await add_agent(store, "周敏")
+    await online(service, agent)
+    openid = new_openid()
+    await record_inbound(seeded_engine, text_message(openid, "找人工"))
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await store.open_chat_for(openid)
+    await service.take(chat.id, agent)
+    await service.reply(chat.id, agent, "您好，我来帮您看看")
+    await service.close_chat(chat.id, agent)
+    mine = [(e.action, e.detail) for e in await store.audit_entries(limit=200) if e.chat_id == chat.id]
+    assert ("chat_take", None) in mine and ("chat_close", None) in mine
+    assert any(action == "chat_reply" and detail and "已发出" in detail for action, detail in mine)
+    assert all("帮您看看" not in (detail or "") for _, detail in mine)  # the words stay in the transcript
+
+
 # ---- acceptance 3: WeChat's limits --------------------------------------------------------
 
 
@@ -454,7 +470,7 @@ async def test_green_channel_lifts_a_voluntary_suspension_and_is_audited(service
     assert (await load_backend(seeded_engine).get_subscriber("13800000022")).status == LineStatus.ACTIVE
     async with seeded_engine.connect() as conn:
         rows = (await conn.execute(select(audit_log).where(audit_log.c.chat_id == chat.id))).mappings().all()
-    assert [(r["actor"], r["action"], r["phone"]) for r in rows] == [
+    assert [(r["actor"], r["action"], r["phone"]) for r in rows if r["action"].startswith("green")] == [
         ("王芳", "green_channel_reactivate", "13800000022")
     ]
     with pytest.raises(ConsoleError, match="绿色通道"):

@@ -239,3 +239,14 @@ async def test_the_profile_panel_has_this_months_usage_and_the_latest_top_ups(se
     assert profile.usage is not None and profile.usage.data_total_mb > 0
     payments = await service.profiles.billing.list_payments("13800000001")  # type: ignore[union-attr]
     assert [p.order_no for p in profile.payments] == [p.order_no for p in payments]
+
+
+def test_agents_online_but_not_ready_are_not_counted_as_online_agents() -> None:
+    from handoff.routing import AgentState
+
+    def agent(n: int, online: bool, ready: bool) -> AgentState:
+        return AgentState(n, f"客服{n}", ("general",), 3, 0, online, ready)
+
+    report = reports.SupervisorReport({}, {}, [agent(1, True, True), agent(2, True, False), agent(3, False, True)],
+                                      0, 0, 0, 0, [])  # fmt: skip
+    assert (report.online_agents, report.not_ready_agents) == (1, 1)
