@@ -14,7 +14,7 @@ conversation. A turn then loads prefix + window, at most about 2 x `window_event
 policies look back a few turns only (max_history), so they predict as before.
 
 Configured in endpoints.yml (`type: nlu.tracker_store.WindowedSQLTrackerStore`, optional
-`window_events`, default 60).
+`window_events`, default 24).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-DEFAULT_WINDOW_EVENTS = 60
+DEFAULT_WINDOW_EVENTS = 24
 
 
 class WindowedSQLTrackerStore(SQLTrackerStore):
