@@ -24,7 +24,7 @@ from analytics.store import AnalyticsStore
 
 log = logging.getLogger(__name__)
 
-PREFETCH = 64
+PREFETCH = 1  # one at a time, in order: an "unrecognised" fact names the user message stored just before it
 RETRY_DELAY_S = 1.0  # after a database error, before the message is taken up again
 
 
