@@ -206,46 +206,44 @@ def _events_of(tracker: dict[str, Any]) -> list[dict[str, Any]]:
 
 def turn_completed(events: list[dict[str, Any]], msg_key: str | None) -> bool:
     """Whether the turn of `msg_key` (else the latest user message) is in the tracker and reached its
-    closing `action_listen` before anything else happened."""
+    closing `action_listen`."""
+    turn = _turn_events(events, msg_key)
+    return turn is not None and _listen_index(turn) is not None
+
+
+def answer_in_tracker(events: list[dict[str, Any]], msg_key: str) -> list[dict[str, Any]] | None:
+    """The bot's messages of the completed turn for `msg_key`, as the REST channel gave them; None
+    when there is no such turn, it was taken back (`rewind`/`restart`) or it never finished."""
+    turn = _turn_events(events, msg_key)
+    if turn is None or any(event.get("event") in ("rewind", "restart") for event in turn):
+        return None
+    listen = _listen_index(turn)
+    if listen is None:
+        return None
+    return [message for event in turn[:listen] if event.get("event") == "bot" for message in _rest_message(event)]
+
+
+def _turn_events(events: list[dict[str, Any]], msg_key: str | None) -> list[dict[str, Any]] | None:
+    """What followed the user message of `msg_key` (else the latest one), up to the next user message."""
     starts = [
         i
         for i, e in enumerate(events)
         if e.get("event") == "user" and (msg_key is None or (e.get("metadata") or {}).get("msg_key") == msg_key)
     ]
     if not starts:
-        return False
-    for event in events[starts[-1] + 1 :]:
-        if event.get("event") == "user":
-            return False
-        if event.get("event") == "action" and event.get("name") == "action_listen":
-            return True
-    return False
-
-
-def answer_in_tracker(events: list[dict[str, Any]], msg_key: str) -> list[dict[str, Any]] | None:
-    """The bot's messages of the completed turn for `msg_key`, as the REST channel gave them; None
-    when there is no such turn, it was taken back (`rewind`/`restart`) or it never finished."""
-    starts = [
-        i
-        for i, e in enumerate(events)
-        if e.get("event") == "user" and (e.get("metadata") or {}).get("msg_key") == msg_key
-    ]
-    if not starts:
         return None
-    turn: list[dict[str, Any]] = []  # what followed, up to the next user message
+    turn: list[dict[str, Any]] = []
     for event in events[starts[-1] + 1 :]:
         if event.get("event") == "user":
             break
         turn.append(event)
-    kinds = [event.get("event") for event in turn]
-    if "rewind" in kinds or "restart" in kinds:
-        return None
-    listens = [
-        i for i, event in enumerate(turn) if event.get("event") == "action" and event.get("name") == "action_listen"
-    ]
-    if not listens:
-        return None
-    return [message for event in turn[: listens[0]] if event.get("event") == "bot" for message in _rest_message(event)]
+    return turn
+
+
+def _listen_index(turn: list[dict[str, Any]]) -> int | None:
+    return next(
+        (i for i, e in enumerate(turn) if e.get("event") == "action" and e.get("name") == "action_listen"), None
+    )
 
 
 def _rest_message(bot_event: dict[str, Any]) -> list[dict[str, Any]]:
