@@ -75,7 +75,6 @@ def build_handoff_service(ctx: AppContext) -> HandoffService:
         engine=ctx.engine,
         redis=ctx.redis,
         http=ctx.http,
-        rasa=ctx.rasa,
         rasa_url=ctx.rasa.base_url,
         rasa_token=ctx.rasa.token,
         outbox=ctx.outbox,

@@ -40,7 +40,7 @@ from core.vocabulary import TicketCategory, TicketKind, TicketStatus
 
 metadata = MetaData()
 
-# chat_id and agent_id point at ho_chats / ho_agents (foreign keys in the database, not declared
+# chat_id and agent_id point at conversations / ho_agents (foreign keys in the database, not declared
 # here: those tables belong to the handoff area's metadata).
 tickets = Table(
     "tickets",

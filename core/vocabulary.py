@@ -29,6 +29,26 @@ class Queue(str, Enum):
     GENERAL = "general"
 
 
+class Answerer(str, Enum):
+    """Who answers a subscriber's next message."""
+
+    BOT = "bot"  # the assistant (Rasa)
+    QUEUE = "queue"  # nobody yet: she waits for a person and is told her place
+    AGENT = "agent"  # the agent the conversation is assigned to
+
+
+class ChatStatus(str, Enum):
+    """Where a conversation with people stands (core/conversations.py); it says who answers."""
+
+    WAITING = "waiting"  # in a queue
+    ASSIGNED = "assigned"  # with an agent
+    CLOSED = "closed"  # over: the assistant answers again
+
+    @property
+    def answerer(self) -> Answerer:
+        return {ChatStatus.WAITING: Answerer.QUEUE, ChatStatus.ASSIGNED: Answerer.AGENT}.get(self, Answerer.BOT)
+
+
 class NoticeKind(str, Enum):
     """What a notice outside a conversation tells the subscriber (gateway/notices.py)."""
 

@@ -27,11 +27,11 @@ from gateway.outbox import Outbox, OutboxSender
 from gateway.payments import PAY_DESK, add_payment_routes, create_payment_desk
 from gateway.ports import (
     AppContext,
+    CallbackRequests,
     HandoffService,
     RecognitionTranscriber,
     SimpleVoicePolicy,
     SpeechSynthesizer,
-    StoredHandoffRequests,
     VoicePolicy,
     VoiceTranscriber,
 )
@@ -109,7 +109,7 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             tasks.append(asyncio.create_task(transcriber.start(), name="asr-start"))
             closers.append(transcriber.close)
             ctx = replace(ctx, transcriber=transcriber)
-            handoff = hooks.handoff(ctx) if hooks.handoff else StoredHandoffRequests(engine)
+            handoff = hooks.handoff(ctx) if hooks.handoff else CallbackRequests(engine)
             await handoff.start()
             closers.append(handoff.close)
             voice_policy = hooks.voice_policy(ctx) if hooks.voice_policy else SimpleVoicePolicy()

@@ -3,8 +3,9 @@
 The app factory wires one `HandoffService`, one `VoiceTranscriber`, one `VoicePolicy` and, for
 voice replies, an optional `SpeechSynthesizer`: the real ones, built by the composition root
 (bot/compose.py) from handoff/ and voice/ with GATEWAY_HOOKS=auto, else the built-ins below (no
-speech synthesiser: no voice replies), which lose nothing: handoff requests are stored
-in `gw_handoff_requests`, and voice notes use WeChat's own `Recognition` text when present.
+speech synthesiser: no voice replies), which lose nothing: a request for a person becomes a
+call-back promise in the one conversation record (core/conversations.py) with its ticket, and
+voice notes use WeChat's own `Recognition` text when present.
 The gateway imports neither handoff/ nor voice/'s services; they fit these protocols.
 """
 
@@ -13,13 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.vocabulary import HandoffReason, Queue
+from core.conversations import record_callback_request, who_answers
+from core.tickets import promise_hours
+from core.vocabulary import Answerer, HandoffReason, Queue, TicketCategory
 from core.wording import HANDOFF_RECORDED, VOICE_NOT_UNDERSTOOD
-from gateway.store import handoff_requests
 from voice.transcript import Transcript
 from wechat.messages import InboundMessage
 
@@ -139,11 +141,19 @@ class AppContext:
 # ---- built-ins ---------------------------------------------------------------------------------
 
 
-class StoredHandoffRequests:
-    """HandoffService used until handoff/ provides one: requests are stored for a person to pick up."""
+# Ticket numbers count the operator's local day (handoff/ reads HANDOFF_TIMEZONE for the same).
+OPERATOR_TZ = ZoneInfo("Asia/Shanghai")
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+class CallbackRequests:
+    """HandoffService used until handoff/ provides one. Nobody can be connected, so a request for a
+    person is recorded as a call-back promise: a closed conversation in the one conversation record
+    with its call-back ticket, which the console lists once handoff/ runs. The assistant answers on."""
+
+    def __init__(self, engine: AsyncEngine, tz: dt.tzinfo = OPERATOR_TZ) -> None:
         self._engine = engine
+        self._tz = tz
+        self._promise = dt.timedelta(hours=promise_hours()[TicketCategory.CALLBACK])
 
     async def start(self) -> None:
         pass
@@ -152,7 +162,7 @@ class StoredHandoffRequests:
         pass
 
     async def is_with_human(self, openid: str) -> bool:
-        return False
+        return await who_answers(self._engine, openid) is not Answerer.BOT
 
     async def on_subscriber_message(self, msg: InboundMessage, text: str | None, audio_id: int | None) -> list[str]:
         return []
@@ -165,17 +175,17 @@ class StoredHandoffRequests:
     ) -> list[str]:
         if direct:
             return []  # an elder's first message, already answered: nobody here to connect her to
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(handoff_requests).values(
-                    openid=openid,
-                    reason=reason,
-                    queue=queue,
-                    summary=summary,
-                    status="open",
-                    created_at=dt.datetime.now(dt.timezone.utc),
-                )
-            )
+        await record_callback_request(
+            self._engine,
+            openid=openid,
+            reason=reason,
+            queue=queue,
+            summary=summary,
+            now=dt.datetime.now(dt.timezone.utc),
+            tz=self._tz,
+            promise=self._promise,
+            actor="gateway",
+        )
         return [HANDOFF_RECORDED]
 
 

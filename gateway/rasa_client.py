@@ -1,4 +1,4 @@
-"""Client of the Rasa server (REST channel for messages, HTTP API for pause/resume).
+"""Client of the Rasa server (REST channel for messages, HTTP API for the tracker).
 
 RASA_URL may name several Rasa replicas (comma-separated): each subscriber is pinned to one and
 moves to the next while hers is unreachable (gateway/rasa_replicas.py).
@@ -87,25 +87,38 @@ class RasaClient:
             earlier = answer_in_tracker(await self._tracker_events(openid, replica), str(msg_key))
             if earlier is not None:
                 return earlier
-        answer = await self._post(replica, "/webhooks/rest/webhook", body)
-        self.replicas.mark_up(replica)
-        if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
-            raise RasaUnavailable("unexpected answer from the REST channel")
+        answer = await self._rest_turn(replica, body)
+        if not answer and await self._resumed_stale_pause(openid, replica):
+            answer = await self._rest_turn(replica, body)
         if not answer and await self._turn_failed(openid, replica, msg_key):
             # Rasa logs a failed custom action and answers 200 with whatever it said before it.
             await self.take_back_failed_turn(openid)
             raise RasaUnavailable("the turn failed inside Rasa (its action server is down?)")
         return answer
 
+    async def _resumed_stale_pause(self, openid: str, replica: str) -> bool:
+        """A conversation left paused by the first version, whose handoffs paused Rasa as well: the
+        gateway asks Rasa only when the conversation record says the assistant answers, so a pause
+        is stale. The unanswered message is taken back and the conversation resumed; True if so."""
+        if (await self._tracker(openid, replica)).get("paused") is not True:
+            return False
+        log.info("resuming a conversation left paused by an earlier version")
+        await self._append_events(openid, [{"event": "rewind"}, {"event": "resume"}])
+        return True
+
     async def _turn_failed(self, openid: str, replica: str, msg_key: Any) -> bool:
         """Whether an empty answer is a turn that broke off (a custom action failed: no closing
-        `action_listen`), not a conversation a person has taken over (paused: Rasa stays silent).
-        Read from the tracker itself: asking the action server's health afterwards would race
-        with its restart, and with several replicas it would ask the wrong one."""
+        `action_listen`). Read from the tracker itself: asking the action server's health
+        afterwards would race with its restart, and with several replicas it would ask the wrong one."""
         tracker = await self._tracker(openid, replica)
-        if tracker.get("paused") is True:
-            return False
         return not turn_completed(_events_of(tracker), None if msg_key is None else str(msg_key))
+
+    async def _rest_turn(self, replica: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        answer = await self._post(replica, "/webhooks/rest/webhook", body)
+        self.replicas.mark_up(replica)
+        if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
+            raise RasaUnavailable("unexpected answer from the REST channel")
+        return answer
 
     async def take_back_failed_turn(self, openid: str) -> None:
         """Undo a turn that failed inside Rasa, so that its retry is the only turn.
@@ -145,13 +158,6 @@ class RasaClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RasaUnavailable(f"tracker: {type(exc).__name__}") from exc
         return tracker if isinstance(tracker, dict) else {}
-
-    async def pause(self, openid: str) -> None:
-        """Stop bot predictions for this conversation (a human has taken over)."""
-        await self._append_events(openid, [{"event": "pause"}])
-
-    async def resume(self, openid: str) -> None:
-        await self._append_events(openid, [{"event": "resume"}])
 
     async def is_up(self) -> bool:
         """Whether a Rasa replica answers (with several, the gateway carries on while one does)."""

@@ -94,20 +94,6 @@ subscribers = Table(
     Column("unsubscribed_at", UtcDateTime, nullable=True),
 )
 
-# Used only while handoff/ provides no service: handoff requests kept for a human to pick up.
-handoff_requests = Table(
-    "gw_handoff_requests",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("openid", String(64), nullable=False),
-    Column("reason", String(32), nullable=False),
-    Column("queue", String(16), nullable=False),
-    Column("summary", Text, nullable=True),
-    Column("status", String(16), nullable=False, default="open"),
-    Column("created_at", UtcDateTime, nullable=False),
-    Index("ix_gw_handoff_requests_openid", "openid"),
-)
-
 # How a subscriber wants answers (gateway/voice_replies.py): mode "voice" (asked for voice replies)
 # or "text" (asked for text only). No row: voice replies answer voice notes only.
 voice_prefs = Table(

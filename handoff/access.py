@@ -4,6 +4,7 @@ dataclasses; the console asks them before it shows a chat, its transcript or its
 
 from __future__ import annotations
 
+from core.vocabulary import ChatStatus
 from handoff.routing import QUEUES, serves_queue
 from handoff.store import Agent, Chat
 
@@ -18,4 +19,4 @@ def desk_queues(agent: Agent) -> tuple[str, ...]:
 def may_see_chat(agent: Agent, chat: Chat) -> bool:
     if agent.is_supervisor or chat.agent_id == agent.id:
         return True
-    return chat.status == "waiting" and chat.queue in desk_queues(agent)
+    return chat.status == ChatStatus.WAITING and chat.queue in desk_queues(agent)

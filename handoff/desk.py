@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from core.tickets import Ticket
+from core.vocabulary import ChatStatus
 from handoff import access, auth
 from handoff.profile import Profile
 from handoff.routing import QUEUES, AgentState
@@ -197,7 +198,7 @@ async def chat_page(service: HandoffService, chat_id: int, agent: Agent) -> Chat
         earlier=earlier,
         open_tasks=[task for task in tasks if task.is_open],
         transfer_to=online,
-        can_reply=chat.status == "assigned" and (chat.agent_id == agent.id or agent.is_supervisor),
+        can_reply=chat.status == ChatStatus.ASSIGNED and (chat.agent_id == agent.id or agent.is_supervisor),
         green_channel=chat.is_open and profile.green_channel_allowed(service.settings.elder_age),
         canned=await service.canned.of_desk(chat.queue),
         tickets=await service.tickets.store.tickets_of_openid(chat.openid),
@@ -231,7 +232,7 @@ async def _audit_view(
 async def _head(service: HandoffService, chat: Chat) -> ChatHead:
     agent = await service.store.agent(chat.agent_id) if chat.agent_id else None
     waited_since = None
-    if chat.status == "waiting":
+    if chat.status == ChatStatus.WAITING:
         waited_since = next((q.enqueued_at for q in await service.store.waiting() if q.chat.id == chat.id), None)
     return ChatHead(
         chat=chat,

@@ -1,5 +1,6 @@
-"""Tables of the handoff area: agents and their sessions, chats, queue entries, the
-transcript, call-back / follow-up tasks and the audit log of agent actions.
+"""Tables of the handoff area: agents and their sessions, queue entries, the transcript and the
+satisfaction surveys, around the one conversation record (core/conversations.py); tickets and the
+audit log are core's too.
 
 The database is the only source of truth: a gateway restart loses nothing, and every
 worker reads the same queue. Redis holds only presence (which consoles are open) and the
@@ -15,18 +16,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
-    text,
 )
 
+from core.conversations import metadata  # one MetaData: the tables below point at `conversations`
 from core.db import UtcDateTime
 from core.tickets import tickets
-
-metadata = MetaData()
-
 
 ho_agents = Table(
     "ho_agents",
@@ -54,51 +51,11 @@ ho_agent_sessions = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
 )
 
-# One row per handoff: from the request until the chat goes back to the bot.
-ho_chats = Table(
-    "ho_chats",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("openid", String(64), nullable=False),
-    Column("status", String(16), nullable=False),  # waiting | assigned | closed
-    Column("queue", String(16), nullable=False),  # elder | general
-    Column("reason", String(32), nullable=False),
-    Column("summary", Text, nullable=True),
-    Column("dialect", String(32), nullable=True),
-    Column("is_elder", Boolean, nullable=False, default=False),
-    Column("age", Integer, nullable=True),
-    Column("phone", String(20), nullable=True),
-    Column("agent_id", Integer, ForeignKey("ho_agents.id"), nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("assigned_at", UtcDateTime, nullable=True),
-    Column("first_agent_reply_at", UtcDateTime, nullable=True),
-    Column("callback_promised_at", UtcDateTime, nullable=True),
-    Column("closed_at", UtcDateTime, nullable=True),
-    Column("close_reason", String(32), nullable=True),  # handed_back | closed | callback | unsubscribed
-    # Rasa is paused for this subscriber and not yet resumed (a failed resume is retried)
-    Column("bot_paused", Boolean, nullable=False, default=False),
-    # the agent the subscriber has been told about (「客服小王来了」), so the notice rides on that
-    # agent's first message instead of spending one of WeChat's five replies on its own
-    Column("introduced_agent_id", Integer, nullable=True),
-    Index("ix_ho_chats_openid", "openid"),
-    Index("ix_ho_chats_status", "status"),
-    Index("ix_ho_chats_agent", "agent_id", "status"),
-    Index("ix_ho_chats_bot_paused", "bot_paused"),
-    # at most one open chat per subscriber, even with several workers racing
-    Index(
-        "uq_ho_chats_open_openid",
-        "openid",
-        unique=True,
-        postgresql_where=text("status IN ('waiting', 'assigned')"),
-        sqlite_where=text("status IN ('waiting', 'assigned')"),
-    ),
-)
-
 ho_queue_entries = Table(
     "ho_queue_entries",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("chat_id", Integer, ForeignKey("ho_chats.id", ondelete="CASCADE"), nullable=False),
+    Column("chat_id", Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
     Column("queue", String(16), nullable=False),
     Column("dialect", String(32), nullable=True),
     Column("enqueued_at", UtcDateTime, nullable=False),
@@ -114,7 +71,7 @@ ho_messages = Table(
     "ho_messages",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("chat_id", Integer, ForeignKey("ho_chats.id", ondelete="CASCADE"), nullable=False),
+    Column("chat_id", Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
     Column("sender", String(16), nullable=False),  # subscriber | bot | agent | system
     Column("msg_type", String(16), nullable=False),  # text | voice | image | location | link | video | note
     Column("text", Text, nullable=True),
@@ -140,7 +97,7 @@ ho_surveys = Table(
     "ho_surveys",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("chat_id", Integer, ForeignKey("ho_chats.id", ondelete="CASCADE"), nullable=True, unique=True),
+    Column("chat_id", Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=True, unique=True),
     Column("ticket_id", Integer, nullable=True),  # a resolved ticket's survey (tickets.id)
     Column("openid", String(64), nullable=False),
     Column("queue", String(16), nullable=False),

@@ -25,6 +25,7 @@ from billing.binding import BindingService, load_sms_sender
 from core import wording
 from core.privacy import mask_phone
 from core.redact import mask_openid
+from core.vocabulary import Answerer, ChatStatus
 from handoff import console_texts as texts
 from handoff import hours
 from handoff.config import HandoffSettings
@@ -67,12 +68,6 @@ TASK_OUTCOMES = {
 }
 
 
-class RasaControl(Protocol):
-    async def pause(self, openid: str) -> None: ...
-
-    async def resume(self, openid: str) -> None: ...
-
-
 class OutboxLike(Protocol):
     async def enqueue(self, openid: str, message: dict, *, origin: str) -> int: ...
 
@@ -113,7 +108,6 @@ class HandoffService:
         live: LiveState,
         settings: HandoffSettings,
         profiles: ProfileSource,
-        rasa: RasaControl | None,
         outbox: OutboxLike | None,
         window: WindowLike | None,
         history: RasaHistory | None = None,
@@ -126,7 +120,6 @@ class HandoffService:
         self.live = live
         self.settings = settings
         self.profiles = profiles
-        self.rasa = rasa
         self.outbox = outbox
         self.window = window
         self.history = history
@@ -139,7 +132,7 @@ class HandoffService:
         self.tickets, self.canned = ticket_services(store.engine, outbox, live, clock, notices)
 
     async def start(self) -> None:
-        """Start the periodic sweep (call-back promises, Rasa resume retries, assignment).
+        """Start the periodic sweep (call-back promises, ticket escalation, assignment).
         Idempotent: the gateway and the console may both call it."""
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self.run_sweeper(), name="handoff-sweeper")
@@ -158,7 +151,8 @@ class HandoffService:
     # ==== the gateway's hooks ================================================================
 
     async def is_with_human(self, openid: str) -> bool:
-        return await self.store.open_chat_for(openid) is not None
+        """Whether people answer her now (a queue or an agent), by the conversation record alone."""
+        return await self.store.who_answers(openid) is not Answerer.BOT
 
     async def request_handoff(
         self, openid: str, reason: str, queue: str, summary: str | None, *, direct: bool = False
@@ -200,7 +194,7 @@ class HandoffService:
 
         values: dict[str, Any] = {
             "openid": openid,
-            "status": "waiting" if waits else "closed",
+            "status": (ChatStatus.WAITING if waits else ChatStatus.CLOSED).value,
             "queue": decision.queue,
             "reason": decision.reason,
             "summary": (summary or "").strip()[:500] or None,
@@ -208,7 +202,6 @@ class HandoffService:
             "is_elder": decision.is_elder,
             "age": profile.age,
             "phone": profile.phone,
-            "bot_paused": False,
         }
         if not waits:
             values |= {"closed_at": now, "close_reason": "callback", "callback_promised_at": now}
@@ -236,7 +229,6 @@ class HandoffService:
             await self.live.publish(ConsoleEvent("tasks", chat_id=chat.id))
             return await self._told(chat.id, [text])
 
-        await self._pause_bot(chat)
         await self.live.publish(ConsoleEvent("queue", chat_id=chat.id))
         await self.dispatch()
         refreshed = await self.store.chat(chat.id)
@@ -261,7 +253,7 @@ class HandoffService:
         msg_type, fields = _transcript_fields(msg, text, audio_id)
         await self.store.add_message(chat.id, "subscriber", msg_type, self.clock(), **fields)
         await self.live.publish(ConsoleEvent("message", chat_id=chat.id, agent_id=chat.agent_id))
-        if chat.status == "waiting":
+        if chat.status == ChatStatus.WAITING:
             return await self._told(chat.id, await self._status_texts(chat, first=False))
         return []
 
@@ -269,7 +261,7 @@ class HandoffService:
 
     async def take(self, chat_id: int, agent: Agent) -> Chat:
         chat = await self._require_chat(chat_id)
-        if chat.status != "waiting":
+        if chat.status != ChatStatus.WAITING:
             raise ConsoleError("这个会话已经被接走或已结束。")
         if not await self.store.assign(chat_id, agent.id, self.clock(), how="taken"):
             raise ConsoleError("这个会话刚被其他客服接走了。")
@@ -488,7 +480,7 @@ class HandoffService:
 
     async def sweep(self) -> None:
         """Periodic: promise call-backs to chats that waited too long or outlived the desk's
-        hours, retry failed Rasa resumes, and assign what can be assigned."""
+        hours, escalate overdue tickets, and assign what can be assigned."""
         now = self.clock()
         desk_open = hours.is_open(now, self.settings.service_hours, self.settings.timezone)
         limit = dt.timedelta(minutes=self.settings.max_wait_minutes)
@@ -500,14 +492,11 @@ class HandoffService:
             chat = await self.store.close(queued.chat.id, "callback", now)
             if chat is None:
                 continue
-            await self._resume_bot(chat)
             text = await self._promise_callback(chat, "waited" if desk_open else "closed")
             await self._send_system(chat, text)
             await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("tasks", chat_id=chat.id))
         await self._requeue_chats_of_vanished_agents(now)
         await self.tickets.escalate_overdue()
-        for chat in await self.store.closed_with_bot_paused():
-            await self._resume_bot(chat)
         await self.dispatch()
         if self.tagger is not None:
             try:
@@ -582,7 +571,7 @@ class HandoffService:
     # ==== internals ==========================================================================
 
     async def _status_texts(self, chat: Chat, first: bool) -> list[str]:
-        if chat.status == "assigned":
+        if chat.status == ChatStatus.ASSIGNED:
             if not first:
                 return []
             agent = await self.store.agent(chat.agent_id) if chat.agent_id else None
@@ -634,9 +623,6 @@ class HandoffService:
         return await self.store.create_task(values, now)
 
     async def _end_chat(self, chat: Chat, reason: str, actor: str, farewell: str | None) -> Chat:
-        # Resume the bot before closing: a message arriving in between still reaches the
-        # agent's transcript instead of a paused bot.
-        await self._resume_bot(chat)
         closed = await self.store.close(chat.id, reason, self.clock())
         if closed is None:
             raise ConsoleError("这个会话已经结束了。")
@@ -722,29 +708,6 @@ class HandoffService:
             await self.tickets.store.add_note(survey.ticket_id, "subscriber", f"满意度：{SURVEY_LABELS[score]}", now)
         return [wording.TICKET_SURVEY_THANKS[score]], True
 
-    async def _pause_bot(self, chat: Chat) -> None:
-        if self.rasa is None:
-            return
-        try:
-            await self.rasa.pause(chat.openid)
-            await self.store.set_bot_paused(chat.id, True)
-        except Exception as exc:
-            # The gateway already keeps the bot silent while the chat is open; the pause is a
-            # second guard, so a failure is logged and the handoff goes on.
-            log.warning("could not pause Rasa for chat %s: %s", chat.id, exc)
-
-    async def _resume_bot(self, chat: Chat) -> None:
-        if self.rasa is None:
-            return
-        current = await self.store.chat(chat.id)
-        if current is not None and not current.bot_paused:
-            return
-        try:
-            await self.rasa.resume(chat.openid)
-            await self.store.set_bot_paused(chat.id, False)
-        except Exception as exc:
-            log.warning("could not resume Rasa for chat %s (retried by the sweep): %s", chat.id, exc)
-
     async def _send(self, chat: Chat, message_id: int, body: str, origin: str) -> Delivery:
         if self.outbox is None:
             await self.store.set_delivery(message_id, "refused", "网关发件箱未接通，消息未发出", None)
@@ -816,7 +779,7 @@ class HandoffService:
         chat = await self._require_chat(chat_id)
         if not chat.is_open:
             raise ConsoleError("这个会话已经结束了。")
-        if chat.status == "waiting":
+        if chat.status == ChatStatus.WAITING:
             if allow_waiting:
                 return chat
             raise ConsoleError("请先接入这个会话。")
@@ -879,7 +842,6 @@ def create_handoff_service(
     engine: AsyncEngine,
     redis: aioredis.Redis,
     http: aiohttp.ClientSession | None,
-    rasa: RasaControl | None,
     rasa_url: str,
     outbox: OutboxLike | None,
     window: CsWindow | None,
@@ -899,7 +861,6 @@ def create_handoff_service(
         settings=settings,
         profiles=profiles,
         tagger=ElderTagger(engine, wechat, profiles, settings.elder_age) if wechat is not None else None,
-        rasa=rasa,
         outbox=outbox,
         window=window if window is not None else (CsWindow(engine) if outbox is not None else None),
         history=RasaHistory(http, rasa_url, rasa_token),

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core import audit
 from core.audit import audit_log
+from core.conversations import OPEN_STATUSES, conversations, who_answers
 from core.db import inserted_id
 from core.tickets import insert_ticket, record_event
-from core.vocabulary import TicketKind, TicketStatus
+from core.vocabulary import Answerer, ChatStatus, TicketKind, TicketStatus
 from handoff.models import (
     ho_agent_sessions,
     ho_agents,
-    ho_chats,
     ho_messages,
     ho_queue_entries,
     ho_surveys,
@@ -29,7 +29,6 @@ from handoff.models import (
 )
 from handoff.routing import normalise_skills
 
-OPEN_STATUSES = ("waiting", "assigned")
 DONE_OUTCOMES = ("reached", "resolved_online", "closed_other")
 TASK_KINDS = (TicketKind.CALLBACK.value, TicketKind.FOLLOW_UP.value)  # the 回电任务 page's tickets
 
@@ -56,6 +55,8 @@ class Agent:
 
 @dataclass(frozen=True)
 class Chat:
+    """A conversation with people: a row of the one conversation record (core/conversations.py)."""
+
     id: int
     openid: str
     status: str
@@ -73,12 +74,15 @@ class Chat:
     callback_promised_at: dt.datetime | None
     closed_at: dt.datetime | None
     close_reason: str | None
-    bot_paused: bool
     introduced_agent_id: int | None = None
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def answerer(self) -> Answerer:
+        return ChatStatus(self.status).answerer
 
 
 @dataclass(frozen=True)
@@ -260,9 +264,9 @@ class HandoffStore:
 
     async def active_chat_counts(self) -> dict[int, int]:
         query = (
-            select(ho_chats.c.agent_id, func.count())
-            .where(ho_chats.c.status == "assigned")
-            .group_by(ho_chats.c.agent_id)
+            select(conversations.c.agent_id, func.count())
+            .where(conversations.c.status == ChatStatus.ASSIGNED.value)
+            .group_by(conversations.c.agent_id)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
@@ -303,15 +307,18 @@ class HandoffStore:
 
     # ---- chats and the queue ------------------------------------------------------------
 
+    async def who_answers(self, openid: str) -> Answerer:
+        return await who_answers(self.engine, openid)
+
     async def open_chat_for(self, openid: str) -> Chat | None:
-        query = select(ho_chats).where(ho_chats.c.openid == openid, ho_chats.c.status.in_(OPEN_STATUSES))
+        query = select(conversations).where(conversations.c.openid == openid, conversations.c.status.in_(OPEN_STATUSES))
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
         return _chat(row) if row else None
 
     async def chat(self, chat_id: int) -> Chat | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(ho_chats).where(ho_chats.c.id == chat_id))).mappings().first()
+            row = (await conn.execute(select(conversations).where(conversations.c.id == chat_id))).mappings().first()
         return _chat(row) if row else None
 
     async def create_chat(self, values: dict, *, queued: bool, now: dt.datetime) -> Chat | None:
@@ -319,7 +326,7 @@ class HandoffStore:
         None when the subscriber already has an open chat (another worker was first)."""
         try:
             async with self.engine.begin() as conn:
-                result = await conn.execute(insert(ho_chats).values(created_at=now, **values))
+                result = await conn.execute(insert(conversations).values(created_at=now, **values))
                 chat_id = inserted_id(result)
                 if queued:
                     await conn.execute(
@@ -333,9 +340,9 @@ class HandoffStore:
 
     async def waiting(self) -> list[QueuedChat]:
         query = (
-            select(ho_chats, ho_queue_entries.c.id.label("entry_id"), ho_queue_entries.c.enqueued_at)
-            .select_from(ho_queue_entries.join(ho_chats, ho_chats.c.id == ho_queue_entries.c.chat_id))
-            .where(ho_queue_entries.c.left_at.is_(None), ho_chats.c.status == "waiting")
+            select(conversations, ho_queue_entries.c.id.label("entry_id"), ho_queue_entries.c.enqueued_at)
+            .select_from(ho_queue_entries.join(conversations, conversations.c.id == ho_queue_entries.c.chat_id))
+            .where(ho_queue_entries.c.left_at.is_(None), conversations.c.status == ChatStatus.WAITING.value)
             .order_by(ho_queue_entries.c.enqueued_at, ho_queue_entries.c.id)
         )
         async with self.engine.connect() as conn:
@@ -346,9 +353,9 @@ class HandoffStore:
         """Waiting -> assigned to this agent. False when the chat was no longer waiting."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(ho_chats)
-                .where(ho_chats.c.id == chat_id, ho_chats.c.status == "waiting")
-                .values(status="assigned", agent_id=agent_id, assigned_at=now)
+                update(conversations)
+                .where(conversations.c.id == chat_id, conversations.c.status == ChatStatus.WAITING.value)
+                .values(status=ChatStatus.ASSIGNED.value, agent_id=agent_id, assigned_at=now)
             )
             if result.rowcount != 1:
                 return False
@@ -359,10 +366,12 @@ class HandoffStore:
         self, chat_id: int, from_agent_id: int | None, to_agent_id: int, now: dt.datetime
     ) -> bool:
         """An open chat goes to a named agent (out of the queue if it was waiting)."""
-        condition = [ho_chats.c.id == chat_id, ho_chats.c.status.in_(OPEN_STATUSES)]
+        condition = [conversations.c.id == chat_id, conversations.c.status.in_(OPEN_STATUSES)]
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(ho_chats).where(*condition).values(status="assigned", agent_id=to_agent_id, assigned_at=now)
+                update(conversations)
+                .where(*condition)
+                .values(status=ChatStatus.ASSIGNED.value, agent_id=to_agent_id, assigned_at=now)
             )
             if result.rowcount != 1:
                 return False
@@ -374,15 +383,17 @@ class HandoffStore:
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
-                    select(ho_chats.c.dialect).where(ho_chats.c.id == chat_id, ho_chats.c.status.in_(OPEN_STATUSES))
+                    select(conversations.c.dialect).where(
+                        conversations.c.id == chat_id, conversations.c.status.in_(OPEN_STATUSES)
+                    )
                 )
             ).first()
             if row is None:
                 return False
             await conn.execute(
-                update(ho_chats)
-                .where(ho_chats.c.id == chat_id)
-                .values(status="waiting", queue=queue, agent_id=None, assigned_at=None)
+                update(conversations)
+                .where(conversations.c.id == chat_id)
+                .values(status=ChatStatus.WAITING.value, queue=queue, agent_id=None, assigned_at=None)
             )
             await _leave_queue(conn, chat_id, now, "transferred")
             await conn.execute(
@@ -396,9 +407,9 @@ class HandoffStore:
         """Open -> closed. None when it was already closed (someone else closed it)."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(ho_chats)
-                .where(ho_chats.c.id == chat_id, ho_chats.c.status.in_(OPEN_STATUSES))
-                .values(status="closed", closed_at=now, close_reason=reason)
+                update(conversations)
+                .where(conversations.c.id == chat_id, conversations.c.status.in_(OPEN_STATUSES))
+                .values(status=ChatStatus.CLOSED.value, closed_at=now, close_reason=reason)
             )
             if result.rowcount != 1:
                 return None
@@ -409,8 +420,8 @@ class HandoffStore:
         """Only one worker may promise a call-back for a chat."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(ho_chats)
-                .where(ho_chats.c.id == chat_id, ho_chats.c.callback_promised_at.is_(None))
+                update(conversations)
+                .where(conversations.c.id == chat_id, conversations.c.callback_promised_at.is_(None))
                 .values(callback_promised_at=now)
             )
         return result.rowcount == 1
@@ -418,14 +429,16 @@ class HandoffStore:
     async def note_first_reply(self, chat_id: int, now: dt.datetime) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
-                update(ho_chats)
-                .where(ho_chats.c.id == chat_id, ho_chats.c.first_agent_reply_at.is_(None))
+                update(conversations)
+                .where(conversations.c.id == chat_id, conversations.c.first_agent_reply_at.is_(None))
                 .values(first_agent_reply_at=now)
             )
 
     async def set_introduced(self, chat_id: int, agent_id: int | None) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(update(ho_chats).where(ho_chats.c.id == chat_id).values(introduced_agent_id=agent_id))
+            await conn.execute(
+                update(conversations).where(conversations.c.id == chat_id).values(introduced_agent_id=agent_id)
+            )
 
     # ---- satisfaction surveys --------------------------------------------------------------
 
@@ -491,41 +504,42 @@ class HandoffStore:
             rows = (await conn.execute(query)).mappings().all()
         return [_task(row) for row in rows]
 
-    async def set_bot_paused(self, chat_id: int, paused: bool) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(update(ho_chats).where(ho_chats.c.id == chat_id).values(bot_paused=paused))
-
-    async def closed_with_bot_paused(self) -> list[Chat]:
-        query = select(ho_chats).where(ho_chats.c.bot_paused.is_(True), ho_chats.c.status == "closed")
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_chat(row) for row in rows]
-
     async def chats_of_agent(self, agent_id: int) -> list[Chat]:
         query = (
-            select(ho_chats)
-            .where(ho_chats.c.agent_id == agent_id, ho_chats.c.status == "assigned")
-            .order_by(ho_chats.c.assigned_at)
+            select(conversations)
+            .where(conversations.c.agent_id == agent_id, conversations.c.status == ChatStatus.ASSIGNED.value)
+            .order_by(conversations.c.assigned_at)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_chat(row) for row in rows]
 
     async def assigned_chats(self) -> list[Chat]:
-        query = select(ho_chats).where(ho_chats.c.status == "assigned").order_by(ho_chats.c.assigned_at)
+        query = (
+            select(conversations)
+            .where(conversations.c.status == ChatStatus.ASSIGNED.value)
+            .order_by(conversations.c.assigned_at)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_chat(row) for row in rows]
 
     async def chats_of_openid(self, openid: str, limit: int = 20) -> list[Chat]:
-        query = select(ho_chats).where(ho_chats.c.openid == openid).order_by(ho_chats.c.id.desc()).limit(limit)
+        query = (
+            select(conversations)
+            .where(conversations.c.openid == openid)
+            .order_by(conversations.c.id.desc())
+            .limit(limit)
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_chat(row) for row in rows]
 
     async def chats_since(self, since: dt.datetime) -> list[Chat]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(ho_chats).where(ho_chats.c.created_at >= since))).mappings().all()
+            rows = (
+                (await conn.execute(select(conversations).where(conversations.c.created_at >= since))).mappings().all()
+            )
         return [_chat(row) for row in rows]
 
     # ---- transcript ---------------------------------------------------------------------
@@ -560,9 +574,9 @@ class HandoffStore:
     async def chats_with_audio(self, audio_id: int) -> list[Chat]:
         """The chats whose transcript carries this stored voice note."""
         query = (
-            select(ho_chats)
-            .where(ho_chats.c.id.in_(select(ho_messages.c.chat_id).where(ho_messages.c.audio_id == audio_id)))
-            .order_by(ho_chats.c.id)
+            select(conversations)
+            .where(conversations.c.id.in_(select(ho_messages.c.chat_id).where(ho_messages.c.audio_id == audio_id)))
+            .order_by(conversations.c.id)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()

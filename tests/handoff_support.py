@@ -1,4 +1,4 @@
-"""Helpers for the handoff tests: a settable clock, a Rasa control that records pause/resume,
+"""Helpers for the handoff tests: a settable clock,
 the service wired to the real PostgreSQL/Redis, the gateway's real Outbox and CsWindow, the
 real billing backend and binding service."""
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing import load_backend
 from billing.binding import BindingService, load_sms_sender
+from core.conversations import conversations
 from core.tickets import ticket_events, tickets
 from gateway.outbox import Outbox
 from handoff import live as handoff_live
@@ -53,24 +54,6 @@ class Clock:
         self.now += dt.timedelta(**delta)
 
 
-@dataclass
-class RecordingRasa:
-    """Stands in for the gateway's RasaClient where the dialogue itself is not under test."""
-
-    calls: list[tuple[str, str]] = field(default_factory=list)
-    fail: bool = False
-
-    async def pause(self, openid: str) -> None:
-        if self.fail:
-            raise ConnectionError("rasa down")
-        self.calls.append(("pause", openid))
-
-    async def resume(self, openid: str) -> None:
-        if self.fail:
-            raise ConnectionError("rasa down")
-        self.calls.append(("resume", openid))
-
-
 def settings(**env: str) -> HandoffSettings:
     # the test client speaks plain HTTP: `Secure` cookies explicitly off, as for a local console
     return HandoffSettings.from_env({"AGENT_SESSION_SECRET": TEST_SECRET, "AGENT_COOKIE_SECURE": "0", **env})
@@ -80,7 +63,6 @@ def build_service(
     engine: AsyncEngine,
     redis: aioredis.Redis,
     clock: Clock,
-    rasa: object | None = None,
     history: RasaHistory | None = None,
     voice_store: object | None = None,
     **env: str,
@@ -95,7 +77,6 @@ def build_service(
         profiles=ProfileSource(
             billing, BindingService(engine, load_sms_sender(engine), billing=billing), config.timezone, clock
         ),
-        rasa=rasa if rasa is not None else RecordingRasa(),
         outbox=Outbox(engine, window),
         window=window,
         history=history,
@@ -111,6 +92,7 @@ async def clean_handoff_tables(engine: AsyncEngine) -> None:
         await conn.execute(delete(ticket_events))
         await conn.execute(delete(handoff_metadata.tables["ho_surveys"]))
         await conn.execute(delete(tickets))
+        await conn.execute(delete(conversations))  # its foreign key to ho_agents is the database's only
         for table in reversed(handoff_metadata.sorted_tables):
             await conn.execute(delete(table))
     for queue in ("general", "elder"):

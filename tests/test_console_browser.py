@@ -19,7 +19,9 @@ from handoff_support import PASSWORD, add_agent, bind, clean_handoff_tables, new
 from playwright.async_api import async_playwright, expect
 
 from bot.compose import create_apps
+from core.conversations import who_answers
 from core.db import create_engine
+from core.vocabulary import Answerer
 from gateway.settings import Settings
 from handoff.store import HandoffStore
 from wechat.simulator import PushClient
@@ -112,10 +114,11 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     subscriber = PushClient(http, gateway.url, TOKEN, APP_ID, AES_KEY)
 
-    async def rasa_paused() -> bool:
+    async def rasa_heard() -> list[str]:
         tracker = f"{rasa_stack.rasa_url}/conversations/{openid}/tracker"
         async with http.get(tracker, params={"token": rasa_stack.rasa_token}) as response:
-            return bool((await response.json())["paused"])
+            events = (await response.json())["events"]
+        return [event.get("text") or "" for event in events if event.get("event") == "user"]
 
     async def say(text: str) -> str:
         """The subscriber's message; her answer (passive, else through the API) as one text."""
@@ -180,7 +183,9 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
             timeout=15000
         )
         assert not [t for t in standin.texts_to(openid) if "元" in t], "the bot answered during the handoff"
-        assert await rasa_paused(), "Rasa's conversation is not paused during the handoff"
+        # the one conversation record says who answers; the message never went to Rasa
+        assert await who_answers(engine, openid) is Answerer.AGENT
+        assert "我想看看还有多少话费" not in await rasa_heard(), "the bot was asked during the handoff"
         await expect(page.locator("#window")).to_contain_text("本轮还可发 5 条")  # her message renewed the quota
         await page.screenshot(path=str(ARTIFACTS / "console-3-chat-transcript.png"), full_page=True)
 
@@ -212,7 +217,7 @@ async def test_agent_takes_elderly_chat_replies_survives_restart_and_hands_back(
             ),
             "the hand-back notice with the satisfaction question",
         )
-        assert not await rasa_paused()
+        assert await who_answers(engine, openid) is Answerer.BOT
         answer = await say("查询话费余额")
         assert "元" in answer, answer
         await page.screenshot(path=str(ARTIFACTS / "console-5-handed-back.png"), full_page=True)

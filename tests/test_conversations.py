@@ -311,6 +311,28 @@ def test_a_retried_message_gets_the_answer_rasa_already_gave_without_a_second_tu
     assert sum(1 for e in events if e["event"] == "user") == 1
 
 
+async def _send_once(stack, sender: str, text: str) -> list[dict]:
+    import aiohttp
+
+    from gateway.rasa_client import RasaClient
+
+    async with aiohttp.ClientSession() as session:
+        return await RasaClient(session, stack.rasa_url, token=stack.rasa_token).send(sender, text, {"msg_key": "k1"})
+
+
+def test_a_conversation_left_paused_by_the_first_version_is_resumed_and_answered(rasa_stack, openid: str) -> None:
+    """The first version paused Rasa during a handoff; the conversation record alone says who answers
+    now, so the gateway asks Rasa only when the assistant answers, and a leftover pause is lifted."""
+    _tracker_api(rasa_stack, openid, "/events", [{"event": "pause"}])
+    assert "绑定" in _texts(asyncio.run(_send_once(rasa_stack, openid, "查余额")))
+    tracker = _tracker_api(rasa_stack, openid, "")
+    assert tracker["paused"] is False
+    turns = sum(1 for e in tracker["events"] if e["event"] == "user") - sum(
+        1 for e in tracker["events"] if e["event"] == "rewind"
+    )
+    assert turns == 1  # the message the paused Rasa logged without answering was taken back
+
+
 # --- issue 12: tickets through the trained model (the resolution side: tests/test_tickets_chat.py) --
 
 

@@ -18,7 +18,6 @@ from handoff_support import (
     ELDER_70,
     SHANGHAI,
     Clock,
-    RecordingRasa,
     add_agent,
     bind,
     build_service,
@@ -59,7 +58,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def service(seeded_engine, redis, store, clock) -> HandoffService:
-    return build_service(seeded_engine, redis, clock, RecordingRasa())
+    return build_service(seeded_engine, redis, clock)
 
 
 async def outbox_texts(engine, openid: str) -> list[str]:

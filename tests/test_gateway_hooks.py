@@ -20,7 +20,7 @@ from gateway_fixtures import (
 )
 
 from bot import compose
-from gateway.ports import HANDOFF_RECORDED, RecognitionTranscriber, StoredHandoffRequests
+from gateway.ports import HANDOFF_RECORDED, CallbackRequests, RecognitionTranscriber
 
 
 async def test_auto_hooks_use_the_voice_and_handoff_services_and_serve_the_console_apart(
@@ -35,7 +35,7 @@ async def test_auto_hooks_use_the_voice_and_handoff_services_and_serve_the_conso
     console_runner, console_url, _ = await serve(apps.console)  # after the gateway: it builds the service
     try:
         runtime = gateway.runtime
-        assert not isinstance(runtime.handoff, StoredHandoffRequests)
+        assert not isinstance(runtime.handoff, CallbackRequests)
         assert type(runtime.handoff).__module__ == "handoff.service"
         assert not isinstance(runtime.transcriber, RecognitionTranscriber)
         assert runtime.asr_configured

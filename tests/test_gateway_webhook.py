@@ -24,9 +24,12 @@ from gateway_fixtures import (
 )
 from sqlalchemy import func, select
 
+from core.conversations import conversations, who_answers
+from core.tickets import tickets
+from core.vocabulary import Answerer
 from gateway.ports import HANDOFF_RECORDED
 from gateway.processor import AFTER_PASSIVE_DELAY
-from gateway.store import handoff_requests, inbox, subscribers
+from gateway.store import inbox, subscribers
 from wechat.protocol import sign
 from wechat.simulator import PushClient, build_xml
 
@@ -201,12 +204,22 @@ async def test_locations_and_photos_reach_the_assistant_as_triggers(gateway, fak
     assert result.reply is not None and "文字和语音" in result.reply
 
 
-async def test_handoff_payload_is_recorded_by_the_builtin_service(gateway, openid: str) -> None:
+async def test_handoff_payload_becomes_a_callback_promise_in_the_conversation_record(gateway, openid: str) -> None:
+    """Without handoff/ nobody can be connected: the request is a call-back promise with its ticket,
+    in the one conversation record, and the assistant goes on answering."""
     result = await gateway.aes.text(openid, "人工")
     assert result.reply == "好的，正在为您转接人工客服。"
-    async with gateway.runtime.context.engine.connect() as conn:
-        rows = (await conn.execute(select(handoff_requests).where(handoff_requests.c.openid == openid))).all()
-    assert [(row.reason, row.queue, row.summary) for row in rows] == [("request_human", "general", "用户要求人工")]
+    engine = gateway.runtime.context.engine
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(conversations).where(conversations.c.openid == openid))).all()
+        promised = (await conn.execute(select(tickets).where(tickets.c.openid == openid))).all()
+    assert [(row.reason, row.queue, row.summary, row.status, row.close_reason) for row in rows] == [
+        ("request_human", "general", "用户要求人工", "closed", "callback")
+    ]
+    assert [(t.kind, t.status, t.chat_id, t.created_by) for t in promised] == [
+        ("callback", "open", rows[0].id, "gateway")
+    ]
+    assert await who_answers(engine, openid) is Answerer.BOT
 
 
 async def test_voice_uses_wechat_recognition_or_records_a_handoff(gateway, fake_rasa, standin, openid: str) -> None:
@@ -221,9 +234,7 @@ async def test_voice_uses_wechat_recognition_or_records_a_handoff(gateway, fake_
     assert texts == [HANDOFF_RECORDED]
     async with gateway.runtime.context.engine.connect() as conn:
         reasons = (
-            (await conn.execute(select(handoff_requests.c.reason).where(handoff_requests.c.openid == openid)))
-            .scalars()
-            .all()
+            (await conn.execute(select(conversations.c.reason).where(conversations.c.openid == openid))).scalars().all()
         )
     assert reasons == ["voice_unrecognised"]
 

@@ -1,5 +1,5 @@
 """The handoff service against real PostgreSQL and Redis, with the gateway's real outbox and
-customer-service window: routing, assignment, pause/resume, call-backs, quota accounting,
+customer-service window: routing, assignment, who answers, call-backs, quota accounting,
 restart safety."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from handoff_support import (
     MORNING,
     SHANGHAI,
     Clock,
-    RecordingRasa,
     add_agent,
     bind,
     build_service,
@@ -29,6 +28,7 @@ from sqlalchemy import select
 from billing import load_backend
 from billing.backend import LineStatus
 from core.audit import audit_log
+from core.vocabulary import Answerer
 from gateway.store import outbox
 from handoff import live as handoff_live
 from handoff.rasa_history import turns_from_events
@@ -49,13 +49,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def rasa() -> RecordingRasa:
-    return RecordingRasa()
-
-
-@pytest.fixture
-def service(seeded_engine, redis, store, clock, rasa) -> HandoffService:
-    return build_service(seeded_engine, redis, clock, rasa)
+def service(seeded_engine, redis, store, clock) -> HandoffService:
+    return build_service(seeded_engine, redis, clock)
 
 
 async def outbox_texts(engine, openid: str, origin: str | None = None) -> list[str]:
@@ -74,7 +69,7 @@ async def online(service: HandoffService, *agents) -> None:
 
 
 async def test_elder_who_cannot_cope_is_served_by_elder_desk_before_earlier_general_chats(
-    service, store, seeded_engine, rasa, clock
+    service, store, seeded_engine, clock
 ):
     elder_agent = await add_agent(store, "王芳", ("elder", "sichuanese"), capacity=1)
     general_agent = await add_agent(store, "张强", (), capacity=2)
@@ -92,7 +87,7 @@ async def test_elder_who_cannot_cope_is_served_by_elder_desk_before_earlier_gene
     chat = await store.open_chat_for(elder)
     assert chat is not None and chat.queue == "elder" and chat.is_elder and chat.age == 70
     assert texts == ["已经请人工客服来帮您，客服大约3分钟后来，请稍等。"]  # first in the elder queue; plain
-    assert ("pause", elder) in rasa.calls and await service.is_with_human(elder)
+    assert await service.is_with_human(elder) and (await store.who_answers(elder)) is Answerer.QUEUE
     follow_ups = [t for t in await store.open_tasks() if t.kind == "follow_up"]
     assert [(t.openid, t.due_at.astimezone(SHANGHAI)) for t in follow_ups] == [
         (elder, dt.datetime(2027, 1, 6, 10, 0, tzinfo=SHANGHAI))  # 次日回访
@@ -110,7 +105,7 @@ async def test_elder_who_cannot_cope_is_served_by_elder_desk_before_earlier_gene
     assert await store.waiting() == []
 
 
-async def test_no_agent_online_means_a_callback_promise_and_a_task(service, store, seeded_engine, rasa):
+async def test_no_agent_online_means_a_callback_promise_and_a_task(service, store, seeded_engine):
     await add_agent(store, "王芳", ("elder",))  # exists, but no console is open
     elder = new_openid("elder")
     await bind(seeded_engine, elder, ELDER_70)
@@ -119,7 +114,6 @@ async def test_no_agent_online_means_a_callback_promise_and_a_task(service, stor
 
     assert texts == ["现在客服不在。我们会在今天12点前给您打电话。"]  # 10:00 + 2 h, plain words
     assert not await service.is_with_human(elder)  # the bot keeps answering meanwhile
-    assert rasa.calls == []
     tasks = {t.kind: t for t in await store.open_tasks() if t.openid == elder}
     assert set(tasks) == {"callback", "follow_up"}
     assert tasks["callback"].phone == ELDER_70 and tasks["callback"].is_elder
@@ -220,42 +214,27 @@ async def test_messages_reach_the_transcript_and_the_subscriber_hears_where_they
     assert await service.on_subscriber_message(text_message(second, "你好"), "你好", None) == []
 
 
-async def test_hand_back_resumes_the_bot_and_says_so(service, store, seeded_engine, rasa):
+async def test_hand_back_gives_her_to_the_bot_and_says_so(service, store, seeded_engine):
     agent = await add_agent(store, "张强")
     await online(service, agent)
     openid = new_openid()
     await service.request_handoff(openid, "request_human", "general", None)
     chat = await store.open_chat_for(openid)
     await service.take(chat.id, agent)
+    assert (await store.who_answers(openid)) is Answerer.AGENT
     await record_inbound(seeded_engine, text_message(openid, "谢谢"))
 
     await service.hand_back(chat.id, agent)
 
-    assert not await service.is_with_human(openid)
-    assert rasa.calls == [("pause", openid), ("resume", openid)]
+    assert not await service.is_with_human(openid) and (await store.who_answers(openid)) is Answerer.BOT
     # the closing message carries the one satisfaction question (one message, not two)
     assert await outbox_texts(seeded_engine, openid, "system") == [
         "已为您转回智能助手。\n请给本次服务打个分，回复数字：\n1 满意\n2 一般\n3 不满意"
     ]
     closed = await store.chat(chat.id)
-    assert (closed.status, closed.close_reason, closed.bot_paused) == ("closed", "handed_back", False)
+    assert (closed.status, closed.close_reason, closed.answerer) == ("closed", "handed_back", Answerer.BOT)
     with pytest.raises(ConsoleError):
         await service.hand_back(chat.id, agent)
-
-
-async def test_failed_resume_is_retried_by_the_sweep(service, store, rasa):
-    agent = await add_agent(store, "张强")
-    await online(service, agent)
-    openid = new_openid()
-    await service.request_handoff(openid, "request_human", "general", None)
-    chat = await store.open_chat_for(openid)
-    await service.take(chat.id, agent)
-    rasa.fail = True
-    await service.close_chat(chat.id, agent)
-    assert (await store.chat(chat.id)).bot_paused  # Rasa could not be told
-    rasa.fail = False
-    await service.sweep()
-    assert ("resume", openid) in rasa.calls and not (await store.chat(chat.id)).bot_paused
 
 
 async def test_taking_replying_to_and_closing_a_chat_are_in_the_audit_log(service, store, seeded_engine):
@@ -326,7 +305,7 @@ async def test_closed_window_refuses_and_offers_a_callback(service, store, seede
 # ---- waiting too long, transfers, races ----------------------------------------------------
 
 
-async def test_waiting_past_the_limit_turns_into_a_callback_promise(service, store, seeded_engine, clock, rasa):
+async def test_waiting_past_the_limit_turns_into_a_callback_promise(service, store, seeded_engine, clock):
     agent = await add_agent(store, "张强")
     await online(service, agent)  # online but not ready: the chat waits
     openid = new_openid()
@@ -343,7 +322,6 @@ async def test_waiting_past_the_limit_turns_into_a_callback_promise(service, sto
     await service.sweep()  # a second sweep (or worker) promises nothing twice
 
     assert not await service.is_with_human(openid)
-    assert rasa.calls == [("pause", openid), ("resume", openid)]
     promised = await outbox_texts(seeded_engine, openid, "system")
     assert len(promised) == 1 and promised[0].startswith("让您久等了，客服都在忙。我们会在今天13点前给您回电")
     assert [t.kind for t in await store.open_tasks() if t.openid == openid] == ["callback"]
@@ -566,7 +544,7 @@ async def test_the_composition_root_builds_the_service_from_the_gateway_resource
         )  # fmt: skip
         service = build_handoff_service(context)
         try:
-            assert service.rasa is context.rasa and service.outbox is context.outbox and service.window is window
+            assert service.outbox is context.outbox and service.window is window
             assert service.tickets.notices is context.notices  # resolutions after the 48 hours go as notices
             assert service.history.session is http and service.history.base_url == "http://127.0.0.1:9"
             assert service.voice_store is not None and service.profiles.billing is not None
@@ -593,13 +571,14 @@ def test_migration_matches_the_table_definitions(database_url):
             differences = compare_metadata(MigrationContext.configure(conn), [metadata, tickets_metadata])
     finally:
         engine.dispose()
-    # the foreign keys between the tickets (core/tickets.py) and the handoff tables exist in the
-    # database only: the two areas' metadata do not see each other's tables
-    across = {"fk_ho_surveys_ticket", "ho_tasks_chat_id_fkey", "fk_tickets_agent"}
+    # the foreign keys from core's tables (tickets, the conversation record) to the handoff tables
+    # exist in the database only: core's metadata does not see the handoff area's tables
+    across = {"fk_ho_surveys_ticket", "ho_tasks_chat_id_fkey", "fk_tickets_agent", "conversations_agent_id_fkey"}
     ours = [
         d
         for d in differences
-        if ("ho_" in repr(d) or "ticket" in repr(d)) and not (d[0] == "remove_fk" and d[1].name in across)
+        if any(name in repr(d) for name in ("ho_", "ticket", "conversations"))
+        and not (d[0] == "remove_fk" and d[1].name in across)
     ]
     assert ours == []
 
@@ -618,8 +597,7 @@ async def test_the_one_machine_setup_sqlite_and_in_process_redis(tmp_path):
     try:
         await seed_demo_data(engine)
         clock = Clock(MORNING)
-        rasa = RecordingRasa()
-        service = build_service(engine, redis, clock, rasa)
+        service = build_service(engine, redis, clock)
         agent = await add_agent(service.store, "王芳", ("elder",))
         await online(service, agent)
         openid = new_openid("elder")
@@ -640,7 +618,6 @@ async def test_the_one_machine_setup_sqlite_and_in_process_redis(tmp_path):
         assert (await service.reply(chat.id, agent, "好的")).sent
         await service.hand_back(chat.id, agent)
         assert not await service.is_with_human(openid)
-        assert rasa.calls == [("pause", openid), ("resume", openid)]
         senders = [m.sender for m in await service.store.transcript(chat.id)]
         assert senders.count("subscriber") == 1 and senders.count("agent") == 1
     finally:

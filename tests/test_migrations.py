@@ -125,3 +125,73 @@ def test_call_back_tasks_and_fault_reports_become_tickets_and_back(empty_databas
         assert [tuple(row) for row in faults] == [("GZ20261130090000", "宽带故障：家里断网")]
     finally:
         engine.dispose()
+
+
+def test_chats_become_the_one_conversation_record_and_gateway_requests_become_promises(
+    empty_database: str,
+) -> None:
+    """handoff_0005_conversations: ho_chats becomes `conversations` without `bot_paused` (its status
+    alone says who answers), and the gateway's own handoff requests become call-back promises with
+    their tickets; the downgrade gives both back."""
+    config = alembic_config(empty_database)
+    for revision in ("billing_0004", "gateway_0003_voice_pref", "handoff_0004_tickets"):
+        command.upgrade(config, revision)
+    engine = create_engine(sync_url(empty_database))
+    chat = (
+        "INSERT INTO ho_chats (openid, status, queue, reason, is_elder, created_at, bot_paused) "
+        "VALUES (:openid, :status, 'elder', 'elder', :elder, :at, :paused)"
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(chat), {"openid": "o1", "status": "waiting", "elder": True, "at": AT, "paused": True})
+            conn.execute(text(chat), {"openid": "o2", "status": "closed", "elder": False, "at": AT, "paused": False})
+            conn.execute(
+                text("INSERT INTO ho_queue_entries (chat_id, queue, enqueued_at) VALUES (1, 'elder', :at)"),
+                {"at": AT},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO gw_handoff_requests (openid, reason, queue, summary, status, created_at) "
+                    "VALUES ('o3', 'voice_unrecognised', 'general', '语音消息，未能识别', 'open', :at)"
+                ),
+                {"at": AT},
+            )
+        command.upgrade(config, "heads")
+        tables = inspect(engine).get_table_names()
+        assert "conversations" in tables and "ho_chats" not in tables and "gw_handoff_requests" not in tables
+        assert "bot_paused" not in {column["name"] for column in inspect(engine).get_columns("conversations")}
+        with engine.begin() as conn:
+            rows = conn.execute(text("SELECT id, openid, status, close_reason FROM conversations ORDER BY id")).all()
+            promise = conn.execute(
+                text("SELECT number, kind, status, chat_id, note, created_by FROM tickets WHERE openid = 'o3'")
+            ).one()
+            queued = (
+                conn.execute(text("SELECT c.openid FROM ho_queue_entries q JOIN conversations c ON c.id = q.chat_id"))
+                .scalars()
+                .all()
+            )
+            # the queue entries and the transcript still point at the record (foreign keys followed it)
+            conn.execute(
+                text(
+                    "INSERT INTO ho_messages (chat_id, sender, msg_type, text, created_at) VALUES (1, 'subscriber', 'text', '在吗', :at)"
+                ),
+                {"at": AT},
+            )
+        assert [tuple(row) for row in rows] == [
+            (1, "o1", "waiting", None),
+            (2, "o2", "closed", None),
+            (3, "o3", "closed", "callback"),
+        ]
+        assert tuple(promise) == ("T20261130-0001", "callback", "open", 3, "语音消息，未能识别", "gateway")
+        assert queued == ["o1"]
+
+        command.downgrade(config, "handoff_0004_tickets")
+        with engine.connect() as conn:
+            chats = conn.execute(text("SELECT openid, status, bot_paused FROM ho_chats ORDER BY id")).all()
+            requests = conn.execute(text("SELECT openid, reason, status FROM gw_handoff_requests")).all()
+            tickets = conn.execute(text("SELECT count(*) FROM tickets")).scalar()
+        assert [tuple(row) for row in chats] == [("o1", "waiting", False), ("o2", "closed", False)]
+        assert [tuple(row) for row in requests] == [("o3", "voice_unrecognised", "open")]
+        assert tickets == 0
+    finally:
+        engine.dispose()

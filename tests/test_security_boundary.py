@@ -110,15 +110,18 @@ async def test_rasa_client_presents_the_token_on_the_http_api(http: aiohttp.Clie
         return web.json_response({})
 
     app = web.Application()
+    app.router.add_get("/conversations/{sender}/tracker", record)
     app.router.add_post("/conversations/{sender}/tracker/events", record)
     runner, url, _ = await serve(app)
     try:
         client = RasaClient(http, url, token="s3cret")
-        await client.pause("o-user")
-        await client.resume("o-user")
+        await client.take_back_failed_turn("o-user")  # reads the tracker, then appends events
     finally:
         await runner.cleanup()
-    assert [token for _, token in seen] == ["s3cret", "s3cret"]
+    assert seen == [
+        ("/conversations/o-user/tracker", "s3cret"),
+        ("/conversations/o-user/tracker/events", "s3cret"),
+    ]
 
 
 def test_csbot_run_starts_rasa_with_the_token_the_gateway_uses(tmp_path: Path, monkeypatch) -> None:

@@ -9,7 +9,7 @@ from handoff_support import add_agent, bind, build_service, clean_handoff_tables
 from sqlalchemy import select
 from test_actions import Conversation, services
 from test_billing_backend import audit_rows, make_subscriber
-from test_handoff_service import clock, online, rasa
+from test_handoff_service import clock, online
 
 from actions.account import ActionCheckBalance
 from actions.services import Services
@@ -114,12 +114,11 @@ async def test_the_console_green_channel_refuses_a_lost_line_with_an_explanation
     seeded_engine,
     redis,
     clock,
-    rasa,
 ) -> None:
     await seed_demo_data(seeded_engine, reset=True)
     await clean_handoff_tables(seeded_engine)
     store = HandoffStore(seeded_engine)
-    service = build_service(seeded_engine, redis, clock, rasa)
+    service = build_service(seeded_engine, redis, clock)
     agent = await add_agent(store, "王芳", ("elder",))
     await online(service, agent)
     openid = new_openid()

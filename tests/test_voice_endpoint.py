@@ -40,10 +40,10 @@ from billing.binding import BindingService, LogSmsSender
 from billing.money import format_yuan
 from billing.sql import SqlBillingBackend
 from bot.compose import build_transcriber, build_voice_policy
+from core.conversations import conversations
 from gateway.app import Hooks
-from gateway.ports import StoredHandoffRequests
+from gateway.ports import CallbackRequests
 from gateway.settings import Settings
-from gateway.store import handoff_requests
 from voice import policy
 from voice.recognizer import AsrPool, RecognizerSpec
 from voice.service import Transcriber, create_transcriber
@@ -101,9 +101,9 @@ async def test_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def _start(
     settings: Settings, http: aiohttp.ClientSession, engine: AsyncEngine, transcriber: Transcriber | None = None
 ) -> RunningGateway:
-    """The gateway with the real voice parts (or the given transcriber) and handoffs kept in its table."""
+    """The gateway with the real voice parts (or the given transcriber); handoffs become call-back promises."""
     hooks = Hooks(
-        handoff=lambda _ctx: StoredHandoffRequests(engine),
+        handoff=lambda _ctx: CallbackRequests(engine),
         transcriber=build_transcriber if transcriber is None else (lambda _ctx: transcriber),
         voice_policy=build_voice_policy,
     )
@@ -131,7 +131,8 @@ async def _voice_push(gateway: RunningGateway, state: StandinState, openid: str,
 
 async def _handoff_reasons(engine: AsyncEngine, openid: str) -> list[tuple[str, str | None]]:
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(handoff_requests).where(handoff_requests.c.openid == openid))).all()
+        query = select(conversations).where(conversations.c.openid == openid).order_by(conversations.c.id)
+        rows = (await conn.execute(query)).all()
     return [(row.reason, row.summary) for row in rows]
 
 
