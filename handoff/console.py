@@ -49,10 +49,12 @@ from core import wording
 from core.privacy import mask_phone
 from handoff import access, auth, desk, reports, ticket_views
 from handoff import console_texts as texts
+from handoff.callbacks import TASK_OUTCOMES
 from handoff.client_address import client_address
+from handoff.errors import ConsoleError
 from handoff.live import EVENTS_CHANNEL, ConsoleEvent
 from handoff.routing import QUEUE_LABELS, QUEUES, REASON_LABELS, SKILL_LABELS
-from handoff.service import TASK_OUTCOMES, ConsoleError, HandoffService
+from handoff.service import HandoffService
 from handoff.store import Agent
 from handoff.tickets import TicketError
 
@@ -409,7 +411,7 @@ async def logout(request: web.Request, visit: Visit) -> web.Response:
 async def set_status(request: web.Request, visit: Visit) -> web.Response:
     form = await request.post()
     ready = form.get("ready") == "1"
-    await _service(request).set_ready(visit.agent, ready)
+    await _service(request).assignment.set_ready(visit.agent, ready)
     text = texts.READY if ready else texts.NOT_READY
     return await _redirect(request, _local_path(str(form.get("next", ""))), "ok", text)
 
@@ -508,7 +510,7 @@ async def chat_action(request: web.Request, visit: Visit) -> web.Response:
             await service.close_chat(chat_id, agent)
             return await _redirect(request, home, "ok", texts.CLOSED)
         if action == "callback":
-            task = await service.create_callback(chat_id, agent, str(form.get("note", "")))
+            task = await service.callbacks.create(chat_id, agent, str(form.get("note", "")))
             due = _clock(service).local(task.due_at, with_date=True)
             return await _redirect(request, here, "ok", texts.callback_created(task.id, due))
         if action == "green-channel":
@@ -534,7 +536,7 @@ async def task_outcome(request: web.Request, visit: Visit) -> web.Response:
     form = await request.post()
     here = f"{COOKIE_PATH}/tasks"
     try:
-        task = await _service(request).record_task_outcome(
+        task = await _service(request).callbacks.record_outcome(
             int(request.match_info["task_id"]), visit.agent, str(form.get("outcome", "")), str(form.get("note", ""))
         )
     except ConsoleError as exc:
@@ -546,7 +548,7 @@ async def task_outcome(request: web.Request, visit: Visit) -> web.Response:
 async def task_reveal(request: web.Request, visit: Visit) -> web.Response:
     """The full number for dialling: shown once on this response, and audited."""
     service = _service(request)
-    task = await service.reveal_task_phone(int(request.match_info["task_id"]), visit.agent)
+    task = await service.callbacks.reveal_phone(int(request.match_info["task_id"]), visit.agent)
     if task is None or task.phone is None:
         raise web.HTTPNotFound(text=texts.NO_TASK_NUMBER)
     return await _page(request, visit, "tasks.html", tasks=await desk.tasks(service, revealed={task.id: task.phone}))
@@ -700,7 +702,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         await service.live.heartbeat(agent.id, connection_id)
         await service.live.publish(ConsoleEvent("agents", agent_id=agent.id))
-        await service.dispatch()  # a ready agent who comes back online may take waiting chats
+        await service.assignment.dispatch()  # a ready agent who comes back online may take waiting chats
         async for message in socket:
             if message.type == WSMsgType.ERROR:
                 break

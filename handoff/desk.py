@@ -63,7 +63,7 @@ async def session_agent(service: HandoffService, token: str | None) -> Agent | N
 
 async def log_out(service: HandoffService, token: str, agent: Agent) -> None:
     await service.store.revoke_session(_digest(service, token), service.clock())
-    await service.set_ready(agent, False)
+    await service.assignment.set_ready(agent, False)
 
 
 def _digest(service: HandoffService, token: str) -> str:
@@ -190,7 +190,7 @@ async def chat_page(service: HandoffService, chat_id: int, agent: Agent) -> Chat
     profile = await service.profile_of(chat)
     earlier = [c for c in await service.store.chats_of_openid(chat.openid) if c.id != chat.id]
     tasks = await service.store.tasks_of_openid(chat.openid)
-    online = [state for state in await service.agent_states() if state.online and state.agent_id != agent.id]
+    online = [state for state in await service.assignment.agent_states() if state.online and state.agent_id != agent.id]
     return ChatPage(
         head=await _head(service, chat),
         transcript=await _transcript(service, chat),

@@ -56,7 +56,7 @@ async def supervisor_report(service: HandoffService) -> SupervisorReport:
     }
     callbacks = [task for task in await service.store.open_tasks() if task.kind == "callback"]
     answered, requests = await answered_within_24h(service, now)
-    agents = sorted(await service.agent_states(), key=lambda a: (not a.online, a.name))
+    agents = sorted(await service.assignment.agent_states(), key=lambda a: (not a.online, a.name))
     return SupervisorReport(
         queue_lengths=lengths,
         longest_wait_s=longest,

@@ -104,7 +104,7 @@ async def test_elder_first_message_joins_the_elder_queue_with_the_expected_wait(
 async def test_a_ready_agent_means_a_person_now(service, store, seeded_engine):
     agent = await add_agent(store, "王芳", ("elder",))
     await online(service, agent)
-    await service.set_ready(agent, True)
+    await service.assignment.set_ready(agent, True)
     openid = new_openid("elder")
     await bind(seeded_engine, openid, ELDER_70)
     assert await service.request_handoff(openid, "elder", "elder", SUMMARY, direct=True) == [
@@ -215,9 +215,9 @@ async def test_supervisor_figures_per_queue_for_7_and_30_days(service, store, se
     await service.take(chat.id, agent)
     await service.close_chat(chat.id, agent)
     await service.before_bot(openid, "1")
-    follow_up = await service._create_task(chat, "follow_up", "system", note="次日回访")
+    follow_up = await service.callbacks.open_task(chat, "follow_up", "system", note="次日回访")
     clock.advance(days=1, hours=3)  # the follow-up is due and done
-    await service.record_task_outcome(follow_up.id, agent, "reached", "会用了")
+    await service.callbacks.record_outcome(follow_up.id, agent, "reached", "会用了")
 
     rows = {(q.queue, q.days): q for q in await reports.quality(service, clock())}
     elder7 = rows[("elder", 7)]

@@ -350,7 +350,7 @@ async def test_share_answered_within_24h_counts_replies_and_finished_call_backs(
     await service.request_handoff(called_back, "request_human", "general", None)  # nobody online
     young_and_open = await service.store.open_task_of(called_back, "callback")
     assert await answered_within_24h(service, clock()) == (1, 2)  # too young to count as missed
-    await service.record_task_outcome(young_and_open.id, agent, "reached", None)
+    await service.callbacks.record_outcome(young_and_open.id, agent, "reached", None)
     assert await answered_within_24h(service, clock()) == (2, 3)
 
 

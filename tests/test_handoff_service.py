@@ -31,8 +31,9 @@ from core.audit import audit_log
 from core.vocabulary import Answerer
 from gateway.store import outbox
 from handoff import live as handoff_live
+from handoff.errors import ConsoleError
 from handoff.rasa_history import turns_from_events
-from handoff.service import ConsoleError, HandoffService
+from handoff.service import HandoffService
 from handoff.store import HandoffStore
 from wechat.messages import InboundMessage
 
@@ -94,13 +95,13 @@ async def test_elder_who_cannot_cope_is_served_by_elder_desk_before_earlier_gene
     ]
 
     # the elder-care agent becomes ready: she gets the elder chat although two general chats waited longer
-    await service.set_ready(elder_agent, True)
+    await service.assignment.set_ready(elder_agent, True)
     assigned = await store.chats_of_agent(elder_agent.id)
     assert [c.openid for c in assigned] == [elder]
     assert {q.chat.openid for q in await store.waiting()} == set(general)
 
     # the general agent takes the general chats, never the elder one (it is gone anyway)
-    await service.set_ready(general_agent, True)
+    await service.assignment.set_ready(general_agent, True)
     assert sorted(c.openid for c in await store.chats_of_agent(general_agent.id)) == sorted(general)
     assert await store.waiting() == []
 
@@ -297,9 +298,9 @@ async def test_closed_window_refuses_and_offers_a_callback(service, store, seede
     assert not view.open and view.messages_left == 0
     refused = await service.reply(chat.id, agent, "您好")
     assert not refused.sent and refused.offer_callback and "48小时" in refused.reason
-    task = await service.create_callback(chat.id, agent, "窗口关闭，电话联系")
+    task = await service.callbacks.create(chat.id, agent, "窗口关闭，电话联系")
     assert task.kind == "callback" and task.created_by == "张强"
-    assert (await service.create_callback(chat.id, agent, None)).id == task.id  # one per chat
+    assert (await service.callbacks.create(chat.id, agent, None)).id == task.id  # one per chat
 
 
 # ---- waiting too long, transfers, races ----------------------------------------------------
@@ -373,7 +374,7 @@ async def test_concurrent_dispatches_never_exceed_capacity(seeded_engine, redis,
     for _ in range(5):
         await workers[0].request_handoff(new_openid(), "request_human", "general", None)
     await store.set_ready(agent.id, True)
-    await asyncio.gather(*(w.dispatch() for w in workers for _ in range(3)))
+    await asyncio.gather(*(w.assignment.dispatch() for w in workers for _ in range(3)))
     assert len(await store.chats_of_agent(agent.id)) == 2
     assert len(await store.waiting()) == 3
 
@@ -385,7 +386,7 @@ async def test_offline_agent_never_gets_a_chat(service, store):
     await online(service, other)  # someone is online, so the chat waits
     openid = new_openid()
     await service.request_handoff(openid, "request_human", "general", None)
-    await service.dispatch()
+    await service.assignment.dispatch()
     assert await store.chats_of_agent(agent.id) == []
     assert [q.chat.openid for q in await store.waiting()] == [openid]
 
@@ -404,7 +405,7 @@ async def test_chats_of_an_agent_whose_console_is_gone_go_back_to_the_queue(serv
 
     await service.sweep()
     assert (await store.chat(chat.id)).agent_id == agent.id  # a grace period for reconnects
-    service.offline_grace_s = 0.0
+    service.assignment.offline_grace_s = 0.0
     await service.sweep()
 
     back = await store.chat(chat.id)
@@ -418,7 +419,7 @@ async def test_dialect_speaker_gets_the_sichuanese_elder(service, store, seeded_
     speaker = await add_agent(store, "李川", ("elder", "sichuanese"))
     await online(service, plain, speaker)
     for agent in (plain, speaker):
-        await service.set_ready(agent, True)
+        await service.assignment.set_ready(agent, True)
     openid = new_openid()
     await bind(seeded_engine, openid, "13800000003")  # 李桂兰, 78, 四川话, line suspended (挂失)
     await service.request_handoff(openid, "request_human", "general", None)

@@ -18,7 +18,7 @@ from billing.backend import BillingError, IdentityCheck, LineStatus, SuspendReas
 from billing.demo import seed_demo_data
 from billing.sql import SqlBillingBackend
 from core.audit import audit_log
-from handoff.service import ConsoleError
+from handoff.errors import ConsoleError
 from handoff.store import HandoffStore
 
 LOST_DEMO_LINE = "13800000003"  # 李桂兰, 78, 挂失停机
