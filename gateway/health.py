@@ -55,12 +55,14 @@ async def detailed_healthz(runtime: Runtime) -> web.Response:
 
 async def metrics(runtime: Runtime) -> web.Response:
     gauges: list[str] = []
+    backlog: float
+    unfinished: float
     try:
         backlog = await runtime.context.outbox.backlog()
         unfinished = await runtime.inbox.pending_count()
     except Exception:
         log.exception("metrics: database unavailable")
-        backlog = unfinished = float("nan")  # type: ignore[assignment]
+        backlog = unfinished = float("nan")
     gauges.extend(gauge("csbot_gateway_outbox_backlog", "Customer-service messages waiting to be sent", backlog))
     gauges.extend(gauge("csbot_gateway_inbox_unfinished", "Received messages not answered yet", unfinished))
     if runtime.context.notices is not None:

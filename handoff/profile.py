@@ -115,16 +115,16 @@ class ProfileSource:
             return Profile(openid=openid, phone=None, error="绑定信息暂时查不到")
         if phone is None or self.billing is None:
             return Profile(openid=openid, phone=phone)
-        return await self._from_billing(openid, phone)
+        return await self._from_billing(self.billing, openid, phone)
 
-    async def _from_billing(self, openid: str, phone: str) -> Profile:
+    async def _from_billing(self, billing: BillingBackend, openid: str, phone: str) -> Profile:
         try:
-            subscriber = await self.billing.get_subscriber(phone)  # type: ignore[union-attr]
+            subscriber = await billing.get_subscriber(phone)
             if subscriber is None:
                 return Profile(openid=openid, phone=phone, error="计费系统里没有这个号码")
-            plan = await self.billing.get_plan(subscriber.plan_code)  # type: ignore[union-attr]
-            usage = await self.billing.get_usage(phone)  # type: ignore[union-attr]
-            payments = await self.billing.list_payments(phone)  # type: ignore[union-attr]
+            plan = await billing.get_plan(subscriber.plan_code)
+            usage = await billing.get_usage(phone)
+            payments = await billing.list_payments(phone)
         except Exception as exc:
             log.warning("billing lookup failed during a handoff: %s", exc)
             return Profile(openid=openid, phone=phone, error="计费系统暂时查不到")

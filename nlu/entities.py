@@ -60,7 +60,7 @@ def extract_entities(text: str) -> list[Entity]:
     return found
 
 
-def _first_amount(text: str, inside_phone) -> Entity | None:  # type: ignore[no-untyped-def]
+def _first_amount(text: str, inside_phone) -> Entity | None:
     for pattern in (AMOUNT_WITH_UNIT, AMOUNT_AFTER_VERB):
         for match in pattern.finditer(text):
             if inside_phone(match.start(1)):

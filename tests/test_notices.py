@@ -68,7 +68,7 @@ def text_from(openid: str) -> InboundMessage:
 
 def consent_push(openid: str, decisions: dict[str, bool], event: str = "subscribe_msg_popup_event") -> InboundMessage:
     """A consent event as the gateway parses it from WeChat's XML (built by the simulator)."""
-    client = PushClient(None, "http://unused", "t", APP_ID)  # type: ignore[arg-type]
+    client = PushClient(None, "http://unused", "t", APP_ID)
     fields = parse_xml(build_xml(client.consent_fields(openid, decisions, event=event)).encode())
     return InboundMessage.from_fields(fields)
 

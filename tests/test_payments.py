@@ -153,7 +153,7 @@ async def test_only_a_verified_notification_credits_and_only_once(
     order = stack.pay.orders[payment.order_no]  # the stand-in verified our signed JSAPI request
     assert order.payer_openid == chat.openid and order.total_fen == 5000 and order.mchid == MCHID
     assert order.notify_url == f"{stack.gateway.url}/wechatpay/notify"
-    params = json.loads(html.unescape(re.search(r"var params = (\{.*?\});", page).group(1)))  # type: ignore[union-attr]
+    params = json.loads(html.unescape(re.search(r"var params = (\{.*?\});", page).group(1)))
     assert params["package"] == f"prepay_id={order.prepay_id}" and params["signType"] == "RSA"
     signed = f"{params['appId']}\n{params['timeStamp']}\n{params['nonceStr']}\n{params['package']}\n"
     assert verify(stack.config.merchant_key.public_key(), signed, params["paySign"])
@@ -165,7 +165,7 @@ async def test_only_a_verified_notification_credits_and_only_once(
     more = await stack.pay.pay(payment.order_no, total_fen=500000)  # signed, but not this order's amount
     assert (forged.status, stale.status) == (401, 401) and more.status == 400
     assert await balance(services, phone) == before
-    assert (await services.billing.get_top_up(payment.order_no)).status == OrderStatus.PENDING  # type: ignore[attr-defined]
+    assert (await services.billing.get_top_up(payment.order_no)).status == OrderStatus.PENDING
 
     paid = await stack.pay.pay(payment.order_no)
     assert paid.status == 200 and json.loads(paid.answer)["code"] == "SUCCESS"
@@ -222,7 +222,7 @@ async def test_family_payment_credits_the_number_the_payer_named_and_confirmed(
     ask = await chat.say(ActionTopUp(), f"给{mother}充30元", "top_up")
     assert mother in ask and "他人" in ask and "回复1确认" in ask  # her own typing, shown back in full
     reply = await chat.say(ActionHandleReply(), "1", "affirm")
-    payment = await services.payments.by_token(re.search(r"/pay/(\S+)", reply).group(1))  # type: ignore[union-attr]
+    payment = await services.payments.by_token(re.search(r"/pay/(\S+)", reply).group(1))
     assert payment is not None and payment.phone == mother and payment.payer_openid == chat.openid
     assert payment.for_other and "138****0016" in reply
 
@@ -309,5 +309,5 @@ async def test_a_paid_top_up_cannot_be_cancelled_afterwards(services: Services) 
     assert (await services.payments.settle(notice)).outcome is SettleOutcome.CREDITED
     chat.slots["pending"] = f"topup_confirm:{payment.order_no}"  # an old context, replayed
     assert "已支付" in await chat.say(ActionHandleReply(), "2", "deny")
-    assert (await services.billing.get_top_up(payment.order_no)).status == OrderStatus.PAID  # type: ignore[attr-defined]
+    assert (await services.billing.get_top_up(payment.order_no)).status == OrderStatus.PAID
     assert await balance(services, phone) == before + 1000

@@ -78,7 +78,7 @@ async def test_a_forged_pending_cannot_confirm_or_cancel_someone_elses_top_up(se
     stranger.slots["pending"] = f"topup_confirm:{order_no}"
     await stranger.say(ActionHandleReply(), "1", "affirm")
 
-    assert (await billing.get_top_up(order_no)).status == OrderStatus.PENDING  # type: ignore[attr-defined]
+    assert (await billing.get_top_up(order_no)).status == OrderStatus.PENDING
     payment = await services.payments.get(order_no)
     assert payment is not None and payment.state is PaymentState.CREATED
     assert (await billing.get_balance(victim_phone)).balance_fen == before
@@ -96,7 +96,7 @@ async def test_a_forged_plan_confirmation_names_only_plans_we_offer(services: Se
         chat.slots["pending"] = f"plan_confirm:{code}"
         reply = await chat.say(ActionHandleReply(), "1", "affirm")
         assert "没有找到这个套餐" in reply
-    assert await services.billing.get_pending_plan_change("13800000016") is None  # type: ignore[attr-defined]
+    assert await services.billing.get_pending_plan_change("13800000016") is None
 
 
 # ---- Rasa's auth token -------------------------------------------------------------------------

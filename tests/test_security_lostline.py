@@ -24,7 +24,7 @@ from handoff.store import HandoffStore
 LOST_DEMO_LINE = "13800000003"  # 李桂兰, 78, 挂失停机
 
 
-async def lost_line(engine, balance_fen: int = 3500) -> str:  # type: ignore[no-untyped-def]
+async def lost_line(engine, balance_fen: int = 3500) -> str:
     return await make_subscriber(
         engine, balance_fen=balance_fen, status=LineStatus.SUSPENDED, reason=SuspendReason.REPORTED_LOST
     )
@@ -133,7 +133,7 @@ async def test_the_console_green_channel_refuses_a_lost_line_with_an_explanation
         await service.green_channel(chat.id, agent)
 
     assert "挂失" in str(refused.value) and len(str(refused.value)) < 80
-    assert (await load_backend(seeded_engine).get_subscriber(LOST_DEMO_LINE)).status == LineStatus.SUSPENDED  # type: ignore[union-attr]
+    assert (await load_backend(seeded_engine).get_subscriber(LOST_DEMO_LINE)).status == LineStatus.SUSPENDED
     async with seeded_engine.connect() as conn:
         rows = (await conn.execute(select(audit_log).where(audit_log.c.chat_id == chat.id))).mappings().all()
     assert [(r["actor"], r["action"]) for r in rows if r["action"].startswith("green")] == [

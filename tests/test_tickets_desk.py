@@ -237,7 +237,7 @@ async def test_my_chats_show_a_preview_and_how_long_she_has_waited(seeded_engine
 async def test_the_profile_panel_has_this_months_usage_and_the_latest_top_ups(service: HandoffService) -> None:
     profile = await service.profiles.lookup(new_openid("p"), "13800000001")
     assert profile.usage is not None and profile.usage.data_total_mb > 0
-    payments = await service.profiles.billing.list_payments("13800000001")  # type: ignore[union-attr]
+    payments = await service.profiles.billing.list_payments("13800000001")
     assert [p.order_no for p in profile.payments] == [p.order_no for p in payments]
 
 

@@ -121,7 +121,7 @@ class Fuzzer:
                 {"Content": "x" * (self.max_body // 2)},
             ]
         )
-        return self.push(self.fields(openid, **extra), "weird_fields")  # type: ignore[arg-type]
+        return self.push(self.fields(openid, **extra), "weird_fields")
 
     def random_bytes(self) -> Case:
         size = self.rng.choice([0, 1, 16, 500, 4000, self.max_body - 10])

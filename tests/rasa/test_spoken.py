@@ -300,7 +300,7 @@ TINY = {
 def resolver(tmp_path_factory: pytest.TempPathFactory) -> RequestResolver:
     storage = LocalModelStorage(tmp_path_factory.mktemp("model"))
     resource = Resource("resolver")
-    context = ExecutionContext(graph_schema=None, model_id="1")  # type: ignore[arg-type]
+    context = ExecutionContext(graph_schema=None, model_id="1")
     examples = [Message(data={TEXT: text, INTENT: intent}) for intent, texts in TINY.items() for text in texts]
     data = TrainingData(TextNormalizer().process_training_data(TrainingData(examples)).training_examples)
     trained = RequestResolver.create(
