@@ -103,7 +103,7 @@ class RasaClient:
         if (await self._tracker(openid, replica)).get("paused") is not True:
             return False
         log.info("resuming a conversation left paused by an earlier version")
-        await self._append_events(openid, [{"event": "rewind"}, {"event": "resume"}])
+        await self._append_events(openid, [*TAKE_BACK, {"event": "resume"}])
         return True
 
     async def _turn_failed(self, openid: str, replica: str, msg_key: Any) -> bool:
@@ -126,19 +126,21 @@ class RasaClient:
         A turn whose custom actions failed ends in fallbacks with no closing `action_listen`. Rasa's
         circuit breaker counts actions back to the last `action_listen`, so it would count those
         fallbacks against every later turn and never answer this subscriber again; and the retry
-        would be a second user turn. `action_listen` stops the count, `rewind` drops the failed
-        turn (and that `action_listen`) from the history the policies see. When the failure hit
-        the session's start (our `action_session_start` is a custom action too), there is no
-        dialogue to keep: `restart` lets the retry start the session afresh.
+        would be a second user turn. `rewind` drops the failed turn from the history the policies
+        see, together with the `action_listen` before it (Rasa's own reverting actions are followed
+        by one), so a new `action_listen` follows it: the retry then comes after a listen, as every
+        user message does (without it, mid-conversation, the policies saw the previous turn's last
+        action before the message and answered with fallbacks), and it stops the breaker's count.
+        When the failure hit the session's start (our `action_session_start` is a custom action
+        too), there is no dialogue to keep: `restart` lets the retry start the session afresh.
         """
         try:
             events = await self._tracker_events(openid)
             started = any(event.get("event") == "session_started" for event in events)
         except RasaUnavailable:
             started = True  # the usual case; a rewind is harmless even in the other
-        take_back = [{"event": "action", "name": "action_listen"}, {"event": "rewind"}]
         try:
-            await self._append_events(openid, take_back if started else [{"event": "restart"}])
+            await self._append_events(openid, TAKE_BACK if started else [{"event": "restart"}])
         except RasaUnavailable as exc:
             log.warning("could not take back a failed turn (%s); the retry may find Rasa's breaker tripped", exc)
 
@@ -258,6 +260,9 @@ def _rest_message(bot_event: dict[str, Any]) -> list[dict[str, Any]]:
                                              ("custom", data.get("custom"))) if value}  # fmt: skip
     return [message] if message else []
 
+
+# Undo the latest user message: drop its turn (and the listen before it), then listen again.
+TAKE_BACK = [{"event": "rewind"}, {"event": "action", "name": "action_listen"}]
 
 INTENT_PREFIX = "/"
 # What `trigger` sends: a bare intent name, never entities or anything else after it.

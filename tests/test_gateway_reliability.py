@@ -117,7 +117,7 @@ async def test_action_server_down_is_treated_like_rasa_down(gateway, fake_rasa, 
     assert result.reply == APOLOGY
     # The failed turn is taken back in Rasa's tracker, so the retry is its only turn (and Rasa's
     # circuit breaker does not count the failed turn's fallbacks against the next ones).
-    take_back = (openid, [{"event": "action", "name": "action_listen"}, {"event": "rewind"}])
+    take_back = (openid, [{"event": "rewind"}, {"event": "action", "name": "action_listen"}])
     assert fake_rasa.tracker_events and all(events == take_back for events in fake_rasa.tracker_events)
     fake_rasa.actions_up = True
     texts = await eventually(lambda: standin[0].texts_to(openid))
