@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stack import free_port, free_ports, wait_http
 
+from actions.replies import not_understood
 from bot.assistant_cli import process_specs
 from bot.assistant_files import rasa_env
 from core.wording import APOLOGY
@@ -60,6 +61,7 @@ APP_ID = "wxfaultrun0000000"
 APP_SECRET = "fault-run-secret"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 PHRASES = ["查余额", "我的套餐是什么", "流量还剩多少", "怎么充话费", "这个月账单多少"]
+NOT_UNDERSTOOD = not_understood(elder=False)
 FAULTS = ["gateway", "actions", "rasa", "redis", "postgres"]
 REPLICATED_FAULTS = ["gateway", "actions", "rasa"]  # the first replica of each kind
 WECHAT_ATTEMPTS = 3
@@ -374,6 +376,7 @@ class FaultResult:
     lost: int
     answered_twice: int
     duplicated_turns: int
+    not_understood: int  # answered "I did not understand" although every phrase is one the assistant knows
     slowest_answer_s: float
     outage_s: float
     before_per_s: float = float("nan")  # answers per second before the strike
@@ -452,6 +455,7 @@ async def run_fault(fault: str, stack: Stack, postgres: PrivatePostgres, redis: 
         lost=sum(1 for p in owed if answer_counts[p.openid] == 0),
         answered_twice=sum(1 for p in owed if answer_counts[p.openid] > expected_answers(p, api)),
         duplicated_turns=sum(1 for p in owed if turns[p.openid] > 1),
+        not_understood=sum(1 for p in owed if NOT_UNDERSTOOD in answers_of(p, api)),
         slowest_answer_s=slowest,
         outage_s=outage_s,
         before_per_s=answers_per_s(pushes, load_started + 3.0, strike),
@@ -466,12 +470,12 @@ def expected_answers(push: Push, api: dict[str, list[str]]) -> int:
 
 def report(results: list[FaultResult]) -> str:
     head = f"{'fault':<10}{'sent':>6}{'acked':>7}{'answered':>10}{'lost':>6}{'twice':>7}{'dup turns':>11}" \
-           f"{'outage s':>10}{'slowest s':>11}{'ans/s before':>14}{'ans/s down':>12}"  # fmt: skip
+           f"{'not underst.':>14}{'outage s':>10}{'slowest s':>11}{'ans/s before':>14}{'ans/s down':>12}"  # fmt: skip
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
             f"{r.fault:<10}{r.sent:>6}{r.acknowledged:>7}{r.answered_once:>10}{r.lost:>6}{r.answered_twice:>7}"
-            f"{r.duplicated_turns:>11}{r.outage_s:>10.1f}{r.slowest_answer_s:>11.1f}"
+            f"{r.duplicated_turns:>11}{r.not_understood:>14}{r.outage_s:>10.1f}{r.slowest_answer_s:>11.1f}"
             f"{r.before_per_s:>14.1f}{r.during_per_s:>12.1f}"
         )
     return "\n".join(lines)
@@ -518,7 +522,10 @@ async def main() -> int:
         print(f"{args.rate:g} pushes/s for {args.duration:g} s per fault; WeChat-style retries "
               f"({WECHAT_ATTEMPTS} attempts, {WECHAT_TIMEOUT_S:g} s each)")  # fmt: skip
         print(report(results))
-        return 0 if all(r.lost == 0 and r.answered_twice == 0 and r.duplicated_turns == 0 for r in results) else 1
+        clean = (
+            r.lost == 0 and r.answered_twice == 0 and r.duplicated_turns == 0 and r.not_understood == 0 for r in results
+        )
+        return 0 if all(clean) else 1
     finally:
         if stack is not None:
             stack.stop_all()
