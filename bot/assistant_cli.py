@@ -137,11 +137,9 @@ def rasa_argv(port: int, model: Path, env: dict[str, str]) -> list[str]:
     return [
         files.rasa_python(),  # .venv-rasa (Python 3.10, Rasa 3.6)
         "-m",
-        "nlu.log_masking",  # `rasa` with the project's log masking installed first
+        "nlu.log_masking",  # `rasa` with the log masking, and --auth-token from env's RASA_AUTH_TOKEN
         "run",
         "--enable-api",
-        "--auth-token",
-        env["RASA_AUTH_TOKEN"],
         "--interface",
         "127.0.0.1",
         "--port",

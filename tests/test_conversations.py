@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import subprocess
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -312,6 +313,15 @@ def test_a_retried_message_gets_the_answer_rasa_already_gave_without_a_second_tu
     assert _texts(again) == _texts(first)
     events = _tracker_api(rasa_stack, openid, "")["events"]
     assert sum(1 for e in events if e["event"] == "user") == 1
+
+
+def test_rasa_http_api_refuses_a_caller_without_its_token(rasa_stack, openid: str) -> None:
+    """The token reaches Rasa from the environment (nlu/log_masking.py), not the command line."""
+    url = f"{rasa_stack.rasa_url}/conversations/{openid}/tracker"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=30)
+    assert refused.value.code == 401
+    assert _tracker_api(rasa_stack, openid, "")["sender_id"] == openid
 
 
 async def _send_once(stack, sender: str, text: str) -> list[dict]:

@@ -128,17 +128,37 @@ def test_csbot_run_starts_rasa_with_the_token_the_gateway_uses(tmp_path: Path, m
     from bot.assistant_cli import process_specs
     from bot.assistant_files import rasa_env
     from gateway.settings import Settings
+    from nlu.log_masking import with_auth_token
 
     monkeypatch.setenv("CSBOT_VAR_DIR", str(tmp_path))
     for name in ("RASA_AUTH_TOKEN", "ACTION_SERVER_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     specs = {spec.name: spec for spec in process_specs(5005, 5055, tmp_path / "m.tar.gz", env=rasa_env(5055))}
     rasa_argv = specs["rasa"].argv
-    token = rasa_argv[rasa_argv.index("--auth-token") + 1]
+    token = specs["rasa"].env["RASA_AUTH_TOKEN"]
     assert token and token == Settings.from_env().rasa_token
+    # not on the command line (process listings, csbot run's log): nlu/log_masking passes it to Rasa
+    assert token not in " ".join(rasa_argv) and "nlu.log_masking" in rasa_argv
+    assert with_auth_token(rasa_argv[2:], specs["rasa"].env)[-2:] == ["--auth-token", token]
     assert specs["actions"].env["ACTION_SERVER_TOKEN"] == specs["rasa"].env["ACTION_SERVER_TOKEN"]
     assert specs["gateway"].env["RASA_AUTH_TOKEN"] == token
     assert "bot.action_server" in specs["actions"].argv
+
+
+def test_rasa_gets_its_token_from_the_environment_only_for_run() -> None:
+    from nlu.log_masking import with_auth_token
+
+    env = {"RASA_AUTH_TOKEN": "s3cret"}
+    assert with_auth_token(["rasa", "run", "--enable-api"], env) == [
+        "rasa",
+        "run",
+        "--enable-api",
+        "--auth-token",
+        "s3cret",
+    ]
+    assert with_auth_token(["rasa", "run", "--auth-token", "given"], env) == ["rasa", "run", "--auth-token", "given"]
+    assert with_auth_token(["rasa", "train"], env) == ["rasa", "train"]
+    assert with_auth_token(["rasa", "run"], {}) == ["rasa", "run"]
 
 
 # ---- secrets: generated once, atomically, mode 0600 ----------------------------------------------
