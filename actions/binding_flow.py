@@ -44,7 +44,8 @@ async def verify(turn: Turn, phone: str, code: str) -> bool:
     result = await turn.services.binding.verify_code(turn.openid, code)
     if result.outcome == VerifyOutcome.OK:
         turn.say(replies.bound_ok(phone))
-        turn.set("is_elder", await phone_is_elder(turn.services, phone))
+        own = (await turn.services.binding.bound_phones(turn.openid))[0]  # not a relative's, bound later
+        turn.set("is_elder", await phone_is_elder(turn.services, own))
         return True
     if result.outcome == VerifyOutcome.WRONG:
         turn.say(replies.wrong_code(result.attempts_left or 0))

@@ -34,7 +34,7 @@ async def ask_relative(turn: Turn) -> None:
         # The number is named: binding proves it the usual way, the code goes to that phone.
         turn.say(replies.relative_needs_binding(mask_phone(str(asked))))
         await binding_flow.send_code(turn, str(asked))
-        turn.set("after_bind", "balance")
+        turn.set("after_bind", f"relative_balance:{asked}")
     elif len(phones) > 1:
         turn.say(replies.choose_bound_number([mask_phone(phone) for phone in phones]))
         turn.set("pending", "relative_which")
@@ -43,7 +43,15 @@ async def ask_relative(turn: Turn) -> None:
         relative = turn.entity("relative")
         turn.say(replies.ask_relative_how_to_bind(str(relative) if relative else None))
         turn.set("pending", "bind_phone")
-        turn.set("after_bind", "balance")
+        turn.set("after_bind", "relative_balance")
+
+
+async def resume_relative_balance(turn: Turn) -> None:
+    """After a family number is bound: its balance (the number named, else the one bound last)."""
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    phone = turn.resumed if turn.resumed in phones else phones[-1] if phones else None
+    if phone is not None:
+        await relative_balance(turn, phone)
 
 
 async def relative_balance(turn: Turn, phone: str) -> None:

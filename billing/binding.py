@@ -158,12 +158,13 @@ class BindingService:
     # ---- reading --------------------------------------------------------------------------
 
     async def bound_phones(self, openid: str) -> list[str]:
-        """Numbers bound to this openid, most recently bound first."""
+        """Numbers bound to this openid, first bound first: her own line, then family numbers she
+        proved later (a relative's number must not take the place of hers in 「查余额」)."""
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 select(bindings.c.phone)
                 .where(bindings.c.openid == openid)
-                .order_by(bindings.c.bound_at.desc(), bindings.c.id.desc())
+                .order_by(bindings.c.bound_at, bindings.c.id)
             )
             return [row.phone for row in rows]
 

@@ -322,6 +322,22 @@ async def test_a_named_relative_number_is_bound_first_and_then_answered(services
     assert chat.slots["pending"] == "bind_code:13800000002"
     answer = await chat.say(ActionHandleReply(), await latest_code(services, "13800000002"), "inform")
     assert "绑定成功" in answer and "12.60元" in answer and "58.30" not in answer
+    # later, 「查余额」 is about her own line again, not her father's bound after it
+    own = await chat.say(ActionCheckBalance(), "查余额", "check_balance")
+    assert "58.30元" in own and "12.60" not in own
+
+
+async def test_a_relative_number_typed_after_being_asked_is_bound_and_answered(services: Services) -> None:
+    from test_actions import latest_code
+
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionAskRelative(), "帮我查下我妈的话费", "ask_relative", relative="妈")
+    assert chat.slots["pending"] == "bind_phone" and "58.30" not in reply
+    await chat.say(ActionHandleReply(), "13800000002", "inform")
+    answer = await chat.say(ActionHandleReply(), await latest_code(services, "13800000002"), "inform")
+    assert "12.60元" in answer and "58.30" not in answer
+    assert "58.30元" in await chat.say(ActionCheckBalance(), "查余额", "check_balance")
 
 
 async def test_a_second_request_after_a_question_is_acknowledged_and_the_question_keeps_its_numbers(

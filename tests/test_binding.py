@@ -284,7 +284,7 @@ async def test_bind_directly_by_staff(service: BindingService, clock: FakeClock,
     assert not await service.bind_directly(openid, ALICE_PHONE, actor="agent:zhao")
     clock.advance(minutes=1)
     assert await service.bind_directly(openid, BOB_PHONE, actor="agent:qian")
-    assert await service.bound_phones(openid) == [BOB_PHONE, ALICE_PHONE]  # most recent first
+    assert await service.bound_phones(openid) == [ALICE_PHONE, BOB_PHONE]  # her own line first
     with pytest.raises(BindingError):
         await service.bind_directly(openid, "13899999999", actor="agent:zhao")
     with pytest.raises(BindingError):
