@@ -5,8 +5,9 @@ dataclasses; the console asks them before it shows a chat, its transcript or its
 from __future__ import annotations
 
 from core.vocabulary import ChatStatus
+from handoff.agent_store import Agent
 from handoff.routing import QUEUES, serves_queue
-from handoff.store import Agent, Chat
+from handoff.store import Chat
 
 
 def desk_queues(agent: Agent) -> tuple[str, ...]:

@@ -7,10 +7,11 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
+from handoff.agent_store import Agent
 from handoff.live import ConsoleEvent, LiveState
 from handoff.messenger import ChatMessenger
 from handoff.routing import AgentState, WaitingChat, plan_assignments
-from handoff.store import Agent, Chat, HandoffStore
+from handoff.store import Chat, HandoffStore
 
 OFFLINE_GRACE_S = 120.0  # an agent's console may be gone this long before their chats are re-queued
 
@@ -30,7 +31,7 @@ class Assignment:
         self.offline_grace_s = OFFLINE_GRACE_S
 
     async def agent_states(self) -> list[AgentState]:
-        agents = [a for a in await self.store.list_agents() if not a.disabled]
+        agents = [a for a in await self.store.agents.list_agents() if not a.disabled]
         online = await self.live.online_agent_ids()
         active = await self.store.active_chat_counts()
         return [
@@ -50,7 +51,7 @@ class Assignment:
         return [waiting_chat(q.chat, q.enqueued_at) for q in await self.store.waiting()]
 
     async def set_ready(self, agent: Agent, ready: bool) -> None:
-        await self.store.set_ready(agent.id, ready)
+        await self.store.agents.set_ready(agent.id, ready)
         await self.live.publish(ConsoleEvent("agents", agent_id=agent.id))
         if ready:
             await self.dispatch()
@@ -92,7 +93,7 @@ class Assignment:
             if time.time() - since < self.offline_grace_s:
                 continue
             if await self.store.requeue(chat.id, chat.queue, now, enqueued_at=chat.created_at):
-                agent = await self.store.agent(chat.agent_id)
+                agent = await self.store.agents.agent(chat.agent_id)
                 await self.messenger.note(chat.id, f"客服{agent.name if agent else ''}已离线，会话重新排队")
                 await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("chat", chat.id))
 

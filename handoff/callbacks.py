@@ -8,11 +8,13 @@ from collections.abc import Callable
 
 from core import wording
 from handoff import hours
+from handoff.agent_store import Agent
 from handoff.config import HandoffSettings
 from handoff.errors import ConsoleError
 from handoff.live import ConsoleEvent, LiveState
 from handoff.messenger import ChatMessenger
-from handoff.store import Agent, Chat, HandoffStore, Task
+from handoff.store import Chat, HandoffStore
+from handoff.task_store import Task
 
 NO_ANSWER_RETRY = dt.timedelta(hours=2)
 TASK_OUTCOMES = {
@@ -52,7 +54,7 @@ class CallbackService:
     async def record_outcome(self, task_id: int, agent: Agent, outcome: str, note: str | None) -> Task:
         if outcome not in TASK_OUTCOMES:
             raise ConsoleError("请选择处理结果。")
-        task = await self.store.task(task_id)
+        task = await self.store.tasks.task(task_id)
         if task is None:
             raise ConsoleError("找不到这个任务。")
         if not task.is_open:
@@ -62,9 +64,9 @@ class CallbackService:
             raise ConsoleError("选择“其他”时请写明备注。")
         now = self.clock()
         if outcome == "no_answer":
-            done = await self.store.retry_task_later(task.id, clean_note, agent.name, now + NO_ANSWER_RETRY, now)
+            done = await self.store.tasks.retry_task_later(task.id, clean_note, agent.name, now + NO_ANSWER_RETRY, now)
         else:
-            done = await self.store.finish_task(task.id, outcome, clean_note, agent.name, now)
+            done = await self.store.tasks.finish_task(task.id, outcome, clean_note, agent.name, now)
         if not done:
             raise ConsoleError("这个任务刚被其他客服处理了。")
         await self.store.audit(
@@ -77,13 +79,13 @@ class CallbackService:
             detail=f"task {task.id} ({task.kind})" + (f": {clean_note}" if clean_note else ""),
         )
         await self.live.publish(ConsoleEvent("tasks"))
-        updated = await self.store.task(task.id)
+        updated = await self.store.tasks.task(task.id)
         assert updated is not None
         return updated
 
     async def reveal_phone(self, task_id: int, agent: Agent) -> Task | None:
         """The full number of a call-back task, for dialling; every look is audited."""
-        task = await self.store.task(task_id)
+        task = await self.store.tasks.task(task_id)
         if task is None or task.phone is None:
             return None
         await self.store.audit(
@@ -112,7 +114,7 @@ class CallbackService:
     async def open_task(self, chat: Chat, kind: str, actor: str, note: str | None) -> Task:
         """A call-back or follow-up task for this conversation's subscriber, due by the desk's hours."""
         # Asking again before we called back must not queue a second call: the open task stands.
-        pending = await self.store.open_task_of(chat.openid, kind)
+        pending = await self.store.tasks.open_task_of(chat.openid, kind)
         if pending is not None:
             return pending
         now = self.clock()
@@ -135,14 +137,14 @@ class CallbackService:
         }
         if kind == "follow_up" and chat.agent_id is not None and chat.agent_id in await self.live.online_agent_ids():
             values["agent_id"] = chat.agent_id  # back to the agent who served her, while on duty
-        return await self.store.create_task(values, now)
+        return await self.store.tasks.create_task(values, now)
 
     async def close_answered(self, chat: Chat, actor: str) -> None:
         """A person answered her in this chat: the call-back promised to her before is kept."""
-        task = await self.store.open_task_of(chat.openid, "callback")
+        task = await self.store.tasks.open_task_of(chat.openid, "callback")
         if task is None or task.created_at > chat.created_at:
             return
         note = f"已在会话#{chat.id}中由人工解决"
-        if await self.store.finish_task(task.id, "resolved_online", note, actor, self.clock()):
+        if await self.store.tasks.finish_task(task.id, "resolved_online", note, actor, self.clock()):
             await self.messenger.note(chat.id, f"回电任务#{task.id}已关闭（本次会话已解决）")
             await self.live.publish(ConsoleEvent("tasks"))

@@ -49,13 +49,13 @@ from core import wording
 from core.privacy import mask_phone
 from handoff import access, auth, desk, reports, ticket_views
 from handoff import console_texts as texts
+from handoff.agent_store import Agent
 from handoff.callbacks import TASK_OUTCOMES
 from handoff.client_address import client_address
 from handoff.errors import ConsoleError
 from handoff.live import EVENTS_CHANNEL, ConsoleEvent
 from handoff.routing import QUEUE_LABELS, QUEUES, REASON_LABELS, SKILL_LABELS
 from handoff.service import HandoffService
-from handoff.store import Agent
 from handoff.tickets import TicketError
 
 log = logging.getLogger(__name__)
@@ -586,7 +586,7 @@ async def ticket_action(request: web.Request, visit: Visit) -> web.Response:
             await tickets.take(ticket_id, visit.agent)
             return await _redirect(request, here, "ok", texts.TICKET_TAKEN)
         if action == "assign":
-            target = await service.store.agent(int(str(form.get("agent_id", ""))))
+            target = await service.store.agents.agent(int(str(form.get("agent_id", ""))))
             if target is None or target.disabled:
                 return await _redirect(request, here, "error", texts.BAD_REQUEST)
             await tickets.assign(ticket_id, visit.agent, target)

@@ -14,10 +14,12 @@ from typing import Literal
 from core.tickets import Ticket
 from core.vocabulary import ChatStatus
 from handoff import access, auth
+from handoff.agent_store import Agent
 from handoff.profile import Profile
 from handoff.routing import QUEUES, AgentState
 from handoff.service import HandoffService, WindowView
-from handoff.store import Agent, Chat, Message, QueuedChat, Task
+from handoff.store import Chat, Message, QueuedChat
+from handoff.task_store import Task
 from handoff.ticket_store import CannedReply
 
 DUE_SOON = dt.timedelta(hours=2)  # call-backs shown on the dashboard and counted in the header
@@ -42,7 +44,7 @@ async def log_in(service: HandoffService, name: str, password: str, address: str
     for a while, never the name for everyone."""
     if not await service.live.reserve_login_attempt(name, address):
         return LogIn(refused="locked")
-    agent = await service.store.agent_by_name(name) if name else None
+    agent = await service.store.agents.agent_by_name(name) if name else None
     matches = await auth.password_matches_async(password, agent.password_hash if agent else auth.dummy_hash())
     if agent is None or agent.disabled or not matches:
         return LogIn(refused="wrong")
@@ -50,7 +52,7 @@ async def log_in(service: HandoffService, name: str, password: str, address: str
     token = auth.new_session_token()
     now = service.clock()
     expires = now + dt.timedelta(hours=service.settings.session_hours)
-    await service.store.create_session(_digest(service, token), agent.id, now, expires)
+    await service.store.agents.create_session(_digest(service, token), agent.id, now, expires)
     return LogIn(agent=agent, token=token)
 
 
@@ -58,11 +60,11 @@ async def session_agent(service: HandoffService, token: str | None) -> Agent | N
     """The agent of a live session: None once it expired or was revoked, or the agent was disabled."""
     if not token:
         return None
-    return await service.store.session_agent(_digest(service, token), service.clock())
+    return await service.store.agents.session_agent(_digest(service, token), service.clock())
 
 
 async def log_out(service: HandoffService, token: str, agent: Agent) -> None:
-    await service.store.revoke_session(_digest(service, token), service.clock())
+    await service.store.agents.revoke_session(_digest(service, token), service.clock())
     await service.assignment.set_ready(agent, False)
 
 
@@ -120,7 +122,7 @@ async def mine(service: HandoffService, agent: Agent) -> MineView:
 async def due_soon(service: HandoffService) -> list[Task]:
     """Open tasks due within two hours (overdue ones included)."""
     horizon = service.clock() + DUE_SOON
-    return [task for task in await service.store.open_tasks() if task.due_at <= horizon]
+    return [task for task in await service.store.tasks.open_tasks() if task.due_at <= horizon]
 
 
 async def dashboard(service: HandoffService, agent: Agent) -> Dashboard:
@@ -189,7 +191,7 @@ async def chat_page(service: HandoffService, chat_id: int, agent: Agent) -> Chat
     await _audit_view(service, agent, chat, VIEW_TRANSCRIPT, every_time=True)
     profile = await service.profile_of(chat)
     earlier = [c for c in await service.store.chats_of_openid(chat.openid) if c.id != chat.id]
-    tasks = await service.store.tasks_of_openid(chat.openid)
+    tasks = await service.store.tasks.tasks_of_openid(chat.openid)
     online = [state for state in await service.assignment.agent_states() if state.online and state.agent_id != agent.id]
     return ChatPage(
         head=await _head(service, chat),
@@ -230,7 +232,7 @@ async def _audit_view(
 
 
 async def _head(service: HandoffService, chat: Chat) -> ChatHead:
-    agent = await service.store.agent(chat.agent_id) if chat.agent_id else None
+    agent = await service.store.agents.agent(chat.agent_id) if chat.agent_id else None
     waited_since = None
     if chat.status == ChatStatus.WAITING:
         waited_since = next((q.enqueued_at for q in await service.store.waiting() if q.chat.id == chat.id), None)
@@ -243,7 +245,7 @@ async def _head(service: HandoffService, chat: Chat) -> ChatHead:
 
 
 async def _transcript(service: HandoffService, chat: Chat) -> Transcript:
-    names = {agent.id: agent.name for agent in await service.store.list_agents()}
+    names = {agent.id: agent.name for agent in await service.store.agents.list_agents()}
     return Transcript(messages=await service.store.transcript(chat.id), agent_names=names)
 
 
@@ -259,7 +261,7 @@ class TasksPage:
 
 async def tasks(service: HandoffService, revealed: dict[int, str] | None = None) -> TasksPage:
     return TasksPage(
-        open=await service.store.open_tasks(),
-        done=await service.store.recent_done_tasks(),
+        open=await service.store.tasks.open_tasks(),
+        done=await service.store.tasks.recent_done_tasks(),
         revealed=revealed or {},
     )

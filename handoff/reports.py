@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from core.tickets import Ticket
 from handoff.routing import QUEUES, AgentState
 from handoff.service import HandoffService
-from handoff.store import DONE_OUTCOMES, AuditEntry
+from handoff.store import AuditEntry
+from handoff.task_store import DONE_OUTCOMES
 
 AUDIT_ROWS = 20
 SHARE_DAYS = 30
@@ -54,7 +55,7 @@ async def supervisor_report(service: HandoffService) -> SupervisorReport:
         for queue in QUEUES
         if lengths[queue]
     }
-    callbacks = [task for task in await service.store.open_tasks() if task.kind == "callback"]
+    callbacks = [task for task in await service.store.tasks.open_tasks() if task.kind == "callback"]
     answered, requests = await answered_within_24h(service, now)
     agents = sorted(await service.assignment.agent_states(), key=lambda a: (not a.online, a.name))
     return SupervisorReport(
@@ -107,7 +108,7 @@ class QueueQuality:
 async def quality(service: HandoffService, now: dt.datetime) -> list[QueueQuality]:
     longest = max(QUALITY_DAYS)
     surveys = await service.store.surveys_since(now - dt.timedelta(days=longest))
-    follow_ups = await service.store.tasks_due_since("follow_up", now - dt.timedelta(days=longest), now)
+    follow_ups = await service.store.tasks.tasks_due_since("follow_up", now - dt.timedelta(days=longest), now)
     rows = []
     for queue in QUEUES:  # the elder desk first
         for days in QUALITY_DAYS:
@@ -211,7 +212,7 @@ async def answered_within_24h(service: HandoffService, now: dt.datetime, days: i
     """
     day = dt.timedelta(hours=24)
     chats = await service.store.chats_since(now - dt.timedelta(days=days))
-    tasks = await service.store.tasks_of_chats([chat.id for chat in chats])
+    tasks = await service.store.tasks.tasks_of_chats([chat.id for chat in chats])
     done_at: dict[int, dt.datetime] = {}
     for task in tasks:
         if task.chat_id is not None and task.done_at is not None and task.outcome in ("reached", "resolved_online"):

@@ -31,6 +31,7 @@ from core.redact import mask_openid
 from core.vocabulary import Answerer, ChatStatus
 from handoff import console_texts as texts
 from handoff import hours
+from handoff.agent_store import Agent
 from handoff.assignment import Assignment
 from handoff.callbacks import CallbackService
 from handoff.config import HandoffSettings
@@ -49,7 +50,7 @@ from handoff.routing import (
     route,
     suitable_agent_online,
 )
-from handoff.store import Agent, Chat, HandoffStore
+from handoff.store import Chat, HandoffStore
 from handoff.surveys import SurveyService
 from handoff.tickets import NoticesLike, ticket_services
 from voice.config import VoiceSettings
@@ -282,7 +283,7 @@ class HandoffService:
 
     async def transfer_to_agent(self, chat_id: int, agent: Agent, target_agent_id: int) -> Chat:
         chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
-        target = await self.store.agent(target_agent_id)
+        target = await self.store.agents.agent(target_agent_id)
         if target is None or target.disabled:
             raise ConsoleError("找不到这位客服。")
         if target.id not in await self.live.online_agent_ids():
@@ -441,7 +442,7 @@ class HandoffService:
         if chat.status == ChatStatus.ASSIGNED:
             if not first:
                 return []
-            agent = await self.store.agent(chat.agent_id) if chat.agent_id else None
+            agent = await self.store.agents.agent(chat.agent_id) if chat.agent_id else None
             await self.store.set_introduced(chat.id, chat.agent_id)
             return [wording.assigned(agent.name if agent else "", chat.is_elder)]
         waiting = await self.assignment.waiting()

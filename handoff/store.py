@@ -1,4 +1,6 @@
-"""Database access for the handoff area (agents, sessions, chats, queue, transcript, tasks, audit).
+"""Database access for the handoff area: conversations with people and their queue, transcript
+and surveys here; agents and their log-ins in `agents` (handoff/agent_store.py), call-back and
+follow-up tasks in `tasks` (handoff/task_store.py); the audit log is core's (core/audit.py).
 
 Every state change is one transaction with a condition on the current state (for example
 "assign only while waiting"), so two gateway workers acting on the same chat cannot both win.
@@ -17,40 +19,14 @@ from core import audit
 from core.audit import audit_log
 from core.conversations import OPEN_STATUSES, conversations, who_answers
 from core.db import inserted_id
-from core.tickets import insert_ticket, record_event
-from core.vocabulary import Answerer, ChatStatus, TicketKind, TicketStatus
+from core.vocabulary import Answerer, ChatStatus
+from handoff.agent_store import AgentStore
 from handoff.models import (
-    ho_agent_sessions,
-    ho_agents,
     ho_messages,
     ho_queue_entries,
     ho_surveys,
-    ho_tasks,
 )
-from handoff.routing import normalise_skills
-
-DONE_OUTCOMES = ("reached", "resolved_online", "closed_other")
-TASK_KINDS = (TicketKind.CALLBACK.value, TicketKind.FOLLOW_UP.value)  # the 回电任务 page's tickets
-
-
-class AgentExists(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class Agent:
-    id: int
-    name: str
-    role: str
-    skills: tuple[str, ...]
-    capacity: int
-    ready: bool
-    disabled: bool
-    password_hash: str
-
-    @property
-    def is_supervisor(self) -> bool:
-        return self.role == "supervisor"
+from handoff.task_store import TaskStore
 
 
 @dataclass(frozen=True)
@@ -109,31 +85,6 @@ class Message:
 
 
 @dataclass(frozen=True)
-class Task:
-    id: int
-    number: str
-    kind: str
-    openid: str
-    phone: str | None
-    chat_id: int | None
-    reason: str
-    note: str | None
-    is_elder: bool
-    due_at: dt.datetime
-    attempts: int
-    created_at: dt.datetime
-    created_by: str
-    outcome: str | None
-    outcome_note: str | None
-    done_at: dt.datetime | None
-    done_by: str | None
-
-    @property
-    def is_open(self) -> bool:
-        return self.done_at is None
-
-
-@dataclass(frozen=True)
 class Survey:
     id: int
     chat_id: int | None
@@ -160,19 +111,6 @@ class AuditEntry:
     detail: str | None
 
 
-def _agent(row) -> Agent:
-    return Agent(
-        id=row["id"],
-        name=row["name"],
-        role=row["role"],
-        skills=normalise_skills(row["skills"] or ""),
-        capacity=row["capacity"],
-        ready=bool(row["ready"]),
-        disabled=bool(row["disabled"]),
-        password_hash=row["password_hash"],
-    )
-
-
 def _chat(row) -> Chat:
     return Chat(**{name: row[name] for name in Chat.__dataclass_fields__})
 
@@ -185,82 +123,12 @@ def _survey(row) -> Survey:
     return Survey(**{name: row[name] for name in Survey.__dataclass_fields__})
 
 
-def _task(row) -> Task:
-    values = {name: row[name] for name in Task.__dataclass_fields__}
-    values["number"] = row["number"] or f"#{row['id']}"
-    return Task(**values)
-
-
 class HandoffStore:
     def __init__(self, engine: AsyncEngine, tz: dt.tzinfo = dt.timezone.utc) -> None:
         self.engine = engine
         self.tz = tz  # ticket numbers carry the local date
-
-    # ---- agents -------------------------------------------------------------------------
-
-    async def add_agent(
-        self, name: str, password_hash: str, role: str, skills: tuple[str, ...], capacity: int, now: dt.datetime
-    ) -> Agent:
-        values = {
-            "name": name,
-            "password_hash": password_hash,
-            "role": role,
-            "skills": ",".join(skills),
-            "capacity": capacity,
-            "ready": False,
-            "disabled": False,
-            "created_at": now,
-        }
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(ho_agents).values(**values))
-        except IntegrityError:
-            raise AgentExists(name) from None
-        agent = await self.agent_by_name(name)
-        assert agent is not None
-        return agent
-
-    async def update_agent(
-        self,
-        agent_id: int,
-        *,
-        password_hash: str | None,
-        role: str,
-        skills: tuple[str, ...],
-        capacity: int,
-        now: dt.datetime | None = None,
-    ) -> None:
-        """Change an agent; a new password ends every log-in she has (in the same transaction)."""
-        values: dict = {"role": role, "skills": ",".join(skills), "capacity": capacity}
-        if password_hash is not None:
-            values["password_hash"] = password_hash
-        async with self.engine.begin() as conn:
-            await conn.execute(update(ho_agents).where(ho_agents.c.id == agent_id).values(**values))
-            if password_hash is not None:
-                await conn.execute(
-                    update(ho_agent_sessions)
-                    .where(ho_agent_sessions.c.agent_id == agent_id, ho_agent_sessions.c.revoked_at.is_(None))
-                    .values(revoked_at=now or dt.datetime.now(dt.timezone.utc))
-                )
-
-    async def agent(self, agent_id: int) -> Agent | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(ho_agents).where(ho_agents.c.id == agent_id))).mappings().first()
-        return _agent(row) if row else None
-
-    async def agent_by_name(self, name: str) -> Agent | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(ho_agents).where(ho_agents.c.name == name))).mappings().first()
-        return _agent(row) if row else None
-
-    async def list_agents(self) -> list[Agent]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(ho_agents).order_by(ho_agents.c.id))).mappings().all()
-        return [_agent(row) for row in rows]
-
-    async def set_ready(self, agent_id: int, ready: bool) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(update(ho_agents).where(ho_agents.c.id == agent_id).values(ready=ready))
+        self.agents = AgentStore(engine)
+        self.tasks = TaskStore(engine, tz)
 
     async def active_chat_counts(self) -> dict[int, int]:
         query = (
@@ -271,39 +139,6 @@ class HandoffStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {agent_id: count for agent_id, count in rows if agent_id is not None}
-
-    # ---- sessions -----------------------------------------------------------------------
-
-    async def create_session(self, digest: str, agent_id: int, now: dt.datetime, expires_at: dt.datetime) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(ho_agent_sessions).values(
-                    token_digest=digest, agent_id=agent_id, created_at=now, expires_at=expires_at
-                )
-            )
-
-    async def session_agent(self, digest: str, now: dt.datetime) -> Agent | None:
-        query = (
-            select(ho_agents)
-            .select_from(ho_agent_sessions.join(ho_agents, ho_agents.c.id == ho_agent_sessions.c.agent_id))
-            .where(
-                ho_agent_sessions.c.token_digest == digest,
-                ho_agent_sessions.c.revoked_at.is_(None),
-                ho_agent_sessions.c.expires_at > now,
-                ho_agents.c.disabled.is_(False),
-            )
-        )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return _agent(row) if row else None
-
-    async def revoke_session(self, digest: str, now: dt.datetime) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(ho_agent_sessions)
-                .where(ho_agent_sessions.c.token_digest == digest, ho_agent_sessions.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
 
     # ---- chats and the queue ------------------------------------------------------------
 
@@ -498,12 +333,6 @@ class HandoffStore:
             rows = (await conn.execute(query)).mappings().all()
         return [_survey(row) for row in rows]
 
-    async def tasks_due_since(self, kind: str, since: dt.datetime, until: dt.datetime) -> list[Task]:
-        query = select(ho_tasks).where(ho_tasks.c.kind == kind, ho_tasks.c.due_at >= since, ho_tasks.c.due_at <= until)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_task(row) for row in rows]
-
     async def chats_of_agent(self, agent_id: int) -> list[Chat]:
         query = (
             select(conversations)
@@ -609,124 +438,6 @@ class HandoffStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {chat_id: _aware(at) for chat_id, at in rows}
-
-    # ---- call-back and follow-up tasks --------------------------------------------------
-
-    async def create_task(self, values: dict, now: dt.datetime) -> Task:
-        """Idempotent per (chat, kind): a second request returns the task already there."""
-        try:
-            async with self.engine.begin() as conn:
-                task_id = await insert_ticket(conn, values, now, self.tz, values["created_by"])
-        except IntegrityError:
-            async with self.engine.connect() as conn:
-                row = (
-                    (
-                        await conn.execute(
-                            select(ho_tasks).where(
-                                ho_tasks.c.chat_id == values["chat_id"], ho_tasks.c.kind == values["kind"]
-                            )
-                        )
-                    )
-                    .mappings()
-                    .first()
-                )
-            if row is None:
-                raise
-            return _task(row)
-        task = await self.task(task_id)
-        assert task is not None
-        return task
-
-    async def task(self, task_id: int) -> Task | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(ho_tasks).where(ho_tasks.c.id == task_id))).mappings().first()
-        return _task(row) if row else None
-
-    async def open_task_of(self, openid: str, kind: str) -> Task | None:
-        query = (
-            select(ho_tasks)
-            .where(ho_tasks.c.openid == openid, ho_tasks.c.kind == kind, ho_tasks.c.done_at.is_(None))
-            .order_by(ho_tasks.c.due_at)
-        )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return _task(row) if row else None
-
-    async def open_tasks(self) -> list[Task]:
-        query = (
-            select(ho_tasks)
-            .where(ho_tasks.c.done_at.is_(None), ho_tasks.c.kind.in_(TASK_KINDS))
-            .order_by(ho_tasks.c.due_at, ho_tasks.c.id)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_task(row) for row in rows]
-
-    async def recent_done_tasks(self, limit: int = 20) -> list[Task]:
-        query = (
-            select(ho_tasks)
-            .where(ho_tasks.c.done_at.is_not(None), ho_tasks.c.kind.in_(TASK_KINDS))
-            .order_by(ho_tasks.c.done_at.desc())
-            .limit(limit)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_task(row) for row in rows]
-
-    async def tasks_of_chats(self, chat_ids: list[int]) -> list[Task]:
-        if not chat_ids:
-            return []
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(ho_tasks).where(ho_tasks.c.chat_id.in_(chat_ids)))).mappings().all()
-        return [_task(row) for row in rows]
-
-    async def tasks_of_openid(self, openid: str) -> list[Task]:
-        query = select(ho_tasks).where(ho_tasks.c.openid == openid).order_by(ho_tasks.c.id.desc())
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_task(row) for row in rows]
-
-    async def finish_task(self, task_id: int, outcome: str, note: str | None, actor: str, now: dt.datetime) -> bool:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(ho_tasks)
-                .where(ho_tasks.c.id == task_id, ho_tasks.c.done_at.is_(None))
-                .values(
-                    outcome=outcome,
-                    outcome_note=note,
-                    done_at=now,
-                    done_by=actor,
-                    status=TicketStatus.CLOSED.value,
-                    attempts=ho_tasks.c.attempts + 1,
-                )
-            )
-            if result.rowcount == 1:
-                await record_event(conn, task_id, now, actor, "status", status=TicketStatus.CLOSED.value, text=note)
-        return result.rowcount == 1
-
-    async def retry_task_later(
-        self, task_id: int, note: str | None, actor: str, due_at: dt.datetime, now: dt.datetime
-    ) -> bool:
-        """未接通: the task stays open, one more attempt counted, due again later."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(ho_tasks)
-                .where(ho_tasks.c.id == task_id, ho_tasks.c.done_at.is_(None))
-                .values(
-                    attempts=ho_tasks.c.attempts + 1,
-                    due_at=due_at,
-                    outcome="no_answer",
-                    outcome_note=note,
-                    done_by=actor,
-                    status=TicketStatus.IN_PROGRESS.value,
-                )
-            )
-            if result.rowcount == 1:
-                text = "未接通" + (f"：{note}" if note else "")
-                await record_event(
-                    conn, task_id, now, actor, "status", status=TicketStatus.IN_PROGRESS.value, text=text
-                )
-        return result.rowcount == 1
 
     # ---- audit --------------------------------------------------------------------------
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from core.tickets import Ticket
 from handoff import access
+from handoff.agent_store import Agent
 from handoff.service import HandoffService
-from handoff.store import Agent, Message
+from handoff.store import Message
 from handoff.ticket_store import CannedReply, TicketEvent
 
 SEARCH_MIN_CHARS = 2
@@ -68,7 +69,7 @@ async def ticket_page(service: HandoffService, ticket_id: int, agent: Agent) -> 
         return None
     transcript = await service.store.transcript(ticket.chat_id) if ticket.chat_id is not None else []
     previous = [t for t in await service.tickets.store.tickets_of_openid(ticket.openid) if t.id != ticket.id]
-    agents = [a for a in await service.store.list_agents() if not a.disabled]
+    agents = [a for a in await service.store.agents.list_agents() if not a.disabled]
     return TicketPage(
         ticket=ticket,
         events=await service.tickets.history(ticket.id),
@@ -86,4 +87,4 @@ async def supervisor_escalations(service: HandoffService) -> list[Ticket]:
 
 
 async def _agent_names(service: HandoffService) -> dict[int, str]:
-    return {agent.id: agent.name for agent in await service.store.list_agents()}
+    return {agent.id: agent.name for agent in await service.store.agents.list_agents()}

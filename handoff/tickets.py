@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from core import wording
 from core.tickets import Ticket
 from core.vocabulary import NoticeKind
+from handoff.agent_store import Agent
 from handoff.live import ConsoleEvent, LiveState
-from handoff.store import Agent
 from handoff.ticket_store import MAX_LABEL_CHARS, MAX_LABELS, CannedReply, TicketEvent, TicketStore
 from wechat.messages import text_message
 from wechat.window import QuotaExhausted, WindowClosed

@@ -23,13 +23,14 @@ from core.conversations import conversations
 from core.tickets import ticket_events, tickets
 from gateway.outbox import Outbox
 from handoff import live as handoff_live
+from handoff.agent_store import Agent
 from handoff.config import HandoffSettings
 from handoff.live import LiveState
 from handoff.models import metadata as handoff_metadata
 from handoff.profile import ProfileSource
 from handoff.rasa_history import RasaHistory
 from handoff.service import HandoffService
-from handoff.store import Agent, HandoffStore
+from handoff.store import HandoffStore
 from handoff.ticket_store import TicketStore
 from wechat.messages import InboundMessage
 from wechat.window import CsWindow
@@ -124,7 +125,7 @@ async def add_agent(
 ) -> Agent:
     # a cheap bcrypt cost keeps the suite fast; production hashes use the default cost
     password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    return await store.add_agent(name, password_hash, role, skills, capacity, dt.datetime.now(dt.timezone.utc))
+    return await store.agents.add_agent(name, password_hash, role, skills, capacity, dt.datetime.now(dt.timezone.utc))
 
 
 def text_message(openid: str, content: str) -> InboundMessage:

@@ -114,12 +114,12 @@ async def test_elder_goes_straight_to_the_elder_desk_and_the_loop_is_closed(rasa
         # a next-day follow-up of the elder desk, due and done
         now = dt.datetime.now(dt.timezone.utc)
         chat = (await store.chats_of_openid(openid))[0]
-        task = await store.create_task(
+        task = await store.tasks.create_task(
             {"kind": "follow_up", "openid": openid, "phone": ELDER_PHONE, "chat_id": chat.id, "reason": "elder",
              "note": "次日回访", "is_elder": True, "due_at": now - dt.timedelta(hours=1), "created_by": "system"},
             now - dt.timedelta(days=1),
         )  # fmt: skip
-        assert await store.finish_task(task.id, "reached", "会用了", agent.name, now)
+        assert await store.tasks.finish_task(task.id, "reached", "会用了", agent.name, now)
 
         # (d) the supervisor view: satisfaction and follow-up completion, elder desk separately
         supervisor = await browser.new_page(viewport={"width": 1360, "height": 1100}, locale="zh-CN")

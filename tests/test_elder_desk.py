@@ -122,7 +122,7 @@ async def test_outside_desk_hours_the_elder_keeps_her_answer_and_nothing_else_is
     await bind(seeded_engine, openid, ELDER_70)
 
     assert await service.request_handoff(openid, "elder", "elder", SUMMARY, direct=True) == []
-    assert await store.chats_of_openid(openid) == [] and await store.open_tasks() == []
+    assert await store.chats_of_openid(openid) == [] and await store.tasks.open_tasks() == []
     # what the bot cannot do is promised a call-back, with a time: the one true sentence
     assert await service.request_handoff(openid, "request_human", "elder", "要人工") == [
         "现在客服不在。我们会在明天10点前给您打电话。"
@@ -179,7 +179,7 @@ async def test_closing_asks_one_numbered_question_and_the_answer_is_stored_not_s
     survey = await store.latest_survey(openid)
     assert (survey.score, survey.queue, survey.is_elder) == (3, "elder", True)
     # an unhappy elder gets a next-day follow-up
-    assert [t.kind for t in await store.open_tasks() if t.openid == openid] == ["follow_up"]
+    assert [t.kind for t in await store.tasks.open_tasks() if t.openid == openid] == ["follow_up"]
     # asked once: the next 「1」 is a menu choice for the bot again
     assert await service.before_bot(openid, "1") == ([], False)
 

@@ -156,11 +156,11 @@ async def test_actions_need_the_csrf_token(console):
     csrf = await login(client, "张强")
     refused = await client.post("/agent/status", data={"ready": "1"})
     assert refused.status == 403
-    assert not (await service.store.agent(agent.id)).ready
+    assert not (await service.store.agents.agent(agent.id)).ready
     accepted = await post(client, "/agent/status", csrf, ready="1", next="/agent/tasks")
     assert accepted.status == 200 and "已开始接单" in await accepted.text()
     assert accepted.url.path == "/agent/tasks"
-    assert (await service.store.agent(agent.id)).ready
+    assert (await service.store.agents.agent(agent.id)).ready
     elsewhere = await post(client, "/agent/status", csrf, ready="0", next="//evil.example/agent/")
     assert elsewhere.url.path == "/agent/" and elsewhere.url.host == "127.0.0.1"
 
@@ -237,7 +237,7 @@ async def test_closed_window_is_shown_and_a_callback_task_can_be_created(console
     assert "微信48小时窗口已关闭" in page and "窗口已关闭，创建回电任务" in page
     created = await (await post(client, f"/agent/chats/{chat.id}/callback", csrf)).text()
     assert "已创建回电任务" in created
-    assert [t.kind for t in await service.store.open_tasks()] == ["callback"]
+    assert [t.kind for t in await service.store.tasks.open_tasks()] == ["callback"]
 
 
 async def test_callback_tasks_show_until_an_outcome_is_recorded(console, seeded_engine):
@@ -248,7 +248,7 @@ async def test_callback_tasks_show_until_an_outcome_is_recorded(console, seeded_
     await service.request_handoff(openid, "request_human", "elder", None)  # nobody online: call-back
     csrf = await login(client, "张强")
     tasks = await (await client.get("/agent/tasks")).text()
-    (task,) = await service.store.open_tasks()
+    (task,) = await service.store.tasks.open_tasks()
     assert f'data-task="{task.id}"' in tasks and "138****0019" in tasks and ELDER_70 not in tasks
 
     revealed = await (await post(client, f"/agent/tasks/{task.id}/reveal", csrf)).text()
@@ -258,11 +258,11 @@ async def test_callback_tasks_show_until_an_outcome_is_recorded(console, seeded_
     assert ("张强", "reveal_phone") in actions
 
     no_answer = await (await post(client, f"/agent/tasks/{task.id}/outcome", csrf, outcome="no_answer")).text()
-    assert "未接通" in no_answer and (await service.store.task(task.id)).is_open
+    assert "未接通" in no_answer and (await service.store.tasks.task(task.id)).is_open
     done = await (
         await post(client, f"/agent/tasks/{task.id}/outcome", csrf, outcome="reached", note="已教会查话费")
     ).text()
-    assert "已记录处理结果" in done and not (await service.store.task(task.id)).is_open
+    assert "已记录处理结果" in done and not (await service.store.tasks.task(task.id)).is_open
     assert f'data-task="{task.id}"' not in done
 
 
@@ -348,7 +348,7 @@ async def test_share_answered_within_24h_counts_replies_and_finished_call_backs(
     await service.live.leave(agent.id, "page")
     called_back = new_openid()
     await service.request_handoff(called_back, "request_human", "general", None)  # nobody online
-    young_and_open = await service.store.open_task_of(called_back, "callback")
+    young_and_open = await service.store.tasks.open_task_of(called_back, "callback")
     assert await answered_within_24h(service, clock()) == (1, 2)  # too young to count as missed
     await service.callbacks.record_outcome(young_and_open.id, agent, "reached", None)
     assert await answered_within_24h(service, clock()) == (2, 3)
@@ -372,6 +372,11 @@ def test_csbot_agent_and_callback_commands(seeded_database_url, monkeypatch, cap
     out = capsys.readouterr()
     assert f"added agent {name}" in out.out and "elder,sichuanese" in out.out and "capacity 2" in out.out
     assert "exists already" in out.err and "at least 8 characters" in out.err
+    # --update changes what is given and keeps the rest (a new capacity keeps her skills and role)
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert main(["agent", "add", name, "--update", "--capacity", "4", "--password-stdin"]) == 0
+    out = capsys.readouterr()
+    assert f"updated agent {name}: role agent, skills elder,sichuanese, capacity 4" in out.out
 
 
 def test_mounting_the_console_twice_adds_nothing():

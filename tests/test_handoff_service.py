@@ -89,7 +89,7 @@ async def test_elder_who_cannot_cope_is_served_by_elder_desk_before_earlier_gene
     assert chat is not None and chat.queue == "elder" and chat.is_elder and chat.age == 70
     assert texts == ["已经请人工客服来帮您，客服大约3分钟后来，请稍等。"]  # first in the elder queue; plain
     assert await service.is_with_human(elder) and (await store.who_answers(elder)) is Answerer.QUEUE
-    follow_ups = [t for t in await store.open_tasks() if t.kind == "follow_up"]
+    follow_ups = [t for t in await store.tasks.open_tasks() if t.kind == "follow_up"]
     assert [(t.openid, t.due_at.astimezone(SHANGHAI)) for t in follow_ups] == [
         (elder, dt.datetime(2027, 1, 6, 10, 0, tzinfo=SHANGHAI))  # 次日回访
     ]
@@ -115,14 +115,14 @@ async def test_no_agent_online_means_a_callback_promise_and_a_task(service, stor
 
     assert texts == ["现在客服不在。我们会在今天12点前给您打电话。"]  # 10:00 + 2 h, plain words
     assert not await service.is_with_human(elder)  # the bot keeps answering meanwhile
-    tasks = {t.kind: t for t in await store.open_tasks() if t.openid == elder}
+    tasks = {t.kind: t for t in await store.tasks.open_tasks() if t.openid == elder}
     assert set(tasks) == {"callback", "follow_up"}
     assert tasks["callback"].phone == ELDER_70 and tasks["callback"].is_elder
     assert tasks["callback"].due_at.astimezone(SHANGHAI) == dt.datetime(2027, 1, 5, 12, 0, tzinfo=SHANGHAI)
 
     # asking again before the call keeps the one promise (same time, no second task)
     assert await service.request_handoff(elder, "cannot_cope", "elder", None) == texts
-    assert len([t for t in await store.open_tasks() if t.openid == elder]) == 2
+    assert len([t for t in await store.tasks.open_tasks() if t.openid == elder]) == 2
 
 
 async def test_voice_note_behind_a_call_back_promise_is_kept_for_the_caller(service, store, clock):
@@ -155,7 +155,7 @@ async def test_unbound_subscriber_is_promised_an_answer_here(service, store):
     openid = new_openid()
     texts = await service.request_handoff(openid, "fallback", "general", None)
     assert texts == ["您还没有绑定手机号，客服会在今天12点前在这里回复您。"]
-    (task,) = await store.open_tasks()
+    (task,) = await store.tasks.open_tasks()
     assert task.phone is None and task.kind == "callback"
 
 
@@ -325,7 +325,7 @@ async def test_waiting_past_the_limit_turns_into_a_callback_promise(service, sto
     assert not await service.is_with_human(openid)
     promised = await outbox_texts(seeded_engine, openid, "system")
     assert len(promised) == 1 and promised[0].startswith("让您久等了，客服都在忙。我们会在今天13点前给您回电")
-    assert [t.kind for t in await store.open_tasks() if t.openid == openid] == ["callback"]
+    assert [t.kind for t in await store.tasks.open_tasks() if t.openid == openid] == ["callback"]
 
 
 async def test_transfer_to_another_agent_or_queue(service, store):
@@ -373,7 +373,7 @@ async def test_concurrent_dispatches_never_exceed_capacity(seeded_engine, redis,
     await workers[0].live.heartbeat(agent.id, "c1")
     for _ in range(5):
         await workers[0].request_handoff(new_openid(), "request_human", "general", None)
-    await store.set_ready(agent.id, True)
+    await store.agents.set_ready(agent.id, True)
     await asyncio.gather(*(w.assignment.dispatch() for w in workers for _ in range(3)))
     assert len(await store.chats_of_agent(agent.id)) == 2
     assert len(await store.waiting()) == 3
@@ -381,7 +381,7 @@ async def test_concurrent_dispatches_never_exceed_capacity(seeded_engine, redis,
 
 async def test_offline_agent_never_gets_a_chat(service, store):
     agent = await add_agent(store, "张强")
-    await store.set_ready(agent.id, True)  # ready flag left over, but the console is closed
+    await store.agents.set_ready(agent.id, True)  # ready flag left over, but the console is closed
     other = await add_agent(store, "李四")
     await online(service, other)  # someone is online, so the chat waits
     openid = new_openid()

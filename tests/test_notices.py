@@ -464,8 +464,8 @@ def test_csbot_notices_send_and_list_failed(database_url: str, monkeypatch: pyte
 async def test_a_ticket_resolved_after_the_window_closed_reaches_her_as_a_notice(parts: Parts, redis) -> None:
     from core.tickets import NewTicket, open_ticket, promise_hours
     from core.vocabulary import TicketCategory, TicketKind
+    from handoff.agent_store import Agent
     from handoff.live import LiveState
-    from handoff.store import Agent
     from handoff.tickets import ticket_services
 
     client = aioredis.from_url(TEST_REDIS_URL, decode_responses=True)

@@ -189,7 +189,7 @@ async def test_a_new_password_ends_every_session_of_the_agent(console):
     assert await attempt(client, "张强", PASSWORD) == 303
     assert (await client.get("/agent/", allow_redirects=False)).status == 200
     new_hash = bcrypt.hashpw(b"another-password-1", bcrypt.gensalt(rounds=4)).decode()
-    await service.store.update_agent(
+    await service.store.agents.update_agent(
         agent.id, password_hash=new_hash, role=agent.role, skills=agent.skills, capacity=agent.capacity
     )
     after = await client.get("/agent/", allow_redirects=False)

@@ -192,7 +192,7 @@ async def test_a_chat_that_answered_her_keeps_the_call_back_and_a_follow_up_goes
     await record_inbound(engine, text_message(openid, "人工"))
     # nobody on duty: a call-back is promised
     await service.request_handoff(openid, "request_human", "general", "用户要求人工")
-    promised = await service.store.open_task_of(openid, "callback")
+    promised = await service.store.tasks.open_task_of(openid, "callback")
     assert promised is not None
     # later she writes again and a person answers her in the chat
     await service.live.heartbeat(agent.id, "test")
@@ -205,11 +205,11 @@ async def test_a_chat_that_answered_her_keeps_the_call_back_and_a_follow_up_goes
         await service.take(chat.id, agent)
     assert (await service.reply(chat.id, agent, "您好，我来帮您")).sent
     await service.close_chat(chat.id, agent)
-    done = await service.store.task(promised.id)
+    done = await service.store.tasks.task(promised.id)
     assert done is not None and done.outcome == "resolved_online" and not done.is_open
     # she is not satisfied: the next-day follow-up goes back to the agent who served her (on duty)
     await service.before_bot(openid, "3")
-    follow_up = await service.store.open_task_of(openid, "follow_up")
+    follow_up = await service.store.tasks.open_task_of(openid, "follow_up")
     assert follow_up is not None
     ticket = await service.tickets.store.ticket(follow_up.id)
     assert ticket is not None and ticket.agent_id == agent.id
