@@ -162,9 +162,7 @@ class BindingService:
         proved later (a relative's number must not take the place of hers in 「查余额」)."""
         async with self._engine.connect() as conn:
             rows = await conn.execute(
-                select(bindings.c.phone)
-                .where(bindings.c.openid == openid)
-                .order_by(bindings.c.bound_at, bindings.c.id)
+                select(bindings.c.phone).where(bindings.c.openid == openid).order_by(bindings.c.bound_at, bindings.c.id)
             )
             return [row.phone for row in rows]
 

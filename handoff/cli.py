@@ -12,12 +12,14 @@ from typing import TypeVar
 
 from core.db import create_engine
 from core.privacy import mask_phone
+from handoff.agent_store import AgentExists
 from handoff.auth import ROLES, WeakPassword, hash_password
 from handoff.config import HandoffSettings
 from handoff.routing import SKILL_LABELS, normalise_skills
-from handoff.store import AgentExists, HandoffStore
+from handoff.store import HandoffStore
 
 T = TypeVar("T")
+DEFAULT_CAPACITY = 3
 EXIT_USAGE = 2
 
 
@@ -28,9 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "add", help="create an agent (or update one with --update); asks for the password unless --password-stdin"
     )
     add.add_argument("name", help="log-in name shown to colleagues, e.g. 王芳")
-    add.add_argument("--skills", default="", help=f"comma-separated: {', '.join(SKILL_LABELS)} (elder = 年长客户专席)")
-    add.add_argument("--capacity", type=int, default=3, help="chats at the same time (default 3)")
-    add.add_argument("--role", choices=ROLES, default="agent")
+    # No defaults here: with --update, what is not given stays as it is.
+    add.add_argument("--skills", help=f"comma-separated: {', '.join(SKILL_LABELS)} (elder = 年长客户专席)")
+    add.add_argument("--capacity", type=int, help=f"chats at the same time (default {DEFAULT_CAPACITY})")
+    add.add_argument("--role", choices=ROLES, help="default agent")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.add_argument(
         "--update", action="store_true", help="change an existing agent's skills, capacity, role, password"
@@ -73,14 +76,14 @@ def _read_password(from_stdin: bool, update: bool) -> str | None:
 
 def cmd_agent_add(args: argparse.Namespace) -> int:
     name = args.name.strip()
-    skills = normalise_skills(args.skills)
+    skills = normalise_skills(args.skills) if args.skills is not None else None
     if not name or len(name) > 64:
         print("error: the name must have 1 to 64 characters", file=sys.stderr)
         return EXIT_USAGE
-    if args.capacity < 1 or args.capacity > 20:
+    if args.capacity is not None and not 1 <= args.capacity <= 20:
         print("error: --capacity must be between 1 and 20", file=sys.stderr)
         return EXIT_USAGE
-    unknown = [skill for skill in skills if skill not in SKILL_LABELS]
+    unknown = [skill for skill in skills or () if skill not in SKILL_LABELS]
     if unknown:
         print(f"note: skills not in the usual list are kept as given: {', '.join(unknown)}", file=sys.stderr)
     try:
@@ -96,19 +99,24 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
     async def work(store: HandoffStore) -> int:
         now = dt.datetime.now(dt.timezone.utc)
         if args.update:
-            existing = await store.agent_by_name(name)
+            existing = await store.agents.agent_by_name(name)
             if existing is None:
                 print(f"error: no agent named {name!r}", file=sys.stderr)
                 return 1
-            await store.update_agent(
-                existing.id, password_hash=password_hash, role=args.role, skills=skills, capacity=args.capacity, now=now
+            role = args.role or existing.role
+            new_skills = skills if skills is not None else existing.skills
+            capacity = args.capacity or existing.capacity
+            await store.agents.update_agent(
+                existing.id, password_hash=password_hash, role=role, skills=new_skills, capacity=capacity, now=now
             )
-            print(f"updated agent {name}: role {args.role}, skills {','.join(skills) or '-'}, capacity {args.capacity}")
+            print(f"updated agent {name}: role {role}, skills {','.join(new_skills) or '-'}, capacity {capacity}")
             if password_hash is not None:
                 print(f"new password: every console log-in of {name} has ended")
             return 0
         try:
-            agent = await store.add_agent(name, password_hash or "", args.role, skills, args.capacity, now)
+            agent = await store.agents.add_agent(
+                name, password_hash or "", args.role or "agent", skills or (), args.capacity or DEFAULT_CAPACITY, now
+            )
         except AgentExists:
             print(f"error: an agent named {name!r} exists already (use --update to change it)", file=sys.stderr)
             return 1
@@ -123,7 +131,7 @@ def cmd_agent_add(args: argparse.Namespace) -> int:
 
 def cmd_agent_list(args: argparse.Namespace) -> int:
     async def work(store: HandoffStore) -> int:
-        agents = await store.list_agents()
+        agents = await store.agents.list_agents()
         if not agents:
             print("no agents yet: csbot agent add NAME --skills elder --capacity 3")
             return 0
@@ -142,7 +150,7 @@ def cmd_callback_list(args: argparse.Namespace) -> int:
     settings = HandoffSettings.from_env()
 
     async def work(store: HandoffStore) -> int:
-        tasks = await store.open_tasks()
+        tasks = await store.tasks.open_tasks()
         if not tasks:
             print("no open call-back or follow-up tasks")
             return 0
