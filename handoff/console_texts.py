@@ -57,3 +57,22 @@ def ticket_assigned(name: str) -> str:
 
 def resolved_not_sent(reason: str) -> str:
     return f"工单已解决，但处理结果没能发给用户：{reason}请电话告知用户。"
+
+
+# ---- what became of a message handed to WeChat ------------------------------------------------
+DELIVERED = "已送达微信"
+ON_ITS_WAY = "已提交微信发送"
+_UNDELIVERED = {
+    45015: "用户超过48小时没有发消息，微信拒收",
+    45047: "超过了微信每条消息最多回复5条的限制",
+    43004: "用户已取消关注",
+    40003: "微信不认这个用户",
+}
+
+
+def undelivered(errcode: int | None, skipped: bool) -> str:
+    """Why a message handed to the outbox did not reach her (a call-back task may be the way on)."""
+    if skipped:
+        return "未送达：没有发出（见系统日志）"
+    reason = _UNDELIVERED.get(errcode or 0, f"微信拒收（错误码{errcode}）" if errcode else "多次重试后仍未发出")
+    return f"未送达：{reason}"

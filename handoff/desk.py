@@ -15,6 +15,7 @@ from core.tickets import Ticket
 from core.vocabulary import ChatStatus
 from handoff import access, auth
 from handoff.agent_store import Agent
+from handoff.messenger import Outcome
 from handoff.profile import Profile
 from handoff.routing import QUEUES, AgentState
 from handoff.service import HandoffService, WindowView
@@ -144,6 +145,7 @@ class ChatHead:
 class Transcript:
     messages: list[Message]
     agent_names: dict[int, str]
+    outcomes: dict[int, Outcome] = field(default_factory=dict)  # message id -> what became of it at WeChat
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,8 @@ async def _head(service: HandoffService, chat: Chat) -> ChatHead:
 
 async def _transcript(service: HandoffService, chat: Chat) -> Transcript:
     names = {agent.id: agent.name for agent in await service.store.agents.list_agents()}
-    return Transcript(messages=await service.store.transcript(chat.id), agent_names=names)
+    messages = await service.store.transcript(chat.id)
+    return Transcript(messages=messages, agent_names=names, outcomes=await service.messenger.outcomes(messages))
 
 
 # ---- call-back tasks ----------------------------------------------------------------------

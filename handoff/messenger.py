@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from handoff import console_texts as texts
 from handoff.live import ConsoleEvent, LiveState
-from handoff.store import Chat, HandoffStore
+from handoff.store import Chat, HandoffStore, Message
 from wechat.messages import text_message
 from wechat.window import QuotaExhausted, WindowClosed
 
@@ -25,6 +26,9 @@ NO_OUTBOX = "网关发件箱未接通，消息未发出"
 class OutboxLike(Protocol):
     async def enqueue(self, openid: str, message: dict, *, origin: str) -> int: ...
 
+    # the outbox row (gateway.outbox.OutboxRecord: .status, .errcode), None when there is none
+    async def get(self, outbox_id: int) -> Any: ...
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -32,6 +36,14 @@ class Delivery:
     message_id: int
     reason: str | None = None  # Chinese, for the agent, when not sent
     offer_callback: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a message handed to WeChat, for the agent."""
+
+    text: str  # 已送达微信 / 未送达：why / 已提交微信发送
+    failed: bool = False
 
 
 class ChatMessenger:
@@ -81,3 +93,23 @@ class ChatMessenger:
     async def note(self, chat_id: int, text: str) -> None:
         """A note for agents in the transcript; the subscriber does not see it."""
         await self.store.add_message(chat_id, "system", "note", self.clock(), text=text)
+
+    async def outcomes(self, messages: list[Message]) -> dict[int, Outcome]:
+        """What became of the messages handed to WeChat (message id -> 已送达 / 未送达：why / on its
+        way), read from the outbox when the transcript is shown."""
+        found: dict[int, Outcome] = {}
+        if self.outbox is None:
+            return found
+        for message in messages:
+            if message.delivery != "queued" or message.outbox_id is None:
+                continue
+            record = await self.outbox.get(message.outbox_id)
+            status = getattr(record, "status", None)
+            if status == "sent":
+                found[message.id] = Outcome(texts.DELIVERED)
+            elif status in ("undeliverable", "failed", "skipped"):
+                errcode = getattr(record, "errcode", None)
+                found[message.id] = Outcome(texts.undelivered(errcode, skipped=status == "skipped"), failed=True)
+            else:
+                found[message.id] = Outcome(texts.ON_ITS_WAY)
+        return found

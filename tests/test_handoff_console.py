@@ -29,6 +29,7 @@ from handoff_support import (
 from sqlalchemy import select, update
 
 from core.audit import audit_log
+from gateway.store import outbox
 from handoff.console import setup_console
 from handoff.live import ConsoleEvent
 from handoff.models import ho_agent_sessions, ho_agents
@@ -223,6 +224,32 @@ async def test_agent_takes_an_elderly_chat_and_the_sixth_reply_is_refused_on_the
     handed = await post(client, f"/agent/chats/{chat.id}/handback", csrf)
     assert "已转回智能助手" in await handed.text()
     assert not await service.is_with_human(openid)
+
+
+async def test_the_transcript_says_what_became_of_each_reply_at_wechat(console, seeded_engine):
+    """A reply handed to the outbox shows 已提交 until the sender is done, then 已送达 or why not."""
+    client, service = console
+    agent = await add_agent(service.store, "周敏")
+    await service.live.heartbeat(agent.id, "page")
+    openid = new_openid()
+    await record_inbound(seeded_engine, text_message(openid, "在吗"))  # the 48-hour window is open
+    await service.request_handoff(openid, "request_human", "general", None)
+    chat = await service.store.open_chat_for(openid)
+    csrf = await login(client, "周敏")
+    await post(client, f"/agent/chats/{chat.id}/take", csrf)
+    for text in ("第一条回复", "第二条回复", "第三条回复"):
+        assert (await service.reply(chat.id, agent, text)).sent
+    first, second, _third = [m for m in await service.store.transcript(chat.id) if m.sender == "agent"]
+    async with seeded_engine.begin() as conn:  # what the outbox sender records once WeChat has answered
+        await conn.execute(update(outbox).where(outbox.c.id == first.outbox_id).values(status="sent"))
+        await conn.execute(
+            update(outbox).where(outbox.c.id == second.outbox_id).values(status="undeliverable", errcode=45015)
+        )
+
+    page = await (await client.get(f"/agent/chats/{chat.id}/transcript")).text()
+    assert re.search(r"第一条回复.*?已送达微信", page, re.S)
+    assert re.search(r'class="msg agent refused".*?第二条回复.*?未送达：用户超过48小时没有发消息', page, re.S)
+    assert re.search(r"第三条回复.*?已提交微信发送", page, re.S)
 
 
 async def test_closed_window_is_shown_and_a_callback_task_can_be_created(console):
