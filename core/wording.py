@@ -32,6 +32,8 @@ VOICE_REPLIES_OFF = "好的，以后只用文字回答您。想听语音，回�
 # ---- handoff ---------------------------------------------------------------------------------
 HANDED_BACK = "已为您转回智能助手。"
 HANDED_BACK_ELDER = "已为您转回智能助手。有事直接说。"
+# handed back between the gateway's check and her message: the assistant answers from now on
+HANDED_BACK_SAY_AGAIN = "已为您转回智能助手，请再说一次您的问题。"
 CLOSED = "本次人工服务已结束，谢谢您。还有问题随时留言。"
 CLOSED_ELDER = "人工服务结束了，谢谢您。有事再留言。"
 

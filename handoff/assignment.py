@@ -7,6 +7,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
+from handoff import console_texts as texts
 from handoff.agent_store import Agent
 from handoff.live import ConsoleEvent, LiveState
 from handoff.messenger import ChatMessenger
@@ -71,7 +72,7 @@ class Assignment:
             for chat_id, agent_id in plan_assignments(waiting, agents):
                 if await self.store.assign(chat_id, agent_id, self.clock(), how="assigned"):
                     assigned += 1
-                    await self.messenger.note(chat_id, f"自动分配给客服{names[agent_id]}")
+                    await self.messenger.note(chat_id, texts.auto_assigned(names[agent_id]))
                     await self.live.publish(ConsoleEvent("chat", chat_id, agent_id))
             if assigned:
                 await self.live.publish(ConsoleEvent("queue"), ConsoleEvent("agents"))
@@ -94,7 +95,7 @@ class Assignment:
                 continue
             if await self.store.requeue(chat.id, chat.queue, now, enqueued_at=chat.created_at):
                 agent = await self.store.agents.agent(chat.agent_id)
-                await self.messenger.note(chat.id, f"客服{agent.name if agent else ''}已离线，会话重新排队")
+                await self.messenger.note(chat.id, texts.requeued_agent_offline(agent.name if agent else ""))
                 await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("chat", chat.id))
 
 

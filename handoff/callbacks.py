@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from core import wording
+from handoff import console_texts as texts
 from handoff import hours
 from handoff.agent_store import Agent
 from handoff.config import HandoffSettings
@@ -44,31 +45,33 @@ class CallbackService:
         """An agent's call-back task for this conversation (one open call-back per subscriber)."""
         chat = await self.store.chat(chat_id)
         if chat is None:
-            raise ConsoleError("找不到这个会话。")
-        task = await self.open_task(chat, "callback", agent.name, note=(note or "").strip() or "客服创建的回电任务")
+            raise ConsoleError(texts.NO_SUCH_CHAT)
+        task = await self.open_task(
+            chat, "callback", agent.name, note=(note or "").strip() or texts.AGENT_CALLBACK_NOTE
+        )
         due = task.due_at.astimezone(self.settings.timezone).strftime("%m-%d %H:%M")
-        await self.messenger.note(chat.id, f"客服{agent.name}创建了回电任务（{due}前）")
+        await self.messenger.note(chat.id, texts.callback_created_note(agent.name, due))
         await self.live.publish(ConsoleEvent("tasks", chat_id=chat.id), ConsoleEvent("message", chat_id=chat.id))
         return task
 
     async def record_outcome(self, task_id: int, agent: Agent, outcome: str, note: str | None) -> Task:
         if outcome not in TASK_OUTCOMES:
-            raise ConsoleError("请选择处理结果。")
+            raise ConsoleError(texts.CHOOSE_OUTCOME)
         task = await self.store.tasks.task(task_id)
         if task is None:
-            raise ConsoleError("找不到这个任务。")
+            raise ConsoleError(texts.NO_SUCH_TASK)
         if not task.is_open:
-            raise ConsoleError("这个任务已经处理过了。")
+            raise ConsoleError(texts.TASK_ALREADY_DONE)
         clean_note = (note or "").strip()[:500] or None
         if outcome == "closed_other" and not clean_note:
-            raise ConsoleError("选择“其他”时请写明备注。")
+            raise ConsoleError(texts.OTHER_NEEDS_NOTE)
         now = self.clock()
         if outcome == "no_answer":
             done = await self.store.tasks.retry_task_later(task.id, clean_note, agent.name, now + NO_ANSWER_RETRY, now)
         else:
             done = await self.store.tasks.finish_task(task.id, outcome, clean_note, agent.name, now)
         if not done:
-            raise ConsoleError("这个任务刚被其他客服处理了。")
+            raise ConsoleError(texts.TASK_JUST_DONE)
         await self.store.audit(
             agent.name,
             f"task_{outcome}",
@@ -108,7 +111,7 @@ class CallbackService:
             if chat.phone
             else wording.callback_without_number(deadline, chat.is_elder)
         )
-        await self.messenger.note(chat.id, f"已承诺回电（{deadline}前），回电任务#{task.id}")
+        await self.messenger.note(chat.id, texts.callback_promised(deadline, task.id))
         return text
 
     async def open_task(self, chat: Chat, kind: str, actor: str, note: str | None) -> Task:
@@ -144,7 +147,7 @@ class CallbackService:
         task = await self.store.tasks.open_task_of(chat.openid, "callback")
         if task is None or task.created_at > chat.created_at:
             return
-        note = f"已在会话#{chat.id}中由人工解决"
+        note = texts.callback_kept_in_chat(chat.id)
         if await self.store.tasks.finish_task(task.id, "resolved_online", note, actor, self.clock()):
-            await self.messenger.note(chat.id, f"回电任务#{task.id}已关闭（本次会话已解决）")
+            await self.messenger.note(chat.id, texts.callback_closed(task.id))
             await self.live.publish(ConsoleEvent("tasks"))

@@ -202,12 +202,10 @@ class HandoffService:
             "system",
             "note",
             self.clock(),
-            text=f"转人工：{_reason_label(decision.reason)}"
-            + ("（首条消息直接接入，机器人已作答）" if direct else "")
-            + (f"。摘要：{chat.summary}" if chat.summary else ""),
+            text=texts.handoff_note(_reason_label(decision.reason), direct, chat.summary),
         )
         if decision.follow_up:
-            await self.callbacks.open_task(chat, "follow_up", "system", note="用户表示不会用，次日回访教一教")
+            await self.callbacks.open_task(chat, "follow_up", "system", note=texts.FOLLOW_UP_CANNOT_COPE)
 
         if not waits:
             why = "closed" if not desk_open else "busy"
@@ -232,7 +230,7 @@ class HandoffService:
                 await self.live.publish(ConsoleEvent("message", chat_id=promised.id))
                 return []
             # handed back between the gateway's check and this call: the bot answers from now on
-            return ["已为您转回智能助手，请再说一次您的问题。"]
+            return [wording.HANDED_BACK_SAY_AGAIN]
         if msg.msg_type == "event" and (msg.event or "") == "unsubscribe":
             await self._end_chat(chat, "unsubscribed", actor="system", farewell=None)
             return []
@@ -248,10 +246,10 @@ class HandoffService:
     async def take(self, chat_id: int, agent: Agent) -> Chat:
         chat = await self._require_chat(chat_id)
         if chat.status != ChatStatus.WAITING:
-            raise ConsoleError("这个会话已经被接走或已结束。")
+            raise ConsoleError(texts.CHAT_NOT_WAITING)
         if not await self.store.assign(chat_id, agent.id, self.clock(), how="taken"):
-            raise ConsoleError("这个会话刚被其他客服接走了。")
-        await self.messenger.note(chat_id, f"客服{agent.name}接入")
+            raise ConsoleError(texts.CHAT_JUST_TAKEN)
+        await self.messenger.note(chat_id, texts.taken_by(agent.name))
         await self.store.audit(agent.name, "chat_take", self.clock(), openid=chat.openid, chat_id=chat_id)
         await self.live.publish(ConsoleEvent("queue", chat_id=chat_id), ConsoleEvent("chat", chat_id, agent.id))
         return await self._require_chat(chat_id)
@@ -260,9 +258,9 @@ class HandoffService:
         chat = await self._require_own_open_chat(chat_id, agent)
         body = (text or "").strip()
         if not body:
-            raise ConsoleError("回复内容不能为空。")
+            raise ConsoleError(texts.EMPTY_REPLY)
         if len(body) > MAX_REPLY_CHARS:
-            raise ConsoleError(f"回复太长了（最多{MAX_REPLY_CHARS}字），请分开发或精简。")
+            raise ConsoleError(texts.reply_too_long(MAX_REPLY_CHARS))
         now = self.clock()
         introduce = chat.introduced_agent_id != agent.id and chat.agent_id == agent.id
         if introduce:
@@ -273,7 +271,7 @@ class HandoffService:
         delivery = await self.messenger.send(chat, message_id, body, origin="agent")
         # The log says that she replied and whether it went out; the words stay in the transcript.
         await self.store.audit(agent.name, "chat_reply", now, openid=chat.openid, chat_id=chat.id,
-                               detail=f"{len(body)}字，{'已发出' if delivery.sent else '未发出'}")  # fmt: skip
+                               detail=texts.reply_audit(len(body), delivery.sent))  # fmt: skip
         if delivery.sent:
             await self.store.note_first_reply(chat.id, now)
             if introduce:
@@ -285,17 +283,17 @@ class HandoffService:
         chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
         target = await self.store.agents.agent(target_agent_id)
         if target is None or target.disabled:
-            raise ConsoleError("找不到这位客服。")
+            raise ConsoleError(texts.NO_SUCH_AGENT)
         if target.id not in await self.live.online_agent_ids():
-            raise ConsoleError(f"客服{target.name}不在线，不能转给他/她。")
+            raise ConsoleError(texts.agent_offline(target.name))
         active = (await self.store.active_chat_counts()).get(target.id, 0)
         if active >= target.capacity:
-            raise ConsoleError(f"客服{target.name}正在服务{active}位客户，已满，请转到队列。")
+            raise ConsoleError(texts.agent_full(target.name, active))
         if not await self.store.transfer_to_agent(chat.id, agent.id, target.id, self.clock()):
-            raise ConsoleError("这个会话已经结束了。")
-        await self.messenger.note(chat.id, f"客服{agent.name}转给客服{target.name}")
+            raise ConsoleError(texts.CHAT_GONE)
+        await self.messenger.note(chat.id, texts.transferred_to_agent(agent.name, target.name))
         await self.store.audit(agent.name, "chat_transfer", self.clock(), openid=chat.openid, chat_id=chat.id,
-                               detail=f"转给客服{target.name}")  # fmt: skip
+                               detail=texts.transfer_audit(texts.agent_label(target.name)))  # fmt: skip
         await self.live.publish(
             ConsoleEvent("chat", chat.id, target.id), ConsoleEvent("queue", chat.id), ConsoleEvent("agents")
         )
@@ -304,13 +302,13 @@ class HandoffService:
 
     async def transfer_to_queue(self, chat_id: int, agent: Agent, queue: str) -> Chat:
         if queue not in QUEUES:
-            raise ConsoleError("没有这个队列。")
+            raise ConsoleError(texts.NO_SUCH_QUEUE)
         chat = await self._require_own_open_chat(chat_id, agent, allow_waiting=True)
         if not await self.store.requeue(chat.id, queue, self.clock()):
-            raise ConsoleError("这个会话已经结束了。")
-        await self.messenger.note(chat.id, f"客服{agent.name}转到{_queue_label(queue)}")
+            raise ConsoleError(texts.CHAT_GONE)
+        await self.messenger.note(chat.id, texts.transferred_to_queue(agent.name, _queue_label(queue)))
         await self.store.audit(agent.name, "chat_transfer", self.clock(), openid=chat.openid, chat_id=chat.id,
-                               detail=f"转到{_queue_label(queue)}")  # fmt: skip
+                               detail=texts.transfer_audit(_queue_label(queue)))  # fmt: skip
         await self.live.publish(ConsoleEvent("queue", chat.id), ConsoleEvent("chat", chat.id), ConsoleEvent("agents"))
         await self.assignment.dispatch()
         return await self._require_chat(chat.id)
@@ -359,8 +357,8 @@ class HandoffService:
                 chat_id=chat.id,
                 detail=str(exc),
             )
-            raise ConsoleError("计费系统拒绝了复机：" + str(exc)) from None
-        outcome = "已复机" if balance.status.value == "active" else "已解除停机保号，但仍欠费停机"
+            raise ConsoleError(texts.billing_refused_reactivation(str(exc))) from None
+        outcome = texts.reactivation_outcome(balance.status.value == "active")
         await self.store.audit(
             agent.name,
             "green_channel_reactivate",
@@ -370,9 +368,7 @@ class HandoffService:
             chat_id=chat.id,
             detail=f"{profile.suspend_reason.value if profile.suspend_reason else ''} -> {balance.status.value}",
         )
-        await self.messenger.note(
-            chat.id, f"绿色通道：客服{agent.name}为{mask_phone(profile.phone)}办理复机，结果：{outcome}"
-        )
+        await self.messenger.note(chat.id, texts.green_channel_note(agent.name, mask_phone(profile.phone), outcome))
         await self.live.publish(ConsoleEvent("message", chat_id=chat.id))
         return outcome
 
@@ -455,13 +451,10 @@ class HandoffService:
     async def _end_chat(self, chat: Chat, reason: str, actor: str, farewell: str | None) -> Chat:
         closed = await self.store.close(chat.id, reason, self.clock())
         if closed is None:
-            raise ConsoleError("这个会话已经结束了。")
+            raise ConsoleError(texts.CHAT_GONE)
         if reason in ("handed_back", "closed") and closed.first_agent_reply_at is not None:
             await self.callbacks.close_answered(closed, actor)
-        label = {"handed_back": "转回智能助手", "closed": "结束会话", "unsubscribed": "用户已取消关注"}.get(
-            reason, reason
-        )
-        await self.messenger.note(chat.id, f"{actor}：{label}")
+        await self.messenger.note(chat.id, texts.ended_by(actor, reason))
         if farewell:
             await self.surveys.send_closing(closed, farewell)
         await self.live.publish(
@@ -477,7 +470,7 @@ class HandoffService:
             turns = await self.history.recent_turns(chat.openid)
         except Exception as exc:
             log.warning("could not read Rasa's tracker for chat %s: %s", chat.id, exc)
-            await self.messenger.note(chat.id, "机器人对话记录暂时读不到")
+            await self.messenger.note(chat.id, texts.BOT_HISTORY_UNREADABLE)
             return
         rows = [
             {
@@ -500,19 +493,19 @@ class HandoffService:
     async def _require_chat(self, chat_id: int) -> Chat:
         chat = await self.store.chat(chat_id)
         if chat is None:
-            raise ConsoleError("找不到这个会话。")
+            raise ConsoleError(texts.NO_SUCH_CHAT)
         return chat
 
     async def _require_own_open_chat(self, chat_id: int, agent: Agent, allow_waiting: bool = False) -> Chat:
         chat = await self._require_chat(chat_id)
         if not chat.is_open:
-            raise ConsoleError("这个会话已经结束了。")
+            raise ConsoleError(texts.CHAT_GONE)
         if chat.status == ChatStatus.WAITING:
             if allow_waiting:
                 return chat
-            raise ConsoleError("请先接入这个会话。")
+            raise ConsoleError(texts.TAKE_FIRST)
         if chat.agent_id != agent.id and not agent.is_supervisor:
-            raise ConsoleError("这个会话由其他客服负责。")
+            raise ConsoleError(texts.NOT_YOUR_CHAT)
         return chat
 
 
@@ -527,13 +520,13 @@ def _transcript_fields(msg: Any, text: str | None, audio_id: int | None) -> tupl
     if kind == "location":
         raw = msg.raw or {}
         where = raw.get("Label") or f"{raw.get('Location_X', '')},{raw.get('Location_Y', '')}"
-        return "location", {"text": f"位置：{where}"}
+        return "location", {"text": texts.location(where)}
     if kind == "link":
         raw = msg.raw or {}
-        return "link", {"text": raw.get("Title") or "链接", "media_url": raw.get("Url")}
+        return "link", {"text": raw.get("Title") or texts.LINK, "media_url": raw.get("Url")}
     if kind == "event":
-        return "note", {"text": text or f"用户操作：{msg.event or ''} {msg.event_key or ''}".strip()}
-    return kind if kind in ("video", "shortvideo") else "text", {"text": text or f"（{kind}消息）"}
+        return "note", {"text": text or texts.subscriber_event(msg.event or "", msg.event_key or "")}
+    return kind if kind in ("video", "shortvideo") else "text", {"text": text or texts.other_message(kind)}
 
 
 def _reason_label(reason: str) -> str:

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from core import wording
+from handoff import console_texts as texts
 from handoff.callbacks import CallbackService
 from handoff.live import ConsoleEvent, LiveState
 from handoff.messenger import ChatMessenger
@@ -50,9 +51,9 @@ class SurveyService:
             return
         if survey_id is not None:
             await self.store.survey_undelivered(survey_id, text)
-            await self.messenger.note(chat.id, "结束语未能立即发出（微信条数限制），将在用户下次发消息时补发")
+            await self.messenger.note(chat.id, texts.CLOSING_OWED)
         else:
-            await self.messenger.note(chat.id, f"结束语未能发出：{delivery.reason or ''}")
+            await self.messenger.note(chat.id, texts.closing_not_sent(delivery.reason))
 
     async def before_bot(self, openid: str, text: str | None) -> tuple[list[str], bool]:
         """Called by the gateway before a message goes to the bot. Returns (texts to send
@@ -68,7 +69,7 @@ class SurveyService:
         if survey.chat_id is None:
             return await self._ticket_survey_answer(survey, text, now)
         if not survey.delivered and survey.closing_text and await self.store.take_owed_closing(survey.id):
-            await self.messenger.note(survey.chat_id, "补发结束语和满意度问题")
+            await self.messenger.note(survey.chat_id, texts.CLOSING_SENT_LATE)
             # she has not seen the question yet: this message is for the bot
             return [wording.later_notice(survey.closing_text)], False
         score = survey_score(text)
@@ -78,10 +79,10 @@ class SurveyService:
             return [], False
         if not await self.store.answer_survey(survey.id, score, now):
             return [], False
-        await self.messenger.note(survey.chat_id, f"满意度：{SURVEY_LABELS[score]}")
+        await self.messenger.note(survey.chat_id, texts.satisfaction(SURVEY_LABELS[score]))
         chat = await self.store.chat(survey.chat_id)
         if score == 3 and chat is not None:
-            await self.callbacks.open_task(chat, "follow_up", "system", note="用户对人工服务不满意，次日回访")
+            await self.callbacks.open_task(chat, "follow_up", "system", note=texts.FOLLOW_UP_UNSATISFIED)
             await self.live.publish(ConsoleEvent("tasks", chat_id=chat.id))
         return [wording.SURVEY_THANKS[score]], True
 
@@ -91,7 +92,7 @@ class SurveyService:
         if not await self.store.answer_survey(survey.id, score, now) or score is None:
             return [], False
         if survey.ticket_id is not None:
-            await self.tickets.add_note(survey.ticket_id, "subscriber", f"满意度：{SURVEY_LABELS[score]}", now)
+            await self.tickets.add_note(survey.ticket_id, "subscriber", texts.satisfaction(SURVEY_LABELS[score]), now)
         return [wording.TICKET_SURVEY_THANKS[score]], True
 
 
