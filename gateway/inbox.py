@@ -75,34 +75,31 @@ class Inbox:
         async with self._engine.connect() as conn:
             return await conn.scalar(select(inbox.c.status).where(inbox.c.msg_key == msg_key))
 
-    async def head(self, openid: str) -> Any:
-        """The subscriber's oldest unfinished message: nothing newer may be processed before it."""
-        async with self._engine.connect() as conn:
-            return (
-                await conn.execute(
-                    select(inbox)
-                    .where(inbox.c.openid == openid, inbox.c.status.in_(UNFINISHED))
-                    .order_by(inbox.c.arrival_seq, inbox.c.id)
-                    .limit(1)
-                )
-            ).first()
-
-    async def claim(self, row_id: int) -> Any:
-        """Lease the row to this worker; None when another worker holds a live lease on it.
+    async def claim_next(self, openid: str) -> Any:
+        """Lease the subscriber's oldest unfinished message to this worker (nothing newer may be
+        processed before it); None when she has none, or when another worker holds a live lease
+        on it. One statement: the head is chosen and leased in the same round trip.
 
         A deferred row is claimable before its retry time: a drain runs when the subscriber writes
         again, which is a good moment to retry what waits in front of the new message.
         """
         now = self._clock()
+        earlier = inbox.alias("earlier")  # its own FROM: not correlated with the updated row
+        head = (
+            select(earlier.c.id)
+            .where(earlier.c.openid == openid, earlier.c.status.in_(UNFINISHED))
+            .order_by(earlier.c.arrival_seq, earlier.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(inbox)
-                .where(inbox.c.id == row_id, self._claimable(now, due_only=False))
+                .where(inbox.c.id == head, self._claimable(now, due_only=False))
                 .values(status="processing", lease_until=now + self._lease, attempts=inbox.c.attempts + 1)
+                .returning(*inbox.c)
             )
-            if result.rowcount != 1:
-                return None
-            return (await conn.execute(select(inbox).where(inbox.c.id == row_id))).one()
+            return result.first()
 
     async def finish(self, conn: AsyncConnection, row_id: int, channel: str, error: str | None = None) -> None:
         await conn.execute(

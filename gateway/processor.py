@@ -242,12 +242,9 @@ class Processor:
             while True:
                 if not await self._arrivals.settled(openid):
                     log.warning("%s: a push stayed in flight; going on without it", mask_openid(openid))
-                head = await self._inbox.head(openid)
-                if head is None:
-                    return
-                row = await self._inbox.claim(head.id)
+                row = await self._inbox.claim_next(openid)
                 if row is None:
-                    return  # leased by a worker that is still alive
+                    return  # nothing left, or the head is leased by a worker that is still alive
                 if not await self._process(row):
                     return
                 await lock.extend()
