@@ -33,9 +33,8 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import cpu
+import cpu  # bench/ (the script's own directory, as for gateway_compare and stack)
 
 from gateway.rasa_replicas import RasaReplicas, replica_urls
 from gateway.settings import Settings
