@@ -98,12 +98,21 @@ class Arrivals:
         return f"gw:inflight:{openid}"
 
 
+class _Waiter:
+    """A webhook of this process waiting for its push's slot; `value`: what a drain of this
+    process put into the slot, so that the webhook need not read it back from Redis."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.value: str | None = None
+
+
 class PassiveSlots:
     """The Redis slots deciding, once per push, between a passive answer and `success`."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
-        self._waiters: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, _Waiter] = {}
 
     async def offer_text(self, msg_key: str, text: str) -> bool:
         """Offer the passive reply; False when the webhook has already answered `success`."""
@@ -119,31 +128,37 @@ class PassiveSlots:
 
     async def wait(self, msg_key: str, deadline: float) -> str | None:
         """The passive reply text, or None for `success` (at the deadline at the latest)."""
-        event = self._waiters.setdefault(msg_key, asyncio.Event())
+        waiter = self._waiters.setdefault(msg_key, _Waiter())
         try:
             while True:
-                value = await self._redis.get(self._key(msg_key))
+                value = waiter.value if waiter.value is not None else await self._read(msg_key)
                 if value is not None:
-                    return _decode(as_text(value))
+                    return _decode(value)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
                     # Woken at once by a drain in this process; other workers' drains are polled.
-                    await asyncio.wait_for(event.wait(), min(remaining, 0.1))
+                    await asyncio.wait_for(waiter.event.wait(), min(remaining, 0.1))
                 except asyncio.TimeoutError:
                     pass
             if await self._fill(msg_key, _SUCCESS):
                 return None
-            return _decode(as_text(await self._redis.get(self._key(msg_key)) or _SUCCESS))
+            return _decode(await self._read(msg_key) or _SUCCESS)
         finally:
             self._waiters.pop(msg_key, None)
+
+    async def _read(self, msg_key: str) -> str | None:
+        value = await self._redis.get(self._key(msg_key))
+        return as_text(value) if value is not None else None
 
     async def _fill(self, msg_key: str, value: str) -> bool:
         filled = bool(await self._redis.set(self._key(msg_key), value, nx=True, ex=SLOT_TTL_S))
         waiter = self._waiters.get(msg_key)
         if waiter is not None:
-            waiter.set()
+            if filled:  # the slot holds this value from now on: the waiter need not read it back
+                waiter.value = value
+            waiter.event.set()
         return filled
 
     @staticmethod
