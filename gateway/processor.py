@@ -257,10 +257,12 @@ class Processor:
             while True:
                 if not await self._arrivals.settled(openid):
                     log.warning("%s: a push stayed in flight; going on without it", mask_openid(openid))
-                row = await self._inbox.claim_next(openid)
-                if row is None:
+                claimed = await self._inbox.claim_next(openid)
+                if claimed is None:
                     return  # nothing left, or the head is leased by a worker that is still alive
-                if not await self._process(row):
+                if not await self._process(claimed.row) or not claimed.more:
+                    # A message stored from now on schedules a drain after its commit: in this
+                    # process it runs this loop again (`_again`), in another it waits for the lock.
                     return
                 await lock.extend()
 
@@ -290,6 +292,11 @@ class Processor:
         if not replies:
             await self._slots.offer_nothing(msg.msg_key)
         owed = replies[1:] if passive else replies
+        if not owed:  # answered passively, or nothing to say: only the row is written
+            await self._inbox.finish(None, row.id, "passive" if passive else "none")
+            if passive:
+                self._metrics.replies.inc("passive")
+            return
         refused = None
         async with self._engine.begin() as conn:
             for message in owed:
@@ -314,12 +321,10 @@ class Processor:
                     self._metrics.outbox_failures.inc("refused", type(exc).__name__)
                     log.warning("reply to %s not sent: %s", mask_msg_key(row.msg_key), refused)
                     break
-            channel = "passive" if passive else ("api" if owed else "none")
-            await self._inbox.finish(conn, row.id, channel, error=refused)
+            await self._inbox.finish(conn, row.id, "passive" if passive else "api", error=refused)
         if passive:
             self._metrics.replies.inc("passive")
-        if owed:
-            self._outbox.notify()
+        self._outbox.notify()
 
     async def _defer(self, row: Any, reason: str) -> None:
         now = self._clock()
