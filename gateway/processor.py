@@ -49,6 +49,12 @@ AFTER_PASSIVE_DELAY = dt.timedelta(seconds=1)
 PASSIVE_MARGIN = dt.timedelta(seconds=0.5)
 MAX_RETRY_DELAY_S = 60.0
 SETTLE_S = 5.0  # fresh rows belong to the drain their webhook started
+# A webhook is woken at once by a drain of its own process (the usual case: the push's own drain);
+# another worker's drain (a burst of one subscriber's pushes spread over processes) is noticed by
+# polling Redis, at growing intervals: each poll costs the gateway CPU, and under load a turn
+# takes a second or more.
+POLL_FIRST_S = 0.1
+POLL_MAX_S = 0.4
 
 _SUCCESS = "0"
 _TEXT = "1"
@@ -129,6 +135,7 @@ class PassiveSlots:
     async def wait(self, msg_key: str, deadline: float) -> str | None:
         """The passive reply text, or None for `success` (at the deadline at the latest)."""
         waiter = self._waiters.setdefault(msg_key, _Waiter())
+        poll_s = POLL_FIRST_S
         try:
             while True:
                 value = waiter.value if waiter.value is not None else await self._read(msg_key)
@@ -138,10 +145,10 @@ class PassiveSlots:
                 if remaining <= 0:
                     break
                 try:
-                    # Woken at once by a drain in this process; other workers' drains are polled.
-                    await asyncio.wait_for(waiter.event.wait(), min(remaining, 0.1))
+                    await asyncio.wait_for(waiter.event.wait(), min(remaining, poll_s))
                 except asyncio.TimeoutError:
                     pass
+                poll_s = min(POLL_MAX_S, 2 * poll_s)
             if await self._fill(msg_key, _SUCCESS):
                 return None
             return _decode(await self._read(msg_key) or _SUCCESS)
