@@ -21,16 +21,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cpu  # bench/ (the script's own directory, as for gateway_compare and stack)
 
 from gateway.rasa_replicas import RasaReplicas, replica_urls
 from gateway.settings import Settings
@@ -46,6 +50,7 @@ class Run:
     passive: int = 0
     errors: int = 0
     wall_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per role (bench/cpu.py)
 
     @property
     def count(self) -> int:
@@ -53,6 +58,17 @@ class Run:
 
     def rate(self) -> float:
         return self.count / self.wall_s if self.wall_s else 0.0
+
+    def cpu_ms_per_message(self, role: str | None = None) -> float:
+        """CPU milliseconds one answered message cost `role` (all roles: None)."""
+        if not self.count:
+            return float("nan")
+        used = sum(self.cpu_s.values()) if role is None else self.cpu_s.get(role, 0.0)
+        return 1000 * used / self.count
+
+    def add_cpu(self, used: dict[str, float]) -> None:
+        for role, seconds in used.items():
+            self.cpu_s[role] = self.cpu_s.get(role, 0.0) + seconds
 
     def percentile(self, q: float) -> float:
         if not self.latencies:
@@ -146,6 +162,13 @@ def report(gateway: Run, rest: Run, subscribers: int, messages: int) -> str:
     share = 100.0 * gateway.passive / gateway.count if gateway.count else 0.0
     lines.append(f"{'answered passively':22}{share:>11.1f}%{'n/a':>12}")
     lines.append(f"{'errors':22}{gateway.errors:>12}{rest.errors:>12}")
+    if gateway.cpu_s:
+        lines.append(f"{'CPU ms per message':22}{gateway.cpu_ms_per_message():>12.1f}{rest.cpu_ms_per_message():>12.1f}"
+                     f"{ratio(gateway.cpu_ms_per_message(), rest.cpu_ms_per_message()):>8}")  # fmt: skip
+        for role in cpu.ROLES:
+            lines.append(
+                f"{'  ' + role:22}{gateway.cpu_ms_per_message(role):>12.1f}{rest.cpu_ms_per_message(role):>12.1f}"
+            )
     lines.append(f"{'mean latency (ms)':22}{statistics.fmean(gateway.latencies or [0]) * 1000:>12.0f}"
                  f"{statistics.fmean(rest.latencies or [0]) * 1000:>12.0f}")  # fmt: skip
     return "\n".join(lines)
@@ -163,11 +186,14 @@ async def main() -> int:
     )
     parser.add_argument("--compare", default=None, help="REPLICAS:STORE,... e.g. 1:sql,2:windowed (starts each)")
     parser.add_argument("--model", type=Path, default=ROOT / "var" / "test-model" / "csbot.tar.gz")
+    parser.add_argument(
+        "--shapes", default="1x20,4x10,20x5,50x4", help="with --compare: the loads, SUBSCRIBERSxMESSAGES,..."
+    )
     args = parser.parse_args()
     if args.compare:
-        from gateway_compare import compare
+        from gateway_compare import compare, parse_shapes
 
-        return await compare(args.compare, args.model, measure)
+        return await compare(args.compare, args.model, measure, parse_shapes(args.shapes))
     if not settings.aes_key:
         print("set WECHAT_AES_KEY (the gateway's) to benchmark safe mode", file=sys.stderr)
         return 2
@@ -177,7 +203,8 @@ async def main() -> int:
 
 
 async def measure(gateway_url: str, rasa_url: str, settings: Settings, subscribers: int, messages: int,
-                  standin_url: str | None = None) -> tuple[Run, Run]:  # fmt: skip
+                  standin_url: str | None = None, database: str | None = None) -> tuple[Run, Run]:  # fmt: skip
+    """`database`: the name of the stack's database, whose PostgreSQL backends count as its CPU."""
     assert settings.aes_key
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=max(100, subscribers * 2))
@@ -190,11 +217,25 @@ async def measure(gateway_url: str, rasa_url: str, settings: Settings, subscribe
         gateway, rest, tag = Run(), Run(), uuid.uuid4().hex[:8]
         first_half = (messages + 1) // 2
         # gateway, REST, REST, gateway: a machine whose load drifts during the run favours neither side
-        await bench_gateway(client, http, gateway, tag, subscribers, first_half, 0, standin_url)
-        await bench_rest(http, rasa_url, rest, tag, subscribers, first_half, 0)
-        await bench_rest(http, rasa_url, rest, tag, subscribers, messages - first_half, first_half)
-        await bench_gateway(client, http, gateway, tag, subscribers, messages - first_half, first_half, standin_url)
+        with counted(gateway, database):
+            await bench_gateway(client, http, gateway, tag, subscribers, first_half, 0, standin_url)
+        with counted(rest, database):
+            await bench_rest(http, rasa_url, rest, tag, subscribers, first_half, 0)
+            await bench_rest(http, rasa_url, rest, tag, subscribers, messages - first_half, first_half)
+        with counted(gateway, database):
+            await bench_gateway(client, http, gateway, tag, subscribers, messages - first_half, first_half, standin_url)
     return gateway, rest
+
+
+@contextlib.contextmanager
+def counted(run: Run, database: str | None) -> Iterator[None]:
+    """Add the stack's CPU time during the block to `run` (on Linux; elsewhere nothing is counted)."""
+    if not cpu.available():
+        yield
+        return
+    before = cpu.snapshot(database)
+    yield
+    run.add_cpu(cpu.used(before, cpu.snapshot(database)))
 
 
 if __name__ == "__main__":

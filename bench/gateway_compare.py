@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cpu import ROLES
+from sqlalchemy.engine import make_url
 from stack import endpoints_for, free_ports, throwaway_database, wait_http
 
 from bot.assistant_cli import process_specs
@@ -110,10 +112,19 @@ def running_stack(config: Config, model: Path, database_url: str, workdir: Path)
                 process.kill()
 
 
-Measure = Callable[[str, str, Settings, int, int, str], Awaitable[tuple[Any, Any]]]
+Measure = Callable[[str, str, Settings, int, int, str, str | None], Awaitable[tuple[Any, Any]]]
 
 
-async def compare(spec: str, model: Path, measure: Measure) -> int:
+def parse_shapes(spec: str) -> list[tuple[int, int]]:
+    """Shapes as `--shapes` gives them, "1x20,20x5": [(1, 20), (20, 5)] (subscribers x messages)."""
+    shapes = []
+    for item in spec.split(","):
+        subscribers, _, messages = item.strip().partition("x")
+        shapes.append((int(subscribers), int(messages)))
+    return shapes
+
+
+async def compare(spec: str, model: Path, measure: Measure, shapes: list[tuple[int, int]] = SHAPES) -> int:
     if not model.exists():
         print(f"no trained model at {model}: train one first (`csbot train --out var/test-model`)")
         return 2
@@ -122,16 +133,34 @@ async def compare(spec: str, model: Path, measure: Measure) -> int:
     print(f"logs: {workdir}", flush=True)
     rows = []
     with throwaway_database("bench_gateway") as database_url:
+        database = make_url(database_url).database
         for config in parse_configs(spec):
             with running_stack(config, model.resolve(), database_url, workdir) as (gateway_url, rasa_url, standin):
-                for subscribers, messages in SHAPES:
-                    gateway, rest = await measure(gateway_url, rasa_url, settings, subscribers, messages, standin)
+                for subscribers, messages in shapes:
+                    gateway, rest = await measure(
+                        gateway_url, rasa_url, settings, subscribers, messages, standin, database
+                    )
                     rows.append((config, subscribers, messages, gateway, rest))
                     print(row(config, subscribers, messages, gateway, rest), flush=True)
     print(f"\n{header()}")
     for config, subscribers, messages, gateway, rest in rows:
         print(row(config, subscribers, messages, gateway, rest))
+    if any(gateway.cpu_s for _, _, _, gateway, _ in rows):
+        print(f"\nCPU ms per answered message (bench/cpu.py), gateway run / REST run\n{cpu_header()}")
+        for config, subscribers, messages, gateway, rest in rows:
+            print(cpu_row(config, subscribers, messages, gateway, rest))
     return 0
+
+
+def cpu_header() -> str:
+    return f"{'configuration':<18}{'load':>7}" + "".join(f"{role:>14}" for role in (*ROLES, "total"))
+
+
+def cpu_row(config: Config, subscribers: int, messages: int, gateway: Any, rest: Any) -> str:
+    cells = [
+        f"{gateway.cpu_ms_per_message(role):>6.1f}/{rest.cpu_ms_per_message(role):<6.1f}" for role in (*ROLES, None)
+    ]
+    return f"{config.label:<18}{f'{subscribers}x{messages}':>7}" + "".join(f"{cell:>14}" for cell in cells)
 
 
 def header() -> str:

@@ -8,6 +8,7 @@ failures, `failed`. The unique msg_key is the durable dedup behind the Redis one
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -28,6 +29,14 @@ class ConsentRecorder(Protocol):
     async def record_consent(self, conn: AsyncConnection, message: InboundMessage) -> None: ...
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A leased inbox row, and whether more unfinished messages of the subscriber waited behind it."""
+
+    row: Any
+    more: bool
+
+
 class Inbox:
     def __init__(
         self,
@@ -38,6 +47,8 @@ class Inbox:
         consents: ConsentRecorder | None = None,
     ) -> None:
         self._engine = engine
+        # One statement is atomic by itself: run alone, it needs no BEGIN and COMMIT round trips.
+        self._single = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._cs_window = cs_window
         self._lease = dt.timedelta(seconds=lease_s)
         self._clock = clock
@@ -72,47 +83,60 @@ class Inbox:
         return inserted_id(result)
 
     async def status(self, msg_key: str) -> str | None:
-        async with self._engine.connect() as conn:
+        async with self._single.connect() as conn:
             return await conn.scalar(select(inbox.c.status).where(inbox.c.msg_key == msg_key))
 
-    async def head(self, openid: str) -> Any:
-        """The subscriber's oldest unfinished message: nothing newer may be processed before it."""
-        async with self._engine.connect() as conn:
-            return (
-                await conn.execute(
-                    select(inbox)
-                    .where(inbox.c.openid == openid, inbox.c.status.in_(UNFINISHED))
-                    .order_by(inbox.c.arrival_seq, inbox.c.id)
-                    .limit(1)
-                )
-            ).first()
-
-    async def claim(self, row_id: int) -> Any:
-        """Lease the row to this worker; None when another worker holds a live lease on it.
+    async def claim_next(self, openid: str) -> Claimed | None:
+        """Lease the subscriber's oldest unfinished message to this worker (nothing newer may be
+        processed before it); None when she has none, or when another worker holds a live lease
+        on it. One statement chooses and leases the head; a second one, on the same connection,
+        tells whether more of her messages wait behind it.
 
         A deferred row is claimable before its retry time: a drain runs when the subscriber writes
         again, which is a good moment to retry what waits in front of the new message.
         """
         now = self._clock()
-        async with self._engine.begin() as conn:
+        earlier = inbox.alias("earlier")  # its own FROM: not correlated with the updated row
+        head = (
+            select(earlier.c.id)
+            .where(earlier.c.openid == openid, earlier.c.status.in_(UNFINISHED))
+            .order_by(earlier.c.arrival_seq, earlier.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        async with self._single.connect() as conn:
             result = await conn.execute(
                 update(inbox)
-                .where(inbox.c.id == row_id, self._claimable(now, due_only=False))
+                .where(inbox.c.id == head, self._claimable(now, due_only=False))
                 .values(status="processing", lease_until=now + self._lease, attempts=inbox.c.attempts + 1)
+                .returning(*inbox.c)
             )
-            if result.rowcount != 1:
+            row = result.first()
+            if row is None:
                 return None
-            return (await conn.execute(select(inbox).where(inbox.c.id == row_id))).one()
+            behind = await conn.scalar(
+                select(inbox.c.id)
+                .where(inbox.c.openid == openid, inbox.c.status.in_(UNFINISHED), inbox.c.id != row.id)
+                .limit(1)
+            )
+            return Claimed(row, more=behind is not None)
 
-    async def finish(self, conn: AsyncConnection, row_id: int, channel: str, error: str | None = None) -> None:
-        await conn.execute(
+    async def finish(self, conn: AsyncConnection | None, row_id: int, channel: str, error: str | None = None) -> None:
+        """Mark the row done, in `conn`'s transaction (its replies are queued in the same one), or
+        on its own when `conn` is None (nothing else to write)."""
+        statement = (
             update(inbox)
             .where(inbox.c.id == row_id)
             .values(status="done", reply_channel=channel, lease_until=None, done_at=self._clock(), error=error)
         )
+        if conn is not None:
+            await conn.execute(statement)
+            return
+        async with self._single.connect() as alone:
+            await alone.execute(statement)
 
     async def fail(self, row_id: int, error: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._single.connect() as conn:
             await conn.execute(
                 update(inbox)
                 .where(inbox.c.id == row_id)
@@ -121,7 +145,7 @@ class Inbox:
 
     async def release(self, row_id: int) -> None:
         """Give a claimed row back untouched (shutdown in the middle of it)."""
-        async with self._engine.begin() as conn:
+        async with self._single.connect() as conn:
             await conn.execute(
                 update(inbox)
                 .where(inbox.c.id == row_id, inbox.c.status == "processing")
@@ -160,7 +184,7 @@ class Inbox:
             )
 
     async def mark_apologised(self, row_id: int) -> None:
-        async with self._engine.begin() as conn:
+        async with self._single.connect() as conn:
             await conn.execute(update(inbox).where(inbox.c.id == row_id).values(apologised=True))
 
     async def due_openids(self, settle_s: float, limit: int = 50) -> list[str]:
@@ -169,7 +193,7 @@ class Inbox:
         Fresh messages (younger than `settle_s`) are left to the drain their own webhook started.
         """
         now = self._clock()
-        async with self._engine.connect() as conn:
+        async with self._single.connect() as conn:
             rows = await conn.execute(
                 select(inbox.c.openid)
                 .where(self._claimable(now, due_only=True), inbox.c.received_at <= now - dt.timedelta(seconds=settle_s))
@@ -181,7 +205,7 @@ class Inbox:
             return [row.openid for row in rows]
 
     async def pending_count(self) -> int:
-        async with self._engine.connect() as conn:
+        async with self._single.connect() as conn:
             count = await conn.scalar(select(func.count()).select_from(inbox).where(inbox.c.status.in_(UNFINISHED)))
         return int(count or 0)
 

@@ -49,6 +49,12 @@ AFTER_PASSIVE_DELAY = dt.timedelta(seconds=1)
 PASSIVE_MARGIN = dt.timedelta(seconds=0.5)
 MAX_RETRY_DELAY_S = 60.0
 SETTLE_S = 5.0  # fresh rows belong to the drain their webhook started
+# A webhook is woken at once by a drain of its own process (the usual case: the push's own drain);
+# another worker's drain (a burst of one subscriber's pushes spread over processes) is noticed by
+# polling Redis, at growing intervals: each poll costs the gateway CPU, and under load a turn
+# takes a second or more.
+POLL_FIRST_S = 0.1
+POLL_MAX_S = 0.4
 
 _SUCCESS = "0"
 _TEXT = "1"
@@ -98,12 +104,21 @@ class Arrivals:
         return f"gw:inflight:{openid}"
 
 
+class _Waiter:
+    """A webhook of this process waiting for its push's slot; `value`: what a drain of this
+    process put into the slot, so that the webhook need not read it back from Redis."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.value: str | None = None
+
+
 class PassiveSlots:
     """The Redis slots deciding, once per push, between a passive answer and `success`."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
-        self._waiters: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, _Waiter] = {}
 
     async def offer_text(self, msg_key: str, text: str) -> bool:
         """Offer the passive reply; False when the webhook has already answered `success`."""
@@ -119,31 +134,38 @@ class PassiveSlots:
 
     async def wait(self, msg_key: str, deadline: float) -> str | None:
         """The passive reply text, or None for `success` (at the deadline at the latest)."""
-        event = self._waiters.setdefault(msg_key, asyncio.Event())
+        waiter = self._waiters.setdefault(msg_key, _Waiter())
+        poll_s = POLL_FIRST_S
         try:
             while True:
-                value = await self._redis.get(self._key(msg_key))
+                value = waiter.value if waiter.value is not None else await self._read(msg_key)
                 if value is not None:
-                    return _decode(as_text(value))
+                    return _decode(value)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
-                    # Woken at once by a drain in this process; other workers' drains are polled.
-                    await asyncio.wait_for(event.wait(), min(remaining, 0.1))
+                    await asyncio.wait_for(waiter.event.wait(), min(remaining, poll_s))
                 except asyncio.TimeoutError:
                     pass
+                poll_s = min(POLL_MAX_S, 2 * poll_s)
             if await self._fill(msg_key, _SUCCESS):
                 return None
-            return _decode(as_text(await self._redis.get(self._key(msg_key)) or _SUCCESS))
+            return _decode(await self._read(msg_key) or _SUCCESS)
         finally:
             self._waiters.pop(msg_key, None)
+
+    async def _read(self, msg_key: str) -> str | None:
+        value = await self._redis.get(self._key(msg_key))
+        return as_text(value) if value is not None else None
 
     async def _fill(self, msg_key: str, value: str) -> bool:
         filled = bool(await self._redis.set(self._key(msg_key), value, nx=True, ex=SLOT_TTL_S))
         waiter = self._waiters.get(msg_key)
         if waiter is not None:
-            waiter.set()
+            if filled:  # the slot holds this value from now on: the waiter need not read it back
+                waiter.value = value
+            waiter.event.set()
         return filled
 
     @staticmethod
@@ -242,13 +264,12 @@ class Processor:
             while True:
                 if not await self._arrivals.settled(openid):
                     log.warning("%s: a push stayed in flight; going on without it", mask_openid(openid))
-                head = await self._inbox.head(openid)
-                if head is None:
-                    return
-                row = await self._inbox.claim(head.id)
-                if row is None:
-                    return  # leased by a worker that is still alive
-                if not await self._process(row):
+                claimed = await self._inbox.claim_next(openid)
+                if claimed is None:
+                    return  # nothing left, or the head is leased by a worker that is still alive
+                if not await self._process(claimed.row) or not claimed.more:
+                    # A message stored from now on schedules a drain after its commit: in this
+                    # process it runs this loop again (`_again`), in another it waits for the lock.
                     return
                 await lock.extend()
 
@@ -278,6 +299,11 @@ class Processor:
         if not replies:
             await self._slots.offer_nothing(msg.msg_key)
         owed = replies[1:] if passive else replies
+        if not owed:  # answered passively, or nothing to say: only the row is written
+            await self._inbox.finish(None, row.id, "passive" if passive else "none")
+            if passive:
+                self._metrics.replies.inc("passive")
+            return
         refused = None
         async with self._engine.begin() as conn:
             for message in owed:
@@ -302,12 +328,10 @@ class Processor:
                     self._metrics.outbox_failures.inc("refused", type(exc).__name__)
                     log.warning("reply to %s not sent: %s", mask_msg_key(row.msg_key), refused)
                     break
-            channel = "passive" if passive else ("api" if owed else "none")
-            await self._inbox.finish(conn, row.id, channel, error=refused)
+            await self._inbox.finish(conn, row.id, "passive" if passive else "api", error=refused)
         if passive:
             self._metrics.replies.inc("passive")
-        if owed:
-            self._outbox.notify()
+        self._outbox.notify()
 
     async def _defer(self, row: Any, reason: str) -> None:
         now = self._clock()

@@ -1,4 +1,5 @@
-"""The inbox's retry scan: who gets retried first when more subscribers wait than one scan takes."""
+"""The inbox: the retry scan (who is retried first when more subscribers wait than one scan takes),
+and the claim of a subscriber's oldest message."""
 
 from __future__ import annotations
 
@@ -39,3 +40,58 @@ async def test_the_retry_scan_takes_the_longest_waiting_subscribers_first(
     scanned = await Inbox(engine, CsWindow(engine), lease_s=15).due_openids(settle_s=0, limit=10)
 
     assert scanned == [f"scan-openid-{n:03d}" for n in range(waiting - 1, waiting - 11, -1)]
+
+
+def _row(msg_key: str, openid: str, arrival_seq: int, **values: object) -> dict[str, object]:
+    now = utcnow()
+    row: dict[str, object] = {
+        "msg_key": msg_key,
+        "openid": openid,
+        "msg_type": "text",
+        "message": {"n": arrival_seq},
+        "arrival_seq": arrival_seq,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "apologised": False,
+        "received_at": now,
+    }
+    row.update(values)
+    return row
+
+
+async def test_a_claim_leases_the_oldest_arrival_and_tells_whether_more_wait(
+    engine: AsyncEngine, clean_gateway_tables: None
+) -> None:
+    # Inserted against arrival order: the claim follows arrival_seq, not the row id.
+    async with engine.begin() as conn:
+        await conn.execute(insert(inbox), [_row("claim-b", "claim-openid", 2), _row("claim-a", "claim-openid", 1)])
+        await conn.execute(insert(inbox), [_row("claim-other", "claim-someone-else", 3)])
+    box = Inbox(engine, CsWindow(engine), lease_s=15)
+
+    first = await box.claim_next("claim-openid")
+    assert first is not None and first.row.msg_key == "claim-a" and first.more
+    assert first.row.status == "processing" and first.row.attempts == 1 and first.row.lease_until is not None
+    assert first.row.message == {"n": 1}
+    # The head is leased by a live worker: nothing newer is taken past it.
+    assert await box.claim_next("claim-openid") is None
+
+    await box.finish(None, first.row.id, "passive")
+    second = await box.claim_next("claim-openid")
+    assert second is not None and second.row.msg_key == "claim-b" and not second.more
+    await box.finish(None, second.row.id, "none")
+    assert await box.claim_next("claim-openid") is None
+    assert await box.status("claim-a") == "done" and await box.status("claim-b") == "done"
+
+
+async def test_a_row_whose_lease_ran_out_is_claimed_again(engine: AsyncEngine, clean_gateway_tables: None) -> None:
+    expired = utcnow() - dt.timedelta(seconds=1)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(inbox), [_row("lease-a", "lease-openid", 1, status="processing", attempts=1, lease_until=expired)]
+        )
+
+    claimed = await Inbox(engine, CsWindow(engine), lease_s=15).claim_next("lease-openid")
+
+    assert claimed is not None and claimed.row.msg_key == "lease-a" and claimed.row.attempts == 2
+    assert not claimed.more

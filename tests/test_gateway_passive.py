@@ -1,0 +1,42 @@
+"""The passive-reply slot: a webhook gets the reply its own process's drain offered at once, another
+worker's by polling Redis, and `success` once its deadline has passed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+
+from gateway.processor import POLL_MAX_S, PassiveSlots
+
+
+async def test_the_drain_of_the_same_process_wakes_the_webhook_with_its_reply(redis: aioredis.Redis) -> None:
+    slots = PassiveSlots(redis)
+    waiting = asyncio.create_task(slots.wait("passive-local", time.monotonic() + 5))
+    await asyncio.sleep(0.05)
+
+    assert await slots.offer_text("passive-local", "您的余额为 12.30 元")
+    assert await asyncio.wait_for(waiting, 1) == "您的余额为 12.30 元"
+    assert await slots.peek("passive-local") == "您的余额为 12.30 元"
+
+
+async def test_another_workers_reply_is_found_by_polling(redis: aioredis.Redis) -> None:
+    webhook, other_worker = PassiveSlots(redis), PassiveSlots(redis)
+    waiting = asyncio.create_task(webhook.wait("passive-remote", time.monotonic() + 5))
+    await asyncio.sleep(1.0)  # the polls have reached their longest interval
+
+    offered = time.monotonic()
+    assert await other_worker.offer_text("passive-remote", "好的")
+    assert await asyncio.wait_for(waiting, 2) == "好的"
+    assert time.monotonic() - offered <= POLL_MAX_S + 0.2
+
+
+async def test_at_the_deadline_the_webhook_answers_success_and_a_late_reply_is_refused(
+    redis: aioredis.Redis,
+) -> None:
+    slots = PassiveSlots(redis)
+
+    assert await slots.wait("passive-late", time.monotonic() + 0.3) is None
+    assert not await slots.offer_text("passive-late", "太晚了")
+    assert await slots.peek("passive-late") is None
