@@ -28,7 +28,7 @@ def role_of(argv: list[str], database: str | None, client_pid: int, pid: int) ->
     if not argv:
         return None
     joined = " ".join(argv)
-    if "nlu.log_masking" in argv:
+    if "nlu.server" in argv:
         return "rasa"
     if "bot.action_server" in argv:
         return "actions"

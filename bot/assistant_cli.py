@@ -137,7 +137,7 @@ def rasa_argv(port: int, model: Path, env: dict[str, str]) -> list[str]:
     return [
         files.rasa_python(),  # .venv-rasa (Python 3.10, Rasa 3.6)
         "-m",
-        "nlu.log_masking",  # `rasa` with the log masking, and --auth-token from env's RASA_AUTH_TOKEN
+        "nlu.server",  # `rasa` with the log masking, the response check, --auth-token from the env
         "run",
         "--enable-api",
         "--interface",

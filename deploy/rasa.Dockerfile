@@ -23,7 +23,7 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY config.yml domain.yml credentials.yml endpoints.yml event-broker.yml ./
 COPY nlu/ nlu/
-# nlu.log_masking installs the project's log masking (standard library only) before Rasa starts
+# nlu.server installs the project's log masking (standard library only) before Rasa starts
 COPY core/__init__.py core/redact.py core/privacy.py core/
 ARG MODEL=models/csbot.tar.gz
 COPY ${MODEL} models/csbot.tar.gz
@@ -35,4 +35,4 @@ EXPOSE 5005
 # RASA_AUTH_TOKEN (required), ACTION_ENDPOINT_URL, ACTION_SERVER_TOKEN, TRACKER_STORE_URL come from
 # the environment. With EVENT_BROKER_URL (and _USERNAME, _PASSWORD, _PORT, _EXCHANGE, _QUEUE) set,
 # event-broker.yml is appended to endpoints.yml: every conversation event goes to RabbitMQ.
-CMD ["sh", "-c", "cp endpoints.yml /tmp/endpoints.yml && if [ -n \"$EVENT_BROKER_URL\" ]; then printf '\\n' >> /tmp/endpoints.yml && cat event-broker.yml >> /tmp/endpoints.yml; fi && exec python -m nlu.log_masking run --enable-api --interface \"$RASA_INTERFACE\" --port \"$RASA_PORT\" --model models/csbot.tar.gz --endpoints /tmp/endpoints.yml --credentials credentials.yml"]
+CMD ["sh", "-c", "cp endpoints.yml /tmp/endpoints.yml && if [ -n \"$EVENT_BROKER_URL\" ]; then printf '\\n' >> /tmp/endpoints.yml && cat event-broker.yml >> /tmp/endpoints.yml; fi && exec python -m nlu.server run --enable-api --interface \"$RASA_INTERFACE\" --port \"$RASA_PORT\" --model models/csbot.tar.gz --endpoints /tmp/endpoints.yml --credentials credentials.yml"]

@@ -316,7 +316,7 @@ def test_a_retried_message_gets_the_answer_rasa_already_gave_without_a_second_tu
 
 
 def test_rasa_http_api_refuses_a_caller_without_its_token(rasa_stack, openid: str) -> None:
-    """The token reaches Rasa from the environment (nlu/log_masking.py), not the command line."""
+    """The token reaches Rasa from the environment (nlu/server.py), not the command line."""
     url = f"{rasa_stack.rasa_url}/conversations/{openid}/tracker"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url, timeout=30)

@@ -128,7 +128,7 @@ def test_csbot_run_starts_rasa_with_the_token_the_gateway_uses(tmp_path: Path, m
     from bot.assistant_cli import process_specs
     from bot.assistant_files import rasa_env
     from gateway.settings import Settings
-    from nlu.log_masking import with_auth_token
+    from nlu.server import with_auth_token
 
     monkeypatch.setenv("CSBOT_VAR_DIR", str(tmp_path))
     for name in ("RASA_AUTH_TOKEN", "ACTION_SERVER_TOKEN"):
@@ -137,8 +137,8 @@ def test_csbot_run_starts_rasa_with_the_token_the_gateway_uses(tmp_path: Path, m
     rasa_argv = specs["rasa"].argv
     token = specs["rasa"].env["RASA_AUTH_TOKEN"]
     assert token and token == Settings.from_env().rasa_token
-    # not on the command line (process listings, csbot run's log): nlu/log_masking passes it to Rasa
-    assert token not in " ".join(rasa_argv) and "nlu.log_masking" in rasa_argv
+    # not on the command line (process listings, csbot run's log): nlu/server.py passes it to Rasa
+    assert token not in " ".join(rasa_argv) and "nlu.server" in rasa_argv
     assert with_auth_token(rasa_argv[2:], specs["rasa"].env)[-2:] == ["--auth-token", token]
     assert specs["actions"].env["ACTION_SERVER_TOKEN"] == specs["rasa"].env["ACTION_SERVER_TOKEN"]
     assert specs["gateway"].env["RASA_AUTH_TOKEN"] == token
@@ -146,7 +146,7 @@ def test_csbot_run_starts_rasa_with_the_token_the_gateway_uses(tmp_path: Path, m
 
 
 def test_rasa_gets_its_token_from_the_environment_only_for_run() -> None:
-    from nlu.log_masking import with_auth_token
+    from nlu.server import with_auth_token
 
     env = {"RASA_AUTH_TOKEN": "s3cret"}
     assert with_auth_token(["rasa", "run", "--enable-api"], env) == [

@@ -114,7 +114,7 @@ def test_the_rasa_server_is_started_with_the_masking() -> None:
 
     specs = process_specs(5005, 5055, Path("model.tar.gz"), with_gateway=False, env={"RASA_AUTH_TOKEN": "t"})
     rasa = next(spec for spec in specs if spec.name == "rasa")
-    assert rasa.argv[1:4] == ["-m", "nlu.log_masking", "run"]
+    assert rasa.argv[1:4] == ["-m", "nlu.server", "run"]
 
 
 def test_the_masking_runs_in_the_rasa_environment() -> None:
