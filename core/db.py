@@ -69,7 +69,10 @@ def create_engine(url: str | None = None) -> AsyncEngine:
         engine = create_async_engine(target, future=True, connect_args={"timeout": 30})
         _enable_sqlite_wal(engine.sync_engine)
         return engine
-    return create_async_engine(target, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Connections kept open: each message takes several turns at the pool, and a connection made
+    # beyond them is closed again on return (a new one costs a connect, auth and type set-up).
+    pool_size = int(os.environ.get("DB_POOL_SIZE", "30"))
+    return create_async_engine(target, future=True, pool_pre_ping=True, pool_size=pool_size, max_overflow=20)
 
 
 def _enable_sqlite_wal(engine: Engine) -> None:
