@@ -7,7 +7,10 @@ that maps a short reply to what it means there. Numbered choices: 1 yes, 2 no, 0
 from __future__ import annotations
 
 import re
-from typing import Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 
 from actions import (
     account,
@@ -24,7 +27,7 @@ from actions import (
     value_added,
 )
 from actions.turn import FlowAction, Turn
-from core.vocabulary import HandoffReason
+from core.vocabulary import TURN_FAILED_PAYLOAD, HandoffReason
 
 FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "balance": account.balance,
@@ -297,11 +300,28 @@ class ActionDefaultFallback(FlowAction):
 
     action_name = "action_default_fallback"
 
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        if _fallback_ran_before_in_this_turn(tracker.events):
+            # A fallback that succeeds ends the turn, so earlier ones in it failed: the action server
+            # was down and is back. Rasa predicted fallbacks only because the real actions failed
+            # (its session start, say): "not understood" would be false, so the turn is retried.
+            dispatcher.utter_message(json_message={TURN_FAILED_PAYLOAD: "action_server"})
+            return []
+        return await super().run(dispatcher, tracker, domain)
+
     async def flow(self, turn: Turn) -> None:
         if _answers_the_question(turn):
             await handle_reply(turn)
         else:
             await service.fallback(turn)
+
+
+def _fallback_ran_before_in_this_turn(events: List[Dict[Text, Any]]) -> bool:
+    starts = [i for i, event in enumerate(events) if event.get("event") == "user"]
+    since = events[starts[-1] + 1 :] if starts else events
+    return any(e.get("event") == "action" and e.get("name") == ActionDefaultFallback.action_name for e in since)
 
 
 def _answers_the_question(turn: Turn) -> bool:

@@ -29,6 +29,11 @@ class Queue(str, Enum):
     GENERAL = "general"
 
 
+# The custom payload of a turn that broke off inside Rasa although Rasa answered (actions -> gateway):
+# the gateway takes the turn back and retries it, as when Rasa gives no answer at all.
+TURN_FAILED_PAYLOAD = "turn_failed"
+
+
 class Answerer(str, Enum):
     """Who answers a subscriber's next message."""
 

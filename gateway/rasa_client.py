@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from core.vocabulary import TURN_FAILED_PAYLOAD
 from gateway.rasa_replicas import RasaReplicas, replica_urls
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,10 @@ class RasaClient:
             # Rasa logs a failed custom action and answers 200 with whatever it said before it.
             await self.take_back_failed_turn(openid)
             raise RasaUnavailable("the turn failed inside Rasa (its action server is down?)")
+        if any(isinstance(item.get("custom"), dict) and TURN_FAILED_PAYLOAD in item["custom"] for item in answer):
+            # The action server came back in the middle of the turn (actions/reply_router.py).
+            await self.take_back_failed_turn(openid)
+            raise RasaUnavailable("the turn broke off inside Rasa and was answered by its fallback")
         return answer
 
     async def _resumed_stale_pause(self, openid: str, replica: str) -> bool:

@@ -362,3 +362,35 @@ async def test_a_broadband_fault_starts_a_report_that_knows_what_is_broken(servi
     await chat.bind("13800000001")
     reply = await chat.say(ActionReportBroadbandFault(), "家里宽带上不了网，光猫红灯", "report_broadband_fault")
     assert reply == wording.FAULT_ASK_WHERE and not chat.payloads  # what is broken was said: where is asked
+
+
+async def test_a_fallback_after_failed_ones_in_the_same_turn_asks_for_a_retry(services: Services) -> None:
+    """The action server came back in the middle of a turn whose actions failed: Rasa predicted
+    fallbacks only because of the failures, so the turn is marked for a retry, not answered 「没听懂」."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.reply_router import ActionDefaultFallback
+    from core.vocabulary import TURN_FAILED_PAYLOAD
+
+    parse = {"text": "查余额", "intent": {"name": "check_balance", "confidence": 0.99}, "entities": []}
+    user = {"event": "user", "text": "查余额", "parse_data": parse}
+    fallback = {"event": "action", "name": "action_default_fallback"}
+    earlier_turn = [
+        {"event": "user", "text": "你好"},
+        fallback,
+        {"event": "bot", "text": "抱歉"},
+        {"event": "action", "name": "action_listen"},
+    ]
+
+    def tracker(events: list[dict[str, Any]]) -> Tracker:
+        return Tracker("test-retry", {}, parse, events, False, None, {}, "action_listen")
+
+    broken = CollectingDispatcher()
+    assert await ActionDefaultFallback().run(broken, tracker([user, fallback, fallback]), {}) == []
+    assert [m.get("custom") for m in broken.messages] == [{TURN_FAILED_PAYLOAD: "action_server"}]
+    assert not any(m.get("text") for m in broken.messages)
+
+    first = CollectingDispatcher()  # the first fallback of a turn (an earlier turn's does not count)
+    await ActionDefaultFallback().run(first, tracker([*earlier_turn, user]), {})
+    assert any(m.get("text") for m in first.messages) and not any(m.get("custom") for m in first.messages)

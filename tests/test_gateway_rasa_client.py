@@ -101,3 +101,37 @@ async def test_with_every_replica_gone_the_turn_is_unavailable() -> None:
         client = RasaClient(http, f"{url},{url.replace('127.0.0.1', 'localhost')}", timeout_s=5)
         with pytest.raises(RasaUnavailable):
             await client.send("o" + "1" * 27, "查余额", {"msg_key": "k"})
+
+
+async def test_a_turn_answered_by_a_fallback_after_failed_actions_is_taken_back_and_retried() -> None:
+    """actions/reply_router.py marks such a turn; the client takes it back and reports Rasa unavailable."""
+    from aiohttp import web
+    from gateway_fixtures import serve
+
+    from core.vocabulary import TURN_FAILED_PAYLOAD
+    from gateway.rasa_client import TAKE_BACK
+
+    appended: list[object] = []
+
+    async def rest(_request: web.Request) -> web.Response:
+        return web.json_response([{"recipient_id": "o1", "custom": {TURN_FAILED_PAYLOAD: "action_server"}}])
+
+    async def tracker(_request: web.Request) -> web.Response:
+        return web.json_response({"events": [{"event": "session_started"}, {"event": "user", "text": "查余额"}]})
+
+    async def events(request: web.Request) -> web.Response:
+        appended.append(await request.json())
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", rest)
+    app.router.add_get("/conversations/{sender}/tracker", tracker)
+    app.router.add_post("/conversations/{sender}/tracker/events", events)
+    runner, url, _ = await serve(app)
+    try:
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(RasaUnavailable):
+                await RasaClient(http, url, timeout_s=5).send("o1", "查余额", {"msg_key": "k1"})
+    finally:
+        await runner.cleanup()
+    assert appended == [TAKE_BACK]
