@@ -303,10 +303,9 @@ class ActionDefaultFallback(FlowAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        if _fallback_ran_before_in_this_turn(tracker.events):
-            # A fallback that succeeds ends the turn, so earlier ones in it failed: the action server
-            # was down and is back. Rasa predicted fallbacks only because the real actions failed
-            # (its session start, say): "not understood" would be false, so the turn is retried.
+        if _actions_failed_in_this_turn(tracker.events):
+            # The action server was down and is back: Rasa predicted this fallback only because the
+            # real actions failed (the session start, say), so "not understood" would be false.
             dispatcher.utter_message(json_message={TURN_FAILED_PAYLOAD: "action_server"})
             return []
         return await super().run(dispatcher, tracker, domain)
@@ -318,10 +317,19 @@ class ActionDefaultFallback(FlowAction):
             await service.fallback(turn)
 
 
-def _fallback_ran_before_in_this_turn(events: List[Dict[Text, Any]]) -> bool:
+def _actions_failed_in_this_turn(events: List[Dict[Text, Any]]) -> bool:
+    """Whether custom actions of this turn failed before this fallback: an earlier fallback in it (one
+    that succeeds ends the turn), or a turn that did not start after a listen (a session start
+    that failed leaves no `action_listen` before the message)."""
     starts = [i for i, event in enumerate(events) if event.get("event") == "user"]
-    since = events[starts[-1] + 1 :] if starts else events
-    return any(e.get("event") == "action" and e.get("name") == ActionDefaultFallback.action_name for e in since)
+    if not starts:
+        return False
+    before = [e.get("name") for e in events[: starts[-1]] if e.get("event") == "action"]
+    since = events[starts[-1] + 1 :]
+    fallback_before = any(
+        e.get("event") == "action" and e.get("name") == ActionDefaultFallback.action_name for e in since
+    )
+    return fallback_before or (bool(before) and before[-1] != "action_listen")
 
 
 def _answers_the_question(turn: Turn) -> bool:

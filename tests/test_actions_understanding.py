@@ -391,6 +391,11 @@ async def test_a_fallback_after_failed_ones_in_the_same_turn_asks_for_a_retry(se
     assert [m.get("custom") for m in broken.messages] == [{TURN_FAILED_PAYLOAD: "action_server"}]
     assert not any(m.get("text") for m in broken.messages)
 
+    failed_start = CollectingDispatcher()  # the session start failed: no listen before her message
+    session_start = {"event": "action", "name": "action_session_start"}
+    assert await ActionDefaultFallback().run(failed_start, tracker([session_start, user]), {}) == []
+    assert [m.get("custom") for m in failed_start.messages] == [{TURN_FAILED_PAYLOAD: "action_server"}]
+
     first = CollectingDispatcher()  # the first fallback of a turn (an earlier turn's does not count)
     await ActionDefaultFallback().run(first, tracker([*earlier_turn, user]), {})
     assert any(m.get("text") for m in first.messages) and not any(m.get("custom") for m in first.messages)
