@@ -61,7 +61,6 @@ INTENT_FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "ask_relative": guidance.ask_relative,
     "real_name_suspension": guidance.real_name_suspension,
     "low_balance_help": guidance.low_balance_help,
-    "relative_balance": guidance.resume_relative_balance,
     "complaint": guidance.complaint,
     "ticket_status": guidance.ticket_status,
     "bind_phone": binding_flow.bind,
