@@ -89,34 +89,35 @@ class RasaClient:
             if earlier is not None:
                 return earlier
         answer = await self._rest_turn(replica, body)
-        if not answer and await self._resumed_stale_pause(openid, replica):
-            answer = await self._rest_turn(replica, body)
-        if not answer and await self._turn_failed(openid, replica, msg_key):
-            # Rasa logs a failed custom action and answers 200 with whatever it said before it.
-            await self.take_back_failed_turn(openid)
-            raise RasaUnavailable("the turn failed inside Rasa (its action server is down?)")
+        if not answer:
+            # An empty answer is read from the tracker itself, once: asking the action server's
+            # health afterwards would race with its restart, and with replicas ask the wrong one.
+            events = await self._empty_answer_events(openid, replica)
+            if events is None:  # a stale pause was lifted: ask again
+                answer = await self._rest_turn(replica, body)
+                events = [] if answer else await self._tracker_events(openid, replica)
+            if not answer and not turn_completed(events, None if msg_key is None else str(msg_key)):
+                # A custom action failed (no closing `action_listen`): Rasa logs it and answers 200
+                # with whatever it said before it.
+                await self.take_back_failed_turn(openid, events)
+                raise RasaUnavailable("the turn failed inside Rasa (its action server is down?)")
         if any(isinstance(item.get("custom"), dict) and TURN_FAILED_PAYLOAD in item["custom"] for item in answer):
             # The action server came back in the middle of the turn (actions/reply_router.py).
             await self.take_back_failed_turn(openid)
             raise RasaUnavailable("the turn broke off inside Rasa and was answered by its fallback")
         return answer
 
-    async def _resumed_stale_pause(self, openid: str, replica: str) -> bool:
-        """A conversation left paused by the first version, whose handoffs paused Rasa as well: the
-        gateway asks Rasa only when the conversation record says the assistant answers, so a pause
-        is stale. The unanswered message is taken back and the conversation resumed; True if so."""
-        if (await self._tracker(openid, replica)).get("paused") is not True:
-            return False
+    async def _empty_answer_events(self, openid: str, replica: str) -> list[dict[str, Any]] | None:
+        """The tracker's events after an empty answer; None when the conversation was left paused by
+        the first version, whose handoffs paused Rasa as well. The gateway asks Rasa only when the
+        conversation record says the assistant answers, so such a pause is stale: the unanswered
+        message is taken back and the conversation resumed."""
+        tracker = await self._tracker(openid, replica)
+        if tracker.get("paused") is not True:
+            return _events_of(tracker)
         log.info("resuming a conversation left paused by an earlier version")
         await self._append_events(openid, [*TAKE_BACK, {"event": "resume"}])
-        return True
-
-    async def _turn_failed(self, openid: str, replica: str, msg_key: Any) -> bool:
-        """Whether an empty answer is a turn that broke off (a custom action failed: no closing
-        `action_listen`). Read from the tracker itself: asking the action server's health
-        afterwards would race with its restart, and with several replicas it would ask the wrong one."""
-        tracker = await self._tracker(openid, replica)
-        return not turn_completed(_events_of(tracker), None if msg_key is None else str(msg_key))
+        return None
 
     async def _rest_turn(self, replica: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         answer = await self._post(replica, "/webhooks/rest/webhook", body)
@@ -125,7 +126,7 @@ class RasaClient:
             raise RasaUnavailable("unexpected answer from the REST channel")
         return answer
 
-    async def take_back_failed_turn(self, openid: str) -> None:
+    async def take_back_failed_turn(self, openid: str, events: list[dict[str, Any]] | None = None) -> None:
         """Undo a turn that failed inside Rasa, so that its retry is the only turn.
 
         A turn whose custom actions failed ends in fallbacks with no closing `action_listen`. Rasa's
@@ -140,7 +141,7 @@ class RasaClient:
         too), there is no dialogue to keep: `restart` lets the retry start the session afresh.
         """
         try:
-            events = await self._tracker_events(openid)
+            events = events if events is not None else await self._tracker_events(openid)
             started = any(event.get("event") == "session_started" for event in events)
         except RasaUnavailable:
             started = True  # the usual case; a rewind is harmless even in the other
