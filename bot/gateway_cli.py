@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
@@ -126,7 +127,9 @@ def run_gateway(args: argparse.Namespace) -> int:
     internal = create_internal_app(apps.gateway)  # metrics and health details, loopback by default
     listeners.append(Listener(internal, settings.internal_host, settings.internal_port,
                               "csbot gateway internal listener (metrics, health details)"))  # fmt: skip
-    asyncio.run(serve_all(listeners))
+    # uvloop: the gateway is bound by per-message event-loop work (HTTP in and out, PostgreSQL and
+    # Redis round trips); uvloop's loop costs less CPU per callback than asyncio's own.
+    asyncio.run(serve_all(listeners), loop_factory=uvloop.new_event_loop)
     return 0
 
 
