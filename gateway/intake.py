@@ -61,13 +61,14 @@ class Intake:
         """
         redis_up = True
         spooling = False
+        stored = False
         seq: int | None = None
         try:
-            if await self._arrivals.seen(msg.msg_key):
+            seq = await self._arrivals.arrive(msg.msg_key, msg.openid)
+            if seq is None:
                 self._metrics.dedup_hits.inc()
                 return DUPLICATE
             spooling = await self._spool.size() > 0  # keep behind what waits there
-            seq = await self._arrivals.begin(msg.openid)
         except RedisError:
             log.warning("Redis unavailable for dedup and ordering: relying on the database")
             redis_up = False
@@ -78,10 +79,9 @@ class Intake:
             if not redis_up:
                 raise StorageUnavailable(f"database: {type(exc).__name__}") from exc
             log.warning("database unavailable (%s): spooling %s", type(exc).__name__, mask_msg_key(msg.msg_key))
-            stored = False
         finally:
-            if seq is not None:
-                await self._end(msg.openid)
+            if seq is not None:  # stored: marked seen in the same round trip
+                await self._end(msg.openid, msg.msg_key if stored else None)
         if not stored:
             try:
                 await self._spool.add(msg, seq)
@@ -90,7 +90,8 @@ class Intake:
             except RedisError as exc:
                 raise StorageUnavailable(f"spool: {type(exc).__name__}") from exc
             return SPOOLED
-        await self._mark_seen(msg.msg_key)
+        if seq is None:  # Redis was down at arrival: try to mark it now
+            await self._mark_seen(msg.msg_key)
         if row_id is None:
             self._metrics.dedup_hits.inc()
             return DUPLICATE
@@ -108,7 +109,7 @@ class Intake:
         try:
             if not is_new and await self._inbox.status(msg_key) in ("done", "failed"):
                 return await self._slots.peek(msg_key)
-            return await self._slots.wait(msg_key, deadline)
+            return await self._slots.wait(msg_key, deadline, fresh=is_new)
         except Exception:  # Redis or the database down: the answer goes through the API
             log.exception("passive reply unavailable for %s: answering success", mask_msg_key(msg_key))
             return None
@@ -119,8 +120,10 @@ class Intake:
         except RedisError:
             log.warning("could not mark %s seen: the inbox's unique key still dedups", mask_msg_key(msg_key))
 
-    async def _end(self, openid: str) -> None:
+    async def _end(self, openid: str, stored_key: str | None) -> None:
         try:
-            await self._arrivals.end(openid)
+            await self._arrivals.end(openid, stored_key)
         except RedisError:
             log.warning("could not end the in-flight mark of %s (it expires)", mask_openid(openid))
+            if stored_key is not None:
+                log.warning("could not mark %s seen: the inbox's unique key still dedups", mask_msg_key(stored_key))

@@ -53,8 +53,8 @@ SETTLE_S = 5.0  # fresh rows belong to the drain their webhook started
 # another worker's drain (a burst of one subscriber's pushes spread over processes) is noticed by
 # polling Redis, at growing intervals: each poll costs the gateway CPU, and under load a turn
 # takes a second or more.
-POLL_FIRST_S = 0.1
-POLL_MAX_S = 0.4
+POLL_FIRST_S = 0.2
+POLL_MAX_S = 0.8
 
 _SUCCESS = "0"
 _TEXT = "1"
@@ -71,24 +71,32 @@ class Arrivals:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
 
-    async def seen(self, msg_key: str) -> bool:
-        """True when this push was stored before (by any worker): its row or spool entry exists."""
-        return bool(await self._redis.exists(f"gw:seen:{msg_key}"))
-
-    async def mark_seen(self, msg_key: str) -> None:
-        """Only after the push's row (or spool entry) is committed: until then a retry is a first delivery."""
-        await self._redis.set(f"gw:seen:{msg_key}", "1", ex=SEEN_TTL_S)
-
-    async def begin(self, openid: str) -> int:
+    async def arrive(self, msg_key: str, openid: str) -> int | None:
+        """The push's arrival number, counted in flight for its subscriber until `end`; None when
+        it was stored before (by any worker: its row or spool entry exists), and nothing counted.
+        One round trip: a duplicate is rare, so it is counted and uncounted rather than asked first."""
         async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.exists(self._seen(msg_key))
             pipe.incr(self._inflight(openid))
             pipe.expire(self._inflight(openid), INFLIGHT_TTL_S)
             pipe.incr("gw:arrival")
-            results = await pipe.execute()
-        return int(results[2])
+            seen, _, _, seq = await pipe.execute()
+        if seen:
+            await self.end(openid)
+            return None
+        return int(seq)
 
-    async def end(self, openid: str) -> None:
-        await self._redis.decr(self._inflight(openid))
+    async def mark_seen(self, msg_key: str) -> None:
+        """Only after the push's row (or spool entry) is committed: until then a retry is a first delivery."""
+        await self._redis.set(self._seen(msg_key), "1", ex=SEEN_TTL_S)
+
+    async def end(self, openid: str, stored_key: str | None = None) -> None:
+        """No longer in flight; with `stored_key`, that push's row is committed: mark it seen too."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.decr(self._inflight(openid))
+            if stored_key is not None:
+                pipe.set(self._seen(stored_key), "1", ex=SEEN_TTL_S)
+            await pipe.execute()
 
     async def settled(self, openid: str, timeout_s: float = 2.0) -> bool:
         """Wait until no push of this subscriber is between arrival and commit."""
@@ -102,6 +110,10 @@ class Arrivals:
     @staticmethod
     def _inflight(openid: str) -> str:
         return f"gw:inflight:{openid}"
+
+    @staticmethod
+    def _seen(msg_key: str) -> str:
+        return f"gw:seen:{msg_key}"
 
 
 class _Waiter:
@@ -132,13 +144,18 @@ class PassiveSlots:
         value = await self._redis.get(self._key(msg_key))
         return _decode(as_text(value)) if value is not None else None
 
-    async def wait(self, msg_key: str, deadline: float) -> str | None:
-        """The passive reply text, or None for `success` (at the deadline at the latest)."""
+    async def wait(self, msg_key: str, deadline: float, *, fresh: bool = False) -> str | None:
+        """The passive reply text, or None for `success` (at the deadline at the latest). `fresh`: the
+        push was stored just now, so its slot cannot be filled yet: the first read is skipped."""
         waiter = self._waiters.setdefault(msg_key, _Waiter())
         poll_s = POLL_FIRST_S
+        read = not fresh
         try:
             while True:
-                value = waiter.value if waiter.value is not None else await self._read(msg_key)
+                value = waiter.value
+                if value is None and read:
+                    value = await self._read(msg_key)
+                read = True
                 if value is not None:
                     return _decode(value)
                 remaining = deadline - time.monotonic()
@@ -305,9 +322,12 @@ class Processor:
                 self._metrics.replies.inc("passive")
             return
         refused = None
+        not_before = self._clock() + AFTER_PASSIVE_DELAY if passive else None
+        any_voice = False
         async with self._engine.begin() as conn:
             for message in owed:
                 voice = is_unmade_voice(message)
+                any_voice = any_voice or voice
                 try:
                     await self._outbox.enqueue_in(
                         conn,
@@ -315,7 +335,7 @@ class Processor:
                         message,
                         origin="bot",
                         inbox_id=row.id,
-                        not_before=self._clock() + AFTER_PASSIVE_DELAY if passive else None,
+                        not_before=not_before,
                         keep=1 if voice else 0,  # the allowance's last message is never audio
                         preparing=voice,
                     )
@@ -331,7 +351,7 @@ class Processor:
             await self._inbox.finish(conn, row.id, "passive" if passive else "api", error=refused)
         if passive:
             self._metrics.replies.inc("passive")
-        self._outbox.notify()
+        self._outbox.notify(due=not_before, preparing=any_voice)
 
     async def _defer(self, row: Any, reason: str) -> None:
         now = self._clock()
