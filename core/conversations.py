@@ -16,10 +16,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, insert, select, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import UtcDateTime, inserted_id
+from core.db import UtcDateTime, inserted_id, single_statements
 from core.tickets import insert_ticket
 from core.vocabulary import Answerer, ChatStatus, TicketCategory, TicketKind
 
@@ -67,13 +80,16 @@ conversations = Table(
 )
 
 
+# Asked for every message: built once (its cache key is memoised), run without a transaction.
+_OPEN_STATUS = select(conversations.c.status).where(
+    conversations.c.openid == bindparam("of_openid"), conversations.c.status.in_(OPEN_STATUSES)
+)
+
+
 async def who_answers(engine: AsyncEngine, openid: str) -> Answerer:
     """Who answers this subscriber's next message: her open conversation's status, else the assistant."""
-    query = select(conversations.c.status).where(
-        conversations.c.openid == openid, conversations.c.status.in_(OPEN_STATUSES)
-    )
-    async with engine.connect() as conn:
-        status = (await conn.execute(query)).scalar()
+    async with single_statements(engine).connect() as conn:
+        status = (await conn.execute(_OPEN_STATUS, {"of_openid": openid})).scalar()
     return ChatStatus(status).answerer if status is not None else Answerer.BOT
 
 

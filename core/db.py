@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import DateTime, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
@@ -72,7 +73,28 @@ def create_engine(url: str | None = None) -> AsyncEngine:
     # Connections kept open: each message takes several turns at the pool, and a connection made
     # beyond them is closed again on return (a new one costs a connect, auth and type set-up).
     pool_size = int(os.environ.get("DB_POOL_SIZE", "30"))
-    return create_async_engine(target, future=True, pool_pre_ping=True, pool_size=pool_size, max_overflow=20)
+    engine = create_async_engine(target, future=True, pool_size=pool_size, max_overflow=20)
+    _ping_on_checkout(engine.sync_engine)
+    return engine
+
+
+def single_statements(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for work that is one statement: a read or write that is atomic by itself needs no
+    BEGIN and COMMIT (or ROLLBACK) round trips around it."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _ping_on_checkout(engine: Engine) -> None:
+    """Pessimistic disconnect handling in one round trip. SQLAlchemy's own `pool_pre_ping` wraps its
+    ping to asyncpg in a transaction (BEGIN, `;`, ROLLBACK: three round trips, for pgbouncer's
+    transaction mode, which is not used here), and a message takes several turns at the pool."""
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, _record, _proxy) -> None:
+        try:
+            dbapi_connection.run_async(lambda driver: driver.execute("SELECT 1"))
+        except Exception as exc:  # a dead connection: the pool drops it and checks out another
+            raise DisconnectionError(f"connection failed its ping: {type(exc).__name__}") from exc
 
 
 def _enable_sqlite_wal(engine: Engine) -> None:

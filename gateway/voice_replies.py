@@ -24,10 +24,10 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import upsert
+from core.db import single_statements, upsert
 from core.metrics import Metrics
 from core.redact import mask_openid
 from gateway.outbox import Outbox, OutboxRecord
@@ -38,6 +38,9 @@ from wechat.messages import message_text
 from wechat.window import utcnow
 
 log = logging.getLogger(__name__)
+
+# Asked for every message: built once, so that its cache key is memoised.
+_MODE = select(voice_prefs.c.mode).where(voice_prefs.c.openid == bindparam("of_openid"))
 
 MAX_ATTEMPTS = 3  # upload attempts (network errors) before a voice reply is skipped
 
@@ -86,8 +89,8 @@ class VoicePreferences:
         self._engine = engine
 
     async def mode(self, openid: str) -> VoiceMode | None:
-        async with self._engine.connect() as conn:
-            value = await conn.scalar(select(voice_prefs.c.mode).where(voice_prefs.c.openid == openid))
+        async with single_statements(self._engine).connect() as conn:  # asked for every message
+            value = await conn.scalar(_MODE, {"of_openid": openid})
         return VoiceMode(value) if value in (VoiceMode.VOICE, VoiceMode.TEXT) else None
 
     async def set(self, openid: str, mode: VoiceMode) -> None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core import audit
 from core.audit import audit_log
 from core.conversations import OPEN_STATUSES, conversations, who_answers
-from core.db import inserted_id
+from core.db import inserted_id, single_statements
 from core.vocabulary import Answerer, ChatStatus
 from handoff.agent_store import AgentStore
 from handoff.models import (
@@ -121,6 +121,12 @@ def _message(row) -> Message:
 
 def _survey(row) -> Survey:
     return Survey(**{name: row[name] for name in Survey.__dataclass_fields__})
+
+
+# Asked for every message: built once, so that its cache key is memoised.
+_LATEST_SURVEY = (
+    select(ho_surveys).where(ho_surveys.c.openid == bindparam("of_openid")).order_by(ho_surveys.c.id.desc()).limit(1)
+)
 
 
 class HandoffStore:
@@ -302,9 +308,8 @@ class HandoffStore:
             )
 
     async def latest_survey(self, openid: str) -> Survey | None:
-        query = select(ho_surveys).where(ho_surveys.c.openid == openid).order_by(ho_surveys.c.id.desc()).limit(1)
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
+        async with single_statements(self.engine).connect() as conn:  # asked for every message
+            row = (await conn.execute(_LATEST_SURVEY, {"of_openid": openid})).mappings().first()
         return _survey(row) if row else None
 
     async def take_owed_closing(self, survey_id: int) -> bool:
