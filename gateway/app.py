@@ -136,7 +136,7 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
             outbox.on_enqueue(sender.wake)
             maker = VoiceReplyMaker(outbox, speech, wechat, metrics) if speech is not None else None
             if maker is not None:
-                outbox.on_enqueue(maker.wake)
+                outbox.on_preparing(maker.wake)
             app[PAY_DESK] = await create_payment_desk(settings, engine, http, outbox, metrics)
 
             app[RUNTIME] = Runtime(

@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.db import inserted_id
+from core.db import inserted_id, single_statements
 from core.metrics import Metrics
 from core.redact import mask_openid
 from core.vocabulary import NoticeChannel
@@ -40,6 +40,7 @@ UNDELIVERABLE = frozenset({45015, 45047, 43004, 40003, NO_CONSENT})
 # -1 system busy, 45009 daily API limit, plus token errors that survived one refresh.
 RETRYABLE = frozenset({-1, 45009, 40001, 40014, 42001})
 MAX_BACKOFF_S = 300.0
+DUE_MARGIN_S = 0.02
 
 
 class FinishedListener(Protocol):
@@ -70,11 +71,16 @@ class Outbox:
         self._engine = engine
         self._cs_window = cs_window
         self._clock = clock
-        self._listeners: list[Callable[[], None]] = []
+        self._senders: list[Callable[[], None]] = []
+        self._preparers: list[Callable[[], None]] = []
 
     def on_enqueue(self, listener: Callable[[], None]) -> None:
-        """Called after a message is committed (the sender wakes up instead of waiting for its poll)."""
-        self._listeners.append(listener)
+        """Called when a committed message is due (the sender wakes up instead of waiting for its poll)."""
+        self._senders.append(listener)
+
+    def on_preparing(self, listener: Callable[[], None]) -> None:
+        """Called after a message that must be prepared first (`preparing=True`) is committed."""
+        self._preparers.append(listener)
 
     async def enqueue(self, openid: str, message: dict[str, Any], *, origin: str) -> int:
         """Store one customer-service message (body without "touser"); returns its outbox id.
@@ -133,9 +139,21 @@ class Outbox:
         )
         return inserted_id(result)
 
-    def notify(self) -> None:
-        for listener in self._listeners:
-            listener()
+    def notify(self, *, due: dt.datetime | None = None, preparing: bool = False) -> None:
+        """After a commit: wake the senders now, or at `due` (a row's `not_before`: a wake-up
+        before it would find nothing to send), and the preparers when a row waits for them."""
+        if preparing:
+            for preparer in self._preparers:
+                preparer()
+        delay = (due - self._clock()).total_seconds() if due is not None else 0.0
+        if delay > 0:  # a little after it: the loop's clock and the wall clock may differ slightly
+            asyncio.get_running_loop().call_later(delay + DUE_MARGIN_S, self._wake_senders)
+        else:
+            self._wake_senders()
+
+    def _wake_senders(self) -> None:
+        for sender in self._senders:
+            sender()
 
     # ---- messages made after they were accepted (voice replies) ------------------------------------
 
@@ -220,6 +238,7 @@ class OutboxSender:
         notices: FinishedListener | None = None,
     ) -> None:
         self._engine = engine
+        self._single = single_statements(engine)
         self._api = api
         self._metrics = metrics
         self._notices = notices
@@ -265,9 +284,12 @@ class OutboxSender:
         )
 
     async def _claim(self) -> list[Any]:
+        """Lease the due head row of each subscriber's queue, in one statement. Rows another worker
+        is claiming at the same moment are skipped (SKIP LOCKED on PostgreSQL; SQLite has one
+        writer), and the update checks again that each row is still claimable."""
         now = self._clock()
         earlier = outbox.alias("earlier")
-        candidates = (
+        heads = (
             select(outbox.c.id)
             .where(self._claimable(now))
             .where(
@@ -279,21 +301,16 @@ class OutboxSender:
             )
             .order_by(outbox.c.id)
             .limit(self._batch_size)
+            .with_for_update(skip_locked=True)
         )
-        claimed = []
-        async with self._engine.begin() as conn:
-            ids = (await conn.execute(candidates)).scalars().all()
-        for row_id in ids:
-            # Claim each row with a conditional update: of two workers racing, one gets rowcount 1.
-            async with self._engine.begin() as conn:
-                result = await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == row_id, self._claimable(now))
-                    .values(status="sending", lease_until=now + self._lease, attempts=outbox.c.attempts + 1)
-                )
-                if result.rowcount == 1:
-                    claimed.append((await conn.execute(select(outbox).where(outbox.c.id == row_id))).one())
-        return claimed
+        async with self._single.connect() as conn:
+            result = await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(heads.scalar_subquery()), self._claimable(now))
+                .values(status="sending", lease_until=now + self._lease, attempts=outbox.c.attempts + 1)
+                .returning(*outbox.c)
+            )
+            return sorted(result.all(), key=lambda row: row.id)
 
     async def _send(self, row: Any) -> str | None:
         """One API call for the row, by its channel; WeChat's msgid for notices."""

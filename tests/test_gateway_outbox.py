@@ -318,3 +318,39 @@ async def test_enqueue_refuses_unknown_origins_and_bodies(parts, engine) -> None
         await outbox.enqueue(openid, text_message("x"), origin="robot")
     with pytest.raises(ValueError):
         await outbox.enqueue(openid, {"text": {"content": "no msgtype"}}, origin="bot")
+
+
+async def test_two_senders_claiming_at_once_send_each_message_once_and_in_order(engine, workers, standin) -> None:
+    window, outbox = CsWindow(engine), Outbox(engine, CsWindow(engine))
+    senders = [OutboxSender(engine, worker.api, worker.metrics, lease_s=30.0, batch_size=3) for worker in workers]
+    state: StandinState = standin[0]
+    texts = ["一", "二", "三", "四", "五"]
+    openids = [(await enqueue_for_new_subscriber(engine, window, outbox, *texts))[0] for _ in range(4)]
+    for _ in range(40):  # both claim in every round; each round moves every queue on by at most one
+        if not sum(await asyncio.gather(*(sender.run_once() for sender in senders))):
+            break
+    for openid in openids:
+        assert state.texts_to(openid) == texts  # each once, in the order written
+    assert sum(worker.metrics.replies.value("api") for worker in workers) == 4 * len(texts)
+
+
+async def test_a_reply_due_later_wakes_the_sender_when_it_is_due(engine, workers, standin) -> None:
+    window, outbox = CsWindow(engine), Outbox(engine, CsWindow(engine))
+    worker = workers[0]
+    sender = OutboxSender(engine, worker.api, worker.metrics, lease_s=30.0, poll_s=60.0)  # no help from polling
+    outbox.on_enqueue(sender.wake)
+    state: StandinState = standin[0]
+    openid = new_openid()
+    await open_window(engine, window, text_from(openid))
+    due = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=0.5)
+    async with engine.begin() as conn:
+        await outbox.enqueue_in(conn, openid, text_message("稍后"), origin="bot", not_before=due)
+    task = asyncio.create_task(sender.run())
+    try:
+        await asyncio.sleep(0.1)
+        outbox.notify(due=due)
+        await eventually(lambda: state.texts_to(openid) == ["稍后"], timeout_s=5.0)
+        assert dt.datetime.now(dt.timezone.utc) >= due
+    finally:
+        sender.stop()
+        await task
