@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.types import TypeDecorator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PING_AFTER_IDLE_S = 1.0
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 
@@ -81,16 +84,37 @@ def create_engine(url: str | None = None) -> AsyncEngine:
 def single_statements(engine: AsyncEngine) -> AsyncEngine:
     """The engine for work that is one statement: a read or write that is atomic by itself needs no
     BEGIN and COMMIT (or ROLLBACK) round trips around it."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    single = _SINGLE_STATEMENTS.get(engine)
+    if single is None:
+        single = _SINGLE_STATEMENTS[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return single
+
+
+_SINGLE_STATEMENTS: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
 
 
 def _ping_on_checkout(engine: Engine) -> None:
-    """Pessimistic disconnect handling in one round trip. SQLAlchemy's own `pool_pre_ping` wraps its
-    ping to asyncpg in a transaction (BEGIN, `;`, ROLLBACK: three round trips, for pgbouncer's
-    transaction mode, which is not used here), and a message takes several turns at the pool."""
+    """Pessimistic disconnect handling, in one round trip and only for a connection that was idle.
+
+    SQLAlchemy's own `pool_pre_ping` pings on every checkout, in a transaction for asyncpg (BEGIN,
+    `;`, ROLLBACK: three round trips, for pgbouncer's transaction mode, not used here), and a
+    message takes several turns at the pool. A connection that worked less than PING_AFTER_IDLE_S
+    ago is not pinged: if the server went away in that moment, its first statement fails, the
+    caller's error path runs (every path in the gateway keeps the message: spool, retry), and
+    SQLAlchemy then replaces every pooled connection older than the failure."""
+
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _idle(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection, _record, _proxy) -> None:
+    def _ping(dbapi_connection, record, _proxy) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE_S:
+            return
         try:
             dbapi_connection.run_async(lambda driver: driver.execute("SELECT 1"))
         except Exception as exc:  # a dead connection: the pool drops it and checks out another
