@@ -146,7 +146,7 @@ class Dialogue:
                 values = {"subscribed": True, "subscribed_at": now, "scene": scene}
             else:  # a follower scanned one of our QR codes
                 values = {"subscribed": True, "scene": scene}
-            await conn.execute(upsert(conn, subscribers, {"openid": msg.openid}, values))
+            await upsert(conn, subscribers, {"openid": msg.openid}, values)
         log.info("%s %s (scene %s)", mask_openid(msg.openid), msg.event, scene)
         if msg.event != "subscribe":
             return []

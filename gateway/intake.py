@@ -64,11 +64,11 @@ class Intake:
         stored = False
         seq: int | None = None
         try:
-            seq = await self._arrivals.arrive(msg.msg_key, msg.openid)
-            if seq is None:
+            arrival = await self._arrivals.arrive(msg.msg_key, msg.openid)
+            if arrival is None:
                 self._metrics.dedup_hits.inc()
                 return DUPLICATE
-            spooling = await self._spool.size() > 0  # keep behind what waits there
+            seq, spooling = arrival.seq, arrival.behind_spool  # keep behind what waits in the spool
         except RedisError:
             log.warning("Redis unavailable for dedup and ordering: relying on the database")
             redis_up = False

@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import redis.asyncio as aioredis
@@ -33,6 +34,7 @@ from gateway.dialogue import Dialogue, Outgoing
 from gateway.inbox import Inbox
 from gateway.outbox import Outbox
 from gateway.rasa_client import RasaUnavailable
+from gateway.spool import STREAM as SPOOL_STREAM
 from gateway.voice_replies import is_unmade_voice
 from wechat.messages import InboundMessage, message_text, text_message
 from wechat.window import WINDOW, QuotaExhausted, WindowClosed, utcnow
@@ -60,6 +62,12 @@ _SUCCESS = "0"
 _TEXT = "1"
 
 
+@dataclass(frozen=True)
+class Arrival:
+    seq: int  # its place in the order of all arrivals
+    behind_spool: bool  # the spool holds pushes (the database was down): this one queues behind them
+
+
 class Arrivals:
     """Arrival bookkeeping shared by every worker: dedup of pushes and one order per subscriber.
 
@@ -71,20 +79,21 @@ class Arrivals:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
 
-    async def arrive(self, msg_key: str, openid: str) -> int | None:
-        """The push's arrival number, counted in flight for its subscriber until `end`; None when
-        it was stored before (by any worker: its row or spool entry exists), and nothing counted.
+    async def arrive(self, msg_key: str, openid: str) -> Arrival | None:
+        """The push's arrival, counted in flight for its subscriber until `end`; None when it was
+        stored before (by any worker: its row or spool entry exists), and nothing counted.
         One round trip: a duplicate is rare, so it is counted and uncounted rather than asked first."""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.exists(self._seen(msg_key))
             pipe.incr(self._inflight(openid))
             pipe.expire(self._inflight(openid), INFLIGHT_TTL_S)
             pipe.incr("gw:arrival")
-            seen, _, _, seq = await pipe.execute()
+            pipe.xlen(SPOOL_STREAM)
+            seen, _, _, seq, spooled = await pipe.execute()
         if seen:
             await self.end(openid)
             return None
-        return int(seq)
+        return Arrival(seq=int(seq), behind_spool=int(spooled) > 0)
 
     async def mark_seen(self, msg_key: str) -> None:
         """Only after the push's row (or spool entry) is committed: until then a retry is a first delivery."""

@@ -96,7 +96,7 @@ class VoicePreferences:
     async def set(self, openid: str, mode: VoiceMode) -> None:
         async with self._engine.begin() as conn:
             values = {"mode": mode.value, "updated_at": utcnow()}
-            await conn.execute(upsert(conn, voice_prefs, {"openid": openid}, values))
+            await upsert(conn, voice_prefs, {"openid": openid}, values)
         log.info("%s: voice replies %s", mask_openid(openid), "on" if mode is VoiceMode.VOICE else "off")
 
     async def wanted(self, openid: str, *, voice_note: bool) -> bool:

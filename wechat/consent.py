@@ -45,11 +45,10 @@ class NoticeConsents:
             key = {"openid": message.openid, "template_id": decision.template_id}
             now = self._clock()
             if not decision.accepted:
-                await conn.execute(upsert(conn, notice_consents, key, {"remaining": 0, "long_term": False,
-                                                                       "updated_at": now}))  # fmt: skip
+                await upsert(conn, notice_consents, key, {"remaining": 0, "long_term": False, "updated_at": now})
                 continue
             if decision.template_id in long_term_templates:
-                await conn.execute(upsert(conn, notice_consents, key, {"long_term": True, "updated_at": now}))
+                await upsert(conn, notice_consents, key, {"long_term": True, "updated_at": now})
                 continue
             found = await conn.execute(
                 update(notice_consents)
@@ -58,8 +57,7 @@ class NoticeConsents:
                 .values(remaining=notice_consents.c.remaining + 1, updated_at=now)
             )  # fmt: skip
             if found.rowcount == 0:
-                await conn.execute(upsert(conn, notice_consents, key, {"remaining": 1, "long_term": False,
-                                                                       "updated_at": now}))  # fmt: skip
+                await upsert(conn, notice_consents, key, {"remaining": 1, "long_term": False, "updated_at": now})
 
     async def take(self, conn: AsyncConnection, openid: str, template_id: str) -> bool:
         """Whether a notice may be sent: True for a long-term consent, or one one-time consent spent."""

@@ -73,7 +73,7 @@ class CsWindow:
         if quota is None:
             return
         values = {"last_interaction_at": self._clock(), "quota": quota, "used": 0, "closed": False}
-        await conn.execute(upsert(conn, cs_windows, {"openid": message.openid}, values))
+        await upsert(conn, cs_windows, {"openid": message.openid}, values)
 
     async def take(self, conn: AsyncConnection, openid: str, *, keep: int = 0) -> None:
         """Use one message of the allowance, or raise WindowClosed / QuotaExhausted. `keep`: messages
