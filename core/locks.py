@@ -1,8 +1,8 @@
 """A Redis lease lock shared by every gateway worker.
 
-redis-py's own Lock releases through a Lua script, which the in-process Redis stand-in
-(fakeredis without Lua) cannot run; this one uses SET NX PX to take the lock and an
-optimistic WATCH/MULTI transaction to release or extend it only while it is still ours.
+SET NX PX takes the lock; a Lua script releases or extends it only while it is still ours, in one
+round trip (a drain takes and releases one per subscriber, so a WATCH/GET/MULTI transaction's
+three round trips counted). The in-process Redis stand-in runs Lua too (fakeredis with lupa).
 """
 
 from __future__ import annotations
@@ -16,6 +16,15 @@ from typing import Callable
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
+
+_DELETE_IF_OURS = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+_PEXPIRE_IF_OURS = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 class LockTimeout(Exception):
@@ -46,13 +55,11 @@ class RedisLock:
             await asyncio.sleep(self._poll_s)
 
     async def release(self) -> bool:
-        return await if_value_is(self._redis, self.name, self._token, lambda pipe: pipe.delete(self.name))
+        return bool(await self._redis.eval(_DELETE_IF_OURS, 1, self.name, self._token))
 
     async def extend(self) -> bool:
         """Restart the lease; False when the lock was lost (expired and taken by someone else)."""
-        return await if_value_is(
-            self._redis, self.name, self._token, lambda pipe: pipe.pexpire(self.name, self._ttl_ms)
-        )
+        return bool(await self._redis.eval(_PEXPIRE_IF_OURS, 1, self.name, self._token, self._ttl_ms))
 
     async def __aenter__(self) -> RedisLock:
         if not await self.acquire(self._wait_s):

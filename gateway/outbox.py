@@ -18,8 +18,9 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.db import inserted_id, single_statements
 from core.metrics import Metrics
@@ -41,6 +42,43 @@ UNDELIVERABLE = frozenset({45015, 45047, 43004, 40003, NO_CONSENT})
 RETRYABLE = frozenset({-1, 45009, 40001, 40014, 42001})
 MAX_BACKOFF_S = 300.0
 DUE_MARGIN_S = 0.02
+
+
+def _claimable(now: Any) -> ColumnElement[bool]:
+    return or_(
+        and_(outbox.c.status == "pending", outbox.c.not_before <= now),
+        and_(outbox.c.status == "sending", outbox.c.lease_until < now),
+    )
+
+
+_EARLIER = outbox.alias("earlier")
+# Built once (the sender runs it whenever it wakes). Rows another worker is claiming at the same
+# moment are skipped (SKIP LOCKED on PostgreSQL; SQLite has one writer), and the update checks
+# again that each row is still claimable. No row is claimed while an earlier one of the same
+# subscriber waits: each subscriber's messages leave in order.
+_CLAIM_HEADS = (
+    update(outbox)
+    .where(
+        outbox.c.id.in_(
+            select(outbox.c.id)
+            .where(_claimable(bindparam("at")))
+            .where(
+                ~exists().where(
+                    _EARLIER.c.openid == outbox.c.openid,
+                    _EARLIER.c.id < outbox.c.id,
+                    _EARLIER.c.status.in_(("preparing", "pending", "sending")),
+                )
+            )
+            .order_by(outbox.c.id)
+            .limit(bindparam("batch"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        ),
+        _claimable(bindparam("at")),
+    )
+    .values(status="sending", lease_until=bindparam("lease_end"), attempts=outbox.c.attempts + 1)
+    .returning(*outbox.c)
+)
 
 
 class FinishedListener(Protocol):
@@ -277,38 +315,12 @@ class OutboxSender:
         await asyncio.gather(*(self._deliver(row) for row in rows))
         return len(rows)
 
-    def _claimable(self, now: dt.datetime):
-        return or_(
-            and_(outbox.c.status == "pending", outbox.c.not_before <= now),
-            and_(outbox.c.status == "sending", outbox.c.lease_until < now),
-        )
-
     async def _claim(self) -> list[Any]:
-        """Lease the due head row of each subscriber's queue, in one statement. Rows another worker
-        is claiming at the same moment are skipped (SKIP LOCKED on PostgreSQL; SQLite has one
-        writer), and the update checks again that each row is still claimable."""
+        """Lease the due head row of each subscriber's queue, in one statement (`_CLAIM_HEADS`)."""
         now = self._clock()
-        earlier = outbox.alias("earlier")
-        heads = (
-            select(outbox.c.id)
-            .where(self._claimable(now))
-            .where(
-                ~exists().where(
-                    earlier.c.openid == outbox.c.openid,
-                    earlier.c.id < outbox.c.id,
-                    earlier.c.status.in_(("preparing", "pending", "sending")),
-                )
-            )
-            .order_by(outbox.c.id)
-            .limit(self._batch_size)
-            .with_for_update(skip_locked=True)
-        )
         async with self._single.connect() as conn:
             result = await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(heads.scalar_subquery()), self._claimable(now))
-                .values(status="sending", lease_until=now + self._lease, attempts=outbox.c.attempts + 1)
-                .returning(*outbox.c)
+                _CLAIM_HEADS, {"at": now, "lease_end": now + self._lease, "batch": self._batch_size}
             )
             return sorted(result.all(), key=lambda row: row.id)
 
