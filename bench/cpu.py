@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 PROC = Path("/proc")
-ROLES = ("rasa", "actions", "gateway", "postgres", "redis", "client")
+ROLES = ("rasa", "actions", "gateway", "postgres", "redis", "client", "standin")
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -34,6 +34,8 @@ def role_of(argv: list[str], database: str | None, client_pid: int, pid: int) ->
         return "actions"
     if argv[1:4] == ["-m", "bot", "gateway"]:
         return "gateway"
+    if argv[1:4] == ["-m", "bot", "wechat-standin"]:  # WeChat's servers: not ours, but on the same cores
+        return "standin"
     if joined.startswith("postgres:"):  # a backend's title: "postgres: user database host(port) state"
         return "postgres" if database and f" {database} " in joined else None
     if os.path.basename(argv[0]).startswith("redis-server"):

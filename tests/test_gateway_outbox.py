@@ -354,3 +354,26 @@ async def test_a_reply_due_later_wakes_the_sender_when_it_is_due(engine, workers
     finally:
         sender.stop()
         await task
+
+
+async def test_the_standin_answers_a_long_poll_when_the_message_arrives(standin, http) -> None:
+    state, url = standin
+    openid = new_openid()
+    query = {"touser": openid, "after": "0", "wait_s": "5"}
+
+    async def poll() -> list[dict]:
+        async with http.get(f"{url}/standin/messages", params=query) as response:
+            return await response.json()
+
+    started = time.monotonic()
+    waiting = asyncio.create_task(poll())
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    state.deliver({"touser": openid, "msgtype": "text", "text": {"content": "到了"}})
+    found = await waiting
+    assert [message["text"]["content"] for message in found] == ["到了"]
+    assert time.monotonic() - started < 4  # when it came, not at the end of the wait
+    query["after"] = str(found[0]["seq"])
+    started = time.monotonic()
+    assert await poll() == []  # nothing new: the whole wait, then an empty answer
+    assert time.monotonic() - started >= 4.9

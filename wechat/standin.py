@@ -13,6 +13,7 @@ endpoints live under /standin/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 import time
@@ -27,6 +28,7 @@ from wechat.notice_templates import VALUE_LIMITS, NoticeTemplate
 from wechat.pay_standin import PayStandinState, add_pay_routes
 
 TOKEN_TTL_S = 7200
+MAX_WAIT_S = 30.0  # the longest a /standin/messages long poll waits
 ERRMSG = {
     40001: "invalid credential, access_token is invalid or not latest",
     40004: "invalid media type",
@@ -90,6 +92,21 @@ class StandinState:
     notices: list[dict[str, Any]] = field(default_factory=list)  # delivered bizsend / template/send bodies
     client_msg_ids: dict[tuple[str, str], int] = field(default_factory=dict)  # (openid, client_msg_id) -> msgid
     _sequence: Any = field(default_factory=lambda: itertools.count(1))
+    _delivered: asyncio.Event | None = field(default=None, repr=False)  # set when a message arrives
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        """A customer-service message reached WeChat: keep it, and wake whoever waits for one."""
+        self.messages.append({**body, "seq": next(self._sequence), "received_at": time.time()})
+        if self._delivered is not None:
+            self._delivered.set()
+            self._delivered = None
+
+    async def next_delivery(self, timeout_s: float) -> None:
+        """Wait until the next message arrives, or `timeout_s` passes."""
+        if self._delivered is None:
+            self._delivered = asyncio.Event()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._delivered.wait(), timeout_s)
 
     def inject(self, path: str, *, errcode: int | None = None, status: int | None = None, delay_s: float = 0.0,
                times: int = 1, after: bool = False) -> None:  # fmt: skip
@@ -292,7 +309,7 @@ async def _custom_send(request: web.Request) -> web.Response:
         return _error(44002)
     if body["msgtype"] == "voice" and (body.get("voice") or {}).get("media_id") not in state.media:
         return _error(40007)
-    state.messages.append({**body, "seq": next(state._sequence), "received_at": time.time()})
+    state.deliver(body)
     return web.json_response({"errcode": 0, "errmsg": "ok"})
 
 
@@ -540,12 +557,19 @@ async def _control_add_media(request: web.Request) -> web.Response:
 
 
 async def _control_messages(request: web.Request) -> web.Response:
-    """Delivered customer-service messages; ?touser=openid&after=seq to follow new ones."""
+    """Delivered customer-service messages; ?touser=openid&after=seq to follow new ones, and
+    &wait_s=N to wait up to N seconds (at most 30) for one when there is none yet (long polling:
+    a load generator polling many subscribers would otherwise cost the machine it measures)."""
     state = request.app[STATE]
     after = int(request.query.get("after", "0"))
     touser = request.query.get("touser")
-    found = [m for m in state.messages if m["seq"] > after and (touser is None or m["touser"] == touser)]
-    return web.json_response(found)
+    deadline = time.monotonic() + min(MAX_WAIT_S, float(request.query.get("wait_s", "0")))
+    while True:
+        found = [m for m in state.messages if m["seq"] > after and (touser is None or m["touser"] == touser)]
+        remaining = deadline - time.monotonic()
+        if found or remaining <= 0:
+            return web.json_response(found)
+        await state.next_delivery(remaining)
 
 
 async def _control_calls(request: web.Request) -> web.Response:
