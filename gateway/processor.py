@@ -315,13 +315,35 @@ class Processor:
             log.exception("processing %s failed", mask_msg_key(row.msg_key))
             await self._defer(row, f"{type(exc).__name__}: {exc}")
             return False
-        await self._deliver(row, msg, replies)
+        try:
+            await self._deliver(row, msg, replies)
+        except Exception:
+            # The answer could not be stored (Redis or the database failed right now): the row is
+            # taken up again by the retry worker in seconds, instead of when its lease runs out.
+            # Its turn is not run again (Rasa finds the answer by msg_key), and a first part that
+            # already went passively is not sent twice (`_deliver`).
+            log.exception("storing the answer to %s failed: it is taken up again", mask_msg_key(row.msg_key))
+            await asyncio.shield(self._release_quietly(row.id))
+            return False
         return True
+
+    async def _release_quietly(self, row_id: int) -> None:
+        try:
+            await self._inbox.release(row_id)
+        except Exception:  # the database is away too: the lease runs out instead
+            log.warning("could not give back inbox row %s: it is retried when its lease ends", row_id)
 
     async def _deliver(self, row: Any, msg: InboundMessage, replies: list[Outgoing]) -> None:
         first_text = message_text(replies[0]) if replies else None
         webhook_waits = self._clock() < row.received_at + self._passive_budget - PASSIVE_MARGIN
-        passive = first_text is not None and webhook_waits and await self._slots.offer_text(msg.msg_key, first_text)
+        passive = False
+        if first_text is not None:
+            if webhook_waits:
+                passive = await self._slots.offer_text(msg.msg_key, first_text)
+            if not passive and row.attempts > 1:
+                # Taken up again after an earlier attempt stored nothing: if that attempt's first part
+                # filled the slot, WeChat has had it as the passive reply.
+                passive = await self._slots.peek(msg.msg_key) == first_text
         if not replies:
             await self._slots.offer_nothing(msg.msg_key)
         owed = replies[1:] if passive else replies

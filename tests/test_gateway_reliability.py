@@ -290,3 +290,34 @@ async def test_a_turn_that_repeats_its_fallback_says_it_once(gateway, fake_rasa,
     assert result.reply == "抱歉，我没太明白。"
     await asyncio.sleep(1.5)  # nothing else turns up
     assert standin[0].texts_to(openid) == []
+
+
+async def test_an_answer_that_could_not_be_stored_is_taken_up_again_soon_without_a_second_passive_part(
+    gateway, fake_rasa, standin, openid: str, monkeypatch
+) -> None:
+    """The first part went passively, then storing the second failed (the database went away for a
+    moment): the message is retried within seconds, not when its lease ends, with no second turn,
+    and the subscriber gets the second part once and the first part only once (the passive one)."""
+    fake_rasa.answer = lambda sender, message, metadata: [
+        {"recipient_id": sender, "text": "第一句"},
+        {"recipient_id": sender, "text": "第二句"},
+    ]
+    outbox = gateway.runtime.processor._outbox
+    real_enqueue_in = outbox.enqueue_in
+    failures: list[str] = []
+
+    async def database_away_once(conn, openid_, message, **kwargs):
+        if not failures:
+            failures.append(openid_)
+            raise OperationalError("INSERT INTO gw_outbox", {}, ConnectionError("database unavailable"))
+        return await real_enqueue_in(conn, openid_, message, **kwargs)
+
+    monkeypatch.setattr(outbox, "enqueue_in", database_away_once)
+    started = time.monotonic()
+    result = await gateway.aes.push(gateway.aes.text_fields(openid, "你好"))
+    assert result.reply == "第一句"
+    assert await eventually(lambda: standin[0].texts_to(openid), timeout_s=12) == ["第二句"]
+    assert time.monotonic() - started < 12  # the inbox lease is 15 s here
+    assert failures and fake_rasa.turns_for(openid) == ["你好"]
+    await asyncio.sleep(1.5)  # nothing more follows (the reply due later leaves 1 s after the first)
+    assert standin[0].texts_to(openid) == ["第二句"]
