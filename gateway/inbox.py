@@ -45,6 +45,16 @@ _HEAD = (
     .limit(1)
     .scalar_subquery()
 )
+# Whether more of her messages wait behind the claimed one, returned with it (no second round trip):
+# her unfinished rows, the claimed one included, counted up to two. Not correlated with the updated
+# row, which SQLite's RETURNING cannot name.
+_UNFINISHED_OF = (
+    select(inbox.c.id)
+    .where(inbox.c.openid == bindparam("of_openid"), inbox.c.status.in_(UNFINISHED))
+    .limit(2)
+    .subquery("unfinished_of")
+)
+_MORE = select(func.count()).select_from(_UNFINISHED_OF).scalar_subquery().label("unfinished_count")
 _CLAIM = (
     update(inbox)
     .where(
@@ -52,14 +62,7 @@ _CLAIM = (
         _claimable(bindparam("at"), due_only=False),
     )
     .values(status="processing", lease_until=bindparam("lease_end"), attempts=inbox.c.attempts + 1)
-    .returning(*inbox.c)
-)
-_BEHIND = (
-    select(inbox.c.id)
-    .where(
-        inbox.c.openid == bindparam("of_openid"), inbox.c.status.in_(UNFINISHED), inbox.c.id != bindparam("claimed_id")
-    )
-    .limit(1)
+    .returning(*inbox.c, _MORE)
 )
 _FINISH = (
     update(inbox)
@@ -140,8 +143,8 @@ class Inbox:
     async def claim_next(self, openid: str) -> Claimed | None:
         """Lease the subscriber's oldest unfinished message to this worker (nothing newer may be
         processed before it); None when she has none, or when another worker holds a live lease
-        on it. One statement chooses and leases the head; a second one, on the same connection,
-        tells whether more of her messages wait behind it.
+        on it. One statement chooses and leases the head and tells whether more of her messages
+        wait behind it.
 
         A deferred row is claimable before its retry time: a drain runs when the subscriber writes
         again, which is a good moment to retry what waits in front of the new message.
@@ -150,10 +153,7 @@ class Inbox:
         async with self._single.connect() as conn:
             result = await conn.execute(_CLAIM, {"of_openid": openid, "at": now, "lease_end": now + self._lease})
             row = result.first()
-            if row is None:
-                return None
-            behind = await conn.scalar(_BEHIND, {"of_openid": openid, "claimed_id": row.id})
-            return Claimed(row, more=behind is not None)
+        return None if row is None else Claimed(row, more=row.unfinished_count > 1)
 
     async def finish(self, conn: AsyncConnection | None, row_id: int, channel: str, error: str | None = None) -> None:
         """Mark the row done, in `conn`'s transaction (its replies are queued in the same one), or
