@@ -217,6 +217,11 @@ class NoticeService:
 
     # ---- consent events ----------------------------------------------------------------------
 
+    @staticmethod
+    def concerns(message: InboundMessage) -> bool:
+        """Whether `record_consent` has anything to do for this push."""
+        return bool(message.consents or message.deliveries)
+
     async def record_consent(self, conn: AsyncConnection, message: InboundMessage) -> None:
         """Called in the transaction that stores a push: consent events update the consent store."""
         if message.consents:

@@ -1,17 +1,23 @@
 """The inbox: the retry scan (who is retried first when more subscribers wait than one scan takes),
-and the claim of a subscriber's oldest message."""
+the claim of a subscriber's oldest message, and storing a push with its window renewal."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+import pytest
 from gateway_fixtures import clean_gateway_tables
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.db import create_engine
 from gateway.inbox import Inbox
 from gateway.store import inbox
-from wechat.window import CsWindow, utcnow
+from gateway.store import metadata as gateway_metadata
+from wechat.messages import InboundMessage
+from wechat.store import metadata as wechat_metadata
+from wechat.window import MESSAGE_QUOTA, CsWindow, utcnow
 
 
 async def test_the_retry_scan_takes_the_longest_waiting_subscribers_first(
@@ -95,3 +101,37 @@ async def test_a_row_whose_lease_ran_out_is_claimed_again(engine: AsyncEngine, c
 
     assert claimed is not None and claimed.row.msg_key == "lease-a" and claimed.row.attempts == 2
     assert not claimed.more
+
+
+def _text(openid: str, msg_id: int) -> InboundMessage:
+    return InboundMessage(openid=openid, msg_key=f"{openid}:{msg_id}", msg_type="text", create_time=1, content="查话费")
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+async def test_storing_a_push_renews_the_window_once_and_a_second_delivery_renews_nothing(
+    database: str, engine: AsyncEngine, clean_gateway_tables: None, tmp_path: Path
+) -> None:
+    # PostgreSQL stores the row and renews the window in one statement, SQLite in a transaction.
+    if database == "sqlite":
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'inbox.sqlite3'}")
+        async with engine.begin() as conn:
+            await conn.run_sync(gateway_metadata.create_all)
+            await conn.run_sync(wechat_metadata.create_all)
+    window = CsWindow(engine)
+    box = Inbox(engine, window, lease_s=15)
+
+    first = await box.record(_text("renew-openid", 1), arrival_seq=1)
+    assert first is not None and await box.status("renew-openid:1") == "pending"
+    assert (await window.state("renew-openid")).remaining == MESSAGE_QUOTA
+    async with engine.begin() as conn:
+        await window.take(conn, "renew-openid")
+        await window.take(conn, "renew-openid")
+
+    assert await box.record(_text("renew-openid", 1), arrival_seq=2) is None  # WeChat's retry
+    assert (await window.state("renew-openid")).remaining == MESSAGE_QUOTA - 2
+
+    second = await box.record(_text("renew-openid", 2), arrival_seq=3)
+    assert second is not None and second != first
+    assert (await window.state("renew-openid")).remaining == MESSAGE_QUOTA
+    if database == "sqlite":
+        await engine.dispose()

@@ -12,7 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import CTE, Insert, bindparam, false, literal, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.db import upsert
@@ -54,10 +55,49 @@ def quota_for(message: InboundMessage) -> int | None:
     return None
 
 
+def renewal_from(stored: CTE) -> Insert:
+    """PostgreSQL: the window renewal for each row of `stored` (a CTE with an `openid` column), with
+    `window_at` and `window_quota` as parameters (`CsWindow.renewal`), as a statement a caller can
+    run in the same statement as the INSERT that stores the message: atomic without a transaction."""
+    statement = postgresql.insert(cs_windows).from_select(
+        ["openid", "last_interaction_at", "quota", "used", "closed"],
+        select(
+            stored.c.openid,
+            bindparam("window_at", type_=cs_windows.c.last_interaction_at.type),
+            bindparam("window_quota", type_=cs_windows.c.quota.type),
+            literal(0),
+            false(),
+        ),
+    )
+    renewed = ("last_interaction_at", "quota", "used", "closed")
+    return statement.on_conflict_do_update(
+        index_elements=["openid"], set_={name: statement.excluded[name] for name in renewed}
+    )
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """What an inbound message sets in its subscriber's window: the parameters of `renewal_from`."""
+
+    at: dt.datetime
+    quota: int
+
+    def params(self) -> dict[str, Any]:
+        return {"window_at": self.at, "window_quota": self.quota}
+
+
 class CsWindow:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self._engine = engine
         self._clock = clock
+
+    def renewal(self, message: InboundMessage) -> Renewal | None:
+        """The renewal this message makes, when it only renews the window (as `record_interaction`
+        would); None when it closes it (unsubscribe) or leaves it alone."""
+        if message.msg_type == "event" and message.event == "unsubscribe":
+            return None
+        quota = quota_for(message)
+        return None if quota is None else Renewal(self._clock(), quota)
 
     async def state(self, openid: str) -> WindowState:
         async with self._engine.connect() as conn:
@@ -69,10 +109,10 @@ class CsWindow:
         if message.msg_type == "event" and message.event == "unsubscribe":
             await conn.execute(update(cs_windows).where(cs_windows.c.openid == message.openid).values(closed=True))
             return
-        quota = quota_for(message)
-        if quota is None:
+        renewal = self.renewal(message)
+        if renewal is None:
             return
-        values = {"last_interaction_at": self._clock(), "quota": quota, "used": 0, "closed": False}
+        values = {"last_interaction_at": renewal.at, "quota": renewal.quota, "used": 0, "closed": False}
         await upsert(conn, cs_windows, {"openid": message.openid}, values)
 
     async def take(self, conn: AsyncConnection, openid: str, *, keep: int = 0) -> None:
