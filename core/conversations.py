@@ -15,6 +15,7 @@ gateway running without handoff/ records a request for a person here too, as a c
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import (
     Boolean,
@@ -81,16 +82,30 @@ conversations = Table(
 
 
 # Asked for every message: built once (its cache key is memoised), run without a transaction.
-_OPEN_STATUS = select(conversations.c.status).where(
+# Parameter: `of_openid`.
+OPEN_STATUS = select(conversations.c.status).where(
     conversations.c.openid == bindparam("of_openid"), conversations.c.status.in_(OPEN_STATUSES)
 )
+
+
+def answerer_for(open_status: str | None) -> Answerer:
+    """Who answers, from the status of her open conversation (None: she has none)."""
+    return ChatStatus(open_status).answerer if open_status is not None else Answerer.BOT
 
 
 async def who_answers(engine: AsyncEngine, openid: str) -> Answerer:
     """Who answers this subscriber's next message: her open conversation's status, else the assistant."""
     async with single_statements(engine).connect() as conn:
-        status = (await conn.execute(_OPEN_STATUS, {"of_openid": openid})).scalar()
-    return ChatStatus(status).answerer if status is not None else Answerer.BOT
+        status = (await conn.execute(OPEN_STATUS, {"of_openid": openid})).scalar()
+    return answerer_for(status)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where a subscriber's next message goes, read in one query for every message."""
+
+    with_human: bool  # a queue or an agent answers her: the assistant stays silent
+    survey_open: bool  # a satisfaction question may wait for her answer: the handoff sees her text first
 
 
 async def record_callback_request(

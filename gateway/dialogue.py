@@ -58,23 +58,24 @@ class Dialogue:
         The bot's answer ends with a voice reply (gateway/voice_replies.py) when the subscriber wants one."""
         if msg.msg_type == "event" and msg.event in ("subscribe", "unsubscribe", "scan"):
             return await self._on_subscription_event(msg, retry)
-        if await self._handoff.is_with_human(msg.openid):
+        routing = await self._handoff.routing(msg.openid)
+        if routing.with_human:
             return await self._to_human(msg)
-        replies = await self._bot_answer(msg, retry)
+        replies = await self._bot_answer(msg, retry, routing.survey_open)
         if self._voice_prefs is not None and msg.msg_type in ("text", "voice", "event"):
             if replies and await self._voice_prefs.wanted(msg.openid, voice_note=msg.msg_type == "voice"):
                 spoken = voice_reply(replies)
                 replies = replies + [spoken] if spoken else replies
         return replies
 
-    async def _bot_answer(self, msg: InboundMessage, retry: bool) -> list[Outgoing]:
+    async def _bot_answer(self, msg: InboundMessage, retry: bool, survey_open: bool) -> list[Outgoing]:
         if msg.msg_type == "text":
             if not (msg.content or "").strip():
                 return [text_message(EMPTY_TEXT)]
             if self._voice_prefs is not None and (mode := voice_command(msg.content)) is not None:
                 await self._voice_prefs.set(msg.openid, mode)
                 return [text_message(VOICE_REPLIES_ON if mode is VoiceMode.VOICE else VOICE_REPLIES_OFF)]
-            first, consumed = await self._handoff.before_bot(msg.openid, msg.content)
+            first, consumed = await self._handoff.before_bot(msg.openid, msg.content) if survey_open else ([], False)
             if consumed:
                 return _texts(first)
             return _texts(first) + await self._ask_rasa(msg, msg.content or "", {"msg_type": "text"}, retry=retry)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.conversations import record_callback_request
+from core.conversations import Routing, record_callback_request
 from core.tickets import promise_hours
 from core.vocabulary import HandoffReason, Queue, TicketCategory
 from core.wording import HANDOFF_RECORDED, VOICE_NOT_UNDERSTOOD
@@ -80,7 +80,8 @@ class HandoffService(Protocol):
 
     async def close(self) -> None: ...
 
-    async def is_with_human(self, openid: str) -> bool: ...
+    # Who answers her next message, and whether `before_bot` may have something to do, in one read.
+    async def routing(self, openid: str) -> Routing: ...
 
     async def on_subscriber_message(self, msg: InboundMessage, text: str | None, audio_id: int | None) -> list[str]: ...
 
@@ -88,8 +89,8 @@ class HandoffService(Protocol):
         self, openid: str, reason: str, queue: str, summary: str | None, *, direct: bool = False
     ) -> list[str]: ...
 
-    # Before a text goes to the bot: (texts to send first, whether the text was consumed), e.g.
-    # the answer to the satisfaction question after a chat with a person.
+    # Before a text goes to the bot, when `routing` says a survey is open: (texts to send first,
+    # whether the text was consumed), e.g. the answer to the satisfaction question after a chat.
     async def before_bot(self, openid: str, text: str | None) -> tuple[list[str], bool]: ...
 
 
@@ -161,8 +162,8 @@ class CallbackRequests:
     async def close(self) -> None:
         pass
 
-    async def is_with_human(self, openid: str) -> bool:
-        return False  # without handoff/ no console runs: the assistant answers everyone
+    async def routing(self, openid: str) -> Routing:
+        return Routing(with_human=False, survey_open=False)  # without handoff/ the assistant answers everyone
 
     async def on_subscriber_message(self, msg: InboundMessage, text: str | None, audio_id: int | None) -> list[str]:
         return []

@@ -1,6 +1,6 @@
 """The handoff service: the gateway's `HandoffService` port and a conversation's verbs.
 
-The gateway calls `is_with_human`, `before_bot`, `on_subscriber_message` and `request_handoff`
+The gateway calls `routing`, `before_bot`, `on_subscriber_message` and `request_handoff`
 (gateway/ports.py); the console calls the verbs on a conversation (take, reply, transfer, hand
 back, close, green channel). The rest is split along its seams, one service each, built here and
 reachable as attributes: `assignment` (agents' readiness, dispatch), `callbacks` (call-back and
@@ -26,9 +26,10 @@ from billing import load_backend
 from billing.backend import BillingError
 from billing.binding import BindingService, load_sms_sender
 from core import wording
+from core.conversations import Routing
 from core.privacy import mask_phone
 from core.redact import mask_openid
-from core.vocabulary import Answerer, ChatStatus
+from core.vocabulary import ChatStatus
 from handoff import console_texts as texts
 from handoff import hours
 from handoff.agent_store import Agent
@@ -51,7 +52,7 @@ from handoff.routing import (
     suitable_agent_online,
 )
 from handoff.store import Chat, HandoffStore
-from handoff.surveys import SurveyService
+from handoff.surveys import SURVEY_ANSWER_WINDOW, SurveyService
 from handoff.tickets import NoticesLike, ticket_services
 from voice.config import VoiceSettings
 from voice.store import VoiceStore
@@ -138,7 +139,12 @@ class HandoffService:
 
     async def is_with_human(self, openid: str) -> bool:
         """Whether people answer her now (a queue or an agent), by the conversation record alone."""
-        return await self.store.who_answers(openid) is not Answerer.BOT
+        return (await self.routing(openid)).with_human
+
+    async def routing(self, openid: str) -> Routing:
+        """Whether people answer her now, and whether `before_bot` may have something to do, in
+        one query: most messages need neither, and this is asked for every message."""
+        return await self.store.routing(openid, self.clock() - SURVEY_ANSWER_WINDOW)
 
     async def request_handoff(
         self, openid: str, reason: str, queue: str, summary: str | None, *, direct: bool = False

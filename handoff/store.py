@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core import audit
 from core.audit import audit_log
-from core.conversations import OPEN_STATUSES, conversations, who_answers
+from core.conversations import OPEN_STATUS, OPEN_STATUSES, Routing, answerer_for, conversations, who_answers
 from core.db import inserted_id, single_statements
 from core.vocabulary import Answerer, ChatStatus
 from handoff.agent_store import AgentStore
@@ -129,6 +129,18 @@ _LATEST_SURVEY = (
 )
 
 
+_ROUTING = select(
+    OPEN_STATUS.scalar_subquery().label("open_status"),
+    exists()
+    .where(
+        ho_surveys.c.openid == bindparam("of_openid"),
+        ho_surveys.c.answered_at.is_(None),
+        ho_surveys.c.asked_at > bindparam("asked_after", type_=ho_surveys.c.asked_at.type),
+    )
+    .label("survey_open"),
+)
+
+
 class HandoffStore:
     def __init__(self, engine: AsyncEngine, tz: dt.tzinfo = dt.timezone.utc) -> None:
         self.engine = engine
@@ -150,6 +162,12 @@ class HandoffStore:
 
     async def who_answers(self, openid: str) -> Answerer:
         return await who_answers(self.engine, openid)
+
+    async def routing(self, openid: str, surveys_asked_after: dt.datetime) -> Routing:
+        """Who answers her, and whether a survey asked after the given time is still unanswered."""
+        async with single_statements(self.engine).connect() as conn:  # asked for every message
+            row = (await conn.execute(_ROUTING, {"of_openid": openid, "asked_after": surveys_asked_after})).one()
+        return Routing(with_human=answerer_for(row.open_status) is not Answerer.BOT, survey_open=bool(row.survey_open))
 
     async def open_chat_for(self, openid: str) -> Chat | None:
         query = select(conversations).where(conversations.c.openid == openid, conversations.c.status.in_(OPEN_STATUSES))

@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from billing.binding import BindingService, load_sms_sender
 from core import wording
+from core.conversations import Routing
 from gateway.store import outbox
 from handoff import reports
 from handoff.elder_tags import ElderTagger
@@ -168,9 +169,12 @@ async def test_closing_asks_one_numbered_question_and_the_answer_is_stored_not_s
 ):
     agent, openid, chat = await elder_in_chat(service, store, seeded_engine)
     await service.take(chat.id, agent)
+    assert (await service.routing(openid)) == Routing(with_human=True, survey_open=False)
     await service.close_chat(chat.id, agent)
     closing = (await outbox_texts(seeded_engine, openid))[-1]
     assert closing == wording.CLOSED_ELDER + "\n请给本次服务打个分，回复数字：\n1 满意\n2 一般\n3 不满意"
+    # the gateway asks `routing` for every message, and `before_bot` only when it says so
+    assert (await service.routing(openid)) == Routing(with_human=False, survey_open=True)
 
     # 「3」 would be 充话费 to the bot: here it is her answer
     await record_inbound(seeded_engine, text_message(openid, "3"))
@@ -181,6 +185,7 @@ async def test_closing_asks_one_numbered_question_and_the_answer_is_stored_not_s
     # an unhappy elder gets a next-day follow-up
     assert [t.kind for t in await store.tasks.open_tasks() if t.openid == openid] == ["follow_up"]
     # asked once: the next 「1」 is a menu choice for the bot again
+    assert (await service.routing(openid)) == Routing(with_human=False, survey_open=False)
     assert await service.before_bot(openid, "1") == ([], False)
 
 
@@ -206,6 +211,7 @@ async def test_a_question_she_did_not_answer_lapses(service, store, seeded_engin
     await service.take(chat.id, agent)
     await service.hand_back(chat.id, agent)
     assert await service.before_bot(openid, "查话费") == ([], False)  # to the bot
+    assert (await service.routing(openid)).survey_open is False
     assert await service.before_bot(openid, "1") == ([], False)  # and 「1」 is a menu choice again
     assert (await store.latest_survey(openid)).score is None
 
