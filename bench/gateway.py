@@ -77,6 +77,10 @@ class Run:
         return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def bench_openid(tag: str, index: int) -> str:
+    return f"obench{tag}{index:06d}".ljust(28, "0")
+
+
 async def bench_gateway(client: PushClient, http: aiohttp.ClientSession, run: Run, tag: str, subscribers: int,
                         messages: int, offset: int, standin_url: str | None = None) -> None:  # fmt: skip
     """Each subscriber waits for her answer before she writes again. With `standin_url` (the stand-in
@@ -84,7 +88,7 @@ async def bench_gateway(client: PushClient, http: aiohttp.ClientSession, run: Ru
     the customer-service API, and the latency is the time to that answer, not to the push's 200."""
 
     async def subscriber(index: int) -> None:
-        openid = f"obench{tag}{index:06d}".ljust(28, "0")
+        openid = bench_openid(tag, index)
         seen = 0
         for number in range(offset, offset + messages):
             started = time.monotonic()
@@ -131,7 +135,9 @@ async def bench_rest(http: aiohttp.ClientSession, rasa_url: str, run: Run, tag: 
 
     async def subscriber(index: int) -> None:
         sender = f"rest-bench-{tag}-{index}"
-        replica = replicas.ranked(sender)[0]
+        # The replica the gateway pins the same subscriber to: with a few subscribers a hash splits
+        # them unevenly, and both runs must get the same split for their figures to compare.
+        replica = replicas.ranked(bench_openid(tag, index))[0]
         for number in range(offset, offset + messages):
             body = {"sender": sender, "message": PHRASES[(index + number) % len(PHRASES)]}
             started = time.monotonic()
