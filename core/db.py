@@ -78,7 +78,8 @@ def create_engine(url: str | None = None) -> AsyncEngine:
     # Connections kept open: each message takes several turns at the pool, and a connection made
     # beyond them is closed again on return (a new one costs a connect, auth and type set-up).
     pool_size = int(os.environ.get("DB_POOL_SIZE", "30"))
-    engine = create_async_engine(target, future=True, pool_size=pool_size, max_overflow=20)
+    overflow = int(os.environ.get("DB_POOL_OVERFLOW", "20"))
+    engine = create_async_engine(target, future=True, pool_size=pool_size, max_overflow=overflow)
     _ping_on_checkout(engine.sync_engine)
     return engine
 
