@@ -73,10 +73,11 @@ class RasaClient:
         self, openid: str, message: str, metadata: dict[str, Any] | None, retry: bool
     ) -> list[dict[str, Any]]:
         body = {"sender": openid, "message": message, "metadata": metadata or {}}
-        for attempt, replica in enumerate(self.replicas.ranked(openid)):
+        for attempt, replica in enumerate(self.replicas.for_turn(openid)):
             try:
                 # On a second replica the turn may have run before its first one died: check first.
-                return await self._turn_on(replica, openid, body, retry or attempt > 0)
+                with self.replicas.turn_on(replica):
+                    return await self._turn_on(replica, openid, body, retry or attempt > 0)
             except ReplicaUnreachable as exc:
                 self.replicas.mark_down(replica)
                 log.warning("Rasa replica %s unreachable (%s)", replica, exc)

@@ -1,18 +1,26 @@
-"""Several Rasa servers behind one gateway: each subscriber pinned to one, re-pinned while it is down.
+"""Several Rasa servers behind one gateway: each subscriber pinned to one, re-pinned while it is down
+or while it is much busier than another.
 
 Rendezvous (highest-random-weight) hashing ranks the replicas for each openid: every gateway
-worker ranks them the same way with no shared state, a subscriber's turns go to the same replica
-(its lock store and caches stay warm), and when a replica is added or removed only the subscribers
-ranked first on it move. A replica that refused a connection is skipped for `down_for_s`, so its
-subscribers go to their second choice at once; the tracker store is shared (PostgreSQL), so the
-conversation carries on there, and the gateway's one-drain-per-openid keeps it serial.
+worker ranks them the same way with no shared state, a subscriber's turns go to the same replica,
+and when a replica is added or removed only the subscribers ranked first on it move. A replica
+that refused a connection is skipped for `down_for_s`, so its subscribers go to their second choice
+at once; the tracker store is shared (PostgreSQL), so the conversation carries on there, and the
+gateway's one-drain-per-openid keeps it serial.
+
+A hash splits a few hundred active subscribers unevenly (12 and 8 of 20 is common), and the busier
+replica's queue sets everyone's worst latency. So a turn goes to the least busy replica (by this
+worker's turns in flight) when the subscriber's own has more than `slack` turns more in flight:
+no replica keeps state between turns (the tracker is in the shared store, the lock is the
+gateway's), so moving costs nothing, and under light load every subscriber stays on her own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 
 def replica_urls(configured: str) -> list[str]:
@@ -25,12 +33,40 @@ def replica_urls(configured: str) -> list[str]:
 
 class RasaReplicas:
     def __init__(
-        self, urls: Sequence[str], down_for_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+        self,
+        urls: Sequence[str],
+        down_for_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        slack: int = 1,
     ) -> None:
         self.urls = list(urls)
         self._down_for_s = down_for_s
         self._clock = clock
         self._down_until: dict[str, float] = {}
+        self._slack = slack
+        self._in_flight = dict.fromkeys(self.urls, 0)
+
+    def for_turn(self, openid: str) -> list[str]:
+        """`ranked`, except that the least busy replica that is up comes first when hers has more
+        than `slack` turns more in flight."""
+        order = self.ranked(openid)
+        now = self._clock()
+        up = [url for url in order if self._down_until.get(url, 0.0) <= now]
+        if len(up) < 2:
+            return order
+        idlest = min(up, key=lambda url: self._in_flight[url])  # first of the least busy, in her order
+        if self._in_flight[up[0]] - self._in_flight[idlest] <= self._slack:
+            return order
+        return [idlest] + [url for url in order if url != idlest]
+
+    @contextmanager
+    def turn_on(self, url: str) -> Iterator[None]:
+        """Count a turn in flight on `url` while the block runs."""
+        self._in_flight[url] += 1
+        try:
+            yield
+        finally:
+            self._in_flight[url] -= 1
 
     def ranked(self, openid: str) -> list[str]:
         """The replicas in the order this subscriber should try them: her own first, those known to

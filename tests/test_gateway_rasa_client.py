@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 from gateway_fixtures import FakeRasa
@@ -48,6 +50,46 @@ def test_a_replica_down_moves_only_its_subscribers_and_they_return_when_it_is_ba
     assert all(replicas.ranked(o)[-1] == "http://b" for o in openids)  # still tried, last
     now[0] = 11.0
     assert {openid: replicas.ranked(openid)[0] for openid in openids} == before
+
+
+def test_a_turn_moves_to_the_least_busy_replica_only_when_hers_is_busier_by_more_than_the_slack() -> None:
+    replicas = RasaReplicas(["http://a", "http://b"], slack=1)
+    on_a = [o for o in (f"o{n:027d}" for n in range(100)) if replicas.ranked(o)[0] == "http://a"]
+    with replicas.turn_on("http://a"):
+        assert replicas.for_turn(on_a[0])[0] == "http://a"  # one more in flight: she stays
+        with replicas.turn_on("http://a"):
+            assert replicas.for_turn(on_a[0]) == ["http://b", "http://a"]  # two more: the idle one
+            with replicas.turn_on("http://b"):
+                assert replicas.for_turn(on_a[0])[0] == "http://a"
+    assert all(replicas.for_turn(o) == replicas.ranked(o) for o in on_a)  # nothing in flight: her own
+
+
+def test_a_replica_that_is_down_is_not_chosen_for_being_idle() -> None:
+    replicas = RasaReplicas(["http://a", "http://b"], down_for_s=10, clock=lambda: 0.0)
+    on_a = next(o for o in (f"o{n:027d}" for n in range(100)) if replicas.ranked(o)[0] == "http://a")
+    replicas.mark_down("http://b")
+    with replicas.turn_on("http://a"), replicas.turn_on("http://a"), replicas.turn_on("http://a"):
+        assert replicas.for_turn(on_a) == ["http://a", "http://b"]
+
+
+async def test_concurrent_turns_of_subscribers_pinned_to_one_replica_spread_over_both() -> None:
+    one, two = FakeRasa(delay_s=0.2), FakeRasa(delay_s=0.2)
+    await one.start()
+    await two.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            client = RasaClient(http, f"{one.url},{two.url}", timeout_s=5)
+            on_one = [o for o in (f"o{n:027d}" for n in range(100)) if client.replicas.ranked(o)[0] == one.url][:6]
+            await asyncio.gather(*(client.send(o, "查余额", {"msg_key": f"{o}:1"}) for o in on_one))
+            served_by_one = [o for o in on_one if one.turns_for(o)]
+            assert 3 <= len(served_by_one) <= 4  # six at once: split, not all queued on one
+            assert all(len(one.turns_for(o)) + len(two.turns_for(o)) == 1 for o in on_one)  # each once
+
+            await client.send(on_one[0], "查流量", {"msg_key": f"{on_one[0]}:2"})  # alone: her own again
+            assert one.turns_for(on_one[0])[-1] == "查流量"
+    finally:
+        await one.stop()
+        await two.stop()
 
 
 async def test_a_turn_goes_to_the_subscribers_replica_and_to_the_next_when_it_is_gone() -> None:
