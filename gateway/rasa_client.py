@@ -73,10 +73,10 @@ class RasaClient:
         self, openid: str, message: str, metadata: dict[str, Any] | None, retry: bool
     ) -> list[dict[str, Any]]:
         body = {"sender": openid, "message": message, "metadata": metadata or {}}
-        for attempt, replica in enumerate(self.replicas.for_turn(openid)):
+        for attempt, replica in enumerate(self.replicas.for_turn(openid, retry=retry)):
             try:
                 # On a second replica the turn may have run before its first one died: check first.
-                with self.replicas.turn_on(replica):
+                with self.replicas.turn_on(replica, openid):
                     return await self._turn_on(replica, openid, body, retry or attempt > 0)
             except ReplicaUnreachable as exc:
                 self.replicas.mark_down(replica)

@@ -55,11 +55,11 @@ def test_a_replica_down_moves_only_its_subscribers_and_they_return_when_it_is_ba
 def test_a_turn_moves_to_the_least_busy_replica_only_when_hers_is_busier_by_more_than_the_slack() -> None:
     replicas = RasaReplicas(["http://a", "http://b"], slack=1)
     on_a = [o for o in (f"o{n:027d}" for n in range(100)) if replicas.ranked(o)[0] == "http://a"]
-    with replicas.turn_on("http://a"):
+    with replicas.turn_on("http://a", on_a[1]):
         assert replicas.for_turn(on_a[0])[0] == "http://a"  # one more in flight: she stays
-        with replicas.turn_on("http://a"):
+        with replicas.turn_on("http://a", on_a[2]):
             assert replicas.for_turn(on_a[0]) == ["http://b", "http://a"]  # two more: the idle one
-            with replicas.turn_on("http://b"):
+            with replicas.turn_on("http://b", on_a[3]):
                 assert replicas.for_turn(on_a[0])[0] == "http://a"
     assert all(replicas.for_turn(o) == replicas.ranked(o) for o in on_a)  # nothing in flight: her own
 
@@ -68,8 +68,25 @@ def test_a_replica_that_is_down_is_not_chosen_for_being_idle() -> None:
     replicas = RasaReplicas(["http://a", "http://b"], down_for_s=10, clock=lambda: 0.0)
     on_a = next(o for o in (f"o{n:027d}" for n in range(100)) if replicas.ranked(o)[0] == "http://a")
     replicas.mark_down("http://b")
-    with replicas.turn_on("http://a"), replicas.turn_on("http://a"), replicas.turn_on("http://a"):
+    with replicas.turn_on("http://a", "x1"), replicas.turn_on("http://a", "x2"), replicas.turn_on("http://a", "x3"):
         assert replicas.for_turn(on_a) == ["http://a", "http://b"]
+
+
+def test_a_retried_message_goes_back_to_the_replica_its_last_attempt_went_to() -> None:
+    now = [0.0]
+    replicas = RasaReplicas(["http://a", "http://b"], clock=lambda: now[0], recent_s=120)
+    on_a = [o for o in (f"o{n:027d}" for n in range(100)) if replicas.ranked(o)[0] == "http://a"]
+    her = on_a[0]
+    with replicas.turn_on("http://a", on_a[1]), replicas.turn_on("http://a", on_a[2]):
+        assert replicas.for_turn(her)[0] == "http://b"  # moved: hers is busier
+        with replicas.turn_on("http://b", her):
+            pass  # that attempt timed out (it may still run on b)
+    with replicas.turn_on("http://b", on_a[1]), replicas.turn_on("http://b", on_a[2]):
+        assert replicas.for_turn(her)[0] == "http://a"  # a new message: her own, and the idle one
+        assert replicas.for_turn(her, retry=True)[0] == "http://b"  # the retry: where the attempt went
+    now[0] = 200.0  # long after: forgotten, her own replica
+    with replicas.turn_on("http://a", on_a[1]):
+        assert replicas.for_turn(her, retry=True)[0] == "http://a"
 
 
 async def test_concurrent_turns_of_subscribers_pinned_to_one_replica_spread_over_both() -> None:
