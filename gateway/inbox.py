@@ -36,17 +36,13 @@ def _claimable(now: Any, due_only: bool) -> ColumnElement[bool]:
 # The statements every message runs, built once: building a statement and its cache key costs more
 # CPU than running it (1.6 ms for the claim on a slow core); a built one's key is memoised.
 # Parameter names differ from column names, which an UPDATE would take for values to set.
-_INSERT = insert(inbox)
+# One INSERT for both ways of storing a push, so that both write the same columns.
 _STORED_COLUMNS = ("msg_key", "openid", "msg_type", "event", "message", "arrival_seq", "status", "attempts",
                    "next_attempt_at", "apologised", "received_at")  # fmt: skip
+_INSERT = insert(inbox).values({name: bindparam(name, type_=inbox.c[name].type) for name in _STORED_COLUMNS})
 # PostgreSQL, a push that only renews the window (most of them): the row and the window's renewal
 # in one statement, atomic by itself; a transaction would cost three round trips more per message.
-_STORED = (
-    insert(inbox)
-    .values({name: bindparam(name, type_=inbox.c[name].type) for name in _STORED_COLUMNS})
-    .returning(inbox.c.id, inbox.c.openid)
-    .cte("stored")
-)
+_STORED = _INSERT.returning(inbox.c.id, inbox.c.openid).cte("stored")
 _STORE_RENEWING = select(_STORED.c.id).add_cte(renewal_from(_STORED).cte("renewed"))
 _EARLIER = inbox.alias("earlier")  # its own FROM: not correlated with the updated row
 _HEAD = (
