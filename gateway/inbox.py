@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db import inserted_id, single_statements
+from core.db import compiled_once, inserted_id, single_statements
 from gateway.store import inbox
 from wechat.messages import InboundMessage
 from wechat.window import CsWindow, renewal_from, utcnow
@@ -43,7 +43,7 @@ _INSERT = insert(inbox).values({name: bindparam(name, type_=inbox.c[name].type) 
 # PostgreSQL, a push that only renews the window (most of them): the row and the window's renewal
 # in one statement, atomic by itself; a transaction would cost three round trips more per message.
 _STORED = _INSERT.returning(inbox.c.id, inbox.c.openid).cte("stored")
-_STORE_RENEWING = select(_STORED.c.id).add_cte(renewal_from(_STORED).cte("renewed"))
+_STORE_RENEWING = compiled_once(select(_STORED.c.id).add_cte(renewal_from(_STORED).cte("renewed")), "postgresql")
 _EARLIER = inbox.alias("earlier")  # its own FROM: not correlated with the updated row
 _HEAD = (
     select(_EARLIER.c.id)
