@@ -12,6 +12,7 @@ import functools
 import os
 import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.expression import Executable, Insert, Select
 from sqlalchemy.types import TypeDecorator
+
+from core.env import env_number
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PING_AFTER_IDLE_S = 1.0
@@ -68,18 +71,39 @@ def _canonical(url: str) -> str:
     return url
 
 
-def create_engine(url: str | None = None) -> AsyncEngine:
-    """Async engine for the given URL (default: `database_url()`)."""
+@dataclass(frozen=True)
+class PoolSize:
+    """PostgreSQL connections one process keeps open (`size`) and may open beyond them under load
+    (`overflow`, closed again on return). Every process's sum must stay under the server's
+    `max_connections`: a gateway that meets "too many connections" spools the push."""
+
+    size: int
+    overflow: int
+
+    @classmethod
+    def from_env(cls, prefix: str, size: int, overflow: int) -> PoolSize:
+        """`{prefix}DB_POOL_SIZE` and `{prefix}DB_POOL_OVERFLOW`, else the given defaults."""
+        return cls(
+            size=env_number(os.environ, f"{prefix}DB_POOL_SIZE", size, int, minimum=1),
+            overflow=env_number(os.environ, f"{prefix}DB_POOL_OVERFLOW", overflow, int, minimum=0),
+        )
+
+
+# The gateway's default: each message takes several turns at the pool.
+DEFAULT_POOL = PoolSize(size=30, overflow=20)
+
+
+def create_engine(url: str | None = None, pool: PoolSize | None = None) -> AsyncEngine:
+    """Async engine for the given URL (default: `database_url()`); `pool` default: DB_POOL_SIZE and
+    DB_POOL_OVERFLOW, else DEFAULT_POOL."""
     target = async_url(url or database_url())
     if target.startswith("sqlite"):
         engine = create_async_engine(target, future=True, connect_args={"timeout": 30})
         _enable_sqlite_wal(engine.sync_engine)
         return engine
-    # Connections kept open: each message takes several turns at the pool, and a connection made
-    # beyond them is closed again on return (a new one costs a connect, auth and type set-up).
-    pool_size = int(os.environ.get("DB_POOL_SIZE", "30"))
-    overflow = int(os.environ.get("DB_POOL_OVERFLOW", "20"))
-    engine = create_async_engine(target, future=True, pool_size=pool_size, max_overflow=overflow)
+    # Connections kept open: a new one costs a connect, auth and type set-up.
+    pool = pool or PoolSize.from_env("", DEFAULT_POOL.size, DEFAULT_POOL.overflow)
+    engine = create_async_engine(target, future=True, pool_size=pool.size, max_overflow=pool.overflow)
     _ping_on_checkout(engine.sync_engine)
     return engine
 

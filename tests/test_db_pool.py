@@ -4,6 +4,7 @@ its first statement once, and the pool then starts afresh."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from actions import services
 from core import db
 from core.db import create_engine
 
@@ -50,3 +52,34 @@ async def test_a_connection_dropped_right_after_use_fails_once_then_the_pool_rec
     with pytest.raises(DBAPIError):
         await backend_pid(engine)
     assert await backend_pid(engine) != dropped
+
+
+def test_a_process_sizes_its_pool_from_its_own_variables(monkeypatch) -> None:
+    monkeypatch.setenv("DB_POOL_SIZE", "40")
+    monkeypatch.setenv("DB_POOL_OVERFLOW", "0")
+    monkeypatch.setenv("ACTIONS_DB_POOL_SIZE", "3")
+    monkeypatch.delenv("ACTIONS_DB_POOL_OVERFLOW", raising=False)
+    assert db.PoolSize.from_env("", 30, 20) == db.PoolSize(size=40, overflow=0)
+    assert db.PoolSize.from_env("ACTIONS_", 8, 8) == db.PoolSize(size=3, overflow=8)
+    monkeypatch.setenv("DB_POOL_SIZE", "0")
+    with pytest.raises(ValueError, match="DB_POOL_SIZE"):
+        db.PoolSize.from_env("", 30, 20)
+
+
+async def test_the_action_server_keeps_a_small_pool_beside_the_gateways(database_url: str, monkeypatch) -> None:
+    # Two action servers with the gateway's 30 + 20 took 49 of PostgreSQL's 100 connections under a
+    # burst, and the gateway then met "too many connections".
+    for name in ("DB_POOL_SIZE", "DB_POOL_OVERFLOW", "ACTIONS_DB_POOL_SIZE", "ACTIONS_DB_POOL_OVERFLOW"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    loop = asyncio.get_running_loop()
+    monkeypatch.delitem(services._by_loop, loop, raising=False)
+    engine = services.get_services().engine
+    try:
+        assert (engine.sync_engine.pool.size(), engine.sync_engine.pool._max_overflow) == (8, 8)  # type: ignore[attr-defined]
+    finally:
+        services._by_loop.pop(loop, None)
+        await engine.dispose()
+    gateway = create_engine(database_url)
+    assert gateway.sync_engine.pool.size() == db.DEFAULT_POOL.size  # type: ignore[attr-defined]
+    await gateway.dispose()
