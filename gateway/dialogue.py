@@ -21,7 +21,7 @@ from core.wording import EMPTY_TEXT, UNKNOWN_MENU, UNSUPPORTED, VOICE_REPLIES_OF
 from gateway.ports import HANDOFF_REASONS, QUEUES, HandoffService, VoicePolicy, VoiceTranscriber
 from gateway.rasa_client import RasaClient
 from gateway.store import subscribers
-from gateway.voice_replies import VoiceMode, VoicePreferences, voice_command, voice_reply
+from gateway.voice_replies import StoredMode, VoiceMode, VoicePreferences, voice_command, voice_reply
 from wechat.messages import InboundMessage, text_message
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,21 @@ class Dialogue:
         self._transcriber = transcriber
         self._voice_policy = voice_policy
         self._menu_intents = menu_intents
+        # Voice-reply choices made while answering a message, by msg_key (drains run concurrently).
+        self._chosen_in_turn: dict[str, VoiceMode] = {}
 
-    async def respond(self, msg: InboundMessage, *, retry: bool = False) -> list[Outgoing]:
+    async def respond(
+        self, msg: InboundMessage, *, retry: bool = False, stored_voice: StoredMode | None = None
+    ) -> list[Outgoing]:
         """`retry`: this message was taken up before; a Rasa turn it already had is not run again.
-        The bot's answer ends with a voice reply (gateway/voice_replies.py) when the subscriber wants one."""
+        The bot's answer ends with a voice reply (gateway/voice_replies.py) when the subscriber wants
+        one: her choice as made in this turn, else `stored_voice` (read with her message), else read."""
+        try:
+            return await self._respond(msg, retry, stored_voice)
+        finally:
+            self._chosen_in_turn.pop(msg.msg_key, None)
+
+    async def _respond(self, msg: InboundMessage, retry: bool, stored_voice: StoredMode | None) -> list[Outgoing]:
         if msg.msg_type == "event" and msg.event in ("subscribe", "unsubscribe", "scan"):
             return await self._on_subscription_event(msg, retry)
         routing = await self._handoff.routing(msg.openid)
@@ -63,17 +74,26 @@ class Dialogue:
             return await self._to_human(msg)
         replies = await self._bot_answer(msg, retry, routing.survey_open)
         if self._voice_prefs is not None and msg.msg_type in ("text", "voice", "event"):
-            if replies and await self._voice_prefs.wanted(msg.openid, voice_note=msg.msg_type == "voice"):
+            chosen = self._chosen_in_turn.get(msg.msg_key)
+            stored = StoredMode(chosen) if chosen is not None else stored_voice
+            voice_note = msg.msg_type == "voice"
+            if replies and await self._voice_prefs.wanted(msg.openid, voice_note=voice_note, stored=stored):
                 spoken = voice_reply(replies)
                 replies = replies + [spoken] if spoken else replies
         return replies
+
+    async def _choose_voice(self, msg: InboundMessage, mode: VoiceMode) -> None:
+        """Store her choice, and remember it for the rest of this message's answer."""
+        assert self._voice_prefs is not None
+        await self._voice_prefs.set(msg.openid, mode)
+        self._chosen_in_turn[msg.msg_key] = mode
 
     async def _bot_answer(self, msg: InboundMessage, retry: bool, survey_open: bool) -> list[Outgoing]:
         if msg.msg_type == "text":
             if not (msg.content or "").strip():
                 return [text_message(EMPTY_TEXT)]
             if self._voice_prefs is not None and (mode := voice_command(msg.content)) is not None:
-                await self._voice_prefs.set(msg.openid, mode)
+                await self._choose_voice(msg, mode)
                 return [text_message(VOICE_REPLIES_ON if mode is VoiceMode.VOICE else VOICE_REPLIES_OFF)]
             first, consumed = await self._handoff.before_bot(msg.openid, msg.content) if survey_open else ([], False)
             if consumed:
@@ -111,7 +131,7 @@ class Dialogue:
             replies.append(text_message(decision.echo_text))
         if decision.dialogue_text and self._voice_prefs is not None:
             if (mode := voice_command(decision.dialogue_text)) is not None:  # 「用文字」 said aloud
-                await self._voice_prefs.set(msg.openid, mode)
+                await self._choose_voice(msg, mode)
                 return replies + [text_message(VOICE_REPLIES_ON if mode is VoiceMode.VOICE else VOICE_REPLIES_OFF)]
         if decision.dialogue_text:
             replies.extend(
@@ -171,7 +191,7 @@ class Dialogue:
                 replies.append(text_message(_render_text(item)))
             custom = item.get("custom")
             if isinstance(custom, dict) and self._voice_prefs is not None and custom.get("voice_replies") in VoiceMode:
-                await self._voice_prefs.set(openid, VoiceMode(custom["voice_replies"]))  # action_voice_reply
+                await self._choose_voice(msg, VoiceMode(custom["voice_replies"]))  # action_voice_reply
             if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
                 handoff = custom["handoff"]
                 replies.extend(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db import compiled_once, inserted_id, single_statements
-from gateway.store import inbox
+from gateway.store import inbox, voice_prefs
 from wechat.messages import InboundMessage
 from wechat.window import CsWindow, renewal_from, utcnow
 
@@ -62,6 +62,14 @@ _UNFINISHED_OF = (
     .subquery("unfinished_of")
 )
 _MORE = select(func.count()).select_from(_UNFINISHED_OF).scalar_subquery().label("unfinished_count")
+# Her voice-reply choice, which answering the message needs (gateway/voice_replies.py): read here, it
+# costs no round trip of its own.
+_VOICE_MODE = (
+    select(voice_prefs.c.mode)
+    .where(voice_prefs.c.openid == bindparam("of_openid"))
+    .scalar_subquery()
+    .label("voice_mode")
+)
 _CLAIM = (
     update(inbox)
     .where(
@@ -69,7 +77,7 @@ _CLAIM = (
         _claimable(bindparam("at"), due_only=False),
     )
     .values(status="processing", lease_until=bindparam("lease_end"), attempts=inbox.c.attempts + 1)
-    .returning(*inbox.c, _MORE)
+    .returning(*inbox.c, _MORE, _VOICE_MODE)
 )
 _FINISH = (
     update(inbox)
@@ -94,10 +102,12 @@ class ConsentRecorder(Protocol):
 
 @dataclass(frozen=True)
 class Claimed:
-    """A leased inbox row, and whether more unfinished messages of the subscriber waited behind it."""
+    """A leased inbox row, whether more unfinished messages of the subscriber waited behind it, and
+    her voice-reply choice (`gw_voice_prefs.mode`, None when she made none)."""
 
     row: Any
     more: bool
+    voice_mode: str | None
 
 
 class Inbox:
@@ -165,7 +175,7 @@ class Inbox:
         async with self._single.connect() as conn:
             result = await conn.execute(_CLAIM, {"of_openid": openid, "at": now, "lease_end": now + self._lease})
             row = result.first()
-        return None if row is None else Claimed(row, more=row.unfinished_count > 1)
+        return None if row is None else Claimed(row, more=row.unfinished_count > 1, voice_mode=row.voice_mode)
 
     async def finish(self, conn: AsyncConnection | None, row_id: int, channel: str, error: str | None = None) -> None:
         """Mark the row done, in `conn`'s transaction (its replies are queued in the same one), or

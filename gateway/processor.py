@@ -35,7 +35,7 @@ from gateway.inbox import Inbox
 from gateway.outbox import Outbox
 from gateway.rasa_client import RasaUnavailable
 from gateway.spool import STREAM as SPOOL_STREAM
-from gateway.voice_replies import is_unmade_voice
+from gateway.voice_replies import StoredMode, is_unmade_voice, parse_mode
 from wechat.messages import InboundMessage, message_text, text_message
 from wechat.window import WINDOW, QuotaExhausted, WindowClosed, utcnow
 
@@ -293,17 +293,17 @@ class Processor:
                 claimed = await self._inbox.claim_next(openid)
                 if claimed is None:
                     return  # nothing left, or the head is leased by a worker that is still alive
-                if not await self._process(claimed.row) or not claimed.more:
+                if not await self._process(claimed.row, StoredMode(parse_mode(claimed.voice_mode))) or not claimed.more:
                     # A message stored from now on schedules a drain after its commit: in this
                     # process it runs this loop again (`_again`), in another it waits for the lock.
                     return
                 await lock.extend()
 
-    async def _process(self, row: Any) -> bool:
+    async def _process(self, row: Any, voice: StoredMode) -> bool:
         """Answer one row; False when it was deferred (what follows must wait)."""
         msg = InboundMessage.from_dict(row.message)
         try:
-            replies = await self._dialogue.respond(msg, retry=row.attempts > 1)
+            replies = await self._dialogue.respond(msg, retry=row.attempts > 1, stored_voice=voice)
         except asyncio.CancelledError:
             await asyncio.shield(self._inbox.release(row.id))
             raise

@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +49,19 @@ MAX_ATTEMPTS = 3  # upload attempts (network errors) before a voice reply is ski
 class VoiceMode(StrEnum):
     VOICE = "voice"  # every answer also as voice
     TEXT = "text"  # never voice
+
+
+def parse_mode(value: str | None) -> VoiceMode | None:
+    """A stored choice (`gw_voice_prefs.mode`); None when she made none."""
+    return VoiceMode(value) if value in (VoiceMode.VOICE, VoiceMode.TEXT) else None
+
+
+@dataclass(frozen=True)
+class StoredMode:
+    """Her choice as read together with her message (the inbox claim), so that answering it needs no
+    read of its own; `mode` None: she made none."""
+
+    mode: VoiceMode | None
 
 
 _ON = {"语音回复", "语音回答", "用语音", "用语音回复", "用语音回答", "用语音说", "语音回复我", "说给我听",
@@ -91,7 +105,7 @@ class VoicePreferences:
     async def mode(self, openid: str) -> VoiceMode | None:
         async with single_statements(self._engine).connect() as conn:  # asked for every message
             value = await conn.scalar(_MODE, {"of_openid": openid})
-        return VoiceMode(value) if value in (VoiceMode.VOICE, VoiceMode.TEXT) else None
+        return parse_mode(value)
 
     async def set(self, openid: str, mode: VoiceMode) -> None:
         async with self._engine.begin() as conn:
@@ -99,8 +113,9 @@ class VoicePreferences:
             await upsert(conn, voice_prefs, {"openid": openid}, values)
         log.info("%s: voice replies %s", mask_openid(openid), "on" if mode is VoiceMode.VOICE else "off")
 
-    async def wanted(self, openid: str, *, voice_note: bool) -> bool:
-        mode = await self.mode(openid)
+    async def wanted(self, openid: str, *, voice_note: bool, stored: StoredMode | None = None) -> bool:
+        """`stored`: her choice as already read (else it is read now)."""
+        mode = stored.mode if stored is not None else await self.mode(openid)
         return mode is VoiceMode.VOICE or (mode is None and voice_note)
 
 

@@ -15,6 +15,7 @@ from core.db import create_engine
 from gateway.inbox import Inbox
 from gateway.store import inbox
 from gateway.store import metadata as gateway_metadata
+from gateway.voice_replies import VoiceMode, VoicePreferences
 from wechat.messages import InboundMessage
 from wechat.store import metadata as wechat_metadata
 from wechat.window import MESSAGE_QUOTA, CsWindow, utcnow
@@ -88,6 +89,22 @@ async def test_a_claim_leases_the_oldest_arrival_and_tells_whether_more_wait(
     await box.finish(None, second.row.id, "none")
     assert await box.claim_next("claim-openid") is None
     assert await box.status("claim-a") == "done" and await box.status("claim-b") == "done"
+
+
+async def test_a_claim_brings_her_voice_reply_choice_with_the_message(
+    engine: AsyncEngine, clean_gateway_tables: None
+) -> None:
+    # Answering the message needs it (gateway/voice_replies.py): no read of its own per message.
+    async with engine.begin() as conn:
+        await conn.execute(insert(inbox), [_row("voice-a", "voice-openid", 1), _row("voice-b", "voice-openid", 2)])
+    box = Inbox(engine, CsWindow(engine), lease_s=15)
+    first = await box.claim_next("voice-openid")
+    assert first is not None and first.voice_mode is None
+
+    await VoicePreferences(engine).set("voice-openid", VoiceMode.VOICE)
+    await box.finish(None, first.row.id, "passive")
+    second = await box.claim_next("voice-openid")
+    assert second is not None and second.row.msg_key == "voice-b" and second.voice_mode == "voice"
 
 
 async def test_a_row_whose_lease_ran_out_is_claimed_again(engine: AsyncEngine, clean_gateway_tables: None) -> None:
