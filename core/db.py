@@ -220,12 +220,14 @@ def compiled_once(statement: Insert | Select[Any], dialect_name: str) -> Executa
     compile again on every run: it caches no INSERT ... ON CONFLICT (the dialects' Insert classes
     opt out of its cache), and compiling one cost the gateway 0.5-0.8 ms of CPU per message; text is
     cached. A column default the INSERT needs goes in as a parameter's value; a default computed
-    when it runs (a callable) cannot, and such a statement is returned as it is."""
+    when it runs (a callable) cannot, nor can an IN list: such a statement is returned as it is."""
     dialect = (postgresql if dialect_name == "postgresql" else sqlite).dialect(paramstyle="named")
     compiled = statement.compile(dialect=dialect)
     prefetched = [*getattr(compiled, "insert_prefetch", ()), *getattr(compiled, "update_prefetch", ())]
     defaults = {column.key: column.default for column in prefetched}
     if not all(default is not None and default.is_scalar for default in defaults.values()):
+        return statement
+    if any(bound.expanding for bound in compiled.bind_names):  # IN lists are rendered per run
         return statement
     parameters = []
     for bound, name in compiled.bind_names.items():  # the names as rendered (anonymous ones too)

@@ -40,7 +40,7 @@ from wechat.window import utcnow
 
 log = logging.getLogger(__name__)
 
-# Asked for every message: built once, so that its cache key is memoised.
+# Built once, so that its cache key is memoised (the inbox claim reads the choice for most messages).
 _MODE = select(voice_prefs.c.mode).where(voice_prefs.c.openid == bindparam("of_openid"))
 
 MAX_ATTEMPTS = 3  # upload attempts (network errors) before a voice reply is skipped
@@ -103,7 +103,7 @@ class VoicePreferences:
         self._engine = engine
 
     async def mode(self, openid: str) -> VoiceMode | None:
-        async with single_statements(self._engine).connect() as conn:  # asked for every message
+        async with single_statements(self._engine).connect() as conn:
             value = await conn.scalar(_MODE, {"of_openid": openid})
         return parse_mode(value)
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, bindparam, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import Executable
@@ -24,7 +24,7 @@ PER_MESSAGE = {
     "claim": _CLAIM,
     "finish": _FINISH,
     "routing": _ROUTING,
-    "voice preference": _MODE,
+    "voice preference (when not read with the claim)": _MODE,
     "window upsert (postgresql)": _upsert_statement(
         "postgresql", cs_windows, ("openid",), ("last_interaction_at", "quota", "used", "closed")
     ),
@@ -101,3 +101,8 @@ async def test_a_consent_upsert_keeps_the_columns_it_does_not_set(any_engine: As
     async with any_engine.connect() as conn:
         row = (await conn.execute(select(notice_consents).where(notice_consents.c.openid == "consent-openid"))).one()
     assert (row.remaining, row.long_term) == (1, True)
+
+
+def test_a_statement_with_an_in_list_is_left_as_it_is() -> None:
+    statement = select(cs_windows.c.openid).where(cs_windows.c.openid.in_(bindparam("openids", expanding=True)))
+    assert compiled_once(statement, "postgresql") is statement
