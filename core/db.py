@@ -12,11 +12,12 @@ import functools
 import os
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Table, bindparam, event, text
+from sqlalchemy import ColumnElement, DateTime, Table, bindparam, event, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
@@ -239,6 +240,13 @@ def compiled_once(statement: Insert | Select[Any], dialect_name: str) -> Executa
             parameters.append(bindparam(name, bound.value, type_=bound.type))
     # text() reads ":name" as a parameter: the casts the compiler wrote ("::JSON") are escaped.
     return text(compiled.string.replace("::", r"\:\:")).bindparams(*parameters)
+
+
+def one_of(column: ColumnElement[Any], values: Iterable[str]) -> ColumnElement[bool]:
+    """`column IN ('a', 'b')` with a fixed vocabulary written into the SQL. A plain `in_(values)` is
+    an expanding parameter, which SQLAlchemy renders again for every run of the statement (its
+    "post-compile" step, 2-3 % of the gateway's CPU under load for the per-message statements)."""
+    return column.in_([literal_column("'" + value.replace("'", "''") + "'") for value in values])
 
 
 def inserted_id(result: CursorResult[Any]) -> int:

@@ -118,7 +118,9 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
                 tasks.append(asyncio.create_task(speech.start(), name="tts-start"))  # seconds, off the loop
                 closers.append(speech.close)
 
-            inbox = Inbox(engine, cs_window, settings.inbox_lease_s, consents=notices)
+            inbox = Inbox(
+                engine, cs_window, settings.inbox_lease_s, consents=notices, routing=handoff.routing_columns()
+            )
             arrivals = Arrivals(redis)
             slots = PassiveSlots(redis)
             voice_prefs = VoicePreferences(engine) if speech is not None else None

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.conversations import Routing
 from core.db import upsert
 from core.redact import mask_openid
 from core.vocabulary import HandoffReason, Queue
@@ -56,20 +57,29 @@ class Dialogue:
         self._chosen_in_turn: dict[str, VoiceMode] = {}
 
     async def respond(
-        self, msg: InboundMessage, *, retry: bool = False, stored_voice: StoredMode | None = None
+        self,
+        msg: InboundMessage,
+        *,
+        retry: bool = False,
+        stored_voice: StoredMode | None = None,
+        routing: Routing | None = None,
     ) -> list[Outgoing]:
         """`retry`: this message was taken up before; a Rasa turn it already had is not run again.
+        `routing`: who answers her, as read with her message (else it is read here).
         The bot's answer ends with a voice reply (gateway/voice_replies.py) when the subscriber wants
         one: her choice as made in this turn, else `stored_voice` (read with her message), else read."""
         try:
-            return await self._respond(msg, retry, stored_voice)
+            return await self._respond(msg, retry, stored_voice, routing)
         finally:
             self._chosen_in_turn.pop(msg.msg_key, None)
 
-    async def _respond(self, msg: InboundMessage, retry: bool, stored_voice: StoredMode | None) -> list[Outgoing]:
+    async def _respond(
+        self, msg: InboundMessage, retry: bool, stored_voice: StoredMode | None, routing: Routing | None
+    ) -> list[Outgoing]:
         if msg.msg_type == "event" and msg.event in ("subscribe", "unsubscribe", "scan"):
             return await self._on_subscription_event(msg, retry)
-        routing = await self._handoff.routing(msg.openid)
+        if routing is None:
+            routing = await self._handoff.routing(msg.openid)
         if routing.with_human:
             return await self._to_human(msg)
         replies = await self._bot_answer(msg, retry, routing.survey_open)

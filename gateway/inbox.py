@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db import compiled_once, inserted_id, single_statements
+from core.conversations import Routing, RoutingColumns
+from core.db import compiled_once, inserted_id, one_of, single_statements
 from gateway.store import inbox, voice_prefs
 from wechat.messages import InboundMessage
 from wechat.window import CsWindow, renewal_from, utcnow
@@ -47,7 +48,7 @@ _STORE_RENEWING = compiled_once(select(_STORED.c.id).add_cte(renewal_from(_STORE
 _EARLIER = inbox.alias("earlier")  # its own FROM: not correlated with the updated row
 _HEAD = (
     select(_EARLIER.c.id)
-    .where(_EARLIER.c.openid == bindparam("of_openid"), _EARLIER.c.status.in_(UNFINISHED))
+    .where(_EARLIER.c.openid == bindparam("of_openid"), one_of(_EARLIER.c.status, UNFINISHED))
     .order_by(_EARLIER.c.arrival_seq, _EARLIER.c.id)
     .limit(1)
     .scalar_subquery()
@@ -57,7 +58,7 @@ _HEAD = (
 # row, which SQLite's RETURNING cannot name.
 _UNFINISHED_OF = (
     select(inbox.c.id)
-    .where(inbox.c.openid == bindparam("of_openid"), inbox.c.status.in_(UNFINISHED))
+    .where(inbox.c.openid == bindparam("of_openid"), one_of(inbox.c.status, UNFINISHED))
     .limit(2)
     .subquery("unfinished_of")
 )
@@ -102,12 +103,14 @@ class ConsentRecorder(Protocol):
 
 @dataclass(frozen=True)
 class Claimed:
-    """A leased inbox row, whether more unfinished messages of the subscriber waited behind it, and
-    her voice-reply choice (`gw_voice_prefs.mode`, None when she made none)."""
+    """A leased inbox row, whether more unfinished messages of the subscriber waited behind it, her
+    voice-reply choice (`gw_voice_prefs.mode`, None when she made none) and who answers her (None
+    when the inbox was given no routing columns)."""
 
     row: Any
     more: bool
     voice_mode: str | None
+    routing: Routing | None = None
 
 
 class Inbox:
@@ -118,8 +121,13 @@ class Inbox:
         lease_s: float,
         clock: Callable[[], dt.datetime] = utcnow,
         consents: ConsentRecorder | None = None,
+        routing: RoutingColumns | None = None,
     ) -> None:
+        """`routing`: read who answers her with each claim (HandoffService.routing_columns)."""
         self._engine = engine
+        self._routing = routing
+        # Built once per inbox, for the same reason as the module's statements.
+        self._claim = _CLAIM.returning(*routing.columns) if routing is not None else _CLAIM
         self._single = single_statements(engine)
         self._cs_window = cs_window
         self._lease = dt.timedelta(seconds=lease_s)
@@ -172,10 +180,15 @@ class Inbox:
         again, which is a good moment to retry what waits in front of the new message.
         """
         now = self._clock()
+        params = {"of_openid": openid, "at": now, "lease_end": now + self._lease}
+        if self._routing is not None:
+            params.update(self._routing.params())
         async with self._single.connect() as conn:
-            result = await conn.execute(_CLAIM, {"of_openid": openid, "at": now, "lease_end": now + self._lease})
-            row = result.first()
-        return None if row is None else Claimed(row, more=row.unfinished_count > 1, voice_mode=row.voice_mode)
+            row = (await conn.execute(self._claim, params)).first()
+        if row is None:
+            return None
+        routing = self._routing.read(row) if self._routing is not None else None
+        return Claimed(row, more=row.unfinished_count > 1, voice_mode=row.voice_mode, routing=routing)
 
     async def finish(self, conn: AsyncConnection | None, row_id: int, channel: str, error: str | None = None) -> None:
         """Mark the row done, in `conn`'s transaction (its replies are queued in the same one), or

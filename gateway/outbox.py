@@ -22,7 +22,7 @@ from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, updat
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db import inserted_id, single_statements
+from core.db import inserted_id, one_of, single_statements
 from core.metrics import Metrics
 from core.redact import mask_openid
 from core.vocabulary import NoticeChannel
@@ -66,7 +66,7 @@ _CLAIM_HEADS = (
                 ~exists().where(
                     _EARLIER.c.openid == outbox.c.openid,
                     _EARLIER.c.id < outbox.c.id,
-                    _EARLIER.c.status.in_(("preparing", "pending", "sending")),
+                    one_of(_EARLIER.c.status, ("preparing", "pending", "sending")),
                 )
             )
             .order_by(outbox.c.id)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.conversations import Routing, record_callback_request
+from core.conversations import Routing, RoutingColumns, record_callback_request
 from core.tickets import promise_hours
 from core.vocabulary import HandoffReason, Queue, TicketCategory
 from core.wording import HANDOFF_RECORDED, VOICE_NOT_UNDERSTOOD
@@ -83,6 +83,9 @@ class HandoffService(Protocol):
     # Who answers her next message, and whether `before_bot` may have something to do, in one read.
     async def routing(self, openid: str) -> Routing: ...
 
+    # The same read as columns of the inbox claim, which returns them with each message it leases.
+    def routing_columns(self) -> RoutingColumns: ...
+
     async def on_subscriber_message(self, msg: InboundMessage, text: str | None, audio_id: int | None) -> list[str]: ...
 
     async def request_handoff(
@@ -146,6 +149,9 @@ class AppContext:
 OPERATOR_TZ = ZoneInfo("Asia/Shanghai")
 
 
+_ASSISTANT_ANSWERS = Routing(with_human=False, survey_open=False)
+
+
 class CallbackRequests:
     """HandoffService used until handoff/ provides one. Nobody can be connected, so a request for a
     person is recorded as a call-back promise: a closed conversation in the one conversation record
@@ -163,7 +169,10 @@ class CallbackRequests:
         pass
 
     async def routing(self, openid: str) -> Routing:
-        return Routing(with_human=False, survey_open=False)  # without handoff/ the assistant answers everyone
+        return _ASSISTANT_ANSWERS  # without handoff/ the assistant answers everyone
+
+    def routing_columns(self) -> RoutingColumns:
+        return RoutingColumns((), dict, lambda row: _ASSISTANT_ANSWERS)
 
     async def on_subscriber_message(self, msg: InboundMessage, text: str | None, audio_id: int | None) -> list[str]:
         return []

@@ -31,7 +31,7 @@ from core.redact import mask_msg_key, mask_openid
 from core.redis_store import as_text
 from core.wording import APOLOGY
 from gateway.dialogue import Dialogue, Outgoing
-from gateway.inbox import Inbox
+from gateway.inbox import Claimed, Inbox
 from gateway.outbox import Outbox
 from gateway.rasa_client import RasaUnavailable
 from gateway.spool import STREAM as SPOOL_STREAM
@@ -293,17 +293,21 @@ class Processor:
                 claimed = await self._inbox.claim_next(openid)
                 if claimed is None:
                     return  # nothing left, or the head is leased by a worker that is still alive
-                if not await self._process(claimed.row, StoredMode(parse_mode(claimed.voice_mode))) or not claimed.more:
+                if not await self._process(claimed) or not claimed.more:
                     # A message stored from now on schedules a drain after its commit: in this
                     # process it runs this loop again (`_again`), in another it waits for the lock.
                     return
                 await lock.extend()
 
-    async def _process(self, row: Any, voice: StoredMode) -> bool:
+    async def _process(self, claimed: Claimed) -> bool:
         """Answer one row; False when it was deferred (what follows must wait)."""
+        row = claimed.row
         msg = InboundMessage.from_dict(row.message)
+        voice = StoredMode(parse_mode(claimed.voice_mode))
         try:
-            replies = await self._dialogue.respond(msg, retry=row.attempts > 1, stored_voice=voice)
+            replies = await self._dialogue.respond(
+                msg, retry=row.attempts > 1, stored_voice=voice, routing=claimed.routing
+            )
         except asyncio.CancelledError:
             await asyncio.shield(self._inbox.release(row.id))
             raise

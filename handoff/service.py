@@ -26,7 +26,7 @@ from billing import load_backend
 from billing.backend import BillingError
 from billing.binding import BindingService, load_sms_sender
 from core import wording
-from core.conversations import Routing
+from core.conversations import Routing, RoutingColumns
 from core.privacy import mask_phone
 from core.redact import mask_openid
 from core.vocabulary import ChatStatus
@@ -51,7 +51,7 @@ from handoff.routing import (
     route,
     suitable_agent_online,
 )
-from handoff.store import Chat, HandoffStore
+from handoff.store import ROUTING_COLUMNS, Chat, HandoffStore, routing_of
 from handoff.surveys import SURVEY_ANSWER_WINDOW, SurveyService
 from handoff.tickets import NoticesLike, ticket_services
 from voice.config import VoiceSettings
@@ -145,6 +145,13 @@ class HandoffService:
         """Whether people answer her now, and whether `before_bot` may have something to do, in
         one query: most messages need neither, and this is asked for every message."""
         return await self.store.routing(openid, self.clock() - SURVEY_ANSWER_WINDOW)
+
+    def routing_columns(self) -> RoutingColumns:
+        """`routing` as columns the inbox claim returns with each message (no query of its own)."""
+        return RoutingColumns(ROUTING_COLUMNS, self._routing_params, routing_of)
+
+    def _routing_params(self) -> dict[str, Any]:
+        return {"asked_after": self.clock() - SURVEY_ANSWER_WINDOW}
 
     async def request_handoff(
         self, openid: str, reason: str, queue: str, summary: str | None, *, direct: bool = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -129,7 +130,9 @@ _LATEST_SURVEY = (
 )
 
 
-_ROUTING = select(
+# Who answers her and whether a survey asked after `asked_after` is unanswered: read with each
+# message, by the inbox claim (`HandoffService.routing_columns`) or on its own (`routing`).
+ROUTING_COLUMNS = (
     OPEN_STATUS.scalar_subquery().label("open_status"),
     exists()
     .where(
@@ -139,6 +142,12 @@ _ROUTING = select(
     )
     .label("survey_open"),
 )
+_ROUTING = select(*ROUTING_COLUMNS)
+
+
+def routing_of(row: Any) -> Routing:
+    """The Routing a row with ROUTING_COLUMNS says."""
+    return Routing(with_human=answerer_for(row.open_status) is not Answerer.BOT, survey_open=bool(row.survey_open))
 
 
 class HandoffStore:
@@ -167,7 +176,7 @@ class HandoffStore:
         """Who answers her, and whether a survey asked after the given time is still unanswered."""
         async with single_statements(self.engine).connect() as conn:  # asked for every message
             row = (await conn.execute(_ROUTING, {"of_openid": openid, "asked_after": surveys_asked_after})).one()
-        return Routing(with_human=answerer_for(row.open_status) is not Answerer.BOT, survey_open=bool(row.survey_open))
+        return routing_of(row)
 
     async def open_chat_for(self, openid: str) -> Chat | None:
         query = select(conversations).where(conversations.c.openid == openid, conversations.c.status.in_(OPEN_STATUSES))

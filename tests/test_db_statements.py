@@ -13,8 +13,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import Executable
 
-from core.db import _upsert_statement, compiled_once, create_engine, upsert
+from core.db import _upsert_statement, compiled_once, create_engine, one_of, upsert
 from gateway.inbox import _CLAIM, _FINISH, _STORE_RENEWING
+from gateway.outbox import _CLAIM_HEADS
 from gateway.voice_replies import _MODE
 from handoff.store import _ROUTING
 from wechat.store import cs_windows, notice_consents
@@ -40,6 +41,14 @@ def test_a_per_message_statement_has_a_cache_key(name: str) -> None:
     # the store statement alone cost the gateway 0.5-0.8 ms of CPU per message that way.
     statement: Executable = PER_MESSAGE[name]
     assert statement._generate_cache_key() is not None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", sorted({**PER_MESSAGE, "outbox claim": _CLAIM_HEADS}))
+def test_a_per_message_statement_renders_no_in_list_per_run(name: str) -> None:
+    # An `in_()` list is an expanding parameter, rendered again for every run ("post-compile").
+    statement = {**PER_MESSAGE, "outbox claim": _CLAIM_HEADS}[name]
+    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[attr-defined]
+    assert "POSTCOMPILE" not in compiled.string
 
 
 def test_a_statement_with_a_default_computed_at_run_time_is_left_as_it_is() -> None:
@@ -106,3 +115,13 @@ async def test_a_consent_upsert_keeps_the_columns_it_does_not_set(any_engine: As
 def test_a_statement_with_an_in_list_is_left_as_it_is() -> None:
     statement = select(cs_windows.c.openid).where(cs_windows.c.openid.in_(bindparam("openids", expanding=True)))
     assert compiled_once(statement, "postgresql") is statement
+
+
+async def test_one_of_matches_exactly_its_values(any_engine: AsyncEngine) -> None:
+    async with any_engine.begin() as conn:
+        for name in ("li", "o'neil", "wang", "zhao"):
+            await upsert(conn, scores, {"name": name}, {"points": 1})
+    wanted = select(scores.c.name).where(one_of(scores.c.name, ("li", "o'neil", "nobody"))).order_by(scores.c.name)
+    async with any_engine.connect() as conn:
+        assert list((await conn.execute(wanted)).scalars()) == ["li", "o'neil"]
+    assert "POSTCOMPILE" not in str(wanted.compile(dialect=postgresql.asyncpg.dialect()))

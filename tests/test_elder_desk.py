@@ -26,12 +26,13 @@ from handoff_support import (
     record_inbound,
     text_message,
 )
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 
 from billing.binding import BindingService, load_sms_sender
 from core import wording
 from core.conversations import Routing
-from gateway.store import outbox
+from gateway.inbox import Inbox
+from gateway.store import inbox, outbox
 from handoff import reports
 from handoff.elder_tags import ElderTagger
 from handoff.service import HandoffService
@@ -39,11 +40,32 @@ from handoff.store import HandoffStore
 from wechat.api import AccessTokens, WeChatApi
 from wechat.menu import ELDER_TAG, load_menu, publish_menu
 from wechat.standin import StandinState, create_standin_app
+from wechat.window import CsWindow, utcnow
 
 MENU_FILE = Path(__file__).resolve().parent.parent / "wechat" / "menu.yml"
 DESK_HOURS = dt.datetime(2027, 1, 5, 10, 0, tzinfo=SHANGHAI)
 EVENING = dt.datetime(2027, 1, 5, 21, 0, tzinfo=SHANGHAI)  # the desk (08:00-20:00) is closed
 SUMMARY = "年长客户，首条消息直接转人工：「我还有多少钱」；机器人已答：「您的话费余额：12.60元。」"
+
+
+async def routed(service: HandoffService, engine, openid: str) -> Routing:
+    """Who answers her next message, read both ways the gateway reads it: on its own, and with the
+    inbox claim that leases the message (`routing_columns`). Both must say the same."""
+    alone = await service.routing(openid)
+    now = utcnow()
+    row = {"msg_key": f"{openid}:routed", "openid": openid, "msg_type": "text", "message": {}, "status": "pending",
+           "attempts": 0, "next_attempt_at": now, "apologised": False, "received_at": now}  # fmt: skip
+    async with engine.begin() as conn:
+        await conn.execute(insert(inbox).values(row))
+    try:
+        claimed = await Inbox(engine, CsWindow(engine), lease_s=15, routing=service.routing_columns()).claim_next(
+            openid
+        )
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(delete(inbox).where(inbox.c.msg_key == row["msg_key"]))
+    assert claimed is not None and claimed.routing == alone
+    return alone
 
 
 @pytest.fixture
@@ -169,12 +191,12 @@ async def test_closing_asks_one_numbered_question_and_the_answer_is_stored_not_s
 ):
     agent, openid, chat = await elder_in_chat(service, store, seeded_engine)
     await service.take(chat.id, agent)
-    assert (await service.routing(openid)) == Routing(with_human=True, survey_open=False)
+    assert (await routed(service, seeded_engine, openid)) == Routing(with_human=True, survey_open=False)
     await service.close_chat(chat.id, agent)
     closing = (await outbox_texts(seeded_engine, openid))[-1]
     assert closing == wording.CLOSED_ELDER + "\n请给本次服务打个分，回复数字：\n1 满意\n2 一般\n3 不满意"
     # the gateway asks `routing` for every message, and `before_bot` only when it says so
-    assert (await service.routing(openid)) == Routing(with_human=False, survey_open=True)
+    assert (await routed(service, seeded_engine, openid)) == Routing(with_human=False, survey_open=True)
 
     # 「3」 would be 充话费 to the bot: here it is her answer
     await record_inbound(seeded_engine, text_message(openid, "3"))
@@ -185,7 +207,7 @@ async def test_closing_asks_one_numbered_question_and_the_answer_is_stored_not_s
     # an unhappy elder gets a next-day follow-up
     assert [t.kind for t in await store.tasks.open_tasks() if t.openid == openid] == ["follow_up"]
     # asked once: the next 「1」 is a menu choice for the bot again
-    assert (await service.routing(openid)) == Routing(with_human=False, survey_open=False)
+    assert (await routed(service, seeded_engine, openid)) == Routing(with_human=False, survey_open=False)
     assert await service.before_bot(openid, "1") == ([], False)
 
 
@@ -211,7 +233,7 @@ async def test_a_question_she_did_not_answer_lapses(service, store, seeded_engin
     await service.take(chat.id, agent)
     await service.hand_back(chat.id, agent)
     assert await service.before_bot(openid, "查话费") == ([], False)  # to the bot
-    assert (await service.routing(openid)).survey_open is False
+    assert (await routed(service, seeded_engine, openid)).survey_open is False
     assert await service.before_bot(openid, "1") == ([], False)  # and 「1」 is a menu choice again
     assert (await store.latest_survey(openid)).score is None
 
