@@ -26,6 +26,23 @@ class PushResult:
     encrypted_reply: bool = False
 
 
+@dataclass(frozen=True)
+class PreparedPush:
+    """A push ready to send: its URL query (signature, timestamp, nonce) and its body."""
+
+    query: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class SentPush:
+    """The gateway's HTTP answer to a push, not yet read."""
+
+    status: int
+    body: str
+    elapsed_s: float
+
+
 def new_msg_id() -> int:
     return secrets.randbits(63)
 
@@ -123,6 +140,18 @@ class PushClient:
         raw_body: bytes | None = None,
     ) -> PushResult:
         """Send one push as WeChat would; `tamper_signature`/`raw_body` build bad ones for tests."""
+        prepared = self.prepare(fields, timestamp=timestamp, tamper_signature=tamper_signature, raw_body=raw_body)
+        return self.result(await self.post(prepared))
+
+    def prepare(
+        self,
+        fields: dict[str, Any],
+        *,
+        timestamp: int | None = None,
+        tamper_signature: bool = False,
+        raw_body: bytes | None = None,
+    ) -> PreparedPush:
+        """The signed (and, with an AES key, encrypted) push, as WeChat's servers build it."""
         ts = str(timestamp if timestamp is not None else int(time.time()))
         nonce = secrets.token_hex(8)
         xml = build_xml(fields)
@@ -139,21 +168,33 @@ class PushClient:
         if tamper_signature:
             key = "msg_signature" if self._aes_key else "signature"
             query[key] = ("0" if query[key][0] != "0" else "1") + query[key][1:]
-        body = raw_body if raw_body is not None else xml.encode("utf-8")
+        return PreparedPush(query, raw_body if raw_body is not None else xml.encode("utf-8"))
+
+    async def post(self, prepared: PreparedPush) -> SentPush:
+        """Deliver a prepared push; the gateway's answer as it came (`result` reads it)."""
         started = time.monotonic()
         async with self._session.post(
-            self._url, params=query, data=body, headers={"Content-Type": "text/xml"}
+            self._url, params=prepared.query, data=prepared.body, headers={"Content-Type": "text/xml"}
         ) as response:
             text = await response.text()
             status = response.status
-        elapsed = time.monotonic() - started
-        return PushResult(status, text, self._reply_text(status, text), elapsed, "<Encrypt>" in text)
+        return SentPush(status, text, time.monotonic() - started)
+
+    def result(self, sent: SentPush) -> PushResult:
+        """The answer read: its passive reply text decrypted, if it carried one."""
+        reply = self._reply_text(sent.status, sent.body)
+        return PushResult(sent.status, sent.body, reply, sent.elapsed_s, "<Encrypt>" in sent.body)
 
     def _reply_text(self, status: int, body: str) -> str | None:
-        if status != 200 or body.strip() in ("", "success"):
+        if not carries_reply(status, body):
             return None
         xml = body
         if "<Encrypt>" in body and self._aes_key:
             xml = decrypt_reply(self._token, self._aes_key, self._app_id, body)
         content = parse_xml(xml.encode("utf-8")).get("Content")
         return content if isinstance(content, str) else None
+
+
+def carries_reply(status: int, body: str) -> bool:
+    """Whether the gateway's answer to a push is a passive reply (not `success` or empty)."""
+    return status == 200 and body.strip() not in ("", "success")
