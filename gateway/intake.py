@@ -104,14 +104,14 @@ class Intake:
         await self._mark_seen(msg.msg_key)
         return row_id
 
-    async def passive_reply(self, msg_key: str, is_new: bool, deadline: float) -> str | None:
+    async def passive_reply(self, msg: InboundMessage, is_new: bool, deadline: float) -> str | None:
         """The text to answer in the HTTP response if it is ready by `deadline` (monotonic), else None."""
         try:
-            if not is_new and await self._inbox.status(msg_key) in ("done", "failed"):
-                return await self._slots.peek(msg_key)
-            return await self._slots.wait(msg_key, deadline, fresh=is_new)
+            if not is_new and await self._inbox.status(msg.msg_key) in ("done", "failed"):
+                return await self._slots.peek(msg.msg_key)
+            return await self._slots.wait(msg.msg_key, deadline, fresh=is_new, openid=msg.openid)
         except Exception:  # Redis or the database down: the answer goes through the API
-            log.exception("passive reply unavailable for %s: answering success", mask_msg_key(msg_key))
+            log.exception("passive reply unavailable for %s: answering success", mask_msg_key(msg.msg_key))
             return None
 
     async def _mark_seen(self, msg_key: str) -> None:

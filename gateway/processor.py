@@ -129,17 +129,33 @@ class _Waiter:
     """A webhook of this process waiting for its push's slot; `value`: what a drain of this
     process put into the slot, so that the webhook need not read it back from Redis."""
 
-    def __init__(self) -> None:
+    def __init__(self, openid: str | None) -> None:
+        self.openid = openid
         self.event = asyncio.Event()
         self.value: str | None = None
 
 
 class PassiveSlots:
-    """The Redis slots deciding, once per push, between a passive answer and `success`."""
+    """The Redis slots deciding, once per push, between a passive answer and `success`.
+
+    Only the drain holding a subscriber's order lock answers her messages. While a drain of this
+    process holds it (`drain_holds`), that drain fills her slots and wakes their webhooks itself, so
+    they do not poll Redis (under load a turn takes a second or more: two or three reads per push);
+    when it lets go (`drain_ended`), they read Redis once and poll as before."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._waiters: dict[str, _Waiter] = {}
+        self._held: set[str] = set()  # openids whose order lock a drain of this process holds
+
+    def drain_holds(self, openid: str) -> None:
+        self._held.add(openid)
+
+    def drain_ended(self, openid: str) -> None:
+        self._held.discard(openid)
+        for waiter in self._waiters.values():
+            if waiter.openid == openid:
+                waiter.event.set()  # no value: read Redis now, another worker may answer from here on
 
     async def offer_text(self, msg_key: str, text: str) -> bool:
         """Offer the passive reply; False when the webhook has already answered `success`."""
@@ -153,16 +169,19 @@ class PassiveSlots:
         value = await self._redis.get(self._key(msg_key))
         return _decode(as_text(value)) if value is not None else None
 
-    async def wait(self, msg_key: str, deadline: float, *, fresh: bool = False) -> str | None:
+    async def wait(
+        self, msg_key: str, deadline: float, *, fresh: bool = False, openid: str | None = None
+    ) -> str | None:
         """The passive reply text, or None for `success` (at the deadline at the latest). `fresh`: the
-        push was stored just now, so its slot cannot be filled yet: the first read is skipped."""
-        waiter = self._waiters.setdefault(msg_key, _Waiter())
+        push was stored just now, so its slot cannot be filled yet: the first read is skipped.
+        `openid`: the push's subscriber, whose drain in this process, if any, spares the polls."""
+        waiter = self._waiters.setdefault(msg_key, _Waiter(openid))
         poll_s = POLL_FIRST_S
         read = not fresh
         try:
             while True:
                 value = waiter.value
-                if value is None and read:
+                if value is None and read and openid not in self._held:
                     value = await self._read(msg_key)
                 read = True
                 if value is not None:
@@ -174,6 +193,8 @@ class PassiveSlots:
                     await asyncio.wait_for(waiter.event.wait(), min(remaining, poll_s))
                 except asyncio.TimeoutError:
                     pass
+                if waiter.value is None:
+                    waiter.event.clear()  # woken by `drain_ended`: read Redis on the next round
                 poll_s = min(POLL_MAX_S, 2 * poll_s)
             if await self._fill(msg_key, _SUCCESS):
                 return None
@@ -287,17 +308,25 @@ class Processor:
     async def _drain(self, openid: str) -> None:
         lock = RedisLock(self._redis, f"gw:order:{openid}", ttl_s=self._lock_ttl_s)
         async with lock.waiting(self._lock_ttl_s + 5):
-            while True:
-                if not await self._arrivals.settled(openid):
-                    log.warning("%s: a push stayed in flight; going on without it", mask_openid(openid))
-                claimed = await self._inbox.claim_next(openid)
-                if claimed is None:
-                    return  # nothing left, or the head is leased by a worker that is still alive
-                if not await self._process(claimed) or not claimed.more:
-                    # A message stored from now on schedules a drain after its commit: in this
-                    # process it runs this loop again (`_again`), in another it waits for the lock.
-                    return
-                await lock.extend()
+            self._slots.drain_holds(openid)
+            try:
+                await self._drain_holding(openid, lock)
+            finally:
+                self._slots.drain_ended(openid)
+
+    async def _drain_holding(self, openid: str, lock: RedisLock) -> None:
+        """Her unfinished messages in order, while this drain holds her order lock."""
+        while True:
+            if not await self._arrivals.settled(openid):
+                log.warning("%s: a push stayed in flight; going on without it", mask_openid(openid))
+            claimed = await self._inbox.claim_next(openid)
+            if claimed is None:
+                return  # nothing left, or the head is leased by a worker that is still alive
+            if not await self._process(claimed) or not claimed.more:
+                # A message stored from now on schedules a drain after its commit: in this
+                # process it runs this loop again (`_again`), in another it waits for the lock.
+                return
+            await lock.extend()
 
     async def _process(self, claimed: Claimed) -> bool:
         """Answer one row; False when it was deferred (what follows must wait)."""

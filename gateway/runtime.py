@@ -23,7 +23,7 @@ class Runtime:
     protocol: WeChatProtocol
     nonces: NonceLedger  # one message per (timestamp, nonce)
     inbox: Inbox
-    intake: Intake  # what the webhook calls: accept(push), passive_reply(key, is_new, deadline)
+    intake: Intake  # what the webhook calls: accept(push), passive_reply(push, is_new, deadline)
     processor: Processor
     metrics: Metrics
     handoff: HandoffService

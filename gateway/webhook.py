@@ -56,7 +56,7 @@ async def receive_push(request: web.Request) -> web.Response:
     log.debug("push %s %s (%s)", mask_msg_key(msg.msg_key), msg.msg_type, accepted)
     if accepted == SPOOLED:  # kept durably; the answer follows through the API once it is processed
         return web.Response(text=SUCCESS)
-    text = await runtime.intake.passive_reply(msg.msg_key, accepted == NEW, deadline)
+    text = await runtime.intake.passive_reply(msg, accepted == NEW, deadline)
     if text is None:
         return web.Response(text=SUCCESS)
     return web.Response(text=runtime.protocol.render_text_reply(push, text), content_type="application/xml")

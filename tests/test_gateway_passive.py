@@ -39,3 +39,19 @@ async def test_at_the_deadline_the_webhook_answers_success_and_a_late_reply_is_r
     assert await slots.wait("passive-late", time.monotonic() + 0.3) is None
     assert not await slots.offer_text("passive-late", "太晚了")
     assert await slots.peek("passive-late") is None
+
+
+async def test_while_a_drain_of_this_process_holds_her_lock_the_webhook_does_not_poll(redis: aioredis.Redis) -> None:
+    # Only the lock holder answers her: this process's own drain wakes the webhook itself, so Redis
+    # is not read for it; once the drain lets go, the webhook reads Redis again.
+    webhook, other_worker = PassiveSlots(redis), PassiveSlots(redis)
+    webhook.drain_holds("held-openid")
+    waiting = asyncio.create_task(webhook.wait("passive-held", time.monotonic() + 5, openid="held-openid"))
+    assert await other_worker.offer_text("passive-held", "好的")  # in Redis, where only a poll would see it
+
+    done, _ = await asyncio.wait({waiting}, timeout=3 * POLL_MAX_S)
+    assert not done  # no poll found it
+
+    webhook.drain_ended("held-openid")
+    assert await asyncio.wait_for(waiting, 1) == "好的"
+
