@@ -54,4 +54,3 @@ async def test_while_a_drain_of_this_process_holds_her_lock_the_webhook_does_not
 
     webhook.drain_ended("held-openid")
     assert await asyncio.wait_for(waiting, 1) == "好的"
-
