@@ -133,6 +133,7 @@ class _Waiter:
         self.openid = openid
         self.event = asyncio.Event()
         self.value: str | None = None
+        self.decided = False  # an offer found the slot already decided: read it, whoever holds the lock
 
 
 class PassiveSlots:
@@ -181,7 +182,7 @@ class PassiveSlots:
         try:
             while True:
                 value = waiter.value
-                if value is None and read and openid not in self._held:
+                if value is None and read and (openid not in self._held or waiter.decided):
                     value = await self._read(msg_key)
                 read = True
                 if value is not None:
@@ -194,7 +195,7 @@ class PassiveSlots:
                 except asyncio.TimeoutError:
                     pass
                 if waiter.value is None:
-                    waiter.event.clear()  # woken by `drain_ended`: read Redis on the next round
+                    waiter.event.clear()  # woken without a value: read Redis on the next round
                 poll_s = min(POLL_MAX_S, 2 * poll_s)
             if await self._fill(msg_key, _SUCCESS):
                 return None
@@ -212,6 +213,8 @@ class PassiveSlots:
         if waiter is not None:
             if filled:  # the slot holds this value from now on: the waiter need not read it back
                 waiter.value = value
+            else:
+                waiter.decided = True
             waiter.event.set()
         return filled
 

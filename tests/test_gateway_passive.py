@@ -54,3 +54,15 @@ async def test_while_a_drain_of_this_process_holds_her_lock_the_webhook_does_not
 
     webhook.drain_ended("held-openid")
     assert await asyncio.wait_for(waiting, 1) == "好的"
+
+
+async def test_an_offer_that_finds_the_slot_decided_sends_the_webhook_to_read_it(redis: aioredis.Redis) -> None:
+    # A message taken up again after a worker died: the slot already holds the first attempt's
+    # answer, this drain's offer is refused, and the webhook reads what the slot holds at once.
+    webhook, earlier_worker = PassiveSlots(redis), PassiveSlots(redis)
+    webhook.drain_holds("again-openid")
+    waiting = asyncio.create_task(webhook.wait("passive-again", time.monotonic() + 5, openid="again-openid"))
+    assert await earlier_worker.offer_text("passive-again", "第一次的回答")
+
+    assert not await webhook.offer_text("passive-again", "第二次的回答")
+    assert await asyncio.wait_for(waiting, 1) == "第一次的回答"
