@@ -54,6 +54,11 @@ class RedisLock:
                 return False
             await asyncio.sleep(self._poll_s)
 
+    def try_in(self, pipe: Pipeline) -> None:
+        """Queue one try for the lock on `pipe`, to take it in a round trip with other commands: the
+        pipeline's result for it is truthy when it was taken."""
+        pipe.set(self.name, self._token, nx=True, px=self._ttl_ms)
+
     async def release(self) -> bool:
         return bool(await self._redis.eval(_DELETE_IF_OURS, 1, self.name, self._token))
 

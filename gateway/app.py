@@ -151,7 +151,7 @@ def _gateway(settings: Settings, hooks: Hooks) -> Callable[[web.Application], As
                     settings.replay_window_s,
                     require_aes=settings.require_aes,
                 ),
-                nonces=NonceLedger(redis, settings.replay_window_s),
+                nonces=NonceLedger(settings.replay_window_s),
                 inbox=inbox,
                 intake=intake,
                 processor=processor,

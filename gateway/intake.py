@@ -11,10 +11,12 @@ from typing import Final, Literal
 
 from redis.exceptions import RedisError
 
+from core.locks import RedisLock
 from core.metrics import Metrics
 from core.redact import mask_msg_key, mask_openid
 from gateway.inbox import Inbox
-from gateway.processor import Arrivals, PassiveSlots, Processor
+from gateway.processor import Arrivals, Handover, PassiveSlots, Processor
+from gateway.replay import PushNonce
 from gateway.spool import Spool
 from wechat.messages import InboundMessage
 
@@ -48,12 +50,14 @@ class Intake:
         self._metrics = metrics
         self._spool = spool
 
-    async def accept(self, msg: InboundMessage) -> Accepted:
+    async def accept(self, msg: InboundMessage, nonce: PushNonce | None = None) -> Accepted:
         """Store a push unless it was seen before.
 
         "new": its row is committed and its processing scheduled; "duplicate": stored before;
         "spooled": the database is down and the push waits, durable, in the spool (gateway/spool.py).
         StorageUnavailable when it could be kept nowhere (the webhook answers 503).
+        `nonce`: the push's (timestamp, nonce), recorded with its arrival: ReplayedPush when it
+        carried another message, StorageUnavailable when Redis cannot tell (gateway/replay.py).
 
         A push is marked seen in Redis only once its row (or spool entry) exists: a failure or a
         kill in between leaves WeChat's retry a first delivery. Concurrent deliveries of one push
@@ -63,13 +67,17 @@ class Intake:
         spooling = False
         stored = False
         seq: int | None = None
+        row_id: int | None = None
+        handover: Handover | None = None
         try:
-            arrival = await self._arrivals.arrive(msg.msg_key, msg.openid)
+            arrival = await self._arrivals.arrive(msg.msg_key, msg.openid, nonce)
             if arrival is None:
                 self._metrics.dedup_hits.inc()
                 return DUPLICATE
             seq, spooling = arrival.seq, arrival.behind_spool  # keep behind what waits in the spool
-        except RedisError:
+        except RedisError as exc:
+            if nonce is not None:  # without the replay check a push is not accepted: WeChat retries
+                raise StorageUnavailable(f"replay check: {type(exc).__name__}") from exc
             log.warning("Redis unavailable for dedup and ordering: relying on the database")
             redis_up = False
         try:
@@ -80,8 +88,9 @@ class Intake:
                 raise StorageUnavailable(f"database: {type(exc).__name__}") from exc
             log.warning("database unavailable (%s): spooling %s", type(exc).__name__, mask_msg_key(msg.msg_key))
         finally:
-            if seq is not None:  # stored: marked seen in the same round trip
-                await self._end(msg.openid, msg.msg_key if stored else None)
+            if seq is not None:  # stored: marked seen, and her order lock tried, in the same round trip
+                take = self._processor.order_lock(msg.openid) if row_id is not None else None
+                handover = await self._end(msg.openid, msg.msg_key if stored else None, take)
         if not stored:
             try:
                 await self._spool.add(msg, seq)
@@ -95,7 +104,7 @@ class Intake:
         if row_id is None:
             self._metrics.dedup_hits.inc()
             return DUPLICATE
-        self._processor.schedule(msg.openid)
+        self._processor.schedule(msg.openid, handover)
         return NEW
 
     async def store_spooled(self, msg: InboundMessage, seq: int | None) -> int | None:
@@ -120,10 +129,11 @@ class Intake:
         except RedisError:
             log.warning("could not mark %s seen: the inbox's unique key still dedups", mask_msg_key(msg_key))
 
-    async def _end(self, openid: str, stored_key: str | None) -> None:
+    async def _end(self, openid: str, stored_key: str | None, take: RedisLock | None) -> Handover | None:
         try:
-            await self._arrivals.end(openid, stored_key)
+            return await self._arrivals.end(openid, stored_key, take)
         except RedisError:
             log.warning("could not end the in-flight mark of %s (it expires)", mask_openid(openid))
             if stored_key is not None:
                 log.warning("could not mark %s seen: the inbox's unique key still dedups", mask_msg_key(stored_key))
+            return None

@@ -34,6 +34,7 @@ from gateway.dialogue import Dialogue, Outgoing
 from gateway.inbox import Claimed, Inbox
 from gateway.outbox import Outbox
 from gateway.rasa_client import RasaUnavailable
+from gateway.replay import PushNonce, ReplayedPush
 from gateway.spool import STREAM as SPOOL_STREAM
 from gateway.voice_replies import StoredMode, is_unmade_voice, parse_mode
 from wechat.messages import InboundMessage, message_text, text_message
@@ -57,6 +58,7 @@ SETTLE_S = 5.0  # fresh rows belong to the drain their webhook started
 # takes a second or more.
 POLL_FIRST_S = 0.2
 POLL_MAX_S = 0.8
+LOCK_POLL_S = 0.05  # a drain waiting for a subscriber's order lock held by another worker
 
 _SUCCESS = "0"
 _TEXT = "1"
@@ -66,6 +68,16 @@ _TEXT = "1"
 class Arrival:
     seq: int  # its place in the order of all arrivals
     behind_spool: bool  # the spool holds pushes (the database was down): this one queues behind them
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A subscriber's order lock, taken for her drain in the round trip that ended her push's arrival
+    (`Arrivals.end`), and whether nothing of hers was in flight then: that drain takes neither the
+    lock nor the first look at the in-flight count in round trips of its own."""
+
+    lock: RedisLock
+    settled: bool
 
 
 class Arrivals:
@@ -79,17 +91,30 @@ class Arrivals:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
 
-    async def arrive(self, msg_key: str, openid: str) -> Arrival | None:
+    async def arrive(self, msg_key: str, openid: str, nonce: PushNonce | None = None) -> Arrival | None:
         """The push's arrival, counted in flight for its subscriber until `end`; None when it was
         stored before (by any worker: its row or spool entry exists), and nothing counted.
-        One round trip: a duplicate is rare, so it is counted and uncounted rather than asked first."""
+        With `nonce`, the push's (timestamp, nonce) is recorded too: ReplayedPush (nothing counted)
+        when it carried another message before (gateway/replay.py).
+        One round trip: a duplicate or a replay is rare, so it is counted and uncounted rather than
+        asked first."""
         async with self._redis.pipeline(transaction=True) as pipe:
+            if nonce is not None:
+                pipe.set(nonce.key, msg_key, nx=True, ex=nonce.ttl_s)
+                pipe.get(nonce.key)
             pipe.exists(self._seen(msg_key))
             pipe.incr(self._inflight(openid))
             pipe.expire(self._inflight(openid), INFLIGHT_TTL_S)
             pipe.incr("gw:arrival")
             pipe.xlen(SPOOL_STREAM)
-            seen, _, _, seq, spooled = await pipe.execute()
+            results = await pipe.execute()
+        seen, _, _, seq, spooled = results[-5:]
+        if nonce is not None:
+            try:
+                nonce.check(results[1], msg_key)
+            except ReplayedPush:
+                await self.end(openid)
+                raise
         if seen:
             await self.end(openid)
             return None
@@ -99,13 +124,20 @@ class Arrivals:
         """Only after the push's row (or spool entry) is committed: until then a retry is a first delivery."""
         await self._redis.set(self._seen(msg_key), "1", ex=SEEN_TTL_S)
 
-    async def end(self, openid: str, stored_key: str | None = None) -> None:
-        """No longer in flight; with `stored_key`, that push's row is committed: mark it seen too."""
+    async def end(self, openid: str, stored_key: str | None = None, take: RedisLock | None = None) -> Handover | None:
+        """No longer in flight; with `stored_key`, that push's row is committed: mark it seen too.
+        With `take`, her order lock is tried in the same round trip: the Handover when it was free."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.decr(self._inflight(openid))
             if stored_key is not None:
                 pipe.set(self._seen(stored_key), "1", ex=SEEN_TTL_S)
-            await pipe.execute()
+            if take is not None:
+                take.try_in(pipe)
+            results = await pipe.execute()
+        if take is None or not results[-1]:
+            return None
+        # Nothing of hers in flight right after this push left: as `settled` would have found.
+        return Handover(take, settled=int(results[0]) <= 0)
 
     async def settled(self, openid: str, timeout_s: float = 2.0) -> bool:
         """Wait until no push of this subscriber is between arrival and commit."""
@@ -255,12 +287,20 @@ class Processor:
         self._clock = clock
         self._drains: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        self._handovers: dict[str, Handover] = {}  # order locks taken for a drain, by openid
         self._stopping = asyncio.Event()
 
     # ---- scheduling -----------------------------------------------------------------------------
 
-    def schedule(self, openid: str) -> None:
-        """Make sure a drain for this subscriber runs (again) in this process."""
+    def order_lock(self, openid: str) -> RedisLock:
+        """The lock under which one drain at a time, in any worker, answers this subscriber."""
+        return RedisLock(self._redis, f"gw:order:{openid}", ttl_s=self._lock_ttl_s)
+
+    def schedule(self, openid: str, handover: Handover | None = None) -> None:
+        """Make sure a drain for this subscriber runs (again) in this process; `handover`: her order
+        lock, already taken for it (`Arrivals.end`)."""
+        if handover is not None:
+            self._handovers[openid] = handover
         task = self._drains.get(openid)
         if task is not None and not task.done():
             self._again.add(openid)
@@ -305,23 +345,49 @@ class Processor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        handovers, self._handovers = list(self._handovers.values()), {}
+        for handover in handovers:  # taken for a drain that never ran: let another worker have it
+            try:
+                await handover.lock.release()
+            except Exception:
+                log.warning("could not release %s: it expires", handover.lock.name)
 
     # ---- one subscriber ---------------------------------------------------------------------------
 
     async def _drain(self, openid: str) -> None:
-        lock = RedisLock(self._redis, f"gw:order:{openid}", ttl_s=self._lock_ttl_s)
-        async with lock.waiting(self._lock_ttl_s + 5):
+        lock, settled = await self._take_order_lock(openid)
+        try:
             self._slots.drain_holds(openid)
             try:
-                await self._drain_holding(openid, lock)
+                await self._drain_holding(openid, lock, settled)
             finally:
                 self._slots.drain_ended(openid)
+        finally:
+            await asyncio.shield(lock.release())
 
-    async def _drain_holding(self, openid: str, lock: RedisLock) -> None:
-        """Her unfinished messages in order, while this drain holds her order lock."""
+    async def _take_order_lock(self, openid: str) -> tuple[RedisLock, bool]:
+        """Her order lock, and whether she was known to be settled when it was taken: handed over by
+        the push that scheduled this drain, else waited for (LockTimeout after a lease and 5 s). A
+        handover can also come while this drain waits: the lock was free again when a push ended."""
+        lock = self.order_lock(openid)
+        deadline = time.monotonic() + self._lock_ttl_s + 5
         while True:
-            if not await self._arrivals.settled(openid):
+            handover = self._handovers.pop(openid, None)
+            if handover is not None:
+                return handover.lock, handover.settled
+            if await lock.acquire(timeout_s=0):
+                return lock, False
+            if time.monotonic() >= deadline:
+                raise LockTimeout(lock.name)
+            await asyncio.sleep(LOCK_POLL_S)
+
+    async def _drain_holding(self, openid: str, lock: RedisLock, settled: bool) -> None:
+        """Her unfinished messages in order, while this drain holds her order lock. `settled`: nothing
+        of hers is in flight (known when the lock was taken), so the first look is skipped."""
+        while True:
+            if not settled and not await self._arrivals.settled(openid):
                 log.warning("%s: a push stayed in flight; going on without it", mask_openid(openid))
+            settled = False
             claimed = await self._inbox.claim_next(openid)
             if claimed is None:
                 return  # nothing left, or the head is leased by a worker that is still alive
@@ -376,6 +442,8 @@ class Processor:
         if first_text is not None:
             if webhook_waits:
                 passive = await self._slots.offer_text(msg.msg_key, first_text)
+                if passive:
+                    await asyncio.sleep(0)  # its webhook answers WeChat before this drain writes the row
             if not passive and row.attempts > 1:
                 # Taken up again after an earlier attempt stored nothing: if that attempt's first part
                 # filled the slot, WeChat has had it as the passive reply.

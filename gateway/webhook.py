@@ -6,7 +6,6 @@ import logging
 import time
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from core.redact import mask_msg_key
 from gateway.intake import NEW, SPOOLED, StorageUnavailable
@@ -40,19 +39,15 @@ async def receive_push(request: web.Request) -> web.Response:
         return web.Response(status=rejected.status, text=rejected.reason)
     msg = push.message
     try:
-        await runtime.nonces.use(push.timestamp, push.nonce, msg.msg_key)
+        accepted = await runtime.intake.accept(msg, runtime.nonces.nonce_of(push.timestamp, push.nonce))
     except ReplayedPush as replayed:
         log.warning("push refused (403): %s", replayed)
         return web.Response(status=403, text=str(replayed))
-    except RedisError:
-        log.exception("replay check unavailable: not accepting %s", mask_msg_key(msg.msg_key))
-        return web.Response(status=503, text="storage unavailable")
-    runtime.metrics.messages.inc(msg.msg_type)
-    try:
-        accepted = await runtime.intake.accept(msg)
     except StorageUnavailable:
+        runtime.metrics.messages.inc(msg.msg_type)
         log.exception("could not store %s", mask_msg_key(msg.msg_key))
         return web.Response(status=503, text="storage unavailable")
+    runtime.metrics.messages.inc(msg.msg_type)
     log.debug("push %s %s (%s)", mask_msg_key(msg.msg_key), msg.msg_type, accepted)
     if accepted == SPOOLED:  # kept durably; the answer follows through the API once it is processed
         return web.Response(text=SUCCESS)

@@ -1,0 +1,94 @@
+"""A push's arrival round trips: its (timestamp, nonce) recorded with its arrival, and her order
+lock taken with its end and handed to the drain it schedules."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+import redis.asyncio as aioredis
+from gateway_fixtures import clean_gateway_tables, fake_rasa, gateway, gateway_settings, http, openid, standin
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from gateway.processor import Arrivals, Handover
+from gateway.replay import NonceLedger, ReplayedPush
+
+
+def key() -> str:
+    return secrets.token_hex(8)
+
+
+async def in_flight(redis: aioredis.Redis, openid: str) -> int:
+    return int(await redis.get(f"gw:inflight:{openid}") or 0)
+
+
+async def test_a_nonce_that_carried_another_message_is_refused_and_counts_nothing(redis: aioredis.Redis) -> None:
+    arrivals, openid = Arrivals(redis), "o-" + key()
+    nonce = NonceLedger(300).nonce_of("1700000000", key())
+    first, other = "msg-" + key(), "msg-" + key()
+
+    assert await arrivals.arrive(first, openid, nonce) is not None
+    await arrivals.end(openid, first)
+    with pytest.raises(ReplayedPush):
+        await arrivals.arrive(other, openid, nonce)
+    assert await in_flight(redis, openid) == 0  # a refused push leaves no one waiting for it
+    # WeChat's own retry of the first push uses the same pair: a duplicate, not a replay.
+    assert await arrivals.arrive(first, openid, nonce) is None
+    assert await in_flight(redis, openid) == 0
+
+
+async def test_the_end_of_a_push_takes_her_free_order_lock_for_its_drain(gateway) -> None:
+    runtime, openid = gateway.runtime, "o-" + key()
+    processor, arrivals = runtime.processor, Arrivals(runtime.context.redis)
+    earlier, later = "msg-" + key(), "msg-" + key()
+    assert await arrivals.arrive(earlier, openid) is not None
+    assert await arrivals.arrive(later, openid) is not None
+
+    handover = await arrivals.end(openid, earlier, processor.order_lock(openid))
+    assert handover is not None and not handover.settled  # the later push was still in flight
+    # The lock is held now: the later push's end cannot take it.
+    assert await arrivals.end(openid, later, processor.order_lock(openid)) is None
+    assert not await processor.order_lock(openid).acquire(timeout_s=0)
+
+    await handover.lock.release()
+    assert await arrivals.arrive("msg-" + key(), openid) is not None
+    alone = await arrivals.end(openid, None, processor.order_lock(openid))
+    assert alone is not None and alone.settled  # nothing of hers in flight when it was taken
+    await alone.lock.release()
+
+
+async def test_a_drain_waiting_for_her_lock_takes_the_one_a_push_hands_over(gateway) -> None:
+    # The lock was free for a moment, and a push's end took it for a drain: the drain already
+    # waiting must take it from the handover, not wait for it to expire.
+    processor, openid = gateway.runtime.processor, "o-" + key()
+    other_worker = processor.order_lock(openid)
+    assert await other_worker.acquire(timeout_s=0)
+    waiting = asyncio.create_task(processor._take_order_lock(openid))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+
+    await other_worker.release()
+    handed = processor.order_lock(openid)
+    assert await handed.acquire(timeout_s=0)
+    processor._handovers[openid] = Handover(handed, settled=True)
+
+    lock, settled = await asyncio.wait_for(waiting, 2)
+    assert lock is handed and settled
+    assert await lock.release()  # it was held, by this token
+
+
+async def test_without_redis_to_record_its_nonce_a_push_is_not_acknowledged(
+    gateway, fake_rasa, openid: str, monkeypatch
+) -> None:
+    async def redis_down(*args, **kwargs):
+        raise RedisConnectionError("Redis unavailable")
+
+    monkeypatch.setattr(gateway.runtime.intake._arrivals, "arrive", redis_down)
+    fields = gateway.aes.text_fields(openid, "查余额")
+    assert (await gateway.aes.push(fields)).status == 503  # WeChat pushes it again
+    assert fake_rasa.turns_for(openid) == []
+
+    monkeypatch.undo()
+    retry = await gateway.aes.push(fields)
+    assert retry.status == 200 and retry.reply == "收到：查余额"
