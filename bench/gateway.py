@@ -15,6 +15,8 @@ replicas and tracker store, on a throw-away database and free ports) and runs th
 1x20, 4x10, 20x5 and 50x4 (subscribers x messages) against each:
 
     .venv/bin/python bench/gateway.py --compare 1:sql,2:windowed --model var/test-model/csbot.tar.gz
+
+`--rounds N` runs the shapes N times over, in turn, and reports each shape's N runs together.
 """
 
 from __future__ import annotations
@@ -65,6 +67,14 @@ class Run:
             return float("nan")
         used = sum(self.cpu_s.values()) if role is None else self.cpu_s.get(role, 0.0)
         return 1000 * used / self.count
+
+    def absorb(self, other: Run) -> None:
+        """Add another run of the same load to this one (`--rounds`)."""
+        self.latencies.extend(other.latencies)
+        self.passive += other.passive
+        self.errors += other.errors
+        self.wall_s += other.wall_s
+        self.add_cpu(other.cpu_s)
 
     def add_cpu(self, used: dict[str, float]) -> None:
         for role, seconds in used.items():
@@ -212,11 +222,18 @@ async def main() -> int:
     parser.add_argument(
         "--shapes", default="1x20,4x10,20x5,50x4", help="with --compare: the loads, SUBSCRIBERSxMESSAGES,..."
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --compare: run every load this many times, in turn, and report them together (a load of "
+        "20 messages takes under a second, and a busy machine's speed drifts from one second to the next)",
+    )
     args = parser.parse_args()
     if args.compare:
         from gateway_compare import compare, parse_shapes
 
-        return await compare(args.compare, args.model, measure, parse_shapes(args.shapes))
+        return await compare(args.compare, args.model, measure, parse_shapes(args.shapes), args.rounds)
     if not settings.aes_key:
         print("set WECHAT_AES_KEY (the gateway's) to benchmark safe mode", file=sys.stderr)
         return 2

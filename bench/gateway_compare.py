@@ -124,7 +124,9 @@ def parse_shapes(spec: str) -> list[tuple[int, int]]:
     return shapes
 
 
-async def compare(spec: str, model: Path, measure: Measure, shapes: list[tuple[int, int]] = SHAPES) -> int:
+async def compare(
+    spec: str, model: Path, measure: Measure, shapes: list[tuple[int, int]] = SHAPES, rounds: int = 1
+) -> int:
     if not model.exists():
         print(f"no trained model at {model}: train one first (`csbot train --out var/test-model`)")
         return 2
@@ -136,13 +138,21 @@ async def compare(spec: str, model: Path, measure: Measure, shapes: list[tuple[i
         database = make_url(database_url).database
         for config in parse_configs(spec):
             with running_stack(config, model.resolve(), database_url, workdir) as (gateway_url, rasa_url, standin):
-                for subscribers, messages in shapes:
-                    gateway, rest = await measure(
-                        gateway_url, rasa_url, settings, subscribers, messages, standin, database
-                    )
+                totals: dict[tuple[int, int], tuple[Any, Any]] = {}
+                for _ in range(rounds):  # in turn, so that a drift of the machine's speed meets every shape
+                    for subscribers, messages in shapes:
+                        gateway, rest = await measure(
+                            gateway_url, rasa_url, settings, subscribers, messages, standin, database
+                        )
+                        print(row(config, subscribers, messages, gateway, rest), flush=True)
+                        if (subscribers, messages) in totals:
+                            totals[subscribers, messages][0].absorb(gateway)
+                            totals[subscribers, messages][1].absorb(rest)
+                        else:
+                            totals[subscribers, messages] = (gateway, rest)
+                for (subscribers, messages), (gateway, rest) in totals.items():
                     rows.append((config, subscribers, messages, gateway, rest))
-                    print(row(config, subscribers, messages, gateway, rest), flush=True)
-    print(f"\n{header()}")
+    print(f"\n{header()}" + (f"  ({rounds} rounds of each load together)" if rounds > 1 else ""))
     for config, subscribers, messages, gateway, rest in rows:
         print(row(config, subscribers, messages, gateway, rest))
     if any(gateway.cpu_s for _, _, _, gateway, _ in rows):
