@@ -83,3 +83,20 @@ async def test_the_action_server_keeps_a_small_pool_beside_the_gateways(database
     gateway = create_engine(database_url)
     assert gateway.sync_engine.pool.size() == db.DEFAULT_POOL.size  # type: ignore[attr-defined]
     await gateway.dispose()
+
+
+async def test_the_connection_used_last_is_used_next(pooled) -> None:
+    # Last in, first out: a steady load keeps to a few warm connections, whose prepared statements
+    # PostgreSQL plans once (after five runs per connection), and the rest sit idle; first in, first
+    # out rotated a message's statements over all of them.
+    engine, _ = pooled
+    first, second, third = engine.connect(), engine.connect(), engine.connect()
+    pids = []
+    for conn in (first, second, third):
+        await conn.start()
+        pids.append(int(await conn.scalar(text("SELECT pg_backend_pid()"))))
+    for conn in (first, second, third):  # the third goes back last
+        await conn.close()
+    assert len(set(pids)) == 3
+    assert await backend_pid(engine) == pids[2]
+    assert await backend_pid(engine) == pids[2]
