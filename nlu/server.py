@@ -18,11 +18,18 @@ from nlu import log_masking
 
 
 def with_auth_token(argv: list[str], env: Mapping[str, str]) -> list[str]:
-    """`rasa run`'s arguments with `--auth-token` from RASA_AUTH_TOKEN, unless given already."""
+    """`rasa run`'s arguments with `--auth-token` from RASA_AUTH_TOKEN, unless given already.
+
+    One argument, `--auth-token=TOKEN`: a token that starts with "-" (one generated secret in 64,
+    core/local_secrets.py) would otherwise be read as an option, and Rasa would not start."""
     token = env.get("RASA_AUTH_TOKEN", "")
-    if len(argv) < 2 or argv[1] != "run" or not token or "--auth-token" in argv:
+    if len(argv) < 2 or argv[1] != "run" or not token or any(_names_auth_token(arg) for arg in argv):
         return argv
-    return [*argv, "--auth-token", token]
+    return [*argv, f"--auth-token={token}"]
+
+
+def _names_auth_token(arg: str) -> bool:
+    return arg in ("-t", "--auth-token") or arg.startswith("--auth-token=")
 
 
 def main() -> None:

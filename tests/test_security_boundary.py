@@ -8,6 +8,7 @@ subscriber writes or says reaches Rasa as an intent command.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -139,7 +140,7 @@ def test_csbot_run_starts_rasa_with_the_token_the_gateway_uses(tmp_path: Path, m
     assert token and token == Settings.from_env().rasa_token
     # not on the command line (process listings, csbot run's log): nlu/server.py passes it to Rasa
     assert token not in " ".join(rasa_argv) and "nlu.server" in rasa_argv
-    assert with_auth_token(rasa_argv[2:], specs["rasa"].env)[-2:] == ["--auth-token", token]
+    assert with_auth_token(rasa_argv[2:], specs["rasa"].env)[-1] == f"--auth-token={token}"
     assert specs["actions"].env["ACTION_SERVER_TOKEN"] == specs["rasa"].env["ACTION_SERVER_TOKEN"]
     assert specs["gateway"].env["RASA_AUTH_TOKEN"] == token
     assert "bot.action_server" in specs["actions"].argv
@@ -153,12 +154,26 @@ def test_rasa_gets_its_token_from_the_environment_only_for_run() -> None:
         "rasa",
         "run",
         "--enable-api",
-        "--auth-token",
-        "s3cret",
+        "--auth-token=s3cret",
     ]
     assert with_auth_token(["rasa", "run", "--auth-token", "given"], env) == ["rasa", "run", "--auth-token", "given"]
+    assert with_auth_token(["rasa", "run", "-t", "given"], env) == ["rasa", "run", "-t", "given"]
+    assert with_auth_token(["rasa", "run", "--auth-token=given"], env) == ["rasa", "run", "--auth-token=given"]
     assert with_auth_token(["rasa", "train"], env) == ["rasa", "train"]
     assert with_auth_token(["rasa", "run"], {}) == ["rasa", "run"]
+
+
+def test_a_generated_token_that_starts_with_a_dash_still_reaches_rasa() -> None:
+    # One generated secret in 64 starts with "-": as a separate argument, `rasa run`'s argparse
+    # took it for an option ("argument -t/--auth-token: expected one argument") and Rasa did not start.
+    from nlu.server import with_auth_token
+
+    rasa_run = argparse.ArgumentParser(prog="rasa run")
+    rasa_run.add_argument("--enable-api", action="store_true")
+    rasa_run.add_argument("-t", "--auth-token")
+    token = "-AS" + "x" * 40
+    argv = with_auth_token(["rasa", "run", "--enable-api"], {"RASA_AUTH_TOKEN": token})
+    assert rasa_run.parse_args(argv[2:]).auth_token == token
 
 
 # ---- secrets: generated once, atomically, mode 0600 ----------------------------------------------
