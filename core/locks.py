@@ -39,6 +39,9 @@ class RedisLock:
         self._poll_s = poll_s
         self._token = secrets.token_hex(16)
         self._wait_s: float | None = None
+        # When our lease was last set (monotonic, taken before the command went out, so the lease
+        # ends no sooner than this plus the TTL): `keep` extends it only once it has aged.
+        self._leased_at: float | None = None
 
     def waiting(self, timeout_s: float | None) -> RedisLock:
         """Set how long `async with` waits for the lock (None: forever)."""
@@ -48,7 +51,9 @@ class RedisLock:
     async def acquire(self, timeout_s: float | None = None) -> bool:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
+            sent = time.monotonic()
             if await self._redis.set(self.name, self._token, nx=True, px=self._ttl_ms):
+                self._leased_at = sent
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -57,6 +62,7 @@ class RedisLock:
     def try_in(self, pipe: Pipeline) -> None:
         """Queue one try for the lock on `pipe`, to take it in a round trip with other commands: the
         pipeline's result for it is truthy when it was taken."""
+        self._leased_at = time.monotonic()
         pipe.set(self.name, self._token, nx=True, px=self._ttl_ms)
 
     async def release(self) -> bool:
@@ -64,7 +70,19 @@ class RedisLock:
 
     async def extend(self) -> bool:
         """Restart the lease; False when the lock was lost (expired and taken by someone else)."""
-        return bool(await self._redis.eval(_PEXPIRE_IF_OURS, 1, self.name, self._token, self._ttl_ms))
+        sent = time.monotonic()
+        extended = bool(await self._redis.eval(_PEXPIRE_IF_OURS, 1, self.name, self._token, self._ttl_ms))
+        if extended:
+            self._leased_at = sent
+        return extended
+
+    async def keep(self) -> bool:
+        """Extend the lease once a third of it has passed, so that at least two thirds of it are
+        left; False when the lock was lost. A drain keeps her lock across turns that take a few
+        milliseconds each, and an extension per turn was a round trip per message."""
+        if self._leased_at is not None and time.monotonic() - self._leased_at < self._ttl_ms / 3000:
+            return True
+        return await self.extend()
 
     async def __aenter__(self) -> RedisLock:
         if not await self.acquire(self._wait_s):

@@ -391,11 +391,18 @@ class Processor:
             claimed = await self._inbox.claim_next(openid)
             if claimed is None:
                 return  # nothing left, or the head is leased by a worker that is still alive
-            if not await self._process(claimed) or not claimed.more:
+            if not await self._process(claimed):
+                return
+            if not claimed.more and openid not in self._again:
                 # A message stored from now on schedules a drain after its commit: in this
                 # process it runs this loop again (`_again`), in another it waits for the lock.
                 return
-            await lock.extend()
+            # More of hers: stored behind this one, or stored in this process while it was answered
+            # (`_again`: she wrote again before her answer, "你好" then her question). Taken up
+            # without letting go of her lock and taking it again, and the lease extended only once
+            # it has aged: a burst of hers costs no lock round trips between her messages.
+            self._again.discard(openid)
+            await lock.keep()
 
     async def _process(self, claimed: Claimed) -> bool:
         """Answer one row; False when it was deferred (what follows must wait)."""

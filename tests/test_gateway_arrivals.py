@@ -1,5 +1,6 @@
-"""A push's arrival round trips: its (timestamp, nonce) recorded with its arrival, and her order
-lock taken with its end and handed to the drain it schedules."""
+"""A push's arrival round trips: its (timestamp, nonce) recorded with its arrival, her order lock
+taken with its end and handed to the drain it schedules, and kept by that drain for the pushes she
+sends before her answer."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ import secrets
 
 import pytest
 import redis.asyncio as aioredis
-from gateway_fixtures import clean_gateway_tables, fake_rasa, gateway, gateway_settings, http, openid, standin
+from gateway_fixtures import (
+    clean_gateway_tables,
+    eventually,
+    fake_rasa,
+    gateway,
+    gateway_settings,
+    http,
+    openid,
+    standin,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from core.locks import RedisLock
 from gateway.processor import Arrivals, Handover
 from gateway.replay import NonceLedger, ReplayedPush
 
@@ -76,6 +87,39 @@ async def test_a_drain_waiting_for_her_lock_takes_the_one_a_push_hands_over(gate
     lock, settled = await asyncio.wait_for(waiting, 2)
     assert lock is handed and settled
     assert await lock.release()  # it was held, by this token
+
+
+async def test_a_drain_keeps_her_lock_for_a_push_she_sent_before_her_answer(
+    gateway, fake_rasa, openid: str, monkeypatch
+) -> None:
+    # She writes again before her first answer: the drain that holds her lock answers that push
+    # too, without letting go of the lock and taking it again.
+    taken, released = [], []
+    acquire, release = RedisLock.acquire, RedisLock.release
+
+    async def counted_acquire(self: RedisLock, timeout_s: float | None = None) -> bool:
+        taken.append(self.name)
+        return await acquire(self, timeout_s)
+
+    async def counted_release(self: RedisLock) -> bool:
+        released.append(self.name)
+        return await release(self)
+
+    monkeypatch.setattr(RedisLock, "acquire", counted_acquire)
+    monkeypatch.setattr(RedisLock, "release", counted_release)
+    fake_rasa.delay_s = 0.4
+    first = asyncio.create_task(gateway.aes.push(gateway.aes.text_fields(openid, "你好")))
+    await asyncio.sleep(0.2)  # her first turn is under way, her drain holds the lock
+    second = await gateway.aes.push(gateway.aes.text_fields(openid, "查余额"))
+
+    assert (await first).reply == "收到：你好"
+    assert second.reply == "收到：查余额"
+    assert fake_rasa.turns_for(openid) == ["你好", "查余额"]
+    await eventually(lambda: released)  # the drain writes her second row done after the answer
+    order = f"gw:order:{openid}"
+    assert order not in taken  # handed over by the first push's end, then kept
+    assert released == [order]  # let go once, after both
+    assert await gateway.runtime.context.redis.get(order) is None
 
 
 async def test_without_redis_to_record_its_nonce_a_push_is_not_acknowledged(

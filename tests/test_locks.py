@@ -53,3 +53,19 @@ async def test_extend_restarts_the_lease(server) -> None:
     assert await lock.extend()
     await asyncio.sleep(0.2)  # past the first lease, within the second
     assert not await RedisLock(server, "lock:c", ttl_s=1).acquire(0)
+
+
+async def test_keep_extends_the_lease_only_once_a_third_of_it_has_passed(server) -> None:
+    lock = RedisLock(server, "lock:d", ttl_s=0.6)
+    assert await lock.acquire(0)
+    await asyncio.sleep(0.05)
+    assert await lock.keep()
+    assert await server.pttl("lock:d") < 580  # young: left as it was, no round trip
+    await asyncio.sleep(0.2)  # a third of the lease has passed
+    assert await lock.keep()
+    assert await server.pttl("lock:d") > 500  # extended to a whole lease again
+    await asyncio.sleep(0.5)  # past the first lease, within the second
+    assert not await RedisLock(server, "lock:d", ttl_s=1).acquire(0)
+    await asyncio.sleep(0.5)  # the second lease ran out and another owner took it
+    assert await RedisLock(server, "lock:d", ttl_s=5).acquire(0)
+    assert not await lock.keep()  # lost: keep says so (the lease had aged, so it asked)
