@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
@@ -46,6 +46,20 @@ _INSERT = insert(inbox).values({name: bindparam(name, type_=inbox.c[name].type) 
 _STORED = _INSERT.returning(inbox.c.id, inbox.c.openid).cte("stored")
 _STORE_RENEWING = compiled_once(select(_STORED.c.id).add_cte(renewal_from(_STORED).cte("renewed")), "postgresql")
 _EARLIER = inbox.alias("earlier")  # its own FROM: not correlated with the updated row
+# Stored and leased at once (`Inbox.take_new`): nothing of hers is unfinished, so the new row is
+# her head and the claim would lease it next; else it is stored pending, as `_INSERT` stores it.
+_ALONE = ~exists().where(
+    _EARLIER.c.openid == bindparam("openid", type_=inbox.c.openid.type), one_of(_EARLIER.c.status, UNFINISHED)
+)
+_INSERT_TAKING = insert(inbox).values(
+    {
+        **{name: bindparam(name, type_=inbox.c[name].type) for name in _STORED_COLUMNS},
+        "status": case((_ALONE, literal("processing")), else_=literal("pending")),
+        "attempts": case((_ALONE, literal(1)), else_=literal(0)),
+        "lease_until": case((_ALONE, bindparam("lease_end", type_=inbox.c.lease_until.type)), else_=null()),
+    }
+)
+_TAKEN = _INSERT_TAKING.returning(inbox.c.id, inbox.c.openid, inbox.c.status).cte("stored")
 _HEAD = (
     select(_EARLIER.c.id)
     .where(_EARLIER.c.openid == bindparam("of_openid"), one_of(_EARLIER.c.status, UNFINISHED))
@@ -102,6 +116,27 @@ class ConsentRecorder(Protocol):
 
 
 @dataclass(frozen=True)
+class TakenRow:
+    """A row leased in the statement that stored it (`Inbox.take_new`): the columns answering a
+    message reads, as a claimed row has them."""
+
+    id: int
+    msg_key: str
+    openid: str
+    message: dict[str, Any]
+    attempts: int
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stored push: its row's id, and the row as claimed when it was leased at once."""
+
+    id: int
+    taken: Claimed | None = None
+
+
+@dataclass(frozen=True)
 class Claimed:
     """A leased inbox row, whether more unfinished messages of the subscriber waited behind it, her
     voice-reply choice (`gw_voice_prefs.mode`, None when she made none) and who answers her (None
@@ -128,6 +163,13 @@ class Inbox:
         self._routing = routing
         # Built once per inbox, for the same reason as the module's statements.
         self._claim = _CLAIM.returning(*routing.columns) if routing is not None else _CLAIM
+        taken_columns = (*routing.columns,) if routing is not None else ()
+        self._store_taking = compiled_once(
+            select(_TAKEN.c.id, _TAKEN.c.status, _VOICE_MODE, *taken_columns).add_cte(
+                renewal_from(_TAKEN).cte("renewed")
+            ),
+            "postgresql",
+        )
         self._single = single_statements(engine)
         self._cs_window = cs_window
         self._lease = dt.timedelta(seconds=lease_s)
@@ -137,8 +179,39 @@ class Inbox:
     async def record(self, message: InboundMessage, arrival_seq: int | None) -> int | None:
         """Store a push (and open the customer-service window, and record a consent to notices);
         None when it was stored before. Both happen once per push, atomically with storing it."""
+        return await self._store(message, arrival_seq, self._row(message, arrival_seq))
+
+    async def take_new(self, message: InboundMessage, arrival_seq: int) -> Stored | None:
+        """`record`, and lease the row to this worker in the same statement when nothing of hers is
+        unfinished: it is her head, so the claim would lease it next (`Stored.taken`, as
+        `claim_next` gives it). For a push that arrived with nothing of hers in flight (an earlier
+        push of hers is then stored and visible, or it arrived later): her drain answers it without
+        a claim's round trip. Only the statement that stores a push and renews her window does this
+        (PostgreSQL, nearly every push); the others are stored as `record` stores them."""
+        row = self._row(message, arrival_seq)
+        renewal = self._cs_window.renewal(message)
+        consents = self._consents is not None and self._consents.concerns(message)
+        if renewal is None or consents or self._engine.dialect.name != "postgresql":
+            row_id = await self._store(message, arrival_seq, row)
+            return None if row_id is None else Stored(row_id)
+        now = row["received_at"]
+        params = {**row, **renewal.params(), "lease_end": now + self._lease, "of_openid": message.openid}
+        if self._routing is not None:
+            params.update(self._routing.params())
+        try:
+            async with self._single.connect() as conn:
+                stored = (await conn.execute(self._store_taking, params)).one()
+        except IntegrityError:
+            return None
+        if stored.status != "processing":
+            return Stored(stored.id)
+        taken = TakenRow(stored.id, message.msg_key, message.openid, row["message"], 1, now)
+        routing = self._routing.read(stored) if self._routing is not None else None
+        return Stored(stored.id, Claimed(taken, more=False, voice_mode=stored.voice_mode, routing=routing))
+
+    def _row(self, message: InboundMessage, arrival_seq: int | None) -> dict[str, Any]:
         now = self._clock()
-        row = {
+        return {
             "msg_key": message.msg_key,
             "openid": message.openid,
             "msg_type": message.msg_type,
@@ -151,6 +224,8 @@ class Inbox:
             "apologised": False,
             "received_at": now,
         }
+
+    async def _store(self, message: InboundMessage, arrival_seq: int | None, row: dict[str, Any]) -> int | None:
         renewal = self._cs_window.renewal(message)
         consents = self._consents is not None and self._consents.concerns(message)
         try:

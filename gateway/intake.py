@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from core.locks import RedisLock
 from core.metrics import Metrics
 from core.redact import mask_msg_key, mask_openid
-from gateway.inbox import Inbox
+from gateway.inbox import Claimed, Inbox
 from gateway.processor import Arrivals, Handover, PassiveSlots, Processor
 from gateway.replay import PushNonce
 from gateway.spool import Spool
@@ -68,6 +68,8 @@ class Intake:
         stored = False
         seq: int | None = None
         row_id: int | None = None
+        taken: Claimed | None = None
+        alone = False
         handover: Handover | None = None
         try:
             arrival = await self._arrivals.arrive(msg.msg_key, msg.openid, nonce)
@@ -75,13 +77,20 @@ class Intake:
                 self._metrics.dedup_hits.inc()
                 return DUPLICATE
             seq, spooling = arrival.seq, arrival.behind_spool  # keep behind what waits in the spool
+            alone = arrival.alone
         except RedisError as exc:
             if nonce is not None:  # without the replay check a push is not accepted: WeChat retries
                 raise StorageUnavailable(f"replay check: {type(exc).__name__}") from exc
             log.warning("Redis unavailable for dedup and ordering: relying on the database")
             redis_up = False
         try:
-            row_id = None if spooling else await self._inbox.record(msg, seq)
+            if spooling:
+                row_id = None
+            elif alone and seq is not None:
+                new = await self._inbox.take_new(msg, seq)
+                row_id, taken = (new.id, new.taken) if new is not None else (None, None)
+            else:
+                row_id = await self._inbox.record(msg, seq)
             stored = not spooling
         except Exception as exc:  # asyncpg raises plain OSErrors, not only SQLAlchemyError
             if not redis_up:
@@ -104,7 +113,7 @@ class Intake:
         if row_id is None:
             self._metrics.dedup_hits.inc()
             return DUPLICATE
-        self._processor.schedule(msg.openid, handover)
+        self._processor.schedule(msg.openid, handover, taken)
         return NEW
 
     async def store_spooled(self, msg: InboundMessage, seq: int | None) -> int | None:

@@ -68,6 +68,9 @@ _TEXT = "1"
 class Arrival:
     seq: int  # its place in the order of all arrivals
     behind_spool: bool  # the spool holds pushes (the database was down): this one queues behind them
+    # Nothing else of hers was in flight: every earlier push of hers is stored, and any other comes
+    # later, so if nothing of hers is unfinished this one is her head (`Inbox.take_new`).
+    alone: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class Arrivals:
             pipe.incr("gw:arrival")
             pipe.xlen(SPOOL_STREAM)
             results = await pipe.execute()
-        seen, _, _, seq, spooled = results[-5:]
+        seen, in_flight, _, seq, spooled = results[-5:]
         if nonce is not None:
             try:
                 nonce.check(results[1], msg_key)
@@ -118,7 +121,7 @@ class Arrivals:
         if seen:
             await self.end(openid)
             return None
-        return Arrival(seq=int(seq), behind_spool=int(spooled) > 0)
+        return Arrival(seq=int(seq), behind_spool=int(spooled) > 0, alone=int(in_flight) == 1)
 
     async def mark_seen(self, msg_key: str) -> None:
         """Only after the push's row (or spool entry) is committed: until then a retry is a first delivery."""
@@ -288,6 +291,9 @@ class Processor:
         self._drains: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._handovers: dict[str, Handover] = {}  # order locks taken for a drain, by openid
+        # Rows leased when they were stored (`Inbox.take_new`), by openid, and when: her drain
+        # answers such a row before it claims anything.
+        self._taken: dict[str, tuple[Claimed, float]] = {}
         self._stopping = asyncio.Event()
 
     # ---- scheduling -----------------------------------------------------------------------------
@@ -296,11 +302,13 @@ class Processor:
         """The lock under which one drain at a time, in any worker, answers this subscriber."""
         return RedisLock(self._redis, f"gw:order:{openid}", ttl_s=self._lock_ttl_s)
 
-    def schedule(self, openid: str, handover: Handover | None = None) -> None:
+    def schedule(self, openid: str, handover: Handover | None = None, taken: Claimed | None = None) -> None:
         """Make sure a drain for this subscriber runs (again) in this process; `handover`: her order
-        lock, already taken for it (`Arrivals.end`)."""
+        lock, already taken for it (`Arrivals.end`); `taken`: her row, leased when it was stored."""
         if handover is not None:
             self._handovers[openid] = handover
+        if taken is not None:
+            self._taken[openid] = (taken, time.monotonic())
         task = self._drains.get(openid)
         if task is not None and not task.done():
             self._again.add(openid)
@@ -315,6 +323,7 @@ class Processor:
                     await self._drain(openid)
                 except LockTimeout:
                     log.warning("drain for %s gave up waiting for the lock", mask_openid(openid))
+                    await self._give_back_taken(openid)  # its lease runs out meanwhile: claimed anew
                 except Exception:
                     log.exception("drain for %s failed", mask_openid(openid))
                 if openid not in self._again:
@@ -345,6 +354,8 @@ class Processor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for openid in list(self._taken):  # leased for a drain that never ran: claimable at once
+            await self._give_back_taken(openid)
         handovers, self._handovers = list(self._handovers.values()), {}
         for handover in handovers:  # taken for a drain that never ran: let another worker have it
             try:
@@ -385,12 +396,14 @@ class Processor:
         """Her unfinished messages in order, while this drain holds her order lock. `settled`: nothing
         of hers is in flight (known when the lock was taken), so the first look is skipped."""
         while True:
-            if not settled and not await self._arrivals.settled(openid):
-                log.warning("%s: a push stayed in flight; going on without it", mask_openid(openid))
-            settled = False
-            claimed = await self._inbox.claim_next(openid)
+            claimed = await self._taken_row(openid)
             if claimed is None:
-                return  # nothing left, or the head is leased by a worker that is still alive
+                if not settled and not await self._arrivals.settled(openid):
+                    log.warning("%s: a push stayed in flight; going on without it", mask_openid(openid))
+                claimed = await self._inbox.claim_next(openid)
+                if claimed is None:
+                    return  # nothing left, or the head is leased by a worker that is still alive
+            settled = False
             if not await self._process(claimed):
                 return
             if not claimed.more and openid not in self._again:
@@ -403,6 +416,23 @@ class Processor:
             # it has aged: a burst of hers costs no lock round trips between her messages.
             self._again.discard(openid)
             await lock.keep()
+
+    async def _taken_row(self, openid: str) -> Claimed | None:
+        """Her row leased when it was stored, while its lease surely lasts through its turn; an older
+        one is given back (claimable at once), and the claim takes it up."""
+        taken = self._taken.pop(openid, None)
+        if taken is None:
+            return None
+        claimed, taken_at = taken
+        if time.monotonic() - taken_at < self._lock_ttl_s / 3:
+            return claimed
+        await asyncio.shield(self._release_quietly(claimed.row.id))
+        return None
+
+    async def _give_back_taken(self, openid: str) -> None:
+        taken = self._taken.pop(openid, None)
+        if taken is not None:
+            await asyncio.shield(self._release_quietly(taken[0].row.id))
 
     async def _process(self, claimed: Claimed) -> bool:
         """Answer one row; False when it was deferred (what follows must wait)."""

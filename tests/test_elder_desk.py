@@ -39,6 +39,7 @@ from handoff.service import HandoffService
 from handoff.store import HandoffStore
 from wechat.api import AccessTokens, WeChatApi
 from wechat.menu import ELDER_TAG, load_menu, publish_menu
+from wechat.messages import InboundMessage
 from wechat.standin import StandinState, create_standin_app
 from wechat.window import CsWindow, utcnow
 
@@ -49,22 +50,29 @@ SUMMARY = "年长客户，首条消息直接转人工：「我还有多少钱」
 
 
 async def routed(service: HandoffService, engine, openid: str) -> Routing:
-    """Who answers her next message, read both ways the gateway reads it: on its own, and with the
-    inbox claim that leases the message (`routing_columns`). Both must say the same."""
+    """Who answers her next message, read all ways the gateway reads it: on its own, with the inbox
+    claim that leases the message (`routing_columns`), and with the statement that stores and
+    leases it at once (`Inbox.take_new`). All must say the same."""
     alone = await service.routing(openid)
     now = utcnow()
     row = {"msg_key": f"{openid}:routed", "openid": openid, "msg_type": "text", "message": {}, "status": "pending",
            "attempts": 0, "next_attempt_at": now, "apologised": False, "received_at": now}  # fmt: skip
+    box = Inbox(engine, CsWindow(engine), lease_s=15, routing=service.routing_columns())
     async with engine.begin() as conn:
         await conn.execute(insert(inbox).values(row))
     try:
-        claimed = await Inbox(engine, CsWindow(engine), lease_s=15, routing=service.routing_columns()).claim_next(
-            openid
-        )
+        claimed = await box.claim_next(openid)
     finally:
         async with engine.begin() as conn:
             await conn.execute(delete(inbox).where(inbox.c.msg_key == row["msg_key"]))
     assert claimed is not None and claimed.routing == alone
+    message = InboundMessage(openid=openid, msg_key=f"{openid}:taken", msg_type="text", create_time=1, content="你好")
+    try:
+        stored = await box.take_new(message, arrival_seq=1)
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(delete(inbox).where(inbox.c.msg_key == message.msg_key))
+    assert stored is not None and stored.taken is not None and stored.taken.routing == alone
     return alone
 
 

@@ -22,8 +22,10 @@ from gateway_fixtures import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from core.locks import RedisLock
+from gateway.inbox import Claimed, Inbox
 from gateway.processor import Arrivals, Handover
 from gateway.replay import NonceLedger, ReplayedPush
+from wechat.messages import InboundMessage
 
 
 def key() -> str:
@@ -120,6 +122,46 @@ async def test_a_drain_keeps_her_lock_for_a_push_she_sent_before_her_answer(
     assert order not in taken  # handed over by the first push's end, then kept
     assert released == [order]  # let go once, after both
     assert await gateway.runtime.context.redis.get(order) is None
+
+
+async def test_a_push_with_nothing_of_hers_before_it_is_answered_without_a_claim(
+    gateway, fake_rasa, openid: str, monkeypatch
+) -> None:
+    # Stored and leased in one statement (Inbox.take_new): her drain answers it at once.
+    claims = []
+    claim_next = Inbox.claim_next
+
+    async def counted_claim(self: Inbox, of: str) -> Claimed | None:
+        claimed = await claim_next(self, of)
+        claims.append(claimed)
+        return claimed
+
+    monkeypatch.setattr(Inbox, "claim_next", counted_claim)
+    first = await gateway.aes.push(gateway.aes.text_fields(openid, "你好"))
+    assert first.reply == "收到：你好"
+    await eventually(lambda: gateway.runtime.processor._drains.get(openid) is None)
+    second = await gateway.aes.push(gateway.aes.text_fields(openid, "查余额"))
+    assert second.reply == "收到：查余额"
+    assert fake_rasa.turns_for(openid) == ["你好", "查余额"]
+    assert claims == []  # neither needed a claim of its own
+
+
+async def test_a_row_leased_for_a_drain_that_never_ran_is_given_back_at_shutdown(gateway, openid: str) -> None:
+    runtime = gateway.runtime
+    other_worker = runtime.processor.order_lock(openid)
+    assert await other_worker.acquire(timeout_s=0)  # her drain here waits for the lock
+    stored = await runtime.intake._inbox.take_new(text_message_from(openid), arrival_seq=1)
+    assert stored is not None and stored.taken is not None
+    runtime.processor.schedule(openid, taken=stored.taken)
+
+    await runtime.processor.close(grace_s=0.2)
+
+    assert await runtime.intake._inbox.status(f"{openid}:taken") == "pending"  # claimable at once
+    await other_worker.release()
+
+
+def text_message_from(openid: str) -> InboundMessage:
+    return InboundMessage(openid=openid, msg_key=f"{openid}:taken", msg_type="text", create_time=1, content="你好")
 
 
 async def test_without_redis_to_record_its_nonce_a_push_is_not_acknowledged(

@@ -152,3 +152,46 @@ async def test_storing_a_push_renews_the_window_once_and_a_second_delivery_renew
     assert (await window.state("renew-openid")).remaining == MESSAGE_QUOTA
     if database == "sqlite":
         await engine.dispose()
+
+
+async def test_a_push_stored_with_nothing_of_hers_unfinished_is_leased_in_the_same_statement(
+    engine: AsyncEngine, clean_gateway_tables: None
+) -> None:
+    window = CsWindow(engine)
+    box = Inbox(engine, window, lease_s=15)
+    await VoicePreferences(engine).set("take-openid", VoiceMode.VOICE)
+
+    stored = await box.take_new(_text("take-openid", 1), arrival_seq=1)
+    assert stored is not None and stored.taken is not None
+    taken = stored.taken
+    assert taken.row.id == stored.id and taken.row.msg_key == "take-openid:1" and taken.row.attempts == 1
+    assert taken.row.message == _text("take-openid", 1).to_dict() and not taken.more
+    assert taken.voice_mode == "voice"  # read with it, as a claim reads it
+    assert await box.status("take-openid:1") == "processing"
+    assert await box.claim_next("take-openid") is None  # leased: no claim takes it past this worker
+    assert (await window.state("take-openid")).remaining == MESSAGE_QUOTA  # the window renewed too
+
+    # Her first message is unfinished: the next is her head no more, and is stored pending.
+    behind = await box.take_new(_text("take-openid", 2), arrival_seq=2)
+    assert behind is not None and behind.taken is None
+    assert await box.status("take-openid:2") == "pending"
+    assert await box.take_new(_text("take-openid", 2), arrival_seq=3) is None  # WeChat's retry
+
+    await box.finish(None, taken.row.id, "passive")
+    claimed = await box.claim_next("take-openid")
+    assert claimed is not None and claimed.row.id == behind.id
+
+
+async def test_a_push_is_not_leased_past_a_deferred_message_of_hers(
+    engine: AsyncEngine, clean_gateway_tables: None
+) -> None:
+    later = utcnow() + dt.timedelta(minutes=1)
+    async with engine.begin() as conn:
+        await conn.execute(insert(inbox), [_row("deferred-a", "deferred-openid", 1, next_attempt_at=later)])
+    box = Inbox(engine, CsWindow(engine), lease_s=15)
+
+    stored = await box.take_new(_text("deferred-openid", 2), arrival_seq=2)
+
+    assert stored is not None and stored.taken is None
+    claimed = await box.claim_next("deferred-openid")
+    assert claimed is not None and claimed.row.msg_key == "deferred-a"  # retried first, in order

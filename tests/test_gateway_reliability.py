@@ -227,16 +227,19 @@ async def test_a_push_the_database_refuses_is_spooled_acknowledged_and_processed
     gets `success`, and the answer comes through the API; WeChat's retry is a duplicate. (When the
     spool cannot take it either, the answer is 503: tests/test_security_storage.py.)"""
     inbox = gateway.runtime.inbox
-    real_record = inbox.record
     failures = []
 
-    async def database_down_once(message, arrival_seq):
-        if not failures:
-            failures.append(message.msg_key)
-            raise OperationalError("INSERT INTO gw_inbox", {}, ConnectionError("database unavailable"))
-        return await real_record(message, arrival_seq)
+    def down_once(store):  # both ways a push is stored: `record`, and `take_new` when she is alone
+        async def database_down_once(message, arrival_seq):
+            if not failures:
+                failures.append(message.msg_key)
+                raise OperationalError("INSERT INTO gw_inbox", {}, ConnectionError("database unavailable"))
+            return await store(message, arrival_seq)
 
-    monkeypatch.setattr(inbox, "record", database_down_once)
+        return database_down_once
+
+    monkeypatch.setattr(inbox, "record", down_once(inbox.record))
+    monkeypatch.setattr(inbox, "take_new", down_once(inbox.take_new))
     fields = gateway.aes.text_fields(openid, "在吗")
     first = await gateway.aes.push(fields)
     assert first.status == 200 and first.body == "success"
