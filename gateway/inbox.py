@@ -2,7 +2,8 @@
 
 A row is `pending` until one worker claims it (`processing`, with a lease: the row of a worker
 that died is claimable again once the lease runs out), then `done` or, after 48 hours of
-failures, `failed`. The unique msg_key is the durable dedup behind the Redis one.
+failures, `failed`. A push that is her head when it is stored is leased in that same statement
+(`take_new`). The unique msg_key is the durable dedup behind the Redis one.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Processing of stored pushes: one subscriber at a time across all workers, in arrival order.
 
 The webhook stores a push, then `schedule(openid)` starts a drain: under the Redis lock
-"gw:order:{openid}" the drain processes that subscriber's unfinished inbox rows oldest first.
+"gw:order:{openid}" the drain processes that subscriber's unfinished inbox rows oldest first,
+starting with the row the push was leased as when it was stored (`Inbox.take_new`), if it was.
 
 Who answers WeChat: every push has a passive slot in Redis ("gw:passive:{msg_key}"), filled
 once with SET NX, by whoever comes first: the drain with the first reply text (the webhook then
@@ -323,9 +324,10 @@ class Processor:
                     await self._drain(openid)
                 except LockTimeout:
                     log.warning("drain for %s gave up waiting for the lock", mask_openid(openid))
-                    await self._give_back_taken(openid)  # its lease runs out meanwhile: claimed anew
+                    await self._give_back_taken(openid)  # for the retry worker, now, not after its lease
                 except Exception:
                     log.exception("drain for %s failed", mask_openid(openid))
+                    await self._give_back_taken(openid)
                 if openid not in self._again:
                     return
         finally:
@@ -418,8 +420,9 @@ class Processor:
             await lock.keep()
 
     async def _taken_row(self, openid: str) -> Claimed | None:
-        """Her row leased when it was stored, while its lease surely lasts through its turn; an older
-        one is given back (claimable at once), and the claim takes it up."""
+        """Her row leased when it was stored, while its lease (the lock's TTL, INBOX_LEASE_S) surely
+        lasts through its turn; an older one is given back (claimable at once), and the claim
+        takes it up. Leases name no owner: an answer after the lease ran out could be a second."""
         taken = self._taken.pop(openid, None)
         if taken is None:
             return None
