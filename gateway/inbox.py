@@ -21,7 +21,7 @@ from core.conversations import Routing, RoutingColumns
 from core.db import compiled_once, inserted_id, one_of, single_statements
 from gateway.store import inbox, voice_prefs
 from wechat.messages import InboundMessage
-from wechat.window import CsWindow, renewal_from, utcnow
+from wechat.window import CsWindow, Renewal, renewal_from, utcnow
 
 UNFINISHED = ("pending", "processing")
 
@@ -180,7 +180,7 @@ class Inbox:
     async def record(self, message: InboundMessage, arrival_seq: int | None) -> int | None:
         """Store a push (and open the customer-service window, and record a consent to notices);
         None when it was stored before. Both happen once per push, atomically with storing it."""
-        return await self._store(message, arrival_seq, self._row(message, arrival_seq))
+        return await self._store(message, self._row(message, arrival_seq), self._renewing_alone(message))
 
     async def take_new(self, message: InboundMessage, arrival_seq: int) -> Stored | None:
         """`record`, and lease the row to this worker in the same statement when nothing of hers is
@@ -190,10 +190,9 @@ class Inbox:
         a claim's round trip. Only the statement that stores a push and renews her window does this
         (PostgreSQL, nearly every push); the others are stored as `record` stores them."""
         row = self._row(message, arrival_seq)
-        renewal = self._cs_window.renewal(message)
-        consents = self._consents is not None and self._consents.concerns(message)
-        if renewal is None or consents or self._engine.dialect.name != "postgresql":
-            row_id = await self._store(message, arrival_seq, row)
+        renewal = self._renewing_alone(message)
+        if renewal is None:
+            row_id = await self._store(message, row, None)
             return None if row_id is None else Stored(row_id)
         now = row["received_at"]
         params = {**row, **renewal.params(), "lease_end": now + self._lease, "of_openid": message.openid}
@@ -226,11 +225,20 @@ class Inbox:
             "received_at": now,
         }
 
-    async def _store(self, message: InboundMessage, arrival_seq: int | None, row: dict[str, Any]) -> int | None:
-        renewal = self._cs_window.renewal(message)
-        consents = self._consents is not None and self._consents.concerns(message)
+    def _renewing_alone(self, message: InboundMessage) -> Renewal | None:
+        """The window renewal the push makes, when storing it is one statement with that renewal
+        (PostgreSQL, no notice consent to record); None when it takes a transaction."""
+        if self._engine.dialect.name != "postgresql":
+            return None
+        if self._consents is not None and self._consents.concerns(message):
+            return None
+        return self._cs_window.renewal(message)
+
+    async def _store(self, message: InboundMessage, row: dict[str, Any], renewal: Renewal | None) -> int | None:
+        """`row` stored: with `renewal` in one statement (`_renewing_alone`), else in a transaction
+        with the window's bookkeeping and any consent."""
         try:
-            if renewal is not None and not consents and self._engine.dialect.name == "postgresql":
+            if renewal is not None:
                 async with self._single.connect() as conn:
                     return int((await conn.execute(_STORE_RENEWING, {**row, **renewal.params()})).scalar_one())
             async with self._engine.begin() as conn:

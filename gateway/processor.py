@@ -423,13 +423,14 @@ class Processor:
         """Her row leased when it was stored, while its lease (the lock's TTL, INBOX_LEASE_S) surely
         lasts through its turn; an older one is given back (claimable at once), and the claim
         takes it up. Leases name no owner: an answer after the lease ran out could be a second."""
-        taken = self._taken.pop(openid, None)
+        taken = self._taken.get(openid)
         if taken is None:
             return None
         claimed, taken_at = taken
         if time.monotonic() - taken_at < self._lock_ttl_s / 3:
+            del self._taken[openid]
             return claimed
-        await asyncio.shield(self._release_quietly(claimed.row.id))
+        await self._give_back_taken(openid)
         return None
 
     async def _give_back_taken(self, openid: str) -> None:
