@@ -33,6 +33,12 @@ class ReplicaUnreachable(RasaUnavailable):
     """A Rasa replica refused the connection or died during it: another replica may take the turn."""
 
 
+class TurnFailedInside(RasaUnavailable):
+    """A replica ran the turn but could not finish it (its custom actions failed: its action server is
+    down or restarting); the turn was taken back, so another replica, with an action server of its
+    own, may take it."""
+
+
 class RasaClient:
     def __init__(
         self,
@@ -73,6 +79,7 @@ class RasaClient:
         self, openid: str, message: str, metadata: dict[str, Any] | None, retry: bool
     ) -> list[dict[str, Any]]:
         body = {"sender": openid, "message": message, "metadata": metadata or {}}
+        failed_inside: TurnFailedInside | None = None
         for attempt, replica in enumerate(self.replicas.for_turn(openid, retry=retry)):
             try:
                 # On a second replica the turn may have run before its first one died: check first.
@@ -81,6 +88,14 @@ class RasaClient:
             except ReplicaUnreachable as exc:
                 self.replicas.mark_down(replica)
                 log.warning("Rasa replica %s unreachable (%s)", replica, exc)
+            except TurnFailedInside as exc:
+                # Each replica has its own action server (RASA_REPLICAS): while this one's is down,
+                # its subscribers are answered by the next replica rather than deferred.
+                self.replicas.mark_down(replica)
+                log.warning("Rasa replica %s could not finish a turn (%s)", replica, exc)
+                failed_inside = exc
+        if failed_inside is not None:
+            raise failed_inside
         raise RasaUnavailable("no Rasa replica reachable")
 
     async def _turn_on(self, replica: str, openid: str, body: dict[str, Any], retry: bool) -> list[dict[str, Any]]:
@@ -101,11 +116,11 @@ class RasaClient:
                 # A custom action failed (no closing `action_listen`): Rasa logs it and answers 200
                 # with whatever it said before it.
                 await self.take_back_failed_turn(openid, events)
-                raise RasaUnavailable("the turn failed inside Rasa (its action server is down?)")
+                raise TurnFailedInside("the turn failed inside Rasa (its action server is down?)")
         if any(isinstance(item.get("custom"), dict) and TURN_FAILED_PAYLOAD in item["custom"] for item in answer):
             # The action server came back in the middle of the turn (actions/reply_router.py).
             await self.take_back_failed_turn(openid)
-            raise RasaUnavailable("the turn broke off inside Rasa and was answered by its fallback")
+            raise TurnFailedInside("the turn broke off inside Rasa and was answered by its fallback")
         return answer
 
     async def _empty_answer_events(self, openid: str, replica: str) -> list[dict[str, Any]] | None:

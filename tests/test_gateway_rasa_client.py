@@ -151,6 +151,49 @@ async def test_the_next_replica_gives_the_answer_of_a_turn_that_already_ran_inst
         await two.stop()
 
 
+async def test_a_turn_whose_actions_failed_on_her_replica_is_answered_by_the_next_at_once() -> None:
+    """Each Rasa replica has its own action server: while hers is down, the turn is taken back there
+    and the next replica answers it (no apology, no waiting for a retry); hers is passed over while
+    it is down."""
+    from gateway.rasa_client import TAKE_BACK
+
+    one, two = FakeRasa(actions_up=False), FakeRasa()
+    await one.start()
+    await two.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            client = RasaClient(http, f"{one.url},{two.url}", timeout_s=5)
+            openid = next(f"o{n:027d}" for n in range(100) if client.replicas.ranked(f"o{n:027d}")[0] == one.url)
+            answer = await client.send(openid, "查余额", {"msg_key": "k1"})
+            expected = two.answer(openid, "查余额", {"msg_key": "k1"})
+            assert [m.get("text") for m in answer] == [m.get("text") for m in expected]
+            assert one.tracker_events == [(openid, TAKE_BACK)]  # the failed turn undone where it ran
+            assert two.turns_for(openid) == ["查余额"]  # one turn that counts
+
+            await client.send(openid, "查流量", {"msg_key": "k2"})  # straight to the next replica
+            assert two.turns_for(openid) == ["查余额", "查流量"] and len(one.tracker_events) == 1
+    finally:
+        await one.stop()
+        await two.stop()
+
+
+async def test_with_the_actions_of_every_replica_down_the_turn_is_unavailable_and_taken_back_on_each() -> None:
+    from gateway.rasa_client import TAKE_BACK, TurnFailedInside
+
+    one, two = FakeRasa(actions_up=False), FakeRasa(actions_up=False)
+    await one.start()
+    await two.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            client = RasaClient(http, f"{one.url},{two.url}", timeout_s=5)
+            with pytest.raises(TurnFailedInside):  # the message is deferred, as with one replica
+                await client.send("o" + "2" * 27, "查余额", {"msg_key": "k"})
+    finally:
+        await one.stop()
+        await two.stop()
+    assert [events for _, events in one.tracker_events + two.tracker_events] == [TAKE_BACK, TAKE_BACK]
+
+
 async def test_with_every_replica_gone_the_turn_is_unavailable() -> None:
     one = FakeRasa()
     await one.start()
