@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -11,6 +13,24 @@ from gateway_fixtures import FakeRasa
 from gateway.rasa_client import RasaClient, RasaUnavailable, as_plain_text
 from gateway.rasa_replicas import RasaReplicas
 from nlu.normalize import normalize
+
+
+@contextlib.asynccontextmanager
+async def two_replicas(one: FakeRasa, two: FakeRasa) -> AsyncIterator[RasaClient]:
+    """A client of the two fake replicas, started for the block and stopped after it."""
+    await one.start()
+    await two.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield RasaClient(http, f"{one.url},{two.url}", timeout_s=5)
+    finally:
+        await one.stop()
+        await two.stop()
+
+
+def pinned_to(client: RasaClient, url: str) -> str:
+    """An openid whose own replica is `url`."""
+    return next(f"o{n:027d}" for n in range(100) if client.replicas.ranked(f"o{n:027d}")[0] == url)
 
 
 @pytest.mark.parametrize("text", ["/::)", "/:rose", " /top_up", '/top_up{"amount": 5000}', "/restart"])
@@ -111,44 +131,30 @@ async def test_concurrent_turns_of_subscribers_pinned_to_one_replica_spread_over
 
 async def test_a_turn_goes_to_the_subscribers_replica_and_to_the_next_when_it_is_gone() -> None:
     one, two = FakeRasa(), FakeRasa()
-    await one.start()
-    await two.start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            client = RasaClient(http, f"{one.url},{two.url}", timeout_s=5)
-            openid = next(f"o{n:027d}" for n in range(100) if client.replicas.ranked(f"o{n:027d}")[0] == one.url)
-            await client.send(openid, "查余额", {"msg_key": "k1"})
-            await client.send(openid, "查流量", {"msg_key": "k2"})
-            assert one.turns_for(openid) == ["查余额", "查流量"] and two.turns_for(openid) == []
+    async with two_replicas(one, two) as client:
+        openid = pinned_to(client, one.url)
+        await client.send(openid, "查余额", {"msg_key": "k1"})
+        await client.send(openid, "查流量", {"msg_key": "k2"})
+        assert one.turns_for(openid) == ["查余额", "查流量"] and two.turns_for(openid) == []
 
-            await one.stop()  # the replica dies: connections refused
-            answer = await client.send(openid, "查套餐", {"msg_key": "k3"})
-            assert answer and two.turns_for(openid) == ["查套餐"]
-            assert client.replicas.ranked(openid)[0] == two.url
-            assert await client.is_up()  # one replica answering is enough
-    finally:
-        await one.stop()
-        await two.stop()
+        await one.stop()  # the replica dies: connections refused
+        answer = await client.send(openid, "查套餐", {"msg_key": "k3"})
+        assert answer and two.turns_for(openid) == ["查套餐"]
+        assert client.replicas.ranked(openid)[0] == two.url
+        assert await client.is_up()  # one replica answering is enough
 
 
 async def test_the_next_replica_gives_the_answer_of_a_turn_that_already_ran_instead_of_a_second_turn() -> None:
     """The tracker store is shared: a turn the dead replica completed is found there (msg_key)."""
     one, two = FakeRasa(), FakeRasa()
-    await one.start()
-    await two.start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            client = RasaClient(http, f"{one.url},{two.url}", timeout_s=5)
-            openid = next(f"o{n:027d}" for n in range(100) if client.replicas.ranked(f"o{n:027d}")[0] == one.url)
-            two.turns.append({"sender": openid, "message": "查余额", "metadata": {"msg_key": "k1"}})  # shared store
-            await one.stop()
-            answer = await client.send(openid, "查余额", {"msg_key": "k1"})
-            expected = two.answer(openid, "查余额", {"msg_key": "k1"})
-            assert [m.get("text") for m in answer] == [m.get("text") for m in expected]
-            assert len(two.turns_for(openid)) == 1  # no second turn
-    finally:
+    async with two_replicas(one, two) as client:
+        openid = pinned_to(client, one.url)
+        two.turns.append({"sender": openid, "message": "查余额", "metadata": {"msg_key": "k1"}})  # shared store
         await one.stop()
-        await two.stop()
+        answer = await client.send(openid, "查余额", {"msg_key": "k1"})
+        expected = two.answer(openid, "查余额", {"msg_key": "k1"})
+        assert [m.get("text") for m in answer] == [m.get("text") for m in expected]
+        assert len(two.turns_for(openid)) == 1  # no second turn
 
 
 async def test_a_turn_whose_actions_failed_on_her_replica_is_answered_by_the_next_at_once() -> None:
@@ -158,39 +164,25 @@ async def test_a_turn_whose_actions_failed_on_her_replica_is_answered_by_the_nex
     from gateway.rasa_client import TAKE_BACK
 
     one, two = FakeRasa(actions_up=False), FakeRasa()
-    await one.start()
-    await two.start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            client = RasaClient(http, f"{one.url},{two.url}", timeout_s=5)
-            openid = next(f"o{n:027d}" for n in range(100) if client.replicas.ranked(f"o{n:027d}")[0] == one.url)
-            answer = await client.send(openid, "查余额", {"msg_key": "k1"})
-            expected = two.answer(openid, "查余额", {"msg_key": "k1"})
-            assert [m.get("text") for m in answer] == [m.get("text") for m in expected]
-            assert one.tracker_events == [(openid, TAKE_BACK)]  # the failed turn undone where it ran
-            assert two.turns_for(openid) == ["查余额"]  # one turn that counts
+    async with two_replicas(one, two) as client:
+        openid = pinned_to(client, one.url)
+        answer = await client.send(openid, "查余额", {"msg_key": "k1"})
+        expected = two.answer(openid, "查余额", {"msg_key": "k1"})
+        assert [m.get("text") for m in answer] == [m.get("text") for m in expected]
+        assert one.tracker_events == [(openid, TAKE_BACK)]  # the failed turn undone where it ran
+        assert two.turns_for(openid) == ["查余额"]  # one turn that counts
 
-            await client.send(openid, "查流量", {"msg_key": "k2"})  # straight to the next replica
-            assert two.turns_for(openid) == ["查余额", "查流量"] and len(one.tracker_events) == 1
-    finally:
-        await one.stop()
-        await two.stop()
+        await client.send(openid, "查流量", {"msg_key": "k2"})  # straight to the next replica
+        assert two.turns_for(openid) == ["查余额", "查流量"] and len(one.tracker_events) == 1
 
 
 async def test_with_the_actions_of_every_replica_down_the_turn_is_unavailable_and_taken_back_on_each() -> None:
     from gateway.rasa_client import TAKE_BACK, TurnFailedInside
 
     one, two = FakeRasa(actions_up=False), FakeRasa(actions_up=False)
-    await one.start()
-    await two.start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            client = RasaClient(http, f"{one.url},{two.url}", timeout_s=5)
-            with pytest.raises(TurnFailedInside):  # the message is deferred, as with one replica
-                await client.send("o" + "2" * 27, "查余额", {"msg_key": "k"})
-    finally:
-        await one.stop()
-        await two.stop()
+    async with two_replicas(one, two) as client:
+        with pytest.raises(TurnFailedInside):  # the message is deferred, as with one replica
+            await client.send("o" + "2" * 27, "查余额", {"msg_key": "k"})
     assert [events for _, events in one.tracker_events + two.tracker_events] == [TAKE_BACK, TAKE_BACK]
 
 
