@@ -127,6 +127,7 @@ class TakenRow:
     message: dict[str, Any]
     attempts: int
     received_at: dt.datetime
+    lease_until: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class Inbox:
             return None
         if stored.status != "processing":
             return Stored(stored.id)
-        taken = TakenRow(stored.id, message.msg_key, message.openid, row["message"], 1, now)
+        taken = TakenRow(stored.id, message.msg_key, message.openid, row["message"], 1, now, params["lease_end"])
         routing = self._routing.read(stored) if self._routing is not None else None
         return Stored(stored.id, Claimed(taken, more=False, voice_mode=stored.voice_mode, routing=routing))
 
@@ -292,12 +293,16 @@ class Inbox:
                 .values(status="failed", lease_until=None, done_at=self._clock(), error=error)
             )
 
-    async def release(self, row_id: int) -> None:
-        """Give a claimed row back untouched (shutdown in the middle of it)."""
+    async def release(self, row_id: int, lease_until: dt.datetime | None = None) -> None:
+        """Give a claimed row back untouched (shutdown in the middle of it). With `lease_until`, only
+        while it is still that lease: a row whose lease ran out may be another worker's by now."""
+        leased = inbox.c.status == "processing"
+        if lease_until is not None:
+            leased = and_(leased, inbox.c.lease_until == lease_until)
         async with self._single.connect() as conn:
             await conn.execute(
                 update(inbox)
-                .where(inbox.c.id == row_id, inbox.c.status == "processing")
+                .where(inbox.c.id == row_id, leased)
                 .values(status="pending", lease_until=None, next_attempt_at=self._clock())
             )
 

@@ -295,6 +295,10 @@ class Processor:
         # Rows leased when they were stored (`Inbox.take_new`), by openid, and when: her drain
         # answers such a row before it claims anything.
         self._taken: dict[str, tuple[Claimed, float]] = {}
+        # Leased rows this worker could not give back (the database was away), with their leases:
+        # given back as soon as it answers again (while the lease is still theirs), so that they
+        # are retried within seconds, not when their lease runs out.
+        self._owed_give_backs: dict[int, dt.datetime] = {}
         self._stopping = asyncio.Event()
 
     # ---- scheduling -----------------------------------------------------------------------------
@@ -338,6 +342,7 @@ class Processor:
         """Background worker: deferred messages now due, and messages left by a worker that died."""
         while not self._stopping.is_set():
             try:
+                await self._give_back_owed()
                 for openid in await self._inbox.due_openids(SETTLE_S):
                     self.schedule(openid)
             except Exception:
@@ -358,6 +363,12 @@ class Processor:
         await asyncio.gather(*tasks, return_exceptions=True)
         for openid in list(self._taken):  # leased for a drain that never ran: claimable at once
             await self._give_back_taken(openid)
+        try:
+            await self._give_back_owed()
+        except Exception:  # still away: their leases run out instead
+            log.warning(
+                "%d inbox rows could not be given back: retried when their leases end", len(self._owed_give_backs)
+            )
         handovers, self._handovers = list(self._handovers.values()), {}
         for handover in handovers:  # taken for a drain that never ran: let another worker have it
             try:
@@ -436,7 +447,7 @@ class Processor:
     async def _give_back_taken(self, openid: str) -> None:
         taken = self._taken.pop(openid, None)
         if taken is not None:
-            await asyncio.shield(self._release_quietly(taken[0].row.id))
+            await asyncio.shield(self._release_quietly(taken[0].row))
 
     async def _process(self, claimed: Claimed) -> bool:
         """Answer one row; False when it was deferred (what follows must wait)."""
@@ -452,11 +463,11 @@ class Processor:
             raise
         except RasaUnavailable as exc:
             self._metrics.rasa_failures.inc()
-            await self._defer(row, f"rasa unavailable: {exc}")
+            await self._defer_or_give_back(row, f"rasa unavailable: {exc}")
             return False
         except Exception as exc:
             log.exception("processing %s failed", mask_msg_key(row.msg_key))
-            await self._defer(row, f"{type(exc).__name__}: {exc}")
+            await self._defer_or_give_back(row, f"{type(exc).__name__}: {exc}")
             return False
         try:
             await self._deliver(row, msg, replies)
@@ -466,15 +477,36 @@ class Processor:
             # Its turn is not run again (Rasa finds the answer by msg_key), and a first part that
             # already went passively is not sent twice (`_deliver`).
             log.exception("storing the answer to %s failed: it is taken up again", mask_msg_key(row.msg_key))
-            await asyncio.shield(self._release_quietly(row.id))
+            await asyncio.shield(self._release_quietly(row))
             return False
         return True
 
-    async def _release_quietly(self, row_id: int) -> None:
+    async def _defer_or_give_back(self, row: Any, reason: str) -> None:
+        """Defer the row; when that cannot be written (the database is away), give it back instead,
+        now or once the database answers, so that it is retried within seconds of its return."""
         try:
-            await self._inbox.release(row_id)
-        except Exception:  # the database is away too: the lease runs out instead
-            log.warning("could not give back inbox row %s: it is retried when its lease ends", row_id)
+            await self._defer(row, reason)
+        except Exception:
+            log.exception("could not defer %s: it is given back for a retry", mask_msg_key(row.msg_key))
+            await asyncio.shield(self._release_quietly(row))
+
+    async def _release_quietly(self, row: Any) -> None:
+        """Give a leased row back; when the database is away, once it answers again."""
+        try:
+            await self._inbox.release(row.id)
+        except Exception:  # the database is away too: the retry worker gives it back once it answers
+            if row.lease_until is None:
+                log.warning("could not give back inbox row %s: it is retried when its lease ends", row.id)
+                return
+            self._owed_give_backs[row.id] = row.lease_until
+            log.warning("could not give back inbox row %s now: it is given back once the database answers", row.id)
+
+    async def _give_back_owed(self) -> None:
+        """Give back the rows `_release_quietly` could not; raises while the database is still away.
+        A row whose lease ran out meanwhile is left alone: the retry scan takes it, or has."""
+        for row_id, lease_until in sorted(self._owed_give_backs.items()):
+            await self._inbox.release(row_id, lease_until)
+            del self._owed_give_backs[row_id]
 
     async def _deliver(self, row: Any, msg: InboundMessage, replies: list[Outgoing]) -> None:
         first_text = message_text(replies[0]) if replies else None

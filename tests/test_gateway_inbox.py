@@ -195,3 +195,25 @@ async def test_a_push_is_not_leased_past_a_deferred_message_of_hers(
     assert stored is not None and stored.taken is None
     claimed = await box.claim_next("deferred-openid")
     assert claimed is not None and claimed.row.msg_key == "deferred-a"  # retried first, in order
+
+
+async def test_a_row_is_given_back_with_its_lease_only_while_that_lease_holds_it(
+    engine: AsyncEngine, clean_gateway_tables: None
+) -> None:
+    """A give-back that waited for the database names the lease it gives back: by then the lease may
+    have run out and the row be another worker's, under a lease of its own."""
+    box = Inbox(engine, CsWindow(engine), lease_s=15)
+    stored = await box.take_new(_text("lease-openid", 1), arrival_seq=1)
+    assert stored is not None and stored.taken is not None
+    mine = stored.taken.row.lease_until
+    await box.release(stored.id, mine - dt.timedelta(seconds=30))  # an earlier lease: not this one
+    assert await box.status("lease-openid:1") == "processing"
+    await box.release(stored.id, mine)
+    assert await box.status("lease-openid:1") == "pending"
+
+    claimed = await box.claim_next("lease-openid")  # as the retry scan's drain leases it
+    assert claimed is not None
+    await box.release(claimed.row.id, mine)  # the lease given back before: not this one
+    assert await box.status("lease-openid:1") == "processing"
+    await box.release(claimed.row.id, claimed.row.lease_until)
+    assert await box.status("lease-openid:1") == "pending"

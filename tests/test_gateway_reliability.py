@@ -324,3 +324,34 @@ async def test_an_answer_that_could_not_be_stored_is_taken_up_again_soon_without
     assert failures and fake_rasa.turns_for(openid) == ["你好"]
     await asyncio.sleep(1.5)  # nothing more follows (the reply due later leaves 1 s after the first)
     assert standin[0].texts_to(openid) == ["第二句"]
+
+
+async def test_a_message_whose_deferral_met_the_database_away_is_retried_soon_after_it_is_back(
+    gateway, fake_rasa, standin, openid: str, monkeypatch
+) -> None:
+    """Rasa could not answer, and the database went away before the message could be deferred or
+    given back: it is given back once the database answers, and answered within seconds of that,
+    not when its lease (15 s here) runs out; its turn runs once."""
+    box = gateway.runtime.processor._inbox
+    real_release = box.release
+    away: list[str] = []
+
+    async def defer_while_away(row, retry_at, error):
+        away.append("defer")
+        raise OperationalError("UPDATE gw_inbox", {}, ConnectionError("database unavailable"))
+
+    async def release_away_once(row_id, lease_until=None):
+        if "release" not in away:
+            away.append("release")
+            raise OperationalError("UPDATE gw_inbox", {}, ConnectionError("database unavailable"))
+        return await real_release(row_id, lease_until)
+
+    monkeypatch.setattr(box, "defer", defer_while_away)
+    monkeypatch.setattr(box, "release", release_away_once)
+    fake_rasa.actions_up = False  # the turn fails inside Rasa
+    started = time.monotonic()
+    await gateway.aes.text(openid, "查余额")
+    fake_rasa.actions_up = True
+    assert await eventually(lambda: standin[0].texts_to(openid), timeout_s=12) == ["收到：查余额"]
+    assert time.monotonic() - started < 12
+    assert away == ["defer", "release"] and fake_rasa.turns_for(openid) == ["查余额"]
