@@ -294,8 +294,9 @@ class Inbox:
             )
 
     async def release(self, row_id: int, lease_until: dt.datetime | None = None) -> None:
-        """Give a claimed row back untouched (shutdown in the middle of it). With `lease_until`, only
-        while it is still that lease: a row whose lease ran out may be another worker's by now."""
+        """Give a leased row back untouched, claimable at once (its drain could not finish it, or
+        shutdown came in the middle of it). With `lease_until`, only while it is still that lease:
+        a row whose lease ran out may be another worker's by now."""
         leased = inbox.c.status == "processing"
         if lease_until is not None:
             leased = and_(leased, inbox.c.lease_until == lease_until)

@@ -5,8 +5,9 @@ Rendezvous (highest-random-weight) hashing ranks the replicas for each openid: e
 worker ranks them the same way with no shared state, a subscriber's turns go to the same replica,
 and when a replica is added or removed only the subscribers ranked first on it move. A replica
 that refused a connection, or could not finish a turn because its own action server is down, is
-skipped for `down_for_s`, so its subscribers go to their second choice at once; the tracker store is shared (PostgreSQL), so the conversation carries on there, and the
-gateway's one-drain-per-openid keeps it serial.
+skipped for `down_for_s`, so its subscribers go to their second choice at once; the tracker store
+is shared (PostgreSQL), so the conversation carries on there, and the gateway's
+one-drain-per-openid keeps it serial.
 
 A hash splits a few active subscribers unevenly (12 and 8 of 20 is common), and the busier
 replica's queue sets everyone's worst latency. So a turn goes to the least busy replica (by this
