@@ -32,8 +32,8 @@ def role_of(argv: list[str], database: str | None, client_pid: int, pid: int) ->
         return "rasa"
     if "bot.action_server" in argv:
         return "actions"
-    if argv[1:4] == ["-m", "bot", "gateway"]:
-        return "gateway"
+    if argv[1:4] == ["-m", "bot", "gateway"] or (len(argv) > 1 and argv[1].endswith("bench/passthrough.py")):
+        return "gateway"  # bench/passthrough.py stands in the gateway's place
     if argv[1:4] == ["-m", "bot", "wechat-standin"]:  # WeChat's servers: not ours, but on the same cores
         return "standin"
     if joined.startswith("postgres:"):  # a backend's title: "postgres: user database host(port) state"

@@ -25,6 +25,7 @@ from stack import endpoints_for, free_ports, throwaway_database, wait_http
 
 from bot.assistant_cli import process_specs
 from bot.assistant_files import rasa_env
+from bot.supervisor import ProcessSpec
 from core.db import sync_url
 from gateway.settings import Settings
 
@@ -36,21 +37,28 @@ APP_SECRET = "bench-gateway-secret"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 
+FRONTS = ("gateway", "passthrough", "minimal")  # what takes the pushes: the gateway, or a bench/passthrough.py floor
+
+
 @dataclass(frozen=True)
 class Config:
     replicas: int
     store: str
+    front: str = "gateway"
 
     @property
     def label(self) -> str:
-        return f"{self.replicas} Rasa, {self.store}"
+        return f"{self.replicas} Rasa, {self.store}" + ("" if self.front == "gateway" else f", {self.front}")
 
 
 def parse_configs(spec: str) -> list[Config]:
+    """REPLICAS:STORE[:FRONT] for each configuration, e.g. "1:sql,2:windowed:passthrough"."""
     configs = []
     for item in spec.split(","):
-        replicas, _, store = item.partition(":")
-        configs.append(Config(int(replicas), store or "windowed"))
+        replicas, store, front = [*item.split(":"), "", ""][:3]
+        if front and front not in FRONTS:
+            raise SystemExit(f"unknown front {front!r} in {item!r}: one of {', '.join(FRONTS)}")
+        configs.append(Config(int(replicas), store or "windowed", front or "gateway"))
     return configs
 
 
@@ -79,6 +87,20 @@ def running_stack(config: Config, model: Path, database_url: str, workdir: Path)
     }
     env.pop("RASA_URL", None)
     specs = process_specs(rasa_port, action_port, model, env=env, replicas=config.replicas)
+    rasa_urls = ",".join(f"http://127.0.0.1:{rasa_port + index}" for index in range(config.replicas))
+    if config.front != "gateway":
+        floor = [
+            sys.executable,
+            str(ROOT / "bench" / "passthrough.py"),
+            "--port",
+            str(gateway_port),
+            "--rasa",
+            rasa_urls,
+        ]
+        if config.front == "minimal":
+            floor += ["--database", database_url]
+        specs = [spec for spec in specs if spec.name != "gateway"]
+        specs.append(ProcessSpec(config.front, floor, env))
     endpoints = str(endpoints_for(config.store, workdir))
     python = sys.executable
     standin = [python, "-m", "bot", "wechat-standin", "--port", str(standin_port)]
@@ -100,7 +122,6 @@ def running_stack(config: Config, model: Path, database_url: str, workdir: Path)
             wait_http(f"http://127.0.0.1:{action_port + index}/health", 120)
             wait_http(f"http://127.0.0.1:{rasa_port + index}/status?token={env['RASA_AUTH_TOKEN']}", 900)
         wait_http(f"http://127.0.0.1:{gateway_port}/healthz", 120)
-        rasa_urls = ",".join(f"http://127.0.0.1:{rasa_port + index}" for index in range(config.replicas))
         yield f"http://127.0.0.1:{gateway_port}", rasa_urls, standin_url
     finally:
         for process in reversed(processes):
