@@ -16,6 +16,9 @@ replicas and tracker store, on a throw-away database and free ports) and runs th
 
     .venv/bin/python bench/gateway.py --compare 1:sql,2:windowed --model var/test-model/csbot.tar.gz
 
+`2:windowed:passthrough` or `2:windowed:minimal` puts bench/passthrough.py's floor in the gateway's
+place: what a front that only forwards, or that only adds a durable receipt, reaches here.
+
 `--rounds N` runs the shapes N times over, in turn, and reports each shape's N runs together.
 """
 
@@ -217,7 +220,9 @@ async def main() -> int:
     parser.add_argument(
         "--standin", default=None, help="the stand-in WeChat API's URL, to time answers sent through it"
     )
-    parser.add_argument("--compare", default=None, help="REPLICAS:STORE,... e.g. 1:sql,2:windowed (starts each)")
+    parser.add_argument(
+        "--compare", default=None, help="REPLICAS:STORE[:FRONT],... e.g. 1:sql,2:windowed (starts each)"
+    )
     parser.add_argument("--model", type=Path, default=ROOT / "var" / "test-model" / "csbot.tar.gz")
     parser.add_argument(
         "--shapes", default="1x20,4x10,20x5,50x4", help="with --compare: the loads, SUBSCRIBERSxMESSAGES,..."

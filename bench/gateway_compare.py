@@ -1,8 +1,9 @@
 """`bench/gateway.py --compare`: start each configuration of the stack and load it, in one run.
 
-A configuration is REPLICAS:STORE: how many Rasa servers (each with its own action server, as
-`RASA_REPLICAS` starts them) and which tracker store (`sql`: Rasa's own; `windowed`:
-endpoints.yml's nlu.tracker_store). Each runs on a throw-away PostgreSQL database, the machine's
+A configuration is REPLICAS:STORE[:FRONT]: how many Rasa servers (each with its own action server,
+as `RASA_REPLICAS` starts them), which tracker store (`sql`: Rasa's own; `windowed`:
+endpoints.yml's nlu.tracker_store), and what takes the pushes (`gateway`, the default; or
+`passthrough` or `minimal`, the floors of bench/passthrough.py, in its place). Each runs on a throw-away PostgreSQL database, the machine's
 Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/12; keys are per run) and free ports,
 behind the stand-in WeChat API, and meets the same load shapes.
 """
@@ -16,6 +17,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +39,23 @@ APP_SECRET = "bench-gateway-secret"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 
-FRONTS = ("gateway", "passthrough", "minimal")  # what takes the pushes: the gateway, or a bench/passthrough.py floor
+class Front(StrEnum):
+    """What takes the pushes: the gateway, or one of bench/passthrough.py's floors in its place."""
+
+    GATEWAY = "gateway"
+    PASSTHROUGH = "passthrough"
+    MINIMAL = "minimal"
 
 
 @dataclass(frozen=True)
 class Config:
     replicas: int
     store: str
-    front: str = "gateway"
+    front: Front = Front.GATEWAY
 
     @property
     def label(self) -> str:
-        return f"{self.replicas} Rasa, {self.store}" + ("" if self.front == "gateway" else f", {self.front}")
+        return f"{self.replicas} Rasa, {self.store}" + ("" if self.front is Front.GATEWAY else f", {self.front}")
 
 
 def parse_configs(spec: str) -> list[Config]:
@@ -56,9 +63,9 @@ def parse_configs(spec: str) -> list[Config]:
     configs = []
     for item in spec.split(","):
         replicas, store, front = [*item.split(":"), "", ""][:3]
-        if front and front not in FRONTS:
-            raise SystemExit(f"unknown front {front!r} in {item!r}: one of {', '.join(FRONTS)}")
-        configs.append(Config(int(replicas), store or "windowed", front or "gateway"))
+        if front and front not in Front:
+            raise SystemExit(f"unknown front {front!r} in {item!r}: one of {', '.join(Front)}")
+        configs.append(Config(int(replicas), store or "windowed", Front(front or Front.GATEWAY)))
     return configs
 
 
@@ -88,7 +95,7 @@ def running_stack(config: Config, model: Path, database_url: str, workdir: Path)
     env.pop("RASA_URL", None)
     specs = process_specs(rasa_port, action_port, model, env=env, replicas=config.replicas)
     rasa_urls = ",".join(f"http://127.0.0.1:{rasa_port + index}" for index in range(config.replicas))
-    if config.front != "gateway":
+    if config.front is not Front.GATEWAY:
         floor = [
             sys.executable,
             str(ROOT / "bench" / "passthrough.py"),
@@ -97,7 +104,7 @@ def running_stack(config: Config, model: Path, database_url: str, workdir: Path)
             "--rasa",
             rasa_urls,
         ]
-        if config.front == "minimal":
+        if config.front is Front.MINIMAL:
             floor += ["--database", database_url]
         specs = [spec for spec in specs if spec.name != "gateway"]
         specs.append(ProcessSpec(config.front, floor, env))
