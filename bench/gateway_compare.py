@@ -3,9 +3,10 @@
 A configuration is REPLICAS:STORE[:FRONT]: how many Rasa servers (each with its own action server,
 as `RASA_REPLICAS` starts them), which tracker store (`sql`: Rasa's own; `windowed`:
 endpoints.yml's nlu.tracker_store), and what takes the pushes (`gateway`, the default; or
-`passthrough` or `minimal`, the floors of bench/passthrough.py, in its place). Each runs on a throw-away PostgreSQL database, the machine's
-Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/12; keys are per run) and free ports,
-behind the stand-in WeChat API, and meets the same load shapes.
+`passthrough` or `minimal`, the floors of bench/passthrough.py, in its place). Each runs on a
+throw-away PostgreSQL database, the machine's Redis (BENCH_REDIS_URL, default
+redis://127.0.0.1:6379/12; keys are per run) and free ports, behind the stand-in WeChat API, and
+meets the same load shapes.
 """
 
 from __future__ import annotations

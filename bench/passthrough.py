@@ -15,7 +15,8 @@ It keeps nothing: a crash loses what it holds, and a push WeChat retries is answ
 `minimal` (`--database`) adds the least that loses nothing and answers nothing twice, on asyncpg
 directly (the cheapest way to PostgreSQL here):
 - before the turn, one `INSERT ... ON CONFLICT DO NOTHING` of the push: a durable receipt, and the
-  dedup (a retried push finds its row and is not sent to Rasa again);
+  dedup (a retried push finds its row and is not sent to Rasa again; a failed turn deletes the row
+  and answers 500, so that WeChat's retry is taken afresh);
 - after the answer is sent, one `UPDATE` that records it: what a restart would still owe.
 
 It still leaves out what the gateway does for the product: one subscriber's messages in order across
@@ -59,6 +60,7 @@ CREATE = """CREATE TABLE IF NOT EXISTS bench_floor_inbox (
 RECEIVE = """INSERT INTO bench_floor_inbox (msg_key, openid, content) VALUES ($1, $2, $3)
     ON CONFLICT (msg_key) DO NOTHING RETURNING id"""
 ANSWERED = "UPDATE bench_floor_inbox SET answer = $2, answered_at = now() WHERE id = $1"
+FORGET = "DELETE FROM bench_floor_inbox WHERE id = $1"
 
 
 class Receipts:
@@ -82,6 +84,10 @@ class Receipts:
     async def _record(self, row_id: int, text: str) -> None:
         await self._pool.execute(ANSWERED, row_id, text)
 
+    async def forget(self, row_id: int) -> None:
+        """The turn failed: WeChat's retry of the push is taken afresh, not refused as seen."""
+        await self._pool.execute(FORGET, row_id)
+
 
 async def push(request: web.Request) -> web.Response:
     body = await request.read()
@@ -94,7 +100,12 @@ async def push(request: web.Request) -> web.Response:
     row_id = await receipts.receive(message) if receipts is not None else None
     if receipts is not None and row_id is None:
         return web.Response(text=SUCCESS)  # received before: not sent to Rasa twice
-    text = await rasa_turn(request.app, message)
+    try:
+        text = await rasa_turn(request.app, message)
+    except Exception:
+        if receipts is not None and row_id is not None:
+            await receipts.forget(row_id)
+        raise  # a 500: WeChat pushes it again
     if receipts is not None and row_id is not None:
         receipts.record_answer(row_id, text)
     if not text:
