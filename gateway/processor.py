@@ -495,10 +495,7 @@ class Processor:
         try:
             await self._inbox.release(row.id)
         except Exception:  # the database is away too: the retry worker gives it back once it answers
-            if row.lease_until is None:
-                log.warning("could not give back inbox row %s: it is retried when its lease ends", row.id)
-                return
-            self._owed_give_backs[row.id] = row.lease_until
+            self._owed_give_backs[row.id] = row.lease_until  # every leased row has one (take_new, claim)
             log.warning("could not give back inbox row %s now: it is given back once the database answers", row.id)
 
     async def _give_back_owed(self) -> None:
