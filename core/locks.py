@@ -59,11 +59,11 @@ class RedisLock:
                 return False
             await asyncio.sleep(self._poll_s)
 
-    def try_in(self, pipe: Pipeline) -> None:
-        """Queue one try for the lock on `pipe`, to take it in a round trip with other commands: the
-        pipeline's result for it is truthy when it was taken."""
+    def tried_in_script(self) -> tuple[str, str, int]:
+        """The key, token and lease (ms) for a script that tries the lock (SET key token NX PX lease)
+        in a round trip with other commands; the lease counts from now."""
         self._leased_at = time.monotonic()
-        pipe.set(self.name, self._token, nx=True, px=self._ttl_ms)
+        return self.name, self._token, self._ttl_ms
 
     async def release(self) -> bool:
         return bool(await self._redis.eval(_DELETE_IF_OURS, 1, self.name, self._token))

@@ -64,6 +64,37 @@ LOCK_POLL_S = 0.05  # a drain waiting for a subscriber's order lock held by anot
 _SUCCESS = "0"
 _TEXT = "1"
 
+# A push's arrival and the end of it, each one atomic round trip (the arrival was a MULTI): a
+# script's single reply costs the gateway a third of the CPU of a transaction's queued replies
+# (0.15 against 0.38 ms here), and the arrival and its end run for every push.
+# KEYS: seen mark, her in-flight count, the arrival counter, the spool's stream[, the push's nonce]
+# ARGV: in-flight TTL[, msg_key, nonce TTL]
+_ARRIVE = """
+local recorded = false
+if KEYS[5] then
+  redis.call('SET', KEYS[5], ARGV[2], 'NX', 'EX', ARGV[3])
+  recorded = redis.call('GET', KEYS[5])
+end
+local seen = redis.call('EXISTS', KEYS[1])
+local in_flight = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return {recorded, seen, in_flight, redis.call('INCR', KEYS[3]), redis.call('XLEN', KEYS[4])}
+"""
+# KEYS: her in-flight count[, the seen mark to set][, her order lock to try]
+# ARGV: the seen mark's TTL or '', the lock's token or ''[, its lease in ms]
+_END = """
+local left = redis.call('DECR', KEYS[1])
+local next_key = 2
+if ARGV[1] ~= '' then
+  redis.call('SET', KEYS[next_key], '1', 'EX', ARGV[1])
+  next_key = next_key + 1
+end
+if ARGV[2] ~= '' and redis.call('SET', KEYS[next_key], ARGV[2], 'NX', 'PX', ARGV[3]) then
+  return {left, 1}
+end
+return {left, 0}
+"""
+
 
 @dataclass(frozen=True)
 class Arrival:
@@ -94,6 +125,8 @@ class Arrivals:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
+        self._arrive = redis.register_script(_ARRIVE)
+        self._end = redis.register_script(_END)
 
     async def arrive(self, msg_key: str, openid: str, nonce: PushNonce | None = None) -> Arrival | None:
         """The push's arrival, counted in flight for its subscriber until `end`; None when it was
@@ -102,20 +135,15 @@ class Arrivals:
         when it carried another message before (gateway/replay.py).
         One round trip: a duplicate or a replay is rare, so it is counted and uncounted rather than
         asked first."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if nonce is not None:
-                pipe.set(nonce.key, msg_key, nx=True, ex=nonce.ttl_s)
-                pipe.get(nonce.key)
-            pipe.exists(self._seen(msg_key))
-            pipe.incr(self._inflight(openid))
-            pipe.expire(self._inflight(openid), INFLIGHT_TTL_S)
-            pipe.incr("gw:arrival")
-            pipe.xlen(SPOOL_STREAM)
-            results = await pipe.execute()
-        seen, in_flight, _, seq, spooled = results[-5:]
+        keys = [self._seen(msg_key), self._inflight(openid), "gw:arrival", SPOOL_STREAM]
+        args: list[str | int] = [INFLIGHT_TTL_S]
+        if nonce is not None:
+            keys.append(nonce.key)
+            args += [msg_key, nonce.ttl_s]
+        recorded, seen, in_flight, seq, spooled = await self._arrive(keys=keys, args=args)
         if nonce is not None:
             try:
-                nonce.check(results[1], msg_key)
+                nonce.check(recorded, msg_key)
             except ReplayedPush:
                 await self.end(openid)
                 raise
@@ -131,17 +159,20 @@ class Arrivals:
     async def end(self, openid: str, stored_key: str | None = None, take: RedisLock | None = None) -> Handover | None:
         """No longer in flight; with `stored_key`, that push's row is committed: mark it seen too.
         With `take`, her order lock is tried in the same round trip: the Handover when it was free."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.decr(self._inflight(openid))
-            if stored_key is not None:
-                pipe.set(self._seen(stored_key), "1", ex=SEEN_TTL_S)
-            if take is not None:
-                take.try_in(pipe)
-            results = await pipe.execute()
-        if take is None or not results[-1]:
+        keys = [self._inflight(openid)]
+        args: list[str | int] = ["", ""]
+        if stored_key is not None:
+            keys.append(self._seen(stored_key))
+            args[0] = SEEN_TTL_S
+        if take is not None:
+            lock_key, token, lease_ms = take.tried_in_script()
+            keys.append(lock_key)
+            args[1:] = [token, lease_ms]
+        left, taken = await self._end(keys=keys, args=args)
+        if take is None or not taken:
             return None
         # Nothing of hers in flight right after this push left: as `settled` would have found.
-        return Handover(take, settled=int(results[0]) <= 0)
+        return Handover(take, settled=int(left) <= 0)
 
     async def settled(self, openid: str, timeout_s: float = 2.0) -> bool:
         """Wait until no push of this subscriber is between arrival and commit."""
