@@ -51,6 +51,22 @@ async def test_a_nonce_that_carried_another_message_is_refused_and_counts_nothin
     assert await in_flight(redis, openid) == 0
 
 
+async def test_the_arrival_and_its_end_work_after_redis_lost_their_scripts(redis: aioredis.Redis) -> None:
+    # Each is a Lua script run by its digest; a restarted Redis has none, and they are loaded again.
+    arrivals, openid, msg_key = Arrivals(redis), "o-" + key(), "msg-" + key()
+    assert await arrivals.arrive("msg-" + key(), openid) is not None
+    await arrivals.end(openid)
+    await redis.script_flush()
+
+    arrival = await arrivals.arrive(msg_key, openid)
+    assert arrival is not None and arrival.alone
+    handover = await arrivals.end(openid, msg_key, RedisLock(redis, f"gw:order:{openid}", ttl_s=30))
+    assert handover is not None and handover.settled
+    assert await redis.get(f"gw:seen:{msg_key}") == "1"
+    assert await in_flight(redis, openid) == 0
+    await handover.lock.release()
+
+
 async def test_the_end_of_a_push_takes_her_free_order_lock_for_its_drain(gateway) -> None:
     runtime, openid = gateway.runtime, "o-" + key()
     processor, arrivals = runtime.processor, Arrivals(runtime.context.redis)
