@@ -58,10 +58,19 @@ def snapshot(database: str | None = None) -> dict[str, float]:
         role = role_of(argv, database, client, int(entry.name))
         if role is None:
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-        utime, stime = int(fields[11]), int(fields[12])
-        totals[role] += (utime + stime) / _TICKS
+        totals[role] += _seconds(stat)
     return totals
+
+
+def process_seconds(pid: int) -> float:
+    """CPU seconds used so far (user + system) by one process."""
+    return _seconds((PROC / str(pid) / "stat").read_text())
+
+
+def _seconds(stat: str) -> float:
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / _TICKS
 
 
 def used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

@@ -70,17 +70,11 @@ def parse_configs(spec: str) -> list[Config]:
     return configs
 
 
-@contextlib.contextmanager
-def running_stack(config: Config, model: Path, database_url: str, workdir: Path) -> Iterator[tuple[str, str, str]]:
-    """(gateway URL, RASA_URL, stand-in URL) of a started stack; everything stopped afterwards."""
-    base = free_ports(2 * config.replicas + 2)
-    rasa_port, action_port = base, base + config.replicas
-    standin_port, gateway_port = base + 2 * config.replicas, base + 2 * config.replicas + 1
-    standin_url = f"http://127.0.0.1:{standin_port}"
-    env = {
-        **rasa_env(action_port),
+def gateway_env(database_url: str, standin_url: str, gateway_port: int) -> dict[str, str]:
+    """The gateway's settings in a benchmark: the throw-away database, the machine's Redis, the
+    benchmark's WeChat account on the stand-in API, its port on loopback, and no other listeners."""
+    return {
         "DATABASE_URL": database_url,
-        "TRACKER_STORE_URL": sync_url(database_url),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"),
         "WECHAT_TOKEN": TOKEN,
         "WECHAT_APP_ID": APP_ID,
@@ -92,6 +86,20 @@ def running_stack(config: Config, model: Path, database_url: str, workdir: Path)
         "AGENT_PORT": "0",
         "INTERNAL_PORT": "0",
         "LOG_LEVEL": "WARNING",
+    }
+
+
+@contextlib.contextmanager
+def running_stack(config: Config, model: Path, database_url: str, workdir: Path) -> Iterator[tuple[str, str, str]]:
+    """(gateway URL, RASA_URL, stand-in URL) of a started stack; everything stopped afterwards."""
+    base = free_ports(2 * config.replicas + 2)
+    rasa_port, action_port = base, base + config.replicas
+    standin_port, gateway_port = base + 2 * config.replicas, base + 2 * config.replicas + 1
+    standin_url = f"http://127.0.0.1:{standin_port}"
+    env = {
+        **rasa_env(action_port),
+        **gateway_env(database_url, standin_url, gateway_port),
+        "TRACKER_STORE_URL": sync_url(database_url),
     }
     env.pop("RASA_URL", None)
     specs = process_specs(rasa_port, action_port, model, env=env, replicas=config.replicas)

@@ -34,18 +34,13 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway_compare import AES_KEY, APP_ID, APP_SECRET, TOKEN, parse_shapes  # bench/
+from cpu import process_seconds  # bench/
+from gateway_compare import AES_KEY, APP_ID, TOKEN, gateway_env, parse_shapes  # bench/
 from stack import ROOT, free_ports, throwaway_database, wait_http  # bench/
 
 from wechat.simulator import PushClient
 
 ANSWER = "您的话费余额为 50.00 元。"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def instant_rasa(port: int) -> web.AppRunner:
@@ -81,25 +76,6 @@ async def load(client: PushClient, subscribers: int, messages: int) -> None:
     await asyncio.gather(*(subscriber(index) for index in range(subscribers)))
 
 
-def gateway_env(database_url: str, rasa_port: int, standin_port: int, gateway_port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"),
-        "RASA_URL": f"http://127.0.0.1:{rasa_port}",
-        "WECHAT_TOKEN": TOKEN,
-        "WECHAT_APP_ID": APP_ID,
-        "WECHAT_APP_SECRET": APP_SECRET,
-        "WECHAT_AES_KEY": AES_KEY,
-        "WECHAT_API_BASE": f"http://127.0.0.1:{standin_port}",
-        "GATEWAY_HOST": "127.0.0.1",
-        "PORT": str(gateway_port),
-        "AGENT_PORT": "0",
-        "INTERNAL_PORT": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 async def measure(shapes: list[tuple[int, int]], rounds: int) -> dict[tuple[int, int], list[float]]:
     """CPU ms per message of the gateway process, per load, one figure per round."""
     base = free_ports(3)
@@ -107,7 +83,11 @@ async def measure(shapes: list[tuple[int, int]], rounds: int) -> dict[tuple[int,
     figures: dict[tuple[int, int], list[float]] = defaultdict(list)
     with throwaway_database("bench_gateway_cpu") as database_url:
         rasa = await instant_rasa(rasa_port)
-        env = gateway_env(database_url, rasa_port, standin_port, gateway_port)
+        env = {
+            **os.environ,
+            **gateway_env(database_url, f"http://127.0.0.1:{standin_port}", gateway_port),
+            "RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        }
         python = sys.executable
         standin = [python, "-m", "bot", "wechat-standin", "--port", str(standin_port)]
         # Their banners go; warnings and errors still reach stderr.
@@ -125,9 +105,9 @@ async def measure(shapes: list[tuple[int, int]], rounds: int) -> dict[tuple[int,
                 await load(client, 5, 10)  # pools and caches warm
                 for _ in range(rounds):
                     for subscribers, messages in shapes:
-                        before, started = cpu_seconds(gateway_pid), time.monotonic()
+                        before, started = process_seconds(gateway_pid), time.monotonic()
                         await load(client, subscribers, messages)
-                        used, wall = cpu_seconds(gateway_pid) - before, time.monotonic() - started
+                        used, wall = process_seconds(gateway_pid) - before, time.monotonic() - started
                         count = subscribers * messages
                         figures[subscribers, messages].append(1000 * used / count)
                         print(
