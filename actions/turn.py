@@ -20,6 +20,18 @@ from actions.services import Services, get_services
 from core.vocabulary import HandoffReason, Queue
 
 ANSWER_LIMIT = 200  # each of question and answer; the handoff keeps 500 characters of summary
+# Questions whose answer the bot needs to finish what she started. Any other question (a
+# clarifying menu, a choice of numbers) a person answers better, so it does not delay her.
+AWAITS_HER_ANSWER = (
+    "bind_phone",
+    "bind_code:",
+    "topup_amount",
+    "topup_confirm:",
+    "plan_confirm:",
+    "service_which:",
+    "service_confirm:",
+    ticket_form.FORM,
+)
 
 
 @dataclass
@@ -120,6 +132,7 @@ class FlowAction(Action):
             await ticket_form.continue_form(turn)
         else:
             await self.flow(turn)
+        _person_for_who_cannot_manage(turn)
         _offer_second_request(turn)
         await _elder_first_message(turn)
         return turn.events()
@@ -130,6 +143,17 @@ def _leaves_form(turn: Turn) -> bool:
     photo is an answer to it."""
     metadata = turn.parse.get("metadata") or {}
     return isinstance(metadata, dict) and metadata.get("msg_type") == "event"
+
+
+def _person_for_who_cannot_manage(turn: Turn) -> None:
+    """Anyone who says she cannot manage (「看不懂」「不会弄」) reaches a person at once, whatever
+    the classifier made of the rest; what the flow already answered stays with it. The handoff
+    service says the one true thing: a person now, in about N minutes, or a call-back."""
+    if turn.handed_off or not understanding.says_cannot_manage(turn.parse):
+        return
+    turn.set("human_offered", True)
+    queue = Queue.ELDER if turn.elder else Queue.GENERAL
+    turn.hand_off(HandoffReason.CANNOT_COPE, queue, summary_of(turn, "用户表示不会用/看不懂"))
 
 
 def _offer_second_request(turn: Turn) -> None:
@@ -179,9 +203,9 @@ async def _elder_first_message(turn: Turn) -> None:
         turn.say(replies.offer_human())
         return
     pending = turn.slot_updates.get("pending") or ""
-    if pending and not pending.startswith(("menu", "more:", "plan_which")):
-        # The answer asked her something (an amount, 回复1确认): her reply must reach the bot, so
-        # she is connected on her next message instead.
+    if pending.startswith(AWAITS_HER_ANSWER):
+        # She started something only the bot completes (an amount, 回复1确认, the SMS code): her
+        # reply must reach the bot, so she is connected on her next message instead.
         turn.set("human_offered", False)
         return
     # The answer is already given; the handoff service connects her only if a person can come,

@@ -54,6 +54,24 @@ DISPUTE_CUES = re.compile(
 )
 
 
+# A subscriber saying she cannot manage (the mission's 「不会用」「看不懂」), about the assistant or
+# about what is in front of her: a person at once, whatever else the message asked. Not the
+# question 「会不会用完」, nor 「不会用超吧」.
+CANNOT_MANAGE = re.compile(
+    r"(?<!会)不会(用|弄|搞|操作)(?![完光掉超])|弄不来|搞不来|弄不懂|搞不懂|看不懂|看不明白|看不清|听不懂|"
+    r"眼神不好|太复杂"
+)
+
+
+# A request that is itself her remedy (「字看不清，用语音说给我听」) is served, not handed on.
+REMEDY_INTENTS = frozenset({"voice_reply_on"})
+
+
+def says_cannot_manage(parse: Mapping[str, Any]) -> bool:
+    intent = (parse.get("intent") or {}).get("name")
+    return intent not in REMEDY_INTENTS and bool(CANNOT_MANAGE.search(str(parse.get("text") or "")))
+
+
 def ranking(parse: Mapping[str, Any]) -> list[tuple[str, float]]:
     """(intent, confidence) best first, without the fallback pseudo-intent."""
     ranked = parse.get("intent_ranking") or []

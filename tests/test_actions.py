@@ -23,7 +23,7 @@ from actions.charges import ActionDisputeCharge
 from actions.invoices import ActionRequestInvoice
 from actions.plans import ActionCheckPlan, ActionRecommendPlan
 from actions.points import ActionCheckPoints
-from actions.reply_router import ActionDefaultFallback, ActionHandleReply
+from actions.reply_router import ActionClarify, ActionDefaultFallback, ActionHandleReply
 from actions.service import ActionHandoff, ActionReportFault, ActionSessionStart
 from actions.services import Services, build_services, use_services
 from actions.transactions import ActionCancelService, ActionChangePlan, ActionTopUp
@@ -207,6 +207,38 @@ async def test_an_elder_asked_a_question_is_connected_on_her_next_message(servic
     assert not chat.payloads  # her amount must reach the bot
     await chat.say(ActionCheckBalance(), "还有多少钱", "check_balance")
     assert chat.payloads[-1]["handoff"]["direct"] is True
+
+
+async def test_an_elder_asked_which_she_meant_is_connected_at_once(services: Services) -> None:
+    # A clarifying menu is not something only the bot can finish: a person answers it better.
+    chat = Conversation(services)
+    await chat.bind("13800000002")
+    await chat.say(ActionSessionStart(), "", "session_start")
+    first = await chat.say(ActionClarify(), "那个话费是不是又没了", "dispute_charge")
+    assert "1" in first and chat.slots["pending"].startswith("clarify:")  # the question stays for the bot
+    handoff = chat.payloads[-1]["handoff"]
+    assert (handoff["reason"], handoff["queue"], handoff["direct"]) == ("elder", "elder", True)
+
+
+async def test_saying_she_cannot_manage_reaches_a_person_at_once_with_her_answer(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionCheckBalance(), "我还剩多少话费啊 你们发的短信我看不懂", "check_balance")
+    assert "58.30元" in reply  # answered all the same
+    handoff = chat.payloads[-1]["handoff"]
+    assert (handoff["reason"], handoff["queue"]) == ("cannot_cope", "general") and "direct" not in handoff
+    assert "短信我看不懂" in handoff["summary"] and "58.30元" in handoff["summary"]
+    # an elder goes to the elder desk, and asking whether data will run out is no such thing
+    elder = Conversation(services)
+    await elder.bind("13800000002")
+    await elder.say(ActionSessionStart(), "", "session_start")
+    await elder.say(ActionCheckBalance(), "字太小了看不清 我还有多少钱", "check_balance")
+    assert (elder.payloads[-1]["handoff"]["reason"], elder.payloads[-1]["handoff"]["queue"]) == ("cannot_cope", "elder")
+    other = Conversation(services)
+    await other.bind("13800000005")
+    await other.say(ActionCheckUsage(), "这个月流量会不会用完", "check_usage")
+    await other.say(ActionCheckUsage(), "流量应该不会用超吧", "check_usage")
+    assert not other.payloads
 
 
 async def test_elder_direct_off_offers_a_human_instead(services: Services, monkeypatch) -> None:
