@@ -40,7 +40,7 @@ def _said_in_dispute(turn: Turn) -> str:
     (the SMS code after binding, 「1」 to a clarifying question), the last one classified as a
     dispute, else the last one with words in it."""
     if turn.intent == DISPUTE_INTENT:
-        return turn.text
+        return turn.words
     said = [e for e in turn.tracker.events if e.get("event") == "user"]
     for event in reversed(said):
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
@@ -50,7 +50,7 @@ def _said_in_dispute(turn: Turn) -> str:
         text = str(event.get("text") or "")
         if len(text) > 3 and not text.isdigit():
             return text
-    return turn.text
+    return turn.words
 
 
 async def more_charges(turn: Turn, month: str) -> None:

@@ -49,7 +49,7 @@ async def hand_off(
         turn.set("is_elder", True)  # shorter replies from now on; binding is offered by a person
     if tell:
         turn.say(tell)
-    turn.hand_off(reason, Queue.ELDER if elder else Queue.GENERAL, _summary(reason, text))
+    turn.hand_off(reason, Queue.ELDER if elder else Queue.GENERAL, _summary(reason, said or turn.words))
 
 
 SUMMARY_LABELS = {

@@ -96,15 +96,17 @@ async def start_complaint(turn: Turn, category: TicketCategory | None = None, sa
     desk); anyone else is asked the category, what happened and, if unbound, a number."""
     if turn.elder:
         phone = await _bound_phone(turn)
-        ticket = await _open(turn, TicketKind.COMPLAINT, category or TicketCategory.OTHER, phone, said or turn.text, {})
+        ticket = await _open(
+            turn, TicketKind.COMPLAINT, category or TicketCategory.OTHER, phone, said or turn.words, {}
+        )
         turn.say(wording.COMPLAINT_ELDER_TO_PERSON)
         turn.hand_off(
             HandoffReason.COMPLAINT,
             Queue.ELDER,
-            f"年长客户投诉（工单{ticket.number}）：「{_shorten(said or turn.text)}」",
+            f"年长客户投诉（工单{ticket.number}）：「{_shorten(said or turn.words)}」",
         )
         return
-    draft: dict[str, Any] = {"kind": TicketKind.COMPLAINT.value, "said": _shorten(said or turn.text)}
+    draft: dict[str, Any] = {"kind": TicketKind.COMPLAINT.value, "said": _shorten(said or turn.words)}
     if category is not None:
         draft["category"] = category.value
         if said:  # the dispute flow: what happened was said already
@@ -120,7 +122,7 @@ async def start_fault(turn: Turn, broadband: bool = False) -> None:
     """A fault report: what is broken, where, a reachable number, a time slot."""
     category = TicketCategory.BROADBAND if broadband else TicketCategory.NETWORK
     draft: dict[str, Any] = {"kind": TicketKind.FAULT.value, "category": category.value}
-    said = turn.text.strip()
+    said = turn.words.strip()
     if said and not said.startswith("/") and len(said) > 4:
         draft["what"] = _shorten(said)  # 「家里宽带断了三天了」 already says what is broken
         _ask(turn, draft, "where", wording.FAULT_ASK_WHERE)

@@ -63,6 +63,15 @@ class Turn:
         return self.parse.get("text") or ""
 
     @property
+    def words(self) -> str:
+        """What she wrote, as she wrote it, for people to read (summaries, tickets). The parse
+        holds nlu/'s normalised copy, made for the classifier: openers dropped, commas half-width."""
+        for event in reversed(self.tracker.events):
+            if event.get("event") == "user":
+                return str(event.get("text") or "") or self.text
+        return self.text
+
+    @property
     def intent(self) -> Optional[str]:
         return ((self.tracker.latest_message or {}).get("intent") or {}).get("name")
 
@@ -225,8 +234,8 @@ def _take_back_binding_form(turn: Turn) -> None:
 def summary_of(turn: Turn, label: str) -> str:
     """For the agent: why, what she said and what the assistant already answered."""
     summary = label
-    if turn.text:
-        summary += f"：「{_shorten(turn.text, ANSWER_LIMIT)}」"
+    if turn.words:
+        summary += f"：「{_shorten(turn.words, ANSWER_LIMIT)}」"
     answer = "\n".join(turn.said())
     if answer:
         summary += f"；机器人已答：「{_shorten(answer, ANSWER_LIMIT)}」"

@@ -285,7 +285,7 @@ async def test_a_long_request_from_someone_not_elderly_reaches_the_general_desk_
     assert len(text) > 200
     await chat.say(ActionHandoff(), text, "request_human")
     handoff = chat.payloads[-1]["handoff"]
-    assert handoff["queue"] == "general" and normalize(text) in handoff["summary"]
+    assert handoff["queue"] == "general" and text in handoff["summary"]  # as she wrote it, commas and all
     assert not chat.slots.get("is_elder")
 
 
