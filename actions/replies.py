@@ -239,6 +239,16 @@ def confirm_top_up_for_other(phone: str, amount_fen: int) -> str:
     return f"给他人号码充值：{phone}，{format_yuan(amount_fen)}。请核对号码，无误{CONFIRM_CHOICES}"
 
 
+def ask_number_to_top_up(relative: str | None, bound_masked: list[str]) -> str:
+    """Whose line a family top-up is for: her relative's number, or one of her bound lines."""
+    who = f"您{relative}" if relative else "家人"
+    lines = [f"给{who}充话费：请回复{who}的11位手机号。"]
+    if bound_masked:
+        lines.append("给已绑定的号码充，请回复序号：")
+        lines += [f"{number} {phone}" for number, phone in enumerate(bound_masked[:CHOICES_SHOWN], 1)]
+    return "\n".join(lines)
+
+
 def top_up_number_not_ours(phone: str) -> str:
     return f"{mask_phone(phone)}不是本网在用号码，无法充值。请核对号码。"
 

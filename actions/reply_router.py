@@ -106,6 +106,8 @@ async def handle_reply(turn: Turn) -> None:
         await _bind_code_reply(turn, ref)
     elif kind == "topup_amount":
         await _topup_amount_reply(turn, ref)
+    elif kind == "topup_number":
+        await _topup_number_reply(turn, int(ref) if ref else None)
     elif kind == "topup_confirm":
         await _confirm_reply(turn, lambda: topup.confirm(turn, ref), lambda: topup.cancel(turn, ref))
     elif kind == "plan_confirm":
@@ -185,7 +187,7 @@ async def _topup_amount_reply(turn: Turn, other_phone: str) -> None:
         amount = _number(turn)
     if amount is not None:
         if other_phone:
-            await topup.propose(turn, other_phone, int(amount), for_other=True)
+            await topup.top_up_number(turn, other_phone, amount)
             return
         phone = await account.account_phone(turn, "top_up")
         if phone:
@@ -195,6 +197,23 @@ async def _topup_amount_reply(turn: Turn, other_phone: str) -> None:
     else:
         turn.say(replies.ask_amount(turn.elder))
         turn.set("pending", f"topup_amount:{other_phone}" if other_phone else "topup_amount")
+
+
+async def _topup_number_reply(turn: Turn, amount: Optional[int]) -> None:
+    """Whose line a family top-up is for: a number she types, or the number of a bound line."""
+    if turn.entity("amount") is not None:
+        amount = int(turn.entity("amount"))
+    phone = turn.entity("phone")
+    bound = await turn.services.binding.bound_phones(turn.openid)
+    number = _number(turn)
+    if phone:
+        await topup.top_up_number(turn, str(phone), amount)
+    elif number is not None and 1 <= number <= len(bound):
+        await topup.top_up_number(turn, bound[number - 1], amount)
+    elif turn.intent == "deny":
+        turn.say(replies.top_up_cancelled())
+    else:
+        await topup.ask_whose_number(turn, None, amount)
 
 
 async def _chosen_request(turn: Turn, options: list[str]) -> None:

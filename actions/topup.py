@@ -1,7 +1,8 @@
 """Top-up: amount -> confirm -> payment link; the balance is credited only when WeChat Pay's
 verified notification reaches the gateway (billing.payments). Confirming twice sends the same link.
 
-亲情付: a number named in the request that is not bound to the sender is someone else's line.
+亲情付: a number named in the request that is not bound to the sender is someone else's line;
+「给我妈充五十」 names a relative but no number, so that number is asked for (never her own).
 It is shown back in full (she typed it) and must be confirmed; the payment order records the payer
 (this openid) and the line credited, and only this openid can confirm or cancel it.
 """
@@ -9,13 +10,14 @@ It is shown back in full (she typed it) and must be confirmed; the payment order
 from __future__ import annotations
 
 import logging
-from typing import Optional, Tuple
+from typing import Any
 
 from actions import replies
 from actions.account import account_phone
 from actions.turn import Turn
 from billing.backend import BillingError, LineStatus, OrderNotFound
 from billing.money import yuan_to_fen
+from core.privacy import mask_phone
 from core.redact import mask_openid
 
 log = logging.getLogger(__name__)
@@ -26,19 +28,45 @@ MIN_YUAN, MAX_YUAN = 1, 5000
 async def top_up(turn: Turn) -> None:
     if refuse_invalid_amount(turn):
         return
-    named, other = await _named_number(turn)
-    if other is not None and not await _is_our_line(turn, other):
-        turn.say(replies.top_up_number_not_ours(other))
-        return
-    phone = other or named or await account_phone(turn, "top_up")
-    if not phone:
-        return
     amount = turn.entity("amount")
+    named = turn.entity("phone")
+    if named:
+        await top_up_number(turn, str(named), amount)
+        return
+    relative = turn.entity("relative")
+    if relative:
+        # 「给我妈充五十」: a family member's line whose number she has not given. Never her own
+        # line by default: she gives that number, or picks one of her bound numbers.
+        await ask_whose_number(turn, str(relative), amount)
+        return
+    phone = await account_phone(turn, "top_up")
+    if phone:
+        await _with_amount(turn, phone, amount)
+
+
+async def top_up_number(turn: Turn, phone: str, amount: Any) -> None:
+    """A top-up of a number she named or picked: one of her bound numbers, or someone else's
+    line (亲情付), which must be ours and in use."""
+    for_other = phone not in await turn.services.binding.bound_phones(turn.openid)
+    if for_other and not await _is_our_line(turn, phone):
+        turn.say(replies.top_up_number_not_ours(phone))
+        return
+    await _with_amount(turn, phone, amount, for_other=for_other, named=True)
+
+
+async def ask_whose_number(turn: Turn, relative: str | None, amount: Any) -> None:
+    bound = await turn.services.binding.bound_phones(turn.openid)
+    turn.say(replies.ask_number_to_top_up(relative, [mask_phone(phone) for phone in bound]))
+    turn.set("pending", f"topup_number:{int(amount) if amount is not None else ''}")
+
+
+async def _with_amount(turn: Turn, phone: str, amount: Any, *, for_other: bool = False, named: bool = False) -> None:
     if amount is None:
         turn.say(replies.ask_amount(turn.elder))
-        turn.set("pending", f"topup_amount:{other}" if other else "topup_amount")
+        # A number she named is kept with the question (she may have several bound).
+        turn.set("pending", f"topup_amount:{phone}" if named else "topup_amount")
         return
-    await propose(turn, phone, int(amount), for_other=other is not None)
+    await propose(turn, phone, int(amount), for_other=for_other)
 
 
 def refuse_invalid_amount(turn: Turn) -> bool:
@@ -87,16 +115,6 @@ async def cancel(turn: Turn, order_no: str) -> None:
         turn.say(replies.top_up_already_paid())
         return
     turn.say(replies.top_up_cancelled())
-
-
-async def _named_number(turn: Turn) -> Tuple[Optional[str], Optional[str]]:
-    """A number named in the message: (one of the sender's bound numbers, None) or (None, someone else's)."""
-    phone = turn.entity("phone")
-    if not phone:
-        return None, None
-    phone = str(phone)
-    bound = await turn.services.binding.bound_phones(turn.openid)
-    return (phone, None) if phone in bound else (None, phone)
 
 
 async def _is_our_line(turn: Turn, phone: str) -> bool:

@@ -26,6 +26,7 @@ AWAITS_HER_ANSWER = (
     "bind_phone",
     "bind_code:",
     "topup_amount",
+    "topup_number:",
     "topup_confirm:",
     "plan_confirm:",
     "service_which:",

@@ -244,6 +244,26 @@ async def test_a_family_payment_asks_the_amount_and_keeps_the_number(services: S
     assert payment is not None and payment.phone == "13800000016" and payment.for_other
 
 
+async def test_a_top_up_for_a_relative_asks_her_number_and_never_tops_up_her_own(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000013")
+    ask = await chat.say(ActionTopUp(), "帮我给我妈妈的号码充五十块钱", "top_up", relative="妈妈")
+    assert "您妈妈的11位手机号" in ask and "1 138****0013" in ask and "确认" not in ask
+    assert chat.slots["pending"] == "topup_number:50"  # the amount is kept while the number is asked
+    confirm = await chat.say(ActionHandleReply(), "13800000016", "inform")
+    assert "13800000016" in confirm and "50元" in confirm and "他人" in confirm
+    payment = await services.payments.get(chat.slots["pending"].partition(":")[2])
+    assert payment is not None and payment.phone == "13800000016" and payment.for_other
+    # she may pick one of her bound lines instead; the amount is then asked for that line
+    other = Conversation(services)
+    await other.bind("13800000014")
+    await other.say(ActionTopUp(), "给我老伴充话费", "top_up", relative="老伴")
+    assert "充值多少元" in await other.say(ActionHandleReply(), "1", "inform")
+    assert other.slots["pending"] == "topup_amount:13800000014"
+    ask = await other.say(ActionHandleReply(), "30", "inform")
+    assert "138****0014" in ask and "30元" in ask and "他人" not in ask
+
+
 async def test_a_family_payment_without_a_number_or_for_a_stranger_line_is_refused(services: Services) -> None:
     chat = Conversation(services)
     assert "不是本网" in await chat.say(ActionTopUp(), "给13899999999充30元", "top_up")
