@@ -65,11 +65,17 @@ CANNOT_MANAGE = re.compile(
 
 # A request that is itself her remedy (「字看不清，用语音说给我听」) is served, not handed on.
 REMEDY_INTENTS = frozenset({"voice_reply_on"})
+SOMEONE_ELSE = re.compile(r"[他她]")
 
 
 def says_cannot_manage(parse: Mapping[str, Any]) -> bool:
+    """She herself cannot manage. 「我妈不会用手机，帮她充五十」 is about someone else: a message
+    that names a relative (nlu/'s `relative` entity), or 他/她 just before the words, is not."""
     intent = (parse.get("intent") or {}).get("name")
-    return intent not in REMEDY_INTENTS and bool(CANNOT_MANAGE.search(str(parse.get("text") or "")))
+    if intent in REMEDY_INTENTS or any(e.get("entity") == "relative" for e in parse.get("entities") or []):
+        return False
+    text = str(parse.get("text") or "")
+    return any(not SOMEONE_ELSE.search(text[max(0, m.start() - 3) : m.start()]) for m in CANNOT_MANAGE.finditer(text))
 
 
 def ranking(parse: Mapping[str, Any]) -> list[tuple[str, float]]:

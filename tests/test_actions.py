@@ -229,16 +229,19 @@ async def test_saying_she_cannot_manage_reaches_a_person_at_once_with_her_answer
     assert (handoff["reason"], handoff["queue"]) == ("cannot_cope", "general") and "direct" not in handoff
     assert "话费啊，你们发的短信我看不懂" in handoff["summary"]  # her words as she wrote them, for the agent
     assert "58.30元" in handoff["summary"]
-    # an elder goes to the elder desk, and asking whether data will run out is no such thing
+    # an elder goes to the elder desk
     elder = Conversation(services)
     await elder.bind("13800000002")
     await elder.say(ActionSessionStart(), "", "session_start")
     await elder.say(ActionCheckBalance(), "字太小了看不清 我还有多少钱", "check_balance")
     assert (elder.payloads[-1]["handoff"]["reason"], elder.payloads[-1]["handoff"]["queue"]) == ("cannot_cope", "elder")
+    # asking whether data will run out is no such thing, nor is someone else who cannot manage
     other = Conversation(services)
     await other.bind("13800000005")
     await other.say(ActionCheckUsage(), "这个月流量会不会用完", "check_usage")
     await other.say(ActionCheckUsage(), "流量应该不会用超吧", "check_usage")
+    await other.say(ActionCheckBalance(), "我妈不会用手机 我帮她看看话费", "check_balance", relative="妈")
+    await other.say(ActionCheckBalance(), "他看不懂短信 你跟我说还剩多少钱", "check_balance")
     assert not other.payloads
 
 
