@@ -4,7 +4,7 @@ faults, self-described elders, emoji, and the voice-reply switch."""
 
 from __future__ import annotations
 
-from actions import binding_flow, replies, service, ticket_form
+from actions import binding_flow, replies, service, ticket_form, topup, understanding
 from actions.account import account_phone
 from actions.turn import FlowAction, Turn, voice_replies_enabled
 from core.privacy import mask_phone
@@ -25,7 +25,11 @@ async def low_balance_help(turn: Turn) -> None:
 
 
 async def ask_relative(turn: Turn) -> None:
-    """A family member's number: answered only for a number bound to this openid."""
+    """A family member's number: answered only for a number bound to this openid. A top-up for
+    her (「我妈不会用手机，帮她充五十」) is the family top-up, which asks for her number."""
+    if understanding.asks_a_top_up(turn.parse):
+        await topup.top_up_for_relative(turn)
+        return
     phones = await turn.services.binding.bound_phones(turn.openid)
     asked = turn.entity("phone")
     if asked and str(asked) in phones:

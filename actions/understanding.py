@@ -78,6 +78,14 @@ def says_cannot_manage(parse: Mapping[str, Any]) -> bool:
     return any(not SOMEONE_ELSE.search(text[max(0, m.start() - 3) : m.start()]) for m in CANNOT_MANAGE.finditer(text))
 
 
+# Money to move, in a message about a relative's line (「她的话费帮她充五十」), not to look at.
+TOP_UP_WORDS = re.compile(r"充(?!电)|交(话)?费|交钱|缴")
+
+
+def asks_a_top_up(parse: Mapping[str, Any]) -> bool:
+    return bool(TOP_UP_WORDS.search(str(parse.get("text") or ""))) and not sounds_like_dispute(parse)
+
+
 def ranking(parse: Mapping[str, Any]) -> list[tuple[str, float]]:
     """(intent, confidence) best first, without the fallback pseudo-intent."""
     ranked = parse.get("intent_ranking") or []

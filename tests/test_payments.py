@@ -32,6 +32,7 @@ from gateway_fixtures import (
 )
 from test_actions import Conversation, services
 
+from actions.guidance import ActionAskRelative
 from actions.reply_router import ActionHandleReply
 from actions.services import Services
 from actions.transactions import ActionTopUp
@@ -254,6 +255,14 @@ async def test_a_top_up_for_a_relative_asks_her_number_and_never_tops_up_her_own
     assert "13800000016" in confirm and "50元" in confirm and "他人" in confirm
     payment = await services.payments.get(chat.slots["pending"].partition(":")[2])
     assert payment is not None and payment.phone == "13800000016" and payment.for_other
+    # classified as a question about her mother's line, the money still goes to the mother's line
+    asked = Conversation(services)
+    await asked.bind("13800000013")
+    ask = await asked.say(ActionAskRelative(), "我妈不会用手机 她的话费帮她充五十", "ask_relative", relative="妈")
+    assert "您妈的11位手机号" in ask and asked.slots["pending"] == "topup_number:50"
+    looked_at = Conversation(services)
+    await looked_at.say(ActionAskRelative(), "我妈的话费还剩五十吗", "ask_relative", relative="妈")
+    assert looked_at.slots["pending"] == "bind_phone"  # looking at her line: bind it first, no top-up
     # she may pick one of her bound lines instead; the amount is then asked for that line
     other = Conversation(services)
     await other.bind("13800000014")
