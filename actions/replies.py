@@ -241,7 +241,7 @@ def confirm_top_up_for_other(phone: str, amount_fen: int) -> str:
 
 def ask_number_to_top_up(relative: str | None, bound_masked: list[str]) -> str:
     """Whose line a family top-up is for: her relative's number, or one of her bound lines."""
-    who = f"您{relative}" if relative else "家人"
+    who = _whose(relative)
     lines = [f"给{who}充话费：请回复{who}的11位手机号。"]
     if bound_masked:
         lines.append("给已绑定的号码充，请回复序号：")
@@ -399,8 +399,16 @@ def voice_reply_unavailable() -> str:
     return "暂时还不能用语音回复您，我先用文字回复。需要人工打电话给您，回复0。"
 
 
+# How a reply names the relative she named: 「我妈」 is 「您妈妈」, not 「您妈」.
+KIN_IN_A_REPLY = {"妈": "妈妈", "爸": "爸爸", "娃": "孩子", "老头子": "老伴", "老太婆": "老伴", "老汉": "老伴"}
+
+
+def _whose(relative: str | None) -> str:
+    return f"您{KIN_IN_A_REPLY.get(relative, relative)}" if relative else "家人"
+
+
 def ask_relative_how_to_bind(relative: str | None) -> str:
-    who = f"您{relative}" if relative else "家人"
+    who = _whose(relative)
     return f"可以帮您查{who}的号码，要先绑定：\n请回复{who}的11位手机号，验证码会发到{who}的手机上，请{who}告诉您。"
 
 
