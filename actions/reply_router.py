@@ -287,6 +287,11 @@ async def clarify(turn: Turn) -> None:
     """Not sure what was meant: ask with the likeliest meanings, numbered; a person after
     two misses in a row (an elder after one, when there is nothing sensible to offer)."""
     options = [name for name in understanding.clarify_options(turn.parse) if name in INTENT_FLOWS]
+    if "top_up" in options and turn.entity("relative") and understanding.asks_a_top_up(turn.parse):
+        # 「帮我给我妈妈的号码充五十」, top-up or her line unsure: either way her number comes first,
+        # and asking it opens nothing (the top-up is still confirmed once the number is given).
+        await topup.top_up_for_relative(turn)
+        return
     misses = service.consecutive_fallbacks(turn.tracker)
     if options and misses < 2:
         turn.say(replies.clarify([understanding.REQUEST_LABELS[name] for name in options], turn.elder))

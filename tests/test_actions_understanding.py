@@ -278,6 +278,20 @@ async def test_a_dispute_taken_to_a_complaint_keeps_everything_that_was_said(ser
     assert ticket.category == "billing" and text in ticket.note
 
 
+async def test_an_unsure_top_up_for_a_relative_asks_her_number_not_which_meaning(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    message = parse("帮我给我妈妈的号码充五十块钱", [("top_up", 0.56), ("ask_relative", 0.28)])
+    message["entities"] = [{"entity": "amount", "value": 50}, {"entity": "relative", "value": "妈妈"}]
+    reply = await _say(chat, ActionTopUp(), message)
+    assert "您妈妈的11位手机号" in reply and "您是想" not in reply
+    assert chat.slots["pending"] == "topup_number:50"  # nothing opened: the number, then a confirmation
+    # a vague top-up with no relative is still asked which was meant
+    other = Conversation(services)
+    await other.bind("13800000001")
+    assert "您是想" in await _say(other, ActionTopUp(), parse("充那个", [("top_up", 0.5), ("check_balance", 0.3)]))
+
+
 async def test_a_long_request_from_someone_not_elderly_reaches_the_general_desk_whole(services: Services) -> None:
     chat = Conversation(services)
     await chat.bind("13800000001")  # 34 years old
