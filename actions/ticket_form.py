@@ -158,7 +158,7 @@ async def continue_form(turn: Turn) -> None:
         _ask(turn, draft, "what", wording.COMPLAINT_ASK_WHAT)
     elif step == "what":
         if attachment is None:
-            draft["what"] = _shorten(text)
+            draft["what"] = _shorten(turn.words.strip())
         if not draft.get("what"):
             _ask(turn, draft, "what", wording.COMPLAINT_ASK_WHAT)
             return
@@ -170,7 +170,7 @@ async def continue_form(turn: Turn) -> None:
         if attachment is not None and attachment.kind == "location":
             draft["address"] = attachment.label or f"{attachment.latitude},{attachment.longitude}"
         elif attachment is None and text:
-            draft["address"] = _shorten(text)
+            draft["address"] = _shorten(turn.words.strip())
         if not draft.get("address"):
             _ask(turn, draft, "where", wording.FAULT_ASK_WHERE)
             return

@@ -138,11 +138,12 @@ class FlowAction(Action):
     ) -> List[Dict[Text, Any]]:
         turn = Turn(tracker, dispatcher, get_services())
         if ticket_form.in_form(turn) and not _leaves_form(turn):
-            # A complaint or fault report is being filled in: this message answers its question.
+            # A complaint or fault report is being filled in: this message answers its question
+            # (「账单看不懂，多扣了钱」 is what happened; the ticket reaches a person anyway).
             await ticket_form.continue_form(turn)
         else:
             await self.flow(turn)
-        _person_for_who_cannot_manage(turn)
+            _person_for_who_cannot_manage(turn)
         _offer_second_request(turn)
         await _elder_first_message(turn)
         return turn.events()

@@ -41,7 +41,7 @@ async def test_complaint_opened_progress_asked_resolution_announced_with_satisfa
     assert "1 乱扣费" in asked and "6 其他" in asked and len(asked.split("\n")) <= 8
     assert "发生了什么" in await chat.say(ActionHandleReply(), "1", "inform")
     # whatever the classifier made of her account, it answers the question
-    contact = await chat.say(ActionDefaultFallback(), "上个月莫名其妙多扣了20元彩铃费", "nlu_fallback")
+    contact = await chat.say(ActionDefaultFallback(), "账单我看不懂，上个月莫名其妙多扣了20元彩铃费", "nlu_fallback")
     assert "手机号" in contact and not any(word in contact for word in PROMISES)
     opened = await chat.say(ActionHandleReply(), UNBOUND_NUMBER, "inform")
     [ticket] = await tickets_of(services.engine, chat.openid)
@@ -52,7 +52,8 @@ async def test_complaint_opened_progress_asked_resolution_announced_with_satisfa
         "open",
         UNBOUND_NUMBER,
     )
-    assert "多扣了20元彩铃费" in (ticket.note or "") and ticket.queue == "general"
+    assert "账单我看不懂，上个月莫名其妙多扣了20元彩铃费" in (ticket.note or "") and ticket.queue == "general"
+    assert not chat.payloads  # 「看不懂」 here is what happened: the form goes on, no handoff
     assert dt.timedelta(hours=23) < ticket.due_at - ticket.created_at <= dt.timedelta(hours=24)
     assert chat.slots["pending"] is None
 
