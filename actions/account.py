@@ -4,18 +4,31 @@ from __future__ import annotations
 
 from typing import Optional
 
-from actions import replies
+from actions import binding_flow, replies
 from actions.turn import FlowAction, Turn
 from billing.periods import month_asked, month_of
+from core.privacy import mask_phone
 
 
 async def account_phone(turn: Turn, after: str) -> Optional[str]:
-    """The subscriber's bound number, or None after asking them to bind one.
+    """The number the question is about: a bound number she named (「13900000002的流量」), else
+    her first bound number; None after asking her to bind one.
 
     No account data is shown to an openid until it has proven a number by SMS code;
-    `after` names the flow to resume once binding succeeds.
+    `after` names the flow to resume once binding succeeds. A number she names that is not
+    bound to her is proven the same way (the code goes to that phone): a question about it is
+    never answered with her own line's figures.
     """
     phones = await turn.services.binding.bound_phones(turn.openid)
+    named = turn.about_phone or turn.entity("phone")
+    if named and str(named) in phones:
+        return str(named)
+    if named:
+        if phones:  # someone else's line; with nothing bound yet, most likely her own
+            turn.say(replies.relative_needs_binding(mask_phone(str(named))))
+        await binding_flow.send_code(turn, str(named))
+        turn.set("after_bind", after)
+        return None
     if phones:
         return phones[0]
     turn.say(replies.ask_phone_to_bind(turn.elder))

@@ -173,6 +173,7 @@ async def _bind_code_reply(turn: Turn, phone: str) -> None:
         turn.set("after_bind", None)
         if resume:
             turn.resumed = argument if colon else None
+            turn.about_phone = phone
             await resume(turn)
 
 

@@ -45,6 +45,9 @@ class Turn:
     # Set when a flow is resumed after binding: what the original question asked for (the
     # month, the service named ...), saved in `after_bind` as "flow:argument".
     resumed: Optional[str] = None
+    # The number an account question is about when it is not simply her first bound number: the
+    # number just bound to answer it (the resumed question's message is only the SMS code).
+    about_phone: Optional[str] = None
 
     @property
     def openid(self) -> str:
@@ -172,7 +175,7 @@ def _offer_second_request(turn: Turn) -> None:
     # the answer itself asked a question (its numbers must keep their meaning), the second is
     # acknowledged instead, to be asked for again once this one is done.
     second = understanding.second_request(turn.parse)
-    if not second or turn.handed_off:
+    if not second or turn.handed_off or _already_taken_up(turn, second):
         return
     label = understanding.REQUEST_LABELS[second]
     if turn.slot_updates.get("pending"):
@@ -180,6 +183,16 @@ def _offer_second_request(turn: Turn) -> None:
     else:
         turn.say(replies.offer_second_request(label))
         turn.set("pending", f"next:{second}")
+
+
+# The pending question of each request's own flow: a second request this turn's answer already
+# took up (「我老伴欠费了，给她充一百」: her number is being asked) is not offered again.
+PENDING_OF_REQUEST = {"top_up": "topup_", "bind_phone": "bind_", "change_plan": "plan_", "cancel_service": "service_"}
+
+
+def _already_taken_up(turn: Turn, request: str) -> bool:
+    prefix = PENDING_OF_REQUEST.get(request)
+    return prefix is not None and str(turn.slot_updates.get("pending") or "").startswith(prefix)
 
 
 def elder_direct() -> bool:

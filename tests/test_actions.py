@@ -135,6 +135,22 @@ async def test_balance_with_exact_figures(services: Services) -> None:
     assert "58.30元" in await chat.say(ActionCheckBalance(), "余额还有多少", "check_balance")
 
 
+async def test_a_question_about_another_number_is_never_answered_with_her_own(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionCheckBalance(), "帮我查一下13800000016还有多少钱", "check_balance")
+    assert "58.30" not in reply and "138****0016" in reply  # her own balance is 58.30元
+    assert chat.slots["pending"] == "bind_code:13800000016" and chat.slots["after_bind"] == "balance"
+    proven = await chat.say(ActionHandleReply(), await latest_code(services, "13800000016"), "inform")
+    other = await services.billing.get_balance("13800000016")
+    assert "绑定成功" in proven and "58.30" not in proven
+    assert f"{other.balance_fen // 100}." in proven  # the number asked about, once proven
+    # with both bound, the number named is the one answered, whichever was bound first
+    usage = await chat.say(ActionCheckUsage(), "13800000016的流量还剩多少", "check_usage")
+    assert usage == (await chat.say(ActionCheckUsage(), "13800000016流量", "check_usage"))
+    assert usage != await chat.say(ActionCheckUsage(), "我的流量", "check_usage")
+
+
 async def test_suspended_line_says_why_and_what_to_do(services: Services) -> None:
     chat = Conversation(services)
     await chat.bind("13800000004")

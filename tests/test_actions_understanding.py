@@ -219,6 +219,11 @@ async def test_a_complaint_opens_a_ticket_and_operator_topics_go_to_a_person(ser
     assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
     await chat.say(ActionOutOfScope(), "明天会下雨吗", "out_of_scope")
     assert len(chat.payloads) == 1
+    # a lost phone (stop the line at once) and a renewal are the operator's too
+    for said in ("我手机丢了 帮我停机", "宽带到期了怎么续费"):
+        lost = Conversation(services)
+        assert "办不了" in await lost.say(ActionOutOfScope(), said, "out_of_scope")
+        assert lost.payloads[-1]["handoff"]["reason"] == "operator_topic"
 
 
 async def test_a_long_story_is_not_an_elder_who_cannot_cope(services: Services) -> None:

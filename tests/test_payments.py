@@ -258,8 +258,11 @@ async def test_a_top_up_for_a_relative_asks_her_number_and_never_tops_up_her_own
     # classified as a question about her mother's line, the money still goes to the mother's line
     asked = Conversation(services)
     await asked.bind("13800000013")
-    ask = await asked.say(ActionAskRelative(), "我妈不会用手机 她的话费帮她充五十", "ask_relative", relative="妈")
+    ask = await asked.say(
+        ActionAskRelative(), "我妈不会用手机 她的话费帮她充五十", "ask_relative", relative="妈", second_request="top_up"
+    )
     assert "您妈妈的11位手机号" in ask and asked.slots["pending"] == "topup_number:50"
+    assert "还提到" not in ask  # the top-up under way is not offered again as a second request
     looked_at = Conversation(services)
     await looked_at.say(ActionAskRelative(), "我妈的话费还剩五十吗", "ask_relative", relative="妈")
     assert looked_at.slots["pending"] == "bind_phone"  # looking at her line: bind it first, no top-up
