@@ -65,17 +65,42 @@ CANNOT_MANAGE = re.compile(
 
 # A request that is itself her remedy (「字看不清，用语音说给我听」) is served, not handed on.
 REMEDY_INTENTS = frozenset({"voice_reply_on"})
-SOMEONE_ELSE = re.compile(r"[他她]")
+# Who is said not to manage: the subject nearest before the words, within a few characters.
+SUBJECT_WINDOW = 6
+SELF = frozenset("我俺咱")
+OTHER = frozenset("他她")
 
 
 def says_cannot_manage(parse: Mapping[str, Any]) -> bool:
-    """She herself cannot manage. 「我妈不会用手机，帮她充五十」 is about someone else: a message
-    that names a relative (nlu/'s `relative` entity), or 他/她 just before the words, is not."""
-    intent = (parse.get("intent") or {}).get("name")
-    if intent in REMEDY_INTENTS or any(e.get("entity") == "relative" for e in parse.get("entities") or []):
+    """She herself cannot manage: 「我不会弄」, 「看不懂」. Not 「我妈不会用手机」 nor 「她看不懂」,
+    where a relative (nlu/'s `relative` entity) or 他/她 is nearer before the words than 我."""
+    if (parse.get("intent") or {}).get("name") in REMEDY_INTENTS:
         return False
     text = str(parse.get("text") or "")
-    return any(not SOMEONE_ELSE.search(text[max(0, m.start() - 3) : m.start()]) for m in CANNOT_MANAGE.finditer(text))
+    others = _relative_ends(parse, text)
+    return any(_subject_is_self(text, match.start(), others) for match in CANNOT_MANAGE.finditer(text))
+
+
+def _relative_ends(parse: Mapping[str, Any], text: str) -> set[int]:
+    ends = set()
+    for entity in parse.get("entities") or []:
+        if entity.get("entity") != "relative":
+            continue
+        if isinstance(entity.get("end"), int):
+            ends.add(int(entity["end"]))
+        else:  # an entity without offsets: where its words are
+            value = str(entity.get("value") or "")
+            ends |= {m.end() for m in re.finditer(re.escape(value), text)} if value else set()
+    return ends
+
+
+def _subject_is_self(text: str, start: int, relative_ends: set[int]) -> bool:
+    for index in range(start - 1, max(-1, start - 1 - SUBJECT_WINDOW), -1):
+        if text[index] in SELF:
+            return True
+        if text[index] in OTHER or index + 1 in relative_ends:
+            return False
+    return True
 
 
 # Money to move, in a message about a relative's line (「她的话费帮她充五十」), not to look at.

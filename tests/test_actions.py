@@ -259,6 +259,13 @@ async def test_saying_she_cannot_manage_reaches_a_person_at_once_with_her_answer
     await other.say(ActionCheckBalance(), "我妈不会用手机 我帮她看看话费", "check_balance", relative="妈")
     await other.say(ActionCheckBalance(), "他看不懂短信 你跟我说还剩多少钱", "check_balance")
     assert not other.payloads
+    # her daughter named, but it is she who cannot manage
+    mother = Conversation(services)
+    await mother.bind("13800000005")
+    reply = await mother.say(
+        ActionCheckBalance(), "我女儿给我买的手机 我不会弄 怎么查话费", "check_balance", relative="女儿"
+    )
+    assert "元" in reply and mother.payloads[-1]["handoff"]["reason"] == "cannot_cope"
 
 
 async def test_elder_direct_off_offers_a_human_instead(services: Services, monkeypatch) -> None:
