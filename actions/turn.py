@@ -219,8 +219,9 @@ async def _elder_first_message(turn: Turn) -> None:
         # Someone who speaks rather than types and whom we cannot look up: a person on the
         # elder desk, who also offers to bind her number (no form to fill in).
         turn.set("is_elder", True)
-        if turn.slot_updates.get("pending") == "bind_phone":
-            _take_back_binding_form(turn)
+        pending = str(turn.slot_updates.get("pending") or "")
+        if pending == "bind_phone" or pending.startswith("bind_code:"):
+            _take_back_binding_form(turn, pending.partition(":")[2])
         turn.hand_off(HandoffReason.ELDER, Queue.ELDER, summary_of(turn, "语音留言、未绑定号码，请帮助绑定"))
         return
     if not elder_direct():
@@ -237,9 +238,10 @@ async def _elder_first_message(turn: Turn) -> None:
     turn.hand_off(HandoffReason.ELDER, Queue.ELDER, summary_of(turn, "年长客户，首条消息直接转人工"), direct=True)
 
 
-def _take_back_binding_form(turn: Turn) -> None:
-    # The account gate asked for a phone number and an SMS code: for an elder a person binds.
-    form = (replies.ask_phone_to_bind(True), replies.ask_phone_to_bind(False))
+def _take_back_binding_form(turn: Turn, phone: str = "") -> None:
+    # The account gate asked for a phone number, or sent the code to the number she said: for
+    # an elder a person binds (and asks her for that code).
+    form = (replies.ask_phone_to_bind(True), replies.ask_phone_to_bind(False), replies.code_sent(phone))
     turn.dispatcher.messages[:] = [m for m in turn.dispatcher.messages if m.get("text") not in form]
     turn.slot_updates.pop("pending", None)
     turn.slot_updates.pop("after_bind", None)

@@ -287,6 +287,11 @@ async def test_an_unbound_voice_note_is_served_by_a_person_who_binds(services: S
     handoff = chat.payloads[-1]["handoff"]
     assert (handoff["reason"], handoff["queue"]) == ("elder", "elder") and "语音" in handoff["summary"]
     assert chat.slots["is_elder"] is True and chat.slots["pending"] is None
+    # she said her number: the code goes to it, and a person, not a form, asks her for it
+    said = Conversation(services)
+    reply = await said.say(ActionCheckBalance(), "我的号码是13800000012 查一下话费", "check_balance", metadata=voice)
+    assert "客服会帮您办" in reply and "验证码已发送" not in reply and said.slots["pending"] is None
+    assert said.payloads[-1]["handoff"]["queue"] == "elder"
     # typed text from an unbound openid still gets the binding form
     typed = Conversation(services)
     assert "11位" in await typed.say(ActionCheckBalance(), "查一下话费", "check_balance")
