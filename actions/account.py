@@ -20,13 +20,13 @@ async def account_phone(turn: Turn, after: str) -> Optional[str]:
     never answered with her own line's figures.
     """
     phones = await turn.services.binding.bound_phones(turn.openid)
-    named = turn.about_phone or turn.entity("phone")
-    if named and str(named) in phones:
-        return str(named)
+    named = turn.about_phone or (str(turn.entity("phone")) if turn.entity("phone") else None)
+    if named in phones:
+        return named
     if named:
         if phones:  # someone else's line; with nothing bound yet, most likely her own
-            turn.say(replies.relative_needs_binding(mask_phone(str(named))))
-        await binding_flow.send_code(turn, str(named))
+            turn.say(replies.relative_needs_binding(mask_phone(named)))
+        await binding_flow.send_code(turn, named)
         turn.set("after_bind", after)
         return None
     if phones:

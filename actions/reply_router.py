@@ -205,11 +205,10 @@ async def _topup_number_reply(turn: Turn, amount: Optional[int]) -> None:
     if turn.entity("amount") is not None:
         amount = int(turn.entity("amount"))
     phone = turn.entity("phone")
-    bound = await turn.services.binding.bound_phones(turn.openid)
     number = _number(turn)
     if phone:
         await topup.top_up_number(turn, str(phone), amount)
-    elif number is not None and 1 <= number <= len(bound):
+    elif number is not None and 1 <= number <= len(bound := await turn.services.binding.bound_phones(turn.openid)):
         await topup.top_up_number(turn, bound[number - 1], amount)
     elif turn.intent == "deny":
         turn.say(replies.top_up_cancelled())

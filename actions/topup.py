@@ -26,33 +26,29 @@ MIN_YUAN, MAX_YUAN = 1, 5000
 
 
 async def top_up(turn: Turn) -> None:
-    if turn.entity("relative"):
-        await top_up_for_relative(turn)
-        return
-    if refuse_invalid_amount(turn):
-        return
-    amount = turn.entity("amount")
-    named = turn.entity("phone")
-    if named:
-        await top_up_number(turn, str(named), amount)
-        return
-    phone = await account_phone(turn, "top_up")
-    if phone:
-        await _with_amount(turn, phone, amount)
+    await _top_up(turn, for_relative=bool(turn.entity("relative")))
 
 
 async def top_up_for_relative(turn: Turn) -> None:
     """「给我妈充五十」: a family member's line. Never her own line by default: she names that
     number, or picks one of her bound numbers."""
+    await _top_up(turn, for_relative=True)
+
+
+async def _top_up(turn: Turn, *, for_relative: bool) -> None:
     if refuse_invalid_amount(turn):
         return
     amount = turn.entity("amount")
     named = turn.entity("phone")
     if named:
         await top_up_number(turn, str(named), amount)
-    else:
+    elif for_relative:
         relative = turn.entity("relative")
         await ask_whose_number(turn, str(relative) if relative else None, amount)
+    else:
+        phone = await account_phone(turn, "top_up")
+        if phone:
+            await _with_amount(turn, phone, amount)
 
 
 async def top_up_number(turn: Turn, phone: str, amount: Any) -> None:
