@@ -441,6 +441,12 @@ def operator_topic(elder: bool) -> str:
     return "这项业务我这里办不了，需要人工客服帮您办理。"
 
 
+def lost_phone(elder: bool) -> str:
+    if elder:
+        return "手机丢了要赶紧挂失，免得被别人用。我请人工帮您办。"
+    return "手机丢失请尽快挂失，以免被盗用。我为您转人工办理；也可以用其他电话拨打客服热线挂失。"
+
+
 def ticket_status_unavailable() -> str:
     return "工单进度我这里还查不到，请人工客服帮您查。"
 

@@ -20,6 +20,16 @@ SAYS_OLD = re.compile(
     r"(我|俺|咱)(都|已经|今年)?(年纪|岁数)(大|太大)|^(年纪|岁数)大了|老年人|年长人|老人家|"
     r"(我|俺)(都|已经|今年)?(是个?)?(老头|老太|老人)|(我|俺)(都|已经|今年)?[六七八九]十(多|几)?岁?了"
 )
+# Her phone or SIM is lost or stolen: urgent (the line can be used by whoever has it), and no one
+# may call that number back.
+LOST_PHONE = re.compile(
+    r"挂失|(手机|电话|(?<!银行)卡)[^，。,.!?！？]{0,4}(丢了|丢失|弄丢|被偷|被盗|被抢|偷了|不见了|找不到了?)|"
+    r"(丢了|被偷了|被抢了|弄丢了)(我的?)?(手机|电话|(?<!银行)卡)"
+)
+# Reasons a lost phone takes over: they only say that a person is needed, not why.
+LOST_PHONE_TAKES_OVER = frozenset(
+    {HandoffReason.REQUEST_HUMAN, HandoffReason.OPERATOR_TOPIC, HandoffReason.FALLBACK, HandoffReason.CANNOT_COPE}
+)
 # Intents whose handoff may carry 「不会用」 and the next-day teaching follow-up with it.
 ASKS_FOR_A_PERSON = frozenset({"request_human", "elder_self_described"})
 SUMMARY_LIMIT = 500
@@ -42,6 +52,8 @@ async def hand_off(
     if reason is None:
         cannot_cope = turn.intent in ASKS_FOR_A_PERSON and CANNOT_COPE.search(text)
         reason = HandoffReason.CANNOT_COPE if cannot_cope else HandoffReason.REQUEST_HUMAN
+    if reason in LOST_PHONE_TAKES_OVER and LOST_PHONE.search(text):
+        reason, tell = HandoffReason.LOST_PHONE, replies.lost_phone(turn.elder)
     says_old = turn.intent == "elder_self_described" or bool(SAYS_OLD.search(text))
     repeated_failures = reason == HandoffReason.FALLBACK and session_misses(turn.tracker) >= REPEATED_MISSES
     elder = turn.elder or reason == HandoffReason.ELDER or says_old or repeated_failures
@@ -61,6 +73,7 @@ SUMMARY_LABELS = {
     HandoffReason.COMPLAINT: "用户投诉",
     HandoffReason.DISPUTE: "费用异议，请核实扣费",
     HandoffReason.OPERATOR_TOPIC: "机器人办不了的业务",
+    HandoffReason.LOST_PHONE: "手机丢失/被盗，需尽快挂失",
 }
 
 
@@ -160,7 +173,7 @@ class ActionOutOfScope(FlowAction):
     action_name = "action_out_of_scope"
 
     async def flow(self, turn: Turn) -> None:
-        if OPERATOR_TOPICS.search(turn.text):
+        if OPERATOR_TOPICS.search(turn.text) or LOST_PHONE.search(turn.text):
             await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
             return
         turn.say(replies.out_of_scope(turn.elder))

@@ -20,6 +20,7 @@ class HandoffReason(str, Enum):
     COMPLAINT = "complaint"  # 「我要投诉」
     DISPUTE = "dispute"  # a charge the subscriber contests
     OPERATOR_TOPIC = "operator_topic"  # something the operator does but the assistant cannot
+    LOST_PHONE = "lost_phone"  # her phone is lost or stolen: never call that number back
 
 
 class Queue(str, Enum):

@@ -105,6 +105,12 @@ def callback_promise(deadline: str, why: str, elder: bool) -> str:
     return f"{lead}。我们会在{deadline}前给您回电，来电必复。您也可以继续问我话费、流量等问题。"
 
 
+def callback_for_lost_phone(deadline: str, elder: bool) -> str:
+    if elder:
+        return f"客服会在{deadline}前在这里回复您，不会打您丢的那个号码。"
+    return f"客服会在{deadline}前在这里回复您，不会拨打丢失的号码。要电话联系，请留一个能接通的号码。"
+
+
 def callback_without_number(deadline: str, elder: bool) -> str:
     if elder:
         return f"客服会在{deadline}前回复您。"

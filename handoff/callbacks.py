@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from core import wording
+from core.vocabulary import HandoffReason
 from handoff import console_texts as texts
 from handoff import hours
 from handoff.agent_store import Agent
@@ -104,13 +105,17 @@ class CallbackService:
 
     async def promise(self, chat: Chat, why: str) -> str:
         """Promise her a call-back by a stated time (a task); the words to tell her."""
-        task = await self.open_task(chat, "callback", "system", note=chat.summary)
+        # A lost or stolen phone may be answered by whoever has it: she is answered here instead.
+        lost = chat.reason == HandoffReason.LOST_PHONE.value
+        note = f"{texts.LOST_PHONE_DO_NOT_CALL} {chat.summary or ''}".strip() if lost else chat.summary
+        task = await self.open_task(chat, "callback", "system", note=note)
         deadline = hours.describe_deadline(task.due_at, self.clock(), self.settings.timezone)
-        text = (
-            wording.callback_promise(deadline, why, chat.is_elder)
-            if chat.phone
-            else wording.callback_without_number(deadline, chat.is_elder)
-        )
+        if lost:
+            text = wording.callback_for_lost_phone(deadline, chat.is_elder)
+        elif chat.phone:
+            text = wording.callback_promise(deadline, why, chat.is_elder)
+        else:
+            text = wording.callback_without_number(deadline, chat.is_elder)
         await self.messenger.note(chat.id, texts.callback_promised(deadline, task.id))
         return text
 

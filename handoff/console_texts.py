@@ -116,6 +116,7 @@ BOT_HISTORY_UNREADABLE = "机器人对话记录暂时读不到"
 CLOSING_OWED = "结束语未能立即发出（微信条数限制），将在用户下次发消息时补发"
 CLOSING_SENT_LATE = "补发结束语和满意度问题"
 FOLLOW_UP_CANNOT_COPE = "用户表示不会用，次日回访教一教"
+LOST_PHONE_DO_NOT_CALL = "手机已丢失/被盗，勿拨打原号码：在微信里回复，或打她留下的其他号码。"
 FOLLOW_UP_UNSATISFIED = "用户对人工服务不满意，次日回访"
 AGENT_CALLBACK_NOTE = "客服创建的回电任务"
 END_LABELS = {"handed_back": "转回智能助手", "closed": "结束会话", "unsubscribed": "用户已取消关注"}

@@ -27,6 +27,7 @@ REASON_LABELS = {
     HandoffReason.COMPLAINT.value: "投诉",
     HandoffReason.DISPUTE.value: "费用异议",
     HandoffReason.OPERATOR_TOPIC.value: "机器人办不了的业务",
+    HandoffReason.LOST_PHONE.value: "手机丢失/被盗",
 }
 DEFAULT_REASON = HandoffReason.REQUEST_HUMAN.value
 

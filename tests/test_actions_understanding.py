@@ -219,11 +219,30 @@ async def test_a_complaint_opens_a_ticket_and_operator_topics_go_to_a_person(ser
     assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
     await chat.say(ActionOutOfScope(), "明天会下雨吗", "out_of_scope")
     assert len(chat.payloads) == 1
-    # a lost phone (stop the line at once) and a renewal are the operator's too
-    for said in ("我手机丢了 帮我停机", "宽带到期了怎么续费"):
-        lost = Conversation(services)
-        assert "办不了" in await lost.say(ActionOutOfScope(), said, "out_of_scope")
-        assert lost.payloads[-1]["handoff"]["reason"] == "operator_topic"
+    renewal = Conversation(services)
+    assert "办不了" in await renewal.say(ActionOutOfScope(), "宽带到期了怎么续费", "out_of_scope")
+    assert renewal.payloads[-1]["handoff"]["reason"] == "operator_topic"
+
+
+async def test_a_lost_phone_reaches_a_person_as_a_lost_phone_whatever_was_understood(services: Services) -> None:
+    # urgent (whoever has it can use the line) and never called back on that number (handoff/callbacks.py)
+    said_and_understood = [
+        ("我手机丢了 帮我停机", ActionOutOfScope(), "out_of_scope"),
+        ("手机昨天被偷了怎么办", ActionOutOfScope(), "out_of_scope"),
+        ("我要挂失", ActionOutOfScope(), "out_of_scope"),
+        ("丢了手机，找人工", ActionHandoff(), "request_human"),
+        ("我的手机卡找不到了", ActionOutOfScope(), "out_of_scope"),
+    ]
+    for said, action, intent in said_and_understood:
+        chat = Conversation(services)
+        reply = await chat.say(action, said, intent)
+        assert "尽快挂失" in reply, said
+        assert chat.payloads[-1]["handoff"]["reason"] == "lost_phone", said
+        assert said.split("，")[0] in chat.payloads[-1]["handoff"]["summary"]
+    for said in ("银行卡丢了怎么办", "发票丢了能补吗"):
+        chat = Conversation(services)
+        await chat.say(ActionOutOfScope(), said, "out_of_scope")
+        assert all(p["handoff"]["reason"] != "lost_phone" for p in chat.payloads if "handoff" in p), said
 
 
 async def test_a_long_story_is_not_an_elder_who_cannot_cope(services: Services) -> None:

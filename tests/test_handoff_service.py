@@ -125,6 +125,21 @@ async def test_no_agent_online_means_a_callback_promise_and_a_task(service, stor
     assert len([t for t in await store.tasks.open_tasks() if t.openid == elder]) == 2
 
 
+async def test_a_lost_phone_is_answered_here_and_its_number_is_never_called(service, store, seeded_engine):
+    # whoever has the phone now would answer a call-back to it
+    for phone, said_here in (("13800000001", "不会拨打丢失的号码"), (ELDER_70, "不会打您丢的那个号码")):
+        openid = new_openid("lost")
+        await bind(seeded_engine, openid, phone)
+        texts = await service.request_handoff(openid, "lost_phone", "general", "手机丢失/被盗：「我手机丢了」")
+        assert len(texts) == 1 and "在这里回复您" in texts[0] and said_here in texts[0]
+        assert "给您打电话" not in texts[0] and "回电" not in texts[0]
+        (task,) = [t for t in await store.tasks.open_tasks() if t.openid == openid]  # no next-day call either
+        assert (
+            task.kind == "callback" and task.note is not None and task.note.startswith("手机已丢失/被盗，勿拨打原号码")
+        )
+        assert "我手机丢了" in task.note
+
+
 async def test_voice_note_behind_a_call_back_promise_is_kept_for_the_caller(service, store, clock):
     openid = new_openid()
     voice = InboundMessage(
