@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from actions import binding_flow, replies
+from actions import binding_flow, replies, understanding
 from actions.turn import FlowAction, Turn
 from billing.periods import month_asked, month_of
 from core.privacy import mask_phone
@@ -40,7 +40,9 @@ async def account_phone(turn: Turn, after: str) -> Optional[str]:
 async def balance(turn: Turn) -> None:
     phone = await account_phone(turn, "balance")
     if phone:
-        turn.say(replies.balance(await turn.services.billing.get_balance(phone), turn.elder))
+        b = await turn.services.billing.get_balance(phone)
+        asked, down = understanding.asks_line_status(turn.text), understanding.says_line_down(turn.text)
+        turn.say(replies.balance(b, turn.elder, asked_status=asked, cannot_call=down))
 
 
 def asked_month(turn: Turn) -> Optional[str]:

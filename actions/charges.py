@@ -7,7 +7,7 @@ with the subscriber's own words in the agent's summary.
 
 from __future__ import annotations
 
-from actions import replies, ticket_form
+from actions import replies, ticket_form, understanding
 from actions.account import account_phone, asked_month, current_month
 from actions.turn import FlowAction, Turn
 from billing.money import format_yuan
@@ -24,6 +24,12 @@ async def dispute(turn: Turn) -> None:
         return
     billing = turn.services.billing
     current = current_month(turn)
+    if understanding.says_top_up_missing(_said_in_dispute(turn)):
+        # What reached her line, and her balance: the charges would not show a top-up at all.
+        payments = await billing.list_payments(phone, limit=replies.SHOWN_ITEMS)
+        turn.say(replies.top_ups_arrived(payments, await billing.get_balance(phone), turn.elder))
+        turn.set("pending", f"dispute_offer:{current}:{_said_in_dispute(turn)}")
+        return
     this_month = await billing.list_charges(phone)
     if month is None or month >= current:
         month = current

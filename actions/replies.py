@@ -127,9 +127,17 @@ def nothing_to_unbind() -> str:
 # --- balance, bill, usage ---------------------------------------------------------------
 
 
-def balance(b: Balance, elder: bool) -> str:
+def balance(b: Balance, elder: bool, asked_status: bool = False, cannot_call: bool = False) -> str:
+    """`asked_status`: she asked whether the line is cut off or in arrears (「我欠费了吗」「怎么停机了」):
+    a working line is said to work, before its balance; `cannot_call`: she said it does not work."""
     if b.arrears_fen > 0:
         text = f"您已欠费{format_yuan(b.arrears_fen)}。"
+    elif asked_status and b.status != LineStatus.SUSPENDED:
+        text = f"您的号码没有欠费，也没有停机，话费余额{format_yuan(b.balance_fen)}。"
+        if cannot_call:
+            text += (
+                "\n需要人工帮您看，回复0。" if elder else "\n还是打不了电话，可能是信号或手机问题，可以说「手机报修」。"
+            )
     else:
         text = f"您的话费余额：{format_yuan(b.balance_fen)}。"
     if b.status == LineStatus.SUSPENDED:
@@ -518,6 +526,25 @@ def dispute_this_month(charges: list[Charge], current: str, elder: bool) -> str:
         lines.append('增值业务不想要，可以说"退订+业务名"。')
     lines.append("有疑问吗？" + DISPUTE_OFFER)
     return "\n".join(lines)
+
+
+def top_ups_arrived(payments: list[Payment], b: Balance, elder: bool) -> str:
+    """Her last top-ups that reached the line and her balance, then the offer to have one checked."""
+    now = f"现在欠费{format_yuan(b.arrears_fen)}。" if b.arrears_fen else f"现在余额{format_yuan(b.balance_fen)}。"
+    if not payments:
+        head = ["没有查到您的充值到账记录。", now]
+    elif elder:
+        last = payments[0]
+        head = [
+            f"您最近一笔充值：{_day(last.paid_at.astimezone(LOCAL_TZ).date())}{format_yuan(last.amount_fen)}，已到账。",
+            now,
+        ]
+    else:
+        head = ["您最近到账的充值："]
+        head += [f"· {_day(p.paid_at.astimezone(LOCAL_TZ).date())} {format_yuan(p.amount_fen)}" for p in payments]
+        head.append(now + "刚付款的一般几分钟内到账。")
+    offer = "1 转人工核实 2 不用了" if elder else "没看到您那笔？" + DISPUTE_OFFER
+    return "\n".join(head + [offer])
 
 
 def dispute_bill(b: Bill, current: str, so_far_fen: int | None, elder: bool) -> str:

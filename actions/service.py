@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import replies, ticket_form
+from actions import replies, ticket_form, understanding
 from actions.services import get_services, phone_is_elder
 from actions.turn import FlowAction, Turn
 from core.vocabulary import HandoffReason, Queue
@@ -19,12 +19,6 @@ CANNOT_COPE = re.compile(r"不会用|不会弄|不会搞|弄不来|搞不懂|看
 SAYS_OLD = re.compile(
     r"(我|俺|咱)(都|已经|今年)?(年纪|岁数)(大|太大)|^(年纪|岁数)大了|老年人|年长人|老人家|"
     r"(我|俺)(都|已经|今年)?(是个?)?(老头|老太|老人)|(我|俺)(都|已经|今年)?[六七八九]十(多|几)?岁?了"
-)
-# Her phone or SIM is lost or stolen: urgent (the line can be used by whoever has it), and no one
-# may call that number back.
-LOST_PHONE = re.compile(
-    r"挂失|(手机|电话|(?<!银行)卡)[^，。,.!?！？]{0,4}(丢了|丢失|弄丢|被偷|被盗|被抢|偷了|不见了|找不到了?)|"
-    r"(丢了|被偷了|被抢了|弄丢了)(我的?)?(手机|电话|(?<!银行)卡)"
 )
 # Reasons a lost phone takes over: they only say that a person is needed, not why.
 LOST_PHONE_TAKES_OVER = frozenset(
@@ -52,7 +46,7 @@ async def hand_off(
     if reason is None:
         cannot_cope = turn.intent in ASKS_FOR_A_PERSON and CANNOT_COPE.search(text)
         reason = HandoffReason.CANNOT_COPE if cannot_cope else HandoffReason.REQUEST_HUMAN
-    if reason in LOST_PHONE_TAKES_OVER and LOST_PHONE.search(text):
+    if reason in LOST_PHONE_TAKES_OVER and understanding.says_phone_lost(text):
         reason, tell = HandoffReason.LOST_PHONE, replies.lost_phone(turn.elder)
     says_old = turn.intent == "elder_self_described" or bool(SAYS_OLD.search(text))
     repeated_failures = reason == HandoffReason.FALLBACK and session_misses(turn.tracker) >= REPEATED_MISSES
@@ -165,7 +159,8 @@ class ActionReportFault(FlowAction):
 # a message the NLU already found outside the menu, so broad words (停机, 密码) are safe here.
 OPERATOR_TOPICS = re.compile(
     r"携号转网|携转|转网|销户|注销|补卡|换卡|挂失|漫游|副卡|靓号|选号|营业厅|合约机|合约|过户|停机|报停|"
-    r"丢了|丢失|弄丢|被偷|被盗|密码|装宽带|新装|办宽带|移机|续费|副号|亲情号|国际"
+    r"丢了|丢失|弄丢|被偷|被盗|密码|PUK|PIN码|装宽带|新装|办宽带|移机|续费|副号|亲情号|国际",
+    re.IGNORECASE,
 )
 
 
@@ -173,7 +168,7 @@ class ActionOutOfScope(FlowAction):
     action_name = "action_out_of_scope"
 
     async def flow(self, turn: Turn) -> None:
-        if OPERATOR_TOPICS.search(turn.text) or LOST_PHONE.search(turn.text):
+        if OPERATOR_TOPICS.search(turn.text) or understanding.says_phone_lost(turn.text):
             await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
             return
         turn.say(replies.out_of_scope(turn.elder))

@@ -146,6 +146,7 @@ class FlowAction(Action):
             await ticket_form.continue_form(turn)
         else:
             await self.flow(turn)
+            _person_for_a_lost_phone(turn)
             _person_for_who_cannot_manage(turn)
         _offer_second_request(turn)
         await _elder_first_message(turn)
@@ -157,6 +158,19 @@ def _leaves_form(turn: Turn) -> bool:
     photo is an answer to it."""
     metadata = turn.parse.get("metadata") or {}
     return isinstance(metadata, dict) and metadata.get("msg_type") == "event"
+
+
+def _person_for_a_lost_phone(turn: Turn) -> None:
+    """A lost or stolen phone reaches a person at once, whatever the classifier made of the message
+    (「手机被偷了 赶紧帮我停掉」 read as a balance question): the line must be suspended before
+    whoever has it uses it."""
+    if turn.handed_off or not understanding.says_phone_lost(turn.text):
+        return
+    turn.set("human_offered", True)
+    summary = summary_of(turn, "手机丢失/被盗，需尽快挂失")
+    turn.say(replies.lost_phone(turn.elder))
+    queue = Queue.ELDER if turn.elder else Queue.GENERAL
+    turn.hand_off(HandoffReason.LOST_PHONE, queue, summary)
 
 
 def _person_for_who_cannot_manage(turn: Turn) -> None:

@@ -63,6 +63,39 @@ CANNOT_MANAGE = re.compile(
 )
 
 
+# Her phone or SIM is lost or stolen: urgent (whoever has it can use the line), and no one may call
+# that number back (handoff/callbacks.py).
+LOST_PHONE = re.compile(
+    r"挂失|(手机|电话|(?<!银行)卡)[^，。,.!?！？]{0,4}(丢了|丢失|弄丢|被偷|被盗|被抢|偷了|不见了|找不到了?)|"
+    r"(丢了|被偷了|被抢了|弄丢了)(我的?)?(手机|电话|(?<!银行)卡)"
+)
+
+
+def says_phone_lost(text: str) -> bool:
+    return LOST_PHONE.search(text) is not None
+
+
+# 「我欠费了吗」「怎么停机了」「电话打不出去」: she asks whether the line works, not only what is left.
+LINE_DOWN = re.compile(r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了")
+IN_ARREARS = re.compile(r"欠费|欠钱|欠了")
+
+
+def says_line_down(text: str) -> bool:
+    return LINE_DOWN.search(text) is not None
+
+
+def asks_line_status(text: str) -> bool:
+    return says_line_down(text) or IN_ARREARS.search(text) is not None
+
+
+# 「我充了钱怎么还没到账」: a top-up she paid and does not see, not a charge she contests.
+TOP_UP_MISSING = re.compile(r"充[^，。,.!?！？]{0,8}(没|未|不)有?(到账|到|显示|加上|进来)|没有?到账|不到账")
+
+
+def says_top_up_missing(text: str) -> bool:
+    return TOP_UP_MISSING.search(text) is not None
+
+
 # A request that is itself her remedy (「字看不清，用语音说给我听」) is served, not handed on.
 REMEDY_INTENTS = frozenset({"voice_reply_on"})
 # Who is said not to manage: the subject nearest before the words, within a few characters.

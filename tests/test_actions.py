@@ -454,6 +454,25 @@ async def test_dispute_lists_the_charges_and_offers_a_person_only(services: Serv
     assert "扣费异议" in (ticket.note or "") and "怎么扣了这么多" in (ticket.note or "")
 
 
+async def test_a_top_up_she_does_not_see_is_answered_with_what_arrived_and_can_be_checked(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = short(await chat.say(ActionDisputeCharge(), "我充了钱怎么还没到账", "dispute_charge"))
+    assert reply.startswith("您最近到账的充值：\n· 12月2日 30元") and "现在余额58.30元" in reply
+    assert "扣费" not in reply and "回复1确认" not in reply  # not the month's charges, and nothing sold
+    assert reply.endswith("没看到您那笔？1 登记投诉，专人核实 2 不用了")
+    opened = await chat.say(ActionHandleReply(), "1", "inform")
+    assert "已登记投诉，单号T" in opened
+    [ticket] = await tickets_of(services.engine, chat.openid)
+    assert "我充了钱怎么还没到账" in (ticket.note or "")
+    # an elder hears her last top-up in one line
+    elder = Conversation(services)
+    await elder.bind("13800000002")
+    elder.slots["is_elder"] = True
+    said = await elder.say(ActionDisputeCharge(), "充的话费咋没到", "dispute_charge")
+    assert said.startswith("您最近一笔充值：") and said.endswith("1 转人工核实 2 不用了")
+
+
 async def test_dispute_about_last_month_shows_its_bill_and_can_be_declined(services: Services) -> None:
     chat = Conversation(services)
     await chat.bind("13800000001")

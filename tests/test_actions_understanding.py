@@ -232,6 +232,7 @@ async def test_a_lost_phone_reaches_a_person_as_a_lost_phone_whatever_was_unders
         ("我要挂失", ActionOutOfScope(), "out_of_scope"),
         ("丢了手机，找人工", ActionHandoff(), "request_human"),
         ("我的手机卡找不到了", ActionOutOfScope(), "out_of_scope"),
+        ("手机被偷了 赶紧帮我停掉", ActionCheckBalance(), "check_balance"),  # misread: still a lost phone
     ]
     for said, action, intent in said_and_understood:
         chat = Conversation(services)
@@ -243,6 +244,21 @@ async def test_a_lost_phone_reaches_a_person_as_a_lost_phone_whatever_was_unders
         chat = Conversation(services)
         await chat.say(ActionOutOfScope(), said, "out_of_scope")
         assert all(p["handoff"]["reason"] != "lost_phone" for p in chat.payloads if "handoff" in p), said
+
+
+async def test_asked_whether_the_line_works_she_is_told_before_her_balance(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    assert await chat.say(ActionCheckBalance(), "查话费", "check_balance") == "您的话费余额：58.30元。"
+    arrears = await chat.say(ActionCheckBalance(), "我欠费了吗", "check_balance")
+    assert arrears.startswith("您的号码没有欠费，也没有停机") and "58.30元" in arrears and "报修" not in arrears
+    cut_off = await chat.say(ActionCheckBalance(), "我的号码怎么停机了 打不出去", "check_balance")
+    assert "没有停机" in cut_off and "手机报修" in cut_off
+    # a line that is cut off is said to be, with why and what to do
+    owing = Conversation(services)
+    await owing.bind("13800000004")
+    reply = await owing.say(ActionCheckBalance(), "我的号码怎么停机了", "check_balance")
+    assert reply.startswith("您已欠费23.50元。") and "欠费停机" in reply and "没有停机" not in reply
 
 
 async def test_a_long_story_is_not_an_elder_who_cannot_cope(services: Services) -> None:
