@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from actions import replies
+from actions import replies, understanding
 from actions.account import account_phone
 from actions.turn import FlowAction, Turn
 from billing.backend import Plan, PlanChangeOutcome
@@ -58,11 +58,35 @@ async def change_plan(turn: Turn) -> None:
     if not phone:
         return
     code = turn.entity("plan")
-    if not code:
+    if code:
+        await propose(turn, phone, str(code))
+        return
+    # 「改成59的那个」「换个便宜点的」: the plans she means, when she said them by price or direction.
+    current = await _subscriber_plan(turn, phone)
+    offered = [p for p in await turn.services.billing.list_plans() if p.available and p.code != current.code]
+    meant = understanding.plans_meant(turn.text, current, offered)
+    if meant is None:
         turn.say(replies.ask_which_plan())
         turn.set("pending", "plan_which")
-        return
-    await propose(turn, phone, str(code))
+    elif len(meant) == 1:
+        await propose(turn, phone, meant[0].code)
+    else:
+        turn.say(replies.plans_to_pick(meant, current, turn.elder))
+        turn.set("pending", "plan_pick:" + ",".join(p.code for p in meant) if meant else "plan_which")
+
+
+async def pick_reply(turn: Turn, ref: str, number: Optional[int]) -> None:
+    """The answer to a numbered list of plans: a number from it, or a plan's name (else asked again)."""
+    codes = [code for code in ref.split(",") if code]
+    if number is not None and 1 <= number <= len(codes):
+        phone = await account_phone(turn, "change_plan")
+        if phone:
+            await propose(turn, phone, codes[number - 1])
+    elif turn.entity("plan"):
+        await change_plan(turn)
+    else:
+        turn.say(replies.pick_plan_again(len(codes)))
+        turn.set("pending", f"plan_pick:{ref}")
 
 
 async def propose(turn: Turn, phone: str, code: str) -> None:

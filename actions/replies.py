@@ -316,6 +316,19 @@ def ask_which_plan() -> str:
     return "想换成哪个套餐？请回复套餐名称，比如：孝心套餐。回复「套餐列表」查看全部。"
 
 
+def plans_to_pick(plans: list[Plan], current: Plan, elder: bool) -> str:
+    if not plans:
+        return f"没有比{current.name}更合适的可换套餐了。回复「套餐列表」查看全部。"
+    lines = [f"您现在是{current.name}（{format_yuan(current.monthly_fee_fen)}/月），可以换："]
+    lines += [f"{n} {plan_line(p)}" for n, p in enumerate(plans[:SHOWN_ITEMS], 1)]
+    lines.append("回复序号，我再跟您确认。" if not elder else "回复序号。")
+    return "\n".join(lines)
+
+
+def pick_plan_again(count: int) -> str:
+    return f"请回复1到{count}的序号，或套餐名称。"
+
+
 def confirm_plan_change(current: Plan, target: Plan) -> str:
     return f"把套餐从{current.name}换成{plan_line(target)}？下月1日生效。{CONFIRM_CHOICES}"
 
@@ -541,7 +554,8 @@ def top_ups_arrived(payments: list[Payment], b: Balance, elder: bool) -> str:
         ]
     else:
         head = ["您最近到账的充值："]
-        head += [f"· {_day(p.paid_at.astimezone(LOCAL_TZ).date())} {format_yuan(p.amount_fen)}" for p in payments]
+        recent = payments[:SHOWN_ITEMS]
+        head += [f"· {_day(p.paid_at.astimezone(LOCAL_TZ).date())} {format_yuan(p.amount_fen)}" for p in recent]
         head.append(now + "刚付款的一般几分钟内到账。")
     offer = "1 转人工核实 2 不用了" if elder else "没看到您那笔？" + DISPUTE_OFFER
     return "\n".join(head + [offer])

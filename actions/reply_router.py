@@ -114,6 +114,8 @@ async def handle_reply(turn: Turn) -> None:
         await _confirm_reply(turn, lambda: plans.confirm(turn, ref), _say_plan_unchanged(turn))
     elif kind == "plan_which" and turn.entity("plan"):
         await plans.change_plan(turn)
+    elif kind == "plan_pick":
+        await plans.pick_reply(turn, ref, _number(turn))
     elif kind == "clarify":
         await _chosen_request(turn, ref.split(","))
     elif kind == "next":

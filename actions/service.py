@@ -14,12 +14,7 @@ from actions.services import get_services, phone_is_elder
 from actions.turn import FlowAction, Turn
 from core.vocabulary import HandoffReason, Queue
 
-CANNOT_COPE = re.compile(r"不会用|不会弄|不会搞|弄不来|搞不懂|看不懂|看不清|听不懂|年纪大|岁数大|老了|眼神不好|太复杂")
-# A subscriber describing her own age, not a story about an old phone or an old relative.
-SAYS_OLD = re.compile(
-    r"(我|俺|咱)(都|已经|今年)?(年纪|岁数)(大|太大)|^(年纪|岁数)大了|老年人|年长人|老人家|"
-    r"(我|俺)(都|已经|今年)?(是个?)?(老头|老太|老人)|(我|俺)(都|已经|今年)?[六七八九]十(多|几)?岁?了"
-)
+CANNOT_COPE = re.compile(understanding.CANNOT_MANAGE.pattern + r"|年纪大|岁数大|老了")
 # Reasons a lost phone takes over: they only say that a person is needed, not why.
 LOST_PHONE_TAKES_OVER = frozenset(
     {HandoffReason.REQUEST_HUMAN, HandoffReason.OPERATOR_TOPIC, HandoffReason.FALLBACK, HandoffReason.CANNOT_COPE}
@@ -48,7 +43,7 @@ async def hand_off(
         reason = HandoffReason.CANNOT_COPE if cannot_cope else HandoffReason.REQUEST_HUMAN
     if reason in LOST_PHONE_TAKES_OVER and understanding.says_phone_lost(text):
         reason, tell = HandoffReason.LOST_PHONE, replies.lost_phone(turn.elder)
-    says_old = turn.intent == "elder_self_described" or bool(SAYS_OLD.search(text))
+    says_old = turn.intent == "elder_self_described" or understanding.says_old(text)
     repeated_failures = reason == HandoffReason.FALLBACK and session_misses(turn.tracker) >= REPEATED_MISSES
     elder = turn.elder or reason == HandoffReason.ELDER or says_old or repeated_failures
     if elder and not turn.elder:
@@ -159,7 +154,7 @@ class ActionReportFault(FlowAction):
 # a message the NLU already found outside the menu, so broad words (停机, 密码) are safe here.
 OPERATOR_TOPICS = re.compile(
     r"携号转网|携转|转网|销户|注销|补卡|换卡|挂失|漫游|副卡|靓号|选号|营业厅|合约机|合约|过户|停机|报停|"
-    r"丢了|丢失|弄丢|被偷|被盗|密码|PUK|PIN码|装宽带|新装|办宽带|移机|续费|副号|亲情号|国际",
+    r"丢了|丢失|弄丢|被偷|被盗|密码|PUK|PIN码|装宽带|新装|办宽带|移机|续费|到期|副号|亲情号|国际|流量包|加油包|叠加包",
     re.IGNORECASE,
 )
 

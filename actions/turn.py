@@ -29,6 +29,7 @@ AWAITS_HER_ANSWER = (
     "topup_number:",
     "topup_confirm:",
     "plan_confirm:",
+    "plan_pick:",
     "service_which:",
     "service_confirm:",
     ticket_form.FORM,
@@ -180,8 +181,12 @@ def _person_for_who_cannot_manage(turn: Turn) -> None:
     if turn.handed_off or not understanding.says_cannot_manage(turn.parse):
         return
     turn.set("human_offered", True)
-    queue = Queue.ELDER if turn.elder else Queue.GENERAL
-    turn.hand_off(HandoffReason.CANNOT_COPE, queue, summary_of(turn, "用户表示不会用/看不懂"))
+    elder = turn.elder or understanding.says_old(turn.text)
+    if elder and not turn.elder:
+        turn.set("is_elder", True)  # 「我是老年人，看不清」: the elder desk, and shorter replies from now on
+    turn.hand_off(
+        HandoffReason.CANNOT_COPE, Queue.ELDER if elder else Queue.GENERAL, summary_of(turn, "用户表示不会用/看不懂")
+    )
 
 
 def _offer_second_request(turn: Turn) -> None:

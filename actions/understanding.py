@@ -8,7 +8,9 @@ sounds like a dispute about money. No rasa-sdk imports, so the rules are easy to
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+from billing.backend import Plan
 
 # A transaction (top-up, plan change, unsubscribe) opens only on a message the classifier is
 # this sure of; below it the subscriber is asked which of the likeliest meanings they want.
@@ -58,9 +60,18 @@ DISPUTE_CUES = re.compile(
 # about what is in front of her: a person at once, whatever else the message asked. Not the
 # question 「会不会用完」, nor 「不会用超吧」.
 CANNOT_MANAGE = re.compile(
-    r"(?<!会)不会(用|弄|搞|操作)(?![完光掉超])|弄不来|搞不来|弄不懂|搞不懂|看不懂|看不明白|看不清|听不懂|"
-    r"眼神不好|太复杂"
+    r"(?<!会)不[太大]?会(用|弄|搞|操作)(?![完光掉超])|(弄|搞|用|玩)不(来|懂|明白|转)|"
+    r"(看|听)不[太大]?(懂|明白|清)|眼神不好|太复杂"
 )
+# A subscriber describing her own age, not a story about an old phone or an old relative.
+SAYS_OLD = re.compile(
+    r"(我|俺|咱)(都|已经|今年)?(年纪|岁数)(大|太大)|^(年纪|岁数)大了|老年人|年长人|老人家|"
+    r"(我|俺)(都|已经|今年)?(是个?)?(老头|老太|老人)|(我|俺)(都|已经|今年)?[六七八九]十(多|几)?岁?了"
+)
+
+
+def says_old(text: str) -> bool:
+    return SAYS_OLD.search(text) is not None
 
 
 # Her phone or SIM is lost or stolen: urgent (whoever has it can use the line), and no one may call
@@ -94,6 +105,31 @@ TOP_UP_MISSING = re.compile(r"充[^，。,.!?！？]{0,8}(没|未|不)有?(到�
 
 def says_top_up_missing(text: str) -> bool:
     return TOP_UP_MISSING.search(text) is not None
+
+
+# A plan said by its price (「改成59的那个」「换59块的」) or by direction (「便宜点的」「流量多一点的」).
+PLAN_PRICE = re.compile(r"(?<!\d)(\d{1,3})\s*(元|块)?\s*(的|那个|那款|那档|套餐|$)")
+CHEAPER = re.compile(r"便宜|降|少一点|少点|省钱|低一点|低点|划算")
+DEARER = re.compile(r"升|贵一点|多一点|大一点|多点|流量更多|流量多的")
+PLANS_SHOWN = 3
+
+
+def plans_meant(text: str, current: Plan, offered: Sequence[Plan]) -> list[Plan] | None:
+    """The plans she means, nearest first; [] when she asked for cheaper (dearer) and there is none;
+    None when she said neither a price nor a direction."""
+    price = PLAN_PRICE.search(text)
+    if price is not None:
+        fen = int(price.group(1)) * 100
+        at_price = [p for p in offered if p.monthly_fee_fen == fen]
+        if at_price:
+            return at_price[:PLANS_SHOWN]
+    if CHEAPER.search(text):
+        cheaper = [p for p in offered if p.monthly_fee_fen < current.monthly_fee_fen]
+        return sorted(cheaper, key=lambda p: -p.monthly_fee_fen)[:PLANS_SHOWN]
+    if DEARER.search(text):
+        dearer = [p for p in offered if p.monthly_fee_fen > current.monthly_fee_fen]
+        return sorted(dearer, key=lambda p: p.monthly_fee_fen)[:PLANS_SHOWN]
+    return None
 
 
 # A request that is itself her remedy (「字看不清，用语音说给我听」) is served, not handed on.

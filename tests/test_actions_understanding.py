@@ -246,6 +246,50 @@ async def test_a_lost_phone_reaches_a_person_as_a_lost_phone_whatever_was_unders
         assert all(p["handoff"]["reason"] != "lost_phone" for p in chat.payloads if "handoff" in p), said
 
 
+async def test_saying_she_cannot_quite_read_it_reaches_the_elder_desk_with_her_answer(services: Services) -> None:
+    # 「看不太清」 is 「看不清」; 「我是老年人」 is the elder desk even for a line registered to someone young
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionCheckBalance(), "我的话费还有多少钱啊 我是老年人 看不太清", "check_balance")
+    assert "58.30元" in reply
+    handoff = chat.payloads[-1]["handoff"]
+    assert (handoff["reason"], handoff["queue"]) == ("cannot_cope", "elder") and chat.slots["is_elder"] is True
+    for said in ("这个我用不来", "我不太会用这个", "弄不明白"):
+        other = Conversation(services)
+        await other.bind("13800000001")
+        await other.say(ActionCheckBalance(), said, "check_balance")
+        assert other.payloads and other.payloads[-1]["handoff"]["reason"] == "cannot_cope", said
+        assert other.payloads[-1]["handoff"]["queue"] == "general", said
+
+
+async def test_a_plan_said_by_its_price_or_as_cheaper_is_the_plan_offered(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")  # 乐享39元套餐
+    by_price = await chat.say(ActionChangePlan(), "我想把套餐改成59的那个", "change_plan")
+    assert "换成5G畅享59元套餐" in by_price and "回复1确认" in by_price
+    assert chat.slots["pending"] == "plan_confirm:5G59"
+
+    cheaper = Conversation(services)
+    await cheaper.bind("13800000001")
+    listed = await cheaper.say(ActionChangePlan(), "帮我换个便宜点的套餐", "change_plan")
+    lines = listed.split("\n")
+    assert lines[0].startswith("您现在是乐享39元套餐") and lines[-1].startswith("回复序号")
+    fees = [int(line.split("：")[1].split("元")[0]) for line in lines[1:-1]]
+    assert fees and all(fee < 39 for fee in fees) and fees == sorted(fees, reverse=True)
+    assert "回复1确认" not in listed  # nothing is changed before she picks and confirms
+    picked = await cheaper.say(ActionHandleReply(), "1", "inform")
+    assert f"{fees[0]}元" in picked and "回复1确认" in picked and cheaper.slots["pending"].startswith("plan_confirm:")
+
+    again = Conversation(services)
+    await again.bind("13800000001")
+    await again.say(ActionChangePlan(), "降一档", "change_plan")
+    assert "请回复1到" in await again.say(ActionHandleReply(), "9", "inform")
+    # a plan named without a price or a direction is asked for, as before
+    plain = Conversation(services)
+    await plain.bind("13800000001")
+    assert "想换成哪个套餐" in await plain.say(ActionChangePlan(), "我要换套餐", "change_plan")
+
+
 async def test_asked_whether_the_line_works_she_is_told_before_her_balance(services: Services) -> None:
     chat = Conversation(services)
     await chat.bind("13800000001")
