@@ -107,6 +107,15 @@ def says_top_up_missing(text: str) -> bool:
     return TOP_UP_MISSING.search(text) is not None
 
 
+# 「帮我开通来电显示」: a service she wants added (the assistant only lists and cancels them). Not
+# 「我开通了哪些业务」.
+SUBSCRIBE = re.compile(r"(帮我|给我|我想|我要|想|要|能不能)(开通|开|订购|订|办理|办|加)(?![了的过])(?!通[了的过])")
+
+
+def asks_to_subscribe(text: str) -> bool:
+    return SUBSCRIBE.search(text) is not None
+
+
 # A plan said by its price (「改成59的那个」「换59块的」) or by direction (「便宜点的」「流量多一点的」).
 PLAN_PRICE = re.compile(r"(?<!\d)(\d{1,3})\s*(元|块)?\s*(的|那个|那款|那档|套餐|$)")
 CHEAPER = re.compile(r"便宜|降|少一点|少点|省钱|低一点|低点|划算")

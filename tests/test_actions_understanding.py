@@ -28,6 +28,7 @@ from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionHandleReply
 from actions.service import ActionHandoff, ActionOutOfScope
 from actions.services import Services, build_services, use_services
 from actions.transactions import ActionChangePlan, ActionTopUp
+from actions.value_added import ActionListServices
 from core import wording
 from core.tickets import tickets_of
 from core.wording import VOICE_REPLIES_OFF, VOICE_REPLIES_ON
@@ -288,6 +289,18 @@ async def test_a_plan_said_by_its_price_or_as_cheaper_is_the_plan_offered(servic
     plain = Conversation(services)
     await plain.bind("13800000001")
     assert "想换成哪个套餐" in await plain.say(ActionChangePlan(), "我要换套餐", "change_plan")
+
+
+async def test_a_service_she_wants_added_goes_to_a_person_not_to_her_list(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionListServices(), "帮我开通来电显示", "list_services")
+    assert "办不了" in reply and "视频会员" not in reply
+    assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
+    listed = Conversation(services)
+    await listed.bind("13800000001")
+    assert "视频会员" in await listed.say(ActionListServices(), "查一下我开通的业务", "list_services")
+    assert not listed.payloads
 
 
 async def test_asked_whether_the_line_works_she_is_told_before_her_balance(services: Services) -> None:
