@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Optional
 
 from actions import binding_flow, replies, understanding
+from actions.service import hand_off
 from actions.turn import FlowAction, Turn
 from billing.periods import month_asked, month_of
 from core.privacy import mask_phone
+from core.vocabulary import HandoffReason
 
 
 async def account_phone(turn: Turn, after: str) -> Optional[str]:
@@ -84,6 +86,9 @@ async def more_bill(turn: Turn, month: str) -> None:
 
 
 async def usage(turn: Turn) -> None:
+    if understanding.asks_for_a_data_pack(turn.text):
+        await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        return
     phone = await account_phone(turn, "usage")
     if phone:
         turn.say(replies.usage(await turn.services.billing.get_usage(phone), turn.elder))

@@ -116,6 +116,14 @@ def asks_to_subscribe(text: str) -> bool:
     return SUBSCRIBE.search(text) is not None
 
 
+DATA_PACK = re.compile(r"流量包|加油包|叠加包")
+
+
+def asks_for_a_data_pack(text: str) -> bool:
+    """「我想办个流量包」: buying data, which the operator sells and the assistant cannot."""
+    return asks_to_subscribe(text) and DATA_PACK.search(text) is not None
+
+
 # A plan said by its price (「改成59的那个」「换59块的」) or by direction (「便宜点的」「流量多一点的」).
 PLAN_PRICE = re.compile(r"(?<!\d)(\d{1,3})\s*(元|块)?\s*(的|那个|那款|那档|套餐|$)")
 CHEAPER = re.compile(r"便宜|降|少一点|少点|省钱|低一点|低点|划算")

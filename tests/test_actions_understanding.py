@@ -12,7 +12,7 @@ from rasa_sdk import Action
 from test_actions import Conversation
 
 from actions import replies, understanding
-from actions.account import ActionCheckBalance, ActionCheckBill
+from actions.account import ActionCheckBalance, ActionCheckBill, ActionCheckUsage
 from actions.charges import ActionDisputeCharge
 from actions.guidance import (
     ActionAskRelative,
@@ -301,6 +301,14 @@ async def test_a_service_she_wants_added_goes_to_a_person_not_to_her_list(servic
     await listed.bind("13800000001")
     assert "视频会员" in await listed.say(ActionListServices(), "查一下我开通的业务", "list_services")
     assert not listed.payloads
+    # buying data read as a usage question: the operator sells it, not the assistant
+    pack = Conversation(services)
+    await pack.bind("13800000001")
+    assert "办不了" in await pack.say(ActionCheckUsage(), "你好，我想办个流量包，每个月多加10个G", "check_usage")
+    assert pack.payloads[-1]["handoff"]["reason"] == "operator_topic"
+    left = Conversation(services)
+    await left.bind("13800000001")
+    assert "流量已用" in await left.say(ActionCheckUsage(), "我的流量包还剩多少", "check_usage")
 
 
 async def test_asked_whether_the_line_works_she_is_told_before_her_balance(services: Services) -> None:
