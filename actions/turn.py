@@ -210,8 +210,11 @@ PENDING_OF_REQUEST = {"top_up": "topup_", "bind_phone": "bind_", "change_plan": 
 
 
 def _already_taken_up(turn: Turn, request: str) -> bool:
+    pending = str(turn.slot_updates.get("pending") or "")
+    if pending.startswith("clarify:"):  # the clarifying question already offers it as a choice
+        return request in pending.removeprefix("clarify:").split(",")
     prefix = PENDING_OF_REQUEST.get(request)
-    return prefix is not None and str(turn.slot_updates.get("pending") or "").startswith(prefix)
+    return prefix is not None and pending.startswith(prefix)
 
 
 def elder_direct() -> bool:

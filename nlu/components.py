@@ -256,6 +256,7 @@ class RequestResolver(GraphComponent, EntityExtractorMixin):
             second_rank=self.component_config["second_rank"],
             message_probs=message_probs,
             diet_weight=self.component_config["diet_weight"],
+            clause_texts=[text for _, _, text in clauses],
         )
         new_ranking = decision.ranking if decision is not None else None
         relative = relative_first(new_ranking or [(i["name"], float(i["confidence"])) for i in ranking], texts[0])

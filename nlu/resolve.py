@@ -9,7 +9,10 @@ classifier's best intent and probability, in message order. Rules:
 2. Two requests: when two clauses are confidently (p >= second_threshold) different request
    intents, DIET supports both (one is its top intent or the top was chit-chat, the other is in
    its top `second_rank`), the one said first is the intent and the other is the second
-   request. Replies (affirm, deny, inform) and chit-chat are never requests.
+   request. The same for a less sure request (p >= clause_threshold) that asks for something,
+   said before one confident request, when DIET's top intent is one of the two and it ranks the
+   other (`clause_texts` say which clauses ask).
+   Replies (affirm, deny, inform) and chit-chat are never requests.
 3. Otherwise DIET's ranking stands (returns None).
 
 Before the rules, DIET's ranking can be blended with the clause classifier's prediction for
@@ -58,12 +61,14 @@ def resolve(
     second_rank: int = 3,
     message_probs: dict[str, float] | None = None,
     diet_weight: float = 1.0,
+    clause_texts: list[str] | None = None,
 ) -> Decision | None:
     blended = False
     if ranking and message_probs and diet_weight < 1.0:
         ranking = blend(ranking, message_probs, diet_weight)
         blended = True
-    decision = _resolve(ranking, clauses, clause_threshold, second_threshold, second_rank)
+    asks = [asks_for_something(text) for text in clause_texts] if clause_texts else [False] * len(clauses)
+    decision = _resolve(ranking, clauses, clause_threshold, second_threshold, second_rank, asks)
     if decision is None and blended:
         return Decision(ranking)
     return decision
@@ -75,6 +80,7 @@ def _resolve(
     clause_threshold: float,
     second_threshold: float,
     second_rank: int,
+    asks: list[bool],
 ) -> Decision | None:
     if not ranking or len(clauses) < 2:
         return None
@@ -97,12 +103,27 @@ def _resolve(
     for index, intent, p in requests:
         if p >= second_threshold and intent not in (name for _, name in distinct):
             distinct.append((index, intent))
+    supported = {name for name, _ in ranking[:second_rank]}
     if len(distinct) >= 2:
-        supported = {name for name, _ in ranking[:second_rank]}
         (_, first), (second_index, other) = distinct[0], distinct[1]
         if (top in (first, other) or top in CHITCHAT) and {first, other} - {top} <= supported:
             primary = first
             second = (second_index, other)
+    elif distinct:
+        # 「先帮我看看余额 再看看流量」: the request said first is less sure than a later, confident
+        # one; when it asks for something (not 「我流量不够用，有啥推荐的」, where it only says why)
+        # and DIET chose one of the two and ranks the other, both are requests, in her order.
+        said_first_index, said_first, _ = requests[0]
+        confident_index, confident = distinct[0]
+        if (
+            said_first != confident
+            and asks[said_first_index]
+            and said_first_index < confident_index
+            and top in (said_first, confident)
+            and {said_first, confident} - {top} <= supported
+        ):
+            primary = said_first
+            second = distinct[0]
 
     if primary == top and second is None:
         return None
@@ -122,6 +143,14 @@ def _resolve(
         second[1] if second else None,
         second[0] if second else None,
     )
+
+
+# A clause that asks for something (「帮我看看余额」「查下话费」「还剩多少」), not a statement of why.
+ASKING = re.compile(r"帮|查|看看|看下|看一下|问|告诉|多少|办|充|换|改|退|开通|取消|要|想")
+
+
+def asks_for_something(clause: str) -> bool:
+    return ASKING.search(clause) is not None
 
 
 # --- a relative's account ---------------------------------------------------------------------

@@ -27,7 +27,7 @@ from actions.plans import ActionListPlans
 from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionHandleReply
 from actions.service import ActionHandoff, ActionOutOfScope
 from actions.services import Services, build_services, use_services
-from actions.transactions import ActionChangePlan, ActionTopUp
+from actions.transactions import ActionCancelService, ActionChangePlan, ActionTopUp
 from actions.value_added import ActionListServices
 from core import wording
 from core.tickets import tickets_of
@@ -309,6 +309,15 @@ async def test_a_service_she_wants_added_goes_to_a_person_not_to_her_list(servic
     left = Conversation(services)
     await left.bind("13800000001")
     assert "流量已用" in await left.say(ActionCheckUsage(), "我的流量包还剩多少", "check_usage")
+
+
+async def test_a_second_request_the_clarifying_question_offers_is_not_offered_again(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    said = "我想退掉那个视频会员 我从来没开过 怎么每个月都扣我十五块"
+    reply = await chat.say(ActionCancelService(), said, "cancel_service", second_request="dispute_charge")
+    assert chat.slots["pending"] == "clarify:dispute_charge" and reply.count("扣费明细") == 1
+    assert "您还提到" not in reply
 
 
 async def test_asked_whether_the_line_works_she_is_told_before_her_balance(services: Services) -> None:

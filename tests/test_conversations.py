@@ -203,6 +203,20 @@ def test_two_requests_in_one_message_answer_the_first_and_offer_the_second(rasa_
     assert "流量已用" in second and "剩余" in second
 
 
+def test_a_less_sure_request_said_first_is_answered_first_and_the_other_offered(rasa_stack, openid: str) -> None:
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    first = _texts(_send(rasa_stack.rasa_url, openid, "你好 先帮我看看余额 再看看流量"))
+    assert "58.30元" in first and "「查流量和通话」" in first and "流量已用" not in first
+
+
+def test_a_stolen_phone_reaches_a_person_whatever_the_words(rasa_stack, openid: str) -> None:
+    asyncio.run(_bind(rasa_stack.database_url, openid, "13800000001"))
+    messages = _send(rasa_stack.rasa_url, openid, "手机被偷了 赶紧帮我停掉")
+    handoff = _handoffs(messages)
+    assert "尽快挂失" in _texts(messages) and handoff and handoff[0]["reason"] == "lost_phone"
+    assert "58.30" not in _texts(messages)
+
+
 def test_the_bill_of_the_month_asked(rasa_stack, openid: str) -> None:
     from billing.periods import local_date, month_of, shift_month, utc_now
 

@@ -222,6 +222,57 @@ def test_two_requests_the_first_said_wins_and_the_other_is_second() -> None:
     assert confidences["check_balance"] - confidences["cancel_service"] > 0.3  # no ambiguity fallback
 
 
+def test_a_less_sure_request_said_first_still_comes_first() -> None:
+    # 「你好 先帮我看看余额 再看看流量」: DIET's choice comes from the last clause
+    decision = resolve(
+        _ranking(("check_usage", 0.46), ("check_balance", 0.14), ("ask_relative", 0.12)),
+        [("greet", 0.95), ("check_balance", 0.62), ("check_usage", 0.91)],
+        second_threshold=0.7,
+        clause_texts=["你好", "先帮我看看余额", "再看看流量"],
+    )
+    assert decision is not None
+    assert decision.ranking[0][0] == "check_balance" and decision.second == "check_usage"
+    assert decision.second_clause == 2
+    # the same when DIET chose the earlier one: the later, confident one is still offered
+    decision = resolve(
+        _ranking(("check_balance", 0.40), ("check_usage", 0.32), ("ask_relative", 0.10)),
+        [("greet", 0.95), ("check_balance", 0.63), ("check_usage", 0.93)],
+        second_threshold=0.7,
+        clause_texts=["你好", "先帮我看看余额", "再看看流量"],
+    )
+    assert decision is not None
+    assert decision.ranking[0][0] == "check_balance" and decision.second == "check_usage"
+    # a clause that only says why is no request of its own: 「我流量不够用 有啥推荐的」
+    assert (
+        resolve(
+            _ranking(("recommend_plan", 0.6), ("check_usage", 0.2), ("list_plans", 0.1)),
+            [("check_usage", 0.55), ("recommend_plan", 0.9)],
+            second_threshold=0.7,
+            clause_texts=["我流量不够用", "有啥推荐的"],
+        )
+        is None
+    )
+    # not when DIET does not rank the earlier one
+    assert (
+        resolve(
+            _ranking(("check_usage", 0.8), ("help", 0.1), ("greet", 0.05), ("check_balance", 0.01)),
+            [("check_balance", 0.55), ("check_usage", 0.91)],
+            second_threshold=0.7,
+            clause_texts=["帮我查话费", "再看看流量"],
+        )
+        is None
+    )
+    # nor when the earlier clause is DIET's choice already
+    assert (
+        resolve(
+            _ranking(("check_usage", 0.8), ("check_balance", 0.1)),
+            [("check_usage", 0.9), ("check_balance", 0.6)],
+            second_threshold=0.7,
+        )
+        is None
+    )
+
+
 def test_no_second_request_without_diet_support_or_confidence() -> None:
     # DIET does not rank the other request at all: a single long story, no second request.
     assert (
