@@ -68,11 +68,14 @@ async def change_plan(turn: Turn) -> None:
     if meant is None:
         turn.say(replies.ask_which_plan())
         turn.set("pending", "plan_which")
+    elif not meant:
+        turn.say(replies.no_plan_that_way(current))
+        turn.set("pending", "plan_which")
     elif len(meant) == 1:
         await propose(turn, phone, meant[0].code)
     else:
         turn.say(replies.plans_to_pick(meant, current, turn.elder))
-        turn.set("pending", "plan_pick:" + ",".join(p.code for p in meant) if meant else "plan_which")
+        turn.set("pending", "plan_pick:" + ",".join(p.code for p in meant))
 
 
 async def pick_reply(turn: Turn, ref: str, number: Optional[int]) -> None:

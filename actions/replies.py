@@ -316,9 +316,11 @@ def ask_which_plan() -> str:
     return "想换成哪个套餐？请回复套餐名称，比如：孝心套餐。回复「套餐列表」查看全部。"
 
 
+def no_plan_that_way(current: Plan) -> str:
+    return f"没有比{current.name}更合适的可换套餐了。回复「套餐列表」查看全部。"
+
+
 def plans_to_pick(plans: list[Plan], current: Plan, elder: bool) -> str:
-    if not plans:
-        return f"没有比{current.name}更合适的可换套餐了。回复「套餐列表」查看全部。"
     lines = [f"您现在是{current.name}（{format_yuan(current.monthly_fee_fen)}/月），可以换："]
     lines += [f"{n} {plan_line(p)}" for n, p in enumerate(plans[:SHOWN_ITEMS], 1)]
     lines.append("回复序号，我再跟您确认。" if not elder else "回复序号。")

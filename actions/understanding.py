@@ -82,8 +82,12 @@ LOST_PHONE = re.compile(
 )
 
 
+# Already reported, found again or being restored: not a phone to suspend now.
+LOST_BEFORE = re.compile(r"已经?挂失|挂失[了过的]|复机|恢复|解挂|找到了|找回来了")
+
+
 def says_phone_lost(text: str) -> bool:
-    return LOST_PHONE.search(text) is not None
+    return LOST_PHONE.search(text) is not None and LOST_BEFORE.search(text) is None
 
 
 # 「我欠费了吗」「怎么停机了」「电话打不出去」: she asks whether the line works, not only what is left.

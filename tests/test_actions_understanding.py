@@ -241,6 +241,11 @@ async def test_a_lost_phone_reaches_a_person_as_a_lost_phone_whatever_was_unders
         assert "尽快挂失" in reply, said
         assert chat.payloads[-1]["handoff"]["reason"] == "lost_phone", said
         assert said.split("，")[0] in chat.payloads[-1]["handoff"]["summary"]
+    # a phone reported before, or found again, is not one to suspend now
+    back = Conversation(services)
+    await back.bind("13800000001")
+    await back.say(ActionCheckBalance(), "我手机丢了已经挂失了 现在找到了 怎么复机", "check_balance")
+    assert all(p["handoff"]["reason"] != "lost_phone" for p in back.payloads if "handoff" in p)
     for said in ("银行卡丢了怎么办", "发票丢了能补吗"):
         chat = Conversation(services)
         await chat.say(ActionOutOfScope(), said, "out_of_scope")
@@ -285,6 +290,11 @@ async def test_a_plan_said_by_its_price_or_as_cheaper_is_the_plan_offered(servic
     await again.bind("13800000001")
     await again.say(ActionChangePlan(), "降一档", "change_plan")
     assert "请回复1到" in await again.say(ActionHandleReply(), "9", "inform")
+    # the cheapest plan asked for one cheaper still: told so, and asked which
+    cheapest = Conversation(services)
+    await cheapest.bind("13800000017")  # 8元保号套餐
+    assert "没有比" in await cheapest.say(ActionChangePlan(), "换个便宜点的", "change_plan")
+    assert cheapest.slots["pending"] == "plan_which"
     # a plan named without a price or a direction is asked for, as before
     plain = Conversation(services)
     await plain.bind("13800000001")
