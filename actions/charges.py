@@ -24,11 +24,12 @@ async def dispute(turn: Turn) -> None:
         return
     billing = turn.services.billing
     current = current_month(turn)
-    if understanding.says_top_up_missing(_said_in_dispute(turn)):
+    said = _said_in_dispute(turn)
+    if understanding.says_top_up_missing(said):
         # What reached her line, and her balance: the charges would not show a top-up at all.
         payments = await billing.list_payments(phone, limit=replies.SHOWN_ITEMS)
         turn.say(replies.top_ups_arrived(payments, await billing.get_balance(phone), turn.elder))
-        turn.set("pending", f"dispute_offer:{current}:{_said_in_dispute(turn)}")
+        turn.set("pending", f"dispute_offer:{current}:{said}")
         return
     this_month = await billing.list_charges(phone)
     if month is None or month >= current:
@@ -38,7 +39,7 @@ async def dispute(turn: Turn) -> None:
         so_far = sum(c.amount_fen for c in this_month) if month == shift_month(current, -1) else None
         turn.say(replies.dispute_bill(await billing.get_bill(phone, month), current, so_far, turn.elder))
     # The whole of what they said goes to the agent if they take the offer (not its first words).
-    turn.set("pending", f"dispute_offer:{month}:{_said_in_dispute(turn)}")
+    turn.set("pending", f"dispute_offer:{month}:{said}")
 
 
 def _said_in_dispute(turn: Turn) -> str:

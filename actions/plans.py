@@ -74,8 +74,9 @@ async def change_plan(turn: Turn) -> None:
     elif len(meant) == 1:
         await propose(turn, phone, meant[0].code)
     else:
-        turn.say(replies.plans_to_pick(meant, current, turn.elder))
-        turn.set("pending", "plan_pick:" + ",".join(p.code for p in meant))
+        shown = meant[: replies.SHOWN_ITEMS]  # the list she picks from is the list remembered
+        turn.say(replies.plans_to_pick(shown, current, turn.elder))
+        turn.set("pending", "plan_pick:" + ",".join(p.code for p in shown))
 
 
 async def pick_reply(turn: Turn, ref: str, number: Optional[int]) -> None:

@@ -26,6 +26,7 @@ from billing.money import format_data, format_yuan
 from billing.payments import PaymentOrder
 from billing.periods import BILLING_TZ as LOCAL_TZ
 from core.privacy import mask_phone
+from core.vocabulary import HandoffReason
 
 CONFIRM_CHOICES = "回复1确认，回复2取消。"
 MAX_LINES = 8  # a phone screen: no reply is longer
@@ -462,6 +463,20 @@ def operator_topic(elder: bool) -> str:
     if elder:
         return "这个要人工帮您办。"
     return "这项业务我这里办不了，需要人工客服帮您办理。"
+
+
+# Why she was handed to a person, first in the agent's summary.
+HANDOFF_LABELS = {
+    HandoffReason.REQUEST_HUMAN: "用户要求人工",
+    HandoffReason.CANNOT_COPE: "用户表示不会用/看不懂",
+    HandoffReason.FALLBACK: "机器人连续两次没听懂",
+    HandoffReason.ELDER: "年长客户",
+    HandoffReason.NEEDS_IN_PERSON: "需营业厅实名办理",
+    HandoffReason.COMPLAINT: "用户投诉",
+    HandoffReason.DISPUTE: "费用异议，请核实扣费",
+    HandoffReason.OPERATOR_TOPIC: "机器人办不了的业务",
+    HandoffReason.LOST_PHONE: "手机丢失/被盗，需尽快挂失",
+}
 
 
 def lost_phone(elder: bool) -> str:

@@ -53,23 +53,10 @@ async def hand_off(
     turn.hand_off(reason, Queue.ELDER if elder else Queue.GENERAL, _summary(reason, said or turn.words))
 
 
-SUMMARY_LABELS = {
-    HandoffReason.REQUEST_HUMAN: "用户要求人工",
-    HandoffReason.CANNOT_COPE: "用户表示不会用/看不懂",
-    HandoffReason.FALLBACK: "机器人连续两次没听懂",
-    HandoffReason.ELDER: "年长客户",
-    HandoffReason.NEEDS_IN_PERSON: "需营业厅实名办理",
-    HandoffReason.COMPLAINT: "用户投诉",
-    HandoffReason.DISPUTE: "费用异议，请核实扣费",
-    HandoffReason.OPERATOR_TOPIC: "机器人办不了的业务",
-    HandoffReason.LOST_PHONE: "手机丢失/被盗，需尽快挂失",
-}
-
-
 def _summary(reason: HandoffReason, text: str) -> str:
     # The whole request: the agent must not have to ask again what was already said.
     said = f"：「{_shorten(text, SUMMARY_LIMIT)}」" if text else ""
-    return SUMMARY_LABELS.get(reason, reason.value) + said
+    return replies.HANDOFF_LABELS.get(reason, reason.value) + said
 
 
 def _shorten(text: str, limit: int) -> str:

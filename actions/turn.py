@@ -168,7 +168,7 @@ def _person_for_a_lost_phone(turn: Turn) -> None:
     if turn.handed_off or not understanding.says_phone_lost(turn.text):
         return
     turn.set("human_offered", True)
-    summary = summary_of(turn, "手机丢失/被盗，需尽快挂失")
+    summary = summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.LOST_PHONE])
     turn.say(replies.lost_phone(turn.elder))
     queue = Queue.ELDER if turn.elder else Queue.GENERAL
     turn.hand_off(HandoffReason.LOST_PHONE, queue, summary)
@@ -185,7 +185,9 @@ def _person_for_who_cannot_manage(turn: Turn) -> None:
     if elder and not turn.elder:
         turn.set("is_elder", True)  # 「我是老年人，看不清」: the elder desk, and shorter replies from now on
     turn.hand_off(
-        HandoffReason.CANNOT_COPE, Queue.ELDER if elder else Queue.GENERAL, summary_of(turn, "用户表示不会用/看不懂")
+        HandoffReason.CANNOT_COPE,
+        Queue.ELDER if elder else Queue.GENERAL,
+        summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.CANNOT_COPE]),
     )
 
 

@@ -132,7 +132,6 @@ def asks_for_a_data_pack(text: str) -> bool:
 PLAN_PRICE = re.compile(r"(?<!\d)(\d{1,3})\s*(元|块)?\s*(的|那个|那款|那档|套餐|$)")
 CHEAPER = re.compile(r"便宜|降|少一点|少点|省钱|低一点|低点|划算")
 DEARER = re.compile(r"升|贵一点|多一点|大一点|多点|流量更多|流量多的")
-PLANS_SHOWN = 3
 
 
 def plans_meant(text: str, current: Plan, offered: Sequence[Plan]) -> list[Plan] | None:
@@ -143,13 +142,13 @@ def plans_meant(text: str, current: Plan, offered: Sequence[Plan]) -> list[Plan]
         fen = int(price.group(1)) * 100
         at_price = [p for p in offered if p.monthly_fee_fen == fen]
         if at_price:
-            return at_price[:PLANS_SHOWN]
+            return at_price
     if CHEAPER.search(text):
         cheaper = [p for p in offered if p.monthly_fee_fen < current.monthly_fee_fen]
-        return sorted(cheaper, key=lambda p: -p.monthly_fee_fen)[:PLANS_SHOWN]
+        return sorted(cheaper, key=lambda p: -p.monthly_fee_fen)
     if DEARER.search(text):
         dearer = [p for p in offered if p.monthly_fee_fen > current.monthly_fee_fen]
-        return sorted(dearer, key=lambda p: p.monthly_fee_fen)[:PLANS_SHOWN]
+        return sorted(dearer, key=lambda p: p.monthly_fee_fen)
     return None
 
 
