@@ -72,6 +72,13 @@ class Conversation:
         self.slots["is_elder"] = None
 
 
+async def bound(services: Services, phone: str = "13800000001") -> Conversation:
+    """A subscriber who has proven `phone` (the demo's 138…0001, balance 58.30元, by default)."""
+    chat = Conversation(services)
+    await chat.bind(phone)
+    return chat
+
+
 @pytest.fixture
 async def services(seeded_engine) -> Services:
     built = build_services(seeded_engine)

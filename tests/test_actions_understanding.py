@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from rasa_sdk import Action
-from test_actions import Conversation
+from test_actions import Conversation, bound
 
 from actions import replies, understanding
 from actions.account import ActionCheckBalance, ActionCheckBill, ActionCheckUsage
@@ -242,8 +242,7 @@ async def test_a_lost_phone_reaches_a_person_as_a_lost_phone_whatever_was_unders
         assert chat.payloads[-1]["handoff"]["reason"] == "lost_phone", said
         assert said.split("，")[0] in chat.payloads[-1]["handoff"]["summary"]
     # a phone reported before, or found again, is not one to suspend now
-    back = Conversation(services)
-    await back.bind("13800000001")
+    back = await bound(services)
     await back.say(ActionCheckBalance(), "我手机丢了已经挂失了 现在找到了 怎么复机", "check_balance")
     assert all(p["handoff"]["reason"] != "lost_phone" for p in back.payloads if "handoff" in p)
     for said in ("银行卡丢了怎么办", "发票丢了能补吗"):
@@ -254,29 +253,25 @@ async def test_a_lost_phone_reaches_a_person_as_a_lost_phone_whatever_was_unders
 
 async def test_saying_she_cannot_quite_read_it_reaches_the_elder_desk_with_her_answer(services: Services) -> None:
     # 「看不太清」 is 「看不清」; 「我是老年人」 is the elder desk even for a line registered to someone young
-    chat = Conversation(services)
-    await chat.bind("13800000001")
+    chat = await bound(services)
     reply = await chat.say(ActionCheckBalance(), "我的话费还有多少钱啊 我是老年人 看不太清", "check_balance")
     assert "58.30元" in reply
     handoff = chat.payloads[-1]["handoff"]
     assert (handoff["reason"], handoff["queue"]) == ("cannot_cope", "elder") and chat.slots["is_elder"] is True
     for said in ("这个我用不来", "我不太会用这个", "弄不明白"):
-        other = Conversation(services)
-        await other.bind("13800000001")
+        other = await bound(services)
         await other.say(ActionCheckBalance(), said, "check_balance")
         assert other.payloads and other.payloads[-1]["handoff"]["reason"] == "cannot_cope", said
         assert other.payloads[-1]["handoff"]["queue"] == "general", said
 
 
 async def test_a_plan_said_by_its_price_or_as_cheaper_is_the_plan_offered(services: Services) -> None:
-    chat = Conversation(services)
-    await chat.bind("13800000001")  # 乐享39元套餐
+    chat = await bound(services)  # 乐享39元套餐
     by_price = await chat.say(ActionChangePlan(), "我想把套餐改成59的那个", "change_plan")
     assert "换成5G畅享59元套餐" in by_price and "回复1确认" in by_price
     assert chat.slots["pending"] == "plan_confirm:5G59"
 
-    cheaper = Conversation(services)
-    await cheaper.bind("13800000001")
+    cheaper = await bound(services)
     listed = await cheaper.say(ActionChangePlan(), "帮我换个便宜点的套餐", "change_plan")
     lines = listed.split("\n")
     assert lines[0].startswith("您现在是乐享39元套餐") and lines[-1].startswith("回复序号")
@@ -286,44 +281,36 @@ async def test_a_plan_said_by_its_price_or_as_cheaper_is_the_plan_offered(servic
     picked = await cheaper.say(ActionHandleReply(), "1", "inform")
     assert f"{fees[0]}元" in picked and "回复1确认" in picked and cheaper.slots["pending"].startswith("plan_confirm:")
 
-    again = Conversation(services)
-    await again.bind("13800000001")
+    again = await bound(services)
     await again.say(ActionChangePlan(), "降一档", "change_plan")
     assert "请回复1到" in await again.say(ActionHandleReply(), "9", "inform")
     # the cheapest plan asked for one cheaper still: told so, and asked which
-    cheapest = Conversation(services)
-    await cheapest.bind("13800000017")  # 8元保号套餐
+    cheapest = await bound(services, "13800000017")  # 8元保号套餐
     assert "没有比" in await cheapest.say(ActionChangePlan(), "换个便宜点的", "change_plan")
     assert cheapest.slots["pending"] == "plan_which"
     # a plan named without a price or a direction is asked for, as before
-    plain = Conversation(services)
-    await plain.bind("13800000001")
+    plain = await bound(services)
     assert "想换成哪个套餐" in await plain.say(ActionChangePlan(), "我要换套餐", "change_plan")
 
 
 async def test_a_service_she_wants_added_goes_to_a_person_not_to_her_list(services: Services) -> None:
-    chat = Conversation(services)
-    await chat.bind("13800000001")
+    chat = await bound(services)
     reply = await chat.say(ActionListServices(), "帮我开通来电显示", "list_services")
     assert "办不了" in reply and "视频会员" not in reply
     assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
-    listed = Conversation(services)
-    await listed.bind("13800000001")
+    listed = await bound(services)
     assert "视频会员" in await listed.say(ActionListServices(), "查一下我开通的业务", "list_services")
     assert not listed.payloads
     # buying data read as a usage question: the operator sells it, not the assistant
-    pack = Conversation(services)
-    await pack.bind("13800000001")
+    pack = await bound(services)
     assert "办不了" in await pack.say(ActionCheckUsage(), "你好，我想办个流量包，每个月多加10个G", "check_usage")
     assert pack.payloads[-1]["handoff"]["reason"] == "operator_topic"
-    left = Conversation(services)
-    await left.bind("13800000001")
+    left = await bound(services)
     assert "流量已用" in await left.say(ActionCheckUsage(), "我的流量包还剩多少", "check_usage")
 
 
 async def test_a_second_request_the_clarifying_question_offers_is_not_offered_again(services: Services) -> None:
-    chat = Conversation(services)
-    await chat.bind("13800000001")
+    chat = await bound(services)
     said = "我想退掉那个视频会员 我从来没开过 怎么每个月都扣我十五块"
     reply = await chat.say(ActionCancelService(), said, "cancel_service", second_request="dispute_charge")
     assert chat.slots["pending"] == "clarify:dispute_charge" and reply.count("扣费明细") == 1
@@ -331,16 +318,14 @@ async def test_a_second_request_the_clarifying_question_offers_is_not_offered_ag
 
 
 async def test_asked_whether_the_line_works_she_is_told_before_her_balance(services: Services) -> None:
-    chat = Conversation(services)
-    await chat.bind("13800000001")
+    chat = await bound(services)
     assert await chat.say(ActionCheckBalance(), "查话费", "check_balance") == "您的话费余额：58.30元。"
     arrears = await chat.say(ActionCheckBalance(), "我欠费了吗", "check_balance")
     assert arrears.startswith("您的号码没有欠费，也没有停机") and "58.30元" in arrears and "报修" not in arrears
     cut_off = await chat.say(ActionCheckBalance(), "我的号码怎么停机了 打不出去", "check_balance")
     assert "没有停机" in cut_off and "手机报修" in cut_off
     # a line that is cut off is said to be, with why and what to do
-    owing = Conversation(services)
-    await owing.bind("13800000004")
+    owing = await bound(services, "13800000004")
     reply = await owing.say(ActionCheckBalance(), "我的号码怎么停机了", "check_balance")
     assert reply.startswith("您已欠费23.50元。") and "欠费停机" in reply and "没有停机" not in reply
 
