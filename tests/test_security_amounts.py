@@ -38,6 +38,17 @@ def test_amounts_with_units_are_understood(text: str, amount: int) -> None:
     assert found(text).get("amount") == amount
 
 
+@pytest.mark.parametrize("text", ["帮我充一下话费", "给我妈交一下", "充一点话费吧", "缴一些费用"])
+def test_a_little_is_no_amount(text: str) -> None:
+    # 「充一下」 is "top up, please": read as 1 yuan it became 「充值1元？回复1确认」.
+    assert "amount" not in found(text)
+
+
+@pytest.mark.parametrize(("text", "amount"), [("交一下五十", 50), ("充值一下 100", 100), ("充一下100元", 100)])
+def test_an_amount_after_a_little_is_read(text: str, amount: int) -> None:
+    assert found(text).get("amount") == amount
+
+
 @pytest.mark.parametrize(("text", "number"), [("5千", 5000), ("1.5万", 15000), ("2万5千", 25000)])
 def test_an_amount_alone_is_its_value(text: str, number: int) -> None:
     assert found(text).get("number") == number
