@@ -90,8 +90,13 @@ async def usage(turn: Turn) -> None:
         await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
         return
     phone = await account_phone(turn, "usage")
-    if phone:
-        turn.say(replies.usage(await turn.services.billing.get_usage(phone), turn.elder))
+    if not phone:
+        return
+    if understanding.says_data_goes_fast(turn.text):  # as in a dispute (actions/charges.py)
+        turn.say(replies.data_used_fast(await turn.services.billing.get_usage(phone), turn.elder))
+        turn.set("pending", f"dispute_offer:{current_month(turn)}:{turn.words}")
+        return
+    turn.say(replies.usage(await turn.services.billing.get_usage(phone), turn.elder))
 
 
 class ActionCheckBalance(FlowAction):

@@ -31,6 +31,11 @@ async def dispute(turn: Turn) -> None:
         turn.say(replies.top_ups_arrived(payments, await billing.get_balance(phone), turn.elder))
         turn.set("pending", f"dispute_offer:{current}:{said}")
         return
+    if understanding.says_data_goes_fast(said):
+        # Her data went faster than she thinks it should: what she used, what uses it, and the offer.
+        turn.say(replies.data_used_fast(await billing.get_usage(phone), turn.elder))
+        turn.set("pending", f"dispute_offer:{current}:{said}")
+        return
     this_month = await billing.list_charges(phone)
     if month is None or month >= current:
         month = current

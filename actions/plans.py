@@ -46,6 +46,12 @@ async def recommend(turn: Turn) -> None:
     billing = turn.services.billing
     current = await _subscriber_plan(turn, phone)
     plans = [p for p in await billing.list_plans() if p.available]
+    # 「太贵了，有没有便宜点的」 asks for cheaper plans, not for a verdict on the one she has.
+    others = [p for p in plans if p.code != current.code]
+    meant = understanding.plans_meant(turn.text, current, others, value_is_cheaper=False)
+    if meant is not None:
+        await _offer_meant(turn, phone, current, meant)
+        return
     history = await billing.get_usage_history(phone, 3)
     result = recommend_plan(current, plans, history, turn.elder)
     turn.say(replies.recommendation(result, current))
@@ -68,11 +74,17 @@ async def change_plan(turn: Turn) -> None:
     if meant is None:
         turn.say(replies.ask_which_plan())
         turn.set("pending", "plan_which")
-    elif not meant:
+    else:
+        await _offer_meant(turn, phone, current, meant)
+
+
+async def _offer_meant(turn: Turn, phone: str, current: Plan, meant: list[Plan]) -> None:
+    """The plans she said by price or direction: none that way, the one to confirm, or a list to pick from."""
+    if not meant:
         turn.say(replies.no_plan_that_way(current))
         turn.set("pending", "plan_which")
     elif len(meant) == 1:
-        await propose(turn, phone, meant[0].code)
+        await propose(turn, phone, meant[0].code, current)
     else:
         shown = meant[: replies.SHOWN_ITEMS]  # the list she picks from is the list remembered
         turn.say(replies.plans_to_pick(shown, current, turn.elder))
@@ -93,13 +105,14 @@ async def pick_reply(turn: Turn, ref: str, number: Optional[int]) -> None:
         turn.set("pending", f"plan_pick:{ref}")
 
 
-async def propose(turn: Turn, phone: str, code: str) -> None:
+async def propose(turn: Turn, phone: str, code: str, current: Optional[Plan] = None) -> None:
+    """Ask her to confirm the change to `code`; `current`: her plan, when the caller has read it."""
     target = await _find_plan(turn, code)
     if target is None:
         turn.say(replies.unknown_plan())
         turn.set("pending", "plan_which")
         return
-    current = await _subscriber_plan(turn, phone)
+    current = current or await _subscriber_plan(turn, phone)
     if target.code == current.code:
         turn.say(replies.plan_same(target))
     elif target.requires_in_person or current.requires_in_person:

@@ -558,6 +558,12 @@ def dispute_this_month(charges: list[Charge], current: str, elder: bool) -> str:
     return "\n".join(lines)
 
 
+def data_used_fast(u: Usage, elder: bool) -> str:
+    """「流量怎么用得这么快」: her usage, what uses data most, then the offer to have it checked."""
+    offer = "1 转人工核实 2 不用了" if elder else "觉得用量不对？" + DISPUTE_OFFER
+    return "\n".join([usage(u, elder), "看视频、直播最费流量，手机后台自动更新也会用。", offer])
+
+
 def top_ups_arrived(payments: list[Payment], b: Balance, elder: bool) -> str:
     """Her last top-ups that reached the line and her balance, then the offer to have one checked."""
     now = f"现在欠费{format_yuan(b.arrears_fen)}。" if b.arrears_fen else f"现在余额{format_yuan(b.balance_fen)}。"

@@ -294,6 +294,15 @@ async def clarify(turn: Turn) -> None:
         # and asking it opens nothing (the top-up is still confirmed once the number is given).
         await topup.top_up_for_relative(turn)
         return
+    if understanding.asks_line_status(turn.text) and {"check_balance", "report_fault"} & set(options):
+        # 「手机卡是不是被停了 发不了短信」: whether her line works is the balance answer's first line,
+        # with where to report a fault when it is not cut off.
+        await account.balance(turn)
+        return
+    plain = understanding.plain_request(turn.text, options)
+    if plain is not None:  # 「……也不知道怎么查话费」: one of the likeliest meanings, said in plain words
+        await INTENT_FLOWS[plain](turn)
+        return
     misses = service.consecutive_fallbacks(turn.tracker)
     if options and misses < 2:
         turn.say(replies.clarify([understanding.REQUEST_LABELS[name] for name in options], turn.elder))

@@ -145,6 +145,8 @@ class FlowAction(Action):
             # A complaint or fault report is being filled in: this message answers its question
             # (「账单看不懂，多扣了钱」 is what happened; the ticket reaches a person anyway).
             await ticket_form.continue_form(turn)
+        elif _unsure_of_an_operator_errand(turn):
+            _person_for_an_operator_errand(turn)
         else:
             await self.flow(turn)
             _person_for_a_lost_phone(turn)
@@ -159,6 +161,25 @@ def _leaves_form(turn: Turn) -> bool:
     photo is an answer to it."""
     metadata = turn.parse.get("metadata") or {}
     return isinstance(metadata, dict) and metadata.get("msg_type") == "event"
+
+
+def _unsure_of_an_operator_errand(turn: Turn) -> bool:
+    """「怎么改服务密码」 read as a request for the menu, 「我的号码入网多久了」 as a weak guess at usage:
+    what the assistant cannot do, asked while the classifier is unsure. Never while she answers a
+    question only the bot completes (an amount, 回复1确认, the SMS code)."""
+    pending = str(turn.slot("pending") or "")
+    if pending.startswith(AWAITS_HER_ANSWER):
+        return False
+    return understanding.unsure_of_request(turn.parse) and understanding.names_operator_errand(turn.text)
+
+
+def _person_for_an_operator_errand(turn: Turn) -> None:
+    """Told plainly that a person does this, and a person: not the menu, nor a wrong answer."""
+    turn.set("human_offered", True)
+    turn.say(replies.operator_topic(turn.elder))
+    elder = turn.elder or understanding.says_old(turn.text)
+    summary = summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.OPERATOR_TOPIC])
+    turn.hand_off(HandoffReason.OPERATOR_TOPIC, Queue.ELDER if elder else Queue.GENERAL, summary)
 
 
 def _person_for_a_lost_phone(turn: Turn) -> None:

@@ -111,6 +111,56 @@ def says_top_up_missing(text: str) -> bool:
     return TOP_UP_MISSING.search(text) is not None
 
 
+# 「为什么我的流量用得这么快」「我都没怎么用 流量就没了」: her data, not money (「流量费扣了这么多」 is).
+DATA_GOES_FAST = re.compile(
+    r"流量[^，。,.!?！？]{0,8}(这么快|那么快|太快|好快|咋这么|跑得|跑的|偷跑|用这么多|用那么多|用了这么多)|"
+    r"(没怎么用|没用什么|没用啥)[^，。,.!?！？]{0,6}流量|流量[^，。,.!?！？]{0,10}没怎么用|偷跑流量"
+)
+MONEY_WORDS = re.compile(r"钱|费|扣|元|块")
+
+
+def says_data_goes_fast(text: str) -> bool:
+    return DATA_GOES_FAST.search(text) is not None and MONEY_WORDS.search(text) is None
+
+
+# What only a person or an office can do, and no served request mentions in passing: when the
+# classifier is unsure (a menu, a clarifying question or a guess), she is told so and gets a person.
+OPERATOR_ERRAND = re.compile(
+    r"携号转网|携转|转网|销户|过户|靓号|选号|网龄|入网|服务密码|(改|修改|重置|找回)密码|密码(忘|不记得|错)|"
+    r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|副卡|亲情号|合约机|用了(几|多少)年",
+    re.IGNORECASE,
+)
+UNSURE_BELOW = 0.6
+GUESSING_INTENTS = frozenset({"nlu_fallback", "help", "greet"})
+
+
+def unsure_of_request(parse: Mapping[str, Any]) -> bool:
+    """The classifier chose no request it is sure of: a fallback, the menu's intents, or a weak guess."""
+    intent = parse.get("intent") or {}
+    return intent.get("name") in GUESSING_INTENTS or float(intent.get("confidence") or 0.0) < UNSURE_BELOW
+
+
+def names_operator_errand(text: str) -> bool:
+    return OPERATOR_ERRAND.search(text) is not None and not asks_line_status(text) and not says_phone_lost(text)
+
+
+# A request said in plain words, which a long or chatty message can bury: 「……不知道怎么查话费」
+# 「套餐里面通话还剩多少分钟」. Used only to choose among the classifier's own likeliest meanings.
+PLAIN_REQUESTS = {
+    "check_usage": re.compile(
+        r"(还剩|剩多少|剩余|剩下|用了多少)[^，。,.!?！？]{0,4}(流量|通话|分钟)|"
+        r"(流量|通话|分钟)[^，。,.!?！？]{0,6}(还剩|剩多少|剩余|剩下|用了多少)"
+    ),
+    "check_balance": re.compile(r"查[一下]{0,2}(话费|余额)|(话费|余额)[^，。,.!?！？]{0,3}(还有|还剩|剩)?多少"),
+}
+
+
+def plain_request(text: str, among: Sequence[str]) -> str | None:
+    """The one request of `among` that the message names in plain words, if exactly one."""
+    named = [name for name in among if name in PLAIN_REQUESTS and PLAIN_REQUESTS[name].search(text)]
+    return named[0] if len(named) == 1 else None
+
+
 # 「帮我开通来电显示」: a service she wants added (the assistant only lists and cancels them). Not
 # 「我开通了哪些业务」.
 SUBSCRIBE = re.compile(r"(帮我|给我|我想|我要|想|要|能不能)(开通|开|订购|订|办理|办|加)(?![了的过])(?!通[了的过])")
@@ -130,20 +180,22 @@ def asks_for_a_data_pack(text: str) -> bool:
 
 # A plan said by its price (「改成59的那个」「换59块的」) or by direction (「便宜点的」「流量多一点的」).
 PLAN_PRICE = re.compile(r"(?<!\d)(\d{1,3})\s*(元|块)?\s*(的|那个|那款|那档|套餐|$)")
-CHEAPER = re.compile(r"便宜|降|少一点|少点|省钱|低一点|低点|划算")
+CHEAPER = re.compile(r"便宜|降|少一点|少点|低一点|低点")
+# 「换个划算的」 is a cheaper plan; 「哪个套餐最划算」 is the recommendation from her usage.
+BETTER_VALUE = re.compile(r"省钱|划算")
 DEARER = re.compile(r"升|贵一点|多一点|大一点|多点|流量更多|流量多的")
 
 
-def plans_meant(text: str, current: Plan, offered: Sequence[Plan]) -> list[Plan] | None:
+def plans_meant(text: str, current: Plan, offered: Sequence[Plan], value_is_cheaper: bool = True) -> list[Plan] | None:
     """The plans she means, nearest first; [] when she asked for cheaper (dearer) and there is none;
-    None when she said neither a price nor a direction."""
+    None when she said neither a price nor a direction. `value_is_cheaper`: 「划算」 means cheaper."""
     price = PLAN_PRICE.search(text)
     if price is not None:
         fen = int(price.group(1)) * 100
         at_price = [p for p in offered if p.monthly_fee_fen == fen]
         if at_price:
             return at_price
-    if CHEAPER.search(text):
+    if CHEAPER.search(text) or (value_is_cheaper and BETTER_VALUE.search(text)):
         cheaper = [p for p in offered if p.monthly_fee_fen < current.monthly_fee_fen]
         return sorted(cheaper, key=lambda p: -p.monthly_fee_fen)
     if DEARER.search(text):

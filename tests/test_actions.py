@@ -480,6 +480,25 @@ async def test_a_top_up_she_does_not_see_is_answered_with_what_arrived_and_can_b
     assert said.startswith("您最近一笔充值：") and said.endswith("1 转人工核实 2 不用了")
 
 
+async def test_data_that_goes_fast_is_answered_with_her_usage_and_can_be_checked(services: Services) -> None:
+    # Before: the month's charges, which say nothing about her data.
+    chat = Conversation(services)
+    await chat.bind("13800000001")
+    reply = await chat.say(ActionDisputeCharge(), "为什么我的流量用得这么快 我都没怎么用", "dispute_charge")
+    assert reply.startswith("本月用量：\n流量已用14GB") and "扣费" not in reply
+    assert reply.endswith("觉得用量不对？1 登记投诉，专人核实 2 不用了")
+    assert "已登记投诉，单号T" in await chat.say(ActionHandleReply(), "1", "inform")
+    [ticket] = await tickets_of(services.engine, chat.openid)
+    assert "流量用得这么快" in (ticket.note or "")
+    # read as a usage question, the same answer; money about data is still a dispute about charges
+    usage = Conversation(services)
+    await usage.bind("13800000001")
+    assert "觉得用量不对" in await usage.say(ActionCheckUsage(), "流量咋跑得这么快", "check_usage")
+    money = Conversation(services)
+    await money.bind("13800000001")
+    assert "共扣费" in await money.say(ActionDisputeCharge(), "流量费怎么扣了这么多", "dispute_charge")
+
+
 async def test_dispute_about_last_month_shows_its_bill_and_can_be_declined(services: Services) -> None:
     chat = Conversation(services)
     await chat.bind("13800000001")

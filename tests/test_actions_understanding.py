@@ -23,9 +23,9 @@ from actions.guidance import (
     ActionRealNameSuspension,
     ActionVoiceReply,
 )
-from actions.plans import ActionListPlans
+from actions.plans import ActionListPlans, ActionRecommendPlan
 from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionHandleReply
-from actions.service import ActionHandoff, ActionOutOfScope
+from actions.service import ActionHandoff, ActionOutOfScope, ActionShowMenu
 from actions.services import Services, build_services, use_services
 from actions.transactions import ActionCancelService, ActionChangePlan, ActionTopUp
 from actions.value_added import ActionListServices
@@ -291,6 +291,65 @@ async def test_a_plan_said_by_its_price_or_as_cheaper_is_the_plan_offered(servic
     # a plan named without a price or a direction is asked for, as before
     plain = await bound(services)
     assert "想换成哪个套餐" in await plain.say(ActionChangePlan(), "我要换套餐", "change_plan")
+
+
+async def test_asking_for_a_cheaper_plan_lists_cheaper_plans_not_a_verdict_on_hers(services: Services) -> None:
+    # Before: 「现在的乐享39元套餐正合适，不用换。」 to someone who said hers is too dear.
+    chat = await bound(services)  # 乐享39元套餐
+    reply = await chat.say(
+        ActionRecommendPlan(), "你们这个套餐太贵了 有没有便宜点的 我一个月就打打电话", "recommend_plan"
+    )
+    assert "不用换" not in reply and reply.startswith("您现在是乐享39元套餐")
+    assert chat.slots["pending"].startswith("plan_pick:")
+    fees = [int(line.split("：")[1].split("元")[0]) for line in reply.split("\n")[1:-1]]
+    assert fees and all(fee < 39 for fee in fees)
+    # without a price or a direction, the recommendation from her usage, as before
+    for said in ("哪个套餐适合我", "哪个套餐最划算"):
+        plain = await bound(services)
+        assert "不用换" in await plain.say(ActionRecommendPlan(), said, "recommend_plan"), said
+
+
+async def test_an_operator_errand_the_classifier_is_unsure_of_gets_a_person_not_the_menu(services: Services) -> None:
+    # 「怎么改服务密码」 read as help (0.41) got the menu; 「入网多久」 as usage (0.41) got her usage.
+    for action, said, guess in (
+        (ActionShowMenu(), "怎么改服务密码", "help"),
+        (ActionCheckUsage(), "我的号码入网多久了", "check_usage"),
+        (ActionClarify(), "能不能帮我查查我这个号码用了几年了", "nlu_fallback"),
+    ):
+        chat = await bound(services)
+        reply = await _say(chat, action, parse(normalize(said), [(guess, 0.41), ("out_of_scope", 0.14)]))
+        assert "办不了" in reply and "1 查话费余额" not in reply and "流量已用" not in reply, said
+        assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic", said
+    # sure of a request, it is served, whatever else the message names
+    sure = await bound(services)
+    reply = await _say(sure, ActionCheckUsage(), parse(normalize("我副卡的流量还剩多少"), [("check_usage", 0.93)]))
+    assert "流量已用" in reply and not sure.payloads
+    # a line that may be cut off is not taken for an errand (the menu's first choice is her balance)
+    down = await bound(services)
+    reply = await _say(down, ActionShowMenu(), parse(normalize("手机停机了 服务密码也忘了"), [("help", 0.41)]))
+    assert "1 查话费余额" in reply and not down.payloads
+
+
+async def test_a_vague_message_that_names_a_request_plainly_is_answered(services: Services) -> None:
+    status = await bound(services)
+    said = normalize("你好 我手机卡是不是被停了 发不了短信")
+    options = [("report_fault", 0.46), ("check_balance", 0.42)]
+    reply = await _say(status, ActionClarify(), parse(said, options, fallback=True))
+    assert reply.startswith("您的号码没有欠费，也没有停机") and "请回复数字" not in reply
+    balance = await bound(services)
+    said = normalize("唉 这个公众号怎么用啊 我点了半天也不知道怎么查话费")
+    reply = await _say(balance, ActionClarify(), parse(said, [("dispute_charge", 0.34), ("check_balance", 0.19)], True))
+    assert "58.30元" in reply and "扣费" not in reply
+    usage = await bound(services)
+    said = "我的套餐里面通话还剩多少分钟"
+    reply = await _say(usage, ActionClarify(), parse(said, [("check_plan", 0.49), ("check_usage", 0.46)], True))
+    assert "通话已用88分钟" in reply
+    # the plain words must name one of the likeliest meanings: else the question, as before
+    other = await bound(services)
+    reply = await _say(
+        other, ActionClarify(), parse("查话费的那个事", [("check_plan", 0.4), ("check_bill", 0.3)], True)
+    )
+    assert "请回复数字" in reply
 
 
 async def test_a_service_she_wants_added_goes_to_a_person_not_to_her_list(services: Services) -> None:
