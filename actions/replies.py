@@ -137,7 +137,7 @@ def balance(b: Balance, elder: bool, asked_status: bool = False, cannot_call: bo
         text = f"您的号码没有欠费，也没有停机，话费余额{format_yuan(b.balance_fen)}。"
         if cannot_call:
             text += (
-                "\n需要人工帮您看，回复0。" if elder else "\n还是打不了电话，可能是信号或手机问题，可以说「手机报修」。"
+                "\n需要人工帮您看，回复0。" if elder else "\n还是用不了，可能是信号或手机问题，可以说「手机报修」。"
             )
     else:
         text = f"您的话费余额：{format_yuan(b.balance_fen)}。"

@@ -91,7 +91,7 @@ def says_phone_lost(text: str) -> bool:
 
 
 # 「我欠费了吗」「怎么停机了」「电话打不出去」: she asks whether the line works, not only what is left.
-LINE_DOWN = re.compile(r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了")
+LINE_DOWN = re.compile(r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了|发不了|发不出|收不到")
 IN_ARREARS = re.compile(r"欠费|欠钱|欠了")
 
 

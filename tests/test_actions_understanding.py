@@ -336,6 +336,7 @@ async def test_a_vague_message_that_names_a_request_plainly_is_answered(services
     options = [("report_fault", 0.46), ("check_balance", 0.42)]
     reply = await _say(status, ActionClarify(), parse(said, options, fallback=True))
     assert reply.startswith("您的号码没有欠费，也没有停机") and "请回复数字" not in reply
+    assert "还是用不了" in reply and "手机报修" in reply  # 「发不了短信」 says her line does not work
     balance = await bound(services)
     said = normalize("唉 这个公众号怎么用啊 我点了半天也不知道怎么查话费")
     reply = await _say(balance, ActionClarify(), parse(said, [("dispute_charge", 0.34), ("check_balance", 0.19)], True))
