@@ -14,9 +14,9 @@ async def bind(turn: Turn) -> None:
         await send_code(turn, str(phone))
         return
     phones = await turn.services.binding.bound_phones(turn.openid)
-    if phones:
-        turn.say(replies.already_bound(phones[0]))
-    turn.say(replies.ask_phone_to_bind(turn.elder))
+    # Already bound (「我换手机了 需要重新绑定吗」): told so, and how to add another number; not the
+    # gate's 「查询前需要先绑定手机号」, which says she is not.
+    turn.say(replies.bound_already(phones[0]) if phones else replies.ask_phone_to_bind(turn.elder))
     turn.set("pending", "bind_phone")
 
 

@@ -113,6 +113,11 @@ def bound_ok(phone: str) -> str:
     return f"绑定成功！已绑定{mask_phone(phone)}。"
 
 
+def bound_already(phone: str) -> str:
+    """Asked to bind while a number is bound: the binding follows her WeChat, not her phone."""
+    return f"您已绑定{mask_phone(phone)}，换手机不用重新绑定。要再绑定别的号码，请回复11位手机号。"
+
+
 def already_bound(phone: str) -> str:
     return f"您已绑定{mask_phone(phone)}。"
 
@@ -136,9 +141,7 @@ def balance(b: Balance, elder: bool, asked_status: bool = False, cannot_call: bo
     elif asked_status and b.status != LineStatus.SUSPENDED:
         text = f"您的号码没有欠费，也没有停机，话费余额{format_yuan(b.balance_fen)}。"
         if cannot_call:
-            text += (
-                "\n需要人工帮您看，回复0。" if elder else "\n还是用不了，可能是信号或手机问题，可以说「手机报修」。"
-            )
+            text += "\n需要人工帮您看，回复0。" if elder else "\n还是用不了，可能是信号或手机问题，可以说「手机报修」。"
     else:
         text = f"您的话费余额：{format_yuan(b.balance_fen)}。"
     if b.status == LineStatus.SUSPENDED:

@@ -17,8 +17,10 @@ SMS_CODE = re.compile(r"(?<![\d])\d{6}(?![\d])")
 _AMOUNT = f"({AMOUNT_TOKEN})"
 _YUAN = r"(?:块钱|块|元钱|元|圆|rmb|RMB)"
 AMOUNT_WITH_UNIT = re.compile(_AMOUNT + r"\s*" + _YUAN)
-# 「充一下话费」「交一点」: 一 before 下/点/些 is "a little", not one yuan.
-AMOUNT_AFTER_VERB = re.compile(r"(?:充值|充|冲|交|缴费|缴|存)(?:个|了|上|一下|点)?\s*" + _AMOUNT + r"(?![下点些])")
+# 「充一下话费」「交一点」: 一 before 下/点/些 is "a little", not one yuan; 「充了两次」 counts times.
+AMOUNT_AFTER_VERB = re.compile(
+    r"(?:充值|充|冲|交|缴费|缴|存)(?:个|了|上|一下|点)?\s*" + _AMOUNT + r"(?![下点些次回遍趟])"
+)
 # A number alone, or a numbered choice: 「1」「选2」「我选1」「回复3」「按0」「1号」; or an amount
 # alone, the answer to 「充多少？」: 「5千」「1.5万」 (and 「-50」「1e3」, refused). With 元 it is an amount.
 BARE_NUMBER = re.compile(r"^\s*(?:我)?(?:选择|选|回复|按|要)?\s*" + _AMOUNT + r"\s*(?:号)?\s*[。.!！?？~]*\s*$")

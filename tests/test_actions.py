@@ -123,6 +123,15 @@ async def test_binding_then_the_original_question_is_answered(services: Services
     assert chat.slots["pending"] is None
 
 
+async def test_asking_to_bind_when_bound_is_not_told_to_bind_first(services: Services) -> None:
+    # Before: 「您已绑定138****0001。」 then 「查询前需要先绑定手机号」, which says the opposite.
+    chat = await bound(services)
+    reply = await chat.say(ActionBindPhone(), "我换手机了 需要重新绑定吗", "bind_phone")
+    assert reply == "您已绑定138****0001，换手机不用重新绑定。要再绑定别的号码，请回复11位手机号。"
+    assert "先绑定" not in reply and chat.slots["pending"] == "bind_phone"
+    assert "验证码已发送" in await chat.say(ActionHandleReply(), "13800000008", "inform")
+
+
 async def test_five_wrong_codes_lock_binding(services: Services) -> None:
     chat = Conversation(services)
     await chat.say(ActionBindPhone(), "绑定13800000008", "bind_phone")
