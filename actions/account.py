@@ -7,7 +7,7 @@ from typing import Optional
 from actions import binding_flow, replies, understanding
 from actions.service import hand_off
 from actions.turn import FlowAction, Turn
-from billing.periods import month_asked, month_of
+from billing.periods import month_asked, month_of, months_back_asked, shift_month
 from core.privacy import mask_phone
 from core.vocabulary import HandoffReason
 
@@ -65,6 +65,12 @@ async def bill(turn: Turn) -> None:
     if not phone:
         return
     current = current_month(turn)
+    back = months_back_asked(turn.text) if month is None else None
+    if back is not None:  # 「最近三个月的账单」: each month's total, newest first
+        months = [shift_month(current, -k) for k in range(1, back + 1)]
+        bills = [await turn.services.billing.get_bill(phone, m) for m in months]
+        turn.say(replies.bill_totals(bills, current, turn.elder))
+        return
     if month is not None and month >= current:
         charges = await turn.services.billing.list_charges(phone) if month == current else []
         turn.say(replies.bill_not_out(month, current, sum(c.amount_fen for c in charges)))

@@ -186,6 +186,17 @@ def bill(b: Bill, elder: bool) -> str:
     return "\n".join(lines)
 
 
+def bill_totals(bills: list[Bill], current: str, elder: bool) -> str:
+    """Several months' bills as one total each, newest first, and how to see one month's lines."""
+    totals = [(month_name(b.month, current), format_yuan(b.total_fen) if b.items else "无账单") for b in bills]
+    if elder:
+        return f"近{len(bills)}个月话费：" + "，".join(f"{name}{total}" for name, total in totals) + "。"
+    lines = [f"您近{len(bills)}个月的账单："]
+    lines += [f"· {name} {total}" for name, total in totals]
+    lines.append("看某个月的明细，请说月份，比如：" + totals[0][0] + "账单")
+    return "\n".join(lines)
+
+
 def bill_is_cut(b: Bill) -> bool:
     return 1 + len(b.items) > MAX_LINES
 

@@ -56,6 +56,23 @@ _LAST = re.compile(r"上个?月")
 _THIS = re.compile(r"本月|这个?月|当月|今个月")
 
 
+# 「最近三个月」「这几个月」「近半年」: several months back from last month, at most half a year.
+_MONTHS_BACK = re.compile(r"(最近|近|这|前|过去)\s*([两二三四五六2-6几])\s*个\s*月|(最近|近|过去)\s*半年")
+_BACK_COUNTS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "几": 3}
+MAX_MONTHS_BACK = 6
+
+
+def months_back_asked(text: str) -> int | None:
+    """How many completed months a sentence asks about (「最近三个月的账单」: 3), or None."""
+    match = _MONTHS_BACK.search(text or "")
+    if match is None:
+        return None
+    if match.group(2) is None:
+        return MAX_MONTHS_BACK
+    token = match.group(2)
+    return int(token) if token.isdigit() else _BACK_COUNTS[token]
+
+
 def _month_number(token: str) -> int | None:
     number = int(token) if token.isdigit() else _CN_MONTHS.get(token)
     return number if number is not None and 1 <= number <= 12 else None

@@ -123,6 +123,23 @@ async def test_binding_then_the_original_question_is_answered(services: Services
     assert chat.slots["pending"] is None
 
 
+async def test_several_months_of_bills_are_each_months_total(services: Services) -> None:
+    # Before: 「最近三个月的账单」 got last month's bill alone.
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckBill(), "我想查一下最近三个月的账单", "check_bill")
+    lines = reply.split("\n")
+    assert lines[0] == "您近3个月的账单：" and lines[1] == "· 11月 44元"
+    assert [line[:5] for line in lines[2:4]] == ["· 10月", "· 9月 "] and lines[-1].startswith("看某个月的明细")
+    elder = await bound(services)
+    elder.slots["is_elder"] = True
+    assert (await elder.say(ActionCheckBill(), "这两个月的话费", "check_bill")).startswith(
+        "近2个月话费：11月44元，10月"
+    )
+    # a month named is that month's bill, as before
+    single = await bound(services)
+    assert (await single.say(ActionCheckBill(), "10月的账单", "check_bill")).startswith("您10月账单")
+
+
 async def test_asking_to_bind_when_bound_is_not_told_to_bind_first(services: Services) -> None:
     # Before: 「您已绑定138****0001。」 then 「查询前需要先绑定手机号」, which says the opposite.
     chat = await bound(services)

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from billing.backend import Subscription, SubscriptionStatus, ValueAddedService
-from billing.periods import month_asked
+from billing.periods import month_asked, months_back_asked
 from billing.value_added import match_services
 
 TODAY = dt.date(2026, 12, 4)
@@ -86,3 +86,20 @@ def test_only_the_subscribers_own_services_match() -> None:
     assert match_services("退订视频彩铃", [CRBT], catalog) == []  # not their plain 彩铃
     assert match_services("退订视频彩铃", [CRBT]) == [CRBT]  # without the catalogue it cannot know
     assert match_services("退订彩铃", [CRBT], catalog) == [CRBT]
+
+
+@pytest.mark.parametrize(
+    ("text", "months"),
+    [
+        ("我想查一下最近三个月的账单", 3),
+        ("最近3个月的账单", 3),
+        ("这两个月的话费", 2),
+        ("这几个月扣了多少", 3),
+        ("近半年账单", 6),
+        ("三月的账单", None),
+        ("这个月", None),
+        ("上个月账单", None),
+    ],
+)
+def test_months_back_asked(text: str, months: int | None) -> None:
+    assert months_back_asked(text) == months
