@@ -294,6 +294,10 @@ async def clarify(turn: Turn) -> None:
         # and asking it opens nothing (the top-up is still confirmed once the number is given).
         await topup.top_up_for_relative(turn)
         return
+    if understanding.says_top_up_missing(turn.text) and {"dispute_charge", "check_balance", "top_up"} & set(options):
+        # 「我刚才充了一百 为什么显示还欠费」: the top-ups that reached her line, and the offer to check.
+        await charges.dispute(turn)
+        return
     if understanding.asks_line_status(turn.text) and {"check_balance", "report_fault"} & set(options):
         # 「手机卡是不是被停了 发不了短信」: whether her line works is the balance answer's first line,
         # with where to report a fault when it is not cut off.

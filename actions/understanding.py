@@ -104,7 +104,10 @@ def asks_line_status(text: str) -> bool:
 
 
 # 「我充了钱怎么还没到账」: a top-up she paid and does not see, not a charge she contests.
-TOP_UP_MISSING = re.compile(r"充[^，。,.!?！？]{0,8}(没|未|不)有?(到账|到|显示|加上|进来)|没有?到账|不到账")
+TOP_UP_MISSING = re.compile(
+    r"充[^，。,.!?！？]{0,8}(没|未|不)有?(到账|到|显示|加上|进来)|没有?到账|不到账|"
+    r"没有?(给我|帮我)?(充上|充进)|(充|交|缴)了[^。.!?！？]{0,20}(还是负|还是欠|还欠)"
+)
 
 
 def says_top_up_missing(text: str) -> bool:
@@ -127,7 +130,7 @@ def says_data_goes_fast(text: str) -> bool:
 # classifier is unsure (a menu, a clarifying question or a guess), she is told so and gets a person.
 OPERATOR_ERRAND = re.compile(
     r"携号转网|携转|转网|销户|过户|靓号|选号|网龄|入网|服务密码|(改|修改|重置|找回)密码|密码(忘|不记得|错)|"
-    r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|副卡|亲情号|合约机|用了(几|多少)年",
+    r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|副卡|亲情号|合约机|用了(几|多少)年|骚扰|诈骗",
     re.IGNORECASE,
 )
 UNSURE_BELOW = 0.6

@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from nlu.numbers import AMOUNT_TOKEN, UNREADABLE, read_amount
 
 PHONE = re.compile(r"(?<![\d])1[3-9]\d(?:[ -]?\d){8}(?![\d])")
+# The same number written as it is read, digit by digit (handwriting input, a relative typing what
+# she was told): 「一三八零零零零零零零二」「幺三八…」.
+_SPOKEN_DIGIT = {"零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "三": "3", "四": "4", "五": "5",
+                 "六": "6", "七": "7", "八": "8", "九": "9"}  # fmt: skip
+_SPOKEN = "零〇一幺二三四五六七八九"
+SPOKEN_PHONE = re.compile(
+    rf"(?<![{_SPOKEN}十百千万\d])[一幺][三四五六七八九](?:[ -]?[{_SPOKEN}]){{9}}(?![{_SPOKEN}十百千万\d])"
+)
 SMS_CODE = re.compile(r"(?<![\d])\d{6}(?![\d])")
 _AMOUNT = f"({AMOUNT_TOKEN})"
 _YUAN = r"(?:块钱|块|元钱|元|圆|rmb|RMB)"
@@ -39,6 +47,10 @@ def extract_entities(text: str) -> list[Entity]:
     phone_spans: list[tuple[int, int]] = []
     for match in PHONE.finditer(text):
         digits = re.sub(r"[ -]", "", match.group())
+        found.append(Entity("phone", digits, match.start(), match.end()))
+        phone_spans.append(match.span())
+    for match in SPOKEN_PHONE.finditer(text):
+        digits = "".join(_SPOKEN_DIGIT[ch] for ch in match.group() if ch in _SPOKEN_DIGIT)
         found.append(Entity("phone", digits, match.start(), match.end()))
         phone_spans.append(match.span())
 

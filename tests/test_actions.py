@@ -498,6 +498,10 @@ async def test_a_top_up_she_does_not_see_is_answered_with_what_arrived_and_can_b
     assert "已登记投诉，单号T" in opened
     [ticket] = await tickets_of(services.engine, chat.openid)
     assert "我充了钱怎么还没到账" in (ticket.note or "")
+    # told at length, as on the phone: still a top-up she does not see, not this month's charges
+    spoken = await bound(services)
+    said = "喂 你好 是这样的啊 我昨天去营业厅交了两百块钱 然后今天一看余额怎么还是负的 你们是不是没给我充上啊"
+    assert (await spoken.say(ActionDisputeCharge(), said, "dispute_charge")).startswith("您最近到账的充值：")
     # an elder hears her last top-up in one line
     elder = Conversation(services)
     await elder.bind("13800000002")

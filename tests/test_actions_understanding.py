@@ -345,6 +345,14 @@ async def test_a_vague_message_that_names_a_request_plainly_is_answered(services
     said = "我的套餐里面通话还剩多少分钟"
     reply = await _say(usage, ActionClarify(), parse(said, [("check_plan", 0.49), ("check_usage", 0.46)], True))
     assert "通话已用88分钟" in reply
+    paid = await bound(services)
+    said = normalize("我刚才充了一百 为什么显示还欠费")
+    reply = await _say(paid, ActionClarify(), parse(said, [("check_balance", 0.44), ("dispute_charge", 0.40)], True))
+    assert reply.startswith("您最近到账的充值：") and paid.slots["pending"].startswith("dispute_offer:")
+    spam = await bound(services)
+    said = normalize("最近老是收到骚扰电话 怎么办")
+    reply = await _say(spam, ActionClarify(), parse(said, [("low_balance_help", 0.19), ("report_fault", 0.1)], True))
+    assert "办不了" in reply and spam.payloads[-1]["handoff"]["reason"] == "operator_topic"
     # the plain words must name one of the likeliest meanings: else the question, as before
     other = await bound(services)
     reply = await _say(

@@ -98,6 +98,21 @@ def test_not_a_phone_number() -> None:
     assert "phone" not in _found("138000000011")  # too long
 
 
+@pytest.mark.parametrize(
+    "text", ["幺三八零零零零零零零幺", "我爸那个号码 一三八零零零零零零零一 他还有多少话费", "一三八 零零零零 零零零一"]
+)
+def test_phone_numbers_written_as_read(text: str) -> None:
+    # Before: no phone, and 「请回复您爸爸的11位手机号」 to someone who had just written it.
+    found = _found(text)
+    assert found["phone"] == "13800000001" and "amount" not in found and "amount_invalid" not in found
+
+
+def test_not_a_phone_number_written_as_read() -> None:
+    assert "phone" not in _found("一三八零零零零零零零一二")  # twelve digits
+    assert "phone" not in _found("二三八零零零零零零零一")  # no mobile prefix
+    assert _found("充一万")["amount"] == 10000
+
+
 def test_sms_code_and_bare_numbers() -> None:
     assert _found("验证码482913")["sms_code"] == "482913"
     assert _found("两百") == {"number": 200}
