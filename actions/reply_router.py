@@ -269,7 +269,13 @@ async def _reply_without_context(turn: Turn) -> None:
     if number in MENU:
         await FLOWS[MENU[number]](turn)
     elif turn.entity("phone"):
-        await binding_flow.send_code(turn, str(turn.entity("phone")))
+        # 「我要查一下我的话费 我的手机号是138…」: the question, about that number (bound first if
+        # it is not yet hers), rather than only 「您已绑定…」.
+        asked = understanding.plain_request(turn.text, list(understanding.PLAIN_REQUESTS))
+        if asked is not None:
+            await INTENT_FLOWS[asked](turn)
+        else:
+            await binding_flow.send_code(turn, str(turn.entity("phone")))
     elif turn.entity("plan"):
         await plans.change_plan(turn)
     elif turn.entity("amount") is not None or turn.entity("amount_invalid") is not None:

@@ -353,6 +353,13 @@ async def test_a_vague_message_that_names_a_request_plainly_is_answered(services
     said = normalize("最近老是收到骚扰电话 怎么办")
     reply = await _say(spam, ActionClarify(), parse(said, [("low_balance_help", 0.19), ("report_fault", 0.1)], True))
     assert "办不了" in reply and spam.payloads[-1]["handoff"]["reason"] == "operator_topic"
+    # her number and her question in one message: the question answered, about that number
+    named = await bound(services)
+    reply = await named.say(ActionHandleReply(), "我要查一下我的话费 我的手机号是13800000001", "inform")
+    assert "58.30元" in reply
+    unbound = Conversation(services)
+    reply = await unbound.say(ActionHandleReply(), "我要查一下我的话费 我的手机号是13800000001", "inform")
+    assert "验证码已发送" in reply and "58.30" not in reply and unbound.slots["after_bind"] == "balance"
     # the plain words must name one of the likeliest meanings: else the question, as before
     other = await bound(services)
     reply = await _say(
