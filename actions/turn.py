@@ -232,7 +232,13 @@ def _offer_second_request(turn: Turn) -> None:
 PENDING_OF_REQUEST = {"top_up": "topup_", "bind_phone": "bind_", "change_plan": "plan_", "cancel_service": "service_"}
 
 
+# Requests a flow answers as part of its own: 「我爸那个号码…他还有多少话费」 is the relative's balance.
+ANSWERED_WITH = {"ask_relative": frozenset({"check_balance"})}
+
+
 def _already_taken_up(turn: Turn, request: str) -> bool:
+    if request in ANSWERED_WITH.get(turn.intent or "", frozenset()):
+        return True
     pending = str(turn.slot_updates.get("pending") or "")
     if pending.startswith("clarify:"):  # the clarifying question already offers it as a choice
         return request in pending.removeprefix("clarify:").split(",")

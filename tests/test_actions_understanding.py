@@ -392,6 +392,16 @@ async def test_a_second_request_the_clarifying_question_offers_is_not_offered_ag
     assert "您还提到" not in reply
 
 
+async def test_a_relatives_balance_asked_with_her_number_is_not_offered_again_as_a_second_request(
+    services: Services,
+) -> None:
+    chat = await bound(services)
+    said = "我想问问我爸那个号码 一三八零零零零零零零二 他还有多少话费"
+    reply = await chat.say(ActionAskRelative(), said, "ask_relative", second_request="check_balance")
+    assert "验证码已发送到138****0002" in reply and "您还提到" not in reply
+    assert chat.slots["after_bind"] == "relative_balance:13800000002"
+
+
 async def test_asked_whether_the_line_works_she_is_told_before_her_balance(services: Services) -> None:
     chat = await bound(services)
     assert await chat.say(ActionCheckBalance(), "查话费", "check_balance") == "您的话费余额：58.30元。"
