@@ -683,6 +683,10 @@ def which_service(services: list[Subscription], asked: str | None, several: bool
     return "\n".join(lines)
 
 
+def one_at_a_time(count: int) -> str:
+    return f"您要退{count}项，为免退错，一项一项确认："
+
+
 def which_service_again(count: int) -> str:
     return f"请回复1到{count}的数字，或业务名称；不退了回复「不用了」。"
 

@@ -5,6 +5,8 @@ services on the subscriber's own bound number with the backend's catalogue alias
 (`billing.value_added.match_services`). One match: a confirmation (pending
 "service_confirm:<code>"); several or none: a numbered list to choose from (pending
 "service_which:<code>,<code>,..."). Nothing is ever cancelled without a 「1」 to one service.
+Several services named one by one (「彩铃取消了，还有视频会员也不要了」) are confirmed one at a time:
+pending "service_confirm:<code>,<next>,...", each answer followed by the next question.
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ async def cancel_service(turn: Turn) -> None:
         turn.say(replies.no_services())
         return
     catalog = await turn.services.billing.list_service_catalog()
+    each = _each_named(turn, active, catalog) if asked is not None and turn.resumed is None else []
+    if len(each) > 1:
+        turn.say(replies.one_at_a_time(len(each)))
+        propose(turn, each[0], [s.service.code for s in each[1:]])
+        return
     matches = match_services(wanted or "", active, catalog)
     if len(matches) == 1:
         propose(turn, matches[0])
@@ -85,9 +92,30 @@ def _unsubscribed_name(text: str, catalog: list[ValueAddedService]) -> Optional[
     return None
 
 
-def propose(turn: Turn, subscription: Subscription) -> None:
+def _each_named(turn: Turn, active: list[Subscription], catalog: list[ValueAddedService]) -> list[Subscription]:
+    """Her services named one by one in the message, in her order, when each names exactly one."""
+    named: list[Subscription] = []
+    for value in turn.tracker.get_latest_entity_values("service"):
+        matches = match_services(str(value), active, catalog)
+        if len(matches) != 1:
+            return []
+        if matches[0] not in named:
+            named.append(matches[0])
+    return named
+
+
+def propose(turn: Turn, subscription: Subscription, then: Optional[list[str]] = None) -> None:
+    """Ask to confirm cancelling `subscription`; `then`: the codes to ask about after it, in order."""
     turn.say(replies.confirm_cancel_service(subscription))
-    turn.set("pending", f"service_confirm:{subscription.service.code}")
+    turn.set("pending", "service_confirm:" + ",".join([subscription.service.code, *(then or [])]))
+
+
+async def _ask_next(turn: Turn, phone: str, queued: list[str]) -> None:
+    """After one answer, the next service she named that is still active."""
+    active = {s.service.code: s for s in await turn.services.billing.list_services(phone)}
+    waiting = [code for code in queued if code in active]
+    if waiting:
+        propose(turn, active[waiting[0]], waiting[1:])
 
 
 def offer_choice(turn: Turn, choices: list[Subscription], asked: Optional[str], several: bool) -> None:
@@ -95,8 +123,10 @@ def offer_choice(turn: Turn, choices: list[Subscription], asked: Optional[str], 
     turn.set("pending", "service_which:" + ",".join(s.service.code for s in choices))
 
 
-async def confirm(turn: Turn, code: str) -> None:
-    """「1」 to 「退订XX？」: cancel it on the bound number (idempotent, audited)."""
+async def confirm(turn: Turn, ref: str) -> None:
+    """「1」 to 「退订XX？」: cancel it on the bound number (idempotent, audited); `ref`: its code, then
+    the codes still to ask about."""
+    code, *queued = ref.split(",")
     phone = await account_phone(turn, "list_services")
     if not phone:
         return
@@ -108,14 +138,17 @@ async def confirm(turn: Turn, code: str) -> None:
         turn.say(replies.no_services() if not was_active else replies.service_unavailable())
         return
     turn.say(replies.service_cancelled(result, turn.elder) if was_active else replies.service_already_cancelled(result))
+    await _ask_next(turn, phone, queued)
 
 
-async def keep(turn: Turn, code: str) -> None:
+async def keep(turn: Turn, ref: str) -> None:
+    code, *queued = ref.split(",")
     phone = await account_phone(turn, "list_services")
     if not phone:
         return
     active = await turn.services.billing.list_services(phone)
     turn.say(replies.service_kept(next((s for s in active if s.service.code == code), None)))
+    await _ask_next(turn, phone, queued)
 
 
 async def which_reply(turn: Turn, ref: str, number: Optional[int], no: bool, more: bool) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from rasa_sdk import Action
-from test_actions import Conversation, bound
+from test_actions import Conversation, bound, subscriber_with_services
 
 from actions import replies, understanding
 from actions.account import ActionCheckBalance, ActionCheckBill, ActionCheckUsage
@@ -400,6 +400,24 @@ async def test_a_relatives_balance_asked_with_her_number_is_not_offered_again_as
     reply = await chat.say(ActionAskRelative(), said, "ask_relative", second_request="check_balance")
     assert "验证码已发送到138****0002" in reply and "您还提到" not in reply
     assert chat.slots["after_bind"] == "relative_balance:13800000002"
+
+
+async def test_services_named_one_by_one_are_each_confirmed_in_turn(services: Services) -> None:
+    # Before: 彩铃 was offered and 视频会员 forgotten.
+    phone = await subscriber_with_services(services, "CRBT5", "VRBT6", "VIDEO15")
+    chat = Conversation(services)
+    await chat.bind(phone)
+    message = parse(normalize("嗯 那个 我想把我那个彩铃给取消了 还有那个视频会员也不要了"), [("cancel_service", 0.99)])
+    message["entities"] = [{"entity": "service", "value": "彩铃"}, {"entity": "service", "value": "视频会员"}]
+    reply = await _say(chat, ActionCancelService(), message)
+    assert reply.startswith("您要退2项") and "退订彩铃（每月5元）？回复1确认" in reply
+    assert chat.slots["pending"] == "service_confirm:CRBT5,VIDEO15"
+    after_first = await chat.say(ActionHandleReply(), "1", "affirm")
+    assert "已退订彩铃" in after_first and "退订视频会员（每月15元）？回复1确认" in after_first
+    assert chat.slots["pending"] == "service_confirm:VIDEO15"
+    assert "视频会员继续保留" in await chat.say(ActionHandleReply(), "2", "deny")
+    left = {s.service.code for s in await services.billing.list_services(phone)}
+    assert left == {"VRBT6", "VIDEO15"} and chat.slots["pending"] is None
 
 
 async def test_asked_whether_the_line_works_she_is_told_before_her_balance(services: Services) -> None:
