@@ -130,7 +130,8 @@ def says_data_goes_fast(text: str) -> bool:
 # classifier is unsure (a menu, a clarifying question or a guess), she is told so and gets a person.
 OPERATOR_ERRAND = re.compile(
     r"携号转网|携转|转网|销户|过户|靓号|选号|网龄|入网|服务密码|(改|修改|重置|找回)密码|密码(忘|不记得|错)|"
-    r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|副卡|亲情号|合约机|用了(几|多少)年|骚扰|诈骗",
+    r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|副卡|亲情号|合约机|用了(几|多少)年|骚扰|诈骗|"
+    r"营业厅[^，。,.!?！？]{0,4}(地址|在哪|哪里|哪儿|几点|电话|营业时间)",
     re.IGNORECASE,
 )
 UNSURE_BELOW = 0.6

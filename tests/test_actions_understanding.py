@@ -24,7 +24,7 @@ from actions.guidance import (
     ActionVoiceReply,
 )
 from actions.plans import ActionListPlans, ActionRecommendPlan
-from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionHandleReply
+from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionDefaultFallback, ActionHandleReply
 from actions.service import ActionHandoff, ActionOutOfScope, ActionShowMenu
 from actions.services import Services, build_services, use_services
 from actions.transactions import ActionCancelService, ActionChangePlan, ActionTopUp
@@ -315,6 +315,7 @@ async def test_an_operator_errand_the_classifier_is_unsure_of_gets_a_person_not_
         (ActionShowMenu(), "怎么改服务密码", "help"),
         (ActionCheckUsage(), "我的号码入网多久了", "check_usage"),
         (ActionClarify(), "能不能帮我查查我这个号码用了几年了", "nlu_fallback"),
+        (ActionDefaultFallback(), "营业厅地址在哪", "nlu_fallback"),
     ):
         chat = await bound(services)
         reply = await _say(chat, action, parse(normalize(said), [(guess, 0.41), ("out_of_scope", 0.14)]))
@@ -596,7 +597,6 @@ async def test_a_fallback_after_failed_ones_in_the_same_turn_asks_for_a_retry(se
     from rasa_sdk import Tracker
     from rasa_sdk.executor import CollectingDispatcher
 
-    from actions.reply_router import ActionDefaultFallback
     from core.vocabulary import TURN_FAILED_PAYLOAD
 
     parse = {"text": "查余额", "intent": {"name": "check_balance", "confidence": 0.99}, "entities": []}
