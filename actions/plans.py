@@ -7,9 +7,11 @@ from typing import Optional
 
 from actions import replies, understanding
 from actions.account import account_phone
+from actions.service import hand_off
 from actions.turn import FlowAction, Turn
 from billing.backend import Plan, PlanChangeOutcome
 from billing.recommend import recommend_plan
+from core.vocabulary import HandoffReason
 
 
 async def _subscriber_plan(turn: Turn, phone: str) -> Plan:
@@ -71,6 +73,10 @@ async def change_plan(turn: Turn) -> None:
     current = await _subscriber_plan(turn, phone)
     offered = [p for p in await turn.services.billing.list_plans() if p.available and p.code != current.code]
     meant = understanding.plans_meant(turn.text, current, offered)
+    if meant is None and understanding.means_the_sim_card(turn.text):
+        # 「我的SIM卡要换成5G的 去哪换」: a new card is the operator's (a person, a shop), not a plan.
+        await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        return
     if meant is None:
         turn.say(replies.ask_which_plan())
         turn.set("pending", "plan_which")

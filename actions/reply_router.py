@@ -166,6 +166,9 @@ async def _bind_code_reply(turn: Turn, phone: str) -> None:
         await binding_flow.send_code(turn, str(turn.entity("phone")))
         return
     if not code:
+        if understanding.asks_for_a_code(turn.text):  # 「没收到 再发一个」: a new one, or why not yet
+            await binding_flow.send_code(turn, phone)
+            return
         turn.say(replies.code_sent(phone))
         turn.set("pending", f"bind_code:{phone}")
         return
@@ -276,6 +279,8 @@ async def _reply_without_context(turn: Turn) -> None:
             await INTENT_FLOWS[asked](turn)
         else:
             await binding_flow.send_code(turn, str(turn.entity("phone")))
+    elif understanding.asks_for_a_code(turn.text):  # 「给我发个验证码」: binding, whatever the classifier read
+        await binding_flow.bind(turn)
     elif turn.entity("plan"):
         await plans.change_plan(turn)
     elif turn.entity("amount") is not None or turn.entity("amount_invalid") is not None:
@@ -381,6 +386,8 @@ def _answers_the_question(turn: Turn) -> bool:
     a number, a service name from the list, or 「更多」 after a cut list."""
     pending = turn.slot("pending") or ""
     if _number(turn) is not None and pending:
+        return True
+    if pending.startswith("bind_code:") and understanding.asks_for_a_code(turn.text):
         return True
     return pending.startswith("service_which:") or (
         _wants_more(turn) and pending.startswith(("more:", "dispute_offer:"))

@@ -145,7 +145,7 @@ class FlowAction(Action):
             # A complaint or fault report is being filled in: this message answers its question
             # (「账单看不懂，多扣了钱」 is what happened; the ticket reaches a person anyway).
             await ticket_form.continue_form(turn)
-        elif _unsure_of_an_operator_errand(turn):
+        elif _an_errand_for_a_person(turn):
             _person_for_an_operator_errand(turn)
         else:
             await self.flow(turn)
@@ -163,13 +163,16 @@ def _leaves_form(turn: Turn) -> bool:
     return isinstance(metadata, dict) and metadata.get("msg_type") == "event"
 
 
-def _unsure_of_an_operator_errand(turn: Turn) -> bool:
+def _an_errand_for_a_person(turn: Turn) -> bool:
     """「怎么改服务密码」 read as a request for the menu, 「我的号码入网多久了」 as a weak guess at usage:
-    what the assistant cannot do, asked while the classifier is unsure. Never while she answers a
+    what the assistant cannot do, asked while the classifier is unsure; and a grave matter
+    (identity theft, a line whose owner died) however sure it is. Never while she answers a
     question only the bot completes (an amount, 回复1确认, the SMS code)."""
     pending = str(turn.slot("pending") or "")
     if pending.startswith(AWAITS_HER_ANSWER):
         return False
+    if understanding.names_a_grave_matter(turn.text):
+        return True
     return understanding.unsure_of_request(turn.parse) and understanding.names_operator_errand(turn.text)
 
 
@@ -177,7 +180,8 @@ def _person_for_an_operator_errand(turn: Turn) -> None:
     """Told plainly that a person does this, and a person: not the menu, nor a wrong answer."""
     turn.set("human_offered", True)
     turn.say(replies.operator_topic(turn.elder))
-    elder = turn.elder or understanding.says_old(turn.text)
+    # 「帮我妈问的 她八十多了 能不能派人上门」: the elder desk, for whoever the old person is.
+    elder = turn.elder or understanding.says_old(turn.text) or understanding.mentions_old_age(turn.text)
     summary = summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.OPERATOR_TOPIC])
     turn.hand_off(HandoffReason.OPERATOR_TOPIC, Queue.ELDER if elder else Queue.GENERAL, summary)
 

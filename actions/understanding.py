@@ -61,7 +61,8 @@ DISPUTE_CUES = re.compile(
 # question 「会不会用完」, nor 「不会用超吧」.
 CANNOT_MANAGE = re.compile(
     r"(?<!会)不[太大]?会(用|弄|搞|操作)(?![完光掉超])|(弄|搞|用|玩)不(来|懂|明白|转)|"
-    r"(看|听)不[太大]?(懂|明白|清)|眼神不好|太复杂"
+    r"(看|听)不[太大]?(懂|明白|清)|眼神不好|太复杂|"
+    r"(我|俺)(也|真|实在|真的)?不[太大]?会[啊呀了哦啦嘛]*(?=$|[，。,.!?！？])"  # 「话费怎么充 我不会」
 )
 # A subscriber describing her own age, not a story about an old phone or an old relative.
 SAYS_OLD = re.compile(
@@ -72,6 +73,14 @@ SAYS_OLD = re.compile(
 
 def says_old(text: str) -> bool:
     return SAYS_OLD.search(text) is not None
+
+
+OLD_AGE = re.compile(r"[六七八九]十(多|几)?岁?了|[6-9]\d岁|年纪大|岁数大|老年人|老人家")
+
+
+def mentions_old_age(text: str) -> bool:
+    """Someone in the message is old (herself or the relative she writes for)."""
+    return says_old(text) or OLD_AGE.search(text) is not None
 
 
 # Her phone or SIM is lost or stolen: urgent (whoever has it can use the line), and no one may call
@@ -130,8 +139,8 @@ def says_data_goes_fast(text: str) -> bool:
 # classifier is unsure (a menu, a clarifying question or a guess), she is told so and gets a person.
 OPERATOR_ERRAND = re.compile(
     r"携号转网|携转|转网|销户|过户|靓号|选号|网龄|入网|服务密码|(改|修改|重置|找回)密码|密码(忘|不记得|错)|"
-    r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|副卡|亲情号|合约机|用了(几|多少)年|骚扰|诈骗|"
-    r"营业厅[^，。,.!?！？]{0,4}(地址|在哪|哪里|哪儿|几点|电话|营业时间)",
+    r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|副卡|亲情号|合约机|用了(几|多少)年|骚扰|诈骗|上门|"
+    r"营业厅[^，。,.!?！？]{0,4}(地址|在哪|哪里|哪儿|几点|电话|营业时间)|号码?[^，。,.!?！？]{0,4}(好听|吉利)",
     re.IGNORECASE,
 )
 UNSURE_BELOW = 0.6
@@ -146,6 +155,26 @@ def unsure_of_request(parse: Mapping[str, Any]) -> bool:
 
 def names_operator_errand(text: str) -> bool:
     return OPERATOR_ERRAND.search(text) is not None and not asks_line_status(text) and not says_phone_lost(text)
+
+
+# A matter for a person however sure the classifier is: her identity used by someone else (not a
+# real-name suspension), or the line of someone who died (not a relative's balance to bind).
+GRAVE_MATTER = re.compile(
+    r"冒名|冒用|盗用|被人用了?我的身份证|去世|过世|"
+    r"(老伴|爸|妈|父亲|母亲|丈夫|妻子|老公|老婆|爷爷|奶奶|外公|外婆)[^，。,.!?！？]{0,3}(走了|不在了)"
+)
+
+
+def names_a_grave_matter(text: str) -> bool:
+    return GRAVE_MATTER.search(text) is not None
+
+
+# 「我的SIM卡要换成5G的」: the card in the phone, not a plan.
+SIM_CARD = re.compile(r"sim卡|sim|芯片|大卡|小卡|换卡|补卡", re.IGNORECASE)
+
+
+def means_the_sim_card(text: str) -> bool:
+    return SIM_CARD.search(text) is not None
 
 
 # A request said in plain words, which a long or chatty message can bury: 「……不知道怎么查话费」
@@ -165,6 +194,14 @@ def plain_request(text: str, among: Sequence[str]) -> str | None:
     """The one request of `among` that the message names in plain words, if exactly one."""
     named = [name for name in among if name in PLAIN_REQUESTS and PLAIN_REQUESTS[name].search(text)]
     return named[0] if len(named) == 1 else None
+
+
+# 「没收到验证码 再发一个」「给我发个验证码」: about the binding code, not a request of the menu.
+ASKS_FOR_A_CODE = re.compile(r"验证码|再发|重发|重新发|没收到|收不到|没有收到")
+
+
+def asks_for_a_code(text: str) -> bool:
+    return ASKS_FOR_A_CODE.search(text) is not None
 
 
 # 「帮我开通来电显示」: a service she wants added (the assistant only lists and cancels them). Not

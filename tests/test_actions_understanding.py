@@ -13,6 +13,7 @@ from test_actions import Conversation, bound, subscriber_with_services
 
 from actions import replies, understanding
 from actions.account import ActionCheckBalance, ActionCheckBill, ActionCheckUsage
+from actions.binding_flow import ActionBindPhone
 from actions.charges import ActionDisputeCharge
 from actions.guidance import (
     ActionAskRelative,
@@ -329,6 +330,51 @@ async def test_an_operator_errand_the_classifier_is_unsure_of_gets_a_person_not_
     down = await bound(services)
     reply = await _say(down, ActionShowMenu(), parse(normalize("手机停机了 服务密码也忘了"), [("help", 0.41)]))
     assert "1 查话费余额" in reply and not down.payloads
+
+
+async def test_a_grave_matter_or_an_errand_for_a_person_is_never_a_menu_flow(services: Services) -> None:
+    for action, said, guess, confidence in (
+        # however sure the classifier is: identity theft is no real-name suspension, a death no binding
+        (ActionRealNameSuspension(), "我的身份证被别人冒名办了好几张卡", "real_name_suspension", 0.72),
+        (ActionAskRelative(), "我老伴走了 他的号怎么处理", "ask_relative", 0.9),
+        (ActionChangePlan(), "号码换个好听点的", "change_plan", 0.48),  # a 靓号, not a plan
+        (ActionChangePlan(), "我的SIM卡要换成5G的 去哪换", "change_plan", 0.9),  # a card, not a plan
+    ):
+        chat = await bound(services)
+        message = parse(normalize(said), [(guess, confidence)])
+        reply = await _say(chat, action, message)
+        assert "办不了" in reply and "核验" not in reply and "验证码" not in reply and "想换成" not in reply, said
+        assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic", said
+    # for an old mother, the elder desk, though the one writing is young
+    son = await bound(services)
+    said = normalize("喂 我是帮我妈问的 她八十多了 耳朵听不见 你们能不能派人上门")
+    await _say(son, ActionAskRelative(), parse(said, [("ask_relative", 0.40)]))
+    assert (son.payloads[-1]["handoff"]["reason"], son.payloads[-1]["handoff"]["queue"]) == ("operator_topic", "elder")
+
+
+async def test_i_cannot_at_the_end_of_a_question_is_cannot_manage(services: Services) -> None:
+    chat = await bound(services)
+    await _say(
+        chat,
+        ActionClarify(),
+        parse(normalize("话费怎么充 我不会"), [("top_up", 0.44), ("low_balance_help", 0.27)], True),
+    )
+    assert chat.payloads[-1]["handoff"]["reason"] == "cannot_cope"
+    calm = await bound(services)
+    await _say(calm, ActionCheckUsage(), parse(normalize("这个月流量应该不会超了"), [("check_usage", 0.9)]))
+    assert not calm.payloads
+
+
+async def test_asking_for_the_code_again_sends_it_or_says_when(services: Services) -> None:
+    chat = Conversation(services)
+    await chat.say(ActionBindPhone(), "绑定13800000008", "bind_phone")
+    assert chat.slots["pending"] == "bind_code:13800000008"
+    again = await _say(chat, ActionDefaultFallback(), parse("没收到验证码,再发一个", [("request_invoice", 0.08)], True))
+    assert "验证码刚发过" in again and chat.slots["pending"] == "bind_code:13800000008"
+    # with nothing asked, 「给我发个验证码」 is binding: her number is asked
+    fresh = Conversation(services)
+    reply = await fresh.say(ActionHandleReply(), "给我发个验证码", "inform")
+    assert "11位手机号" in reply and fresh.slots["pending"] == "bind_phone"
 
 
 async def test_a_vague_message_that_names_a_request_plainly_is_answered(services: Services) -> None:

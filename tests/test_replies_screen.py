@@ -40,6 +40,7 @@ from billing.backend import (
     ValueAddedService,
 )
 from billing.payments import PaymentOrder, PaymentState
+from billing.periods import MAX_MONTHS_BACK
 
 MANY = 12  # more items than any screen holds
 LONG_TEXT = "我想问一下我这个月的话费为什么比上个月多了这么多而且我也没有开通过什么业务"
@@ -104,6 +105,8 @@ SAMPLES: dict[Any, list[Any]] = {
     int: [0, 1, 3, MANY, 123456789],
     Balance: _balances(),
     Bill: [_bill(0), _bill(1), _bill(4), _bill(7), _bill(MANY)],
+    # at most half a year of totals (billing.periods.MAX_MONTHS_BACK)
+    list[Bill]: [[_bill(0)], [_bill(MANY)] * MAX_MONTHS_BACK],
     BillItem: [BillItem(LONG_NAME, 123456)],
     Usage: [
         Usage("13800000001", "2026-12", 30000, 30720, 480, 500),
