@@ -493,6 +493,11 @@ HANDOFF_LABELS = {
 }
 
 
+def bereaved() -> str:
+    """A relative's line after a death: a person handles it, said gently."""
+    return "请节哀。家人号码的过户、销户需要人工客服帮您办理。"
+
+
 def lost_phone(elder: bool) -> str:
     if elder:
         return "手机丢了要赶紧挂失，免得被别人用。我请人工帮您办。"

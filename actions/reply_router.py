@@ -387,8 +387,8 @@ def _answers_the_question(turn: Turn) -> bool:
     pending = turn.slot("pending") or ""
     if _number(turn) is not None and pending:
         return True
-    if pending.startswith("bind_code:") and understanding.asks_for_a_code(turn.text):
-        return True
+    if (not pending or pending.startswith("bind_code:")) and understanding.asks_for_a_code(turn.text):
+        return True  # the code again, or binding: whatever the classifier read
     return pending.startswith("service_which:") or (
         _wants_more(turn) and pending.startswith(("more:", "dispute_offer:"))
     )

@@ -179,7 +179,7 @@ def _an_errand_for_a_person(turn: Turn) -> bool:
 def _person_for_an_operator_errand(turn: Turn) -> None:
     """Told plainly that a person does this, and a person: not the menu, nor a wrong answer."""
     turn.set("human_offered", True)
-    turn.say(replies.operator_topic(turn.elder))
+    turn.say(replies.bereaved() if understanding.says_bereaved(turn.text) else replies.operator_topic(turn.elder))
     # 「帮我妈问的 她八十多了 能不能派人上门」: the elder desk, for whoever the old person is.
     elder = turn.elder or understanding.says_old(turn.text) or understanding.mentions_old_age(turn.text)
     summary = summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.OPERATOR_TOPIC])
@@ -205,6 +205,7 @@ def _person_for_who_cannot_manage(turn: Turn) -> None:
     service says the one true thing: a person now, in about N minutes, or a call-back."""
     if turn.handed_off or not understanding.says_cannot_manage(turn.parse):
         return
+    _withdraw_clarifying_question(turn)
     turn.set("human_offered", True)
     elder = turn.elder or understanding.says_old(turn.text)
     if elder and not turn.elder:
@@ -214,6 +215,17 @@ def _person_for_who_cannot_manage(turn: Turn) -> None:
         Queue.ELDER if elder else Queue.GENERAL,
         summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.CANNOT_COPE]),
     )
+
+
+def _withdraw_clarifying_question(turn: Turn) -> None:
+    """A person is coming: a numbered 「您是想」 question would only be one more thing to read."""
+    pending = str(turn.slot_updates.get("pending") or "")
+    if not pending.startswith("clarify:"):
+        return
+    options = [understanding.REQUEST_LABELS[name] for name in pending.removeprefix("clarify:").split(",")]
+    question = {replies.clarify(options, turn.elder)}
+    turn.dispatcher.messages[:] = [m for m in turn.dispatcher.messages if m.get("text") not in question]
+    turn.slot_updates.pop("pending", None)
 
 
 def _offer_second_request(turn: Turn) -> None:

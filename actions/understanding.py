@@ -159,14 +159,18 @@ def names_operator_errand(text: str) -> bool:
 
 # A matter for a person however sure the classifier is: her identity used by someone else (not a
 # real-name suspension), or the line of someone who died (not a relative's balance to bind).
-GRAVE_MATTER = re.compile(
-    r"冒名|冒用|盗用|被人用了?我的身份证|去世|过世|"
-    r"(老伴|爸|妈|父亲|母亲|丈夫|妻子|老公|老婆|爷爷|奶奶|外公|外婆)[^，。,.!?！？]{0,3}(走了|不在了)"
+IDENTITY_MISUSED = re.compile(r"冒名|冒用|盗用|被人用了?我的身份证")
+BEREAVED = re.compile(
+    r"去世|过世|(老伴|爸|妈|父亲|母亲|丈夫|妻子|老公|老婆|爷爷|奶奶|外公|外婆)[^，。,.!?！？]{0,3}(走了|不在了)"
 )
 
 
 def names_a_grave_matter(text: str) -> bool:
-    return GRAVE_MATTER.search(text) is not None
+    return IDENTITY_MISUSED.search(text) is not None or says_bereaved(text)
+
+
+def says_bereaved(text: str) -> bool:
+    return BEREAVED.search(text) is not None
 
 
 # 「我的SIM卡要换成5G的」: the card in the phone, not a plan.

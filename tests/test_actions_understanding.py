@@ -343,8 +343,9 @@ async def test_a_grave_matter_or_an_errand_for_a_person_is_never_a_menu_flow(ser
         chat = await bound(services)
         message = parse(normalize(said), [(guess, confidence)])
         reply = await _say(chat, action, message)
-        assert "办不了" in reply and "核验" not in reply and "验证码" not in reply and "想换成" not in reply, said
+        assert "人工客服" in reply and "核验" not in reply and "验证码" not in reply and "想换成" not in reply, said
         assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic", said
+        assert ("请节哀" in reply) == ("走了" in said), said
     # for an old mother, the elder desk, though the one writing is young
     son = await bound(services)
     said = normalize("喂 我是帮我妈问的 她八十多了 耳朵听不见 你们能不能派人上门")
@@ -354,12 +355,10 @@ async def test_a_grave_matter_or_an_errand_for_a_person_is_never_a_menu_flow(ser
 
 async def test_i_cannot_at_the_end_of_a_question_is_cannot_manage(services: Services) -> None:
     chat = await bound(services)
-    await _say(
-        chat,
-        ActionClarify(),
-        parse(normalize("话费怎么充 我不会"), [("top_up", 0.44), ("low_balance_help", 0.27)], True),
-    )
+    said = parse(normalize("话费怎么充 我不会"), [("top_up", 0.44), ("low_balance_help", 0.27)], True)
+    reply = await _say(chat, ActionClarify(), said)
     assert chat.payloads[-1]["handoff"]["reason"] == "cannot_cope"
+    assert "您是想" not in reply and not chat.slots.get("pending")  # a person is coming: no question to answer
     calm = await bound(services)
     await _say(calm, ActionCheckUsage(), parse(normalize("这个月流量应该不会超了"), [("check_usage", 0.9)]))
     assert not calm.payloads
@@ -371,10 +370,15 @@ async def test_asking_for_the_code_again_sends_it_or_says_when(services: Service
     assert chat.slots["pending"] == "bind_code:13800000008"
     again = await _say(chat, ActionDefaultFallback(), parse("没收到验证码,再发一个", [("request_invoice", 0.08)], True))
     assert "验证码刚发过" in again and chat.slots["pending"] == "bind_code:13800000008"
-    # with nothing asked, 「给我发个验证码」 is binding: her number is asked
+    # with nothing asked, 「给我发个验证码」 is binding: her number is asked, or she is told hers is bound
     fresh = Conversation(services)
     reply = await fresh.say(ActionHandleReply(), "给我发个验证码", "inform")
     assert "11位手机号" in reply and fresh.slots["pending"] == "bind_phone"
+    done = await bound(services)
+    reply = await _say(
+        done, ActionDefaultFallback(), parse("我刚才输错验证码了,再发一个", [("voice_reply_on", 0.27)], True)
+    )
+    assert reply.startswith("您已绑定138****0001")
 
 
 async def test_a_vague_message_that_names_a_request_plainly_is_answered(services: Services) -> None:
