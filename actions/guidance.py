@@ -7,6 +7,7 @@ from __future__ import annotations
 from actions import binding_flow, replies, service, ticket_form, topup, understanding
 from actions.account import account_phone
 from actions.turn import FlowAction, Turn, voice_replies_enabled
+from billing.backend import LineStatus, SuspendReason
 from core.privacy import mask_phone
 from core.vocabulary import HandoffReason
 from core.wording import VOICE_REPLIES_OFF, VOICE_REPLIES_ON
@@ -14,6 +15,17 @@ from core.wording import VOICE_REPLIES_OFF, VOICE_REPLIES_ON
 
 async def real_name_suspension(turn: Turn) -> None:
     # Never a repair ticket: the line works again once the subscriber's identity is checked.
+    # With her number proven, what her own line says first: 「我的号码是不是实名了」 from a working
+    # line is not told how to get it back.
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    if phones:
+        balance = await turn.services.billing.get_balance(phones[0])
+        if balance.status == LineStatus.ACTIVE:
+            turn.say(replies.not_suspended_for_real_name(turn.elder))
+            return
+        if balance.suspend_reason != SuspendReason.REAL_NAME:  # cut off for another reason: that one
+            turn.say(replies.balance(balance, turn.elder, asked_status=True))
+            return
     turn.say(replies.real_name_suspension(turn.elder))
 
 

@@ -42,6 +42,10 @@ async def more_plans(turn: Turn) -> None:
 
 
 async def recommend(turn: Turn) -> None:
+    relative = turn.entity("relative")
+    if relative and turn.about_phone is None and understanding.plan_is_for(str(relative), turn.text):
+        await _recommend_for_relative(turn, str(relative))
+        return
     phone = await account_phone(turn, "recommend")
     if not phone:
         return
@@ -59,6 +63,20 @@ async def recommend(turn: Turn) -> None:
     turn.say(replies.recommendation(result, current))
     if result.plan.code != current.code and not result.plan.requires_in_person:
         turn.set("pending", f"plan_confirm:{result.plan.code}")
+
+
+async def _recommend_for_relative(turn: Turn, relative: str) -> None:
+    """Her own usage says nothing about her mother's: the plans that suit (for an old relative, the
+    elder-friendly ones), and binding the relative's number for a recommendation from its usage."""
+    plans = sorted(
+        (p for p in await turn.services.billing.list_plans() if p.available), key=lambda p: p.monthly_fee_fen
+    )
+    for_elders = [p for p in plans if p.elder_friendly]
+    old = understanding.mentions_old_age(turn.text) or "老人" in turn.text or "长辈" in turn.text
+    shown = (for_elders if old and for_elders else plans)[: replies.SHOWN_ITEMS]
+    turn.say(replies.plans_for_relative(relative, shown, old and bool(for_elders)))
+    turn.set("pending", "bind_phone")
+    turn.set("after_bind", "recommend")
 
 
 async def change_plan(turn: Turn) -> None:

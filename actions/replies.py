@@ -327,6 +327,14 @@ def recommendation(r: Recommendation, current: Plan) -> str:
     return f"{r.reason}\n推荐：{plan_line(r.plan)}\n要换成这个套餐吗？{CONFIRM_CHOICES}"
 
 
+def plans_for_relative(relative: str, plans: list[Plan], for_elders: bool) -> str:
+    who = _whose(relative)
+    lines = ["适合老人的套餐：" if for_elders else "可办理的套餐："]
+    lines += [f"· {plan_line(p)}" for p in plans]
+    lines.append(f"要按{who}的用量推荐，请回复{who}的11位手机号，验证码会发到{who}的手机上。")
+    return "\n".join(lines)
+
+
 def ask_which_plan() -> str:
     return "想换成哪个套餐？请回复套餐名称，比如：孝心套餐。回复「套餐列表」查看全部。"
 
@@ -415,6 +423,12 @@ def emoji_reply(elder: bool) -> str:
     if elder:
         return "收到您的表情啦！查话费回复1，找人工回复0。"
     return "收到您的表情啦😊 有什么可以帮您？回复数字看菜单，或直接说您的问题。"
+
+
+def not_suspended_for_real_name(elder: bool) -> str:
+    if elder:
+        return "您的号码正常，没有因为实名停机。"
+    return "您的号码正常使用，没有因实名未核验停机。实名信息可在营业厅APP「实名核验」查看。"
 
 
 def real_name_suspension(elder: bool) -> str:

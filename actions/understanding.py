@@ -208,6 +208,13 @@ def asks_for_a_code(text: str) -> bool:
     return ASKS_FOR_A_CODE.search(text) is not None
 
 
+def plan_is_for(relative: str, text: str) -> bool:
+    """「有没有适合老年人的套餐 我妈用」「给我爸推荐个套餐」: the plan is for the relative, whose usage
+    the assistant has not seen; not 「我爸说这个套餐不错 适合我吗」."""
+    name = re.escape(relative)
+    return re.search(rf"{name}[^，。,.!?！？]{{0,2}}用|给我?的?{name}|[她他]用|给[她他]|适合[她他]", text) is not None
+
+
 # 「帮我开通来电显示」: a service she wants added (the assistant only lists and cancels them). Not
 # 「我开通了哪些业务」.
 SUBSCRIBE = re.compile(r"(帮我|给我|我想|我要|想|要|能不能)(开通|开|订购|订|办理|办|加)(?![了的过])(?!通[了的过])")
@@ -292,7 +299,7 @@ def _subject_is_self(text: str, start: int, relative_ends: set[int]) -> bool:
 
 
 # Money to move, in a message about a relative's line (「她的话费帮她充五十」), not to look at.
-TOP_UP_WORDS = re.compile(r"充(?!电)|交(话)?费|交钱|缴")
+TOP_UP_WORDS = re.compile(r"充(?!电)|交(话)?费|交钱|缴|交一下|[帮给替][她他我]?交")
 
 
 def asks_a_top_up(parse: Mapping[str, Any]) -> bool:

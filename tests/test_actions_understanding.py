@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from rasa_sdk import Action
-from test_actions import Conversation, bound, subscriber_with_services
+from test_actions import Conversation, bound, latest_code, subscriber_with_services
 
 from actions import replies, understanding
 from actions.account import ActionCheckBalance, ActionCheckBill, ActionCheckUsage
@@ -188,6 +188,16 @@ async def test_real_name_suspension_is_guidance_not_a_repair_ticket(services: Se
     chat = Conversation(services)
     reply = await chat.say(ActionRealNameSuspension(), "说我没实名被停机了", "real_name_suspension")
     assert "身份证" in reply and "工单" not in reply and "报修" not in reply.replace("无需报修", "")
+    # her own line answers first: suspended for real name, working, or cut off for another reason
+    suspended = await bound(services, "13800000007")
+    reply = await suspended.say(ActionRealNameSuspension(), "说我没实名被停机了", "real_name_suspension")
+    assert "身份证" in reply and "核验" in reply
+    working = await bound(services)
+    reply = await working.say(ActionRealNameSuspension(), "我的号码是不是实名了", "real_name_suspension")
+    assert reply.startswith("您的号码正常使用") and "复机" not in reply
+    arrears = await bound(services, "13800000004")
+    reply = await arrears.say(ActionRealNameSuspension(), "是不是没实名停机了", "real_name_suspension")
+    assert "欠费" in reply and "实名" not in reply
 
 
 async def test_low_balance_help_gives_balance_and_top_up_not_a_plan(services: Services) -> None:
@@ -209,6 +219,10 @@ async def test_a_relative_is_answered_only_for_a_bound_number(services: Services
     chosen = next(number for number, phone in options.items() if phone == "138****0002")
     answer = await chat.say(ActionHandleReply(), chosen, "inform")
     assert "138****0002" in answer and "12.60元" in answer
+    # 「帮她交一下」 is the family top-up, which asks for her number: not binding her line to look at it
+    payer = await bound(services)
+    reply = await payer.say(ActionAskRelative(), "我老婆的号码欠费了 帮她交一下", "ask_relative", relative="老婆")
+    assert "给您老婆充话费" in reply and "验证码" not in reply
 
 
 async def test_a_complaint_opens_a_ticket_and_operator_topics_go_to_a_person(services: Services) -> None:
@@ -417,6 +431,25 @@ async def test_a_vague_message_that_names_a_request_plainly_is_answered(services
         other, ActionClarify(), parse("查话费的那个事", [("check_plan", 0.4), ("check_bill", 0.3)], True)
     )
     assert "请回复数字" in reply
+
+
+async def test_a_plan_for_an_old_mother_is_not_recommended_from_her_childs_usage(services: Services) -> None:
+    # Before: 「您近3个月平均每月用流量22.3GB…不用换」, her own usage.
+    chat = await bound(services)
+    said = "帮我看看有没有适合老年人的套餐 我妈用"
+    reply = await chat.say(ActionRecommendPlan(), said, "recommend_plan", relative="妈")
+    assert reply.startswith("适合老人的套餐：") and "22.3GB" not in reply and "回复您妈妈的11位手机号" in reply
+    assert "智慧养老卡" in reply and (chat.slots["pending"], chat.slots["after_bind"]) == ("bind_phone", "recommend")
+    # bound, her mother's usage gives the recommendation
+    answer = await chat.say(ActionHandleReply(), "13800000002", "inform")
+    assert "验证码已发送到138****0002" in answer
+    code = await latest_code(services, "13800000002")
+    recommended = await chat.say(ActionHandleReply(), code, "inform")
+    assert "绑定成功" in recommended and "22.3GB" not in recommended and "平均每月" in recommended
+    # the relative only mentioned, the plan for herself: her own usage, as before
+    herself = await bound(services)
+    said = "我爸说这个套餐不错 适合我吗"
+    assert "22.3GB" in await herself.say(ActionRecommendPlan(), said, "recommend_plan", relative="爸")
 
 
 async def test_a_service_she_wants_added_goes_to_a_person_not_to_her_list(services: Services) -> None:
