@@ -330,7 +330,7 @@ def recommendation(r: Recommendation, current: Plan) -> str:
 def plans_for_relative(relative: str, plans: list[Plan], for_elders: bool) -> str:
     who = _whose(relative)
     lines = ["适合老人的套餐：" if for_elders else "可办理的套餐："]
-    lines += [f"· {plan_line(p)}" for p in plans]
+    lines += [f"· {plan_line(p)}" for p in plans[:SHOWN_ITEMS]]
     lines.append(f"要按{who}的用量推荐，请回复{who}的11位手机号，验证码会发到{who}的手机上。")
     return "\n".join(lines)
 
