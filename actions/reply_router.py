@@ -166,7 +166,7 @@ async def _bind_code_reply(turn: Turn, phone: str) -> None:
         await binding_flow.send_code(turn, str(turn.entity("phone")))
         return
     if not code:
-        if understanding.asks_for_a_code(turn.text):  # 「没收到 再发一个」: a new one, or why not yet
+        if understanding.asks_to_resend(turn.text):  # 「没收到 再发一个」: a new one, or why not yet
             await binding_flow.send_code(turn, phone)
             return
         turn.say(replies.code_sent(phone))
@@ -279,7 +279,7 @@ async def _reply_without_context(turn: Turn) -> None:
             await INTENT_FLOWS[asked](turn)
         else:
             await binding_flow.send_code(turn, str(turn.entity("phone")))
-    elif understanding.asks_for_a_code(turn.text):  # 「给我发个验证码」: binding, whatever the classifier read
+    elif understanding.mentions_the_code(turn.text):  # 「给我发个验证码」: binding, whatever the classifier read
         await binding_flow.bind(turn)
     elif turn.entity("plan"):
         await plans.change_plan(turn)
@@ -387,8 +387,10 @@ def _answers_the_question(turn: Turn) -> bool:
     pending = turn.slot("pending") or ""
     if _number(turn) is not None and pending:
         return True
-    if (not pending or pending.startswith("bind_code:")) and understanding.asks_for_a_code(turn.text):
-        return True  # the code again, or binding: whatever the classifier read
+    if pending.startswith("bind_code:") and understanding.asks_to_resend(turn.text):
+        return True  # the code again, whatever the classifier read
+    if not pending and understanding.mentions_the_code(turn.text):
+        return True  # binding
     return pending.startswith("service_which:") or (
         _wants_more(turn) and pending.startswith(("more:", "dispute_offer:"))
     )

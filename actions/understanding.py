@@ -161,7 +161,8 @@ def names_operator_errand(text: str) -> bool:
 # real-name suspension), or the line of someone who died (not a relative's balance to bind).
 IDENTITY_MISUSED = re.compile(r"冒名|冒用|盗用|被人用了?我的身份证")
 BEREAVED = re.compile(
-    r"去世|过世|(老伴|爸|妈|父亲|母亲|丈夫|妻子|老公|老婆|爷爷|奶奶|外公|外婆)[^，。,.!?！？]{0,3}(走了|不在了)"
+    r"去世|过世|(老伴|爸|妈|父亲|母亲|丈夫|妻子|老公|老婆|爷爷|奶奶|外公|外婆)(已经|都|刚|前几天|去年)?(走了|不在了)"
+    r"(?![^，。,.!?！？]{0,3}(流量|话费|钱|多少|几))"  # not 「我爸手机走了多少流量」
 )
 
 
@@ -194,18 +195,30 @@ PLAIN_REQUESTS = {
 }
 
 
+# 「查一下上个月的话费」 is the bill, not the balance.
+ABOUT_A_MONTH = re.compile(r"月|账单|明细")
+
+
 def plain_request(text: str, among: Sequence[str]) -> str | None:
     """The one request of `among` that the message names in plain words, if exactly one."""
     named = [name for name in among if name in PLAIN_REQUESTS and PLAIN_REQUESTS[name].search(text)]
+    if "check_balance" in named and ABOUT_A_MONTH.search(text):
+        named.remove("check_balance")
     return named[0] if len(named) == 1 else None
 
 
-# 「没收到验证码 再发一个」「给我发个验证码」: about the binding code, not a request of the menu.
-ASKS_FOR_A_CODE = re.compile(r"验证码|再发|重发|重新发|没收到|收不到|没有收到")
+# 「给我发个验证码」: the binding code, not a request of the menu; while a code is awaited, also
+# 「没收到 再发一个」 (without one awaited, 「收不到短信」 is a fault, not binding).
+CODE = re.compile(r"验证码")
+RESEND = re.compile(r"验证码|再发|重发|重新发|没收到|收不到|没有收到")
 
 
-def asks_for_a_code(text: str) -> bool:
-    return ASKS_FOR_A_CODE.search(text) is not None
+def mentions_the_code(text: str) -> bool:
+    return CODE.search(text) is not None
+
+
+def asks_to_resend(text: str) -> bool:
+    return RESEND.search(text) is not None
 
 
 def plan_is_for(relative: str, text: str) -> bool:

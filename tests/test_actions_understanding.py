@@ -388,6 +388,12 @@ async def test_asking_for_the_code_again_sends_it_or_says_when(services: Service
     fresh = Conversation(services)
     reply = await fresh.say(ActionHandleReply(), "给我发个验证码", "inform")
     assert "11位手机号" in reply and fresh.slots["pending"] == "bind_phone"
+    # with nothing awaited, 「收不到短信」 is no request for a code
+    fault = await bound(services)
+    reply = await _say(
+        fault, ActionClarify(), parse("手机收不到短信", [("report_fault", 0.3), ("check_balance", 0.2)], True)
+    )
+    assert "绑定" not in reply
     done = await bound(services)
     reply = await _say(
         done, ActionDefaultFallback(), parse("我刚才输错验证码了,再发一个", [("voice_reply_on", 0.27)], True)
@@ -425,6 +431,10 @@ async def test_a_vague_message_that_names_a_request_plainly_is_answered(services
     unbound = Conversation(services)
     reply = await unbound.say(ActionHandleReply(), "我要查一下我的话费 我的手机号是13800000001", "inform")
     assert "验证码已发送" in reply and "58.30" not in reply and unbound.slots["after_bind"] == "balance"
+    bill = await bound(services)
+    said = "帮我查上个月话费"
+    reply = await _say(bill, ActionClarify(), parse(said, [("check_bill", 0.4), ("check_balance", 0.3)], True))
+    assert "58.30" not in reply  # a month named: the bill (or the question), not the balance
     # the plain words must name one of the likeliest meanings: else the question, as before
     other = await bound(services)
     reply = await _say(
