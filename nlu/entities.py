@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nlu.numbers import AMOUNT_TOKEN, UNREADABLE, read_amount
+from nlu.numbers import AMOUNT_TOKEN, CHINESE_NUMERAL, UNREADABLE, read_amount
 
 PHONE = re.compile(r"(?<![\d])1[3-9]\d(?:[ -]?\d){8}(?![\d])")
 # The same number written as it is read, digit by digit (handwriting input, a relative typing what
@@ -25,9 +25,10 @@ SMS_CODE = re.compile(r"(?<![\d])\d{6}(?![\d])")
 _AMOUNT = f"({AMOUNT_TOKEN})"
 _YUAN = r"(?:块钱|块|元钱|元|圆|rmb|RMB)"
 AMOUNT_WITH_UNIT = re.compile(_AMOUNT + r"\s*" + _YUAN)
-# 「充一下话费」「交一点」: 一 before 下/点/些 is "a little", not one yuan; 「充了两次」 counts times.
+# 「充一下话费」「交一点」: 一 before 下/点/些 is "a little", not one yuan; 「充了两次」 counts times;
+# 「充一百多」 is no amount to take as said. The whole numeral or none: 「充了十几次」 is not 10.
 AMOUNT_AFTER_VERB = re.compile(
-    r"(?:充值|充|冲|交|缴费|缴|存)(?:个|了|上|一下|点)?\s*" + _AMOUNT + r"(?![下点些次回遍趟])"
+    r"(?:充值|充|冲|交|缴费|缴|存)(?:个|了|上|一下|点)?\s*" + _AMOUNT + rf"(?![下点些次回遍趟几多\d{CHINESE_NUMERAL}])"
 )
 # A number alone, or a numbered choice: 「1」「选2」「我选1」「回复3」「按0」「1号」; or an amount
 # alone, the answer to 「充多少？」: 「5千」「1.5万」 (and 「-50」「1e3」, refused). With 元 it is an amount.

@@ -39,7 +39,16 @@ def test_amounts_with_units_are_understood(text: str, amount: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["帮我充一下话费", "给我妈交一下", "充一点话费吧", "缴一些费用", "这个月我充了两次话费"]
+    "text",
+    [
+        "帮我充一下话费",
+        "给我妈交一下",
+        "充一点话费吧",
+        "缴一些费用",
+        "这个月我充了两次话费",
+        "我充了十几次了",
+        "充一百多",
+    ],
 )
 def test_a_little_is_no_amount(text: str) -> None:
     # 「充一下」 is "top up, please": read as 1 yuan it became 「充值1元？回复1确认」.
