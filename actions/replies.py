@@ -507,6 +507,12 @@ HANDOFF_LABELS = {
 }
 
 
+def sorry_not_helped(elder: bool) -> str:
+    if elder:
+        return "让您跑了好几趟，对不起。我请人工马上帮您。"
+    return "很抱歉让您多次联系还没解决。我请人工客服直接处理。"
+
+
 def bereaved() -> str:
     """A relative's line after a death: a person handles it, said gently."""
     return "请节哀。家人号码的过户、销户需要人工客服帮您办理。"

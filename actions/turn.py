@@ -147,6 +147,8 @@ class FlowAction(Action):
             await ticket_form.continue_form(turn)
         elif _an_errand_for_a_person(turn):
             _person_for_an_operator_errand(turn)
+        elif _unsure_and_not_helped_before(turn):
+            _person_for_who_was_not_helped(turn)
         else:
             await self.flow(turn)
             _person_for_a_lost_phone(turn)
@@ -184,6 +186,23 @@ def _person_for_an_operator_errand(turn: Turn) -> None:
     elder = turn.elder or understanding.says_old(turn.text) or understanding.mentions_old_age(turn.text)
     summary = summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.OPERATOR_TOPIC])
     turn.hand_off(HandoffReason.OPERATOR_TOPIC, Queue.ELDER if elder else Queue.GENERAL, summary)
+
+
+def _unsure_and_not_helped_before(turn: Turn) -> bool:
+    """「我前后打了五次电话都没解决，今天必须给我个答复」 read as nothing clear: not a numbered menu for
+    someone who has asked before and was not helped."""
+    pending = str(turn.slot("pending") or "")
+    if pending.startswith(AWAITS_HER_ANSWER):
+        return False
+    return understanding.unsure_of_request(turn.parse) and understanding.says_asked_before_unhelped(turn.text)
+
+
+def _person_for_who_was_not_helped(turn: Turn) -> None:
+    turn.set("human_offered", True)
+    turn.say(replies.sorry_not_helped(turn.elder))
+    elder = turn.elder or understanding.says_old(turn.text)
+    summary = summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.COMPLAINT] + "（多次联系未解决）")
+    turn.hand_off(HandoffReason.COMPLAINT, Queue.ELDER if elder else Queue.GENERAL, summary)
 
 
 def _person_for_a_lost_phone(turn: Turn) -> None:

@@ -174,6 +174,17 @@ def says_bereaved(text: str) -> bool:
     return BEREAVED.search(text) is not None
 
 
+# 「我前后打了五次电话都没解决」「一直没人联系我」: asked before and not helped.
+ASKED_BEFORE_UNHELPED = re.compile(
+    r"(打|找|问|说|反映|联系)了?[^，。,.!?！？]{0,4}(好几|几|[二三四五六七八九十两]|[2-9])(次|遍|回)|"
+    r"(都|还|一直)(没|没有)(解决|人管|人理|人联系|回复|处理)|没人(管|理|联系|回复)|今天必须"
+)
+
+
+def says_asked_before_unhelped(text: str) -> bool:
+    return ASKED_BEFORE_UNHELPED.search(text) is not None
+
+
 # 「我的SIM卡要换成5G的」: the card in the phone, not a plan.
 SIM_CARD = re.compile(r"sim卡|sim|芯片|大卡|小卡|换卡|补卡", re.IGNORECASE)
 

@@ -367,6 +367,20 @@ async def test_a_grave_matter_or_an_errand_for_a_person_is_never_a_menu_flow(ser
     assert (son.payloads[-1]["handoff"]["reason"], son.payloads[-1]["handoff"]["queue"]) == ("operator_topic", "elder")
 
 
+async def test_asked_before_and_not_helped_gets_a_person_not_a_menu(services: Services) -> None:
+    # Before: 「我没太确定您的意思，您是想：1 投诉 2 查扣费明细 3 手机故障报修」.
+    chat = await bound(services)
+    said = normalize("我前后打了五次电话都没解决，今天必须给我个答复")
+    reply = await _say(chat, ActionClarify(), parse(said, [("complaint", 0.26), ("dispute_charge", 0.09)], True))
+    assert "您是想" not in reply and "多次联系" in reply
+    handoff = chat.payloads[-1]["handoff"]
+    assert handoff["reason"] == "complaint" and "打了五次电话" in handoff["summary"]
+    # understood, her question is answered as before
+    sure = await bound(services)
+    reply = await _say(sure, ActionCheckBalance(), parse("问了两次了 我话费还有多少", [("check_balance", 0.9)]))
+    assert "58.30元" in reply and not sure.payloads
+
+
 async def test_i_cannot_at_the_end_of_a_question_is_cannot_manage(services: Services) -> None:
     chat = await bound(services)
     said = parse(normalize("话费怎么充 我不会"), [("top_up", 0.44), ("low_balance_help", 0.27)], True)
