@@ -71,8 +71,7 @@ async def cancel_service(turn: Turn) -> None:
     catalog = await turn.services.billing.list_service_catalog()
     each = _each_named(turn, active, catalog) if asked is not None and turn.resumed is None else []
     if len(each) > 1:
-        turn.say(replies.one_at_a_time(len(each)))
-        propose(turn, each[0], [s.service.code for s in each[1:]])
+        propose(turn, each[0], [s.service.code for s in each[1:]], lead=replies.one_at_a_time(len(each)))
         return
     matches = match_services(wanted or "", active, catalog)
     if len(matches) == 1:
@@ -104,9 +103,11 @@ def _each_named(turn: Turn, active: list[Subscription], catalog: list[ValueAdded
     return named
 
 
-def propose(turn: Turn, subscription: Subscription, then: Optional[list[str]] = None) -> None:
-    """Ask to confirm cancelling `subscription`; `then`: the codes to ask about after it, in order."""
-    turn.say(replies.confirm_cancel_service(subscription))
+def propose(turn: Turn, subscription: Subscription, then: Optional[list[str]] = None, lead: str = "") -> None:
+    """Ask to confirm cancelling `subscription`; `then`: the codes to ask about after it, in order;
+    `lead`: a line before the question, in the same message (the passive reply carries one)."""
+    question = replies.confirm_cancel_service(subscription)
+    turn.say(f"{lead}\n{question}" if lead else question)
     turn.set("pending", "service_confirm:" + ",".join([subscription.service.code, *(then or [])]))
 
 

@@ -519,6 +519,7 @@ async def test_services_named_one_by_one_are_each_confirmed_in_turn(services: Se
     message["entities"] = [{"entity": "service", "value": "彩铃"}, {"entity": "service", "value": "视频会员"}]
     reply = await _say(chat, ActionCancelService(), message)
     assert reply.startswith("您要退2项") and "退订彩铃（每月5元）？回复1确认" in reply
+    assert len([m for m in chat.events if m.get("event") == "bot" and m.get("text")]) == 1  # one message
     assert chat.slots["pending"] == "service_confirm:CRBT5,VIDEO15"
     after_first = await chat.say(ActionHandleReply(), "1", "affirm")
     assert "已退订彩铃" in after_first and "退订视频会员（每月15元）？回复1确认" in after_first
