@@ -426,9 +426,13 @@ def emoji_reply(elder: bool) -> str:
 
 
 def not_suspended_for_real_name(elder: bool) -> str:
+    """Her line works; a notice about the real-name check may still have reached her."""
     if elder:
-        return "您的号码正常，没有因为实名停机。"
-    return "您的号码正常使用，没有因实名未核验停机。实名信息可在营业厅APP「实名核验」查看。"
+        return "您的号码正常，没有因为实名停机。收到实名通知的话，带身份证到营业厅办就行。"
+    return (
+        "您的号码正常使用，没有因实名未核验停机。\n"
+        "收到实名核验通知的话，带身份证到营业厅，或在营业厅APP「实名核验」办理即可。"
+    )
 
 
 def real_name_suspension(elder: bool) -> str:

@@ -194,7 +194,7 @@ async def test_real_name_suspension_is_guidance_not_a_repair_ticket(services: Se
     assert "身份证" in reply and "核验" in reply
     working = await bound(services)
     reply = await working.say(ActionRealNameSuspension(), "我的号码是不是实名了", "real_name_suspension")
-    assert reply.startswith("您的号码正常使用") and "复机" not in reply
+    assert reply.startswith("您的号码正常使用") and "复机" not in reply and "身份证" in reply
     arrears = await bound(services, "13800000004")
     reply = await arrears.say(ActionRealNameSuspension(), "是不是没实名停机了", "real_name_suspension")
     assert "欠费" in reply and "实名" not in reply
