@@ -72,7 +72,7 @@ async def _recommend_for_relative(turn: Turn, relative: str) -> None:
         (p for p in await turn.services.billing.list_plans() if p.available), key=lambda p: p.monthly_fee_fen
     )
     for_elders = [p for p in plans if p.elder_friendly]
-    old = understanding.mentions_old_age(turn.text) or "老人" in turn.text or "长辈" in turn.text
+    old = understanding.meant_for_the_old(turn.text)
     shown = for_elders if old and for_elders else plans
     turn.say(replies.plans_for_relative(relative, shown, old and bool(for_elders)))
     turn.set("pending", "bind_phone")

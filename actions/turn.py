@@ -165,13 +165,16 @@ def _leaves_form(turn: Turn) -> bool:
     return isinstance(metadata, dict) and metadata.get("msg_type") == "event"
 
 
+def _awaits_her_answer(turn: Turn) -> bool:
+    """She is answering a question only the bot completes (an amount, 回复1确认, the SMS code)."""
+    return str(turn.slot("pending") or "").startswith(AWAITS_HER_ANSWER)
+
+
 def _an_errand_for_a_person(turn: Turn) -> bool:
     """「怎么改服务密码」 read as a request for the menu, 「我的号码入网多久了」 as a weak guess at usage:
     what the assistant cannot do, asked while the classifier is unsure; and a grave matter
-    (identity theft, a line whose owner died) however sure it is. Never while she answers a
-    question only the bot completes (an amount, 回复1确认, the SMS code)."""
-    pending = str(turn.slot("pending") or "")
-    if pending.startswith(AWAITS_HER_ANSWER):
+    (identity theft, a line whose owner died) however sure it is."""
+    if _awaits_her_answer(turn):
         return False
     if understanding.names_a_grave_matter(turn.text):
         return True
@@ -180,29 +183,32 @@ def _an_errand_for_a_person(turn: Turn) -> bool:
 
 def _person_for_an_operator_errand(turn: Turn) -> None:
     """Told plainly that a person does this, and a person: not the menu, nor a wrong answer."""
-    turn.set("human_offered", True)
-    turn.say(replies.bereaved() if understanding.says_bereaved(turn.text) else replies.operator_topic(turn.elder))
+    tell = replies.bereaved() if understanding.says_bereaved(turn.text) else replies.operator_topic(turn.elder)
     # 「帮我妈问的 她八十多了 能不能派人上门」: the elder desk, for whoever the old person is.
-    elder = turn.elder or understanding.says_old(turn.text) or understanding.mentions_old_age(turn.text)
-    summary = summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.OPERATOR_TOPIC])
-    turn.hand_off(HandoffReason.OPERATOR_TOPIC, Queue.ELDER if elder else Queue.GENERAL, summary)
+    elder = turn.elder or understanding.mentions_old_age(turn.text)
+    _told_and_handed_on(turn, tell, HandoffReason.OPERATOR_TOPIC, elder)
 
 
 def _unsure_and_not_helped_before(turn: Turn) -> bool:
     """「我前后打了五次电话都没解决，今天必须给我个答复」 read as nothing clear: not a numbered menu for
     someone who has asked before and was not helped."""
-    pending = str(turn.slot("pending") or "")
-    if pending.startswith(AWAITS_HER_ANSWER):
+    if _awaits_her_answer(turn):
         return False
     return understanding.unsure_of_request(turn.parse) and understanding.says_asked_before_unhelped(turn.text)
 
 
 def _person_for_who_was_not_helped(turn: Turn) -> None:
-    turn.set("human_offered", True)
-    turn.say(replies.sorry_not_helped(turn.elder))
     elder = turn.elder or understanding.says_old(turn.text)
-    summary = summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.COMPLAINT] + "（多次联系未解决）")
-    turn.hand_off(HandoffReason.COMPLAINT, Queue.ELDER if elder else Queue.GENERAL, summary)
+    tell = replies.sorry_not_helped(turn.elder)
+    _told_and_handed_on(turn, tell, HandoffReason.COMPLAINT, elder, "（多次联系未解决）")
+
+
+def _told_and_handed_on(turn: Turn, tell: str, reason: HandoffReason, elder: bool, note: str = "") -> None:
+    """The assistant's own sentence, then the handoff (whose service says when a person comes)."""
+    turn.set("human_offered", True)
+    turn.say(tell)
+    summary = summary_of(turn, replies.HANDOFF_LABELS[reason] + note)
+    turn.hand_off(reason, Queue.ELDER if elder else Queue.GENERAL, summary)
 
 
 def _person_for_a_lost_phone(turn: Turn) -> None:

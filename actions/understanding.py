@@ -76,11 +76,17 @@ def says_old(text: str) -> bool:
 
 
 OLD_AGE = re.compile(r"[六七八九]十(多|几)?岁?了|[6-9]\d岁|年纪大|岁数大|老年人|老人家")
+# 「适合老人的套餐」「给长辈用」: plans meant for someone old.
+FOR_THE_OLD = re.compile(r"老人|长辈")
 
 
 def mentions_old_age(text: str) -> bool:
     """Someone in the message is old (herself or the relative she writes for)."""
     return says_old(text) or OLD_AGE.search(text) is not None
+
+
+def meant_for_the_old(text: str) -> bool:
+    return mentions_old_age(text) or FOR_THE_OLD.search(text) is not None
 
 
 # Her phone or SIM is lost or stolen: urgent (whoever has it can use the line), and no one may call

@@ -111,12 +111,12 @@ def propose(turn: Turn, subscription: Subscription, then: Optional[list[str]] = 
     turn.set("pending", "service_confirm:" + ",".join([subscription.service.code, *(then or [])]))
 
 
-async def _ask_next(turn: Turn, phone: str, queued: list[str]) -> None:
-    """After one answer, the next service she named that is still active."""
-    active = {s.service.code: s for s in await turn.services.billing.list_services(phone)}
-    waiting = [code for code in queued if code in active]
+def _ask_next(turn: Turn, active: list[Subscription], queued: list[str]) -> None:
+    """After one answer, the next service she named that is still among her `active` ones."""
+    by_code = {s.service.code: s for s in active}
+    waiting = [code for code in queued if code in by_code]
     if waiting:
-        propose(turn, active[waiting[0]], waiting[1:])
+        propose(turn, by_code[waiting[0]], waiting[1:])
 
 
 def offer_choice(turn: Turn, choices: list[Subscription], asked: Optional[str], several: bool) -> None:
@@ -132,14 +132,15 @@ async def confirm(turn: Turn, ref: str) -> None:
     if not phone:
         return
     billing = turn.services.billing
-    was_active = any(s.service.code == code for s in await billing.list_services(phone))
+    active = await billing.list_services(phone)
+    was_active = any(s.service.code == code for s in active)
     try:
         result = await billing.cancel_service(phone, code, actor(turn))
     except BillingError:
         turn.say(replies.no_services() if not was_active else replies.service_unavailable())
         return
     turn.say(replies.service_cancelled(result, turn.elder) if was_active else replies.service_already_cancelled(result))
-    await _ask_next(turn, phone, queued)
+    _ask_next(turn, [s for s in active if s.service.code != code], queued)
 
 
 async def keep(turn: Turn, ref: str) -> None:
@@ -149,7 +150,7 @@ async def keep(turn: Turn, ref: str) -> None:
         return
     active = await turn.services.billing.list_services(phone)
     turn.say(replies.service_kept(next((s for s in active if s.service.code == code), None)))
-    await _ask_next(turn, phone, queued)
+    _ask_next(turn, active, queued)
 
 
 async def which_reply(turn: Turn, ref: str, number: Optional[int], no: bool, more: bool) -> None:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nlu.numbers import AMOUNT_TOKEN, CHINESE_NUMERAL, UNREADABLE, read_amount
+from nlu.numbers import AMOUNT_TOKEN, CHINESE_NUMERAL, UNREADABLE, parse_chinese_number, read_amount
 
 PHONE = re.compile(r"(?<![\d])1[3-9]\d(?:[ -]?\d){8}(?![\d])")
 # The same number written as it is read, digit by digit (handwriting input, a relative typing what
 # she was told): 「一三八零零零零零零零二」「幺三八…」.
-_SPOKEN_DIGIT = {"零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "三": "3", "四": "4", "五": "5",
-                 "六": "6", "七": "7", "八": "8", "九": "9"}  # fmt: skip
 _SPOKEN = "零〇一幺二三四五六七八九"
 SPOKEN_PHONE = re.compile(
     rf"(?<![{_SPOKEN}十百千万\d])[一幺][三四五六七八九](?:[ -]?[{_SPOKEN}]){{9}}(?![{_SPOKEN}十百千万\d])"
@@ -51,7 +49,7 @@ def extract_entities(text: str) -> list[Entity]:
         found.append(Entity("phone", digits, match.start(), match.end()))
         phone_spans.append(match.span())
     for match in SPOKEN_PHONE.finditer(text):
-        digits = "".join(_SPOKEN_DIGIT[ch] for ch in match.group() if ch in _SPOKEN_DIGIT)
+        digits = str(parse_chinese_number(re.sub(r"[ -]", "", match.group())))  # starts with 1: no zero lost
         found.append(Entity("phone", digits, match.start(), match.end()))
         phone_spans.append(match.span())
 
