@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, Iterable, Iterator, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
@@ -70,32 +70,58 @@ REPEATED_MISSES = 3
 
 def session_misses(tracker: Tracker) -> int:
     """Messages not understood since the session started."""
-    count = 0
-    for event in reversed(tracker.events):
-        if event.get("event") == "session_started":
-            break
-        if event.get("event") == "user":
-            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-            count += intent == "nlu_fallback"
-    return count
+    return sum(
+        missed for missed in _fallback_turns(reversed(tracker.events), stop_at_session=True) if missed is not None
+    )
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
     """Messages not understood in a row, counted since the last handoff (a chat that comes
     back from a person starts afresh); emoji in between do not count."""
     count = 0
-    for event in reversed(tracker.events):
-        if event.get("event") == "bot" and "handoff" in ((event.get("data") or {}).get("custom") or {}):
-            break
-        if event.get("event") != "user":
-            continue
-        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        if intent == "emoji_only":
+    for missed in _fallback_turns(reversed(tracker.events), stop_at_session=False):
+        if missed is None:
             continue  # a sticker is neither a miss nor an understood request
-        if intent != "nlu_fallback":
+        if not missed:
             break
         count += 1
     return count
+
+
+_NOTHING_SET = object()
+
+
+def _fallback_turns(newest_first: Iterable[Dict[str, Any]], stop_at_session: bool) -> Iterator[bool | None]:
+    """For each of her messages, newest first: True when it was not understood, False when it was,
+    None for a sticker. A message the classifier could not place but the assistant answered anyway
+    (a request in plain words, a dispute) was understood: only a turn that ended in the menu or a
+    clarifying question was a miss. The message being answered now has no outcome yet: its
+    classification decides. Stops at the last handoff (and at the session's start if asked)."""
+    left_pending: object = _NOTHING_SET  # what the turn after this message left pending
+    for event in newest_first:
+        kind = event.get("event")
+        if stop_at_session and kind == "session_started":
+            return
+        if kind == "bot" and "handoff" in ((event.get("data") or {}).get("custom") or {}):
+            return
+        if kind == "slot" and event.get("name") == "pending":
+            left_pending = event.get("value")  # newest first: ends as the turn's first setting
+            continue
+        if kind != "user":
+            continue
+        outcome, left_pending = left_pending, _NOTHING_SET
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent == "emoji_only":
+            yield None
+        elif intent != "nlu_fallback":
+            yield False
+        else:
+            yield outcome is _NOTHING_SET or _asks_again(outcome)
+
+
+def _asks_again(pending: object) -> bool:
+    """A turn that left the menu or a clarifying question pending did not understand her."""
+    return isinstance(pending, str) and (pending == "menu" or pending.startswith("clarify:"))
 
 
 async def fallback(turn: Turn) -> None:
