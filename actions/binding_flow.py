@@ -20,13 +20,16 @@ async def bind(turn: Turn) -> None:
     turn.set("pending", "bind_phone")
 
 
-async def send_code(turn: Turn, phone: str) -> None:
+async def send_code(turn: Turn, phone: str) -> bool:
+    """Send the code that proves `phone`; True when she has proven it before (nothing sent), so
+    that what waited for the binding can go on at once."""
     result = await turn.services.binding.start_binding(turn.openid, phone)
     if result.outcome == StartOutcome.SENT:
         turn.say(replies.code_sent(phone))
         turn.set("pending", f"bind_code:{phone}")
     elif result.outcome == StartOutcome.ALREADY_BOUND:
         turn.say(replies.already_bound(phone))
+        return True
     elif result.outcome == StartOutcome.INVALID_PHONE:  # not a mobile number at all (ours or not is never said)
         turn.say(replies.unknown_phone())
         turn.set("pending", "bind_phone")
@@ -37,6 +40,7 @@ async def send_code(turn: Turn, phone: str) -> None:
         turn.set("pending", f"bind_code:{phone}")
     else:  # PHONE_LIMITED: this number had all its codes for the hour
         turn.say(replies.phone_code_limit())
+    return False
 
 
 async def verify(turn: Turn, phone: str, code: str) -> bool:

@@ -152,7 +152,7 @@ async def _more(turn: Turn, ref: str) -> None:
 async def _bind_phone_reply(turn: Turn) -> None:
     phone = turn.entity("phone")
     if phone:
-        await binding_flow.send_code(turn, str(phone))
+        await _prove(turn, str(phone))
     elif _is_no(turn):
         turn.say(replies.nothing_pending())
     else:
@@ -163,7 +163,7 @@ async def _bind_phone_reply(turn: Turn) -> None:
 async def _bind_code_reply(turn: Turn, phone: str) -> None:
     code = turn.entity("sms_code")
     if turn.entity("phone"):
-        await binding_flow.send_code(turn, str(turn.entity("phone")))
+        await _prove(turn, str(turn.entity("phone")))
         return
     if not code:
         if understanding.asks_to_resend(turn.text):  # 「没收到 再发一个」: a new one, or why not yet
@@ -173,13 +173,25 @@ async def _bind_code_reply(turn: Turn, phone: str) -> None:
         turn.set("pending", f"bind_code:{phone}")
         return
     if await binding_flow.verify(turn, phone, str(code)):
-        key, colon, argument = (turn.slot("after_bind") or "").partition(":")
-        resume = FLOWS.get(key)
-        turn.set("after_bind", None)
-        if resume:
-            turn.resumed = argument if colon else None
-            turn.about_phone = phone
-            await resume(turn)
+        await _after_binding(turn, phone)
+
+
+async def _prove(turn: Turn, phone: str) -> None:
+    """A number given to bind: its code is sent, or, when she proved it before (her mother's
+    number, bound last week), what waited for the binding goes on at once."""
+    if await binding_flow.send_code(turn, phone):
+        await _after_binding(turn, phone)
+
+
+async def _after_binding(turn: Turn, phone: str) -> None:
+    """What she asked before the binding was needed (`after_bind`), now for the bound `phone`."""
+    key, colon, argument = (turn.slot("after_bind") or "").partition(":")
+    resume = FLOWS.get(key)
+    turn.set("after_bind", None)
+    if resume:
+        turn.resumed = argument if colon else None
+        turn.about_phone = phone
+        await resume(turn)
 
 
 async def _topup_amount_reply(turn: Turn, other_phone: str) -> None:
