@@ -217,11 +217,7 @@ def _person_for_a_lost_phone(turn: Turn) -> None:
     whoever has it uses it."""
     if turn.handed_off or not understanding.says_phone_lost(turn.text):
         return
-    turn.set("human_offered", True)
-    summary = summary_of(turn, replies.HANDOFF_LABELS[HandoffReason.LOST_PHONE])
-    turn.say(replies.lost_phone(turn.elder))
-    queue = Queue.ELDER if turn.elder else Queue.GENERAL
-    turn.hand_off(HandoffReason.LOST_PHONE, queue, summary)
+    _told_and_handed_on(turn, replies.lost_phone(turn.elder), HandoffReason.LOST_PHONE, turn.elder)
 
 
 def _person_for_who_cannot_manage(turn: Turn) -> None:
