@@ -11,7 +11,7 @@ import pytest
 from rasa_sdk import Action
 from test_actions import Conversation, bound, latest_code, subscriber_with_services
 
-from actions import replies, understanding
+from actions import replies, service, understanding
 from actions.account import ActionCheckBalance, ActionCheckBill, ActionCheckUsage
 from actions.binding_flow import ActionBindPhone
 from actions.charges import ActionDisputeCharge
@@ -476,6 +476,16 @@ async def test_a_plan_for_an_old_mother_is_not_recommended_from_her_childs_usage
     assert "22.3GB" in await herself.say(ActionRecommendPlan(), said, "recommend_plan", relative="爸")
 
 
+async def test_a_relatives_number_bound_before_goes_on_to_what_was_asked(services: Services) -> None:
+    # Before: 「您已绑定138****0002。」 and nothing more; the recommendation she asked for was lost.
+    chat = await bound(services)
+    await chat.bind("13800000002")
+    await chat.say(ActionRecommendPlan(), "帮我看看有没有适合老年人的套餐 我妈用", "recommend_plan", relative="妈")
+    answer = await chat.say(ActionHandleReply(), "13800000002", "inform")
+    assert "已绑定138****0002" in answer and "平均每月" in answer and "22.3GB" not in answer
+    assert chat.slots["after_bind"] is None and "验证码" not in answer
+
+
 async def test_a_service_she_wants_added_goes_to_a_person_not_to_her_list(services: Services) -> None:
     chat = await bound(services)
     reply = await chat.say(ActionListServices(), "帮我开通来电显示", "list_services")
@@ -582,6 +592,21 @@ async def test_an_understood_turn_starts_the_miss_count_afresh(services: Service
     # ... while two misses in a row are a person.
     await _say(chat, ActionClarify(), parse("呜呜呜", missed, fallback=True))
     assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "fallback"
+
+
+async def test_a_message_the_classifier_missed_but_the_assistant_answered_is_not_a_miss(services: Services) -> None:
+    chat = await bound(services)
+    missed = [("nlu_fallback", 0.3)]
+    await _say(chat, ActionClarify(), parse("阿巴阿巴", missed, fallback=True))
+    plain = parse("哎呀我也不知道怎么弄 我就想查一下话费还有多少", [("check_balance", 0.4), ("check_bill", 0.3)], True)
+    assert "58.30" in await _say(chat, ActionClarify(), plain)
+    # Answered, so the next miss is the first in a row: asked again, not handed to a person.
+    reply = await _say(chat, ActionClarify(), parse("啦啦啦", missed, fallback=True))
+    assert not chat.payloads and "没太明白" in reply
+    from rasa_sdk import Tracker
+
+    tracker = Tracker(chat.openid, dict(chat.slots), {}, list(chat.events), False, None, {}, "action_listen")
+    assert service.consecutive_fallbacks(tracker) == 1 and service.session_misses(tracker) == 2
 
 
 async def test_a_dispute_taken_to_a_complaint_keeps_everything_that_was_said(services: Services) -> None:
