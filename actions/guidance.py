@@ -1,10 +1,12 @@
 """Requests answered with guidance or a person rather than a backend transaction (issue 10):
 real-name suspension, low balance, a relative's number, complaints, ticket progress, broadband
-faults, self-described elders, emoji, and the voice-reply switch."""
+faults, self-described elders, emoji, the voice-reply switch, and what is outside the menu."""
 
 from __future__ import annotations
 
-from actions import binding_flow, replies, service, ticket_form, topup, understanding
+import re
+
+from actions import account, binding_flow, replies, service, ticket_form, topup, understanding
 from actions.account import account_phone
 from actions.turn import FlowAction, Turn, voice_replies_enabled
 from billing.backend import LineStatus, SuspendReason
@@ -106,6 +108,29 @@ async def voice_reply(turn: Turn) -> None:
         return
     turn.say(VOICE_REPLIES_ON if on else VOICE_REPLIES_OFF)
     turn.send_payload({"voice_replies": "voice" if on else "text"})
+
+
+# What the operator does but the assistant cannot: an honest sentence and a person. Read only in
+# a message the NLU already found outside the menu, so broad words (停机, 密码) are safe here.
+OPERATOR_TOPICS = re.compile(
+    r"携号转网|携转|转网|销户|注销|补卡|换卡|挂失|漫游|出国|国外|境外|副卡|靓号|选号|营业厅|合约机|合约|过户|停机|报停|"
+    r"丢了|丢失|弄丢|被偷|被盗|密码|PUK|PIN码|装宽带|新装|办宽带|移机|续费|到期|副号|亲情号|国际|流量包|加油包|叠加包",
+    re.IGNORECASE,
+)
+
+
+class ActionOutOfScope(FlowAction):
+    action_name = "action_out_of_scope"
+
+    async def flow(self, turn: Turn) -> None:
+        if OPERATOR_TOPICS.search(turn.text) or understanding.says_phone_lost(turn.text):
+            await service.hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+            return
+        if understanding.says_line_troubled(turn.text):  # 「我手机卡好像出问题了」: whether her line works
+            await account.balance(turn)
+            return
+        turn.say(replies.out_of_scope(turn.elder))
+        turn.set("pending", "menu")
 
 
 class ActionRealNameSuspension(FlowAction):

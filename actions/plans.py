@@ -95,11 +95,18 @@ async def change_plan(turn: Turn) -> None:
         # 「我的SIM卡要换成5G的 去哪换」: a new card is the operator's (a person, a shop), not a plan.
         await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
         return
-    if meant is None:
+    if meant is None and (understanding.wants_plan_advice(turn.text) or _asked_for_advice_too(turn)):
+        # 「我想改个套餐 但是不知道哪个合适」: the plan her usage suits, not 「想换成哪个套餐？」.
+        await recommend(turn)
+    elif meant is None:
         turn.say(replies.ask_which_plan())
         turn.set("pending", "plan_which")
     else:
         await _offer_meant(turn, phone, current, meant)
+
+
+def _asked_for_advice_too(turn: Turn) -> bool:
+    return understanding.second_request(turn.parse) == "recommend_plan"
 
 
 async def _offer_meant(turn: Turn, phone: str, current: Plan, meant: list[Plan]) -> None:

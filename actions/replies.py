@@ -522,6 +522,18 @@ def bereaved() -> str:
     return "请节哀。家人号码的过户、销户需要人工客服帮您办理。"
 
 
+def hotline_unreachable(elder: bool) -> str:
+    if elder:
+        return "让您久等了，对不起。我帮您找人工。"
+    return "抱歉让您久等了，我在这里帮您转人工客服。"
+
+
+def five_g_phone(elder: bool) -> str:
+    if elder:
+        return "办5G套餐不用换手机，现在的手机也能用。想用5G网速才要5G手机。"
+    return "办5G套餐不用换手机：4G手机也能用套餐里的流量和通话，只是网速还是4G的；想用5G网络，需要支持5G的手机。"
+
+
 def lost_phone(elder: bool) -> str:
     if elder:
         return "手机丢了要赶紧挂失，免得被别人用。我请人工帮您办。"

@@ -326,6 +326,14 @@ async def clarify(turn: Turn) -> None:
         # with where to report a fault when it is not cut off.
         await account.balance(turn)
         return
+    if understanding.says_line_troubled(turn.text):
+        # 「我的号有问题」: whether her line works (the balance answer's first line), and where to
+        # report a fault; not a numbered guess at what the problem is.
+        await account.balance(turn)
+        return
+    if understanding.asks_for_a_data_pack(turn.text):  # 「流量不够用了 有没有那种临时加一点的」
+        await account.usage(turn)
+        return
     plain = understanding.plain_request(turn.text, options)
     if plain is not None:  # 「……也不知道怎么查话费」: one of the likeliest meanings, said in plain words
         await INTENT_FLOWS[plain](turn)

@@ -163,26 +163,6 @@ class ActionReportFault(FlowAction):
         await report_fault(turn)
 
 
-# What the operator does but the assistant cannot: an honest sentence and a person. Read only in
-# a message the NLU already found outside the menu, so broad words (停机, 密码) are safe here.
-OPERATOR_TOPICS = re.compile(
-    r"携号转网|携转|转网|销户|注销|补卡|换卡|挂失|漫游|副卡|靓号|选号|营业厅|合约机|合约|过户|停机|报停|"
-    r"丢了|丢失|弄丢|被偷|被盗|密码|PUK|PIN码|装宽带|新装|办宽带|移机|续费|到期|副号|亲情号|国际|流量包|加油包|叠加包",
-    re.IGNORECASE,
-)
-
-
-class ActionOutOfScope(FlowAction):
-    action_name = "action_out_of_scope"
-
-    async def flow(self, turn: Turn) -> None:
-        if OPERATOR_TOPICS.search(turn.text) or understanding.says_phone_lost(turn.text):
-            await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
-            return
-        turn.say(replies.out_of_scope(turn.elder))
-        turn.set("pending", "menu")
-
-
 class ActionSessionStart(Action):
     """Starts a session and reads the profile: 65+ sets `is_elder` (offered a human at once)."""
 

@@ -149,6 +149,10 @@ class FlowAction(Action):
             _person_for_an_operator_errand(turn)
         elif _unsure_and_not_helped_before(turn):
             _person_for_who_was_not_helped(turn)
+        elif _could_not_reach_a_person(turn):
+            _person_for_who_could_not_get_through(turn)
+        elif _asks_if_her_phone_takes_5g(turn):
+            turn.say(replies.five_g_phone(turn.elder))
         else:
             await self.flow(turn)
             _person_for_a_lost_phone(turn)
@@ -201,6 +205,22 @@ def _person_for_who_was_not_helped(turn: Turn) -> None:
     elder = turn.elder or understanding.says_old(turn.text)
     tell = replies.sorry_not_helped(turn.elder)
     _told_and_handed_on(turn, tell, HandoffReason.COMPLAINT, elder, "（多次联系未解决）")
+
+
+def _could_not_reach_a_person(turn: Turn) -> bool:
+    """「你们客服电话打不通 一直占线」 (read as a fault of her line, a repair ticket): she tried to
+    reach a person; one comes here, however the classifier read it."""
+    return not _awaits_her_answer(turn) and understanding.says_hotline_unreachable(turn.text)
+
+
+def _person_for_who_could_not_get_through(turn: Turn) -> None:
+    elder = turn.elder or understanding.says_old(turn.text)
+    _told_and_handed_on(turn, replies.hotline_unreachable(turn.elder), HandoffReason.REQUEST_HUMAN, elder)
+
+
+def _asks_if_her_phone_takes_5g(turn: Turn) -> bool:
+    """「5G套餐是不是要换手机」 (read as the list of plans): a question with one answer."""
+    return not _awaits_her_answer(turn) and understanding.asks_if_phone_takes_5g(turn.text)
 
 
 def _told_and_handed_on(turn: Turn, tell: str, reason: HandoffReason, elder: bool, note: str = "") -> None:
@@ -270,7 +290,7 @@ PENDING_OF_REQUEST = {"top_up": "topup_", "bind_phone": "bind_", "change_plan": 
 
 
 # Requests a flow answers as part of its own: 「我爸那个号码…他还有多少话费」 is the relative's balance.
-ANSWERED_WITH = {"ask_relative": frozenset({"check_balance"})}
+ANSWERED_WITH = {"ask_relative": frozenset({"check_balance"}), "change_plan": frozenset({"recommend_plan"})}
 
 
 def _already_taken_up(turn: Turn, request: str) -> bool:

@@ -107,11 +107,19 @@ def says_phone_lost(text: str) -> bool:
 
 # 「我欠费了吗」「怎么停机了」「电话打不出去」: she asks whether the line works, not only what is left.
 LINE_DOWN = re.compile(r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了|发不了|发不出|收不到")
-IN_ARREARS = re.compile(r"欠费|欠钱|欠了")
+IN_ARREARS = re.compile(r"欠费|欠钱|欠了|还欠|欠多少|欠不欠")
+# 「我的号有问题」「手机卡出毛病了」: something is wrong with her line, not said what.
+LINE_TROUBLED = re.compile(
+    r"(号|号码|卡|手机|电话)[^，。,.!?！？]{0,3}(有|出|出了)(点)?(问题|毛病|故障)|(号|号码|卡)[^，。,.!?！？]{0,3}不正常"
+)
 
 
 def says_line_down(text: str) -> bool:
-    return LINE_DOWN.search(text) is not None
+    return LINE_DOWN.search(text) is not None or says_line_troubled(text)
+
+
+def says_line_troubled(text: str) -> bool:
+    return LINE_TROUBLED.search(text) is not None
 
 
 def asks_line_status(text: str) -> bool:
@@ -145,7 +153,7 @@ def says_data_goes_fast(text: str) -> bool:
 # classifier is unsure (a menu, a clarifying question or a guess), she is told so and gets a person.
 OPERATOR_ERRAND = re.compile(
     r"携号转网|携转|转网|销户|过户|靓号|选号|网龄|入网|服务密码|(改|修改|重置|找回)密码|密码(忘|不记得|错)|"
-    r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|副卡|亲情号|合约机|用了(几|多少)年|骚扰|诈骗|上门|"
+    r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|出国|国外|境外|副卡|亲情号|合约机|用了(几|多少)年|骚扰|诈骗|上门|"
     r"营业厅[^，。,.!?！？]{0,4}(地址|在哪|哪里|哪儿|几点|电话|营业时间)|号码?[^，。,.!?！？]{0,4}(好听|吉利)",
     re.IGNORECASE,
 )
@@ -189,6 +197,39 @@ ASKED_BEFORE_UNHELPED = re.compile(
 
 def says_asked_before_unhelped(text: str) -> bool:
     return ASKED_BEFORE_UNHELPED.search(text) is not None
+
+
+# 「你们客服电话打不通 一直占线」: she tried to reach a person and could not (not a fault of her line).
+HOTLINE_UNREACHABLE = re.compile(
+    r"(客服|热线|人工|100(86|00|10))[^，。,.!?！？]{0,6}(打不通|打不进|占线|没人接|接不通|排队|等了?(半天|好久|很久))"
+)
+
+
+def says_hotline_unreachable(text: str) -> bool:
+    return HOTLINE_UNREACHABLE.search(text) is not None
+
+
+# 「5G套餐是不是要换手机」: whether her phone can take a 5G plan, not the list of plans.
+FIVE_G_PHONE = re.compile(
+    r"5G[^，。,.!?！？]{0,10}(换|买|新)[^，。,.!?！？]{0,2}手机|5G[^，。,.!?！？]{0,10}(什么|哪些|啥)手机|"
+    r"(4G|老|旧|我的|我这)[^，。,.!?！？]{0,3}手机[^，。,.!?！？]{0,10}5G",
+    re.IGNORECASE,
+)
+
+
+def asks_if_phone_takes_5g(text: str) -> bool:
+    return FIVE_G_PHONE.search(text) is not None
+
+
+# 「我想改个套餐 但是不知道哪个合适」: she wants advice on which plan, not to name one.
+WANTS_ADVICE = re.compile(
+    r"不知道[^，。,.!?！？]{0,4}(哪个|哪种|哪一个|什么|啥)|哪(个|种|一个)[^，。,.!?！？]{0,2}(合适|适合|好|划算)|"
+    r"推荐|帮我(选|挑)"
+)
+
+
+def wants_plan_advice(text: str) -> bool:
+    return WANTS_ADVICE.search(text) is not None
 
 
 # 「我的SIM卡要换成5G的」: the card in the phone, not a plan.
@@ -255,11 +296,16 @@ def asks_to_subscribe(text: str) -> bool:
 
 
 DATA_PACK = re.compile(r"流量包|加油包|叠加包")
+# 「流量不够用了 有没有那种临时加一点的」: more data now, whatever she calls it.
+MORE_DATA = re.compile(
+    r"流量不够用?了?[^。.!?！？]{0,12}(加|买|办|充)|(临时|再|多)(加|买)(点|一点|些)?流量|"
+    r"(加|买)(点|一点|些)?流量|临时加"
+)
 
 
 def asks_for_a_data_pack(text: str) -> bool:
     """「我想办个流量包」: buying data, which the operator sells and the assistant cannot."""
-    return asks_to_subscribe(text) and DATA_PACK.search(text) is not None
+    return (asks_to_subscribe(text) and DATA_PACK.search(text) is not None) or MORE_DATA.search(text) is not None
 
 
 # A plan said by its price (「改成59的那个」「换59块的」) or by direction (「便宜点的」「流量多一点的」).
@@ -381,11 +427,19 @@ def clarify_options(parse: Mapping[str, Any]) -> list[str]:
     return options[:MAX_OPTIONS]
 
 
+# 「上个月的话费和这个月的流量」: her usage joined to another account question, which the classifier
+# can rank too low to be a second request of its own.
+USAGE_TOO = re.compile(r"(和|还有|以及|跟|顺便|再)[^，。,.!?！？]{0,8}(流量|通话|分钟)")
+ASKS_USAGE_TOO = frozenset({"check_bill", "check_balance"})
+
+
 def second_request(parse: Mapping[str, Any]) -> str | None:
     """The intent of a second request in the same message (entity `second_request`, from nlu/)."""
     first = (parse.get("intent") or {}).get("name")
-    for entity in parse.get("entities") or []:
-        value = entity.get("value")
-        if entity.get("entity") == "second_request" and value in REQUEST_LABELS and value != first:
+    found = [e.get("value") for e in parse.get("entities") or [] if e.get("entity") == "second_request"]
+    for value in found:
+        if value in REQUEST_LABELS and value != first:
             return str(value)
+    if not found and first in ASKS_USAGE_TOO and USAGE_TOO.search(str(parse.get("text") or "")):
+        return "check_usage"
     return None

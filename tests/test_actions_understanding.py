@@ -21,12 +21,13 @@ from actions.guidance import (
     ActionElderSelfDescribed,
     ActionEmoji,
     ActionLowBalanceHelp,
+    ActionOutOfScope,
     ActionRealNameSuspension,
     ActionVoiceReply,
 )
 from actions.plans import ActionListPlans, ActionRecommendPlan
 from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionDefaultFallback, ActionHandleReply
-from actions.service import ActionHandoff, ActionOutOfScope, ActionShowMenu
+from actions.service import ActionHandoff, ActionReportFault, ActionShowMenu
 from actions.services import Services, build_services, use_services
 from actions.transactions import ActionCancelService, ActionChangePlan, ActionTopUp
 from actions.value_added import ActionListServices
@@ -758,3 +759,63 @@ async def test_a_fallback_after_failed_ones_in_the_same_turn_asks_for_a_retry(se
     first = CollectingDispatcher()  # the first fallback of a turn (an earlier turn's does not count)
     await ActionDefaultFallback().run(first, tracker([*earlier_turn, user]), {})
     assert any(m.get("text") for m in first.messages) and not any(m.get("custom") for m in first.messages)
+
+
+async def test_a_busy_hotline_is_a_person_here_not_a_repair_ticket(services: Services) -> None:
+    # Before: 「请发送您的位置…」, a repair ticket for her line.
+    chat = await bound(services)
+    reply = await chat.say(ActionReportFault(), "你们那个客服电话打不通啊 一直占线", "report_fault")
+    assert "久等" in reply and "位置" not in reply
+    assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "request_human"
+    # her own line that does not call out is still a fault
+    fault = await bound(services)
+    assert "位置" in await fault.say(ActionReportFault(), "我的电话打不通了", "report_fault") and not fault.payloads
+
+
+async def test_whether_a_phone_takes_a_5g_plan_is_answered_not_listed(services: Services) -> None:
+    chat = await bound(services)
+    for said in ("5G套餐是不是要换手机", "我这个4G手机能办5G套餐吗"):
+        reply = await chat.say(ActionListPlans(), said, "list_plans")
+        assert "不用换手机" in reply and "/月" not in reply, said
+    assert "/月" in await chat.say(ActionListPlans(), "有什么5G套餐", "list_plans")
+
+
+async def test_a_plan_change_without_knowing_which_gets_the_recommendation(services: Services) -> None:
+    # Before: 「想换成哪个套餐？」 and 「您还提到「推荐套餐」，这件办完后再跟我说一声就行」.
+    chat = await bound(services)
+    said = "我想改个套餐 但是不知道哪个合适 我平时主要就是刷抖音"
+    reply = await chat.say(ActionChangePlan(), said, "change_plan", second_request="recommend_plan")
+    assert "平均每月" in reply and "想换成哪个" not in reply and "还提到" not in reply
+    plain = await bound(services)
+    assert "想换成哪个" in await plain.say(ActionChangePlan(), "我想换个套餐", "change_plan")
+
+
+async def test_a_line_said_to_have_a_problem_is_told_whether_it_works(services: Services) -> None:
+    # Before: a numbered guess (已开的业务, 我的套餐, 实名停机) or 「这个问题我还不会回答」.
+    chat = await bound(services)
+    vague = parse("我的号有问题", [("list_services", 0.2), ("check_plan", 0.09)], fallback=True)
+    reply = await _say(chat, ActionClarify(), vague)
+    assert "没有停机" in reply and "58.30" in reply and "报修" in reply
+    other = await bound(services)
+    reply = await other.say(ActionOutOfScope(), "我手机卡好像出问题了", "out_of_scope")
+    assert "没有停机" in reply and "还不会回答" not in reply
+    owing = await bound(services)
+    assert "没有欠费" in await owing.say(ActionCheckBalance(), "帮我看看我还欠多少钱", "check_balance")
+
+
+async def test_abroad_and_more_data_are_a_person(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionOutOfScope(), "我出国了 在国外能用吗 要开什么", "out_of_scope")
+    assert "办不了" in reply and chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
+    data = await bound(services)
+    vague = parse("流量不够用了 有没有那种临时加一点的", [("check_usage", 0.3), ("recommend_plan", 0.17)], True)
+    await _say(data, ActionClarify(), vague)
+    assert data.payloads and data.payloads[-1]["handoff"]["reason"] == "operator_topic"
+
+
+async def test_usage_joined_to_a_bill_question_is_offered_next(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckBill(), "上个月的话费和这个月的流量", "check_bill")
+    assert "账单" in reply and "查流量和通话" in reply and chat.slots["pending"] == "next:check_usage"
+    reply = await chat.say(ActionHandleReply(), "1", "inform")
+    assert "GB" in reply
