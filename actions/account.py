@@ -41,10 +41,23 @@ async def account_phone(turn: Turn, after: str) -> Optional[str]:
 
 async def balance(turn: Turn) -> None:
     phone = await account_phone(turn, "balance")
-    if phone:
-        b = await turn.services.billing.get_balance(phone)
-        asked, down = understanding.asks_line_status(turn.text), understanding.says_line_down(turn.text)
-        turn.say(replies.balance(b, turn.elder, asked_status=asked, cannot_call=down))
+    if not phone:
+        return
+    if understanding.says_top_up_missing(turn.text):  # 「我儿子给我充了一百 到了没有」
+        await top_ups_arrived(turn, phone, turn.words)
+        return
+    b = await turn.services.billing.get_balance(phone)
+    asked, down = understanding.asks_line_status(turn.text), understanding.says_line_down(turn.text)
+    turn.say(replies.balance(b, turn.elder, asked_status=asked, cannot_call=down))
+
+
+async def top_ups_arrived(turn: Turn, phone: str, said: str) -> None:
+    """A top-up she does not see: what reached her line and her balance (the charges would not
+    show a top-up at all), and the offer to have it checked."""
+    billing = turn.services.billing
+    payments = await billing.list_payments(phone, limit=replies.SHOWN_ITEMS)
+    turn.say(replies.top_ups_arrived(payments, await billing.get_balance(phone), turn.elder))
+    turn.set("pending", f"dispute_offer:{current_month(turn)}:{said}")
 
 
 def asked_month(turn: Turn) -> Optional[str]:
@@ -103,6 +116,10 @@ async def usage(turn: Turn) -> None:
         turn.set("pending", f"dispute_offer:{current_month(turn)}:{turn.words}")
         return
     turn.say(replies.usage(await turn.services.billing.get_usage(phone), turn.elder))
+    if understanding.says_line_down(turn.text):
+        # 「手机为啥上不了网了 流量还有的嘛」: data left, so whether her line works, and where to report.
+        b = await turn.services.billing.get_balance(phone)
+        turn.say(replies.balance(b, turn.elder, asked_status=True, cannot_call=True))
 
 
 class ActionCheckBalance(FlowAction):

@@ -8,7 +8,7 @@ with the subscriber's own words in the agent's summary.
 from __future__ import annotations
 
 from actions import replies, ticket_form, understanding
-from actions.account import account_phone, asked_month, current_month
+from actions.account import account_phone, asked_month, current_month, top_ups_arrived
 from actions.turn import FlowAction, Turn
 from billing.money import format_yuan
 from billing.periods import shift_month
@@ -26,10 +26,7 @@ async def dispute(turn: Turn) -> None:
     current = current_month(turn)
     said = _said_in_dispute(turn)
     if understanding.says_top_up_missing(said):
-        # What reached her line, and her balance: the charges would not show a top-up at all.
-        payments = await billing.list_payments(phone, limit=replies.SHOWN_ITEMS)
-        turn.say(replies.top_ups_arrived(payments, await billing.get_balance(phone), turn.elder))
-        turn.set("pending", f"dispute_offer:{current}:{said}")
+        await top_ups_arrived(turn, phone, said)
         return
     if understanding.says_data_goes_fast(said):
         # Her data went faster than she thinks it should: what she used, what uses it, and the offer.

@@ -40,8 +40,9 @@ async def low_balance_help(turn: Turn) -> None:
 
 async def ask_relative(turn: Turn) -> None:
     """A family member's number: answered only for a number bound to this openid. A top-up for
-    her (「我妈不会用手机，帮她充五十」) is the family top-up, which asks for her number."""
-    if understanding.asks_a_top_up(turn.parse):
+    her (「我妈不会用手机，帮她充五十」) is the family top-up, which asks for her number; binding
+    his number (「把我老公的号码也绑上 以后我帮他交话费」) comes first when she says so."""
+    if understanding.asks_a_top_up(turn.parse) and not understanding.asks_to_bind(turn.text):
         await topup.top_up_for_relative(turn)
         return
     phones = await turn.services.binding.bound_phones(turn.openid)
@@ -53,7 +54,7 @@ async def ask_relative(turn: Turn) -> None:
         turn.say(replies.relative_needs_binding(mask_phone(str(asked))))
         await binding_flow.send_code(turn, str(asked))
         turn.set("after_bind", f"relative_balance:{asked}")
-    elif len(phones) > 1:
+    elif len(phones) > 1 and not understanding.asks_to_bind(turn.text):
         turn.say(replies.choose_bound_number([mask_phone(phone) for phone in phones]))
         turn.set("pending", "relative_which")
     else:

@@ -528,6 +528,12 @@ def hotline_unreachable(elder: bool) -> str:
     return "抱歉让您久等了，我在这里帮您转人工客服。"
 
 
+def i_am_the_assistant(elder: bool) -> str:
+    if elder:
+        return "我是自动回复的小助手，不是真人。找人工请回复0。"
+    return "我是智能客服小助手，不是真人，查话费、流量、充值、套餐都可以直接问我。需要人工请回复0。"
+
+
 def five_g_phone(elder: bool) -> str:
     if elder:
         return "办5G套餐不用换手机，现在的手机也能用。想用5G网速才要5G手机。"

@@ -153,6 +153,8 @@ class FlowAction(Action):
             _person_for_who_could_not_get_through(turn)
         elif _asks_if_her_phone_takes_5g(turn):
             turn.say(replies.five_g_phone(turn.elder))
+        elif _asks_if_a_bot(turn):
+            turn.say(replies.i_am_the_assistant(turn.elder))
         else:
             await self.flow(turn)
             _person_for_a_lost_phone(turn)
@@ -221,6 +223,11 @@ def _person_for_who_could_not_get_through(turn: Turn) -> None:
 def _asks_if_her_phone_takes_5g(turn: Turn) -> bool:
     """「5G套餐是不是要换手机」 (read as the list of plans): a question with one answer."""
     return not _awaits_her_answer(turn) and understanding.asks_if_phone_takes_5g(turn.text)
+
+
+def _asks_if_a_bot(turn: Turn) -> bool:
+    """「你是机器人吗」 (read as a request for a person): the honest answer, and a person on 0."""
+    return not _awaits_her_answer(turn) and understanding.asks_if_a_bot(turn.text)
 
 
 def _told_and_handed_on(turn: Turn, tell: str, reason: HandoffReason, elder: bool, note: str = "") -> None:

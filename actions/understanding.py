@@ -106,7 +106,9 @@ def says_phone_lost(text: str) -> bool:
 
 
 # 「我欠费了吗」「怎么停机了」「电话打不出去」: she asks whether the line works, not only what is left.
-LINE_DOWN = re.compile(r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了|发不了|发不出|收不到")
+LINE_DOWN = re.compile(
+    r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了|发不了|发不出|收不到|上不了网|连不上网?|没有?网了?"
+)
 IN_ARREARS = re.compile(r"欠费|欠钱|欠了|还欠|欠多少|欠不欠")
 # 「我的号有问题」「手机卡出毛病了」: something is wrong with her line, not said what.
 LINE_TROUBLED = re.compile(
@@ -129,7 +131,8 @@ def asks_line_status(text: str) -> bool:
 # 「我充了钱怎么还没到账」: a top-up she paid and does not see, not a charge she contests.
 TOP_UP_MISSING = re.compile(
     r"充[^，。,.!?！？]{0,8}(没|未|不)有?(到账|到|显示|加上|进来)|没有?到账|不到账|"
-    r"没有?(给我|帮我)?(充上|充进)|(充|交|缴)了[^。.!?！？]{0,20}(还是负|还是欠|还欠)"
+    r"没有?(给我|帮我)?(充上|充进)|(充|交|缴)了[^。.!?！？]{0,20}(还是负|还是欠|还欠)|"
+    r"(充|交|缴)了[^。.!?！？]{0,12}(到了没|到账了没|到没到|到账没|到了吗|到账了吗|收到了吗|收到没)"
 )
 
 
@@ -140,7 +143,8 @@ def says_top_up_missing(text: str) -> bool:
 # 「为什么我的流量用得这么快」「我都没怎么用 流量就没了」: her data, not money (「流量费扣了这么多」 is).
 DATA_GOES_FAST = re.compile(
     r"流量[^，。,.!?！？]{0,8}(这么快|那么快|太快|好快|咋这么|跑得|跑的|偷跑|用这么多|用那么多|用了这么多)|"
-    r"(没怎么用|没用什么|没用啥)[^，。,.!?！？]{0,6}流量|流量[^，。,.!?！？]{0,10}没怎么用|偷跑流量"
+    r"(没怎么用|没用什么|没用啥)[^，。,.!?！？]{0,6}流量|流量[^，。,.!?！？]{0,10}没怎么用|偷跑流量|"
+    r"流量[^，。,.!?！？]{0,6}(被偷|偷了|被盗)|(一晚上|一个晚上|一夜|一天|一下子|半天)(就|都)?(用|跑)了[^，。,.!?！？]{0,4}(G|个G|兆|M)"
 )
 MONEY_WORDS = re.compile(r"钱|费|扣|元|块")
 
@@ -230,6 +234,22 @@ WANTS_ADVICE = re.compile(
 
 def wants_plan_advice(text: str) -> bool:
     return WANTS_ADVICE.search(text) is not None
+
+
+BIND = re.compile(r"绑定|绑上|绑一下|绑个|绑到|绑在|关联")
+
+
+def asks_to_bind(text: str) -> bool:
+    return BIND.search(text) is not None
+
+
+# 「你是机器人吗」: asked what it is (honestly answered), not yet for a person.
+ASKS_IF_BOT = re.compile(r"(你|您)是(不是)?(机器人|真人|人工|ai|智能|自动)", re.IGNORECASE)
+ASKS_FOR_A_PERSON = re.compile(r"(转|找|要|叫|换)(个)?(人工|真人|客服)|人工客服")
+
+
+def asks_if_a_bot(text: str) -> bool:
+    return ASKS_IF_BOT.search(text) is not None and ASKS_FOR_A_PERSON.search(text) is None
 
 
 # 「我的SIM卡要换成5G的」: the card in the phone, not a plan.

@@ -819,3 +819,42 @@ async def test_usage_joined_to_a_bill_question_is_offered_next(services: Service
     assert "账单" in reply and "查流量和通话" in reply and chat.slots["pending"] == "next:check_usage"
     reply = await chat.say(ActionHandleReply(), "1", "inform")
     assert "GB" in reply
+
+
+async def test_no_internet_with_data_left_is_told_whether_the_line_works(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckUsage(), "喂 听得到吗 我这个手机为啥子上不了网了 流量还有的嘛", "check_usage")
+    assert "剩余" in reply and "没有停机" in reply and "报修" in reply
+    plain = await bound(services)
+    assert "停机" not in await plain.say(ActionCheckUsage(), "这个月还有多少流量", "check_usage")
+
+
+async def test_a_top_up_asked_after_and_data_said_stolen_are_answered_as_such(services: Services) -> None:
+    # Before: 「您的话费余额：58.30元。」 and the plain usage.
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckBalance(), "我儿子给我充了一百块钱 到了没有", "check_balance")
+    assert "充值" in reply and "58.30" in reply and chat.slots["pending"].startswith("dispute_offer:")
+    data = await bound(services)
+    reply = await data.say(ActionCheckUsage(), "我的流量是不是被偷了 一晚上用了两个G", "check_usage")
+    assert "核实" in reply and data.slots["pending"].startswith("dispute_offer:")
+
+
+async def test_binding_a_relatives_number_comes_before_topping_it_up(services: Services) -> None:
+    # Before: 「给您老公充话费：请回复您老公的11位手机号」, a top-up she did not ask for yet.
+    chat = await bound(services)
+    await chat.bind("13800000002")
+    said = "我想把我老公的号码也绑上 以后我帮他交话费"
+    reply = await chat.say(ActionAskRelative(), said, "ask_relative", relative="老公")
+    assert "绑定" in reply and "充话费" not in reply and chat.slots["pending"] == "bind_phone"
+    top_up = await bound(services)
+    reply = await top_up.say(ActionAskRelative(), "帮我老公交一下话费", "ask_relative", relative="老公")
+    assert "充话费" in reply
+
+
+async def test_asked_whether_it_is_a_robot_it_says_so(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionHandoff(), "你是机器人吗", "request_human")
+    assert "不是真人" in reply and "回复0" in reply and not chat.payloads
+    person = await bound(services)
+    await person.say(ActionHandoff(), "你是机器人吧 我要找人工", "request_human")
+    assert person.payloads and person.payloads[-1]["handoff"]["reason"] == "request_human"
