@@ -115,11 +115,13 @@ async def usage(turn: Turn) -> None:
         turn.say(replies.data_used_fast(await turn.services.billing.get_usage(phone), turn.elder))
         turn.set("pending", f"dispute_offer:{current_month(turn)}:{turn.words}")
         return
-    turn.say(replies.usage(await turn.services.billing.get_usage(phone), turn.elder))
-    if understanding.says_line_down(turn.text):
-        # 「手机为啥上不了网了 流量还有的嘛」: data left, so whether her line works, and where to report.
+    answer = replies.usage(await turn.services.billing.get_usage(phone), turn.elder)
+    if understanding.says_line_down(turn.text) or understanding.says_network_slow(turn.text):
+        # 「手机为啥上不了网了 流量还有的嘛」: data left, so whether her line works, and where to
+        # report; in the same message, so that the passive reply carries all of it.
         b = await turn.services.billing.get_balance(phone)
-        turn.say(replies.balance(b, turn.elder, asked_status=True, cannot_call=True))
+        answer += "\n" + replies.balance(b, turn.elder, asked_status=True, cannot_call=True)
+    turn.say(answer)
 
 
 class ActionCheckBalance(FlowAction):

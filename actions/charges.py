@@ -8,7 +8,7 @@ with the subscriber's own words in the agent's summary.
 from __future__ import annotations
 
 from actions import replies, ticket_form, understanding
-from actions.account import account_phone, asked_month, current_month, top_ups_arrived
+from actions.account import account_phone, asked_month, current_month, top_ups_arrived, usage
 from actions.turn import FlowAction, Turn
 from billing.money import format_yuan
 from billing.periods import shift_month
@@ -25,6 +25,9 @@ async def dispute(turn: Turn) -> None:
     billing = turn.services.billing
     current = current_month(turn)
     said = _said_in_dispute(turn)
+    if understanding.says_network_slow(said):  # 「我的网络怎么这么慢」: no money in it
+        await usage(turn)
+        return
     if understanding.says_top_up_missing(said):
         await top_ups_arrived(turn, phone, said)
         return

@@ -87,6 +87,10 @@ async def ticket_status(turn: Turn) -> None:
 
 
 async def broadband_fault(turn: Turn) -> None:
+    if understanding.asks_broadband_account(turn.text):
+        # 「我的宽带账号是多少」: the account is the operator's to look up, not a repair.
+        await service.hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        return
     await ticket_form.start_fault(turn, broadband=True)
 
 

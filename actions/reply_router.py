@@ -331,6 +331,9 @@ async def clarify(turn: Turn) -> None:
         # report a fault; not a numbered guess at what the problem is.
         await account.balance(turn)
         return
+    if understanding.says_network_slow(turn.text):  # 「网速太慢了」: the data left, and whether the line works
+        await account.usage(turn)
+        return
     if understanding.asks_for_a_data_pack(turn.text):  # 「流量不够用了 有没有那种临时加一点的」
         await account.usage(turn)
         return

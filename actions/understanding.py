@@ -124,6 +124,23 @@ def says_line_troubled(text: str) -> bool:
     return LINE_TROUBLED.search(text) is not None
 
 
+# 「我的网络怎么这么慢」: her connection, not a charge (a slow line uses data left, or a signal).
+NETWORK_SLOW = re.compile(r"(网|网络|网速|上网|信号)[^，。,.!?！？]{0,4}(慢|卡|不好|差|很弱|太弱)")
+
+
+def says_network_slow(text: str) -> bool:
+    return NETWORK_SLOW.search(text) is not None and MONEY_WORDS.search(text) is None
+
+
+# 「我的宽带账号是多少」: asked for the account, with no fault in it.
+BROADBAND_ACCOUNT = re.compile(r"(宽带)?(账号|帐号|户号|密码)")
+BROADBAND_FAULT = re.compile(r"断|不了|不上|慢|卡|没网|故障|坏|灯|红|闪")
+
+
+def asks_broadband_account(text: str) -> bool:
+    return BROADBAND_ACCOUNT.search(text) is not None and BROADBAND_FAULT.search(text) is None
+
+
 def asks_line_status(text: str) -> bool:
     return says_line_down(text) or IN_ARREARS.search(text) is not None
 

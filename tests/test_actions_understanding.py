@@ -23,6 +23,7 @@ from actions.guidance import (
     ActionLowBalanceHelp,
     ActionOutOfScope,
     ActionRealNameSuspension,
+    ActionReportBroadbandFault,
     ActionVoiceReply,
 )
 from actions.plans import ActionListPlans, ActionRecommendPlan
@@ -717,8 +718,6 @@ async def test_a_second_request_after_a_question_is_acknowledged_and_the_questio
 
 
 async def test_a_broadband_fault_starts_a_report_that_knows_what_is_broken(services: Services) -> None:
-    from actions.guidance import ActionReportBroadbandFault
-
     chat = Conversation(services)
     await chat.bind("13800000001")
     reply = await chat.say(ActionReportBroadbandFault(), "家里宽带上不了网，光猫红灯", "report_broadband_fault")
@@ -858,3 +857,21 @@ async def test_asked_whether_it_is_a_robot_it_says_so(services: Services) -> Non
     person = await bound(services)
     await person.say(ActionHandoff(), "你是机器人吧 我要找人工", "request_human")
     assert person.payloads and person.payloads[-1]["handoff"]["reason"] == "request_human"
+
+
+async def test_a_slow_network_is_her_data_and_line_not_her_charges(services: Services) -> None:
+    # Before: 「您12月到目前共扣费59元…」, the charges of a dispute.
+    chat = await bound(services)
+    reply = await chat.say(ActionDisputeCharge(), "我的网络怎么这么慢", "dispute_charge")
+    assert "剩余" in reply and "没有停机" in reply and "扣费" not in reply
+    money = await bound(services)
+    assert "扣费" in await money.say(ActionDisputeCharge(), "网费怎么扣这么多 网速还慢", "dispute_charge")
+
+
+async def test_a_broadband_account_question_is_not_a_repair(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionReportBroadbandFault(), "我想问一下我的宽带账号是多少", "report_broadband_fault")
+    assert "位置" not in reply and chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
+    fault = await bound(services)
+    reply = await fault.say(ActionReportBroadbandFault(), "宽带断了 账号是我老公的名字", "report_broadband_fault")
+    assert "位置" in reply and not fault.payloads
