@@ -47,7 +47,14 @@ async def ask_relative(turn: Turn) -> None:
         return
     phones = await turn.services.binding.bound_phones(turn.openid)
     asked = turn.entity("phone")
-    if asked and str(asked) in phones:
+    own = understanding.own_line_question(turn.text) if not asked else None
+    if own == "check_balance":  # 「我孙女帮我弄的这个微信…我这个月电话费多少钱」: her own line
+        await account.balance(turn)
+    elif own == "check_usage":
+        await account.usage(turn)
+    elif own == "check_bill":
+        await account.bill(turn)
+    elif asked and str(asked) in phones:
         await relative_balance(turn, str(asked))
     elif asked:
         # The number is named: binding proves it the usual way, the code goes to that phone.
@@ -96,6 +103,9 @@ async def broadband_fault(turn: Turn) -> None:
 
 async def elder_self_described(turn: Turn) -> None:
     # An elder who says so is served by a person on the elder-care desk, bound or not.
+    if understanding.wants_spoken_answers(turn.parse) and voice_replies_enabled():
+        # 「字太小了看不清 你能不能说话给我听」: what comes from now on is spoken too.
+        _speak_from_now_on(turn)
     await service.hand_off(turn, HandoffReason.ELDER)
 
 
@@ -107,12 +117,22 @@ async def emoji(turn: Turn) -> None:
 async def voice_reply(turn: Turn) -> None:
     """The gateway keeps the choice (the payload) and speaks the answers from now on."""
     on = turn.intent == "voice_reply_on"
-    turn.set("voice_replies", on)
     if on and not voice_replies_enabled():
+        turn.set("voice_replies", on)
         turn.say(replies.voice_reply_unavailable())
-        return
-    turn.say(VOICE_REPLIES_ON if on else VOICE_REPLIES_OFF)
-    turn.send_payload({"voice_replies": "voice" if on else "text"})
+    elif on:
+        _speak_from_now_on(turn)
+    else:
+        turn.set("voice_replies", False)
+        turn.say(VOICE_REPLIES_OFF)
+        turn.send_payload({"voice_replies": "text"})
+
+
+def _speak_from_now_on(turn: Turn) -> None:
+    """The gateway keeps the choice (the payload) and speaks the answers from now on."""
+    turn.set("voice_replies", True)
+    turn.say(VOICE_REPLIES_ON)
+    turn.send_payload({"voice_replies": "voice"})
 
 
 # What the operator does but the assistant cannot: an honest sentence and a person. Read only in

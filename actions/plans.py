@@ -30,6 +30,12 @@ async def check_plan(turn: Turn) -> None:
 
 async def list_plans(turn: Turn) -> None:
     plans = [p for p in await turn.services.billing.list_plans() if p.available]
+    for_elders = [p for p in plans if p.elder_friendly]
+    if for_elders and understanding.meant_for_the_old(turn.text):
+        # 「有没有专门给老人用的 便宜一点的卡」: the plans made for them, not the whole list.
+        turn.say(replies.plans_for_the_old(for_elders))
+        turn.set("pending", "plan_which")
+        return
     turn.say(replies.plan_list(plans, turn.elder))
     # A plan name in reply means "change to it"; 「更多」 shows the rest.
     turn.set("pending", "more:plans" if len(plans) > replies.SHOWN_ITEMS and not turn.elder else "plan_which")

@@ -327,6 +327,11 @@ def recommendation(r: Recommendation, current: Plan) -> str:
     return f"{r.reason}\n推荐：{plan_line(r.plan)}\n要换成这个套餐吗？{CONFIRM_CHOICES}"
 
 
+def plans_for_the_old(plans: list[Plan]) -> str:
+    lines = ["适合老人的套餐：", *(plan_line(p) for p in plans[:SHOWN_ITEMS]), PLAN_LIST_FOOTER]
+    return "\n".join(lines)
+
+
 def plans_for_relative(relative: str, plans: list[Plan], for_elders: bool) -> str:
     who = _whose(relative)
     lines = ["适合老人的套餐：" if for_elders else "可办理的套餐："]

@@ -109,7 +109,7 @@ def says_phone_lost(text: str) -> bool:
 LINE_DOWN = re.compile(
     r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了|发不了|发不出|收不到|上不了网|连不上网?|没有?网了?"
 )
-IN_ARREARS = re.compile(r"欠费|欠钱|欠了|还欠|欠多少|欠不欠")
+IN_ARREARS = re.compile(r"欠费|欠钱|欠了|还欠|欠多少|欠不欠|负数|负的|成负")
 # 「我的号有问题」「手机卡出毛病了」: something is wrong with her line, not said what.
 LINE_TROUBLED = re.compile(
     r"(号|号码|卡|手机|电话)[^，。,.!?！？]{0,3}(有|出|出了)(点)?(问题|毛病|故障)|(号|号码|卡)[^，。,.!?！？]{0,3}不正常"
@@ -175,7 +175,8 @@ def says_data_goes_fast(text: str) -> bool:
 OPERATOR_ERRAND = re.compile(
     r"携号转网|携转|转网|销户|过户|靓号|选号|网龄|入网|服务密码|(改|修改|重置|找回)密码|密码(忘|不记得|错)|"
     r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|出国|国外|境外|副卡|亲情号|合约机|用了(几|多少)年|骚扰|诈骗|上门|"
-    r"营业厅[^，。,.!?！？]{0,4}(地址|在哪|哪里|哪儿|几点|电话|营业时间)|号码?[^，。,.!?！？]{0,4}(好听|吉利)",
+    r"营业厅[^，。,.!?！？]{0,4}(地址|在哪|哪里|哪儿|几点|电话|营业时间)|号码?[^，。,.!?！？]{0,4}(好听|吉利)|"
+    r"谁的身份证|身份证[^，。,.!?！？]{0,6}(是谁|谁的)|实名[^，。,.!?！？]{0,4}(是谁|谁的)",
     re.IGNORECASE,
 )
 UNSURE_BELOW = 0.6
@@ -294,6 +295,21 @@ PLAIN_REQUESTS = {
 ABOUT_A_MONTH = re.compile(r"月|账单|明细")
 
 
+# 「我孙女帮我弄的这个微信 我也不太懂 我就想问问 我这个月电话费多少钱」: a relative named in passing,
+# the question about her own line.
+OWN_LINE = re.compile(r"我(这个月|这个|这|的|自己)?的?(号|号码|手机|卡|电话费|话费|流量|余额)")
+
+
+def own_line_question(text: str) -> str | None:
+    """The balance, bill or usage question about her own line, when that is what she asks."""
+    if OWN_LINE.search(text) is None:
+        return None
+    plain = plain_request(text, ("check_balance", "check_usage"))
+    if plain is None and PLAIN_REQUESTS["check_balance"].search(text):  # 「这个月电话费多少钱」: the month's
+        return "check_bill"
+    return plain
+
+
 def plain_request(text: str, among: Sequence[str]) -> str | None:
     """The one request of `among` that the message names in plain words, if exactly one."""
     named = [name for name in among if name in PLAIN_REQUESTS and PLAIN_REQUESTS[name].search(text)]
@@ -373,6 +389,17 @@ def plans_meant(text: str, current: Plan, offered: Sequence[Plan], value_is_chea
 
 # A request that is itself her remedy (「字看不清，用语音说给我听」) is served, not handed on.
 REMEDY_INTENTS = frozenset({"voice_reply_on"})
+SPOKEN_ANSWERS = re.compile(r"(说|念|读|讲)(话)?给我听|用语音|语音回复|发语音")
+
+
+def wants_spoken_answers(parse: Mapping[str, Any]) -> bool:
+    """She asks for the answers spoken, as her request or as a second one in the message."""
+    if (parse.get("intent") or {}).get("name") in REMEDY_INTENTS:
+        return True
+    seconds = {e.get("value") for e in parse.get("entities") or [] if e.get("entity") == "second_request"}
+    return bool(seconds & REMEDY_INTENTS) or SPOKEN_ANSWERS.search(str(parse.get("text") or "")) is not None
+
+
 # Who is said not to manage: the subject nearest before the words, within a few characters.
 SUBJECT_WINDOW = 6
 SELF = frozenset("我俺咱")

@@ -875,3 +875,41 @@ async def test_a_broadband_account_question_is_not_a_repair(services: Services) 
     fault = await bound(services)
     reply = await fault.say(ActionReportBroadbandFault(), "宽带断了 账号是我老公的名字", "report_broadband_fault")
     assert "位置" in reply and not fault.payloads
+
+
+async def test_an_elder_who_asks_to_hear_the_answers_gets_them_spoken_and_a_person(services: Services) -> None:
+    chat = Conversation(services)
+    said = "你好你好 是这样的 我是老年人 眼睛不好 字太小了看不清 你能不能说话给我听"
+    reply = await chat.say(ActionElderSelfDescribed(), said, "elder_self_described", second_request="voice_reply_on")
+    assert VOICE_REPLIES_ON in reply and "还提到" not in reply
+    assert {"voice_replies": "voice"} in chat.payloads and chat.payloads[-1]["handoff"]["queue"] == "elder"
+
+
+async def test_a_relative_named_in_passing_does_not_take_her_own_question(services: Services) -> None:
+    # Before: 「可以帮您查您孙女的号码，要先绑定」.
+    chat = await bound(services)
+    said = "我孙女帮我弄的这个微信 我也不太懂 我就想问问 我这个月电话费多少钱"
+    reply = await chat.say(ActionAskRelative(), said, "ask_relative", relative="孙女")
+    assert "12月" in reply and "59" in reply and "孙女" not in reply
+    balance = await bound(services)
+    reply = await balance.say(ActionAskRelative(), "我女儿让我问问 我的话费还剩多少", "ask_relative", relative="女儿")
+    assert "58.30" in reply
+    relative = await bound(services)
+    reply = await relative.say(ActionAskRelative(), "帮我看看我妈的话费还有多少", "ask_relative", relative="妈")
+    assert "58.30" not in reply and "绑定" in reply
+
+
+async def test_a_negative_balance_question_and_whose_id_the_line_is_on(services: Services) -> None:
+    chat = await bound(services)
+    assert "没有欠费" in await chat.say(ActionCheckBalance(), "为什么我的余额是负数", "check_balance")
+    whose = await bound(services)
+    unsure = parse("我想查一下我这个号码是用谁的身份证办的", [("real_name_suspension", 0.41), ("check_plan", 0.15)])
+    reply = await _say(whose, ActionRealNameSuspension(), unsure)
+    assert "办不了" in reply and whose.payloads[-1]["handoff"]["reason"] == "operator_topic"
+
+
+async def test_plans_for_the_old_are_listed_as_such(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionListPlans(), "你们有没有那种 就是 专门给老人用的 便宜一点的卡", "list_plans")
+    assert reply.startswith("适合老人的套餐：") and "智慧养老卡" in reply and "8元保号" not in reply
+    assert (await chat.say(ActionListPlans(), "有哪些套餐", "list_plans")).startswith("可办理的套餐：")
