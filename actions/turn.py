@@ -217,7 +217,8 @@ def _could_not_reach_a_person(turn: Turn) -> bool:
 
 def _person_for_who_could_not_get_through(turn: Turn) -> None:
     elder = turn.elder or understanding.says_old(turn.text)
-    _told_and_handed_on(turn, replies.hotline_unreachable(turn.elder), HandoffReason.REQUEST_HUMAN, elder)
+    tell = replies.hotline_unreachable(turn.elder)
+    _told_and_handed_on(turn, tell, HandoffReason.REQUEST_HUMAN, elder, "（客服电话没打通）")
 
 
 def _asks_if_her_phone_takes_5g(turn: Turn) -> bool:

@@ -766,6 +766,7 @@ async def test_a_busy_hotline_is_a_person_here_not_a_repair_ticket(services: Ser
     reply = await chat.say(ActionReportFault(), "你们那个客服电话打不通啊 一直占线", "report_fault")
     assert "久等" in reply and "位置" not in reply
     assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "request_human"
+    assert "客服电话没打通" in chat.payloads[-1]["handoff"]["summary"]  # the agent knows why at once
     # her own line that does not call out is still a fault
     fault = await bound(services)
     assert "位置" in await fault.say(ActionReportFault(), "我的电话打不通了", "report_fault") and not fault.payloads
