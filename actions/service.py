@@ -70,16 +70,15 @@ REPEATED_MISSES = 3
 
 def session_misses(tracker: Tracker) -> int:
     """Messages not understood since the session started."""
-    return sum(
-        missed for missed in _fallback_turns(reversed(tracker.events), stop_at_session=True) if missed is not None
-    )
+    turns = _fallback_turns(reversed(tracker.events), back_to_handoff=False)
+    return sum(missed for missed in turns if missed is not None)
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
     """Messages not understood in a row, counted since the last handoff (a chat that comes
     back from a person starts afresh); emoji in between do not count."""
     count = 0
-    for missed in _fallback_turns(reversed(tracker.events), stop_at_session=False):
+    for missed in _fallback_turns(reversed(tracker.events), back_to_handoff=True):
         if missed is None:
             continue  # a sticker is neither a miss nor an understood request
         if not missed:
@@ -91,32 +90,44 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
 _NOTHING_SET = object()
 
 
-def _fallback_turns(newest_first: Iterable[Dict[str, Any]], stop_at_session: bool) -> Iterator[bool | None]:
+def _fallback_turns(newest_first: Iterable[Dict[str, Any]], back_to_handoff: bool) -> Iterator[bool | None]:
     """For each of her messages, newest first: True when it was not understood, False when it was,
     None for a sticker. A message the classifier could not place but the assistant answered anyway
-    (a request in plain words, a dispute) was understood: only a turn that ended in the menu or a
-    clarifying question was a miss. The message being answered now has no outcome yet: its
-    classification decides. Stops at the last handoff (and at the session's start if asked)."""
+    (a request in plain words, a dispute) was understood: only a turn that ended in the menu, a
+    clarifying question or a handoff for misses was a miss. The message being answered now has no
+    outcome yet: its classification decides. Goes back to the last handoff (`back_to_handoff`),
+    else to the session's start."""
     left_pending: object = _NOTHING_SET  # what the turn after this message left pending
+    handed_on = False  # ... and whether it handed her to a person for not being understood
     for event in newest_first:
         kind = event.get("event")
-        if stop_at_session and kind == "session_started":
+        if not back_to_handoff and kind == "session_started":
             return
-        if kind == "bot" and "handoff" in ((event.get("data") or {}).get("custom") or {}):
+        handoff = _handoff_of(event)
+        if handoff is not None and back_to_handoff:
             return
+        if isinstance(handoff, dict) and handoff.get("reason") == HandoffReason.FALLBACK.value:
+            handed_on = True
+            continue
         if kind == "slot" and event.get("name") == "pending":
             left_pending = event.get("value")  # newest first: ends as the turn's first setting
             continue
         if kind != "user":
             continue
-        outcome, left_pending = left_pending, _NOTHING_SET
+        outcome, missed, left_pending, handed_on = left_pending, handed_on, _NOTHING_SET, False
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         if intent == "emoji_only":
             yield None
         elif intent != "nlu_fallback":
             yield False
         else:
-            yield outcome is _NOTHING_SET or _asks_again(outcome)
+            yield missed or outcome is _NOTHING_SET or _asks_again(outcome)
+
+
+def _handoff_of(event: Dict[str, Any]) -> Any:
+    """The handoff payload a bot event carried (Rasa records it as data.custom), if any."""
+    custom = (event.get("data") or {}).get("custom") if event.get("event") == "bot" else None
+    return custom.get("handoff") if isinstance(custom, dict) else None
 
 
 def _asks_again(pending: object) -> bool:

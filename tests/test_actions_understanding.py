@@ -184,6 +184,11 @@ async def test_emoji_between_misses_does_not_count_and_a_handoff_resets_the_coun
     # Back from the person: one miss is a miss, not the third in a row.
     reply = await _say(chat, ActionClarify(), parse("呜呜呜", missed, fallback=True))
     assert len(chat.payloads) == 1 and "没太明白" in reply
+    # ... while the session still counts every miss (three: the elder desk next time)
+    from rasa_sdk import Tracker
+
+    tracker = Tracker(chat.openid, dict(chat.slots), {}, list(chat.events), False, None, {}, "action_listen")
+    assert service.session_misses(tracker) == 3 and service.consecutive_fallbacks(tracker) == 1
 
 
 async def test_real_name_suspension_is_guidance_not_a_repair_ticket(services: Services) -> None:
