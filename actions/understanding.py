@@ -107,7 +107,7 @@ def says_phone_lost(text: str) -> bool:
 
 # 「我欠费了吗」「怎么停机了」「电话打不出去」: she asks whether the line works, not only what is left.
 LINE_DOWN = re.compile(
-    r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了|发不了|发不出|收不到|上不了网|连不上网?|没有?网了?"
+    r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了|发不了|发不出|收不到|上不了网|连不上网?|没有?网(?!上|银|费|购|点)"
 )
 IN_ARREARS = re.compile(r"欠费|欠钱|欠了|还欠|欠多少|欠不欠|负数|负的|成负")
 # 「我的号有问题」「手机卡出毛病了」: something is wrong with her line, not said what.
@@ -125,11 +125,14 @@ def says_line_troubled(text: str) -> bool:
 
 
 # 「我的网络怎么这么慢」: her connection, not a charge (a slow line uses data left, or a signal).
-NETWORK_SLOW = re.compile(r"(网|网络|网速|上网|信号)[^，。,.!?！？]{0,4}(慢|卡|不好|差|很弱|太弱)")
+NETWORK_SLOW = re.compile(
+    r"(网|网络|网速|上网|信号)[^，。,.!?！？]{0,4}(慢|卡顿|很卡|太卡|好卡|卡死|不好|差|很弱|太弱)"
+)
 
 
 def says_network_slow(text: str) -> bool:
-    return NETWORK_SLOW.search(text) is not None and MONEY_WORDS.search(text) is None
+    """Her phone's connection (a slow broadband line is a broadband fault)."""
+    return NETWORK_SLOW.search(text) is not None and MONEY_WORDS.search(text) is None and "宽带" not in text
 
 
 # 「我的宽带账号是多少」: asked for the account, with no fault in it.
