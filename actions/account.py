@@ -73,6 +73,9 @@ def current_month(turn: Turn) -> str:
 
 async def bill(turn: Turn) -> None:
     """The bill of the month asked (上个月, 10月, 2026年10月 ...; default: last month's)."""
+    if understanding.asks_for_call_records(turn.text):  # 「我想看看我的通话记录」: not the bill's totals
+        await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        return
     month = asked_month(turn)
     phone = await account_phone(turn, f"bill:{month}" if month else "bill")
     if not phone:

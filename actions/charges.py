@@ -28,6 +28,9 @@ async def dispute(turn: Turn) -> None:
     if understanding.says_network_slow(said):  # 「我的网络怎么这么慢」: no money in it
         await usage(turn)
         return
+    if understanding.says_calls_fail(said):  # 「为什么我打电话总是没声音」: a fault report
+        await ticket_form.start_fault(turn)
+        return
     if understanding.says_top_up_missing(said):
         await top_ups_arrived(turn, phone, said)
         return

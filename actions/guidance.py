@@ -42,6 +42,9 @@ async def ask_relative(turn: Turn) -> None:
     """A family member's number: answered only for a number bound to this openid. A top-up for
     her (「我妈不会用手机，帮她充五十」) is the family top-up, which asks for her number; binding
     his number (「把我老公的号码也绑上 以后我帮他交话费」) comes first when she says so."""
+    if understanding.names_operator_errand(turn.text):  # 「我爸的手机老收到广告短信 能不能帮他屏蔽」
+        await service.hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        return
     if understanding.asks_a_top_up(turn.parse) and not understanding.asks_to_bind(turn.text):
         await topup.top_up_for_relative(turn)
         return

@@ -334,6 +334,10 @@ async def clarify(turn: Turn) -> None:
     if understanding.says_network_slow(turn.text):  # 「网速太慢了」: the data left, and whether the line works
         await account.usage(turn)
         return
+    if {"change_plan", "recommend_plan"} & set(options) and understanding.names_a_direction(turn.text):
+        # 「能不能换成便宜一点的 我一个月也用不了多少流量」: the plans that way, each still confirmed.
+        await plans.recommend(turn)
+        return
     if understanding.asks_for_a_data_pack(turn.text):  # 「流量不够用了 有没有那种临时加一点的」
         await account.usage(turn)
         return

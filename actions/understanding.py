@@ -130,6 +130,22 @@ NETWORK_SLOW = re.compile(
 )
 
 
+# 「为什么我打电话总是没声音」: a fault of her calls, not a charge.
+CALL_TROUBLE = re.compile(r"没声音|没有声音|听不到|听不见|听不清|杂音|断断续续|掉线|断线")
+
+
+# 「我想看看我的通话记录」: the itemised calls, which the operator shows after checking who asks.
+CALL_RECORDS = re.compile(r"通话记录|通话详单|详单|通话清单")
+
+
+def asks_for_call_records(text: str) -> bool:
+    return CALL_RECORDS.search(text) is not None
+
+
+def says_calls_fail(text: str) -> bool:
+    return CALL_TROUBLE.search(text) is not None and MONEY_WORDS.search(text) is None
+
+
 def says_network_slow(text: str) -> bool:
     """Her phone's connection (a slow broadband line is a broadband fault)."""
     return NETWORK_SLOW.search(text) is not None and MONEY_WORDS.search(text) is None and "宽带" not in text
@@ -152,6 +168,7 @@ def asks_line_status(text: str) -> bool:
 TOP_UP_MISSING = re.compile(
     r"充[^，。,.!?！？]{0,8}(没|未|不)有?(到账|到|显示|加上|进来)|没有?到账|不到账|"
     r"没有?(给我|帮我)?(充上|充进)|(充|交|缴)了[^。.!?！？]{0,20}(还是负|还是欠|还欠)|"
+    r"(欠费|停机)[^。.!?！？]{0,12}(明明|刚|才|已经)[^。.!?！？]{0,8}(交|充|缴)|"
     r"(充|交|缴)了[^。.!?！？]{0,12}(到了没|到账了没|到没到|到账没|到了吗|到账了吗|收到了吗|收到没)"
 )
 
@@ -179,7 +196,9 @@ OPERATOR_ERRAND = re.compile(
     r"携号转网|携转|转网|销户|过户|靓号|选号|网龄|入网|服务密码|(改|修改|重置|找回)密码|密码(忘|不记得|错)|"
     r"(忘了|忘记)[^，。,.!?！？]{0,4}密码|PUK|PIN码|漫游|出国|国外|境外|副卡|亲情号|合约机|用了(几|多少)年|骚扰|诈骗|上门|"
     r"营业厅[^，。,.!?！？]{0,4}(地址|在哪|哪里|哪儿|几点|电话|营业时间)|号码?[^，。,.!?！？]{0,4}(好听|吉利)|"
-    r"谁的身份证|身份证[^，。,.!?！？]{0,6}(是谁|谁的)|实名[^，。,.!?！？]{0,4}(是谁|谁的)",
+    r"谁的身份证|身份证[^，。,.!?！？]{0,6}(是谁|谁的)|实名[^，。,.!?！？]{0,4}(是谁|谁的)|"
+    r"广告短信|垃圾短信|屏蔽|拦截|通话记录|通话详单|详单|通话清单|宽带[^，。,.!?！？]{0,6}(多少钱|价格|资费|怎么收费)|"
+    r"流量[^，。,.!?！？]{0,6}(限制|封顶|限额|限量)|(限制|限额)[^，。,.!?！？]{0,4}流量",
     re.IGNORECASE,
 )
 UNSURE_BELOW = 0.6
@@ -370,6 +389,11 @@ CHEAPER = re.compile(r"便宜|降|少一点|少点|低一点|低点")
 # 「换个划算的」 is a cheaper plan; 「哪个套餐最划算」 is the recommendation from her usage.
 BETTER_VALUE = re.compile(r"省钱|划算")
 DEARER = re.compile(r"升|贵一点|多一点|大一点|多点|流量更多|流量多的")
+
+
+def names_a_direction(text: str) -> bool:
+    """「换成便宜一点的」「流量多点的」: which way she wants her plan to go."""
+    return any(rule.search(text) for rule in (CHEAPER, BETTER_VALUE, DEARER))
 
 
 def plans_meant(text: str, current: Plan, offered: Sequence[Plan], value_is_cheaper: bool = True) -> list[Plan] | None:

@@ -919,3 +919,31 @@ async def test_plans_for_the_old_are_listed_as_such(services: Services) -> None:
     reply = await chat.say(ActionListPlans(), "你们有没有那种 就是 专门给老人用的 便宜一点的卡", "list_plans")
     assert reply.startswith("适合老人的套餐：") and "智慧养老卡" in reply and "8元保号" not in reply
     assert (await chat.say(ActionListPlans(), "有哪些套餐", "list_plans")).startswith("可办理的套餐：")
+
+
+async def test_a_cheaper_plan_asked_unsurely_lists_the_cheaper_plans(services: Services) -> None:
+    # Before: 「我没太确定您的意思，您是想：1 换套餐 2 推荐套餐 3 查我的套餐」.
+    chat = await bound(services)
+    said = "你好 我想咨询一下 我现在这个套餐能不能换成便宜一点的 我一个月也用不了多少流量 主要就是打打电话"
+    unsure = parse(said, [("change_plan", 0.56), ("recommend_plan", 0.15), ("check_plan", 0.1)], fallback=True)
+    reply = await _say(chat, ActionClarify(), unsure)
+    assert "您是想" not in reply and "29元" in reply and chat.slots["pending"].startswith("plan_pick:")
+
+
+async def test_calls_without_sound_a_relatives_spam_and_call_records(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionDisputeCharge(), "为什么我打电话总是没声音", "dispute_charge")
+    assert "扣费" not in reply and "位置" in reply  # a fault report: where it happens
+    spam = await bound(services)
+    said = "我爸七十多了 他的手机老是收到广告短信 能不能帮他屏蔽"
+    await spam.say(ActionAskRelative(), said, "ask_relative", relative="爸")
+    assert spam.payloads[-1]["handoff"]["reason"] == "operator_topic"
+    records = await bound(services)
+    reply = await records.say(ActionCheckBill(), "我想看看我的通话记录", "check_bill")
+    assert "账单" not in reply and records.payloads[-1]["handoff"]["reason"] == "operator_topic"
+
+
+async def test_in_arrears_though_she_paid_gets_the_top_ups_that_arrived(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionDisputeCharge(), "喂 我的手机欠费了 但是我明明上周才交的钱", "dispute_charge")
+    assert "到账" in reply and "扣费" not in reply
