@@ -111,8 +111,12 @@ async def usage(turn: Turn) -> None:
     if understanding.asks_for_a_data_pack(turn.text):
         await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
         return
-    phone = await account_phone(turn, "usage")
+    month = asked_month(turn)
+    phone = await account_phone(turn, f"usage:{month}" if month else "usage")
     if not phone:
+        return
+    if month is not None and month < current_month(turn):  # 「上个月打了多少分钟电话」
+        await _past_usage(turn, phone, month)
         return
     if understanding.says_data_goes_fast(turn.text):  # as in a dispute (actions/charges.py)
         turn.say(replies.data_used_fast(await turn.services.billing.get_usage(phone), turn.elder))
@@ -125,6 +129,21 @@ async def usage(turn: Turn) -> None:
         b = await turn.services.billing.get_balance(phone)
         answer += "\n" + replies.balance(b, turn.elder, asked_status=True, cannot_call=True)
     turn.say(answer)
+
+
+USAGE_KEPT_MONTHS = 12
+
+
+async def _past_usage(turn: Turn, phone: str, month: str) -> None:
+    """What she used in a month gone by (the billing keeps a year of it)."""
+    current = current_month(turn)
+    back = next((k for k in range(1, USAGE_KEPT_MONTHS + 1) if shift_month(current, -k) == month), None)
+    history = await turn.services.billing.get_usage_history(phone, back) if back else []
+    used = next((u for u in history if u.month == month), None)
+    if used is None:
+        turn.say(replies.no_usage_record(month, current))
+    else:
+        turn.say(replies.past_usage(used, current, turn.elder))
 
 
 class ActionCheckBalance(FlowAction):

@@ -51,6 +51,8 @@ async def ask_relative(turn: Turn) -> None:
     phones = await turn.services.binding.bound_phones(turn.openid)
     asked = turn.entity("phone")
     own = understanding.own_line_question(turn.text) if not asked else None
+    # 「查下我老婆的流量」: her data, not her balance, also once her number is bound.
+    flow = "relative_usage" if understanding.about_usage(turn.text) else "relative_balance"
     if own == "check_balance":  # 「我孙女帮我弄的这个微信…我这个月电话费多少钱」: her own line
         await account.balance(turn)
     elif own == "check_usage":
@@ -58,34 +60,47 @@ async def ask_relative(turn: Turn) -> None:
     elif own == "check_bill":
         await account.bill(turn)
     elif asked and str(asked) in phones:
-        await relative_balance(turn, str(asked))
+        await relative_answer(turn, str(asked), flow)
     elif asked:
         # The number is named: binding proves it the usual way, the code goes to that phone.
         turn.say(replies.relative_needs_binding(mask_phone(str(asked))))
         await binding_flow.send_code(turn, str(asked))
-        turn.set("after_bind", f"relative_balance:{asked}")
+        turn.set("after_bind", f"{flow}:{asked}")
     elif len(phones) > 1 and not understanding.asks_to_bind(turn.text):
         turn.say(replies.choose_bound_number([mask_phone(phone) for phone in phones]))
-        turn.set("pending", "relative_which")
+        turn.set("pending", f"relative_which:{flow}")
     else:
         # Binding a family number proves it the usual way: the code goes to that phone.
         relative = turn.entity("relative")
         turn.say(replies.ask_relative_how_to_bind(str(relative) if relative else None))
         turn.set("pending", "bind_phone")
-        turn.set("after_bind", "relative_balance")
+        turn.set("after_bind", flow)
 
 
 async def resume_relative_balance(turn: Turn) -> None:
     """After a family number is bound: its balance (the number named, else the one bound last)."""
+    await _resume_relative(turn, "relative_balance")
+
+
+async def resume_relative_usage(turn: Turn) -> None:
+    await _resume_relative(turn, "relative_usage")
+
+
+async def _resume_relative(turn: Turn, flow: str) -> None:
     phones = await turn.services.binding.bound_phones(turn.openid)
     phone = turn.resumed if turn.resumed in phones else phones[-1] if phones else None
     if phone is not None:
-        await relative_balance(turn, phone)
+        await relative_answer(turn, phone, flow)
 
 
-async def relative_balance(turn: Turn, phone: str) -> None:
-    balance = await turn.services.billing.get_balance(phone)
-    turn.say(replies.about_number(mask_phone(phone), replies.balance(balance, turn.elder)))
+async def relative_answer(turn: Turn, phone: str, flow: str = "relative_balance") -> None:
+    """A bound family number's balance, or its usage (`flow` "relative_usage")."""
+    billing = turn.services.billing
+    if flow == "relative_usage":
+        answer = replies.usage(await billing.get_usage(phone), turn.elder)
+    else:
+        answer = replies.balance(await billing.get_balance(phone), turn.elder)
+    turn.say(replies.about_number(mask_phone(phone), answer))
 
 
 async def complaint(turn: Turn) -> None:

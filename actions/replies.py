@@ -229,6 +229,20 @@ def usage(u: Usage, elder: bool) -> str:
     return text
 
 
+def no_usage_record(month: str, current: str) -> str:
+    return f"查不到{month_name(month, current)}的用量记录。"
+
+
+def past_usage(u: Usage, current: str, elder: bool) -> str:
+    name = month_name(u.month, current)
+    if elder:
+        return f"{name}用了流量{format_data(u.data_used_mb)}，通话{u.voice_used_minutes}分钟。"
+    return (
+        f"{name}用量：\n流量用了{format_data(u.data_used_mb)}（共{format_data(u.data_total_mb)}）\n"
+        f"通话用了{u.voice_used_minutes}分钟（共{u.voice_total_minutes}分钟）"
+    )
+
+
 # --- top-up -----------------------------------------------------------------------------
 
 

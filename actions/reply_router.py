@@ -40,6 +40,7 @@ FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "change_plan": plans.change_plan,
     "low_balance_help": guidance.low_balance_help,
     "relative_balance": guidance.resume_relative_balance,
+    "relative_usage": guidance.resume_relative_usage,
     "dispute": charges.dispute,
     "list_services": value_added.list_services,
     "cancel_service": value_added.cancel_service,
@@ -121,7 +122,7 @@ async def handle_reply(turn: Turn) -> None:
     elif kind == "next":
         await _confirm_reply(turn, lambda: INTENT_FLOWS[ref](turn), _say_nothing_pending(turn))
     elif kind == "relative_which":
-        await _relative_reply(turn)
+        await _relative_reply(turn, ref or "relative_balance")
     elif kind == "dispute_offer":
         await charges.dispute_reply(turn, ref, _is_yes(turn), _is_no(turn), _wants_more(turn))
     elif kind == "service_confirm":
@@ -241,14 +242,14 @@ async def _chosen_request(turn: Turn, options: list[str]) -> None:
         await _reply_without_context(turn)
 
 
-async def _relative_reply(turn: Turn) -> None:
+async def _relative_reply(turn: Turn, flow: str) -> None:
     phones = await turn.services.binding.bound_phones(turn.openid)
     number = _number(turn)
     named = turn.entity("phone")
     if named is not None and str(named) in phones:
-        await guidance.relative_balance(turn, str(named))
+        await guidance.relative_answer(turn, str(named), flow)
     elif number is not None and 1 <= number <= len(phones):
-        await guidance.relative_balance(turn, phones[number - 1])
+        await guidance.relative_answer(turn, phones[number - 1], flow)
     else:
         await _reply_without_context(turn)
 

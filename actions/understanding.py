@@ -322,6 +322,14 @@ ABOUT_A_MONTH = re.compile(r"月|账单|明细")
 OWN_LINE = re.compile(r"我(这个月|这个|这|的|自己)?的?(号|号码|手机|卡|电话费|话费|流量|余额)")
 
 
+USAGE_WORDS = re.compile(r"流量|通话|分钟")
+
+
+def about_usage(text: str) -> bool:
+    """「查下我老婆的流量」: data or call minutes, not money."""
+    return USAGE_WORDS.search(text) is not None and MONEY_WORDS.search(text) is None
+
+
 def own_line_question(text: str) -> str | None:
     """The balance, bill or usage question about her own line, when that is what she asks."""
     if OWN_LINE.search(text) is None:

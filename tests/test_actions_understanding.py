@@ -947,3 +947,25 @@ async def test_in_arrears_though_she_paid_gets_the_top_ups_that_arrived(services
     chat = await bound(services)
     reply = await chat.say(ActionDisputeCharge(), "喂 我的手机欠费了 但是我明明上周才交的钱", "dispute_charge")
     assert "到账" in reply and "扣费" not in reply
+
+
+async def test_a_relatives_data_is_her_data_not_her_balance(services: Services) -> None:
+    # Before: bound, 138****0002's balance, whatever she had asked.
+    chat = await bound(services)
+    await chat.say(ActionAskRelative(), "查下我老婆的流量 她的号是13800000002", "ask_relative", relative="老婆")
+    assert chat.slots["after_bind"] == "relative_usage:13800000002"
+    answer = await chat.say(ActionHandleReply(), await latest_code(services, "13800000002"), "inform")
+    assert "号码138****0002：" in answer and "流量" in answer and "余额" not in answer
+    # with two numbers bound, the one she picks is answered the same way
+    assert "查哪一个" in await chat.say(ActionAskRelative(), "看看我老婆还剩多少流量", "ask_relative", relative="老婆")
+    assert chat.slots["pending"] == "relative_which:relative_usage"
+    picked = await chat.say(ActionHandleReply(), "2", "inform")
+    assert picked.startswith("号码138****0002：") and "流量" in picked and "余额" not in picked
+
+
+async def test_last_months_minutes_are_last_months(services: Services) -> None:
+    # Before: 「本月用量：…」 for 「上个月打了多少分钟电话」.
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckUsage(), "帮我查下上个月打了多少分钟电话", "check_usage")
+    assert reply.startswith("11月用量") and "本月" not in reply and "分钟" in reply
+    assert "本月" in await chat.say(ActionCheckUsage(), "这个月还有多少流量", "check_usage")
