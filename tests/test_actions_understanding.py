@@ -969,3 +969,18 @@ async def test_last_months_minutes_are_last_months(services: Services) -> None:
     reply = await chat.say(ActionCheckUsage(), "帮我查下上个月打了多少分钟电话", "check_usage")
     assert reply.startswith("11月用量") and "本月" not in reply and "分钟" in reply
     assert "本月" in await chat.say(ActionCheckUsage(), "这个月还有多少流量", "check_usage")
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "你好 我想问问我这个手机号能不能换个号码 号码不好记",
+        "哎 你们这个怎么老给我发短信 烦死了",
+        "我是残疾人 有没有优惠",
+    ],
+)
+async def test_more_errands_for_a_person_read_unsurely(services: Services, said: str) -> None:
+    # Before: binding a relative's number, the charge list, a numbered menu.
+    chat = await bound(services)
+    await _say(chat, ActionClarify(), parse(said, [("ask_relative", 0.35), ("dispute_charge", 0.3)], fallback=True))
+    assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
