@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Optional
 
 from actions import binding_flow, replies, understanding
-from actions.service import hand_off
+from actions.service import hand_off_operator_errand
 from actions.turn import FlowAction, Turn
 from billing.periods import month_asked, month_of, months_back_asked, shift_month
 from core.privacy import mask_phone
-from core.vocabulary import HandoffReason
 
 
 async def account_phone(turn: Turn, after: str) -> Optional[str]:
@@ -74,7 +73,7 @@ def current_month(turn: Turn) -> str:
 async def bill(turn: Turn) -> None:
     """The bill of the month asked (上个月, 10月, 2026年10月 ...; default: last month's)."""
     if understanding.asks_for_call_records(turn.text):  # 「我想看看我的通话记录」: not the bill's totals
-        await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        await hand_off_operator_errand(turn)
         return
     month = asked_month(turn)
     phone = await account_phone(turn, f"bill:{month}" if month else "bill")
@@ -109,7 +108,7 @@ async def more_bill(turn: Turn, month: str) -> None:
 
 async def usage(turn: Turn) -> None:
     if understanding.asks_for_a_data_pack(turn.text):
-        await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        await hand_off_operator_errand(turn)
         return
     month = asked_month(turn)
     phone = await account_phone(turn, f"usage:{month}" if month else "usage")

@@ -43,7 +43,7 @@ async def ask_relative(turn: Turn) -> None:
     her (「我妈不会用手机，帮她充五十」) is the family top-up, which asks for her number; binding
     his number (「把我老公的号码也绑上 以后我帮他交话费」) comes first when she says so."""
     if understanding.names_operator_errand(turn.text):  # 「我爸的手机老收到广告短信 能不能帮他屏蔽」
-        await service.hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        await service.hand_off_operator_errand(turn)
         return
     if understanding.asks_a_top_up(turn.parse) and not understanding.asks_to_bind(turn.text):
         await topup.top_up_for_relative(turn)
@@ -114,7 +114,7 @@ async def ticket_status(turn: Turn) -> None:
 async def broadband_fault(turn: Turn) -> None:
     if understanding.asks_broadband_account(turn.text):
         # 「我的宽带账号是多少」: the account is the operator's to look up, not a repair.
-        await service.hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        await service.hand_off_operator_errand(turn)
         return
     await ticket_form.start_fault(turn, broadband=True)
 
@@ -167,7 +167,7 @@ class ActionOutOfScope(FlowAction):
 
     async def flow(self, turn: Turn) -> None:
         if OPERATOR_TOPICS.search(turn.text) or understanding.says_phone_lost(turn.text):
-            await service.hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+            await service.hand_off_operator_errand(turn)
             return
         if understanding.says_line_troubled(turn.text):  # 「我手机卡好像出问题了」: whether her line works
             await account.balance(turn)

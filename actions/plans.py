@@ -7,11 +7,10 @@ from typing import Optional
 
 from actions import replies, understanding
 from actions.account import account_phone
-from actions.service import hand_off
+from actions.service import hand_off_operator_errand
 from actions.turn import FlowAction, Turn
 from billing.backend import Plan, PlanChangeOutcome
 from billing.recommend import recommend_plan
-from core.vocabulary import HandoffReason
 
 
 async def _subscriber_plan(turn: Turn, phone: str) -> Plan:
@@ -99,7 +98,7 @@ async def change_plan(turn: Turn) -> None:
     meant = understanding.plans_meant(turn.text, current, offered)
     if meant is None and understanding.means_the_sim_card(turn.text):
         # 「我的SIM卡要换成5G的 去哪换」: a new card is the operator's (a person, a shop), not a plan.
-        await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        await hand_off_operator_errand(turn)
         return
     if meant is None and (understanding.wants_plan_advice(turn.text) or _asked_for_advice_too(turn)):
         # 「我想改个套餐 但是不知道哪个合适」: the plan her usage suits, not 「想换成哪个套餐？」.

@@ -322,14 +322,11 @@ async def clarify(turn: Turn) -> None:
         # 「我刚才充了一百 为什么显示还欠费」: the top-ups that reached her line, and the offer to check.
         await charges.dispute(turn)
         return
-    if understanding.asks_line_status(turn.text) and {"check_balance", "report_fault"} & set(options):
-        # 「手机卡是不是被停了 发不了短信」: whether her line works is the balance answer's first line,
-        # with where to report a fault when it is not cut off.
-        await account.balance(turn)
-        return
-    if understanding.says_line_troubled(turn.text):
-        # 「我的号有问题」: whether her line works (the balance answer's first line), and where to
-        # report a fault; not a numbered guess at what the problem is.
+    line_asked = understanding.asks_line_status(turn.text) and {"check_balance", "report_fault"} & set(options)
+    if line_asked or understanding.says_line_troubled(turn.text):
+        # 「手机卡是不是被停了 发不了短信」, and 「我的号有问题」 whatever the likeliest meanings: whether her
+        # line works is the balance answer's first line, with where to report a fault when it is
+        # not cut off; not a numbered guess at what the problem is.
         await account.balance(turn)
         return
     if understanding.says_network_slow(turn.text):  # 「网速太慢了」: the data left, and whether the line works

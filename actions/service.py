@@ -53,6 +53,12 @@ async def hand_off(
     turn.hand_off(reason, Queue.ELDER if elder else Queue.GENERAL, _summary(reason, said or turn.words))
 
 
+async def hand_off_operator_errand(turn: Turn) -> None:
+    """What the operator does but the assistant cannot (a data pack, call records, 销户 ...): said
+    plainly, and a person."""
+    await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+
+
 def _summary(reason: HandoffReason, text: str) -> str:
     # The whole request: the agent must not have to ask again what was already said.
     said = f"：「{_shorten(text, SUMMARY_LIMIT)}」" if text else ""

@@ -16,11 +16,10 @@ from typing import Optional
 
 from actions import replies, understanding
 from actions.account import account_phone
-from actions.service import hand_off
+from actions.service import hand_off_operator_errand
 from actions.turn import FlowAction, Turn
 from billing.backend import BillingError, Subscription, ValueAddedService
 from billing.value_added import match_services
-from core.vocabulary import HandoffReason
 
 ASKED_CHARS = 30
 ALL_OF_THEM = re.compile(r"都|全部|所有|全都|统统")
@@ -34,7 +33,7 @@ def actor(turn: Turn) -> str:
 async def list_services(turn: Turn) -> None:
     if understanding.asks_to_subscribe(turn.text):
         # Adding a service is the operator's (a person or the app): her list would not answer it.
-        await hand_off(turn, HandoffReason.OPERATOR_TOPIC, tell=replies.operator_topic(turn.elder))
+        await hand_off_operator_errand(turn)
         return
     phone = await account_phone(turn, "list_services")
     if not phone:
