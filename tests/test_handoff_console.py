@@ -210,6 +210,7 @@ async def test_agent_takes_an_elderly_chat_and_the_sixth_reply_is_refused_on_the
     taken = await post(client, f"/agent/chats/{chat.id}/take", csrf)
     page = await taken.text()
     assert "已接入" in page and "本轮还可发 5 条" in page and "70岁" in page
+    assert 'placeholder="输入回复（给老人的话请简短、直白）"' in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;帮我看看话费" in page and "<script>alert(1)" not in page
 
     for n in range(1, 6):
@@ -224,6 +225,22 @@ async def test_agent_takes_an_elderly_chat_and_the_sixth_reply_is_refused_on_the
     handed = await post(client, f"/agent/chats/{chat.id}/handback", csrf)
     assert "已转回智能助手" in await handed.text()
     assert not await service.is_with_human(openid)
+
+
+async def test_the_hint_for_elders_shows_only_in_an_elders_chat(console, seeded_engine):
+    client, service = console
+    agent = await add_agent(service.store, "李明", ("general",))
+    await service.live.heartbeat(agent.id, "page")
+    openid = new_openid("young")
+    await bind(seeded_engine, openid, "13800000001")  # 34 years old
+    await service.request_handoff(openid, "request_human", "general", "用户说：转人工")
+    chat = await service.store.open_chat_for(openid)
+    assert chat is not None and not chat.is_elder
+
+    csrf = await login(client, "李明")
+    page = await (await post(client, f"/agent/chats/{chat.id}/take", csrf)).text()
+    assert "已接入" in page
+    assert 'placeholder="输入回复"' in page and "给老人的话" not in page
 
 
 async def test_the_transcript_says_what_became_of_each_reply_at_wechat(console, seeded_engine):
