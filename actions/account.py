@@ -75,6 +75,9 @@ async def bill(turn: Turn) -> None:
     if understanding.asks_for_call_records(turn.text):  # 「我想看看我的通话记录」: not the bill's totals
         await hand_off_operator_errand(turn)
         return
+    if understanding.asks_how_charges_work(turn.text):  # 「每月扣费规则是什么」: not a month's bill
+        await charges_explained(turn)
+        return
     month = asked_month(turn)
     phone = await account_phone(turn, f"bill:{month}" if month else "bill")
     if not phone:
@@ -97,6 +100,14 @@ async def bill(turn: Turn) -> None:
         turn.say(replies.bill(result, turn.elder))
         if not turn.elder and replies.bill_is_cut(result):
             turn.set("pending", f"more:bill:{result.month}")
+
+
+async def charges_explained(turn: Turn) -> None:
+    """「我每个月的话费是怎么扣的」: how her line is charged, shown on this month's deductions."""
+    phone = await account_phone(turn, "how_charged")
+    if phone:
+        charges = await turn.services.billing.list_charges(phone)
+        turn.say(replies.how_charged(charges, current_month(turn), turn.elder))
 
 
 async def more_bill(turn: Turn, month: str) -> None:

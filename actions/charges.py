@@ -8,7 +8,7 @@ with the subscriber's own words in the agent's summary.
 from __future__ import annotations
 
 from actions import replies, ticket_form, understanding
-from actions.account import account_phone, asked_month, current_month, top_ups_arrived, usage
+from actions.account import account_phone, asked_month, charges_explained, current_month, top_ups_arrived, usage
 from actions.turn import FlowAction, Turn
 from billing.money import format_yuan
 from billing.periods import shift_month
@@ -38,6 +38,9 @@ async def dispute(turn: Turn) -> None:
         # Her data went faster than she thinks it should: what she used, what uses it, and the offer.
         turn.say(replies.data_used_fast(await billing.get_usage(phone), turn.elder))
         turn.set("pending", f"dispute_offer:{current}:{said}")
+        return
+    if understanding.asks_how_charges_work(said):  # 「话费是怎么扣的」: asked, not contested
+        await charges_explained(turn)
         return
     this_month = await billing.list_charges(phone)
     if month is None or month >= current:

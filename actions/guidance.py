@@ -172,6 +172,9 @@ class ActionOutOfScope(FlowAction):
         if understanding.says_line_troubled(turn.text):  # 「我手机卡好像出问题了」: whether her line works
             await account.balance(turn)
             return
+        if understanding.asks_how_charges_work(turn.text):  # 「月租是几号扣啊」
+            await account.charges_explained(turn)
+            return
         turn.say(replies.out_of_scope(turn.elder))
         turn.set("pending", "menu")
 

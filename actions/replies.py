@@ -25,6 +25,7 @@ from billing.backend import (
 from billing.money import format_data, format_yuan
 from billing.payments import PaymentOrder
 from billing.periods import BILLING_TZ as LOCAL_TZ
+from billing.tariff import OVERAGE_FEN_PER_MINUTE, OVERAGE_FEN_PER_STARTED_GB
 from core.privacy import mask_phone
 from core.vocabulary import HandoffReason
 
@@ -557,6 +558,65 @@ def five_g_phone(elder: bool) -> str:
     if elder:
         return "办5G套餐不用换手机，现在的手机也能用。想用5G网速才要5G手机。"
     return "办5G套餐不用换手机：4G手机也能用套餐里的流量和通话，只是网速还是4G的；想用5G网络，需要支持5G的手机。"
+
+
+def price_beyond_plan(elder: bool) -> str:
+    """「流量用完了会怎么样」: the standard rates beyond any plan (billing/tariff.py)."""
+    data, minute = format_yuan(OVERAGE_FEN_PER_STARTED_GB), format_yuan(OVERAGE_FEN_PER_MINUTE)
+    if elder:
+        return f"套餐用完后：流量每多用1GB收{data}，不满1GB按1GB收；电话每分钟{minute}。"
+    return (
+        f"超出套餐后按用量收费：流量{data}/GB（不足1GB按1GB算），通话{minute}/分钟。\n"
+        "常常超出的话，换个大一点的套餐更划算，回复“推荐套餐”看看。"
+    )
+
+
+def when_balance_runs_out(elder: bool) -> str:
+    """「余额用完了会怎么样」: an arrears suspension, lifted by a top-up that clears the debt."""
+    if elder:
+        return "话费用完了会停机，打不了电话。充上钱就能恢复。"
+    return "话费用完后会欠费停机，电话和上网都用不了；充值到不欠费，就自动恢复。"
+
+
+def allowance_left(u: Usage) -> str:
+    return f"您本月流量还剩{format_data(u.data_left_mb)}，通话还剩{u.voice_left_minutes}分钟。"
+
+
+def no_promotions(elder: bool) -> str:
+    """「有没有什么优惠活动」: the assistant has no list of them; what it can do to save her money."""
+    if elder:
+        return "我这里查不到优惠活动。想省钱，回复“推荐套餐”，我按您的用量帮您挑。"
+    return (
+        "我这里查不到优惠活动的信息，最新活动可以问营业厅或客服热线。\n"
+        "想省钱：回复“推荐套餐”，按您的用量挑更划算的套餐；积分能兑换礼品，回复“积分”查看。"
+    )
+
+
+def how_charged(charges: list[Charge], current: str, elder: bool) -> str:
+    """「我每个月的话费是怎么扣的」: the plan's fee on its day, services by the month, usage beyond
+    the plan at the standard rates; then what this month's deductions come to."""
+    plan = next((c for c in charges if c.kind == ChargeKind.PLAN), None)
+    services = [c for c in charges if c.kind == ChargeKind.SERVICE]
+    day = f"每月{plan.date.day}日" if plan is not None and plan.date else "每月初"
+    fee = f"{plan.name}{format_yuan(plan.amount_fen)}" if plan is not None else "套餐月费"
+    total = format_yuan(sum(c.amount_fen for c in charges))
+    if elder:
+        parts = [f"{day}扣{fee}"]
+        if services:
+            parts.append(
+                "开的业务每月扣（" + "、".join(f"{c.name}{format_yuan(c.amount_fen)}" for c in services) + "）"
+            )
+        parts.append("超出套餐的按用量扣")
+        return "，".join(parts) + f"。这个月已扣{total}。"
+    lines = ["话费这样扣：", f"· {day}扣{fee}"]
+    if services:
+        lines.append("· 已开的业务按月扣：" + "、".join(f"{c.name}{format_yuan(c.amount_fen)}" for c in services))
+    lines.append(
+        f"· 超出套餐的流量{format_yuan(OVERAGE_FEN_PER_STARTED_GB)}/GB、"
+        f"通话{format_yuan(OVERAGE_FEN_PER_MINUTE)}/分钟，按用量扣"
+    )
+    lines.append(f"{month_name(current, current)}到目前共扣{total}。")
+    return "\n".join(lines)
 
 
 def lost_phone(elder: bool) -> str:

@@ -32,6 +32,7 @@ from core.vocabulary import TURN_FAILED_PAYLOAD, HandoffReason
 FLOWS: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "balance": account.balance,
     "bill": account.bill,
+    "how_charged": account.charges_explained,
     "usage": account.usage,
     "top_up": topup.top_up,
     "plan": plans.check_plan,

@@ -153,6 +153,12 @@ class FlowAction(Action):
             _person_for_who_could_not_get_through(turn)
         elif _asks_if_her_phone_takes_5g(turn):
             turn.say(replies.five_g_phone(turn.elder))
+        elif _asks_price_beyond_plan(turn):
+            await _price_beyond_plan(turn)
+        elif _asks_for_promotions(turn):
+            turn.say(replies.no_promotions(turn.elder))
+        elif _asks_what_if_balance_runs_out(turn):
+            await _when_balance_runs_out(turn)
         elif _asks_if_a_bot(turn):
             turn.say(replies.i_am_the_assistant(turn.elder))
         else:
@@ -224,6 +230,40 @@ def _person_for_who_could_not_get_through(turn: Turn) -> None:
 def _asks_if_her_phone_takes_5g(turn: Turn) -> bool:
     """「5G套餐是不是要换手机」 (read as the list of plans): a question with one answer."""
     return not _awaits_her_answer(turn) and understanding.asks_if_phone_takes_5g(turn.text)
+
+
+def _asks_price_beyond_plan(turn: Turn) -> bool:
+    """「流量用完了会怎么样 会不会扣很多钱」 (read as usage, a dispute, or nothing clear): the rates."""
+    return not _awaits_her_answer(turn) and understanding.asks_price_beyond_plan(turn.text)
+
+
+async def _price_beyond_plan(turn: Turn) -> None:
+    """The standard rates, which need no account; with a line bound, what she has left this month."""
+    answer = replies.price_beyond_plan(turn.elder)
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    if phones:
+        answer += "\n" + replies.allowance_left(await turn.services.billing.get_usage(phones[0]))
+    turn.say(answer)
+
+
+def _asks_what_if_balance_runs_out(turn: Turn) -> bool:
+    """「余额用完了会怎么样」 (read as nothing clear: a menu with 查工单进度 in it)."""
+    return not _awaits_her_answer(turn) and understanding.asks_what_if_balance_runs_out(turn.text)
+
+
+async def _when_balance_runs_out(turn: Turn) -> None:
+    """What happens, which needs no account; with a line bound, her balance and the top-up offer."""
+    answer = replies.when_balance_runs_out(turn.elder)
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    if phones:
+        balance = await turn.services.billing.get_balance(phones[0])
+        answer += "\n" + replies.low_balance_help(replies.balance(balance, turn.elder))
+    turn.say(answer)
+
+
+def _asks_for_promotions(turn: Turn) -> bool:
+    """「帮我看看有没有什么优惠活动」 (read as the plan list): there is no list of them to show."""
+    return not _awaits_her_answer(turn) and understanding.asks_for_promotions(turn.text)
 
 
 def _asks_if_a_bot(turn: Turn) -> bool:

@@ -267,6 +267,62 @@ def asks_if_phone_takes_5g(text: str) -> bool:
     return FIVE_G_PHONE.search(text) is not None
 
 
+# 「流量用完了会怎么样 会不会扣很多钱」「打电话超出套餐了怎么算钱」: the price of usage beyond a plan,
+# asked before it is charged. A charge already made and contested is a dispute; 「余额用完了会怎么样」
+# is about the balance, not the allowance.
+BEYOND_PLAN = re.compile(r"超出|超了|超过|用超|超额|套外|套餐外|用完|用光")
+ALLOWANCE = re.compile(r"流量|通话|电话|分钟|套餐")
+ASKS_HOW_CHARGED = re.compile(
+    r"(怎么|如何|咋|怎样)(收|算|扣|计费)|收费|收多少|扣多少|多少钱|会怎么样|会不会扣|扣很多|贵不贵|扣费(规则|方式)"
+)
+CONTESTED = re.compile(r"为什么|为啥|凭什么|多扣|乱扣|扣了|收了|扣我")
+
+
+def asks_price_beyond_plan(text: str) -> bool:
+    return (
+        BEYOND_PLAN.search(text) is not None
+        and ALLOWANCE.search(text) is not None
+        and ASKS_HOW_CHARGED.search(text) is not None
+        and CONTESTED.search(text) is None
+    )
+
+
+# 「我每个月的话费是怎么扣的」「月租是几号扣啊」: how her line is charged, not a charge she contests.
+CHARGED_FOR = re.compile(r"话费|月租|月费|每个月|每月|费用")
+CHARGED_WHEN = re.compile(r"(几号|哪天|哪一天|什么时候|啥时候)[^，。,.!?！？]{0,2}(扣|收)")
+
+
+def asks_how_charges_work(text: str) -> bool:
+    return (
+        CHARGED_FOR.search(text) is not None
+        and (ASKS_HOW_CHARGED.search(text) is not None or CHARGED_WHEN.search(text) is not None)
+        and CONTESTED.search(text) is None
+        and BEYOND_PLAN.search(text) is None
+    )
+
+
+# 「余额用完了会怎么样」「话费扣完了会不会停机」: what happens when the balance runs out.
+BALANCE_RUNS_OUT = re.compile(
+    r"(余额|话费|钱)[^，。,.!?！？]{0,3}(用完|用光|没了|扣完|花完|不够|为0|是0)[^，。,.!?！？]{0,4}"
+    r"(会怎么样|会咋样|会不会停|会停机|停机吗|还能(打|用))"
+)
+
+
+def asks_what_if_balance_runs_out(text: str) -> bool:
+    return BALANCE_RUNS_OUT.search(text) is not None
+
+
+# 「帮我看看有没有什么优惠活动」: there is no promotions list to show (read as the plan list). Old
+# people's, students' and others' discounts are other questions (the elder plans, an errand), and so
+# are points and a data pack (「流量优惠包」).
+PROMOTIONS = re.compile(r"优惠|活动|促销|福利|打折")
+NOT_PROMOTIONS = re.compile(r"老人|老年|长辈|学生|残疾|低保|军人|积分|包")
+
+
+def asks_for_promotions(text: str) -> bool:
+    return PROMOTIONS.search(text) is not None and NOT_PROMOTIONS.search(text) is None
+
+
 # 「我想改个套餐 但是不知道哪个合适」: she wants advice on which plan, not to name one.
 WANTS_ADVICE = re.compile(
     r"不知道[^，。,.!?！？]{0,4}(哪个|哪种|哪一个|什么|啥)|哪(个|种|一个)[^，。,.!?！？]{0,2}(合适|适合|好|划算)|"

@@ -984,3 +984,72 @@ async def test_more_errands_for_a_person_read_unsurely(services: Services, said:
     chat = await bound(services)
     await _say(chat, ActionClarify(), parse(said, [("ask_relative", 0.35), ("dispute_charge", 0.3)], fallback=True))
     assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
+
+
+async def test_what_usage_beyond_the_plan_costs_is_answered_with_the_rates(services: Services) -> None:
+    # Before: a clarifying menu with 查工单进度, her usage, or this month's charges as a dispute.
+    chat = await bound(services)
+    reply = await _say(
+        chat, ActionClarify(), parse("流量用完了会怎么样 会不会扣很多钱", [("ticket_status", 0.3)], fallback=True)
+    )
+    assert "5元/GB" in reply and "0.15元/分钟" in reply and "流量还剩16GB" in reply
+    assert "工单" not in reply and "1 " not in reply
+    calls = await bound(services)
+    reply = await calls.say(ActionDisputeCharge(), "打电话超出套餐了怎么算钱", "dispute_charge")
+    assert "0.15元/分钟" in reply and "登记投诉" not in reply and "彩铃" not in reply
+    # the rates need no account: someone who has bound nothing is told them too, not asked to bind
+    stranger = Conversation(services)
+    reply = await stranger.say(ActionCheckUsage(), "要是流量超了怎么收费", "check_usage")
+    assert "5元/GB" in reply and "还剩" not in reply and not stranger.slots.get("pending")
+    # a charge already made is contested, not priced
+    contested = await bound(services)
+    reply = await contested.say(ActionDisputeCharge(), "为什么流量超了扣了我这么多钱", "dispute_charge")
+    assert "登记投诉" in reply and "/GB" not in reply
+
+
+async def test_how_her_line_is_charged_is_explained_not_listed_as_a_dispute(services: Services) -> None:
+    # Before: this month's charges with 「有疑问吗？1 登记投诉」, as if she contested one.
+    chat = await bound(services)
+    reply = await chat.say(ActionDisputeCharge(), "我每个月的话费是怎么扣的", "dispute_charge")
+    assert "每月1日扣套餐月费（乐享39元套餐）39元" in reply
+    assert "视频会员" in reply and "彩铃5元" in reply and "按用量扣" in reply and "共扣59元" in reply
+    assert "登记投诉" not in reply and chat.slots.get("pending") is None
+    as_bill = await bound(services)
+    assert "按用量扣" in await as_bill.say(ActionCheckBill(), "每月扣费规则是什么", "check_bill")
+    # unbound: binding first, then the explanation
+    for action, intent in ((ActionDisputeCharge(), "dispute_charge"), (ActionCheckBill(), "check_bill")):
+        stranger = Conversation(services)
+        await stranger.say(action, "话费是怎么算的", intent)
+        await stranger.say(ActionHandleReply(), "13800000001", "inform")
+        answer = await stranger.say(ActionHandleReply(), await latest_code(services, "13800000001"), "inform")
+        assert "绑定成功" in answer and "按用量扣" in answer and "登记投诉" not in answer, intent
+    contested = await bound(services)
+    assert "登记投诉" in await contested.say(ActionDisputeCharge(), "怎么扣了这么多", "dispute_charge")
+
+
+async def test_promotions_asked_for_are_not_answered_with_the_plan_list(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionListPlans(), "帮我看看有没有什么优惠活动", "list_plans")
+    assert "查不到优惠活动" in reply and "推荐套餐" in reply and "/月" not in reply
+    # the plans for the old are a list she can use; a data pack is an errand for a person
+    elder_plans = await bound(services)
+    assert "/月" in await elder_plans.say(ActionListPlans(), "老人有没有优惠的套餐", "list_plans")
+    pack = await bound(services)
+    assert "查不到优惠活动" not in await pack.say(ActionListPlans(), "有没有流量优惠包", "list_plans")
+
+
+async def test_what_happens_when_the_balance_runs_out_is_answered(services: Services) -> None:
+    # Before: a clarifying menu whose first option was 查工单进度.
+    chat = await bound(services)
+    vague = parse("余额用完了会怎么样", [("ticket_status", 0.38), ("low_balance_help", 0.37)], fallback=True)
+    reply = await _say(chat, ActionClarify(), vague)
+    assert "欠费停机" in reply and "58.30元" in reply and "回复3" in reply and "工单" not in reply
+    stranger = Conversation(services)
+    reply = await stranger.say(ActionCheckBalance(), "话费扣完了会不会停机", "check_balance")
+    assert "欠费停机" in reply and not stranger.slots.get("pending")
+
+
+async def test_the_day_the_fee_is_charged_is_answered_not_out_of_scope(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionOutOfScope(), "月租是几号扣啊", "out_of_scope")
+    assert "每月1日扣套餐月费" in reply and "还不会回答" not in reply
