@@ -23,8 +23,13 @@ async def _subscriber_plan(turn: Turn, phone: str) -> Plan:
 
 async def check_plan(turn: Turn) -> None:
     phone = await account_phone(turn, "plan")
-    if phone:
-        turn.say(replies.current_plan(await _subscriber_plan(turn, phone), turn.elder))
+    if not phone:
+        return
+    plan = await _subscriber_plan(turn, phone)
+    if understanding.asks_plan_expiry(turn.text):  # 「我这个套餐什么时候到期」
+        turn.say(replies.plan_renews_monthly(plan, turn.elder))
+    else:
+        turn.say(replies.current_plan(plan, turn.elder))
 
 
 async def list_plans(turn: Turn) -> None:

@@ -320,6 +320,14 @@ def current_plan(p: Plan, elder: bool) -> str:
     return f"您当前的套餐：\n{plan_line(p)}\n{p.description}"
 
 
+def plan_renews_monthly(p: Plan, elder: bool) -> str:
+    """「套餐什么时候到期」: a plan runs month by month until she changes it."""
+    fee = format_yuan(p.monthly_fee_fen)
+    if elder:
+        return f"您的{p.name}每个月自动续，不会到期，每月扣{fee}。"
+    return f"您的{p.name}按月自动续用，没有到期日，每月扣月费{fee}。\n想换别的套餐，回复“换套餐”。"
+
+
 def plan_list(plans: list[Plan], elder: bool) -> str:
     if elder:
         picks = [p for p in plans if p.elder_friendly] or plans[:3]
@@ -569,6 +577,10 @@ def price_beyond_plan(elder: bool) -> str:
         f"超出套餐后按用量收费：流量{data}/GB（不足1GB按1GB算），通话{minute}/分钟。\n"
         "常常超出的话，换个大一点的套餐更划算，回复“推荐套餐”看看。"
     )
+
+
+def never_used_refund() -> str:
+    return "没用过却扣了的钱，退订后回复“投诉”，专人核实退费。"
 
 
 def when_balance_runs_out(elder: bool) -> str:

@@ -200,7 +200,7 @@ OPERATOR_ERRAND = re.compile(
     r"广告短信|垃圾短信|屏蔽|拦截|通话记录|通话详单|详单|通话清单|宽带[^，。,.!?！？]{0,6}(多少钱|价格|资费|怎么收费)|"
     r"流量[^，。,.!?！？]{0,6}(限制|封顶|限额|限量)|(限制|限额)[^，。,.!?！？]{0,4}流量|"
     r"(换|改)(个|一个)?(手机)?号(码)?(?![^，。,.!?！？]{0,6}绑)|老(是)?(给我)?发短信|短信[^，。,.!?！？]{0,4}(太多|好多|烦)|"
-    r"残疾|低保|优待",
+    r"残疾|低保|优待|名下[^，。,.!?！？]{0,6}(几|多少|哪些)[^，。,.!?！？]{0,2}(卡|号)|一证通查",
     re.IGNORECASE,
 )
 UNSURE_BELOW = 0.6
@@ -310,6 +310,14 @@ BALANCE_RUNS_OUT = re.compile(
 
 def asks_what_if_balance_runs_out(text: str) -> bool:
     return BALANCE_RUNS_OUT.search(text) is not None
+
+
+# 「我这个套餐什么时候到期」: plans here run month by month with no end date.
+PLAN_EXPIRY = re.compile(r"到期|过期|有效期|截止|期限|用到(什么时候|哪天|几号)")
+
+
+def asks_plan_expiry(text: str) -> bool:
+    return PLAN_EXPIRY.search(text) is not None
 
 
 # 「帮我看看有没有什么优惠活动」: there is no promotions list to show (read as the plan list). Old
@@ -562,9 +570,25 @@ def sounds_like_dispute(parse: Mapping[str, Any]) -> bool:
     return any(name == "dispute_charge" and confidence >= 0.2 for name, confidence in ranking(parse)[:3])
 
 
+# 「我办的那个视频会员能不能退了 我没用过」: a service she says she never used or never ordered.
+NEVER_USED = re.compile(r"没(开|用|办)过|不是我(开|办)的")
+
+
+def says_never_used(text: str) -> bool:
+    return NEVER_USED.search(text) is not None
+
+
 def clear_transaction_request(parse: Mapping[str, Any], intent: str) -> bool:
-    """A transaction may open: the message is confidently that request and no dispute."""
-    return confidence_of(parse, intent) >= TRANSACTION_MIN_CONFIDENCE and not sounds_like_dispute(parse)
+    """A transaction may open: the message is confidently that request and no dispute. A named
+    service she never used, asked to be stopped, is a cancellation: it stops a charge and sells
+    nothing (what was charged is a person's to check, `replies.never_used_refund`)."""
+    if confidence_of(parse, intent) < TRANSACTION_MIN_CONFIDENCE:
+        return False
+    if not sounds_like_dispute(parse):
+        return True
+    text = str(parse.get("text") or "")
+    names_a_service = any(e.get("entity") == "service" for e in parse.get("entities") or [])
+    return intent == "cancel_service" and names_a_service and DISPUTE_CUES.search(NEVER_USED.sub("", text)) is None
 
 
 def clarify_options(parse: Mapping[str, Any]) -> list[str]:

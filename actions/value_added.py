@@ -106,6 +106,8 @@ def propose(turn: Turn, subscription: Subscription, then: Optional[list[str]] = 
     """Ask to confirm cancelling `subscription`; `then`: the codes to ask about after it, in order;
     `lead`: a line before the question, in the same message (the passive reply carries one)."""
     question = replies.confirm_cancel_service(subscription)
+    if not lead and understanding.says_never_used(turn.text):  # 「我没用过」: what was charged too
+        lead = replies.never_used_refund()
     turn.say(f"{lead}\n{question}" if lead else question)
     turn.set("pending", "service_confirm:" + ",".join([subscription.service.code, *(then or [])]))
 

@@ -26,7 +26,7 @@ from actions.guidance import (
     ActionReportBroadbandFault,
     ActionVoiceReply,
 )
-from actions.plans import ActionListPlans, ActionRecommendPlan
+from actions.plans import ActionCheckPlan, ActionListPlans, ActionRecommendPlan
 from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionDefaultFallback, ActionHandleReply
 from actions.service import ActionHandoff, ActionReportFault, ActionShowMenu
 from actions.services import Services, build_services, use_services
@@ -1053,3 +1053,33 @@ async def test_the_day_the_fee_is_charged_is_answered_not_out_of_scope(services:
     chat = await bound(services)
     reply = await chat.say(ActionOutOfScope(), "月租是几号扣啊", "out_of_scope")
     assert "每月1日扣套餐月费" in reply and "还不会回答" not in reply
+
+
+async def test_a_service_she_never_used_is_offered_for_cancelling_not_clarified(services: Services) -> None:
+    # Before: 「我没太确定您的意思」 with 查扣费明细 and 查已开的业务: 「没用过」 read as a dispute.
+    chat = await bound(services)
+    said = "我办的那个视频会员能不能退了 我没用过"
+    reply = await chat.say(ActionCancelService(), said, "cancel_service", service="视频会员")
+    assert "退订视频会员" in reply and "回复1确认" in reply and "投诉" in reply
+    assert chat.slots["pending"].startswith("service_confirm:")
+    # money contested beyond 「没用过」 is still asked about first, and an unnamed service too
+    contested = await bound(services)
+    said = "视频会员为什么扣我这么多钱 我都没用过 给我退了"
+    reply = await contested.say(ActionCancelService(), said, "cancel_service", service="视频会员")
+    assert "回复1确认" not in reply
+    unnamed = await bound(services)
+    assert "回复1确认" not in await unnamed.say(ActionCancelService(), "这个我没开过 退了", "cancel_service")
+
+
+async def test_when_her_plan_ends_is_answered(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckPlan(), "我这个套餐什么时候到期", "check_plan")
+    assert "按月自动续用" in reply and "39元" in reply
+    assert "按月自动续用" not in await chat.say(ActionCheckPlan(), "我现在是什么套餐", "check_plan")
+
+
+async def test_how_many_lines_are_in_her_name_goes_to_a_person(services: Services) -> None:
+    chat = await bound(services)
+    vague = parse("帮我查一下我名下有几张卡", [("list_plans", 0.43), ("out_of_scope", 0.11)])
+    reply = await _say(chat, ActionListPlans(), vague)
+    assert "/月" not in reply and chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
