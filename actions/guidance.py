@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from actions import account, binding_flow, replies, service, ticket_form, topup, understanding
+from actions import account, binding_flow, plans, replies, service, ticket_form, topup, understanding
 from actions.account import account_phone
 from actions.turn import FlowAction, Turn, voice_replies_enabled
 from billing.backend import LineStatus, SuspendReason
@@ -120,6 +120,10 @@ async def broadband_fault(turn: Turn) -> None:
 
 
 async def elder_self_described(turn: Turn) -> None:
+    if understanding.asks_a_plan_for_an_old_one_at_home(turn.text):
+        # 「我家老人不会用智能手机 能不能换个老人机的套餐」: the writer copes; the plans for the old.
+        await plans.list_plans(turn)
+        return
     # An elder who says so is served by a person on the elder-care desk, bound or not.
     if understanding.wants_spoken_answers(turn.parse) and voice_replies_enabled():
         # 「字太小了看不清 你能不能说话给我听」: what comes from now on is spoken too.

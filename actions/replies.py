@@ -545,6 +545,13 @@ def sorry_not_helped(elder: bool) -> str:
     return "很抱歉让您多次联系还没解决。我请人工客服直接处理。"
 
 
+def number_misused(elder: bool) -> str:
+    """Her number may be in someone else's hands: the one safe habit first, then a person."""
+    if elder:
+        return "验证码千万别告诉别人。我请人工帮您查查号码。"
+    return "验证码不要告诉任何人。号码是否被别人使用，需要人工客服帮您核查。"
+
+
 def bereaved() -> str:
     """A relative's line after a death: a person handles it, said gently."""
     return "请节哀。家人号码的过户、销户需要人工客服帮您办理。"

@@ -195,7 +195,12 @@ def _an_errand_for_a_person(turn: Turn) -> bool:
 
 def _person_for_an_operator_errand(turn: Turn) -> None:
     """Told plainly that a person does this, and a person: not the menu, nor a wrong answer."""
-    tell = replies.bereaved() if understanding.says_bereaved(turn.text) else replies.operator_topic(turn.elder)
+    if understanding.says_bereaved(turn.text):
+        tell = replies.bereaved()
+    elif understanding.says_number_misused(turn.text):
+        tell = replies.number_misused(turn.elder)
+    else:
+        tell = replies.operator_topic(turn.elder)
     # 「帮我妈问的 她八十多了 能不能派人上门」: the elder desk, for whoever the old person is.
     elder = turn.elder or understanding.mentions_old_age(turn.text)
     _told_and_handed_on(turn, tell, HandoffReason.OPERATOR_TOPIC, elder)

@@ -226,8 +226,19 @@ BEREAVED = re.compile(
 )
 
 
+# 「我的号码是不是被别人用了 老是收到验证码」: her number in someone else's hands (not 「没收到验证码」).
+NUMBER_MISUSED = re.compile(
+    r"(号码?|手机号|卡)[^，。,.!?！？]{0,6}被(别|其他|陌生)?人[^，。,.!?！？]{0,2}(用|盗|冒用|拿)|"
+    r"(老是|总是|一直|经常|好多|很多|莫名其妙|陌生)[^，。,.!?！？没]{0,4}(收到|来|发)[^，。,.!?！？]{0,4}验证码"
+)
+
+
+def says_number_misused(text: str) -> bool:
+    return NUMBER_MISUSED.search(text) is not None
+
+
 def names_a_grave_matter(text: str) -> bool:
-    return IDENTITY_MISUSED.search(text) is not None or says_bereaved(text)
+    return IDENTITY_MISUSED.search(text) is not None or says_bereaved(text) or says_number_misused(text)
 
 
 def says_bereaved(text: str) -> bool:
@@ -507,13 +518,26 @@ SELF = frozenset("我俺咱")
 OTHER = frozenset("他她")
 
 
+# 「我家老人不会用智能手机 能不能换个老人机的套餐」: the old person is someone at home, not the writer.
+OLD_ONE_AT_HOME = re.compile(
+    r"(我|俺)?家(里)?的?老人|给(家里|我家)?的?老人|老人家?[^，。,.!?！？]{0,2}(不会|用不来|看不懂)"
+)
+
+
+OLD_ONE_AT_HOME_NAMED = re.compile(r"家里?的?老人家?|长辈")
+
+
+def asks_a_plan_for_an_old_one_at_home(text: str) -> bool:
+    return OLD_ONE_AT_HOME.search(text) is not None and "套餐" in text
+
+
 def says_cannot_manage(parse: Mapping[str, Any]) -> bool:
     """She herself cannot manage: 「我不会弄」, 「看不懂」. Not 「我妈不会用手机」 nor 「她看不懂」,
     where a relative (nlu/'s `relative` entity) or 他/她 is nearer before the words than 我."""
     if (parse.get("intent") or {}).get("name") in REMEDY_INTENTS:
         return False
     text = str(parse.get("text") or "")
-    others = _relative_ends(parse, text)
+    others = _relative_ends(parse, text) | {m.end() for m in OLD_ONE_AT_HOME_NAMED.finditer(text)}
     return any(_subject_is_self(text, match.start(), others) for match in CANNOT_MANAGE.finditer(text))
 
 

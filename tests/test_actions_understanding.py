@@ -1083,3 +1083,25 @@ async def test_how_many_lines_are_in_her_name_goes_to_a_person(services: Service
     vague = parse("帮我查一下我名下有几张卡", [("list_plans", 0.43), ("out_of_scope", 0.11)])
     reply = await _say(chat, ActionListPlans(), vague)
     assert "/月" not in reply and chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
+
+
+async def test_a_number_in_someone_elses_hands_goes_to_a_person(services: Services) -> None:
+    # Before: 「您已绑定138****0001，换手机不用重新绑定」, read as a question about binding.
+    chat = await bound(services)
+    vague = parse("我的号码是不是被别人用了 老是收到验证码", [("ask_relative", 0.18)], fallback=True)
+    reply = await _say(chat, ActionClarify(), vague)
+    assert "验证码不要告诉任何人" in reply and "已绑定" not in reply
+    assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
+    # a code that did not come is the binding's business, not a misused number
+    assert not understanding.says_number_misused("我没收到验证码")
+
+
+async def test_a_plan_for_an_old_one_at_home_lists_the_plans_for_the_old(services: Services) -> None:
+    # Before: the elder desk, for a writer who copes and asked for a plan for someone at home.
+    chat = await bound(services)
+    said = "我家老人不会用智能手机 能不能换个老人机的套餐"
+    reply = await chat.say(ActionElderSelfDescribed(), said, "elder_self_described")
+    assert "智慧养老卡" in reply and not chat.payloads
+    herself = await bound(services)
+    await herself.say(ActionElderSelfDescribed(), "我年纪大了不会用 套餐看不懂", "elder_self_described")
+    assert herself.payloads and herself.payloads[-1]["handoff"]["queue"] == "elder"
