@@ -586,6 +586,16 @@ def price_beyond_plan(elder: bool) -> str:
     )
 
 
+def why_bind(elder: bool) -> str:
+    """Binding refused: why the number is proven, and what needs no binding."""
+    if elder:
+        return "绑定是为了确认是您本人，别人查不到您的话费。不绑也能问套餐和资费；要人工帮忙，回复0。"
+    return (
+        "绑定是用短信验证码确认号码是您本人的，这样别人查不到您的话费和流量。\n"
+        "不绑定也可以问套餐、资费等问题；需要人工，回复0。"
+    )
+
+
 def never_used_refund() -> str:
     return "没用过却扣了的钱，退订后回复“投诉”，专人核实退费。"
 

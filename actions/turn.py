@@ -153,6 +153,8 @@ class FlowAction(Action):
             _person_for_who_could_not_get_through(turn)
         elif _asks_if_her_phone_takes_5g(turn):
             turn.say(replies.five_g_phone(turn.elder))
+        elif _refuses_binding(turn):
+            turn.say(replies.why_bind(turn.elder))
         elif _asks_price_beyond_plan(turn):
             await _price_beyond_plan(turn)
         elif _asks_for_promotions(turn):
@@ -235,6 +237,12 @@ def _person_for_who_could_not_get_through(turn: Turn) -> None:
 def _asks_if_her_phone_takes_5g(turn: Turn) -> bool:
     """「5G套餐是不是要换手机」 (read as the list of plans): a question with one answer."""
     return not _awaits_her_answer(turn) and understanding.asks_if_phone_takes_5g(turn.text)
+
+
+def _refuses_binding(turn: Turn) -> bool:
+    """「怎么一直让我绑定 我不想绑」 (read as 绑定 or 解绑, or as a refusal of the number asked for):
+    why, and what she can do without it. A question asked before (the number) is dropped."""
+    return understanding.refuses_binding(turn.text)
 
 
 def _asks_price_beyond_plan(turn: Turn) -> bool:

@@ -200,7 +200,7 @@ OPERATOR_ERRAND = re.compile(
     r"广告短信|垃圾短信|屏蔽|拦截|通话记录|通话详单|详单|通话清单|宽带[^，。,.!?！？]{0,6}(多少钱|价格|资费|怎么收费)|"
     r"流量[^，。,.!?！？]{0,6}(限制|封顶|限额|限量)|(限制|限额)[^，。,.!?！？]{0,4}流量|"
     r"(换|改)(个|一个)?(手机)?号(码)?(?![^，。,.!?！？]{0,6}绑)|老(是)?(给我)?发短信|短信[^，。,.!?！？]{0,4}(太多|好多|烦)|"
-    r"残疾|低保|优待|名下[^，。,.!?！？]{0,6}(几|多少|哪些)[^，。,.!?！？]{0,2}(卡|号)|一证通查",
+    r"残疾|低保|优待|销号|注销(号码|手机号)|停号|名下[^，。,.!?！？]{0,6}(几|多少|哪些)[^，。,.!?！？]{0,2}(卡|号)|一证通查",
     re.IGNORECASE,
 )
 UNSURE_BELOW = 0.6
@@ -331,6 +331,16 @@ def asks_plan_expiry(text: str) -> bool:
     return PLAN_EXPIRY.search(text) is not None
 
 
+# 「怎么一直让我绑定 我不想绑」: why the number must be proven, not a choice between 绑定 and 解绑.
+REFUSES_BINDING = re.compile(
+    r"(不想|不要|不愿意?|不用|没必要)[^，。,.!?！？]{0,2}绑|(为什么|为啥|干嘛|凭什么|怎么)[^，。,.!?！？]{0,4}(要|让我|非要|一直让我|老让我|总让我)[^，。,.!?！？]{0,2}绑"
+)
+
+
+def refuses_binding(text: str) -> bool:
+    return REFUSES_BINDING.search(text) is not None
+
+
 # 「帮我看看有没有什么优惠活动」: there is no promotions list to show (read as the plan list). Old
 # people's, students' and others' discounts are other questions (the elder plans, an errand), and so
 # are points and a data pack (「流量优惠包」).
@@ -385,7 +395,8 @@ PLAIN_REQUESTS = {
         r"(流量|通话|分钟)[^，。,.!?！？]{0,6}(还剩|剩多少|剩余|剩下|用了多少)"
     ),
     "check_balance": re.compile(
-        r"查[^，。,.!?！？]{0,4}(话费|余额)|(话费|余额)[^，。,.!?！？]{0,3}(还有|还剩|剩)?多少|(还有|还剩|剩)多少(话费|钱)"
+        r"查[^，。,.!?！？]{0,4}(话费|余额)|(话费|余额)[^，。,.!?！？]{0,3}(还有|还剩|剩)?多少|(还有|还剩|剩)多少(话费|钱)|"
+        r"还能用(几|多少)天|能用到(哪天|几号|什么时候)"
     ),
 }
 
@@ -407,9 +418,28 @@ def about_usage(text: str) -> bool:
     return USAGE_WORDS.search(text) is not None and MONEY_WORDS.search(text) is None
 
 
+# 「闺女 帮我看看我这手机还能用几天」: an old person calls the assistant 闺女; nobody else is meant.
+VOCATIVE = re.compile(
+    r"^\s*(闺女|姑娘|小姑娘|丫头|小伙子|小伙|孩子|娃|妹子|小妹|妹妹|同志|小同志|师傅)[\s，,、！!啊呀]+"
+)
+
+
+def addresses_the_assistant(text: str) -> bool:
+    return VOCATIVE.search(text) is not None
+
+
 def own_line_question(text: str) -> str | None:
-    """The balance, bill or usage question about her own line, when that is what she asks."""
-    if OWN_LINE.search(text) is None:
+    """The balance, bill or usage question about her own line, when that is what she asks (also
+    when she calls the assistant 闺女 first)."""
+    vocative = VOCATIVE.search(text)
+    if vocative is not None:
+        called = vocative.group(1)
+        text = text[vocative.end() :]
+        if called in text or any(other in text for other in OTHER):  # 「闺女 帮我查一下她的话费」
+            return None
+        if plain_request(text, ("check_balance", "check_usage")) is None and OWN_LINE.search(text) is None:
+            return None
+    elif OWN_LINE.search(text) is None:
         return None
     plain = plain_request(text, ("check_balance", "check_usage"))
     if plain is None and PLAIN_REQUESTS["check_balance"].search(text):  # 「这个月电话费多少钱」: the month's

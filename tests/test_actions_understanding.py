@@ -1105,3 +1105,32 @@ async def test_a_plan_for_an_old_one_at_home_lists_the_plans_for_the_old(service
     herself = await bound(services)
     await herself.say(ActionElderSelfDescribed(), "我年纪大了不会用 套餐看不懂", "elder_self_described")
     assert herself.payloads and herself.payloads[-1]["handoff"]["queue"] == "elder"
+
+
+async def test_an_old_person_calling_the_assistant_her_daughter_is_asking_about_her_own_line(
+    services: Services,
+) -> None:
+    # Before: 「可以帮您查您闺女的号码，要先绑定」: 闺女 was the one she spoke to, not about.
+    chat = await bound(services)
+    reply = await chat.say(ActionAskRelative(), "闺女 帮我看看我这手机还能用几天", "ask_relative", relative="闺女")
+    assert "58.30元" in reply and "绑定" not in reply
+    other = await bound(services)
+    reply = await other.say(ActionAskRelative(), "闺女 帮我查一下她的话费", "ask_relative", relative="闺女")
+    assert "58.30" not in reply
+
+
+async def test_binding_refused_is_explained_not_menued(services: Services) -> None:
+    # Before: 「我没太确定您的意思」 with 1 绑定手机号 2 解除绑定.
+    chat = Conversation(services)
+    await chat.say(ActionCheckBalance(), "查话费", "check_balance")
+    assert chat.slots["pending"] == "bind_phone"
+    vague = parse("怎么一直让我绑定 我不想绑", [("bind_phone", 0.46), ("unbind_phone", 0.42)], fallback=True)
+    reply = await _say(chat, ActionClarify(), vague)
+    assert "短信验证码确认号码是您本人的" in reply and "解除绑定" not in reply
+    assert chat.slots["pending"] is None
+
+
+async def test_closing_a_number_goes_to_a_person(services: Services) -> None:
+    chat = await bound(services)
+    await chat.say(ActionOutOfScope(), "我要销号", "out_of_scope")
+    assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
