@@ -8,7 +8,15 @@ with the subscriber's own words in the agent's summary.
 from __future__ import annotations
 
 from actions import replies, ticket_form, understanding
-from actions.account import account_phone, asked_month, charges_explained, current_month, top_ups_arrived, usage
+from actions.account import (
+    account_phone,
+    asked_month,
+    balance,
+    charges_explained,
+    current_month,
+    top_ups_arrived,
+    usage,
+)
 from actions.turn import FlowAction, Turn
 from billing.money import format_yuan
 from billing.periods import shift_month
@@ -30,6 +38,9 @@ async def dispute(turn: Turn) -> None:
         return
     if understanding.says_calls_fail(said):  # 「为什么我打电话总是没声音」: a fault report
         await ticket_form.start_fault(turn)
+        return
+    if understanding.says_balance_negative(said):  # 「我的话费怎么变成负的了」: whether she owes
+        await balance(turn)
         return
     if understanding.says_top_up_missing(said):
         await top_ups_arrived(turn, phone, said)

@@ -557,6 +557,12 @@ def bereaved() -> str:
     return "请节哀。家人号码的过户、销户需要人工客服帮您办理。"
 
 
+def call_back_not_kept(elder: bool) -> str:
+    if elder:
+        return "说好的电话没打给您，对不起。我请人工马上跟您联系。"
+    return "很抱歉，答应给您回电却没做到。我请人工客服直接处理。"
+
+
 def hotline_unreachable(elder: bool) -> str:
     if elder:
         return "让您久等了，对不起。我帮您找人工。"

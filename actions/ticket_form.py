@@ -17,6 +17,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from actions import understanding
 from billing.periods import BILLING_TZ as LOCAL_TZ
 from core import tickets, wording
 from core.privacy import mask_phone
@@ -30,6 +31,8 @@ FORM = "ticket_form"
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 CANCEL = re.compile(r"^(取消|不用了|算了|不报了|不投诉了)[。！!]?$")
 SAID_LIMIT = 500
+# A complaint this long that names its category says what happened too (「投诉网络」 does not).
+SAYS_WHAT_HAPPENED = 12
 FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
@@ -107,6 +110,15 @@ async def start_complaint(turn: Turn, category: TicketCategory | None = None, sa
         )
         return
     draft: dict[str, Any] = {"kind": TicketKind.COMPLAINT.value, "said": _shorten(said or turn.words)}
+    named = understanding.complaint_category(turn.words) if category is None else None
+    if named is not None and len(turn.words) >= SAYS_WHAT_HAPPENED:
+        # 「我要投诉你们的网络 信号太差了 在家里都没信号」: the category and what happened are said.
+        draft["category"] = named
+        draft["what"] = draft.pop("said")
+        await _contact_or_finish(turn, draft)
+        return
+    if named is not None:  # 「我要投诉网络」: the category only
+        category = TicketCategory(named)
     if category is not None:
         draft["category"] = category.value
         if said:  # the dispute flow: what happened was said already

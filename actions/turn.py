@@ -151,6 +151,8 @@ class FlowAction(Action):
             _person_for_who_was_not_helped(turn)
         elif _could_not_reach_a_person(turn):
             _person_for_who_could_not_get_through(turn)
+        elif _waited_for_a_call_back_in_vain(turn):
+            _person_for_a_call_back_not_kept(turn)
         elif _asks_if_her_phone_takes_5g(turn):
             turn.say(replies.five_g_phone(turn.elder))
         elif _refuses_binding(turn):
@@ -232,6 +234,17 @@ def _person_for_who_could_not_get_through(turn: Turn) -> None:
     elder = turn.elder or understanding.says_old(turn.text)
     tell = replies.hotline_unreachable(turn.elder)
     _told_and_handed_on(turn, tell, HandoffReason.REQUEST_HUMAN, elder, "（客服电话没打通）")
+
+
+def _waited_for_a_call_back_in_vain(turn: Turn) -> bool:
+    """「上次那个客服说给我回电话 到现在也没打」 (read as a ticket's progress): a promise not kept."""
+    return not _awaits_her_answer(turn) and understanding.says_callback_not_kept(turn.text)
+
+
+def _person_for_a_call_back_not_kept(turn: Turn) -> None:
+    elder = turn.elder or understanding.says_old(turn.text)
+    tell = replies.call_back_not_kept(turn.elder)
+    _told_and_handed_on(turn, tell, HandoffReason.COMPLAINT, elder, "（说好的回电没等到）")
 
 
 def _asks_if_her_phone_takes_5g(turn: Turn) -> bool:

@@ -341,6 +341,40 @@ def refuses_binding(text: str) -> bool:
     return REFUSES_BINDING.search(text) is not None
 
 
+# 「上次那个客服说给我回电话 到现在也没打」: a call-back promised and not kept.
+CALLBACK_NOT_KEPT = re.compile(
+    r"(回电|回电话|回个电话|打电话给我|给我打电话|联系我|打给我)[^。.!?！？]{0,10}"
+    r"(没打|没有打|没来|没人|没联系|没有联系|还没|也没|都没|没接到|没等到)"
+)
+
+
+def says_callback_not_kept(text: str) -> bool:
+    return CALLBACK_NOT_KEPT.search(text) is not None
+
+
+# 「我的话费怎么变成负的了」: the balance below zero, asked about as a charge.
+BALANCE_NEGATIVE = re.compile(r"负数|负的|成负|变负|负了")
+
+
+def says_balance_negative(text: str) -> bool:
+    return BALANCE_NEGATIVE.search(text) is not None
+
+
+# 「我要投诉你们的网络 信号太差了」: the complaint's category, when the message says it (first match).
+COMPLAINT_CATEGORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("refund", re.compile(r"退费|退钱|退款")),
+    ("billing", re.compile(r"乱扣|多扣|扣费|扣钱|吸费|扣了|乱收")),
+    ("broadband", re.compile(r"宽带|wifi|光猫", re.IGNORECASE)),
+    ("network", re.compile(r"信号|网络|网速|上不了网|没网|掉线|打不通|断网")),
+    ("service", re.compile(r"态度|服务|营业员|骂人|不理人|敷衍")),
+)
+
+
+def complaint_category(text: str) -> str | None:
+    """The category's value (core.vocabulary.TicketCategory), or None when it is not said."""
+    return next((category for category, words in COMPLAINT_CATEGORY_WORDS if words.search(text)), None)
+
+
 # 「帮我看看有没有什么优惠活动」: there is no promotions list to show (read as the plan list). Old
 # people's, students' and others' discounts are other questions (the elder plans, an errand), and so
 # are points and a data pack (「流量优惠包」).

@@ -24,6 +24,7 @@ from actions.guidance import (
     ActionOutOfScope,
     ActionRealNameSuspension,
     ActionReportBroadbandFault,
+    ActionTicketStatus,
     ActionVoiceReply,
 )
 from actions.plans import ActionCheckPlan, ActionListPlans, ActionRecommendPlan
@@ -236,7 +237,10 @@ async def test_a_complaint_opens_a_ticket_and_operator_topics_go_to_a_person(ser
     chat = Conversation(services)
     long_text = "你好，我上个月去营业厅办业务，工作人员态度特别差，" * 5 + "我要投诉"
     reply = await chat.say(ActionComplaint(), long_text, "complaint")
-    assert reply == wording.COMPLAINT_ASK_CATEGORY and not chat.payloads  # the complaint ticket's questions
+    # the complaint ticket's questions: 态度 says its category (服务) and the words what happened, so
+    # only a number to reach her is asked (she has bound none)
+    assert reply == wording.ASK_CONTACT and not chat.payloads
+    assert '"category": "service"' in chat.slots["pending"]
     chat = Conversation(services)
     await chat.say(ActionOutOfScope(), "我想携号转网", "out_of_scope")
     assert chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
@@ -1134,3 +1138,34 @@ async def test_closing_a_number_goes_to_a_person(services: Services) -> None:
     chat = await bound(services)
     await chat.say(ActionOutOfScope(), "我要销号", "out_of_scope")
     assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
+
+
+async def test_a_call_back_not_kept_reaches_a_person_with_the_reason(services: Services) -> None:
+    # Before: 「您还没有工单」, read as a ticket's progress.
+    chat = await bound(services)
+    reply = await chat.say(ActionTicketStatus(), "上次那个客服说给我回电话 到现在也没打", "ticket_status")
+    assert "答应给您回电却没做到" in reply and "还没有工单" not in reply
+    handoff = chat.payloads[-1]["handoff"]
+    assert handoff["reason"] == "complaint" and "回电没等到" in handoff["summary"]
+
+
+async def test_a_complaint_that_says_its_category_and_what_happened_is_not_asked_again(services: Services) -> None:
+    # Before: the category menu (1 乱扣费 … 4 网络), after she had said 网络 and what happened.
+    chat = await bound(services)
+    said = "我要投诉你们的网络 信号太差了 在家里都没信号"
+    reply = await chat.say(ActionComplaint(), said, "complaint")
+    assert "哪方面" not in reply
+    [ticket] = await tickets_of(services.engine, chat.openid)
+    assert ticket.category == "network" and "在家里都没信号" in (ticket.note or "")
+    short = await bound(services)
+    reply = await short.say(ActionComplaint(), "我要投诉网络", "complaint")
+    assert "哪方面" not in reply and "发生了什么" in reply
+    plain = await bound(services)
+    assert "哪方面" in await plain.say(ActionComplaint(), "我要投诉", "complaint")
+
+
+async def test_a_balance_said_to_be_negative_is_answered_with_whether_she_owes(services: Services) -> None:
+    # Before: this month's charges with 「有疑问吗？1 登记投诉」.
+    chat = await bound(services)
+    reply = await chat.say(ActionDisputeCharge(), "我的话费怎么变成负的了", "dispute_charge")
+    assert "没有欠费" in reply and "58.30元" in reply and "登记投诉" not in reply
