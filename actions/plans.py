@@ -33,6 +33,9 @@ async def check_plan(turn: Turn) -> None:
 
 
 async def list_plans(turn: Turn) -> None:
+    if _names_the_plan_asked_for(turn):  # 「想换成哪个套餐？」「最便宜的那个」: the change, not the list
+        await change_plan(turn)
+        return
     plans = [p for p in await turn.services.billing.list_plans() if p.available]
     for_elders = [p for p in plans if p.elder_friendly]
     if for_elders and understanding.meant_for_the_old(turn.text):
@@ -43,6 +46,15 @@ async def list_plans(turn: Turn) -> None:
     turn.say(replies.plan_list(plans, turn.elder))
     # A plan name in reply means "change to it"; 「更多」 shows the rest.
     turn.set("pending", "more:plans" if len(plans) > replies.SHOWN_ITEMS and not turn.elder else "plan_which")
+
+
+def _names_the_plan_asked_for(turn: Turn) -> bool:
+    """Asked which plan to change to, she answers with a price or a direction (read as the list)."""
+    if not str(turn.slot("pending") or "").startswith("plan_which"):
+        return False
+    return understanding.PLAN_PRICE.search(turn.text) is not None or bool(
+        understanding.CHEAPER.search(turn.text) or understanding.DEARER.search(turn.text)
+    )
 
 
 async def more_plans(turn: Turn) -> None:

@@ -299,8 +299,28 @@ async def _reply_without_context(turn: Turn) -> None:
         await plans.change_plan(turn)
     elif turn.entity("amount") is not None or turn.entity("amount_invalid") is not None:
         await topup.top_up(turn)
+    elif (follow := _followed_up(turn)) is not None:
+        await follow(turn)
     else:
         turn.say(replies.nothing_pending())
+
+
+FOLLOWED_BACK = 2  # a follow-up refers to one of her last two messages, not to one long before
+
+
+def _followed_up(turn: Turn) -> Optional[Callable[[Turn], Awaitable[None]]]:
+    """「那通话呢」 after her usage, 「10月的呢」 after a bill: the request she made last, again, for
+    what this message names (the month is read from it). Not for a relative (「那我妈的呢」)."""
+    if not understanding.is_follow_up(turn.text) or turn.entity("relative"):
+        return None
+    said = [e for e in turn.tracker.events if e.get("event") == "user"][:-1]
+    for event in reversed(said[-FOLLOWED_BACK:]):
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent in INTENT_FLOWS:
+            if understanding.about_usage(turn.text):  # 「那流量呢」 after the balance
+                return account.usage
+            return INTENT_FLOWS[intent]
+    return None
 
 
 class ActionHandleReply(FlowAction):

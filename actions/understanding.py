@@ -462,6 +462,14 @@ def addresses_the_assistant(text: str) -> bool:
     return VOCATIVE.search(text) is not None
 
 
+# 「那通话呢」「10月的呢」: the last request again, for what this short message names.
+FOLLOW_UP = re.compile(r"^\s*(那|那么|还有)?[^，。,.!?！？]{1,10}呢[？?。.！!]*\s*$")
+
+
+def is_follow_up(text: str) -> bool:
+    return FOLLOW_UP.search(text) is not None
+
+
 def own_line_question(text: str) -> str | None:
     """The balance, bill or usage question about her own line, when that is what she asks (also
     when she calls the assistant 闺女 first)."""
@@ -535,6 +543,7 @@ def asks_for_a_data_pack(text: str) -> bool:
 # A plan said by its price (「改成59的那个」「换59块的」) or by direction (「便宜点的」「流量多一点的」).
 PLAN_PRICE = re.compile(r"(?<!\d)(\d{1,3})\s*(元|块)?\s*(的|那个|那款|那档|套餐|$)")
 CHEAPER = re.compile(r"便宜|降|少一点|少点|低一点|低点")
+CHEAPEST = re.compile(r"最便宜|最低|最少钱|最省钱")
 # 「换个划算的」 is a cheaper plan; 「哪个套餐最划算」 is the recommendation from her usage.
 BETTER_VALUE = re.compile(r"省钱|划算")
 DEARER = re.compile(r"升|贵一点|多一点|大一点|多点|流量更多|流量多的")
@@ -556,6 +565,8 @@ def plans_meant(text: str, current: Plan, offered: Sequence[Plan], value_is_chea
             return at_price
     if CHEAPER.search(text) or (value_is_cheaper and BETTER_VALUE.search(text)):
         cheaper = [p for p in offered if p.monthly_fee_fen < current.monthly_fee_fen]
+        if CHEAPEST.search(text):  # 「换成最便宜的」: the cheapest first, not the nearest
+            return sorted(cheaper, key=lambda p: p.monthly_fee_fen)
         return sorted(cheaper, key=lambda p: -p.monthly_fee_fen)
     if DEARER.search(text):
         dearer = [p for p in offered if p.monthly_fee_fen > current.monthly_fee_fen]

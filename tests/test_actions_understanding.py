@@ -1169,3 +1169,27 @@ async def test_a_balance_said_to_be_negative_is_answered_with_whether_she_owes(s
     chat = await bound(services)
     reply = await chat.say(ActionDisputeCharge(), "我的话费怎么变成负的了", "dispute_charge")
     assert "没有欠费" in reply and "58.30元" in reply and "登记投诉" not in reply
+
+
+async def test_a_short_follow_up_asks_the_last_request_again(services: Services) -> None:
+    # Before: 「好的。还有什么可以帮您？」 for 「10月的呢」 after a bill and 「那通话呢」 after her usage.
+    chat = await bound(services)
+    await chat.say(ActionCheckBill(), "查一下账单", "check_bill")
+    reply = await chat.say(ActionHandleReply(), "10月的呢", "inform")
+    assert "10月账单" in reply
+    usage = await bound(services)
+    await usage.say(ActionCheckBalance(), "查余额", "check_balance")
+    assert "剩余16GB" in await usage.say(ActionHandleReply(), "那流量呢", "inform")
+    # with nothing asked before, it is still 「还有什么可以帮您」
+    fresh = await bound(services)
+    assert "还有什么可以帮您" in await fresh.say(ActionHandleReply(), "那通话呢", "inform")
+
+
+async def test_asked_which_plan_a_direction_is_the_answer_not_the_list(services: Services) -> None:
+    # Before: the whole list, and then 「1」 was the main menu's 查话费余额.
+    chat = await bound(services)
+    assert "想换成哪个套餐" in await chat.say(ActionChangePlan(), "我要换套餐", "change_plan")
+    reply = await chat.say(ActionListPlans(), "最便宜的那个", "list_plans")
+    assert "可以换" in reply and "回复序号" in reply
+    assert chat.slots["pending"].startswith("plan_pick:")
+    assert reply.index("8元") < reply.index("18元")  # the cheapest first
