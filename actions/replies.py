@@ -825,8 +825,12 @@ def service_list(services: list[Subscription], elder: bool) -> str:
     return "\n".join(lines)
 
 
+# 「回复2取消」 read as 「取消这个业务」: for a cancellation, what each number does is said in words.
+CANCEL_CHOICES = "回复1确认退订，回复2保留。"
+
+
 def confirm_cancel_service(s: Subscription) -> str:
-    return f"退订{s.service.name}（每月{format_yuan(s.service.monthly_fee_fen)}）？{CONFIRM_CHOICES}"
+    return f"退订{s.service.name}（每月{format_yuan(s.service.monthly_fee_fen)}）？{CANCEL_CHOICES}"
 
 
 def which_service(services: list[Subscription], asked: str | None, several: bool, elder: bool) -> str:
@@ -868,7 +872,7 @@ def service_already_cancelled(s: Subscription) -> str:
 
 
 def service_kept(s: Subscription | None) -> str:
-    return f"好的，{s.service.name}继续保留。" if s else "好的，业务不变。"
+    return f"好的，{s.service.name}继续保留。要退订，请再说“退订{s.service.name}”。" if s else "好的，业务不变。"
 
 
 # points

@@ -566,7 +566,7 @@ async def test_cancel_service_asks_confirmation_and_is_idempotent(services: Serv
     chat = Conversation(services)
     await chat.bind(phone)
     reply = await chat.say(ActionCancelService(), "帮我把视频彩铃退订了", "cancel_service", service="视频彩铃")
-    assert reply == "退订视频彩铃（每月6元）？回复1确认，回复2取消。"
+    assert reply == "退订视频彩铃（每月6元）？回复1确认退订，回复2保留。"  # not 「2取消」, read as 「取消业务」
     assert chat.slots["pending"] == "service_confirm:VRBT6"
     assert len(await services.billing.list_services(phone)) == 3  # nothing cancelled yet
     pending = chat.slots["pending"]

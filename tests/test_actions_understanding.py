@@ -1064,15 +1064,15 @@ async def test_a_service_she_never_used_is_offered_for_cancelling_not_clarified(
     chat = await bound(services)
     said = "我办的那个视频会员能不能退了 我没用过"
     reply = await chat.say(ActionCancelService(), said, "cancel_service", service="视频会员")
-    assert "退订视频会员" in reply and "回复1确认" in reply and "投诉" in reply
+    assert "退订视频会员" in reply and "回复1确认退订" in reply and "投诉" in reply
     assert chat.slots["pending"].startswith("service_confirm:")
     # money contested beyond 「没用过」 is still asked about first, and an unnamed service too
     contested = await bound(services)
     said = "视频会员为什么扣我这么多钱 我都没用过 给我退了"
     reply = await contested.say(ActionCancelService(), said, "cancel_service", service="视频会员")
-    assert "回复1确认" not in reply
+    assert "回复1确认退订" not in reply
     unnamed = await bound(services)
-    assert "回复1确认" not in await unnamed.say(ActionCancelService(), "这个我没开过 退了", "cancel_service")
+    assert "回复1确认退订" not in await unnamed.say(ActionCancelService(), "这个我没开过 退了", "cancel_service")
 
 
 async def test_when_her_plan_ends_is_answered(services: Services) -> None:
