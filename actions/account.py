@@ -7,6 +7,7 @@ from typing import Optional
 from actions import binding_flow, replies, understanding
 from actions.service import hand_off_operator_errand
 from actions.turn import FlowAction, Turn
+from billing.backend import LineStatus
 from billing.periods import month_asked, month_of, months_back_asked, shift_month
 from core.privacy import mask_phone
 
@@ -47,7 +48,21 @@ async def balance(turn: Turn) -> None:
         return
     b = await turn.services.billing.get_balance(phone)
     asked, down = understanding.asks_line_status(turn.text), understanding.says_line_down(turn.text)
-    turn.say(replies.balance(b, turn.elder, asked_status=asked, cannot_call=down))
+    answer = replies.balance(b, turn.elder, asked_status=asked, cannot_call=down)
+    if understanding.asks_if_balance_lasts(turn.text) and b.status == LineStatus.ACTIVE:
+        answer += "\n" + replies.balance_lasts(b, await _monthly_fees(turn, phone), turn.elder)
+    turn.say(answer)
+
+
+async def _monthly_fees(turn: Turn, phone: str) -> int:
+    """What the 1st of next month takes, about: her plan's fee and her services' (a plan change she
+    made takes effect then, at its own fee: 「约」 in the reply)."""
+    billing = turn.services.billing
+    subscriber = await billing.get_subscriber(phone)
+    assert subscriber is not None, "a bound number always belongs to a subscriber"
+    plan = await billing.get_plan(subscriber.plan_code)
+    services = await billing.list_services(phone)
+    return (plan.monthly_fee_fen if plan else 0) + sum(s.service.monthly_fee_fen for s in services)
 
 
 async def top_ups_arrived(turn: Turn, phone: str, said: str) -> None:

@@ -37,6 +37,12 @@ async def list_plans(turn: Turn) -> None:
         await change_plan(turn)
         return
     plans = [p for p in await turn.services.billing.list_plans() if p.available]
+    if understanding.asks_most_data(turn.text):
+        _most_data(turn, plans)
+        return
+    if understanding.finds_plan_too_dear(turn.text):  # 「你们这个套餐太坑了」: what her usage needs
+        await recommend(turn)
+        return
     for_elders = [p for p in plans if p.elder_friendly]
     if for_elders and understanding.meant_for_the_old(turn.text):
         # 「有没有专门给老人用的 便宜一点的卡」: the plans made for them, not the whole list.
@@ -57,6 +63,12 @@ def _names_the_plan_asked_for(turn: Turn) -> bool:
     )
 
 
+def _most_data(turn: Turn, plans: list[Plan]) -> None:
+    """The plans with the most data, most first; a name in reply changes to it."""
+    turn.say(replies.plans_with_most_data(sorted(plans, key=lambda p: (-p.data_mb, p.monthly_fee_fen))))
+    turn.set("pending", "plan_which")
+
+
 async def more_plans(turn: Turn) -> None:
     plans = [p for p in await turn.services.billing.list_plans() if p.available]
     turn.say(replies.more_plans(plans))
@@ -74,6 +86,9 @@ async def recommend(turn: Turn) -> None:
     billing = turn.services.billing
     current = await _subscriber_plan(turn, phone)
     plans = [p for p in await billing.list_plans() if p.available]
+    if understanding.asks_most_data(turn.text):  # 「哪个套餐流量最多」 (read as a recommendation)
+        _most_data(turn, plans)
+        return
     # 「太贵了，有没有便宜点的」 asks for cheaper plans, not for a verdict on the one she has.
     others = [p for p in plans if p.code != current.code]
     meant = understanding.plans_meant(turn.text, current, others, value_is_cheaper=False)

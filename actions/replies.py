@@ -328,6 +328,26 @@ def plan_renews_monthly(p: Plan, elder: bool) -> str:
     return f"您的{p.name}按月自动续用，没有到期日，每月扣月费{fee}。\n想换别的套餐，回复“换套餐”。"
 
 
+def plans_with_most_data(plans: list[Plan]) -> str:
+    """`plans` most data first: the first SHOWN_ITEMS."""
+    return "\n".join(["流量最多的套餐：", *(plan_line(p) for p in plans[:SHOWN_ITEMS]), PLAN_LIST_FOOTER])
+
+
+def balance_lasts(b: Balance, due_fen: int, elder: bool) -> str:
+    """「够不够用到月底」: her balance against the monthly fees due on the 1st (her plan and services);
+    usage beyond the plan would come on top."""
+    if b.balance_fen - b.arrears_fen >= due_fen:
+        if elder:
+            return f"够用。下月1号扣月费约{format_yuan(due_fen)}，您的余额够。"
+        return f"够用：下月初要扣月费约{format_yuan(due_fen)}（套餐和已开的业务），余额够扣。超出套餐的用量另算。"
+    short = format_yuan(due_fen - b.balance_fen + b.arrears_fen)
+    if elder:
+        return f"不太够。下月1号要扣约{format_yuan(due_fen)}，还差{short}。回复3充话费。"
+    return (
+        f"下月初要扣月费约{format_yuan(due_fen)}（套餐和已开的业务），还差{short}，月底前充值就不会停机。回复3充话费。"
+    )
+
+
 def plan_list(plans: list[Plan], elder: bool) -> str:
     if elder:
         picks = [p for p in plans if p.elder_friendly] or plans[:3]

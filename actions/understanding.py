@@ -375,6 +375,26 @@ def complaint_category(text: str) -> str | None:
     return next((category for category, words in COMPLAINT_CATEGORY_WORDS if words.search(text)), None)
 
 
+# 「哪个套餐流量最多」: the plans with the most data, not a verdict on hers.
+MOST_DATA = re.compile(r"流量最(多|大)|最多(的)?流量|最大(的)?流量|流量(多|大)的套餐")
+# 「你们这个套餐太坑了」: she finds her plan too dear (read as the plan list).
+PLAN_TOO_DEAR = re.compile(r"坑|太贵|不划算|贵死|黑心|宰人|骗人")
+# 「我还有多少钱 够不够用到月底」: whether her balance lasts until the next monthly fees.
+BALANCE_ENOUGH = re.compile(r"够不够|够用|不够用|能用到|用到月底|撑到|还能用(几|多少)天|能用多久")
+
+
+def asks_most_data(text: str) -> bool:
+    return MOST_DATA.search(text) is not None
+
+
+def finds_plan_too_dear(text: str) -> bool:
+    return PLAN_TOO_DEAR.search(text) is not None
+
+
+def asks_if_balance_lasts(text: str) -> bool:
+    return BALANCE_ENOUGH.search(text) is not None
+
+
 # 「帮我看看有没有什么优惠活动」: there is no promotions list to show (read as the plan list). Old
 # people's, students' and others' discounts are other questions (the elder plans, an errand), and so
 # are points and a data pack (「流量优惠包」).

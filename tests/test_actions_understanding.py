@@ -5,6 +5,7 @@ needs beyond the menu, and handoffs that keep the whole request."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -1193,3 +1194,28 @@ async def test_asked_which_plan_a_direction_is_the_answer_not_the_list(services:
     assert "可以换" in reply and "回复序号" in reply
     assert chat.slots["pending"].startswith("plan_pick:")
     assert reply.index("8元") < reply.index("18元")  # the cheapest first
+
+
+async def test_whether_the_balance_lasts_is_answered_against_next_months_fees(services: Services) -> None:
+    # Before: the bare balance. 138…0001: 58.30元; next month 39元 plan + 20元 services.
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckBalance(), "帮我看下我还有多少钱 够不够用到月底", "check_balance")
+    assert "58.30元" in reply and "约59元" in reply and "还差0.70元" in reply and "回复3" in reply
+    plain = await bound(services)
+    assert "59元" not in await plain.say(ActionCheckBalance(), "查余额", "check_balance")
+
+
+async def test_which_plan_has_the_most_data_is_answered_with_those_plans(services: Services) -> None:
+    # Before: 「现在的乐享39元套餐正合适，不用换」.
+    chat = await bound(services)
+    reply = await chat.say(ActionRecommendPlan(), "哪个套餐流量最多", "recommend_plan")
+    assert reply.startswith("流量最多的套餐") and "正合适" not in reply
+    sizes = [float(size) for size in re.findall(r"流量(\d+(?:\.\d+)?)GB", reply)]
+    assert sizes == sorted(sizes, reverse=True) and len(sizes) == 3
+    assert chat.slots["pending"] == "plan_which"
+
+
+async def test_a_plan_called_a_rip_off_gets_what_her_usage_needs(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionListPlans(), "你们这个套餐太坑了", "list_plans")
+    assert "平均每月" in reply and "还有10项" not in reply
