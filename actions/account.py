@@ -48,8 +48,10 @@ async def balance(turn: Turn) -> None:
         return
     b = await turn.services.billing.get_balance(phone)
     asked, down = understanding.asks_line_status(turn.text), understanding.says_line_down(turn.text)
-    answer = replies.balance(b, turn.elder, asked_status=asked, cannot_call=down)
-    if understanding.asks_if_balance_lasts(turn.text) and b.status == LineStatus.ACTIVE:
+    lasts = understanding.asks_if_balance_lasts(turn.text) and b.status == LineStatus.ACTIVE
+    # 「够不够用到月底」: the balance against next month's fees, which ends with its own top-up offer.
+    answer = replies.balance(b, turn.elder, asked_status=asked, cannot_call=down, offer_top_up=not lasts)
+    if lasts:
         answer += "\n" + replies.balance_lasts(b, await _monthly_fees(turn, phone), turn.elder)
     turn.say(answer)
 

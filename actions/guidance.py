@@ -46,7 +46,7 @@ async def ask_relative(turn: Turn) -> None:
         await service.hand_off_operator_errand(turn)
         return
     if understanding.asks_a_top_up(turn.parse) and not understanding.asks_to_bind(turn.text):
-        await topup.top_up_for_relative(turn)
+        await (topup.top_up if understanding.kin_only_called(turn.text) else topup.top_up_for_relative)(turn)
         return
     phones = await turn.services.binding.bound_phones(turn.openid)
     asked = turn.entity("phone")

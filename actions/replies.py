@@ -134,9 +134,12 @@ def nothing_to_unbind() -> str:
 # --- balance, bill, usage ---------------------------------------------------------------
 
 
-def balance(b: Balance, elder: bool, asked_status: bool = False, cannot_call: bool = False) -> str:
+def balance(
+    b: Balance, elder: bool, asked_status: bool = False, cannot_call: bool = False, offer_top_up: bool = True
+) -> str:
     """`asked_status`: she asked whether the line is cut off or in arrears (「我欠费了吗」「怎么停机了」):
-    a working line is said to work, before its balance; `cannot_call`: she said it does not work."""
+    a working line is said to work, before its balance; `cannot_call`: she said it does not work;
+    `offer_top_up`: an elder's low balance brings the top-up offer (not when a line after it does)."""
     if b.arrears_fen > 0:
         text = f"您已欠费{format_yuan(b.arrears_fen)}。"
     elif asked_status and b.status != LineStatus.SUSPENDED:
@@ -151,7 +154,7 @@ def balance(b: Balance, elder: bool, asked_status: bool = False, cannot_call: bo
         text += "\n" + how_to_reactivate(b, elder)
     elif b.arrears_fen > 0:
         text += "请尽快充值，以免停机。回复3充话费。"
-    elif elder and b.balance_fen < LOW_BALANCE_FEN:
+    elif elder and offer_top_up and b.balance_fen < LOW_BALANCE_FEN:
         text += "\n余额不多了，回复3充话费。"
     return text
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from actions import replies
+from actions import replies, understanding
 from actions.account import account_phone
 from actions.turn import Turn
 from billing.backend import BillingError, LineStatus, OrderNotFound
@@ -26,7 +26,9 @@ MIN_YUAN, MAX_YUAN = 1, 5000
 
 
 async def top_up(turn: Turn) -> None:
-    await _top_up(turn, for_relative=bool(turn.entity("relative")))
+    # 「闺女啊 我想充个话费」: 闺女 is the assistant she speaks to, not whose line it is.
+    relative = bool(turn.entity("relative")) and not understanding.kin_only_called(turn.text)
+    await _top_up(turn, for_relative=relative)
 
 
 async def top_up_for_relative(turn: Turn) -> None:

@@ -61,13 +61,13 @@ DISPUTE_CUES = re.compile(
 # question 「会不会用完」, nor 「不会用超吧」.
 CANNOT_MANAGE = re.compile(
     r"(?<!会)不[太大]?会(用|弄|搞|操作)(?![完光掉超])|(弄|搞|用|玩)不(来|懂|明白|转)|"
-    r"(看|听)不[太大]?(懂|明白|清)|眼神不好|太复杂|"
+    r"(看|听)不[太大]?(懂|明白|清)|眼神不好|太复杂|(也|都|啥都|什么都)不[太大]?懂(这些|这个|手机|这玩意)?|"
     r"(我|俺)(也|真|实在|真的)?不[太大]?会[啊呀了哦啦嘛]*(?=$|[，。,.!?！？])"  # 「话费怎么充 我不会」
 )
 # A subscriber describing her own age, not a story about an old phone or an old relative.
 SAYS_OLD = re.compile(
     r"(我|俺|咱)(都|已经|今年)?(年纪|岁数)(大|太大)|^(年纪|岁数)大了|老年人|年长人|老人家|"
-    r"(我|俺)(都|已经|今年)?(是个?)?(老头|老太|老人)|(我|俺)(都|已经|今年)?[六七八九]十(多|几)?岁?了"
+    r"(我|俺)(都|已经|今年)?(是个?|一个)?(老头|老太|老人)|(我|俺)(都|已经|今年)?[六七八九]十(多|几)?岁?了"
 )
 
 
@@ -448,6 +448,9 @@ PLAIN_REQUESTS = {
         r"(还剩|剩多少|剩余|剩下|用了多少)[^，。,.!?！？]{0,4}(流量|通话|分钟)|"
         r"(流量|通话|分钟)[^，。,.!?！？]{0,6}(还剩|剩多少|剩余|剩下|用了多少)"
     ),
+    "check_bill": re.compile(
+        r"(这个|本|上个?|\d{1,2})月[^，。,.!?！？]{0,6}(花了|用了|扣了)多少钱|(看|查)[^，。,.!?！？]{0,4}账单"
+    ),
     "check_balance": re.compile(
         r"查[^，。,.!?！？]{0,4}(话费|余额)|(话费|余额)[^，。,.!?！？]{0,3}(还有|还剩|剩)?多少|(还有|还剩|剩)多少(话费|钱)|"
         r"还能用(几|多少)天|能用到(哪天|几号|什么时候)"
@@ -482,6 +485,16 @@ def addresses_the_assistant(text: str) -> bool:
     return VOCATIVE.search(text) is not None
 
 
+def kin_only_called(text: str) -> bool:
+    """「闺女啊 我想充个话费」: the relative word is only how she calls the assistant; nobody else is
+    in the message (not 「闺女 帮我查一下她的话费」)."""
+    vocative = VOCATIVE.search(text)
+    if vocative is None:
+        return False
+    rest = text[vocative.end() :]
+    return vocative.group(1) not in rest and not any(other in rest for other in OTHER)
+
+
 # 「那通话呢」「10月的呢」: the last request again, for what this short message names.
 FOLLOW_UP = re.compile(r"^\s*(那|那么|还有)?[^，。,.!?！？]{1,10}呢[？?。.！!]*\s*$")
 
@@ -495,10 +508,9 @@ def own_line_question(text: str) -> str | None:
     when she calls the assistant 闺女 first)."""
     vocative = VOCATIVE.search(text)
     if vocative is not None:
-        called = vocative.group(1)
-        text = text[vocative.end() :]
-        if called in text or any(other in text for other in OTHER):  # 「闺女 帮我查一下她的话费」
+        if not kin_only_called(text):  # 「闺女 帮我查一下她的话费」
             return None
+        text = text[vocative.end() :]
         if plain_request(text, ("check_balance", "check_usage")) is None and OWN_LINE.search(text) is None:
             return None
     elif OWN_LINE.search(text) is None:

@@ -1219,3 +1219,30 @@ async def test_a_plan_called_a_rip_off_gets_what_her_usage_needs(services: Servi
     chat = await bound(services)
     reply = await chat.say(ActionListPlans(), "你们这个套餐太坑了", "list_plans")
     assert "平均每月" in reply and "还有10项" not in reply
+
+
+async def test_an_old_person_calling_the_assistant_her_daughter_tops_up_her_own_line(services: Services) -> None:
+    # Before: 「给您闺女充话费：请回复您闺女的11位手机号」.
+    chat = await bound(services, "13800000002")
+    reply = await chat.say(ActionAskRelative(), "闺女啊 我想充个话费 怎么弄啊", "ask_relative", relative="闺女")
+    assert "您闺女" not in reply and "充值多少元" in reply
+    direct = await bound(services, "13800000002")
+    reply = await direct.say(ActionTopUp(), "闺女啊 我想充个话费 怎么弄啊", "top_up", relative="闺女")
+    assert "您闺女" not in reply and "充值多少元" in reply
+
+
+async def test_an_old_woman_who_does_not_understand_gets_her_months_spending_and_a_person(
+    services: Services,
+) -> None:
+    # Before: 「您是想：1 查账单 2 查家人的号码？0 找人工」, and no person.
+    chat = await bound(services, "13800000002")
+    said = "我一个老太婆 也不懂这些 你帮我看看我这个月花了多少钱"
+    reply = await _say(chat, ActionClarify(), parse(said, [("check_bill", 0.4), ("ask_relative", 0.3)], True))
+    assert "本月到目前已扣费" in reply and "您是想" not in reply
+    assert chat.payloads and chat.payloads[-1]["handoff"]["queue"] == "elder"
+
+
+async def test_an_elder_asking_if_her_balance_lasts_is_offered_one_top_up(services: Services) -> None:
+    chat = await bound(services, "13800000002")  # 12.60元, next month 15元
+    reply = await chat.say(ActionCheckBalance(), "帮我看看我还有多少钱 够不够用到月底", "check_balance")
+    assert "还差2.40元" in reply and reply.count("回复3") == 1
