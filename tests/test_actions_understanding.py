@@ -1244,5 +1244,6 @@ async def test_an_old_woman_who_does_not_understand_gets_her_months_spending_and
 
 async def test_an_elder_asking_if_her_balance_lasts_is_offered_one_top_up(services: Services) -> None:
     chat = await bound(services, "13800000002")  # 12.60元, next month 15元
+    chat.slots["is_elder"] = True  # as the session start sets it for her (72)
     reply = await chat.say(ActionCheckBalance(), "帮我看看我还有多少钱 够不够用到月底", "check_balance")
     assert "还差2.40元" in reply and reply.count("回复3") == 1
