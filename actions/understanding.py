@@ -107,7 +107,8 @@ def says_phone_lost(text: str) -> bool:
 
 # 「我欠费了吗」「怎么停机了」「电话打不出去」: she asks whether the line works, not only what is left.
 LINE_DOWN = re.compile(
-    r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了|发不了|发不出|收不到|上不了网|连不上网?|没有?网(?!上|银|费|购|点)"
+    r"停机|停了|停掉了|打不出|打不了|打不通|拨不出|用不了|发不了|发不出|收不到|上不了网|连不上网?|没有?网(?!上|银|费|购|点)|"
+    r"上不了[^，。,.!?！？]{0,3}微信|微信[^，。,.!?！？]{0,3}(上不了|用不了|打不开|刷不出)"
 )
 IN_ARREARS = re.compile(r"欠费|欠钱|欠了|还欠|欠多少|欠不欠|负数|负的|成负")
 # 「我的号有问题」「手机卡出毛病了」: something is wrong with her line, not said what.

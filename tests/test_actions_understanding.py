@@ -1247,3 +1247,10 @@ async def test_an_elder_asking_if_her_balance_lasts_is_offered_one_top_up(servic
     chat.slots["is_elder"] = True  # as the session start sets it for her (72)
     reply = await chat.say(ActionCheckBalance(), "帮我看看我还有多少钱 够不够用到月底", "check_balance")
     assert "还差2.40元" in reply and reply.count("回复3") == 1
+
+
+async def test_wechat_that_will_not_load_gets_the_data_left_and_the_lines_status(services: Services) -> None:
+    # Before: the data left alone, though she has 16GB: whether the line works is the next question.
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckUsage(), "我这个手机上不了那个微信了 是不是没流量了", "check_usage")
+    assert "剩余16GB" in reply and "没有停机" in reply
