@@ -444,6 +444,25 @@ def fault_ticket(ticket_no: str, elder: bool, broadband: bool = False) -> str:
     return f"已为您登记{what}故障，工单号{ticket_no}。维修人员会在24小时内联系您，请保持电话畅通。"
 
 
+def taken_back(elder: bool) -> str:
+    if elder:
+        return "好的，刚才的不算。您想办什么，直接说就行。"
+    return "好的，刚才的不算，什么都没办。您想办什么？直接说，或回复数字看菜单。"
+
+
+def hours(elder: bool) -> str:
+    """「你们几点下班」: the assistant never closes; people work their hours (the handoff says when)."""
+    if elder:
+        return "我一直都在。要人工，回复0；人工下班时，会约好时间给您回电话。"
+    return "我是智能客服，24小时都在。人工客服按上班时间接待：回复0，我帮您联系；下班时会约好时间给您回电。"
+
+
+def own_number(masked_phones: list[str]) -> str:
+    if not masked_phones:
+        return "您还没有在这里绑定号码。绑定后就能查话费和流量：请回复您的11位手机号。"
+    return "您在这里绑定的号码：" + "、".join(masked_phones) + "。"
+
+
 def nothing_pending() -> str:
     return "好的。还有什么可以帮您？回复数字看菜单。"
 

@@ -102,6 +102,8 @@ async def handle_reply(turn: Turn) -> None:
     kind, _, ref = pending.partition(":")
     if _number(turn) == HUMAN_CHOICE and turn.entity("sms_code") is None:  # "0", "按0"; not "000000"
         await service.hand_off(turn, HandoffReason.ELDER if turn.elder else HandoffReason.REQUEST_HUMAN)
+    elif understanding.takes_back(turn.text) and not _corrects_it(turn):
+        await taken_back(turn)
     elif kind == "bind_phone":
         await _bind_phone_reply(turn)
     elif kind == "bind_code":
@@ -134,6 +136,24 @@ async def handle_reply(turn: Turn) -> None:
         await _more(turn, ref)
     else:
         await _reply_without_context(turn)
+
+
+def _corrects_it(turn: Turn) -> bool:
+    """「打错了 是13800000002」: a new answer comes with the correction; the flow takes it."""
+    return turn.entity("phone") is not None or turn.entity("amount") is not None or _number(turn) is not None
+
+
+async def taken_back(turn: Turn) -> None:
+    """「我刚才说错了 不是要充值」: what was about to be done is not done, and nothing is asked again."""
+    kind, _, ref = str(turn.slot("pending") or "").partition(":")
+    if kind == "topup_confirm":
+        await topup.cancel(turn, ref)
+    elif kind == "plan_confirm":
+        turn.say(replies.plan_change_cancelled())
+    elif kind == "service_confirm":
+        await value_added.keep(turn, ref)
+    else:
+        turn.say(replies.taken_back(turn.elder))
 
 
 async def _more(turn: Turn, ref: str) -> None:
@@ -333,6 +353,9 @@ class ActionHandleReply(FlowAction):
 async def clarify(turn: Turn) -> None:
     """Not sure what was meant: ask with the likeliest meanings, numbered; a person after
     two misses in a row (an elder after one, when there is nothing sensible to offer)."""
+    if understanding.takes_back(turn.text):
+        await taken_back(turn)
+        return
     options = [name for name in understanding.clarify_options(turn.parse) if name in INTENT_FLOWS]
     if "top_up" in options and turn.entity("relative") and understanding.asks_a_top_up(turn.parse):
         # 「帮我给我妈妈的号码充五十」, top-up or her line unsure: either way her number comes first,

@@ -17,6 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies, ticket_form, understanding
 from actions.services import Services, get_services
+from core.privacy import mask_phone
 from core.vocabulary import HandoffReason, Queue
 
 ANSWER_LIMIT = 200  # each of question and answer; the handoff keeps 500 characters of summary
@@ -157,6 +158,10 @@ class FlowAction(Action):
             turn.say(replies.five_g_phone(turn.elder))
         elif _refuses_binding(turn):
             turn.say(replies.why_bind(turn.elder))
+        elif _asks_hours(turn):
+            turn.say(replies.hours(turn.elder))
+        elif _asks_own_number(turn):
+            await _own_number(turn)
         elif _asks_price_beyond_plan(turn):
             await _price_beyond_plan(turn)
         elif _asks_for_promotions(turn):
@@ -250,6 +255,24 @@ def _person_for_a_call_back_not_kept(turn: Turn) -> None:
 def _asks_if_her_phone_takes_5g(turn: Turn) -> bool:
     """「5G套餐是不是要换手机」 (read as the list of plans): a question with one answer."""
     return not _awaits_her_answer(turn) and understanding.asks_if_phone_takes_5g(turn.text)
+
+
+def _asks_hours(turn: Turn) -> bool:
+    """「你们几点下班」 (read as nothing the assistant answers)."""
+    return not _awaits_her_answer(turn) and understanding.asks_hours(turn.text)
+
+
+def _asks_own_number(turn: Turn) -> bool:
+    """「我的号码是多少来着 我忘了」 (read as her plan)."""
+    return not _awaits_her_answer(turn) and understanding.asks_own_number(turn.text)
+
+
+async def _own_number(turn: Turn) -> None:
+    """The numbers she proved here, masked as every reply masks them; with none, binding is asked."""
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    turn.say(replies.own_number([mask_phone(phone) for phone in phones]))
+    if not phones:
+        turn.set("pending", "bind_phone")
 
 
 def _refuses_binding(turn: Turn) -> bool:

@@ -396,6 +396,22 @@ def asks_if_balance_lasts(text: str) -> bool:
     return BALANCE_ENOUGH.search(text) is not None
 
 
+# 「你们几点下班」: the assistant's and the people's hours.
+ASKS_HOURS = re.compile(r"几点(下班|上班|关门|开门)|(上班|工作|服务|营业)时间|24小时|晚上有人吗|有人值班")
+# 「我的号码是多少来着 我忘了」: her own number.
+ASKS_OWN_NUMBER = re.compile(
+    r"我的?(手机)?号(码)?是多少|我(的)?(手机)?号(码)?忘了|忘了我的?(手机)?号(码)?|查(一下)?本机号码"
+)
+
+
+def asks_hours(text: str) -> bool:
+    return ASKS_HOURS.search(text) is not None
+
+
+def asks_own_number(text: str) -> bool:
+    return ASKS_OWN_NUMBER.search(text) is not None
+
+
 # 「帮我看看有没有什么优惠活动」: there is no promotions list to show (read as the plan list). Old
 # people's, students' and others' discounts are other questions (the elder plans, an errand), and so
 # are points and a data pack (「流量优惠包」).
@@ -710,11 +726,21 @@ def says_never_used(text: str) -> bool:
     return NEVER_USED.search(text) is not None
 
 
+# 「我刚才说错了 不是要充值」: what she said before is taken back (not 「5G套餐是不是要换手机」).
+TAKES_BACK = re.compile(
+    r"(说|打|写|按|点|输)错了|搞错了|弄错了|不是这个意思|我不是(要|想|说)|(?<!是)不是要|不要(充|换|退)了|算了[，,\s]*不(充|换|退)"
+)
+
+
+def takes_back(text: str) -> bool:
+    return TAKES_BACK.search(text) is not None
+
+
 def clear_transaction_request(parse: Mapping[str, Any], intent: str) -> bool:
     """A transaction may open: the message is confidently that request and no dispute. A named
     service she never used, asked to be stopped, is a cancellation: it stops a charge and sells
     nothing (what was charged is a person's to check, `replies.never_used_refund`)."""
-    if confidence_of(parse, intent) < TRANSACTION_MIN_CONFIDENCE:
+    if confidence_of(parse, intent) < TRANSACTION_MIN_CONFIDENCE or takes_back(str(parse.get("text") or "")):
         return False
     if not sounds_like_dispute(parse):
         return True

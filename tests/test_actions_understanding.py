@@ -1254,3 +1254,32 @@ async def test_wechat_that_will_not_load_gets_the_data_left_and_the_lines_status
     chat = await bound(services)
     reply = await chat.say(ActionCheckUsage(), "我这个手机上不了那个微信了 是不是没流量了", "check_usage")
     assert "剩余16GB" in reply and "没有停机" in reply
+
+
+async def test_a_request_taken_back_cancels_what_was_about_to_be_done(services: Services) -> None:
+    # Before: 「我没太确定您的意思 … 1 充话费」.
+    chat = await bound(services)
+    vague = parse("我刚才说错了 不是要充值", [("top_up", 0.4)], fallback=True)
+    reply = await _say(chat, ActionClarify(), vague)
+    assert "刚才的不算" in reply and "充话费" not in reply and chat.slots["pending"] is None
+    # a top-up waiting for its 「1」 is cancelled, not paid
+    order = await bound(services)
+    assert "回复1确认" in await order.say(ActionTopUp(), "充五十", "top_up", amount=50)
+    reply = await order.say(ActionTopUp(), "我说错了 不充了", "top_up")
+    assert "回复1确认" not in reply and "链接" not in reply and order.slots["pending"] is None
+    # a corrected number is the answer, not a taking back
+    binding = Conversation(services)
+    await binding.say(ActionCheckBalance(), "查话费", "check_balance")
+    await binding.say(ActionHandleReply(), "13800000009", "inform")
+    reply = await binding.say(ActionHandleReply(), "打错了 是13800000001", "inform")
+    assert "验证码" in reply and "刚才的不算" not in reply  # the binding takes it (here: wait a minute)
+
+
+async def test_hours_and_her_own_number_are_answered(services: Services) -> None:
+    chat = await bound(services)
+    assert "24小时" in await chat.say(ActionOutOfScope(), "你们几点下班", "out_of_scope")
+    reply = await chat.say(ActionCheckPlan(), "我的号码是多少来着 我忘了", "check_plan")
+    assert "138****0001" in reply and "套餐" not in reply
+    stranger = Conversation(services)
+    await stranger.say(ActionCheckPlan(), "我的号码是多少来着 我忘了", "check_plan")
+    assert stranger.slots["pending"] == "bind_phone"
