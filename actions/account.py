@@ -80,7 +80,10 @@ def asked_month(turn: Turn) -> Optional[str]:
     """The month the question names ("2026-10"), also when resumed after binding; else None."""
     if turn.resumed is not None:
         return turn.resumed or None
-    return month_asked(turn.text, turn.services.today())
+    # 「这个月怎么比上个月多」: the month set against another is the one before 比.
+    compared = understanding.COMPARED_WITH_BEFORE.search(turn.text)
+    text = turn.text[: compared.start()] if compared is not None else turn.text
+    return month_asked(text, turn.services.today())
 
 
 def current_month(turn: Turn) -> str:

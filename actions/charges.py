@@ -56,10 +56,15 @@ async def dispute(turn: Turn) -> None:
     this_month = await billing.list_charges(phone)
     if month is None or month >= current:
         month = current
-        turn.say(replies.dispute_this_month(this_month, current, turn.elder))
+        answer = replies.dispute_this_month(this_month, current, turn.elder)
     else:
         so_far = sum(c.amount_fen for c in this_month) if month == shift_month(current, -1) else None
-        turn.say(replies.dispute_bill(await billing.get_bill(phone, month), current, so_far, turn.elder))
+        answer = replies.dispute_bill(await billing.get_bill(phone, month), current, so_far, turn.elder)
+    if understanding.compares_with_before(said):  # 「比平时多了十块」: the months before, beside it
+        before = [await billing.get_bill(phone, shift_month(month, -k)) for k in (1, 2)]
+        lines = answer.split("\n")
+        answer = "\n".join([*lines[:-1], replies.months_before(before, current), lines[-1]])
+    turn.say(answer)
     # The whole of what they said goes to the agent if they take the offer (not its first words).
     turn.set("pending", f"dispute_offer:{month}:{said}")
 

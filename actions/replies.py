@@ -819,6 +819,12 @@ def dispute_bill(b: Bill, current: str, so_far_fen: int | None, elder: bool) -> 
     return "\n".join(lines)
 
 
+def months_before(bills: list[Bill], current: str) -> str:
+    """「比平时多」: the months before, to set the one asked about against."""
+    totals = "、".join(f"{month_name(b.month, current)}{format_yuan(b.total_fen)}" for b in bills if b.items)
+    return f"之前：{totals}。" if totals else "之前的月份没有账单可比。"
+
+
 def more_lines(lines: list[str], header: str, closing: str = "") -> str:
     """The rest of a list after "更多": at most MORE_ITEMS lines between a header and a closing line."""
     # The line that says how many are left takes the place of one item, so a screen holds it all.

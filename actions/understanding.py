@@ -201,7 +201,7 @@ OPERATOR_ERRAND = re.compile(
     r"广告短信|垃圾短信|屏蔽|拦截|通话记录|通话详单|详单|通话清单|宽带[^，。,.!?！？]{0,6}(多少钱|价格|资费|怎么收费)|"
     r"流量[^，。,.!?！？]{0,6}(限制|封顶|限额|限量)|(限制|限额)[^，。,.!?！？]{0,4}流量|"
     r"(换|改)(个|一个)?(手机)?号(码)?(?![^，。,.!?！？]{0,6}绑)|老(是)?(给我)?发短信|短信[^，。,.!?！？]{0,4}(太多|好多|烦)|"
-    r"残疾|低保|优待|销号|注销(号码|手机号)|停号|名下[^，。,.!?！？]{0,6}(几|多少|哪些)[^，。,.!?！？]{0,2}(卡|号)|一证通查",
+    r"残疾|低保|优待|销号|(余额|话费)[^，。,.!?！？]{0,3}退(给|回)?我|退[^，。,.!?！？]{0,2}余额|不(用|要|想用)这个号了|注销(号码|手机号)|停号|名下[^，。,.!?！？]{0,6}(几|多少|哪些)[^，。,.!?！？]{0,2}(卡|号)|一证通查",
     re.IGNORECASE,
 )
 UNSURE_BELOW = 0.6
@@ -410,6 +410,14 @@ def asks_hours(text: str) -> bool:
 
 def asks_own_number(text: str) -> bool:
     return ASKS_OWN_NUMBER.search(text) is not None
+
+
+# 「上个月的账单怎么比平时多了十块」: a month set against the months before it.
+COMPARED_WITH_BEFORE = re.compile(r"比(平时|平常|以前|往常|上个?月|之前|原来|以往|[0-9一二三四五六七八九十]{1,2}月)")
+
+
+def compares_with_before(text: str) -> bool:
+    return COMPARED_WITH_BEFORE.search(text) is not None
 
 
 # 「帮我看看有没有什么优惠活动」: there is no promotions list to show (read as the plan list). Old

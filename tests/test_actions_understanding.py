@@ -1283,3 +1283,20 @@ async def test_hours_and_her_own_number_are_answered(services: Services) -> None
     stranger = Conversation(services)
     await stranger.say(ActionCheckPlan(), "我的号码是多少来着 我忘了", "check_plan")
     assert stranger.slots["pending"] == "bind_phone"
+
+
+async def test_a_month_said_to_cost_more_than_usual_is_set_against_the_months_before(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionDisputeCharge(), "上个月的账单怎么比平时多了十块", "dispute_charge")
+    assert "11月账单共44元" in reply and "之前：10月44元、9月44元。" in reply
+    assert reply.endswith("2 不用了")  # the offer stays last
+    this_month = await bound(services)
+    reply = await this_month.say(ActionDisputeCharge(), "这个月怎么比上个月多扣了这么多", "dispute_charge")
+    assert "共扣费59元" in reply and "之前：11月44元、10月44元。" in reply
+
+
+async def test_the_balance_refunded_on_leaving_goes_to_a_person(services: Services) -> None:
+    chat = await bound(services)
+    said = "能不能帮我把话费余额退给我 我不用这个号了"
+    await _say(chat, ActionClarify(), parse(said, [("check_balance", 0.3), ("cancel_service", 0.2)], True))
+    assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
