@@ -52,11 +52,11 @@ async def balance(turn: Turn) -> None:
     # 「够不够用到月底」: the balance against next month's fees, which ends with its own top-up offer.
     answer = replies.balance(b, turn.elder, asked_status=asked, cannot_call=down, offer_top_up=not lasts)
     if lasts:
-        answer += "\n" + replies.balance_lasts(b, await _monthly_fees(turn, phone), turn.elder)
+        answer += "\n" + replies.balance_lasts(b, await monthly_fees(turn, phone), turn.elder)
     turn.say(answer)
 
 
-async def _monthly_fees(turn: Turn, phone: str) -> int:
+async def monthly_fees(turn: Turn, phone: str) -> int:
     """What the 1st of next month takes, about: her plan's fee and her services' (a plan change she
     made takes effect then, at its own fee: 「约」 in the reply)."""
     billing = turn.services.billing

@@ -48,6 +48,9 @@ async def ask_relative(turn: Turn) -> None:
     if understanding.asks_a_top_up(turn.parse) and not understanding.asks_to_bind(turn.text):
         await (topup.top_up if understanding.kin_only_called(turn.text) else topup.top_up_for_relative)(turn)
         return
+    if understanding.asks_about_her_other_line(turn.text):
+        await her_other_line(turn)
+        return
     phones = await turn.services.binding.bound_phones(turn.openid)
     asked = turn.entity("phone")
     own = understanding.own_line_question(turn.text) if not asked else None
@@ -101,6 +104,24 @@ async def relative_answer(turn: Turn, phone: str, flow: str = "relative_balance"
     else:
         answer = replies.balance(await billing.get_balance(phone), turn.elder)
     turn.say(replies.about_number(mask_phone(phone), answer))
+
+
+async def her_other_line(turn: Turn) -> None:
+    """「我有两个号 帮我查一下另一个号的话费」: with two bound, the second; with more, she picks;
+    with one, the other is bound first (the code goes to it), then answered."""
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    asked = understanding.plain_request(turn.text, ("check_usage", "check_bill")) or "check_balance"
+    flow = {"check_usage": account.usage, "check_bill": account.bill}.get(asked, account.balance)
+    if len(phones) == 2:
+        turn.about_phone = phones[1]
+        await flow(turn)
+    elif len(phones) > 2:
+        turn.say(replies.choose_bound_number([mask_phone(phone) for phone in phones]))
+        turn.set("pending", "relative_which:" + ("relative_usage" if asked == "check_usage" else "relative_balance"))
+    else:
+        turn.say(replies.ask_other_line(turn.elder))
+        turn.set("pending", "bind_phone")
+        turn.set("after_bind", {"check_usage": "usage", "check_bill": "bill"}.get(asked, "balance"))
 
 
 async def complaint(turn: Turn) -> None:

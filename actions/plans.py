@@ -25,6 +25,9 @@ async def check_plan(turn: Turn) -> None:
     phone = await account_phone(turn, "plan")
     if not phone:
         return
+    if understanding.asks_plan_verdict(turn.text):  # 「我现在这个套餐是不是最划算的」: from her usage
+        await recommend(turn)
+        return
     plan = await _subscriber_plan(turn, phone)
     if understanding.asks_plan_expiry(turn.text):  # 「我这个套餐什么时候到期」
         turn.say(replies.plan_renews_monthly(plan, turn.elder))

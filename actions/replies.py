@@ -336,6 +336,17 @@ def plans_with_most_data(plans: list[Plan]) -> str:
     return "\n".join(["流量最多的套餐：", *(plan_line(p) for p in plans[:SHOWN_ITEMS]), PLAN_LIST_FOOTER])
 
 
+def ask_other_line(elder: bool) -> str:
+    if elder:
+        return "请回复另一个号码（11位），验证码会发到那个号码上。"
+    return "这里只绑定了一个号码。请回复另一个号码（11位），验证码会发到那个号码上，绑定后就帮您查。"
+
+
+def top_up_suggestion(monthly_fen: int) -> str:
+    """「一般充多少合适」: the fixed fees each month takes; a top-up of about that lasts the month."""
+    return f"您每月固定扣约{format_yuan(monthly_fen)}（套餐和已开的业务），充这个数或多一点，就够一个月。"
+
+
 def balance_lasts(b: Balance, due_fen: int, elder: bool) -> str:
     """「够不够用到月底」: her balance against the monthly fees due on the 1st (her plan and services);
     usage beyond the plan would come on top."""

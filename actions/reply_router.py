@@ -376,6 +376,15 @@ async def clarify(turn: Turn) -> None:
     if understanding.says_network_slow(turn.text):  # 「网速太慢了」: the data left, and whether the line works
         await account.usage(turn)
         return
+    if understanding.asks_about_her_other_line(turn.text):  # 「帮我查一下另一个号的话费」
+        await guidance.her_other_line(turn)
+        return
+    if understanding.complains_of_service(turn.text):  # 「你们的服务太差了」: the complaint, not 「1 投诉」
+        await guidance.complaint(turn)
+        return
+    if understanding.says_allowance_too_small(turn.text):  # 「流量每个月都超」: a plan that fits her usage
+        await plans.recommend(turn)
+        return
     if {"change_plan", "recommend_plan"} & set(options) and understanding.names_a_direction(turn.text):
         # 「能不能换成便宜一点的 我一个月也用不了多少流量」: the plans that way, each still confirmed.
         await plans.recommend(turn)

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from actions import replies, understanding
-from actions.account import account_phone
+from actions.account import account_phone, monthly_fees
 from actions.turn import Turn
 from billing.backend import BillingError, LineStatus, OrderNotFound
 from billing.money import yuan_to_fen
@@ -70,6 +70,9 @@ async def ask_whose_number(turn: Turn, relative: str | None, amount: Any) -> Non
 
 
 async def _with_amount(turn: Turn, phone: str, amount: Any, *, for_other: bool = False, named: bool = False) -> None:
+    if amount is None and not for_other and understanding.asks_how_much_to_top_up(turn.text):
+        # 「不知道充多少 一般充多少合适」: what the 1st of each month takes, then the question.
+        turn.say(replies.top_up_suggestion(await monthly_fees(turn, phone)))
     if amount is None:
         turn.say(replies.ask_amount(turn.elder))
         # A number she named is kept with the question (she may have several bound).

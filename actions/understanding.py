@@ -420,6 +420,41 @@ def compares_with_before(text: str) -> bool:
     return COMPARED_WITH_BEFORE.search(text) is not None
 
 
+# 「我现在这个套餐是不是最划算的」: a verdict on her plan from her usage, not the plan shown again.
+PLAN_VERDICT = re.compile(r"划算|合适|值不值|值得|适合我|亏不亏|吃亏")
+# 「你们的服务太差了」: a complaint about service, said plainly.
+SERVICE_COMPLAINED_OF = re.compile(r"(服务|态度)[^，。,.!?！？]{0,3}(太差|很差|差劲|不好|恶劣|烂)")
+# 「我的流量怎么不够用啊 每个月都超」: her plan is too small for her.
+ALLOWANCE_TOO_SMALL = re.compile(
+    r"(每个月|每月|老是|总是|经常|天天|月月)[^，。,.!?！？]{0,4}(超|不够)|(流量|分钟|通话)[^，。,.!?！？]{0,4}(老是|总是|经常)?不够用"
+)
+# 「不知道充多少 一般充多少合适」: how much to top up.
+HOW_MUCH_TO_TOP_UP = re.compile(r"充多少(合适|好|比较好|够)|不知道充多少|一般充多少")
+# 「我有两个号 帮我查一下另一个号的话费」: her other line.
+OTHER_OWN_LINE = re.compile(r"另(一|外一?)(个|张)(号|号码|卡|手机号)|第二(个|张)(号|号码|卡)|我的?另(一|外)个")
+
+
+def asks_plan_verdict(text: str) -> bool:
+    return PLAN_VERDICT.search(text) is not None
+
+
+def complains_of_service(text: str) -> bool:
+    return SERVICE_COMPLAINED_OF.search(text) is not None
+
+
+def says_allowance_too_small(text: str) -> bool:
+    """Not 「流量不够用了 有没有临时加一点的」: more data now is a data pack (`asks_for_a_data_pack`)."""
+    return ALLOWANCE_TOO_SMALL.search(text) is not None and not asks_for_a_data_pack(text)
+
+
+def asks_how_much_to_top_up(text: str) -> bool:
+    return HOW_MUCH_TO_TOP_UP.search(text) is not None
+
+
+def asks_about_her_other_line(text: str) -> bool:
+    return OTHER_OWN_LINE.search(text) is not None
+
+
 # 「帮我看看有没有什么优惠活动」: there is no promotions list to show (read as the plan list). Old
 # people's, students' and others' discounts are other questions (the elder plans, an errand), and so
 # are points and a data pack (「流量优惠包」).

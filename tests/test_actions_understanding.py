@@ -1300,3 +1300,39 @@ async def test_the_balance_refunded_on_leaving_goes_to_a_person(services: Servic
     said = "能不能帮我把话费余额退给我 我不用这个号了"
     await _say(chat, ActionClarify(), parse(said, [("check_balance", 0.3), ("cancel_service", 0.2)], True))
     assert chat.payloads and chat.payloads[-1]["handoff"]["reason"] == "operator_topic"
+
+
+async def test_whether_her_plan_is_the_best_value_is_a_verdict_from_her_usage(services: Services) -> None:
+    # Before: her plan shown again.
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckPlan(), "你好 我想咨询一下 我现在这个套餐是不是最划算的", "check_plan")
+    assert "平均每月" in reply
+
+
+async def test_plain_service_complaints_and_too_small_plans_are_served_not_clarified(services: Services) -> None:
+    chat = await bound(services)
+    reply = await _say(chat, ActionClarify(), parse("你们的服务太差了", [("complaint", 0.4)], fallback=True))
+    assert "您是想" not in reply and "发生了什么" in reply  # the category (服务) is said
+    small = await bound(services)
+    vague = parse("我的流量怎么不够用啊 每个月都超", [("check_usage", 0.3), ("recommend_plan", 0.2)], True)
+    assert "平均每月" in await _say(small, ActionClarify(), vague)
+
+
+async def test_how_much_to_top_up_is_suggested_from_her_monthly_fees(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionTopUp(), "我要充话费 但是不知道充多少 一般充多少合适", "top_up")
+    assert "每月固定扣约59元" in reply and "充值多少元" in reply
+
+
+async def test_her_other_line_is_bound_then_answered(services: Services) -> None:
+    # Before: a clarifying menu with 查家人的号码 in it.
+    chat = await bound(services)
+    said = "我有两个号 帮我查一下另一个号的话费"
+    reply = await _say(chat, ActionClarify(), parse(said, [("check_balance", 0.3), ("ask_relative", 0.2)], True))
+    assert "另一个号码" in reply and chat.slots["after_bind"] == "balance"
+    await chat.say(ActionHandleReply(), "13800000002", "inform")
+    answer = await chat.say(ActionHandleReply(), await latest_code(services, "13800000002"), "inform")
+    assert "12.60元" in answer
+    # with both bound, the second is answered at once
+    reply = await _say(chat, ActionClarify(), parse(said, [("check_balance", 0.3), ("ask_relative", 0.2)], True))
+    assert "12.60元" in reply and "58.30" not in reply
