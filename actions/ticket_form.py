@@ -117,8 +117,11 @@ async def start_complaint(turn: Turn, category: TicketCategory | None = None, sa
         draft["what"] = draft.pop("said")
         await _contact_or_finish(turn, draft)
         return
-    if named is not None:  # 「我要投诉网络」: the category only
-        category = TicketCategory(named)
+    if named is not None:  # 「我要投诉网络」「你们的服务太差了」: the category only, acknowledged
+        label = wording.TICKET_CATEGORY_LABELS[TicketCategory(named)]
+        draft["category"] = named
+        _ask(turn, draft, "what", f"好的，帮您登记{label}方面的投诉。" + wording.COMPLAINT_ASK_WHAT)
+        return
     if category is not None:
         draft["category"] = category.value
         if said:  # the dispute flow: what happened was said already

@@ -70,11 +70,12 @@ async def ask_whose_number(turn: Turn, relative: str | None, amount: Any) -> Non
 
 
 async def _with_amount(turn: Turn, phone: str, amount: Any, *, for_other: bool = False, named: bool = False) -> None:
-    if amount is None and not for_other and understanding.asks_how_much_to_top_up(turn.text):
-        # 「不知道充多少 一般充多少合适」: what the 1st of each month takes, then the question.
-        turn.say(replies.top_up_suggestion(await monthly_fees(turn, phone)))
     if amount is None:
-        turn.say(replies.ask_amount(turn.elder))
+        question = replies.ask_amount(turn.elder)
+        if not for_other and understanding.asks_how_much_to_top_up(turn.text):
+            # 「不知道充多少 一般充多少合适」: what the 1st of each month takes, in the same message.
+            question = replies.top_up_suggestion(await monthly_fees(turn, phone)) + "\n" + question
+        turn.say(question)
         # A number she named is kept with the question (she may have several bound).
         turn.set("pending", f"topup_amount:{phone}" if named else "topup_amount")
         return

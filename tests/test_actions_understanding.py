@@ -1312,7 +1312,7 @@ async def test_whether_her_plan_is_the_best_value_is_a_verdict_from_her_usage(se
 async def test_plain_service_complaints_and_too_small_plans_are_served_not_clarified(services: Services) -> None:
     chat = await bound(services)
     reply = await _say(chat, ActionClarify(), parse("你们的服务太差了", [("complaint", 0.4)], fallback=True))
-    assert "您是想" not in reply and "发生了什么" in reply  # the category (服务) is said
+    assert "您是想" not in reply and "登记服务方面的投诉" in reply and "发生了什么" in reply
     small = await bound(services)
     vague = parse("我的流量怎么不够用啊 每个月都超", [("check_usage", 0.3), ("recommend_plan", 0.2)], True)
     assert "平均每月" in await _say(small, ActionClarify(), vague)
