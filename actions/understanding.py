@@ -405,7 +405,8 @@ ASKS_OWN_NUMBER = re.compile(
 
 
 def asks_hours(text: str) -> bool:
-    return ASKS_HOURS.search(text) is not None
+    """The assistant's and the people's here; a shop's hours are an errand (营业厅)."""
+    return ASKS_HOURS.search(text) is not None and "营业厅" not in text
 
 
 def asks_own_number(text: str) -> bool:
@@ -459,11 +460,18 @@ def asks_about_her_other_line(text: str) -> bool:
 # people's, students' and others' discounts are other questions (the elder plans, an errand), and so
 # are points and a data pack (「流量优惠包」).
 PROMOTIONS = re.compile(r"优惠|活动|促销|福利|打折")
-NOT_PROMOTIONS = re.compile(r"老人|老年|长辈|学生|残疾|低保|军人|积分|包")
+NOT_PROMOTIONS = re.compile(r"老人|老年|长辈|学生|残疾|低保|军人|积分|包|套餐")
+# 「充值送话费的活动 钱没到」: a promotion she took part in and did not get, which is a dispute.
+NOT_GIVEN = re.compile(r"(?<!有)没(有)?(送|到|返|给)")
 
 
 def asks_for_promotions(text: str) -> bool:
-    return PROMOTIONS.search(text) is not None and NOT_PROMOTIONS.search(text) is None
+    return (
+        PROMOTIONS.search(text) is not None
+        and NOT_PROMOTIONS.search(text) is None
+        and CONTESTED.search(text) is None
+        and NOT_GIVEN.search(text) is None
+    )
 
 
 # 「我想改个套餐 但是不知道哪个合适」: she wants advice on which plan, not to name one.

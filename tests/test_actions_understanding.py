@@ -1336,3 +1336,10 @@ async def test_her_other_line_is_bound_then_answered(services: Services) -> None
     # with both bound, the second is answered at once
     reply = await _say(chat, ActionClarify(), parse(said, [("check_balance", 0.3), ("ask_relative", 0.2)], True))
     assert "12.60元" in reply and "58.30" not in reply
+
+
+def test_promotions_and_hours_are_not_read_into_other_questions() -> None:
+    assert understanding.asks_for_promotions("最近有啥活动吗 充话费有没有送的")
+    assert not understanding.asks_for_promotions("我参加了充值送话费活动 但是钱没到")  # a dispute
+    assert not understanding.asks_for_promotions("有什么优惠套餐")  # the plans
+    assert not understanding.asks_hours("营业厅几点关门")  # a shop's hours: an errand
