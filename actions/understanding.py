@@ -338,8 +338,12 @@ REFUSES_BINDING = re.compile(
 )
 
 
+UNBINDS = re.compile(r"解绑|解除绑定|取消绑定|换绑")
+
+
 def refuses_binding(text: str) -> bool:
-    return REFUSES_BINDING.search(text) is not None
+    """Not 「我不想绑这个号了 帮我解绑」: unbinding is a request of its own."""
+    return REFUSES_BINDING.search(text) is not None and UNBINDS.search(text) is None
 
 
 # 「上次那个客服说给我回电话 到现在也没打」: a call-back promised and not kept.

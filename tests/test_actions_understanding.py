@@ -1343,3 +1343,5 @@ def test_promotions_and_hours_are_not_read_into_other_questions() -> None:
     assert not understanding.asks_for_promotions("我参加了充值送话费活动 但是钱没到")  # a dispute
     assert not understanding.asks_for_promotions("有什么优惠套餐")  # the plans
     assert not understanding.asks_hours("营业厅几点关门")  # a shop's hours: an errand
+    assert understanding.refuses_binding("怎么一直让我绑定 我不想绑")
+    assert not understanding.refuses_binding("我不想绑这个号了 帮我解绑")  # unbinding is its own request
