@@ -349,7 +349,7 @@ def refuses_binding(text: str) -> bool:
 # 「上次那个客服说给我回电话 到现在也没打」: a call-back promised and not kept.
 CALLBACK_NOT_KEPT = re.compile(
     r"(回电|回电话|回个电话|打电话给我|给我打电话|联系我|打给我)[^。.!?！？]{0,10}"
-    r"(没打|没有打|没来|没人|没联系|没有联系|还没|也没|都没|没接到|没等到)"
+    r"(没打|没有打|没来|没人|没联系|没有联系|还没|也没|都没|没等到)"  # not 没接到: she missed it
 )
 
 
@@ -401,7 +401,7 @@ def asks_if_balance_lasts(text: str) -> bool:
 
 
 # 「你们几点下班」: the assistant's and the people's hours.
-ASKS_HOURS = re.compile(r"几点(下班|上班|关门|开门)|(上班|工作|服务|营业)时间|24小时|晚上有人吗|有人值班")
+ASKS_HOURS = re.compile(r"几点(下班|上班|关门|开门)|(上班|工作|服务|营业)时间|晚上有人吗|有人值班")
 # 「我的号码是多少来着 我忘了」: her own number.
 ASKS_OWN_NUMBER = re.compile(
     r"我的?(手机)?号(码)?是多少|我(的)?(手机)?号(码)?忘了|忘了我的?(手机)?号(码)?|查(一下)?本机号码"

@@ -1345,3 +1345,5 @@ def test_promotions_and_hours_are_not_read_into_other_questions() -> None:
     assert not understanding.asks_hours("营业厅几点关门")  # a shop's hours: an errand
     assert understanding.refuses_binding("怎么一直让我绑定 我不想绑")
     assert not understanding.refuses_binding("我不想绑这个号了 帮我解绑")  # unbinding is its own request
+    assert not understanding.asks_hours("充值24小时能到账吗")
+    assert not understanding.says_callback_not_kept("你们打电话给我 我没接到")  # called, and she missed it
