@@ -288,11 +288,11 @@ def _asks_price_beyond_plan(turn: Turn) -> bool:
 
 async def _price_beyond_plan(turn: Turn) -> None:
     """The standard rates, which need no account; with a line bound, what she has left this month."""
-    answer = replies.price_beyond_plan(turn.elder)
-    phones = await turn.services.binding.bound_phones(turn.openid)
-    if phones:
-        answer += "\n" + replies.allowance_left(await turn.services.billing.get_usage(phones[0]))
-    turn.say(answer)
+
+    async def left(phone: str) -> str:
+        return replies.allowance_left(await turn.services.billing.get_usage(phone))
+
+    await _say_with_her_line(turn, replies.price_beyond_plan(turn.elder), left)
 
 
 def _asks_what_if_balance_runs_out(turn: Turn) -> bool:
@@ -302,11 +302,20 @@ def _asks_what_if_balance_runs_out(turn: Turn) -> bool:
 
 async def _when_balance_runs_out(turn: Turn) -> None:
     """What happens, which needs no account; with a line bound, her balance and the top-up offer."""
-    answer = replies.when_balance_runs_out(turn.elder)
+
+    async def her_balance(phone: str) -> str:
+        balance = await turn.services.billing.get_balance(phone)
+        return replies.low_balance_help(replies.balance(balance, turn.elder))
+
+    await _say_with_her_line(turn, replies.when_balance_runs_out(turn.elder), her_balance)
+
+
+async def _say_with_her_line(turn: Turn, answer: str, about_her_line: Callable[[str], Awaitable[str]]) -> None:
+    """An answer that needs no account, followed, when she has bound a line, by what it says of
+    that line (her first); with none bound nothing is asked: the answer stands on its own."""
     phones = await turn.services.binding.bound_phones(turn.openid)
     if phones:
-        balance = await turn.services.billing.get_balance(phones[0])
-        answer += "\n" + replies.low_balance_help(replies.balance(balance, turn.elder))
+        answer += "\n" + await about_her_line(phones[0])
     turn.say(answer)
 
 
