@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.conversations import Routing, RoutingColumns
 from core.db import compiled_once, inserted_id, one_of, single_statements
+from core.driver_statements import DriverStatement
 from gateway.store import inbox, voice_prefs
 from wechat.messages import InboundMessage
 from wechat.window import CsWindow, Renewal, renewal_from, utcnow
@@ -166,13 +167,20 @@ class Inbox:
         # Built once per inbox, for the same reason as the module's statements.
         self._claim = _CLAIM.returning(*routing.columns) if routing is not None else _CLAIM
         taken_columns = (*routing.columns,) if routing is not None else ()
-        self._store_taking = compiled_once(
-            select(_TAKEN.c.id, _TAKEN.c.status, _VOICE_MODE, *taken_columns).add_cte(
-                renewal_from(_TAKEN).cte("renewed")
-            ),
-            "postgresql",
-        )
         self._single = single_statements(engine)
+        # PostgreSQL: the two statements of every message run on the driver (core/driver_statements.py).
+        postgres = engine.dialect.name == "postgresql"
+        self._store_taking = (
+            DriverStatement(
+                select(_TAKEN.c.id, _TAKEN.c.status, _VOICE_MODE, *taken_columns).add_cte(
+                    renewal_from(_TAKEN).cte("renewed")
+                ),
+                self._single,
+            )
+            if postgres
+            else None
+        )
+        self._finish_alone = DriverStatement(_FINISH, self._single) if postgres else None
         self._cs_window = cs_window
         self._lease = dt.timedelta(seconds=lease_s)
         self._clock = clock
@@ -192,16 +200,15 @@ class Inbox:
         (PostgreSQL, nearly every push); the others are stored as `record` stores them."""
         row = self._row(message, arrival_seq)
         renewal = self._renewing_alone(message)
-        if renewal is None:
-            row_id = await self._store(message, row, None)
+        if renewal is None or self._store_taking is None:
+            row_id = await self._store(message, row, renewal)
             return None if row_id is None else Stored(row_id)
         now = row["received_at"]
         params = {**row, **renewal.params(), "lease_end": now + self._lease, "of_openid": message.openid}
         if self._routing is not None:
             params.update(self._routing.params())
         try:
-            async with self._single.connect() as conn:
-                stored = (await conn.execute(self._store_taking, params)).one()
+            (stored,) = await self._store_taking.fetch(params)
         except IntegrityError:
             return None
         if stored.status != "processing":
@@ -281,6 +288,9 @@ class Inbox:
         values = {"row_id": row_id, "channel": channel, "at": self._clock(), "failure": error}
         if conn is not None:
             await conn.execute(_FINISH, values)
+            return
+        if self._finish_alone is not None:
+            await self._finish_alone.fetch(values)
             return
         async with self._single.connect() as alone:
             await alone.execute(_FINISH, values)
