@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from actions import binding_flow, replies, understanding
+from actions import binding_flow, plan_lists, replies, understanding
 from actions.service import hand_off_operator_errand
 from actions.turn import FlowAction, Turn
 from billing.backend import LineStatus
@@ -140,6 +140,9 @@ async def more_bill(turn: Turn, month: str) -> None:
 async def usage(turn: Turn) -> None:
     if understanding.asks_for_a_data_pack(turn.text):
         await hand_off_operator_errand(turn)
+        return
+    if understanding.asks_plan_with_more_minutes(turn.text):  # 「我主要打电话 想要通话时间长的套餐」
+        plan_lists.most_minutes(turn, [p for p in await turn.services.billing.list_plans() if p.available])
         return
     month = asked_month(turn)
     phone = await account_phone(turn, f"usage:{month}" if month else "usage")

@@ -7,7 +7,7 @@ with the subscriber's own words in the agent's summary.
 
 from __future__ import annotations
 
-from actions import replies, ticket_form, understanding
+from actions import replies, ticket_form, understanding, value_added
 from actions.account import (
     account_phone,
     asked_month,
@@ -52,6 +52,8 @@ async def dispute(turn: Turn) -> None:
         return
     if understanding.asks_how_charges_work(said):  # 「话费是怎么扣的」: asked, not contested
         await charges_explained(turn)
+        return
+    if await value_added.explain_how_it_began(turn, phone):  # 「我没开通过什么彩铃 为什么扣我钱」
         return
     this_month = await billing.list_charges(phone)
     if month is None or month >= current:

@@ -35,7 +35,7 @@ async def low_balance_help(turn: Turn) -> None:
     phone = await account_phone(turn, "low_balance_help")
     if phone:
         balance = await turn.services.billing.get_balance(phone)
-        turn.say(replies.low_balance_help(replies.balance(balance, turn.elder)))
+        turn.say(replies.low_balance_help(balance, turn.elder))
 
 
 async def ask_relative(turn: Turn) -> None:
@@ -130,6 +130,21 @@ async def complaint(turn: Turn) -> None:
 
 async def ticket_status(turn: Turn) -> None:
     await ticket_form.progress(turn)
+
+
+async def fault(turn: Turn) -> None:
+    """What is broken, where, a reachable number and a time slot (actions/ticket_form.py); but
+    「我交了钱怎么还是打不了电话」 is a top-up she does not see on her line, not a repair."""
+    if understanding.says_top_up_missing(turn.text):
+        phone = await account_phone(turn, "dispute")
+        if not phone:
+            return
+        line = await turn.services.billing.get_balance(phone)
+        if line.status == LineStatus.SUSPENDED or line.arrears_fen > 0:
+            await account.top_ups_arrived(turn, phone, turn.words)
+            return
+        # Her line works and owes nothing: what fails is the phone or the network, a repair.
+    await service.report_fault(turn)
 
 
 async def broadband_fault(turn: Turn) -> None:
@@ -237,6 +252,13 @@ class ActionTicketStatus(FlowAction):
 
     async def flow(self, turn: Turn) -> None:
         await ticket_status(turn)
+
+
+class ActionReportFault(FlowAction):
+    action_name = "action_report_fault"
+
+    async def flow(self, turn: Turn) -> None:
+        await fault(turn)
 
 
 class ActionReportBroadbandFault(FlowAction):

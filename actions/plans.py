@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from actions import replies, understanding
+from actions import plan_lists, replies, understanding
 from actions.account import account_phone
 from actions.service import hand_off_operator_errand
 from actions.turn import FlowAction, Turn
@@ -40,8 +40,15 @@ async def list_plans(turn: Turn) -> None:
         await change_plan(turn)
         return
     plans = [p for p in await turn.services.billing.list_plans() if p.available]
+    budget = plan_lists.budget_said(turn)
+    if budget is not None:  # 「有没有二十块钱左右的套餐」
+        plan_lists.within_budget(turn, budget, plans)
+        return
     if understanding.asks_most_data(turn.text):
-        _most_data(turn, plans)
+        plan_lists.most_data(turn, plans)
+        return
+    if understanding.wants_more_minutes(turn.text):  # 「有没有通话分钟多的套餐」
+        plan_lists.most_minutes(turn, plans)
         return
     if understanding.finds_plan_too_dear(turn.text):  # 「你们这个套餐太坑了」: what her usage needs
         await recommend(turn)
@@ -61,15 +68,11 @@ def _names_the_plan_asked_for(turn: Turn) -> bool:
     """Asked which plan to change to, she answers with a price or a direction (read as the list)."""
     if not str(turn.slot("pending") or "").startswith("plan_which"):
         return False
-    return understanding.PLAN_PRICE.search(turn.text) is not None or bool(
-        understanding.CHEAPER.search(turn.text) or understanding.DEARER.search(turn.text)
+    return (
+        understanding.PLAN_PRICE.search(turn.text) is not None
+        or plan_lists.budget_said(turn) is not None
+        or bool(understanding.CHEAPER.search(turn.text) or understanding.DEARER.search(turn.text))
     )
-
-
-def _most_data(turn: Turn, plans: list[Plan]) -> None:
-    """The plans with the most data, most first; a name in reply changes to it."""
-    turn.say(replies.plans_with_most_data(sorted(plans, key=lambda p: (-p.data_mb, p.monthly_fee_fen))))
-    turn.set("pending", "plan_which")
 
 
 async def more_plans(turn: Turn) -> None:
@@ -83,17 +86,28 @@ async def recommend(turn: Turn) -> None:
     if relative and turn.about_phone is None and understanding.plan_is_for(str(relative), turn.text):
         await _recommend_for_relative(turn, str(relative))
         return
+    if understanding.meant_for_the_old(turn.text) and not turn.elder:
+        # 「给我推荐一个适合老年人的套餐」: the plans made for the old, not a verdict on hers.
+        for_elders = [p for p in await turn.services.billing.list_plans() if p.available and p.elder_friendly]
+        if for_elders:
+            turn.say(replies.plans_for_the_old(for_elders))
+            turn.set("pending", "plan_which")
+            return
     phone = await account_phone(turn, "recommend")
     if not phone:
         return
     billing = turn.services.billing
     current = await _subscriber_plan(turn, phone)
     plans = [p for p in await billing.list_plans() if p.available]
+    others = [p for p in plans if p.code != current.code]
+    budget = plan_lists.budget_said(turn)
+    if budget is not None:  # 「推荐个三十块以内的」
+        plan_lists.within_budget(turn, budget, others)
+        return
     if understanding.asks_most_data(turn.text):  # 「哪个套餐流量最多」 (read as a recommendation)
-        _most_data(turn, plans)
+        plan_lists.most_data(turn, plans)
         return
     # 「太贵了，有没有便宜点的」 asks for cheaper plans, not for a verdict on the one she has.
-    others = [p for p in plans if p.code != current.code]
     meant = understanding.plans_meant(turn.text, current, others, value_is_cheaper=False)
     if meant is not None:
         await _offer_meant(turn, phone, current, meant)
@@ -130,6 +144,10 @@ async def change_plan(turn: Turn) -> None:
     # 「改成59的那个」「换个便宜点的」: the plans she means, when she said them by price or direction.
     current = await _subscriber_plan(turn, phone)
     offered = [p for p in await turn.services.billing.list_plans() if p.available and p.code != current.code]
+    budget = plan_lists.budget_said(turn)
+    if budget is not None:  # 「我要换成每个月三十块钱以下的套餐」
+        plan_lists.within_budget(turn, budget, offered)
+        return
     meant = understanding.plans_meant(turn.text, current, offered)
     if meant is None and understanding.means_the_sim_card(turn.text):
         # 「我的SIM卡要换成5G的 去哪换」: a new card is the operator's (a person, a shop), not a plan.

@@ -336,6 +336,29 @@ def plans_with_most_data(plans: list[Plan]) -> str:
     return "\n".join(["流量最多的套餐：", *(plan_line(p) for p in plans[:SHOWN_ITEMS]), PLAN_LIST_FOOTER])
 
 
+def plans_with_most_minutes(plans: list[Plan]) -> str:
+    """`plans` most minutes first: the first SHOWN_ITEMS."""
+    return "\n".join(["通话分钟最多的套餐：", *(plan_line(p) for p in plans[:SHOWN_ITEMS]), PLAN_LIST_FOOTER])
+
+
+def _budget(yuan: int, around: bool) -> str:
+    return f"{yuan}元左右" if around else f"{yuan}元以内"
+
+
+def plans_within_budget(plans: list[Plan], yuan: int, around: bool, elder: bool) -> str:
+    """「三十块钱以下的套餐」: the plans her budget admits, numbered for her pick."""
+    lines = [f"每月{_budget(yuan, around)}的套餐："]
+    lines += [f"{n} {plan_line(p)}" for n, p in enumerate(plans[:SHOWN_ITEMS], 1)]
+    lines.append("回复序号。" if elder else "回复序号，我再跟您确认。")
+    return "\n".join(lines)
+
+
+def no_plan_within_budget(yuan: int, around: bool, nearest: Plan) -> str:
+    """None fits: the nearest (for a limit, the cheapest)."""
+    which = "最接近的" if around else "最便宜的"
+    return f"没有每月{_budget(yuan, around)}的套餐。{which}是{plan_line(nearest)}。\n想换它请回复：换成{nearest.name}。"
+
+
 def ask_other_line(elder: bool) -> str:
     if elder:
         return "请回复另一个号码（11位），验证码会发到那个号码上。"
@@ -527,8 +550,11 @@ def real_name_suspension(elder: bool) -> str:
     )
 
 
-def low_balance_help(balance_text: str) -> str:
-    return f"{balance_text}\n钱不够用可以充话费：回复3，我帮您充。"
+def low_balance_help(b: Balance, elder: bool) -> str:
+    text = balance(b, elder)
+    if b.arrears_fen > 0:  # the balance already offers the top-up that clears it
+        return text
+    return f"{text}\n钱不够用可以充话费：回复3，我帮您充。"
 
 
 def voice_reply_unavailable() -> str:
@@ -653,6 +679,14 @@ def why_bind(elder: bool) -> str:
         "绑定是用短信验证码确认号码是您本人的，这样别人查不到您的话费和流量。\n"
         "不绑定也可以问套餐、资费等问题；需要人工，回复0。"
     )
+
+
+def service_began(s: Subscription, elder: bool) -> str:
+    """「彩铃是什么时候开的」: the day it began on her line and what it costs."""
+    fee, since = format_yuan(s.service.monthly_fee_fen), f"{s.since.year}年{_day(s.since)}"
+    if elder:
+        return f"{s.service.name}是{since}开的，每月{fee}。"
+    return f"{s.service.name}是{since}开通的，每月{s.renew_day}日扣{fee}。"
 
 
 def never_used_refund() -> str:

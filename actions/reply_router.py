@@ -18,6 +18,7 @@ from actions import (
     charges,
     guidance,
     invoices,
+    plan_lists,
     plans,
     points,
     replies,
@@ -388,6 +389,9 @@ async def clarify(turn: Turn) -> None:
     if {"change_plan", "recommend_plan"} & set(options) and understanding.names_a_direction(turn.text):
         # 「能不能换成便宜一点的 我一个月也用不了多少流量」: the plans that way, each still confirmed.
         await plans.recommend(turn)
+        return
+    if "套餐" in turn.text and plan_lists.budget_said(turn) is not None:  # 「我想换个十块钱以下的套餐」
+        await plans.list_plans(turn)
         return
     if understanding.asks_for_a_data_pack(turn.text):  # 「流量不够用了 有没有那种临时加一点的」
         await account.usage(turn)

@@ -173,13 +173,6 @@ class ActionHandoff(FlowAction):
         await hand_off(turn)
 
 
-class ActionReportFault(FlowAction):
-    action_name = "action_report_fault"
-
-    async def flow(self, turn: Turn) -> None:
-        await report_fault(turn)
-
-
 class ActionSessionStart(Action):
     """Starts a session and reads the profile: 65+ sets `is_elder` (offered a human at once)."""
 

@@ -305,7 +305,7 @@ async def _when_balance_runs_out(turn: Turn) -> None:
 
     async def her_balance(phone: str) -> str:
         balance = await turn.services.billing.get_balance(phone)
-        return replies.low_balance_help(replies.balance(balance, turn.elder))
+        return replies.low_balance_help(balance, turn.elder)
 
     await _say_with_her_line(turn, replies.when_balance_runs_out(turn.elder), her_balance)
 

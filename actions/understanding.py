@@ -8,6 +8,7 @@ sounds like a dispute about money. No rasa-sdk imports, so the rules are easy to
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from billing.backend import Plan
@@ -168,7 +169,9 @@ def asks_line_status(text: str) -> bool:
 # 「我充了钱怎么还没到账」: a top-up she paid and does not see, not a charge she contests.
 TOP_UP_MISSING = re.compile(
     r"充[^，。,.!?！？]{0,8}(没|未|不)有?(到账|到|显示|加上|进来)|没有?到账|不到账|"
-    r"没有?(给我|帮我)?(充上|充进)|(充|交|缴)了[^。.!?！？]{0,20}(还是负|还是欠|还欠)|"
+    r"没有?(给我|帮我)?(充上|充进)|(充|交|缴)了[^。.!?！？]{0,20}(还是负|还是欠|还欠|又欠|怎么欠|又停|还停|还是停|又被停)|"
+    r"(充|交|缴)了[^。.!?！？]{0,8}(怎么|咋)?还是?(打不了|打不出|用不了|不能用|不能打|上不了网)|"
+    r"(充|交|缴)值?了[^。.!?！？]{0,12}(余额|话费)[^。.!?！？]{0,4}(没变|没动|没涨|没加|不变|没多|还是)|"
     r"(欠费|停机)[^。.!?！？]{0,12}(明明|刚|才|已经)[^。.!?！？]{0,8}(交|充|缴)|"
     r"(充|交|缴)了[^。.!?！？]{0,12}(到了没|到账了没|到没到|到账没|到了吗|到账了吗|收到了吗|收到没)"
 )
@@ -201,7 +204,7 @@ OPERATOR_ERRAND = re.compile(
     r"广告短信|垃圾短信|屏蔽|拦截|通话记录|通话详单|详单|通话清单|宽带[^，。,.!?！？]{0,6}(多少钱|价格|资费|怎么收费)|"
     r"流量[^，。,.!?！？]{0,6}(限制|封顶|限额|限量)|(限制|限额)[^，。,.!?！？]{0,4}流量|"
     r"(换|改)(个|一个)?(手机)?号(码)?(?![^，。,.!?！？]{0,6}绑)|老(是)?(给我)?发短信|短信[^，。,.!?！？]{0,4}(太多|好多|烦)|"
-    r"残疾|低保|优待|销号|(余额|话费)[^，。,.!?！？]{0,3}退(给|回)?我|退[^，。,.!?！？]{0,2}余额|不(用|要|想用)这个号了|注销(号码|手机号)|停号|名下[^，。,.!?！？]{0,6}(几|多少|哪些)[^，。,.!?！？]{0,2}(卡|号)|一证通查",
+    r"残疾|低保|优待|销号|(余额|话费)[^，。,.!?！？]{0,3}退(给|回)?我|退[^，。,.!?！？]{0,2}余额|不(用|要|想用|想要)这个号了|注销(号码|手机号)|停号|名下[^，。,.!?！？]{0,6}(几|多少|哪些)[^，。,.!?！？]{0,2}(卡|号)|一证通查",
     re.IGNORECASE,
 )
 UNSURE_BELOW = 0.6
@@ -390,6 +393,94 @@ BALANCE_ENOUGH = re.compile(r"够不够|够用|不够用|能用到|用到月底|
 
 def asks_most_data(text: str) -> bool:
     return MOST_DATA.search(text) is not None
+
+
+# 「我主要打电话 想要通话时间长的套餐」: the plans with the most minutes.
+MORE_MINUTES = re.compile(
+    r"通话(时间|时长|分钟)?(长|多|最多|够)|分钟(数)?(多|最多)|(主要|经常|老是|总是|天天|就是)打电话|电话打得多|打电话(多|比较多)"
+)
+PLAN_WITH_MORE_DATA = re.compile(r"流量(多|大|更多|足)")
+
+
+def wants_more_minutes(text: str) -> bool:
+    return MORE_MINUTES.search(text) is not None
+
+
+def asks_plan_with_more_minutes(text: str) -> bool:
+    """A plan asked for by its minutes (read as a question about her usage, too)."""
+    return "套餐" in text and wants_more_minutes(text)
+
+
+def wants_more_data(text: str) -> bool:
+    """The plan she wants is one with more data (its order in a list of plans)."""
+    return PLAN_WITH_MORE_DATA.search(text) is not None or asks_most_data(text)
+
+
+# A plan's monthly fee said as a limit (「三十块钱以下的」「不超过五十块」) or an aim (「二十块钱左右的」);
+# the amount itself is nlu's `amount` entity (五十, 50, ５０).
+BUDGET_CEILING = re.compile(r"以下|以内|之内|不超过|不超|不到|低于|最多|顶多|封顶|别超过")
+BUDGET_AROUND = re.compile(r"左右|上下|差不多|大概")
+AROUND_SHARE = 0.3  # 「二十左右」: within 30 % of it, either way
+
+
+@dataclass(frozen=True)
+class PlanBudget:
+    yuan: int
+    around: bool  # about that much; else at most that much
+
+    def admits(self, fee_fen: int) -> bool:
+        aim = self.yuan * 100
+        return abs(fee_fen - aim) <= aim * AROUND_SHARE if self.around else fee_fen <= aim
+
+    def distance(self, fee_fen: int) -> int:
+        return abs(fee_fen - self.yuan * 100)
+
+
+# nlu's `amount` needs a unit (「三十块」); 「三十左右的」「五十以内」 say the fee without one.
+_NUMBER = r"(\d{1,3}|[一二两三四五六七八九十百]{1,5})"
+# The whole number, and not one of data, minutes or days: 「用不到十个G」「不到一百分钟」.
+_NOT_MONEY = r"(?![\d一二两三四五六七八九十百]|\s*(个|G|g|M|m|T|分钟|分|兆|小时|天|号|月|年|岁|人|张|次))"
+BUDGET_NUMBER = re.compile(
+    _NUMBER
+    + r"\s*(块|元)?钱?\s*(以下|以内|之内|左右|上下)|(不超过|不到|低于|最多|顶多|别超过)\s*"
+    + _NUMBER
+    + _NOT_MONEY
+)
+_CHINESE_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def small_number(word: str) -> int | None:
+    """「50」「五十」「三十五」「一百」「一百五」 as a number (up to 999); None for anything else."""
+    if word.isdigit():
+        return int(word)
+    if "百" in word:
+        head, _, rest = word.partition("百")
+        hundreds = _CHINESE_DIGITS.get(head or "一")
+        tail = (_CHINESE_DIGITS.get(rest, -1) * 10 if len(rest) == 1 else small_number(rest)) if rest else 0
+        return None if hundreds is None or tail is None or tail < 0 else hundreds * 100 + tail
+    if "十" in word:
+        head, _, rest = word.partition("十")
+        tens = _CHINESE_DIGITS.get(head) if head else 1
+        ones = _CHINESE_DIGITS.get(rest) if rest else 0
+        return None if tens is None or ones is None else tens * 10 + ones
+    return _CHINESE_DIGITS.get(word)
+
+
+def plan_budget(text: str, amount: Any) -> PlanBudget | None:
+    """The monthly fee she names for a plan, as a limit or an aim; None when she names none.
+    `amount`: nlu's `amount` entity, if any."""
+    if isinstance(amount, str) and amount.isdigit():
+        amount = int(amount)
+    if not isinstance(amount, int):
+        said = BUDGET_NUMBER.search(text)
+        amount = small_number(said.group(1) or said.group(5)) if said is not None else None
+    if amount is None or not 1 <= amount <= 1000:
+        return None
+    if BUDGET_CEILING.search(text):
+        return PlanBudget(amount, around=False)
+    if BUDGET_AROUND.search(text):
+        return PlanBudget(amount, around=True)
+    return None
 
 
 def finds_plan_too_dear(text: str) -> bool:
@@ -779,6 +870,25 @@ NEVER_USED = re.compile(r"没(开|用|办)过|不是我(开|办)的")
 
 def says_never_used(text: str) -> bool:
     return NEVER_USED.search(text) is not None
+
+
+# 「那个彩铃是什么时候开的 我怎么不知道」「视频会员是谁给我开的」: how a service of hers began.
+SERVICE_ORIGIN = re.compile(
+    r"(什么时候|啥时候|哪天|几号|何时|谁)[^，。,.!?！？]{0,4}(开|订|办)|(没|没有|从没|从来没)(开通|开|订|订购|办|要)过|"
+    r"我(怎么|都|咋)不知道|不是我(开|订|办)的|我没(开|订|办)(啊|呀|的)?$|自己开(通)?的|给我开(通)?的|莫名其妙(开|多)(了|出)"
+)
+
+
+def asks_how_a_service_began(text: str) -> bool:
+    return SERVICE_ORIGIN.search(text) is not None
+
+
+SERVICE_CONTESTED = re.compile(r"不知道|不是我|谁[^，。,.!?！？]{0,3}开|(没|从没|从来没)(开通|开|订|办|要)过")
+
+
+def contests_a_service(text: str) -> bool:
+    """She did not know of it or want it (「我怎么不知道」「谁给我开的」), or disputes its fee."""
+    return SERVICE_CONTESTED.search(text) is not None or DISPUTE_CUES.search(text) is not None
 
 
 # 「我刚才说错了 不是要充值」: what she said before is taken back (not 「5G套餐是不是要换手机」).

@@ -38,6 +38,8 @@ async def list_services(turn: Turn) -> None:
     phone = await account_phone(turn, "list_services")
     if not phone:
         return
+    if await explain_how_it_began(turn, phone):
+        return
     services = await turn.services.billing.list_services(phone)
     turn.say(replies.service_list(services, turn.elder))
     if len(services) > replies.SHOWN_ITEMS and not turn.elder:
@@ -80,6 +82,26 @@ async def cancel_service(turn: Turn) -> None:
     choices = matches if len(matches) > 1 else active
     named = asked if (asked and not matches and entity) else _unsubscribed_name(wanted or "", catalog)
     offer_choice(turn, choices, named, several)
+
+
+async def explain_how_it_began(turn: Turn, phone: str) -> bool:
+    """「那个彩铃是什么时候开的 我怎么不知道」「我没开通过什么彩铃 为什么每个月扣我五块钱」: one
+    service of hers, named and questioned: the day it began and its fee, then its cancellation
+    offered (with where to ask for the money back when she says she never had it). False when
+    the message does not question how one service of hers began."""
+    if not understanding.asks_how_a_service_began(turn.text):
+        return False
+    named = turn.entity("service")
+    active = await turn.services.billing.list_services(phone)
+    catalog = await turn.services.billing.list_service_catalog()
+    matches = match_services(str(named) if named else turn.text, active, catalog)
+    if len(matches) != 1:
+        return False
+    lead = replies.service_began(matches[0], turn.elder)
+    if understanding.contests_a_service(turn.text):
+        lead += "\n" + replies.never_used_refund()
+    propose(turn, matches[0], lead=lead)
+    return True
 
 
 def _unsubscribed_name(text: str, catalog: list[ValueAddedService]) -> Optional[str]:

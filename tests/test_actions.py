@@ -20,11 +20,12 @@ from sqlalchemy import insert, select
 from actions.account import ActionCheckBalance, ActionCheckBill, ActionCheckUsage
 from actions.binding_flow import ActionBindPhone
 from actions.charges import ActionDisputeCharge
+from actions.guidance import ActionReportFault
 from actions.invoices import ActionRequestInvoice
 from actions.plans import ActionCheckPlan, ActionRecommendPlan
 from actions.points import ActionCheckPoints
 from actions.reply_router import ActionClarify, ActionDefaultFallback, ActionHandleReply
-from actions.service import ActionHandoff, ActionReportFault, ActionSessionStart
+from actions.service import ActionHandoff, ActionSessionStart
 from actions.services import Services, build_services, use_services
 from actions.transactions import ActionCancelService, ActionChangePlan, ActionTopUp
 from actions.value_added import ActionListServices

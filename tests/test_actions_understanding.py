@@ -25,12 +25,13 @@ from actions.guidance import (
     ActionOutOfScope,
     ActionRealNameSuspension,
     ActionReportBroadbandFault,
+    ActionReportFault,
     ActionTicketStatus,
     ActionVoiceReply,
 )
 from actions.plans import ActionCheckPlan, ActionListPlans, ActionRecommendPlan
 from actions.reply_router import INTENT_FLOWS, ActionClarify, ActionDefaultFallback, ActionHandleReply
-from actions.service import ActionHandoff, ActionReportFault, ActionShowMenu
+from actions.service import ActionHandoff, ActionShowMenu
 from actions.services import Services, build_services, use_services
 from actions.transactions import ActionCancelService, ActionChangePlan, ActionTopUp
 from actions.value_added import ActionListServices
@@ -1347,3 +1348,146 @@ def test_promotions_and_hours_are_not_read_into_other_questions() -> None:
     assert not understanding.refuses_binding("我不想绑这个号了 帮我解绑")  # unbinding is its own request
     assert not understanding.asks_hours("充值24小时能到账吗")
     assert not understanding.says_callback_not_kept("你们打电话给我 我没接到")  # called, and she missed it
+
+
+# --- a budget for a plan, plans by minutes, how a service began, a top-up not seen -----------------
+
+
+def _fees(reply: str) -> list[int]:
+    return [int(fee) for fee in re.findall(r"：(\d+)元/月", reply)]
+
+
+def test_a_budget_is_read_with_or_without_a_unit_and_not_from_data_or_minutes() -> None:
+    assert understanding.plan_budget("我要换成每个月三十块钱以下的套餐", 30) == understanding.PlanBudget(30, False)
+    assert understanding.plan_budget("套餐太贵了 有没有三十左右的", None) == understanding.PlanBudget(30, True)
+    assert understanding.plan_budget("不超过一百五的套餐", None) == understanding.PlanBudget(150, False)
+    for text in (
+        "我一个月流量用不到十个G 有没有便宜的套餐",
+        "一个月打电话不到一百分钟",
+        "换成59的那个",
+        "流量最多的套餐",
+    ):
+        assert understanding.plan_budget(text, None) is None, text
+    assert [understanding.small_number(w) for w in ("十", "三十五", "一百五", "两百", "九十九")] == [
+        10,
+        35,
+        150,
+        200,
+        99,
+    ]
+
+
+async def test_a_plan_under_a_price_is_the_plans_under_it_to_pick_from(services: Services) -> None:
+    # Before: 「想换成哪个套餐？请回复套餐名称」, the price she said ignored.
+    chat = await bound(services)
+    reply = await chat.say(ActionChangePlan(), "我要换成每个月三十块钱以下的套餐", "change_plan")
+    assert reply.startswith("每月30元以内的套餐") and "1 " in reply
+    fees = _fees(reply)
+    assert fees and all(fee <= 30 for fee in fees) and fees == sorted(fees, reverse=True)
+    assert chat.slots["pending"].startswith("plan_pick:")
+    picked = await chat.say(ActionHandleReply(), "1", "inform")
+    assert f"{fees[0]}元/月" in picked and "回复1确认" in picked
+
+
+async def test_a_plan_around_a_price_is_the_nearest_ones(services: Services) -> None:
+    # Before: the whole list, from the 8元 plan up.
+    chat = await bound(services)
+    reply = await chat.say(ActionListPlans(), "有没有二十块钱左右的套餐", "list_plans")
+    fees = _fees(reply)
+    assert reply.startswith("每月20元左右的套餐") and fees and all(14 <= fee <= 26 for fee in fees)
+    assert [abs(fee - 20) for fee in fees] == sorted(abs(fee - 20) for fee in fees)
+    # said without a unit, in a complaint about her plan: the same, not a verdict on hers
+    unit_less = await bound(services)
+    reply = await unit_less.say(ActionRecommendPlan(), "套餐太贵了 有没有三十左右的", "recommend_plan")
+    assert reply.startswith("每月30元左右的套餐") and "正合适" not in reply
+
+
+async def test_more_data_within_a_limit_puts_the_most_data_first(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionListPlans(), "有没有流量多一点 但是不超过五十块的套餐", "list_plans")
+    sizes = [float(size) for size in re.findall(r"流量(\d+(?:\.\d+)?)GB", reply)]
+    assert all(fee <= 50 for fee in _fees(reply)) and sizes == sorted(sizes, reverse=True) and len(sizes) == 3
+
+
+async def test_a_limit_no_plan_meets_gets_the_cheapest(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionChangePlan(), "我想换个五块钱以下的套餐", "change_plan")
+    assert reply.startswith("没有每月5元以内的套餐") and "最便宜的是8元保号套餐" in reply
+
+
+async def test_a_budget_the_classifier_was_unsure_of_still_gets_the_plans(services: Services) -> None:
+    # Before: 「您是想：1 换套餐 2 查我的套餐 3 看可办的套餐」.
+    chat = await bound(services)
+    vague = parse("我想换个十块钱以下的套餐", [("change_plan", 0.66), ("check_plan", 0.1), ("list_plans", 0.09)], True)
+    vague["entities"] = [{"entity": "amount", "value": 10}]
+    reply = await _say(chat, ActionClarify(), vague)
+    assert reply.startswith("每月10元以内的套餐") and all(fee <= 10 for fee in _fees(reply))
+
+
+async def test_a_plan_for_calling_is_the_plans_with_the_most_minutes(services: Services) -> None:
+    # Before: her usage (the classifier read it as check_usage).
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckUsage(), "我想要一个通话时间长的套餐 我主要打电话", "check_usage")
+    minutes = [int(m) for m in re.findall(r"，(\d+)分钟", reply)]
+    assert reply.startswith("通话分钟最多的套餐") and minutes == sorted(minutes, reverse=True) and len(minutes) == 3
+    # her own calls are still her usage
+    usage = await bound(services)
+    assert "通话已用" in await usage.say(ActionCheckUsage(), "我这个月打了多少分钟电话", "check_usage")
+
+
+async def test_how_a_service_began_is_its_day_and_its_cancellation(services: Services) -> None:
+    # Before: the list of her services (asked when), or the month's charges (disputed).
+    chat = await bound(services)
+    reply = await chat.say(ActionListServices(), "那个彩铃是什么时候开的 我怎么不知道", "list_services", service="彩铃")
+    assert re.search(r"彩铃是\d{4}年\d+月\d+日开通的", reply) and "退订彩铃" in reply and "专人核实退费" in reply
+    assert chat.slots["pending"].startswith("service_confirm:")
+    disputed = await bound(services)
+    reply = await disputed.say(ActionDisputeCharge(), "我没开通过什么彩铃 为什么每个月扣我五块钱", "dispute_charge")
+    assert "彩铃是" in reply and "退订彩铃" in reply and "视频会员" not in reply
+    # the list, asked as a list, is still the list
+    listed = await bound(services)
+    assert "视频会员" in await listed.say(ActionListServices(), "我开通了哪些业务", "list_services")
+
+
+async def test_paid_and_still_cut_off_is_her_top_ups_not_a_repair(services: Services) -> None:
+    # Before: 「请发送您的位置」, a fault report for a line cut off for arrears.
+    owing = await bound(services, "13800000004")
+    reply = await owing.say(ActionReportFault(), "我交了钱怎么还是打不了电话", "report_fault")
+    assert "充值到账记录" in reply and "欠费" in reply and "位置" not in reply
+    # a line that works and owes nothing: a repair after all
+    working = await bound(services)
+    assert "位置" in await working.say(ActionReportFault(), "我交了钱怎么还是打不了电话", "report_fault")
+    # 「上个月交了一百 怎么又欠费了」: her top-ups and her balance, not last month's bill
+    claims = await bound(services)
+    reply = await claims.say(ActionDisputeCharge(), "我上个月交了一百块钱 怎么现在又欠费了", "dispute_charge")
+    assert reply.startswith("您最近到账的充值") and "余额58.30元" in reply
+
+
+async def test_a_line_in_arrears_is_offered_the_top_up_once(services: Services) -> None:
+    owing = await bound(services, "13800000004")
+    reply = await owing.say(ActionLowBalanceHelp(), "欠了多少钱 怎么交", "low_balance_help")
+    assert reply.count("回复3") == 1 and "23.50" in reply
+    low = await bound(services)
+    assert "钱不够用可以充话费" in await low.say(ActionLowBalanceHelp(), "话费不够了怎么办", "low_balance_help")
+
+
+def test_giving_up_her_number_is_an_errand_for_a_person() -> None:
+    assert understanding.names_operator_errand("我不想要这个号了 欠的钱怎么办")
+
+
+async def test_plans_for_the_old_asked_for_are_those_plans(services: Services) -> None:
+    # Before: 「现在的乐享39元套餐正合适，不用换」, a verdict on her own plan.
+    chat = await bound(services)
+    reply = await chat.say(ActionRecommendPlan(), "给我推荐一个适合老年人的套餐", "recommend_plan")
+    assert reply.startswith("适合老人的套餐") and "正合适" not in reply
+    # her own plan's verdict is still hers to ask
+    verdict = await bound(services)
+    assert "正合适" in await verdict.say(ActionRecommendPlan(), "我现在这个套餐划算吗", "recommend_plan")
+
+
+async def test_a_top_up_the_balance_does_not_show_is_her_top_ups(services: Services) -> None:
+    # Before: 「您是想：1 充话费 2 查扣费明细 3 查话费余额」.
+    chat = await bound(services)
+    vague = parse("我刚刚充值了50 怎么余额没变", [("top_up", 0.52), ("dispute_charge", 0.12), ("check_balance", 0.08)])
+    reply = await _say(chat, ActionClarify(), vague)
+    assert reply.startswith("您最近到账的充值") and "回复1确认" not in reply

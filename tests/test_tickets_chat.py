@@ -14,9 +14,8 @@ from sqlalchemy import select
 from test_actions import Conversation, services
 from test_handoff_service import outbox_texts
 
-from actions.guidance import ActionComplaint, ActionTicketStatus
+from actions.guidance import ActionComplaint, ActionReportFault, ActionTicketStatus
 from actions.reply_router import ActionDefaultFallback, ActionHandleReply
-from actions.service import ActionReportFault
 from actions.services import Services
 from actions.tickets import ActionSharedAttachment
 from core.tickets import tickets_of
