@@ -197,7 +197,7 @@ def _speak_from_now_on(turn: Turn) -> None:
 # a message the NLU already found outside the menu, so broad words (停机, 密码) are safe here.
 OPERATOR_TOPICS = re.compile(
     r"携号转网|携转|转网|销户|销号|停号|注销|名下|补卡|换卡|挂失|漫游|出国|国外|境外|副卡|靓号|选号|营业厅|合约机|合约|过户|停机|报停|"
-    r"丢了|丢失|弄丢|被偷|被盗|密码|PUK|PIN码|装宽带|新装|办宽带|移机|续费|到期|副号|亲情号|国际|流量包|加油包|叠加包",
+    r"丢了|丢失|弄丢|被偷|被盗|密码|PUK|PIN码|装宽带|新装|办宽带|移机|续费|到期|副号|亲情号|国际|流量包|加油包|叠加包|香港|澳门|台湾|港澳",
     re.IGNORECASE,
 )
 

@@ -22,6 +22,9 @@ async def _subscriber_plan(turn: Turn, phone: str) -> Plan:
 
 
 async def check_plan(turn: Turn) -> None:
+    if understanding.asks_when_line_opened(turn.text):  # 「我这个号码是什么时候办的」: the operator's records
+        await hand_off_operator_errand(turn)
+        return
     phone = await account_phone(turn, "plan")
     if not phone:
         return

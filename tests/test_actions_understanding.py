@@ -1491,3 +1491,23 @@ async def test_a_top_up_the_balance_does_not_show_is_her_top_ups(services: Servi
     vague = parse("我刚刚充值了50 怎么余额没变", [("top_up", 0.52), ("dispute_charge", 0.12), ("check_balance", 0.08)])
     reply = await _say(chat, ActionClarify(), vague)
     assert reply.startswith("您最近到账的充值") and "回复1确认" not in reply
+
+
+async def test_errands_said_in_other_words_go_to_a_person(services: Services) -> None:
+    # Before: 「还不会回答」, her plan, and binding her husband's number.
+    for action, said, intent in (
+        (ActionOutOfScope(), "我下个月要去香港 手机能用吗", "out_of_scope"),
+        (ActionCheckPlan(), "帮我看看我这个号码是什么时候办的", "check_plan"),
+        (ActionAskRelative(), "能不能把我的流量分给我老公用", "ask_relative"),
+    ):
+        chat = await bound(services)
+        reply = await chat.say(action, said, intent)
+        assert "办不了" in reply and chat.payloads[-1]["handoff"]["reason"] == "operator_topic", said
+    plan = await bound(services)
+    assert "乐享39元套餐" in await plan.say(ActionCheckPlan(), "我现在是什么套餐", "check_plan")
+
+
+async def test_data_used_by_someone_else_is_the_data_dispute(services: Services) -> None:
+    chat = await bound(services)
+    reply = await chat.say(ActionCheckUsage(), "我的流量是不是被别人偷用了", "check_usage")
+    assert "流量已用" in reply and "登记投诉" in reply and chat.slots["pending"].startswith("dispute_offer:")
