@@ -689,6 +689,13 @@ def service_began(s: Subscription, elder: bool) -> str:
     return f"{s.service.name}是{since}开通的，每月{s.renew_day}日扣{fee}。"
 
 
+def service_began_how_to_cancel(s: Subscription, contested: bool) -> str:
+    """After `service_began`: cancelling it in her own words; when she says it was not hers, the
+    offer to have it checked (a dispute is not answered with a transaction to confirm)."""
+    cancel = f"不想要可以说“退订{s.service.name}”。"
+    return f"{cancel}\n不是您开的？{DISPUTE_OFFER}" if contested else cancel
+
+
 def never_used_refund() -> str:
     return "没用过却扣了的钱，退订后回复“投诉”，专人核实退费。"
 

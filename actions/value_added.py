@@ -15,7 +15,7 @@ import re
 from typing import Optional
 
 from actions import replies, understanding
-from actions.account import account_phone
+from actions.account import account_phone, current_month
 from actions.service import hand_off_operator_errand
 from actions.turn import FlowAction, Turn
 from billing.backend import BillingError, Subscription, ValueAddedService
@@ -86,9 +86,10 @@ async def cancel_service(turn: Turn) -> None:
 
 async def explain_how_it_began(turn: Turn, phone: str) -> bool:
     """「那个彩铃是什么时候开的 我怎么不知道」「我没开通过什么彩铃 为什么每个月扣我五块钱」: one
-    service of hers, named and questioned: the day it began and its fee, then its cancellation
-    offered (with where to ask for the money back when she says she never had it). False when
-    the message does not question how one service of hers began."""
+    service of hers, named and questioned: the day it began and its fee, how to cancel it, and,
+    when she says it was not hers, the offer to have it checked (never a cancellation to confirm:
+    she contests it, she did not ask for it). False when the message does not question how one
+    service of hers began."""
     if not understanding.asks_how_a_service_began(turn.text):
         return False
     named = turn.entity("service")
@@ -97,10 +98,11 @@ async def explain_how_it_began(turn: Turn, phone: str) -> bool:
     matches = match_services(str(named) if named else turn.text, active, catalog)
     if len(matches) != 1:
         return False
-    lead = replies.service_began(matches[0], turn.elder)
-    if understanding.contests_a_service(turn.text):
-        lead += "\n" + replies.never_used_refund()
-    propose(turn, matches[0], lead=lead)
+    contested = understanding.contests_a_service(turn.text)
+    began = replies.service_began(matches[0], turn.elder)
+    turn.say(f"{began}\n{replies.service_began_how_to_cancel(matches[0], contested)}")
+    if contested:
+        turn.set("pending", f"dispute_offer:{current_month(turn)}:{turn.words}")
     return True
 
 

@@ -1439,11 +1439,16 @@ async def test_how_a_service_began_is_its_day_and_its_cancellation(services: Ser
     # Before: the list of her services (asked when), or the month's charges (disputed).
     chat = await bound(services)
     reply = await chat.say(ActionListServices(), "那个彩铃是什么时候开的 我怎么不知道", "list_services", service="彩铃")
-    assert re.search(r"彩铃是\d{4}年\d+月\d+日开通的", reply) and "退订彩铃" in reply and "专人核实退费" in reply
-    assert chat.slots["pending"].startswith("service_confirm:")
+    assert re.search(r"彩铃是\d{4}年\d+月\d+日开通的", reply) and "退订彩铃" in reply and "登记投诉" in reply
+    # contested, not asked for: the offer to have it checked, never a cancellation to confirm
+    assert chat.slots["pending"].startswith("dispute_offer:") and "回复1确认" not in reply
     disputed = await bound(services)
     reply = await disputed.say(ActionDisputeCharge(), "我没开通过什么彩铃 为什么每个月扣我五块钱", "dispute_charge")
-    assert "彩铃是" in reply and "退订彩铃" in reply and "视频会员" not in reply
+    assert "彩铃是" in reply and "登记投诉" in reply and "视频会员" not in reply and "回复1确认" not in reply
+    assert disputed.slots["pending"].startswith("dispute_offer:")
+    asked = await bound(services)
+    reply = await asked.say(ActionListServices(), "视频会员是哪天开通的", "list_services", service="视频会员")
+    assert reply.startswith("视频会员是") and "登记投诉" not in reply and asked.slots["pending"] is None
     # the list, asked as a list, is still the list
     listed = await bound(services)
     assert "视频会员" in await listed.say(ActionListServices(), "我开通了哪些业务", "list_services")
