@@ -5,6 +5,7 @@ faults, self-described elders, emoji, the voice-reply switch, and what is outsid
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from actions import account, binding_flow, plans, replies, service, ticket_form, topup, understanding
 from actions.account import account_phone
@@ -155,12 +156,25 @@ async def broadband_fault(turn: Turn) -> None:
     await ticket_form.start_fault(turn, broadband=True)
 
 
+ELDER_LOOKUPS: dict[str, Callable[[Turn], Awaitable[None]]] = {
+    "check_balance": account.balance,
+    "check_usage": account.usage,
+    "check_bill": account.bill,
+    "check_plan": plans.check_plan,
+}
+
+
 async def elder_self_described(turn: Turn) -> None:
     if understanding.asks_a_plan_for_an_old_one_at_home(turn.text):
         # 「我家老人不会用智能手机 能不能换个老人机的套餐」: the writer copes; the plans for the old.
         await plans.list_plans(turn)
         return
-    # An elder who says so is served by a person on the elder-care desk, bound or not.
+    # An elder who says so is served by a person on the elder-care desk, bound or not; a look-up
+    # she asked for in the same breath (「我不太会弄 我就想知道我还有多少钱」) is answered first when
+    # her line is bound (binding is a person's to help with).
+    lookup = ELDER_LOOKUPS.get(understanding.second_request(turn.parse) or "")
+    if lookup is not None and await turn.services.binding.bound_phones(turn.openid):
+        await lookup(turn)
     if understanding.wants_spoken_answers(turn.parse) and voice_replies_enabled():
         # 「字太小了看不清 你能不能说话给我听」: what comes from now on is spoken too.
         _speak_from_now_on(turn)
@@ -175,6 +189,10 @@ async def emoji(turn: Turn) -> None:
 async def voice_reply(turn: Turn) -> None:
     """The gateway keeps the choice (the payload) and speaks the answers from now on."""
     on = turn.intent == "voice_reply_on"
+    if on and not understanding.asks_for_voice(turn.text):
+        # 「刚才那个客服把我电话挂了」 read as a wish for spoken answers: a setting is not changed on a guess.
+        await (complaint(turn) if understanding.complains_of_service(turn.text) else service.fallback(turn))
+        return
     if on and not voice_replies_enabled():
         turn.set("voice_replies", on)
         turn.say(replies.voice_reply_unavailable())

@@ -358,14 +358,15 @@ async def clarify(turn: Turn) -> None:
         await taken_back(turn)
         return
     options = [name for name in understanding.clarify_options(turn.parse) if name in INTENT_FLOWS]
+    if understanding.says_top_up_missing(turn.text) and {"dispute_charge", "check_balance", "top_up"} & set(options):
+        # 「我刚才充了一百 为什么显示还欠费」「我孙子给我充了一百 到了没有」: the top-ups that reached her
+        # line, and the offer to check; not a top-up for the one who paid.
+        await charges.dispute(turn)
+        return
     if "top_up" in options and turn.entity("relative") and understanding.asks_a_top_up(turn.parse):
         # 「帮我给我妈妈的号码充五十」, top-up or her line unsure: either way her number comes first,
         # and asking it opens nothing (the top-up is still confirmed once the number is given).
         await topup.top_up_for_relative(turn)
-        return
-    if understanding.says_top_up_missing(turn.text) and {"dispute_charge", "check_balance", "top_up"} & set(options):
-        # 「我刚才充了一百 为什么显示还欠费」: the top-ups that reached her line, and the offer to check.
-        await charges.dispute(turn)
         return
     line_asked = understanding.asks_line_status(turn.text) and {"check_balance", "report_fault"} & set(options)
     if line_asked or understanding.says_line_troubled(turn.text):

@@ -529,7 +529,10 @@ def compares_with_before(text: str) -> bool:
 # 「我现在这个套餐是不是最划算的」: a verdict on her plan from her usage, not the plan shown again.
 PLAN_VERDICT = re.compile(r"划算|合适|值不值|值得|适合我|亏不亏|吃亏")
 # 「你们的服务太差了」: a complaint about service, said plainly.
-SERVICE_COMPLAINED_OF = re.compile(r"(服务|态度)[^，。,.!?！？]{0,3}(太差|很差|差劲|不好|恶劣|烂)")
+SERVICE_COMPLAINED_OF = re.compile(
+    r"(服务|态度)[^，。,.!?！？]{0,3}(太差|很差|差劲|不好|恶劣|烂)|"
+    r"(客服|人工|工作人员)[^，。,.!?！？]{0,6}(挂(断)?(了)?(我)?的?电话|挂(了|断)|不理(我)?|骂(我)?|凶(我)?|敷衍)|挂我电话"
+)
 # 「我的流量怎么不够用啊 每个月都超」: her plan is too small for her.
 ALLOWANCE_TOO_SMALL = re.compile(
     r"(每个月|每月|老是|总是|经常|天天|月月)[^，。,.!?！？]{0,4}(超|不够)|(流量|分钟|通话)[^，。,.!?！？]{0,4}(老是|总是|经常)?不够用"
@@ -782,6 +785,18 @@ def plans_meant(text: str, current: Plan, offered: Sequence[Plan], value_is_chea
 # A request that is itself her remedy (「字看不清，用语音说给我听」) is served, not handed on.
 REMEDY_INTENTS = frozenset({"voice_reply_on"})
 SPOKEN_ANSWERS = re.compile(r"(说|念|读|讲)(话)?给我听|用语音|语音回复|发语音")
+
+
+# What asking for spoken answers says somewhere: the voice itself, hearing, or not reading.
+VOICE_CUES = re.compile(
+    r"语\s*音|声音|说\s*给|念|读|讲给|(开口|直接)说|说话|听|不认|不识|看不(清|过来|见)|眼睛|字(太)?(多|小)|打字|开车"
+)
+
+
+def asks_for_voice(text: str) -> bool:
+    """The words of a request for spoken answers (「你念给我听」「发语音」「我看不清字」): a message
+    read as one without any of them (「刚才那个客服把我电话挂了」) is not one."""
+    return VOICE_CUES.search(text) is not None
 
 
 def wants_spoken_answers(parse: Mapping[str, Any]) -> bool:

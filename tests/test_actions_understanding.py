@@ -1516,3 +1516,39 @@ async def test_data_used_by_someone_else_is_the_data_dispute(services: Services)
     chat = await bound(services)
     reply = await chat.say(ActionCheckUsage(), "我的流量是不是被别人偷用了", "check_usage")
     assert "流量已用" in reply and "登记投诉" in reply and chat.slots["pending"].startswith("dispute_offer:")
+
+
+async def test_a_message_without_a_word_of_voice_does_not_switch_on_spoken_answers(services: Services) -> None:
+    # Before: 「好的，以后我的回答也会用语音说给您听」 for an agent who hung up on her.
+    chat = await bound(services)
+    reply = await chat.say(ActionVoiceReply(), "刚才那个客服把我电话挂了", "voice_reply_on")
+    assert reply != VOICE_REPLIES_ON and chat.slots.get("voice_replies") is not True
+    assert not any("voice_replies" in payload for payload in chat.payloads)
+    assert "投诉" in reply or "什么问题" in reply or "发生了什么" in reply
+    # said with the words of it, it is still switched on
+    spoken = await bound(services)
+    assert await spoken.say(ActionVoiceReply(), "我看不清字 你念给我听", "voice_reply_on") == VOICE_REPLIES_ON
+
+
+async def test_an_elder_who_cannot_manage_gets_the_balance_she_asked_for_then_a_person(services: Services) -> None:
+    # Before: only 「现在客服不在。我们会在…给您打电话」.
+    chat = await bound(services, "13800000002")
+    said = "你好我是一个老年人 我不太会弄这个 我就想知道我还有多少钱"
+    message = parse(said, [("elder_self_described", 0.76), ("check_balance", 0.13)])
+    message["entities"] = [{"entity": "second_request", "value": "check_balance"}]
+    reply = await _say(chat, ActionElderSelfDescribed(), message)
+    assert "12.60" in reply and chat.payloads[-1]["handoff"]["queue"] == "elder"
+    # not bound: a person, and no binding asked of her
+    unbound = Conversation(services)
+    reply = await _say(unbound, ActionElderSelfDescribed(), message)
+    assert "验证码" not in reply and "手机号" not in reply and unbound.payloads[-1]["handoff"]["queue"] == "elder"
+
+
+async def test_a_top_up_someone_made_for_her_asked_after_is_her_top_ups(services: Services) -> None:
+    # Before: 「给您孙子充话费：请回复您孙子的11位手机号」.
+    chat = await bound(services)
+    said = "那个什么 我孙子给我充了一百块钱 到了没有啊"
+    message = parse(said, [("top_up", 0.39), ("dispute_charge", 0.18), ("check_balance", 0.08)], True)
+    message["entities"] = [{"entity": "amount", "value": 100}, {"entity": "relative", "value": "孙子"}]
+    reply = await _say(chat, ActionClarify(), message)
+    assert reply.startswith("您最近到账的充值") and "孙子" not in reply
