@@ -384,7 +384,7 @@ COMPLAINT_CATEGORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("billing", re.compile(r"乱扣|多扣|扣费|扣钱|吸费|扣了|乱收")),
     ("broadband", re.compile(r"宽带|wifi|光猫", re.IGNORECASE)),
     ("network", re.compile(r"信号|网络|网速|上不了网|没网|掉线|打不通|断网")),
-    ("service", re.compile(r"态度|服务|营业员|骂人|不理人|敷衍")),
+    ("service", re.compile(r"态度|服务|营业员|骂人|不理人|敷衍|客服|挂(了|断)?(我)?的?电话|电话挂(了|断)|挂我")),
 )
 
 
