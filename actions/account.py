@@ -111,7 +111,12 @@ async def bill(turn: Turn) -> None:
         return
     if month is not None and month >= current:
         charges = await turn.services.billing.list_charges(phone) if month == current else []
-        turn.say(replies.bill_not_out(month, current, sum(c.amount_fen for c in charges)))
+        answer = replies.bill_not_out(month, current, sum(c.amount_fen for c in charges))
+        if understanding.asks_balance_too(turn.text) or understanding.second_request(turn.parse) == "check_balance":
+            # 「这个月扣了多少钱 然后还有多少钱」: both, in the one message the passive reply carries.
+            answer += "\n" + replies.balance(await turn.services.billing.get_balance(phone), turn.elder)
+            turn.also_answered.add("check_balance")
+        turn.say(answer)
         return
     result = await turn.services.billing.get_bill(phone, month)
     if not result.items:

@@ -113,6 +113,8 @@ async def handle_reply(turn: Turn) -> None:
         await _topup_amount_reply(turn, ref)
     elif kind == "topup_number":
         await _topup_number_reply(turn, int(ref) if ref else None)
+    elif kind == "topup_confirm" and topup.corrected_order(turn) is not None:
+        await topup.change_amount(turn, ref)  # 「等一下 充100吧」
     elif kind == "topup_confirm":
         await _confirm_reply(turn, lambda: topup.confirm(turn, ref), lambda: topup.cancel(turn, ref))
     elif kind == "plan_confirm":
@@ -470,6 +472,8 @@ def _answers_the_question(turn: Turn) -> bool:
     pending = turn.slot("pending") or ""
     if _number(turn) is not None and pending:
         return True
+    if topup.corrected_order(turn) is not None:
+        return True  # another amount for the top-up waiting for her 「1」
     if pending.startswith("bind_code:") and understanding.asks_to_resend(turn.text):
         return True  # the code again, whatever the classifier read
     if not pending and understanding.mentions_the_code(turn.text):

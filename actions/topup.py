@@ -107,6 +107,29 @@ async def propose(turn: Turn, phone: str, yuan: int, *, for_other: bool = False)
     turn.set("pending", f"topup_confirm:{order.order_no}")
 
 
+def corrected_order(turn: Turn) -> str | None:
+    """The top-up waiting for her 「1」 when this message names another amount for it (「等一下
+    充100吧」「不对 充一百」); None otherwise (a bare 「1」 is her answer, not an amount)."""
+    kind, _, order_no = str(turn.slot("pending") or "").partition(":")
+    if kind != "topup_confirm" or turn.entity("amount") is None or turn.text.strip().isdigit():
+        return None
+    return order_no
+
+
+async def change_amount(turn: Turn, order_no: str) -> None:
+    """The waiting top-up is cancelled and the amount she named now proposed for the same number,
+    still to be confirmed."""
+    try:
+        order = await turn.services.payments.cancel(order_no, turn.openid)
+    except OrderNotFound:
+        _refused(turn, "cancel")
+        return
+    except BillingError:  # paid meanwhile: it stays paid, and nothing new is proposed
+        turn.say(replies.top_up_already_paid())
+        return
+    await propose(turn, order.phone, int(turn.entity("amount")), for_other=order.for_other)
+
+
 async def confirm(turn: Turn, order_no: str) -> None:
     # The order number comes from the `pending` slot, which whoever reaches Rasa could set: only
     # the openid that asked for the top-up can start its payment. Nothing is credited here.

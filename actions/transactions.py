@@ -13,6 +13,10 @@ class ActionTopUp(FlowAction):
     action_name = "action_top_up"
 
     async def flow(self, turn: Turn) -> None:
+        order_no = topup.corrected_order(turn)
+        if order_no is not None:  # 「不对 充一百」 while a top-up waits for its 「1」
+            await topup.change_amount(turn, order_no)
+            return
         await unless_clear(turn, "top_up", topup.top_up)
 
 

@@ -50,6 +50,9 @@ class Turn:
     # The number an account question is about when it is not simply her first bound number: the
     # number just bound to answer it (the resumed question's message is only the SMS code).
     about_phone: Optional[str] = None
+    # Requests this turn's answer took up beside its own (「扣了多少钱 还有多少钱」: the balance too):
+    # not offered again as a second request.
+    also_answered: set[str] = field(default_factory=set)
 
     @property
     def openid(self) -> str:
@@ -400,7 +403,7 @@ ANSWERED_WITH = {"ask_relative": frozenset({"check_balance"}), "change_plan": fr
 
 
 def _already_taken_up(turn: Turn, request: str) -> bool:
-    if request in ANSWERED_WITH.get(turn.intent or "", frozenset()):
+    if request in ANSWERED_WITH.get(turn.intent or "", frozenset()) or request in turn.also_answered:
         return True
     pending = str(turn.slot_updates.get("pending") or "")
     if pending.startswith("clarify:"):  # the clarifying question already offers it as a choice

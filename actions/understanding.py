@@ -327,6 +327,14 @@ def asks_what_if_balance_runs_out(text: str) -> bool:
     return BALANCE_RUNS_OUT.search(text) is not None
 
 
+# 「这个月扣了多少钱 然后还有多少钱」: her balance asked beside what the month cost.
+BALANCE_TOO = re.compile(r"还(有|剩)(多少|几)(钱|块|话费)|(余额|话费)还(有|剩)|剩(多少|几)(钱|块)|余额(多少|是多少)")
+
+
+def asks_balance_too(text: str) -> bool:
+    return BALANCE_TOO.search(text) is not None
+
+
 # 「我这个号码是什么时候办的」: when her line was opened, which only the operator's records say.
 LINE_OPENED = re.compile(
     r"号(码)?[^，。,.!?！？]{0,4}(什么时候|啥时候|哪年|哪一年|几几年|多少年)[^，。,.!?！？]{0,2}(办|开|买|入网)的?"

@@ -1552,3 +1552,27 @@ async def test_a_top_up_someone_made_for_her_asked_after_is_her_top_ups(services
     message["entities"] = [{"entity": "amount", "value": 100}, {"entity": "relative", "value": "孙子"}]
     reply = await _say(chat, ActionClarify(), message)
     assert reply.startswith("您最近到账的充值") and "孙子" not in reply
+
+
+async def test_another_amount_for_a_waiting_top_up_replaces_it(services: Services) -> None:
+    # Before: 「您是想：1 充话费 0 转人工」, then the amount asked again; the 50元 order left open.
+    chat = await bound(services)
+    assert "充值50元" in await chat.say(ActionTopUp(), "帮我充50", "top_up")
+    first = chat.slots["pending"].removeprefix("topup_confirm:")
+    reply = await _say(chat, ActionClarify(), {**parse("等一下 充100吧", [("top_up", 0.53), ("deny", 0.23)], True),
+                                               "entities": [{"entity": "amount", "value": 100}]})  # fmt: skip
+    assert "充值100元" in reply and "回复1确认" in reply
+    second = chat.slots["pending"].removeprefix("topup_confirm:")
+    assert second != first and (await services.payments.get(first)).state.value == "closed"
+    # said clearly, the same; and a bare 「1」 still confirms
+    clear = await chat.say(ActionTopUp(), "不对 充一百", "top_up")
+    assert "充值100元" in clear and (await services.payments.get(second)).state.value == "closed"
+    assert "支付" in await chat.say(ActionHandleReply(), "1", "affirm")
+
+
+async def test_what_the_month_cost_and_what_is_left_are_answered_together(services: Services) -> None:
+    # Before: only 「12月的账单下月初才出。本月到目前已扣费59元。」.
+    chat = await bound(services)
+    said = "喂喂 喂 我问一下啊 就是我这个手机号 这个月 扣了多少钱 然后还有多少钱 你帮我看一下"
+    reply = await chat.say(ActionCheckBill(), said, "check_bill")
+    assert "已扣费59元" in reply and "58.30元" in reply and "您还提到" not in reply
