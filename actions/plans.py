@@ -44,8 +44,8 @@ async def list_plans(turn: Turn) -> None:
         return
     plans = [p for p in await turn.services.billing.list_plans() if p.available]
     budget = plan_lists.budget_said(turn)
-    if budget is not None:  # 「有没有二十块钱左右的套餐」
-        plan_lists.within_budget(turn, budget, plans)
+    if budget is not None:  # 「有没有二十块钱左右的套餐」: to change to, so not the one she has
+        plan_lists.within_budget(turn, budget, await _without_hers(turn, plans))
         return
     if understanding.asks_most_data(turn.text):
         plan_lists.most_data(turn, plans)
@@ -65,6 +65,15 @@ async def list_plans(turn: Turn) -> None:
     turn.say(replies.plan_list(plans, turn.elder))
     # A plan name in reply means "change to it"; 「更多」 shows the rest.
     turn.set("pending", "more:plans" if len(plans) > replies.SHOWN_ITEMS and not turn.elder else "plan_which")
+
+
+async def _without_hers(turn: Turn, plans: list[Plan]) -> list[Plan]:
+    """`plans` without the plan of her bound line, if she has one (nothing is asked if not)."""
+    phones = await turn.services.binding.bound_phones(turn.openid)
+    if not phones:
+        return plans
+    hers = await _subscriber_plan(turn, phones[0])
+    return [p for p in plans if p.code != hers.code]
 
 
 def _names_the_plan_asked_for(turn: Turn) -> bool:

@@ -1407,6 +1407,7 @@ async def test_more_data_within_a_limit_puts_the_most_data_first(services: Servi
     reply = await chat.say(ActionListPlans(), "有没有流量多一点 但是不超过五十块的套餐", "list_plans")
     sizes = [float(size) for size in re.findall(r"流量(\d+(?:\.\d+)?)GB", reply)]
     assert all(fee <= 50 for fee in _fees(reply)) and sizes == sorted(sizes, reverse=True) and len(sizes) == 3
+    assert "乐享39元套餐" not in reply  # hers: a list to change to leaves it out
 
 
 async def test_a_limit_no_plan_meets_gets_the_cheapest(services: Services) -> None:
