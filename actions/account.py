@@ -46,6 +46,9 @@ async def balance(turn: Turn) -> None:
     if understanding.says_top_up_missing(turn.text):  # 「我儿子给我充了一百 到了没有」
         await top_ups_arrived(turn, phone, turn.words)
         return
+    if understanding.asks_monthly_cost(turn.text):  # 「我每个月话费要好多钱」: not what is left
+        await charges_explained(turn)
+        return
     b = await turn.services.billing.get_balance(phone)
     asked, down = understanding.asks_line_status(turn.text), understanding.says_line_down(turn.text)
     lasts = understanding.asks_if_balance_lasts(turn.text) and b.status == LineStatus.ACTIVE

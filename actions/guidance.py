@@ -135,7 +135,8 @@ async def ticket_status(turn: Turn) -> None:
 
 async def fault(turn: Turn) -> None:
     """What is broken, where, a reachable number and a time slot (actions/ticket_form.py); but
-    「我交了钱怎么还是打不了电话」 is a top-up she does not see on her line, not a repair."""
+    「我交了钱怎么还是打不了电话」 from a line cut off is a top-up she does not see, not a repair,
+    and 「打不出去了 是不是欠费了」 is first told whether her line is cut off."""
     if understanding.says_top_up_missing(turn.text):
         phone = await account_phone(turn, "dispute")
         if not phone:
@@ -145,6 +146,12 @@ async def fault(turn: Turn) -> None:
             await account.top_ups_arrived(turn, phone, turn.words)
             return
         # Her line works and owes nothing: what fails is the phone or the network, a repair.
+    elif understanding.asks_if_cut_off(turn.text) and "宽带" not in turn.text:
+        # 「我打电话打不出去了 是不是欠费了」: whether her line is cut off first (and, if it works,
+        # where to report the fault), which also answers the balance she asked about.
+        turn.also_answered.add("check_balance")
+        await account.balance(turn)
+        return
     await service.report_fault(turn)
 
 

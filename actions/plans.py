@@ -156,6 +156,8 @@ async def change_plan(turn: Turn) -> None:
     # 「改成59的那个」「换个便宜点的」: the plans she means, when she said them by price or direction.
     current = await _subscriber_plan(turn, phone)
     offered = [p for p in await turn.services.billing.list_plans() if p.available and p.code != current.code]
+    if understanding.meant_for_the_old(turn.text):  # 「换个便宜点的卡 老年人用的」: among those made for them
+        offered = [p for p in offered if p.elder_friendly]
     budget = plan_lists.budget_said(turn)
     if budget is not None:  # 「我要换成每个月三十块钱以下的套餐」
         plan_lists.within_budget(turn, budget, offered)

@@ -172,7 +172,7 @@ TOP_UP_MISSING = re.compile(
     r"没有?(给我|帮我)?(充上|充进)|(充|交|缴)了[^。.!?！？]{0,20}(还是负|还是欠|还欠|又欠|怎么欠|又停|还停|还是停|又被停)|"
     r"(充|交|缴)了[^。.!?！？]{0,8}(怎么|咋)?还是?(打不了|打不出|用不了|不能用|不能打|上不了网)|"
     r"(充|交|缴)值?了[^。.!?！？]{0,12}(余额|话费)[^。.!?！？]{0,4}(没变|没动|没涨|没加|不变|没多|还是)|"
-    r"(欠费|停机)[^。.!?！？]{0,12}(明明|刚|才|已经)[^。.!?！？]{0,8}(交|充|缴)|"
+    r"(欠费|停机|没钱|没话费|钱没了|没余额)[^。.!?！？]{0,12}(明明|刚|才|已经)[^。.!?！？]{0,8}(交|充|缴)|"
     r"(充|交|缴)了[^。.!?！？]{0,12}(到了没|到账了没|到没到|到账没|到了吗|到账了吗|收到了吗|收到没)"
 )
 
@@ -307,6 +307,16 @@ CHARGED_FOR = re.compile(r"话费|月租|月费|每个月|每月|费用")
 CHARGED_WHEN = re.compile(r"(几号|哪天|哪一天|什么时候|啥时候)[^，。,.!?！？]{0,2}(扣|收)")
 
 
+# 「我每个月话费要好多钱」 (好多: 多少, in the south-west), read as her balance: what a month costs her.
+MONTHLY_COST = re.compile(
+    r"(每个月|每月|一个月|月租|月费)[^，。,.!?！？]{0,8}(多少钱|好多钱|要多少|要好多|交多少|交好多|扣多少|扣好多|收多少)"
+)
+
+
+def asks_monthly_cost(text: str) -> bool:
+    return MONTHLY_COST.search(text) is not None and CONTESTED.search(text) is None
+
+
 def asks_how_charges_work(text: str) -> bool:
     return (
         CHARGED_FOR.search(text) is not None
@@ -325,6 +335,16 @@ BALANCE_RUNS_OUT = re.compile(
 
 def asks_what_if_balance_runs_out(text: str) -> bool:
     return BALANCE_RUNS_OUT.search(text) is not None
+
+
+# 「打不出去了 是不是欠费了」: asked outright whether her line is cut off (not only that it fails).
+ASKS_IF_CUT_OFF = re.compile(
+    r"(是不是|是否|有没有|会不会)[^，。,.!?！？]{0,3}(欠费|停机|停了|被停)|(欠费|停机)了?(吗|没|嘛|么)"
+)
+
+
+def asks_if_cut_off(text: str) -> bool:
+    return ASKS_IF_CUT_OFF.search(text) is not None
 
 
 # 「这个月扣了多少钱 然后还有多少钱」: her balance asked beside what the month cost.

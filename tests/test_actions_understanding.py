@@ -1577,3 +1577,33 @@ async def test_what_the_month_cost_and_what_is_left_are_answered_together(servic
     said = "喂喂 喂 我问一下啊 就是我这个手机号 这个月 扣了多少钱 然后还有多少钱 你帮我看一下"
     reply = await chat.say(ActionCheckBill(), said, "check_bill")
     assert "已扣费59元" in reply and "58.30元" in reply and "您还提到" not in reply
+
+
+async def test_cannot_call_and_asks_if_in_arrears_is_told_whether_the_line_is_cut_off(services: Services) -> None:
+    # Before: 「请发送您的位置」, and 「您还提到「查话费余额」，这件办完后再跟我说一声」.
+    chat = await bound(services, "13800000002")
+    message = {**parse("我打电话打不出去了 是不是欠费了", [("report_fault", 0.6), ("check_balance", 0.2)]),
+               "entities": [{"entity": "second_request", "value": "check_balance"}]}  # fmt: skip
+    reply = await _say(chat, ActionReportFault(), message)
+    assert "没有欠费" in reply and "12.60" in reply and "位置" not in reply and "您还提到" not in reply
+    owing = await bound(services, "13800000004")
+    assert "欠费23.50元" in await owing.say(ActionReportFault(), "我打电话打不出去了 是不是欠费了", "report_fault")
+
+
+async def test_a_cheaper_plan_for_the_old_is_among_the_plans_made_for_them(services: Services) -> None:
+    # Before: 「把套餐从智慧养老卡换成8元保号套餐：…无通话分钟？」 for a 72-year-old.
+    chat = await bound(services, "13800000002")
+    reply = await chat.say(ActionChangePlan(), "我想换个便宜点的卡 老年人用的", "change_plan")
+    assert "8元保号" not in reply and "没有比智慧养老卡更合适" in reply
+
+
+async def test_what_a_month_costs_said_in_dialect_is_not_her_balance(services: Services) -> None:
+    chat = await bound(services)
+    assert (await chat.say(ActionCheckBalance(), "我每个月话费要好多钱", "check_balance")).startswith("话费这样扣")
+    assert "余额" in await chat.say(ActionCheckBalance(), "话费还有多少钱", "check_balance")
+
+
+async def test_money_gone_soon_after_a_top_up_is_her_top_ups(services: Services) -> None:
+    chat = await bound(services, "13800000002")
+    reply = await chat.say(ActionDisputeCharge(), "俺的手机咋又没钱了 上个礼拜才充的", "dispute_charge")
+    assert "充值" in reply and "12.60" in reply
