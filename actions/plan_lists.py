@@ -32,6 +32,10 @@ def within_budget(turn: Turn, budget: PlanBudget, plans: list[Plan]) -> None:
     """「三十块钱以下的套餐」「流量多一点 但是不超过五十块的」: the plans her budget admits, in the
     order she cares about (data, minutes, else the fee nearest her budget first), numbered for her
     pick; when none fits, the nearest one. `plans`: those she could change to."""
+    if not plans:  # nothing to change to (hers was the only one of the kind she asked for)
+        turn.say(replies.ask_which_plan())
+        turn.set("pending", "plan_which")
+        return
     fitting = sorted((p for p in plans if budget.admits(p.monthly_fee_fen)), key=_order(turn, budget))
     if not fitting:
         nearest = min(plans, key=lambda p: (budget.distance(p.monthly_fee_fen), p.monthly_fee_fen))

@@ -1607,3 +1607,9 @@ async def test_money_gone_soon_after_a_top_up_is_her_top_ups(services: Services)
     chat = await bound(services, "13800000002")
     reply = await chat.say(ActionDisputeCharge(), "俺的手机咋又没钱了 上个礼拜才充的", "dispute_charge")
     assert "充值" in reply and "12.60" in reply
+
+
+async def test_a_budget_no_plan_for_the_old_meets_gets_the_nearest_plan_for_the_old(services: Services) -> None:
+    chat = await bound(services, "13800000002")  # 智慧养老卡 (10元), the cheapest plan for the old
+    reply = await chat.say(ActionChangePlan(), "给我换个老年人用的 十块钱以下的套餐", "change_plan")
+    assert reply.startswith("没有每月10元以内的套餐") and "孝心18元套餐" in reply and "8元保号" not in reply
